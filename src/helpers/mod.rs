@@ -1,0 +1,3 @@
+//! Small pure helpers: prompts, economy.
+pub mod economy;
+pub mod prompts;

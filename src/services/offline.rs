@@ -1,0 +1,204 @@
+//! The offline provider's outline builder: deterministic, no network, no key.
+//!
+//! It builds a well-formed outline of the requested type at the requested
+//! granularity, inside the level rules and the caller's constraints, from the
+//! topic alone. `./dev.sh` uses it when no provider key is configured; the
+//! test suite's mock AI server uses it to answer with realistic outlines.
+
+use crate::services::validation::{trim_to_max_elements, Constraints, StructureRules};
+use crate::types::structure::{FieldKind, FieldSpec, Granularity, LevelSpec, StructureType};
+use serde_json::{json, Map, Value};
+
+const FACETS: [&str; 12] = [
+    "Foundations",
+    "Core Concepts",
+    "Essential Techniques",
+    "Tools and Workflow",
+    "Common Pitfalls",
+    "Worked Examples",
+    "Advanced Patterns",
+    "Best Practices",
+    "Integration",
+    "Case Studies",
+    "Review and Assessment",
+    "Next Steps",
+];
+
+/// Children per parent for each level: the granularity's target inside the
+/// rules, or the caller's exact count.
+pub fn level_counts(
+    structure_type: StructureType,
+    granularity: Granularity,
+    rules: &StructureRules,
+    constraints: &Constraints,
+) -> Vec<u32> {
+    let spec = structure_type.spec();
+    (0..granularity.depth(spec))
+        .map(|d| {
+            constraints
+                .counts
+                .get(spec.levels[d].key)
+                .copied()
+                .unwrap_or_else(|| rules.target(spec, d, granularity))
+        })
+        .collect()
+}
+
+pub fn generate(
+    structure_type: StructureType,
+    granularity: Granularity,
+    rules: &StructureRules,
+    constraints: &Constraints,
+    topic: &str,
+) -> Value {
+    let counts = level_counts(structure_type, granularity, rules, constraints);
+    let mut outline = generate_with_counts(structure_type, &counts, topic);
+    if let Some(max) = constraints.max_elements {
+        trim_to_max_elements(structure_type, &mut outline, max);
+    }
+    outline
+}
+
+/// Build an outline with exactly `counts[d]` children per parent at depth `d`.
+pub fn generate_with_counts(structure_type: StructureType, counts: &[u32], topic: &str) -> Value {
+    let spec = structure_type.spec();
+    let mut root = Map::new();
+    for field in spec.root_fields {
+        root.insert(field.name.into(), root_value(structure_type, field, topic, counts));
+    }
+    if let Some(first) = counts.first() {
+        let items = (0..*first).map(|i| element(structure_type, 0, &[i], counts, topic)).collect();
+        root.insert(spec.levels[0].key.into(), Value::Array(items));
+    }
+    Value::Object(root)
+}
+
+fn root_value(structure_type: StructureType, field: &FieldSpec, topic: &str, counts: &[u32]) -> Value {
+    let kind = structure_type.as_str().replace('_', " ");
+    match (field.name, field.kind) {
+        ("title", _) => json!(format!("{topic}: a {kind}")),
+        ("totalQuestions", _) => json!(counts.iter().product::<u32>()),
+        ("timeLimit", _) => json!(counts.iter().product::<u32>() * 2),
+        ("duration", _) => json!(format!("{} weeks", counts.first().copied().unwrap_or(1))),
+        ("genre", _) => json!("literary fiction"),
+        ("domain", _) => json!(topic),
+        ("scope", _) => json!(format!("Everything needed to carry out {topic} from start to finish")),
+        ("characters", _) => json!(["The protagonist", "The mentor", "The antagonist"]),
+        ("relationships", _) => {
+            let n = counts.first().copied().unwrap_or(0);
+            let edges: Vec<Value> = (1..n)
+                .map(|i| json!({"from": facet_title(topic, i - 1), "to": facet_title(topic, i), "type": "leads_to"}))
+                .collect();
+            Value::Array(edges)
+        }
+        (_, FieldKind::TextList | FieldKind::OptionalList) => json!([format!("{} of {topic}", field.name), format!("Applying {topic} in practice")]),
+        (_, FieldKind::Integer) => json!(1),
+        (_, FieldKind::Relationships) => json!([]),
+        (_, FieldKind::Text) => json!(format!("The {} of this {kind} on {topic}", field.name)),
+    }
+}
+
+fn facet_title(topic: &str, i: u32) -> String {
+    let facet = FACETS[i as usize % FACETS.len()];
+    let round = i as usize / FACETS.len();
+    if round == 0 { format!("{facet} of {topic}") } else { format!("{facet} of {topic} ({})", round + 1) }
+}
+
+fn element(structure_type: StructureType, depth: usize, index: &[u32], counts: &[u32], topic: &str) -> Value {
+    let spec = structure_type.spec();
+    let level = &spec.levels[depth];
+    let position = index.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(".");
+    let name = if depth == 0 {
+        facet_title(topic, index[0])
+    } else {
+        format!("{} {position}: {}", capitalise(level.element_type), FACETS[*index.last().unwrap_or(&0) as usize % FACETS.len()])
+    };
+    let mut out = Map::new();
+    for field in level.fields {
+        out.insert(field.name.into(), element_value(level, field, &name, &position, index));
+    }
+    if let (Some(child), Some(n)) = (spec.levels.get(depth + 1), counts.get(depth + 1)) {
+        let children = (0..*n)
+            .map(|i| {
+                let mut child_index = index.to_vec();
+                child_index.push(i);
+                element(structure_type, depth + 1, &child_index, counts, topic)
+            })
+            .collect();
+        out.insert(child.key.into(), Value::Array(children));
+    }
+    Value::Object(out)
+}
+
+fn element_value(level: &LevelSpec, field: &FieldSpec, name: &str, position: &str, index: &[u32]) -> Value {
+    if field.name == level.title_field {
+        return json!(name);
+    }
+    let last = *index.last().unwrap_or(&0);
+    match (field.name, field.kind) {
+        ("type", _) if level.element_type == "question" => json!("multiple_choice"),
+        ("type", _) => json!(["practice", "discussion", "project", "reading"][last as usize % 4]),
+        ("options", _) => json!(["Option A", "Option B", "Option C", "Option D"]),
+        ("answer", _) => json!("Option A"),
+        ("difficulty", _) => json!(["easy", "medium", "hard"][last as usize % 3]),
+        ("proficiencyLevel", _) => json!(["beginner", "intermediate", "advanced"][last as usize % 3]),
+        ("weight", _) => json!(1),
+        ("points", _) => json!(1 + last % 3),
+        ("duration", _) => json!(format!("{} hours", 2 + last % 3)),
+        ("pov", _) => json!("third person limited"),
+        ("responsible", _) => json!("Process owner"),
+        ("dependsOn", _) if last == 0 => json!([]),
+        ("dependsOn", _) => json!([format!("step {}", last)]),
+        (_, FieldKind::TextList | FieldKind::OptionalList) => json!([format!("{} {position} ({})", field.name, name)]),
+        (_, FieldKind::Integer) => json!(1),
+        (_, FieldKind::Relationships) => json!([]),
+        (_, FieldKind::Text) => json!(format!("{} for {name}", capitalise(field.name))),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::normalize::normalize;
+
+    #[test]
+    fn offline_outlines_are_already_canonical() {
+        for t in StructureType::ALL {
+            for g in 1..=5 {
+                let g = Granularity::new(g).unwrap();
+                let outline = generate(t, g, &StructureRules::contract(t), &Constraints::default(), "Topic");
+                assert_eq!(normalize(t, &outline).unwrap(), outline, "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn is_deterministic_and_follows_counts() {
+        let a = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding");
+        let b = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding");
+        assert_eq!(a, b);
+        assert_eq!(a["phases"].as_array().unwrap().len(), 3);
+        assert_eq!(a["phases"][2]["steps"][1]["tasks"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn honours_exact_counts_and_max_elements() {
+        let c = Constraints { max_elements: Some(10), counts: [("modules".to_string(), 4)].into() };
+        let g = Granularity::new(3).unwrap();
+        let v = generate(StructureType::Course, g, &StructureRules::contract(StructureType::Course), &c, "T");
+        assert_eq!(v["modules"].as_array().unwrap().len(), 4);
+        let report = crate::services::validation::assess(
+            StructureType::Course,
+            g,
+            &StructureRules::contract(StructureType::Course),
+            &Constraints { max_elements: Some(10), ..Default::default() },
+            &v,
+        );
+        assert_eq!(report.total_elements, 10);
+    }
+}
