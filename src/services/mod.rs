@@ -3,3 +3,4 @@ pub mod normalize;
 pub mod offline;
 pub mod outline;
 pub mod validation;
+pub mod ai_provider;

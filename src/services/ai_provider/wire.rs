@@ -1,0 +1,303 @@
+//! Provider wire formats as pure functions: build the HTTP call, read the reply.
+//!
+//! OpenAI (and every OpenAI-compatible server) — chat completions with a strict
+//! `json_schema` response format. Anthropic — Messages with `output_config`
+//! structured output on models that support it, a forced tool call otherwise.
+//! Workers AI — the `AI` binding's input and output objects.
+
+use crate::helpers::economy::TokenUsage;
+use serde_json::{json, Value};
+
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+const TOOL_NAME: &str = "emit_result";
+
+/// What every provider is asked.
+#[derive(Debug, Clone)]
+pub struct WireRequest<'a> {
+    pub model: &'a str,
+    pub system: &'a str,
+    pub user: &'a str,
+    pub schema_name: &'a str,
+    pub schema: &'a Value,
+    pub max_tokens: u32,
+    pub temperature: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCall {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// A provider's answer, read from its wire format.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reply {
+    /// Text the model produced (JSON, perhaps wrapped in prose).
+    pub text: Option<String>,
+    /// Already-structured output (Anthropic tool input, Workers AI objects).
+    pub json: Option<Value>,
+    pub refusal: Option<String>,
+    /// The model stopped at its token limit.
+    pub truncated: bool,
+    pub usage: TokenUsage,
+    pub model: Option<String>,
+}
+
+fn join(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall {
+    HttpCall {
+        url: join(base_url, "chat/completions"),
+        headers: vec![
+            ("authorization".into(), format!("Bearer {api_key}")),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: json!({
+            "model": req.model,
+            "messages": [
+                {"role": "system", "content": req.system},
+                {"role": "user", "content": req.user},
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": req.schema_name, "strict": true, "schema": req.schema},
+            },
+            "max_completion_tokens": req.max_tokens,
+            "temperature": req.temperature,
+        }),
+    }
+}
+
+pub fn openai_reply(body: &Value) -> Result<Reply, String> {
+    let choice = body["choices"].get(0).ok_or("the reply has no choices")?;
+    let message = &choice["message"];
+    let usage = &body["usage"];
+    Ok(Reply {
+        text: message["content"].as_str().map(str::to_string),
+        json: None,
+        refusal: message["refusal"].as_str().map(str::to_string),
+        truncated: choice["finish_reason"] == "length",
+        usage: TokenUsage {
+            input: usage["prompt_tokens"].as_u64().unwrap_or(0),
+            output: usage["completion_tokens"].as_u64().unwrap_or(0),
+            cached: usage["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0),
+        },
+        model: body["model"].as_str().map(str::to_string),
+    })
+}
+
+/// Claude models with native structured output; older ones use a forced tool.
+pub fn anthropic_supports_structured_output(model: &str) -> bool {
+    const PREFIXES: [&str; 6] =
+        ["claude-sonnet-4-5", "claude-opus-4-1", "claude-opus-4-5", "claude-haiku-4-5", "claude-sonnet-5", "claude-opus-5"];
+    PREFIXES.iter().any(|p| model.starts_with(p))
+}
+
+pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall {
+    let mut body = json!({
+        "model": req.model,
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+        "system": req.system,
+        "messages": [{"role": "user", "content": req.user}],
+    });
+    if anthropic_supports_structured_output(req.model) {
+        body["output_config"] = json!({"format": {"type": "json_schema", "schema": req.schema}});
+    } else {
+        body["tools"] = json!([{
+            "name": TOOL_NAME,
+            "description": format!("Return the {} object.", req.schema_name),
+            "input_schema": req.schema,
+        }]);
+        body["tool_choice"] = json!({"type": "tool", "name": TOOL_NAME});
+    }
+    HttpCall {
+        url: join(base_url, "v1/messages"),
+        headers: vec![
+            ("x-api-key".into(), api_key.into()),
+            ("anthropic-version".into(), ANTHROPIC_VERSION.into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body,
+    }
+}
+
+pub fn anthropic_reply(body: &Value) -> Result<Reply, String> {
+    let content = body["content"].as_array().ok_or("the reply has no content")?;
+    let text: String = content.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+    let tool_input = content.iter().find(|b| b["type"] == "tool_use").map(|b| b["input"].clone());
+    let usage = &body["usage"];
+    let cached = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+    Ok(Reply {
+        text: (!text.is_empty()).then_some(text),
+        json: tool_input,
+        refusal: (body["stop_reason"] == "refusal").then(|| "the model refused".to_string()),
+        truncated: body["stop_reason"] == "max_tokens",
+        // Anthropic reports cache reads apart from input_tokens; ours include them.
+        usage: TokenUsage { input: usage["input_tokens"].as_u64().unwrap_or(0) + cached, output: usage["output_tokens"].as_u64().unwrap_or(0), cached },
+        model: body["model"].as_str().map(str::to_string),
+    })
+}
+
+/// Input for `env.AI.run(model, input)`. `max_tokens` is always explicit:
+/// the binding's default (256) would truncate every outline.
+pub fn workers_ai_input(req: &WireRequest) -> Value {
+    json!({
+        "messages": [
+            {"role": "system", "content": req.system},
+            {"role": "user", "content": req.user},
+        ],
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+        "response_format": {"type": "json_schema", "json_schema": req.schema},
+    })
+}
+
+pub fn workers_ai_reply(body: &Value, max_tokens: u32) -> Result<Reply, String> {
+    let usage = &body["usage"];
+    let output = usage["completion_tokens"].as_u64().unwrap_or(0);
+    let (text, json) = match &body["response"] {
+        Value::String(s) => (Some(s.clone()), None),
+        Value::Object(_) => (None, Some(body["response"].clone())),
+        _ => return Err("the reply has no response".into()),
+    };
+    Ok(Reply {
+        text,
+        json,
+        refusal: None,
+        // The binding reports no stop reason: hitting the limit exactly is truncation.
+        truncated: output > 0 && output >= max_tokens as u64,
+        usage: TokenUsage { input: usage["prompt_tokens"].as_u64().unwrap_or(0), output, cached: 0 },
+        model: None,
+    })
+}
+
+/// How a failed HTTP answer is handled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorClass {
+    /// 429 (rate limit), 5xx, 529 overloaded: retry after a pause.
+    Retryable { retry_after_ms: Option<u64> },
+    /// Bad request, bad key, no credit: retrying the same provider cannot help.
+    Fatal,
+}
+
+pub fn classify_http(status: u16, body: &str, retry_after: Option<&str>) -> ErrorClass {
+    let lower = body.to_ascii_lowercase();
+    let out_of_money = ["insufficient_quota", "credit balance", "billing", "spend limit"].iter().any(|m| lower.contains(m));
+    match status {
+        429 if out_of_money => ErrorClass::Fatal,
+        408 | 409 | 429 | 500..=599 => ErrorClass::Retryable { retry_after_ms: retry_after.and_then(parse_retry_after) },
+        _ => ErrorClass::Fatal,
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by these providers).
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0) as u64)
+}
+
+/// A short, key-free description of a provider's error body.
+pub fn error_summary(status: u16, body: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).or(v["message"].as_str()))
+        .unwrap_or("");
+    let message: String = message.chars().take(200).collect();
+    if message.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {message}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(schema: &Value) -> WireRequest<'_> {
+        WireRequest { model: "gpt-4o-mini", system: "sys", user: "usr", schema_name: "granulator_course", schema, max_tokens: 4000, temperature: 0.4 }
+    }
+
+    #[test]
+    fn openai_request_uses_strict_json_schema() {
+        let schema = json!({"type": "object"});
+        let call = openai_call("http://127.0.0.1:9/v1/", "sk-test", &req(&schema));
+        assert_eq!(call.url, "http://127.0.0.1:9/v1/chat/completions");
+        assert!(call.headers.contains(&("authorization".into(), "Bearer sk-test".into())));
+        assert_eq!(call.body["response_format"]["json_schema"]["strict"], true);
+        assert_eq!(call.body["response_format"]["json_schema"]["name"], "granulator_course");
+        assert_eq!(call.body["messages"][1]["content"], "usr");
+    }
+
+    #[test]
+    fn openai_reply_reads_usage_cache_truncation_and_refusal() {
+        let body = json!({"model": "gpt-4o-mini-2024-07-18", "choices": [{"message": {"content": "{}", "refusal": null}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 100}}});
+        let r = openai_reply(&body).unwrap();
+        assert_eq!(r.usage, TokenUsage { input: 120, output: 30, cached: 100 });
+        assert!(r.truncated);
+        assert_eq!(r.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+        let refused = json!({"choices": [{"message": {"content": null, "refusal": "no"}, "finish_reason": "stop"}], "usage": {}});
+        assert_eq!(openai_reply(&refused).unwrap().refusal.as_deref(), Some("no"));
+        assert!(openai_reply(&json!({"error": {}})).is_err());
+    }
+
+    #[test]
+    fn anthropic_uses_structured_output_or_a_forced_tool() {
+        let schema = json!({"type": "object"});
+        let mut r = req(&schema);
+        r.model = "claude-haiku-4-5";
+        let call = anthropic_call("http://127.0.0.1:9", "key", &r);
+        assert_eq!(call.url, "http://127.0.0.1:9/v1/messages");
+        assert!(call.headers.contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())));
+        assert_eq!(call.body["output_config"]["format"]["type"], "json_schema");
+        assert!(call.body.get("tools").is_none());
+        r.model = "claude-3-5-haiku-latest";
+        let call = anthropic_call("http://127.0.0.1:9", "key", &r);
+        assert_eq!(call.body["tool_choice"]["name"], TOOL_NAME);
+        assert!(call.body.get("output_config").is_none());
+    }
+
+    #[test]
+    fn anthropic_reply_reads_text_tools_and_stop_reasons() {
+        let body = json!({"model": "claude-haiku-4-5", "content": [{"type": "text", "text": "{\"a\":1}"}], "stop_reason": "max_tokens",
+            "usage": {"input_tokens": 50, "output_tokens": 20, "cache_read_input_tokens": 10}});
+        let r = anthropic_reply(&body).unwrap();
+        assert_eq!(r.text.as_deref(), Some("{\"a\":1}"));
+        assert!(r.truncated);
+        assert_eq!(r.usage, TokenUsage { input: 60, output: 20, cached: 10 });
+        let tool = json!({"content": [{"type": "tool_use", "name": TOOL_NAME, "input": {"a": 2}}], "stop_reason": "tool_use", "usage": {}});
+        assert_eq!(anthropic_reply(&tool).unwrap().json, Some(json!({"a": 2})));
+        let refusal = json!({"content": [], "stop_reason": "refusal", "usage": {}});
+        assert!(anthropic_reply(&refusal).unwrap().refusal.is_some());
+    }
+
+    #[test]
+    fn workers_ai_sets_max_tokens_and_reads_both_response_forms() {
+        let schema = json!({"type": "object"});
+        assert_eq!(workers_ai_input(&req(&schema))["max_tokens"], 4000);
+        let r = workers_ai_reply(&json!({"response": {"a": 1}, "usage": {"prompt_tokens": 9, "completion_tokens": 4}}), 100).unwrap();
+        assert_eq!(r.json, Some(json!({"a": 1})));
+        assert_eq!(r.usage.input, 9);
+        let cut = workers_ai_reply(&json!({"response": "{", "usage": {"completion_tokens": 100}}), 100).unwrap();
+        assert!(cut.truncated);
+    }
+
+    #[test]
+    fn classification_of_http_errors() {
+        assert_eq!(classify_http(429, "{}", Some("2")), ErrorClass::Retryable { retry_after_ms: Some(2000) });
+        assert_eq!(classify_http(529, "overloaded", None), ErrorClass::Retryable { retry_after_ms: None });
+        assert_eq!(classify_http(500, "", Some("soon")), ErrorClass::Retryable { retry_after_ms: None });
+        assert_eq!(classify_http(429, r#"{"error":{"code":"insufficient_quota"}}"#, None), ErrorClass::Fatal);
+        assert_eq!(classify_http(400, "bad", None), ErrorClass::Fatal);
+        assert_eq!(classify_http(401, "", None), ErrorClass::Fatal);
+        assert_eq!(classify_http(403, "", None), ErrorClass::Fatal);
+    }
+
+    #[test]
+    fn error_summaries_carry_the_message_only() {
+        assert_eq!(error_summary(401, r#"{"error":{"message":"Incorrect API key"}}"#), "HTTP 401: Incorrect API key");
+        assert_eq!(error_summary(502, "<html>"), "HTTP 502");
+    }
+}
