@@ -1,4 +1,6 @@
+pub mod error;
 pub mod helpers;
+pub mod routes;
 pub mod services;
 pub mod types;
 

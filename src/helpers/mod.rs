@@ -1,3 +1,5 @@
-//! Small pure helpers: prompts, economy.
+//! Small pure helpers: auth parsing, economy, prompts, HTTP responses.
+pub mod auth;
 pub mod economy;
+pub mod http;
 pub mod prompts;

@@ -1,2 +1,4 @@
-//! Types shared across the crate: structure types and API shapes.
+//! Types shared across the crate: structure types, templates and API shapes.
+pub mod api;
 pub mod structure;
+pub mod template;

@@ -1,0 +1,155 @@
+-- Content Granulator schema, version 1 (seed §4 plus idempotency, accounting and soft delete).
+-- Timestamps are ISO-8601 UTC text; money is USD (REAL, NULL = unknown); JSON columns are checked.
+
+CREATE TABLE granulation_templates (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  template_name TEXT NOT NULL CHECK (length(template_name) BETWEEN 3 AND 64),
+  structure_type TEXT NOT NULL CHECK (structure_type IN ('course', 'quiz', 'novel', 'workflow', 'knowledge_map', 'learning_path')),
+  description TEXT NOT NULL DEFAULT '',
+  template_schema TEXT NOT NULL CHECK (json_valid(template_schema)),
+  ai_prompt_template TEXT NOT NULL CHECK (length(ai_prompt_template) > 0),
+  validation_rules TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(validation_rules)),
+  structure_rules TEXT NOT NULL CHECK (json_valid(structure_rules)),
+  complexity_level INTEGER NOT NULL DEFAULT 3 CHECK (complexity_level BETWEEN 1 AND 5),
+  target_audience TEXT NOT NULL DEFAULT 'general audience',
+  ai_provider_config TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(ai_provider_config)),
+  cost_optimization TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(cost_optimization)),
+  usage_count INTEGER NOT NULL DEFAULT 0 CHECK (usage_count >= 0),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  deleted_at TEXT
+);
+-- A name is unique among live templates; a soft-deleted one frees its name.
+CREATE UNIQUE INDEX idx_templates_live_name ON granulation_templates (template_name) WHERE deleted_at IS NULL;
+CREATE INDEX idx_templates_live_type ON granulation_templates (structure_type, template_name) WHERE deleted_at IS NULL;
+
+CREATE TABLE granulation_jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  client_id TEXT NOT NULL CHECK (length(client_id) > 0),
+  -- The Resource Manager's X-Request-ID (or input.executionId): the idempotency key.
+  execution_id TEXT NOT NULL CHECK (length(execution_id) BETWEEN 1 AND 128),
+  topic TEXT NOT NULL CHECK (length(topic) BETWEEN 1 AND 500),
+  structure_type TEXT NOT NULL CHECK (structure_type IN ('course', 'quiz', 'novel', 'workflow', 'knowledge_map', 'learning_path')),
+  granularity_level INTEGER NOT NULL CHECK (granularity_level BETWEEN 1 AND 5),
+  target_audience TEXT NOT NULL,
+  template_id INTEGER REFERENCES granulation_templates (id),
+  template_name TEXT,
+  status TEXT NOT NULL DEFAULT 'processing' CHECK (status IN ('processing', 'completed', 'failed')),
+  stage TEXT NOT NULL DEFAULT 'generating' CHECK (stage IN ('generating', 'refining', 'validating', 'storing', 'done', 'failed')),
+  run_count INTEGER NOT NULL DEFAULT 1 CHECK (run_count >= 1),
+  request_params TEXT NOT NULL CHECK (json_valid(request_params)),
+  provider TEXT,
+  model TEXT,
+  tokens_input INTEGER NOT NULL DEFAULT 0 CHECK (tokens_input >= 0),
+  tokens_output INTEGER NOT NULL DEFAULT 0 CHECK (tokens_output >= 0),
+  tokens_cached INTEGER NOT NULL DEFAULT 0 CHECK (tokens_cached >= 0),
+  cost_usd REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
+  quality_score REAL CHECK (quality_score IS NULL OR quality_score BETWEEN 0 AND 1),
+  validation_passed INTEGER CHECK (validation_passed IS NULL OR validation_passed IN (0, 1)),
+  total_elements INTEGER CHECK (total_elements IS NULL OR total_elements >= 0),
+  estimated_total_words INTEGER,
+  content_generation_metadata TEXT CHECK (content_generation_metadata IS NULL OR json_valid(content_generation_metadata)),
+  deliverable_specs TEXT CHECK (deliverable_specs IS NULL OR json_valid(deliverable_specs)),
+  structure_root TEXT CHECK (structure_root IS NULL OR json_valid(structure_root)),
+  storage_type TEXT CHECK (storage_type IS NULL OR storage_type IN ('inline', 'kv', 'r2')),
+  storage_location TEXT,
+  structure_bytes INTEGER,
+  -- The execute response of a completed job, replayed as-is for a repeated X-Request-ID.
+  result_json TEXT CHECK (result_json IS NULL OR json_valid(result_json)),
+  processing_time_ms INTEGER,
+  failure_code TEXT,
+  failure_reason TEXT,
+  -- Epoch ms after which a job still 'processing' is abandoned and may be reclaimed.
+  deadline_at INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  completed_at TEXT,
+  UNIQUE (client_id, execution_id),
+  CHECK (status != 'completed' OR (storage_type IS NOT NULL AND result_json IS NOT NULL)),
+  CHECK (status != 'failed' OR failure_reason IS NOT NULL)
+);
+CREATE INDEX idx_jobs_client_created ON granulation_jobs (client_id, created_at);
+CREATE INDEX idx_jobs_client_status_created ON granulation_jobs (client_id, status, created_at);
+CREATE INDEX idx_jobs_status_created ON granulation_jobs (status, created_at);
+CREATE INDEX idx_jobs_created ON granulation_jobs (created_at);
+CREATE INDEX idx_jobs_template_created ON granulation_jobs (template_id, created_at);
+
+CREATE TABLE structure_elements (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,
+  element_type TEXT NOT NULL,
+  parent_id INTEGER REFERENCES structure_elements (id),
+  -- "2.1.3": position in the hierarchy, unique per job; parents are resolved through it.
+  path TEXT NOT NULL,
+  depth INTEGER NOT NULL CHECK (depth BETWEEN 0 AND 2),
+  sequence_order INTEGER NOT NULL CHECK (sequence_order >= 1),
+  title TEXT NOT NULL,
+  content_outline TEXT NOT NULL DEFAULT '',
+  target_word_count INTEGER NOT NULL DEFAULT 0 CHECK (target_word_count >= 0),
+  content_type TEXT NOT NULL,
+  generation_priority INTEGER NOT NULL CHECK (generation_priority BETWEEN 1 AND 3),
+  content_tone TEXT NOT NULL DEFAULT '',
+  key_points TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(key_points)),
+  metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+  CHECK ((depth = 0) = (parent_id IS NULL)),
+  UNIQUE (job_id, path)
+);
+CREATE INDEX idx_elements_parent ON structure_elements (parent_id);
+
+CREATE TABLE validation_results (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,
+  client_id TEXT NOT NULL,
+  validation_level INTEGER NOT NULL CHECK (validation_level BETWEEN 1 AND 3),
+  accuracy_percentage REAL NOT NULL CHECK (accuracy_percentage BETWEEN 0 AND 100),
+  threshold REAL NOT NULL CHECK (threshold BETWEEN 0 AND 100),
+  passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+  -- [{"criterion", "score", "reason"}]
+  criteria TEXT NOT NULL CHECK (json_valid(criteria)),
+  issues TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(issues)),
+  ai_feedback TEXT,
+  tokens_input INTEGER NOT NULL DEFAULT 0,
+  tokens_output INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX idx_validation_job_created ON validation_results (job_id, created_at);
+CREATE INDEX idx_validation_client_created ON validation_results (client_id, created_at);
+
+-- Daily per-template rollup, upserted once per finished job.
+CREATE TABLE template_analytics (
+  template_id INTEGER NOT NULL REFERENCES granulation_templates (id),
+  date TEXT NOT NULL CHECK (date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+  jobs_total INTEGER NOT NULL DEFAULT 0 CHECK (jobs_total >= 0),
+  jobs_completed INTEGER NOT NULL DEFAULT 0 CHECK (jobs_completed >= 0),
+  jobs_failed INTEGER NOT NULL DEFAULT 0 CHECK (jobs_failed >= 0),
+  validation_failures INTEGER NOT NULL DEFAULT 0 CHECK (validation_failures >= 0),
+  quality_sum REAL NOT NULL DEFAULT 0,
+  processing_ms_sum INTEGER NOT NULL DEFAULT 0,
+  tokens_sum INTEGER NOT NULL DEFAULT 0,
+  cost_usd_sum REAL NOT NULL DEFAULT 0,
+  PRIMARY KEY (template_id, date)
+);
+
+-- One row per provider attempt, failed ones included: the source of every cost figure.
+CREATE TABLE resource_consumption (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER REFERENCES granulation_jobs (id) ON DELETE SET NULL,
+  client_id TEXT NOT NULL,
+  provider TEXT NOT NULL CHECK (provider IN ('openai', 'anthropic', 'workers_ai', 'offline')),
+  model TEXT NOT NULL,
+  purpose TEXT NOT NULL CHECK (purpose IN ('granulate', 'repair', 'validate')),
+  status TEXT NOT NULL CHECK (status IN ('success', 'http_error', 'timeout', 'network_error', 'invalid_output', 'truncated', 'refused', 'budget_refused')),
+  http_status INTEGER,
+  latency_ms INTEGER NOT NULL CHECK (latency_ms >= 0),
+  tokens_input INTEGER NOT NULL DEFAULT 0 CHECK (tokens_input >= 0),
+  tokens_output INTEGER NOT NULL DEFAULT 0 CHECK (tokens_output >= 0),
+  tokens_cached INTEGER NOT NULL DEFAULT 0 CHECK (tokens_cached >= 0),
+  cost_usd REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
+  error TEXT,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX idx_consumption_created ON resource_consumption (created_at);
+CREATE INDEX idx_consumption_provider_created ON resource_consumption (provider, created_at);
+CREATE INDEX idx_consumption_client_created ON resource_consumption (client_id, created_at);
+CREATE INDEX idx_consumption_job ON resource_consumption (job_id);

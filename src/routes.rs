@@ -1,0 +1,184 @@
+//! The route table: the router, the 405 `Allow` header, the access rule of
+//! every route and `/help` all read this one list, so they cannot drift.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// No credentials.
+    Public,
+    /// A client API key, a dashboard session or worker credentials.
+    Authenticated,
+    /// Worker credentials or an admin session.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Root,
+    Health,
+    Help,
+    Execute,
+    Templates,
+    Template,
+    Stats,
+    Jobs,
+    Job,
+    JobStatus,
+    JobStructure,
+    JobRetry,
+    Validate,
+    ValidationHistory,
+    AiProviders,
+    EconomyStats,
+    EconomyEstimate,
+    EconomyPricing,
+    AdminStats,
+    AdminTemplates,
+    AdminAnalytics,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    pub request: &'static str,
+    pub response: &'static str,
+}
+
+macro_rules! route {
+    ($id:ident, $method:literal, $path:literal, $access:ident, $summary:literal, $request:literal, $response:literal) => {
+        Route { id: RouteId::$id, method: $method, path: $path, access: Access::$access, summary: $summary, request: $request, response: $response }
+    };
+}
+
+pub static ROUTES: &[Route] = &[
+    route!(Root, "GET", "/", Public, "Liveness: the worker answers.", "-", "status, service, version, timestamp"),
+    route!(Health, "GET", "/health", Public,
+        "Dependency health (D1, KV, R2, KAM) without writes or paid AI calls; 503 when degraded.", "-",
+        "status (healthy|degraded), service, version, checks{database,kv,r2,kam}, aiProviders[], capabilities, timestamp"),
+    route!(Help, "GET", "/help", Public, "This document: every route, its auth tier and fields.", "-",
+        "service, version, auth, routes[{method,path,auth,summary,request,response}], structureTypes, granularity, qualityScore, limits"),
+    route!(Execute, "POST", "/api/execute", Authenticated,
+        "Resource Manager entry point: granulate (alias process), validate or estimate. X-Request-ID is the idempotency key.",
+        "action, input{topic, structureType?, templateName?, granularityLevel?, targetAudience?, constraints{maxElements?, counts?}, options?, executionId?, jobId?}, params{same fields; wins over input}, config{aiProvider?, aiModel?, temperature?, maxTokens?, validation?, validationLevel?, validationThreshold?, maxCostUsd?}, timeout? (ms)",
+        "success, output{granulatorJobId, jobId, topic, structureType, structure | structureReference{type,location}, summary, wordCountEstimates, contentMetadata, qualityScore, readyForContentGeneration, readyForNext, tokensUsed, costUsd, validationResult?}, usage.tokens{input,output}, duration, cost, metadata{workerChain, …}"),
+    route!(Templates, "GET", "/api/templates", Authenticated, "Active templates, optionally of one structure type.",
+        "query: structure_type?", "templates[], count"),
+    route!(Template, "GET", "/api/templates/{name}", Authenticated, "One active template by exact name.", "-", "template"),
+    route!(Stats, "GET", "/api/stats", Authenticated, "The caller's jobs: totals by status, success rate, quality, time percentiles, cost.",
+        "-", "scope, jobs{total, byStatus}, successRate, averageQualityScore, processingTimeMs{p50,p90,p99}, tokens, costUsd"),
+    route!(Jobs, "GET", "/api/jobs", Authenticated, "The caller's jobs, newest first.",
+        "query: status?, structure_type?, from?, to? (ISO dates), limit? (1-100, default 20), offset?", "jobs[], total, limit, offset"),
+    route!(Job, "GET", "/api/jobs/{id}", Authenticated, "One job with its attempts.", "-", "job{…}, attempts[]"),
+    route!(JobStatus, "GET", "/api/jobs/{id}/status", Authenticated, "A job's status and progress from its real stage.", "-",
+        "jobId, status, stage, progress, failureReason?, updatedAt"),
+    route!(JobStructure, "GET", "/api/jobs/{id}/structure", Authenticated,
+        "The hierarchical structure of a completed job, from inline/KV/R2 storage or rebuilt from D1.", "query: source? (storage|elements)",
+        "jobId, structureType, source, structure"),
+    route!(JobRetry, "POST", "/api/jobs/{id}/retry", Authenticated, "Run a failed job again with its original parameters.", "-",
+        "the execute response of the new run"),
+    route!(Validate, "POST", "/api/validate", Authenticated, "Validate a completed job again.",
+        "jobId, validationLevel? (1-3), threshold? (0-100)", "validationResult{accuracyPercentage, passed, threshold, level, criteria, issues, aiFeedback?}"),
+    route!(ValidationHistory, "GET", "/api/validation/history", Authenticated, "Validation results, optionally of one job.",
+        "query: job_id?, limit?", "results[]"),
+    route!(AiProviders, "GET", "/api/ai-providers", Authenticated, "Configured AI providers and their models (no calls are made).", "-",
+        "providers[{name, configured, model, inChain}], order, settings"),
+    route!(EconomyStats, "GET", "/api/economy/stats", Authenticated, "Resource consumption from recorded attempts.",
+        "query: days? (1-365, default 30)", "totals, daily[], byProvider[], byModel[], costPerJob, efficiency"),
+    route!(EconomyEstimate, "POST", "/api/economy/estimate", Authenticated, "Tokens, cost and time of a would-be job; no AI call.",
+        "structureType | templateName, granularityLevel?, topic?, aiProvider?, aiModel?", "estimate{tokens, costUsd, timeMs, model}, alternatives[]"),
+    route!(EconomyPricing, "GET", "/api/economy/pricing", Authenticated, "The price map with its date and per-model examples.", "-",
+        "date, currency, unit, models{}, examples[]"),
+    route!(AdminStats, "GET", "/api/admin/stats", Admin, "Across clients: jobs, success, quality, cost, per template.", "query: days?",
+        "jobs, templates[], providers[], clients"),
+    route!(AdminTemplates, "POST", "/api/admin/templates", Admin, "Create, update or (soft) delete a template.",
+        "action (create|update|delete), template{templateName, structureType, description?, aiPromptTemplate, templateSchema?, structureRules?, validationRules?, complexityLevel?, targetAudience?, aiProviderConfig?, costOptimization?}",
+        "template | deleted"),
+    route!(AdminAnalytics, "GET", "/api/admin/analytics", Admin, "Per-template performance, daily trend, type distribution, provider comparison, recommendations.",
+        "query: days?", "templates[], daily[], structureTypes[], providers[], recommendations[]"),
+];
+
+#[derive(Debug, PartialEq)]
+pub enum Match {
+    Found(&'static Route, Vec<(&'static str, String)>),
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+/// Match a request; `{name}` segments capture one non-empty path segment.
+pub fn match_route(method: &str, path: &str) -> Match {
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method == method {
+                return Match::Found(route, params);
+            }
+            allowed.push(route.method);
+        }
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        allowed.push("OPTIONS");
+        Match::MethodNotAllowed(allowed)
+    }
+}
+
+fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut pattern_parts = pattern.split('/');
+    let mut path_parts = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (pattern_parts.next(), path_parts.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {
+                params.push((&p[1..p.len() - 1], s.to_string()));
+            }
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_static_and_parameterised_routes() {
+        let Match::Found(r, params) = match_route("GET", "/api/jobs/42/status") else { panic!() };
+        assert_eq!(r.id, RouteId::JobStatus);
+        assert_eq!(params, vec![("id", "42".to_string())]);
+        let Match::Found(r, _) = match_route("GET", "/api/templates/") else { panic!() };
+        assert_eq!(r.id, RouteId::Templates);
+        assert!(matches!(match_route("GET", "/"), Match::Found(r, _) if r.id == RouteId::Root));
+    }
+
+    #[test]
+    fn wrong_method_lists_the_allowed_ones() {
+        assert_eq!(match_route("GET", "/api/execute"), Match::MethodNotAllowed(vec!["POST", "OPTIONS"]));
+        assert_eq!(match_route("DELETE", "/health"), Match::MethodNotAllowed(vec!["GET", "OPTIONS"]));
+    }
+
+    #[test]
+    fn unknown_paths_and_empty_segments_are_not_found() {
+        assert_eq!(match_route("GET", "/nope"), Match::NotFound);
+        assert_eq!(match_route("GET", "/api/jobs//status"), Match::NotFound);
+        assert_eq!(match_route("GET", "/api/templates/a/b"), Match::NotFound);
+    }
+
+    #[test]
+    fn no_two_routes_share_method_and_path_and_admin_routes_are_admin() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(!(a.method == b.method && a.path == b.path), "{} {}", a.method, a.path);
+            }
+            assert_eq!(a.path.starts_with("/api/admin/"), a.access == Access::Admin, "{}", a.path);
+            assert_eq!(a.path.starts_with("/api/"), a.access != Access::Public, "{}", a.path);
+        }
+    }
+}
