@@ -1,12 +1,100 @@
+//! bitware-content-granulator: turns a topic into a validated, hierarchical
+//! outline (course, quiz, novel, workflow, knowledge map, learning path).
+//!
+//! A request walks `lib.rs` (route table, auth, dispatch) → `handlers/*`
+//! (parse, call one service, shape the reply) → `services/*` (pipeline,
+//! providers, storage, SQL). Pure logic — structure specs, normalisation,
+//! rules, scoring, prompts, wire formats, retry policy, pricing — has no
+//! `worker` types and is unit-tested natively.
+
 pub mod error;
+pub mod handlers;
 pub mod helpers;
 pub mod routes;
 pub mod services;
 pub mod types;
 
-use worker::*;
+use error::{AppError, AppResult, Kind};
+use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call, Reply};
+use helpers::auth::{authorize, Credentials};
+use helpers::http;
+use routes::{match_route, Access, Match, RouteId};
+use serde_json::json;
+use std::collections::HashMap;
+use types::env::{App, Config};
+use worker::{event, Context, Env, Request, Response};
 
 #[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    Response::from_json(&serde_json::json!({"status": "healthy"}))
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let started = services::timing::now_ms();
+    let request_id = http::request_id(&req);
+    if req.method() == worker::Method::Options {
+        return http::preflight(&request_id);
+    }
+    let app = App { config: Config::from_env(&env), env, ctx, request_id };
+    let method = req.method().to_string();
+    let path = req.path();
+    let response = match handle(&app, &mut req).await {
+        Ok(reply) => http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers),
+        Err(e) => http::error_response(&e, &app.request_id),
+    };
+    // One line per request: never a header value or a body, so never a credential.
+    let status = response.as_ref().map(|r| r.status_code()).unwrap_or(500);
+    worker::console_log!("{method} {path} {status} {}ms rid={}", services::timing::now_ms().saturating_sub(started), app.request_id);
+    response
+}
+
+fn needs_body(id: RouteId) -> bool {
+    matches!(id, RouteId::Execute | RouteId::Validate | RouteId::EconomyEstimate | RouteId::AdminTemplates)
+}
+
+async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
+    let url = req.url().map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let method = req.method().to_string();
+    let (route, params) = match match_route(&method, url.path()) {
+        Match::Found(route, params) => (route, params),
+        Match::MethodNotAllowed(allow) => {
+            return Err(AppError::new(Kind::MethodNotAllowed, "method_not_allowed", format!("{method} is not allowed on {}", url.path()))
+                .with_details(json!({"allow": allow})))
+        }
+        Match::NotFound => return Err(AppError::not_found(format!("no route for {method} {}", url.path()))),
+    };
+    // Credentials are checked before the body is read: an unauthenticated
+    // caller learns nothing about what the route would accept.
+    let principal = match route.access {
+        Access::Public => None,
+        _ => {
+            let headers = req.headers();
+            let credentials = Credentials::from_headers(|name| headers.get(name).ok().flatten())?;
+            services::kam::authenticate(app, credentials).await?
+        }
+    };
+    authorize(route.access, principal.as_ref())?;
+    let body = if needs_body(route.id) { Some(http::read_json(req).await?) } else { None };
+    let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
+    let query: HashMap<String, String> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let call = Call { app, principal: principal.as_ref(), params, query, body };
+    match route.id {
+        RouteId::Root => monitoring::root(&call).await,
+        RouteId::Health => monitoring::health(&call).await,
+        RouteId::Help => monitoring::help(&call).await,
+        RouteId::AiProviders => monitoring::ai_providers(&call).await,
+        RouteId::Execute => execute::execute(&call, request_id_header.as_deref()).await,
+        RouteId::Validate => execute::validate(&call).await,
+        RouteId::Templates => templates::list(&call).await,
+        RouteId::Template => templates::get(&call).await,
+        RouteId::Jobs => jobs::list(&call).await,
+        RouteId::Job => jobs::get(&call).await,
+        RouteId::JobStatus => jobs::status(&call).await,
+        RouteId::JobStructure => jobs::structure(&call).await,
+        RouteId::JobRetry => jobs::retry(&call).await,
+        RouteId::ValidationHistory => jobs::validation_history(&call).await,
+        RouteId::Stats => stats::client(&call).await,
+        RouteId::EconomyStats => economy::stats(&call).await,
+        RouteId::EconomyEstimate => economy::estimate(&call).await,
+        RouteId::EconomyPricing => economy::pricing(&call).await,
+        RouteId::AdminStats => stats::admin(&call).await,
+        RouteId::AdminTemplates => admin::templates(&call).await,
+        RouteId::AdminAnalytics => stats::analytics(&call).await,
+    }
 }

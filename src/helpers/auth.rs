@@ -4,7 +4,7 @@
 
 use crate::error::{AppError, AppResult};
 use crate::routes::Access;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -51,7 +51,7 @@ impl Credentials {
 }
 
 /// Who is calling, once authenticated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     Worker { worker_id: String, acting_for: Option<String> },

@@ -1,1 +1,92 @@
-//! placeholder
+//! Standard HTTP responses (seed §5.1): JSON bodies, CORS, request ids, and
+//! reading a JSON body within limits.
+
+use crate::error::{AppError, AppResult, Kind};
+use serde_json::Value;
+use worker::{Request, Response};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const CORS_ALLOW_ORIGIN: &str = "*";
+pub const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
+pub const CORS_ALLOW_HEADERS: &str =
+    "Content-Type, X-API-Key, Authorization, X-Worker-ID, X-Client-ID, X-Request-ID, x-bitware-session-token";
+pub const CORS_EXPOSE_HEADERS: &str = "X-Request-ID, Idempotent-Replay, X-D1-Round-Trips";
+
+/// Extra response headers a handler may add.
+pub type Headers = Vec<(&'static str, String)>;
+
+pub fn json_response(status: u16, body: &Value, request_id: &str, extra: &Headers) -> worker::Result<Response> {
+    let mut response = Response::from_json(body)?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("Content-Type", "application/json")?;
+    set_common(headers, request_id)?;
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
+    Ok(response)
+}
+
+pub fn error_response(error: &AppError, request_id: &str) -> worker::Result<Response> {
+    let mut extra = Headers::new();
+    if error.kind == Kind::MethodNotAllowed {
+        if let Some(allow) = error.details.as_ref().and_then(|d| d["allow"].as_array()) {
+            let methods: Vec<&str> = allow.iter().filter_map(Value::as_str).collect();
+            extra.push(("Allow", methods.join(", ")));
+        }
+    }
+    if error.kind == Kind::Unavailable {
+        extra.push(("Retry-After", "5".into()));
+    }
+    json_response(error.status(), &error.body(), request_id, &extra)
+}
+
+pub fn preflight(request_id: &str) -> worker::Result<Response> {
+    let mut response = Response::empty()?.with_status(204);
+    let headers = response.headers_mut();
+    set_common(headers, request_id)?;
+    headers.set("Access-Control-Max-Age", "86400")?;
+    Ok(response)
+}
+
+fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result<()> {
+    headers.set("Access-Control-Allow-Origin", CORS_ALLOW_ORIGIN)?;
+    headers.set("Access-Control-Allow-Methods", CORS_ALLOW_METHODS)?;
+    headers.set("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)?;
+    headers.set("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)?;
+    headers.set("X-Request-ID", request_id)?;
+    headers.set("Cache-Control", "no-store")
+}
+
+/// The caller's request id when it is printable and short, else a new uuid.
+pub fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("X-Request-ID")
+        .ok()
+        .flatten()
+        .map(|id| id.trim().to_string())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Read a JSON body: 415 unless `application/json`, 413 over the limit,
+/// 400 when it does not parse.
+pub async fn read_json(req: &mut Request) -> AppResult<Value> {
+    let content_type = req.headers().get("Content-Type").ok().flatten().unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media != "application/json" {
+        return Err(AppError::new(Kind::UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"));
+    }
+    let too_large = || AppError::new(Kind::PayloadTooLarge, "payload_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes"));
+    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+    if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let bytes = req.bytes().await.map_err(|_| AppError::bad_request("unreadable_body", "the body could not be read"))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::bad_request("empty_body", "the body is empty; send a JSON object"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))
+}

@@ -1,6 +1,17 @@
-//! Business logic. Pure modules (no `worker` types) are unit-tested natively.
+//! Business logic. Pure modules (no `worker` types) are unit-tested natively;
+//! the rest implements I/O with Workers bindings.
+pub mod ai_provider;
 pub mod normalize;
 pub mod offline;
 pub mod outline;
 pub mod validation;
-pub mod ai_provider;
+
+pub mod economy;
+pub mod stats;
+pub mod storage;
+pub mod timing;
+
+pub mod database;
+pub mod granulator;
+pub mod kam;
+pub mod templates;

@@ -1,4 +1,5 @@
 //! Types shared across the crate: structure types, templates and API shapes.
 pub mod api;
+pub mod env;
 pub mod structure;
 pub mod template;

@@ -14,6 +14,8 @@
 //! All I/O goes through `Runtime`, so the whole policy is tested natively.
 
 pub mod json_extract;
+pub mod runtime;
+pub mod setup;
 pub mod wire;
 
 use crate::helpers::economy::{round_usd, Pricing, TokenUsage};

@@ -1,0 +1,39 @@
+//! Economy endpoints (seed §2.1): pricing, estimates, consumption stats.
+
+use super::{Call, Reply};
+use crate::error::AppResult;
+use crate::helpers::economy::TokenUsage;
+use crate::services::database::Database;
+use crate::services::{economy, stats, templates};
+use crate::types::api::{parse_execute, ExecuteRequest};
+use serde_json::json;
+
+pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {
+    let p = &call.app.config.pricing;
+    // What one standard job (a granularity-3 course: ~2,000 tokens in, ~4,000 out) costs per model.
+    let usage = TokenUsage { input: 2_000, output: 4_000, cached: 0 };
+    let examples: Vec<_> = p.models.keys().map(|m| json!({"model": m, "job": "course, granularity 3", "tokens": usage, "costUsd": p.cost(m, &usage)})).collect();
+    Ok(Reply::ok(json!({"date": p.date, "currency": p.currency, "unit": p.unit, "models": p.models, "examples": examples})))
+}
+
+pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
+    let body = call.body()?;
+    let config = json!({
+        "aiProvider": body.get("aiProvider"),
+        "aiModel": body.get("aiModel"),
+        "validationLevel": body.get("validationLevel"),
+    });
+    let (params, config) = match parse_execute(&json!({"action": "estimate", "input": body, "config": config}), None)? {
+        ExecuteRequest::Estimate { params, config } => (params, config),
+        _ => return Err(crate::error::AppError::internal("an estimate body did not parse as an estimate")),
+    };
+    let db = Database::new(call.app)?;
+    let template = templates::resolve(call.app, &db, params.template_name.as_deref(), params.structure_type).await?;
+    Ok(Reply::ok(economy::estimate(call.app, &template, &params, &config)?))
+}
+
+pub async fn stats(call: &Call<'_>) -> AppResult<Reply> {
+    let days = call.query_u32("days", 30, 1, 365)?;
+    let db = Database::new(call.app)?;
+    Ok(Reply::ok(stats::economy(&db, call.scope()?, days).await?))
+}

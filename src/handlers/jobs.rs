@@ -1,0 +1,199 @@
+//! Job endpoints, client-scoped (worker and admin see every client's jobs).
+//! Another client's job is a 404, exactly like a job that does not exist.
+
+use super::{Call, Reply};
+use crate::error::{AppError, AppResult};
+use crate::services::database::{Database, JobFilter, JobRow};
+use crate::services::granulator::{self, Outcome};
+use crate::types::api::JobRequest;
+use crate::types::structure::StructureType;
+use serde_json::{json, Value};
+
+pub const MAX_PAGE: u32 = 100;
+const STATUSES: [&str; 3] = ["processing", "completed", "failed"];
+
+/// `YYYY-MM-DD` or a full ISO-8601 UTC timestamp.
+fn valid_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let date_ok = b.len() >= 10 && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    date_ok && (b.len() == 10 || (b[10] == b'T' && s.len() <= 30 && s[11..].chars().all(|c| c.is_ascii_digit() || ":.Z".contains(c))))
+}
+
+/// Job fields as the API shows them (integers as integers, not floats).
+pub fn job_json(j: &JobRow) -> Value {
+    let int = |x: Option<f64>| x.map(|v| v as i64);
+    json!({
+        "id": j.id as i64,
+        "clientId": j.client_id,
+        "executionId": j.execution_id,
+        "topic": j.topic,
+        "structureType": j.structure_type,
+        "granularityLevel": j.granularity_level as i64,
+        "targetAudience": j.target_audience,
+        "templateId": int(j.template_id),
+        "templateName": j.template_name,
+        "status": j.status,
+        "stage": j.stage,
+        "runs": j.run_count as i64,
+        "provider": j.provider,
+        "model": j.model,
+        "tokensUsed": {"input": j.tokens_input as i64, "output": j.tokens_output as i64, "cached": j.tokens_cached as i64},
+        "costUsd": j.cost_usd,
+        "qualityScore": j.quality_score,
+        "validationPassed": j.validation_passed.map(|v| v != 0.0),
+        "totalElements": int(j.total_elements),
+        "estimatedTotalWords": int(j.estimated_total_words),
+        "storage": j.storage_type.as_ref().map(|t| json!({"type": t, "location": j.storage_location, "sizeBytes": int(j.structure_bytes)})),
+        "processingTimeMs": int(j.processing_time_ms),
+        "failureCode": j.failure_code,
+        "failureReason": j.failure_reason,
+        "createdAt": j.created_at,
+        "updatedAt": j.updated_at,
+        "completedAt": j.completed_at,
+    })
+}
+
+async fn scoped_job(call: &Call<'_>, db: &Database) -> AppResult<JobRow> {
+    let id = call.id_param("id")?;
+    db.job(id, call.scope()?).await?.ok_or_else(|| AppError::not_found(format!("no job {id}")))
+}
+
+pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
+    let status = call.query.get("status").map(String::as_str);
+    if let Some(s) = status.filter(|s| !STATUSES.contains(s)) {
+        return Err(AppError::invalid_field("status", format!("`{s}` is not one of {}", STATUSES.join(", "))));
+    }
+    let structure_type = call.query.get("structure_type").map(String::as_str);
+    if let Some(t) = structure_type.filter(|t| StructureType::parse(t).is_none()) {
+        return Err(AppError::invalid_field("structure_type", format!("`{t}` is not one of {}", StructureType::names().join(", "))));
+    }
+    for name in ["from", "to"] {
+        if let Some(d) = call.query.get(name).filter(|d| !valid_date(d)) {
+            return Err(AppError::invalid_field(name, format!("`{d}` is not a date (YYYY-MM-DD or ISO-8601 UTC)")));
+        }
+    }
+    let filter = JobFilter {
+        scope: call.scope()?,
+        status,
+        structure_type,
+        from: call.query.get("from").map(String::as_str),
+        to: call.query.get("to").map(String::as_str),
+        limit: call.query_u32("limit", 20, 1, MAX_PAGE)?,
+        offset: call.query_u32("offset", 0, 0, 1_000_000)?,
+    };
+    let db = Database::new(call.app)?;
+    let (rows, total) = db.list_jobs(&filter).await?;
+    Ok(Reply::ok(json!({"jobs": rows.iter().map(job_json).collect::<Vec<_>>(), "total": total, "limit": filter.limit, "offset": filter.offset})))
+}
+
+pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
+    let db = Database::new(call.app)?;
+    let job = scoped_job(call, &db).await?;
+    let attempts = db.attempts(job.id as i64).await?;
+    let attempts: Vec<Value> = attempts
+        .iter()
+        .map(|a| json!({"provider": a.provider, "model": a.model, "purpose": a.purpose, "status": a.status, "httpStatus": a.http_status.map(|s| s as i64),
+            "latencyMs": a.latency_ms as i64, "tokens": {"input": a.tokens_input as i64, "output": a.tokens_output as i64, "cached": a.tokens_cached as i64},
+            "costUsd": a.cost_usd, "error": a.error, "createdAt": a.created_at}))
+        .collect();
+    Ok(Reply::ok(json!({"job": job_json(&job), "attempts": attempts})))
+}
+
+/// Progress follows the stage the pipeline last recorded.
+pub fn progress(stage: &str) -> u8 {
+    match stage {
+        "generating" => 20,
+        "refining" => 50,
+        "validating" => 70,
+        "storing" => 90,
+        _ => 100,
+    }
+}
+
+pub async fn status(call: &Call<'_>) -> AppResult<Reply> {
+    let db = Database::new(call.app)?;
+    let job = scoped_job(call, &db).await?;
+    let abandoned = job.status == "processing" && (job.deadline_at as u64) < crate::services::timing::now_ms();
+    Ok(Reply::ok(json!({
+        "jobId": job.id as i64,
+        "status": job.status,
+        "stage": job.stage,
+        "progress": progress(&job.stage),
+        "abandoned": abandoned,
+        "failureCode": job.failure_code,
+        "failureReason": job.failure_reason,
+        "updatedAt": job.updated_at,
+    })))
+}
+
+pub async fn structure(call: &Call<'_>) -> AppResult<Reply> {
+    let from_elements = match call.query.get("source").map(String::as_str) {
+        None | Some("storage") => false,
+        Some("elements") => true,
+        Some(other) => return Err(AppError::invalid_field("source", format!("`{other}` is not storage or elements"))),
+    };
+    let db = Database::new(call.app)?;
+    let job = scoped_job(call, &db).await?;
+    if job.status != "completed" {
+        return Err(AppError::conflict("job_not_completed", format!("job {} is {}", job.id as i64, job.status)));
+    }
+    let (structure, source) = granulator::load_structure(call.app, &db, &job, from_elements).await?;
+    Ok(Reply::ok(json!({"jobId": job.id as i64, "structureType": job.structure_type, "source": source, "structure": structure})))
+}
+
+pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
+    let db = Database::new(call.app)?;
+    let job = scoped_job(call, &db).await?;
+    if job.status != "failed" {
+        return Err(AppError::conflict("job_not_failed", format!("job {} is {}; only failed jobs can be retried", job.id as i64, job.status)));
+    }
+    let payload = db.job_payload(job.id as i64).await?.ok_or_else(|| AppError::not_found("the job vanished"))?;
+    let request: JobRequest = serde_json::from_str(&payload.request_params).map_err(|e| AppError::internal(format!("unreadable job parameters: {e}")))?;
+    // Same client and execution id: the failed job runs again in place.
+    match granulator::granulate(call.app, &db, &job.client_id, request, Some(job.execution_id.clone())).await? {
+        Outcome::Fresh(envelope) => Ok(Reply::ok(envelope)),
+        Outcome::Replay(envelope) => Ok(Reply::ok(envelope).header("Idempotent-Replay", "true")),
+    }
+}
+
+pub async fn validation_history(call: &Call<'_>) -> AppResult<Reply> {
+    let job_id = match call.query.get("job_id") {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| AppError::invalid_field("job_id", "must be a positive integer"))?),
+    };
+    let limit = call.query_u32("limit", 50, 1, MAX_PAGE)?;
+    let db = Database::new(call.app)?;
+    let rows = db.validation_history(call.scope()?, job_id, limit).await?;
+    let results: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({
+            "id": r.id as i64, "jobId": r.job_id as i64, "level": r.validation_level as i64, "accuracyPercentage": r.accuracy_percentage,
+            "threshold": r.threshold, "passed": r.passed != 0.0,
+            "criteria": serde_json::from_str::<Value>(&r.criteria).unwrap_or(Value::Null),
+            "issues": serde_json::from_str::<Value>(&r.issues).unwrap_or(Value::Null),
+            "aiFeedback": r.ai_feedback, "tokensUsed": {"input": r.tokens_input as i64, "output": r.tokens_output as i64},
+            "costUsd": r.cost_usd, "createdAt": r.created_at,
+        }))
+        .collect();
+    Ok(Reply::ok(json!({"results": results, "count": results.len()})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_checked() {
+        assert!(valid_date("2026-11-25"));
+        assert!(valid_date("2026-11-25T10:00:00.000Z"));
+        assert!(!valid_date("yesterday"));
+        assert!(!valid_date("2026-1-25"));
+        assert!(!valid_date("2026-11-25 OR 1=1"));
+    }
+
+    #[test]
+    fn progress_rises_with_the_stage() {
+        let stages = ["generating", "refining", "validating", "storing", "done"];
+        assert!(stages.windows(2).all(|w| progress(w[0]) < progress(w[1])));
+    }
+}

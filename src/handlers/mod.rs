@@ -1,0 +1,82 @@
+//! HTTP handlers: parse, call one service, shape the response.
+
+pub mod admin;
+pub mod economy;
+pub mod execute;
+pub mod jobs;
+pub mod monitoring;
+pub mod stats;
+pub mod templates;
+
+use crate::error::{AppError, AppResult};
+use crate::helpers::auth::Principal;
+use crate::helpers::http::Headers;
+use crate::types::env::App;
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Headers,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply { status: 200, body, headers: Headers::new() }
+    }
+
+    pub fn status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// One routed request.
+pub struct Call<'a> {
+    pub app: &'a App,
+    pub principal: Option<&'a Principal>,
+    pub params: Vec<(&'static str, String)>,
+    pub query: HashMap<String, String>,
+    pub body: Option<Value>,
+}
+
+impl Call<'_> {
+    pub fn principal(&self) -> AppResult<&Principal> {
+        self.principal.ok_or_else(|| AppError::unauthorized("authentication required"))
+    }
+
+    /// The client scope of the caller (`None`: every client).
+    pub fn scope(&self) -> AppResult<Option<&str>> {
+        Ok(self.principal()?.scope())
+    }
+
+    pub fn body(&self) -> AppResult<&Value> {
+        self.body.as_ref().ok_or_else(|| AppError::bad_request("empty_body", "this route needs a JSON body"))
+    }
+
+    pub fn param(&self, name: &str) -> &str {
+        self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    /// A numeric path id; anything else cannot name a job.
+    pub fn id_param(&self, name: &str) -> AppResult<i64> {
+        self.param(name).parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| AppError::not_found(format!("no job {}", self.param(name))))
+    }
+
+    pub fn query_u32(&self, name: &str, default: u32, min: u32, max: u32) -> AppResult<u32> {
+        match self.query.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| AppError::invalid_field(name, format!("must be an integer from {min} to {max}"))),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `GET /`, `GET /health`, `GET /help` (seed §7.1): public, read-only, free.
+
+use super::{Call, Reply};
+use crate::error::AppResult;
+use crate::helpers::prompts::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS, PLACEHOLDERS};
+use crate::routes::ROUTES;
+use crate::services::database::Database;
+use crate::services::timing::{iso_now, with_timeout};
+use crate::services::validation::WEIGHTS;
+use crate::services::{kam, storage};
+use crate::types::api::{DEFAULT_TIMEOUT_MS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS};
+use crate::types::env::{SERVICE_NAME, JOB_CACHE, STRUCTURE_STORAGE};
+use crate::types::structure::{Granularity, StructureType};
+use serde_json::{json, Value};
+
+const CHECK_TIMEOUT_MS: u64 = 3_000;
+
+pub async fn root(call: &Call<'_>) -> AppResult<Reply> {
+    let c = &call.app.config;
+    Ok(Reply::ok(json!({"status": "healthy", "service": SERVICE_NAME, "version": c.version, "environment": c.environment, "timestamp": iso_now()})))
+}
+
+fn check(result: Result<(), String>) -> Value {
+    match result {
+        Ok(()) => json!({"ok": true}),
+        Err(e) => json!({"ok": false, "error": e}),
+    }
+}
+
+/// Every check reads; none writes, and no AI provider is called.
+pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
+    let app = call.app;
+    let database = async {
+        let db = Database::new(app).map_err(|e| e.message)?;
+        with_timeout(CHECK_TIMEOUT_MS, db.ping()).await.ok_or("timed out")?.map_err(|e| e.message)
+    };
+    let kv = async {
+        let kv = app.env.kv(JOB_CACHE).map_err(|_| "binding missing".to_string())?;
+        with_timeout(CHECK_TIMEOUT_MS, kv.get("health:probe").text()).await.ok_or("timed out")?.map(|_| ()).map_err(|e| e.to_string())
+    };
+    let r2 = async {
+        let bucket = app.env.bucket(STRUCTURE_STORAGE).map_err(|_| "binding missing".to_string())?;
+        with_timeout(CHECK_TIMEOUT_MS, bucket.head("health/probe")).await.ok_or("timed out")?.map(|_| ()).map_err(|e| e.to_string())
+    };
+    let (database, kv, r2, kam) = futures_util::join!(database, kv, r2, kam::reachable(app));
+    let checks = json!({"database": check(database), "kv": check(kv), "r2": check(r2), "kam": check(kam)});
+    let healthy = checks.as_object().is_some_and(|c| c.values().all(|v| v["ok"] == true));
+    let mut warnings = app.config.providers.order_problems();
+    warnings.extend(app.config.pricing_error.clone());
+    if app.config.shared_secret.is_none() {
+        warnings.push("SHARED_SECRET is not set: worker authentication and KAM calls are refused".into());
+    }
+    let body = json!({
+        "status": if healthy { "healthy" } else { "degraded" },
+        "service": SERVICE_NAME,
+        "version": app.config.version,
+        "checks": checks,
+        "aiProviders": app.config.providers.describe(),
+        "warnings": warnings,
+        "capabilities": {
+            "structureTypes": StructureType::names(),
+            "actions": crate::types::api::Action::NAMES,
+            "storageTiers": ["inline", "kv", "r2"],
+            "validationLevels": [1, 2, 3],
+        },
+        "timestamp": iso_now(),
+    });
+    Ok(Reply::ok(body).status(if healthy { 200 } else { 503 }))
+}
+
+pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
+    let routes: Vec<Value> = ROUTES
+        .iter()
+        .map(|r| json!({"method": r.method, "path": r.path, "auth": r.access, "summary": r.summary, "request": r.request, "response": r.response}))
+        .collect();
+    let types: Vec<Value> = StructureType::ALL
+        .iter()
+        .map(|t| {
+            let spec = t.spec();
+            let g = |n| Granularity::new(n).map(|g| json!({"depth": g.depth(spec), "expectedElements": spec.expected_elements(g)}));
+            json!({
+                "name": t,
+                "rootFields": spec.root_fields.iter().map(|f| f.name).collect::<Vec<_>>(),
+                "levels": spec.levels.iter().map(|l| json!({"key": l.key, "elementType": l.element_type, "min": l.min, "max": l.max,
+                    "fields": l.fields.iter().map(|f| f.name).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+                "granularity": (1..=5).map(g).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Reply::ok(json!({
+        "service": SERVICE_NAME,
+        "version": call.app.config.version,
+        "auth": {
+            "client": "X-API-Key: <client key>, validated by KAM",
+            "session": "x-bitware-session-token: <token>, validated by KAM; role admin reaches admin routes",
+            "worker": "Authorization: Bearer <SHARED_SECRET> + X-Worker-ID: <caller>; X-Client-ID names the client acted for",
+            "errors": "401 missing/invalid credentials, 403 not allowed, 503 KAM unavailable",
+        },
+        "routes": routes,
+        "structureTypes": types,
+        "granularity": {
+            "range": "1-5, default 3",
+            "meaning": (1..=5).map(|n| json!({"level": n, "description": Granularity::new(n).map(|g| g.describe())})).collect::<Vec<_>>(),
+            "rule": "depth: 1 level at 1, 2 at 2, all from 3; children per parent climb from each level's minimum towards the middle of its range",
+        },
+        "qualityScore": {
+            "range": "0-1, deterministic",
+            "weights": WEIGHTS.iter().map(|(k, w)| json!({"component": k, "weight": w})).collect::<Vec<_>>(),
+        },
+        "validation": {
+            "1": "structural checks only (accuracy = quality score x 100)",
+            "2": "plus an AI review of logical_flow and completeness (accuracy = mean of structural and AI scores)",
+            "3": "plus audience_fit and progression",
+            "retry": "a job that fails validation is re-granulated once with the feedback",
+        },
+        "promptPlaceholders": PLACEHOLDERS.iter().map(|(k, d)| json!({"name": k, "meaning": d})).collect::<Vec<_>>(),
+        "storage": {"inlineBelowBytes": storage::INLINE_LIMIT, "kvBelowBytes": storage::KV_LIMIT, "kvTtlSeconds": storage::KV_TTL_SECONDS},
+        "idempotency": "X-Request-ID (or input.executionId) per client: a completed job is replayed (Idempotent-Replay: true), one still processing is 409, a failed one runs again",
+        "limits": {
+            "bodyBytes": crate::helpers::http::MAX_BODY_BYTES,
+            "topicChars": MAX_TOPIC_CHARS,
+            "audienceChars": MAX_AUDIENCE_CHARS,
+            "maxElements": MAX_ELEMENTS_LIMIT,
+            "timeoutMs": {"default": DEFAULT_TIMEOUT_MS, "max": MAX_TIMEOUT_MS},
+            "jobsPageSize": 100,
+        },
+    })))
+}
+
+/// `GET /api/ai-providers`: configuration only, no provider is called.
+pub async fn ai_providers(call: &Call<'_>) -> AppResult<Reply> {
+    let mut body = call.app.config.providers.describe();
+    body["settings"] = json!(call.app.config.settings);
+    body["pricingDate"] = json!(call.app.config.pricing.date);
+    Ok(Reply::ok(body))
+}

@@ -1,0 +1,575 @@
+//! The granulation pipeline behind `POST /api/execute` (seed §2.2, §8, §12).
+//!
+//! claim the job (idempotent per client + execution id) → render the
+//! template's prompt → provider chain with the type's JSON schema →
+//! normalise → rule check (violations go back to the model once) → enforce
+//! constraints → quality score → optional validation (a failed one
+//! re-granulates once with the feedback) → estimates and metadata → storage
+//! tier → one atomic batch that writes elements, job, attempts and analytics.
+//! Any failure ends the job `failed` with its reason and its attempts' usage.
+
+use crate::error::{AppError, AppResult, Kind};
+use crate::helpers::economy::{efficiency, TokenUsage};
+use crate::helpers::prompts::{self, PromptInput};
+use crate::services::ai_provider::runtime::WorkerRuntime;
+use crate::services::ai_provider::{totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, Purpose};
+use crate::services::database::{Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation};
+use crate::services::normalize::normalize;
+use crate::services::offline;
+use crate::services::outline::{self, MetadataInput};
+use crate::services::storage::{self, Tier};
+use crate::services::templates;
+use crate::services::timing::{now_ms, today};
+use crate::services::validation::{self, assess, trim_to_max_elements, Constraints, QualityReport, Verdict};
+use crate::types::api::{check_counts, GranulateParams, JobRequest};
+use crate::types::env::App;
+use crate::types::structure::StructureType;
+use crate::types::template::Template;
+use serde_json::{json, Value};
+
+/// Time a crashed run keeps its claim after the request deadline.
+const ABANDON_GRACE_MS: u64 = 30_000;
+
+pub enum Outcome {
+    Fresh(Value),
+    Replay(Value),
+}
+
+/// Everything fixed before the first model call.
+struct Plan {
+    template: Template,
+    structure_type: StructureType,
+    params: GranulateParams,
+    constraints: Constraints,
+    counts: Vec<u32>,
+    audience: String,
+    prompt: String,
+    schema: Value,
+    max_tokens: u32,
+    temperature: f64,
+    expected_output_tokens: u32,
+    chain: Vec<ProviderConfig>,
+    budget: Budget,
+    validation: Option<(u8, f64)>,
+    deadline_ms: u64,
+}
+
+pub fn chain_error(e: ChainError) -> AppError {
+    match e {
+        ChainError::BudgetExceeded(m) => AppError::new(Kind::Unprocessable, "budget_exceeded", format!("the job's budget does not allow another model call: {m}")),
+        ChainError::DeadlineExceeded(m) => AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m),
+        ChainError::ProvidersFailed(m) => AppError::new(Kind::BadGateway, "provider_error", format!("every AI provider failed; last: {m}")),
+    }
+}
+
+/// Expected output tokens for an outline of these level counts.
+pub fn expected_output_tokens(structure_type: StructureType, counts: &[u32]) -> u32 {
+    let spec = structure_type.spec();
+    let mut per_level = 1;
+    let mut total = 120;
+    for (d, n) in counts.iter().enumerate() {
+        per_level *= n;
+        total += per_level * spec.levels[d].output_tokens;
+    }
+    total
+}
+
+fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppResult<Plan> {
+    let params = request.params.clone();
+    let config = &request.config;
+    let structure_type = template.structure_type;
+    check_counts(&params, structure_type, &template.structure_rules)?;
+    let chain = app.config.providers.chain(Some(&template.ai_provider_config), config.ai_provider, config.ai_model.as_deref())?;
+    let constraints = params.constraints();
+    let counts = offline::level_counts(structure_type, params.granularity_level, &template.structure_rules, &constraints);
+    let audience = params.target_audience.clone().unwrap_or_else(|| template.target_audience.clone());
+    let prompt = prompts::render(
+        &template.ai_prompt_template,
+        &PromptInput {
+            structure_type,
+            topic: &params.topic,
+            audience: &audience,
+            granularity: params.granularity_level,
+            rules: &template.structure_rules,
+            constraints: &constraints,
+            counts: &counts,
+        },
+    )
+    .map_err(|e| AppError::internal(format!("template {} does not render: {e}", template.template_name)))?;
+    let expected = expected_output_tokens(structure_type, &counts);
+    let max_tokens = config.max_tokens.or(template.ai_provider_config.max_tokens).unwrap_or((expected * 2 + 500).clamp(1024, 16_000));
+    let validation = match (config.validation, config.validation_level) {
+        (Some(false), _) => None,
+        (Some(true), level) | (None, level @ Some(_)) => Some((
+            level.unwrap_or(template.validation_rules.validation_level),
+            config.validation_threshold.unwrap_or(template.validation_rules.validation_threshold),
+        )),
+        (None, None) => None,
+    };
+    Ok(Plan {
+        schema: prompts::json_schema(structure_type, counts.len(), &template.structure_rules),
+        temperature: config.temperature.or(template.ai_provider_config.temperature).unwrap_or(0.4),
+        budget: Budget { limit_usd: config.max_cost_usd.or(template.cost_optimization.max_cost_per_job), spent_usd: 0.0 },
+        deadline_ms: start + request.timeout_ms,
+        template,
+        structure_type,
+        params,
+        constraints,
+        counts,
+        audience,
+        prompt,
+        max_tokens,
+        expected_output_tokens: expected,
+        chain,
+        validation,
+    })
+}
+
+/// Run (or replay) a granulation for `client_id`.
+pub async fn granulate(app: &App, db: &Database, client_id: &str, request: JobRequest, execution_id: Option<String>) -> AppResult<Outcome> {
+    let start = now_ms();
+    let template = templates::resolve(app, db, request.params.template_name.as_deref(), request.params.structure_type).await?;
+    let plan = plan(app, template, &request, start)?;
+    let client_id = client_id.to_string();
+    let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_params = serde_json::to_string(&request).map_err(|e| AppError::internal(e.to_string()))?;
+    let new_job = NewJob {
+        client_id: &client_id,
+        execution_id: &execution_id,
+        topic: &plan.params.topic,
+        structure_type: plan.structure_type.as_str(),
+        granularity: plan.params.granularity_level.get(),
+        target_audience: &plan.audience,
+        template_id: plan.template.id,
+        template_name: &plan.template.template_name,
+        request_params: &request_params,
+        deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
+    };
+    let (job_id, run) = match db.claim_job(&new_job, start).await? {
+        Claim::Replay { result, .. } => return Ok(Outcome::Replay(result)),
+        Claim::InProgress { job_id } => {
+            return Err(AppError::conflict("job_in_progress", format!("job {job_id} for this request id is still processing"))
+                .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")})))
+        }
+        Claim::Run { job_id, run } => (job_id, run),
+    };
+    let mut attempts = Vec::new();
+    let mut job = Job { app, db, plan, job_id, run, client_id: &client_id, execution_id: &execution_id, start };
+    match job.run(&mut attempts).await {
+        Ok(envelope) => Ok(Outcome::Fresh(envelope)),
+        Err(error) => Err(job.fail(error, &attempts).await),
+    }
+}
+
+struct Job<'a> {
+    app: &'a App,
+    db: &'a Database,
+    plan: Plan,
+    job_id: i64,
+    run: u32,
+    client_id: &'a str,
+    execution_id: &'a str,
+    start: u64,
+}
+
+/// An outline and how it scored.
+struct Draft {
+    structure: Value,
+    report: QualityReport,
+    provider: String,
+    model: String,
+}
+
+impl Job<'_> {
+    fn outline_request(&self, purpose: Purpose, user: String) -> CompletionRequest {
+        let p = &self.plan;
+        CompletionRequest {
+            purpose,
+            system: prompts::system_prompt(p.structure_type),
+            user,
+            schema_name: prompts::schema_name(p.structure_type),
+            schema: p.schema.clone(),
+            max_tokens: p.max_tokens,
+            temperature: p.temperature,
+            expected_output_tokens: p.expected_output_tokens,
+            offline_answer: Some(offline::generate(p.structure_type, p.params.granularity_level, &p.template.structure_rules, &p.constraints, &p.params.topic)),
+        }
+    }
+
+    async fn draft(&mut self, purpose: Purpose, user: String, attempts: &mut Vec<Attempt>) -> Result<Draft, ChainError> {
+        let st = self.plan.structure_type;
+        let request = self.outline_request(purpose, user);
+        let runtime = WorkerRuntime { env: &self.app.env };
+        let chain = Chain { runtime: &runtime, providers: &self.plan.chain, settings: self.app.config.settings, pricing: &self.app.config.pricing };
+        let done = chain.complete(&request, &|v| normalize(st, v), &mut self.plan.budget, self.plan.deadline_ms, attempts).await?;
+        let report = self.assess(&done.value);
+        Ok(Draft { structure: done.value, report, provider: done.provider.as_str().to_string(), model: done.model })
+    }
+
+    fn assess(&self, structure: &Value) -> QualityReport {
+        let p = &self.plan;
+        assess(p.structure_type, p.params.granularity_level, &p.template.structure_rules, &p.constraints, structure)
+    }
+
+    async fn run(&mut self, attempts: &mut Vec<Attempt>) -> AppResult<Value> {
+        let first = self.draft(Purpose::Granulate, self.plan.prompt.clone(), attempts).await.map_err(chain_error)?;
+        let mut best = self.refine(first, attempts).await?;
+
+        let mut verdict = None;
+        if let Some((level, threshold)) = self.plan.validation {
+            let v = self.validate(&best, level, threshold, attempts).await?;
+            if !v.passed {
+                // One more outline with the reviewer's findings, then the better verdict stands.
+                let feedback = prompts::feedback_prompt(&v.issues.iter().take(12).cloned().chain(v.ai_feedback.clone()).collect::<Vec<_>>());
+                let user = format!("{}\n\n{feedback}", self.plan.prompt);
+                match self.draft(Purpose::Granulate, user, attempts).await {
+                    Ok(second) => {
+                        let second_verdict = self.validate(&second, level, threshold, attempts).await?;
+                        if second_verdict.accuracy_percentage >= v.accuracy_percentage {
+                            best = second;
+                            verdict = Some(second_verdict);
+                        } else {
+                            verdict = Some(v);
+                        }
+                    }
+                    Err(_) => verdict = Some(v),
+                }
+            } else {
+                verdict = Some(v);
+            }
+        }
+        self.finish(best, verdict, attempts).await
+    }
+
+    /// Rule and constraint violations go back to the model once; the better
+    /// outline is kept, and `maxElements` is then enforced by trimming.
+    async fn refine(&mut self, draft: Draft, attempts: &mut Vec<Attempt>) -> AppResult<Draft> {
+        let mut best = draft;
+        if !best.report.violations.is_empty() && now_ms() + 2_000 < self.plan.deadline_ms {
+            self.db.set_stage(self.job_id, "refining").await?;
+            let user = format!(
+                "{}\n\nYour previous outline:\n{}\n\n{}",
+                self.plan.prompt,
+                best.structure,
+                prompts::feedback_prompt(&best.report.feedback())
+            );
+            if let Ok(repaired) = self.draft(Purpose::Repair, user, attempts).await {
+                if repaired.report.score >= best.report.score {
+                    best = repaired;
+                }
+            }
+        }
+        if let Some(max) = self.plan.constraints.max_elements {
+            if trim_to_max_elements(self.plan.structure_type, &mut best.structure, max) > 0 {
+                best.report = self.assess(&best.structure);
+            }
+        }
+        Ok(best)
+    }
+
+    async fn validate(&mut self, draft: &Draft, level: u8, threshold: f64, attempts: &mut Vec<Attempt>) -> AppResult<Verdict> {
+        if level < 2 {
+            return Ok(validation::verdict(level, threshold, &draft.report, None));
+        }
+        self.db.set_stage(self.job_id, "validating").await?;
+        let st = self.plan.structure_type;
+        let request = CompletionRequest {
+            purpose: Purpose::Validate,
+            system: validation::review_system_prompt(),
+            user: validation::review_prompt(st, &self.plan.params.topic, &self.plan.audience, level, &draft.structure),
+            schema_name: validation::REVIEW_SCHEMA_NAME.into(),
+            schema: validation::review_schema(level),
+            max_tokens: 2_000,
+            temperature: 0.0,
+            expected_output_tokens: 400,
+            offline_answer: Some(validation::offline_review(level, &draft.report)),
+        };
+        let runtime = WorkerRuntime { env: &self.app.env };
+        let chain = Chain { runtime: &runtime, providers: &self.plan.chain, settings: self.app.config.settings, pricing: &self.app.config.pricing };
+        let review = chain
+            .complete(&request, &|v| validation::parse_review(level, v), &mut self.plan.budget, self.plan.deadline_ms, attempts)
+            .await
+            .map_err(chain_error)?;
+        Ok(validation::verdict(level, threshold, &draft.report, Some(&review.value)))
+    }
+
+    async fn finish(&mut self, draft: Draft, verdict: Option<Verdict>, attempts: &[Attempt]) -> AppResult<Value> {
+        let p = &self.plan;
+        let st = p.structure_type;
+        let rows = outline::flatten(st, &draft.structure);
+        let words = outline::word_counts(st, &rows);
+        let structure_json = draft.structure.to_string();
+        let tier = Tier::for_size(structure_json.len());
+        if tier != Tier::Inline {
+            self.db.set_stage(self.job_id, "storing").await?;
+        }
+        let location = storage::store(self.app, tier, self.job_id, &structure_json).await?;
+        let min_quality = p.template.validation_rules.min_quality_score;
+        let metadata = outline::content_metadata(
+            &MetadataInput {
+                structure_type: st,
+                topic: &p.params.topic,
+                granularity: p.params.granularity_level.get(),
+                target_audience: &p.audience,
+                min_quality_score: min_quality,
+                validation_required: verdict.is_some(),
+                storage_tier: tier.as_str(),
+                model: Some(&draft.model),
+            },
+            &rows,
+            &words,
+            &self.app.config.pricing,
+        );
+        let (usage, cost) = totals(attempts);
+        let elapsed = now_ms().saturating_sub(self.start);
+        let ready = draft.report.score >= min_quality && verdict.as_ref().is_none_or(|v| v.passed);
+        let deliverable_specs = json!({
+            "format": "structured_json",
+            "structureType": st,
+            "sections": st.spec().levels.iter().take(p.counts.len()).map(|l| l.key).collect::<Vec<_>>(),
+            "estimatedTotalWords": words.total,
+            "storage": tier,
+        });
+        let structure_field = match &location {
+            None => ("structure", draft.structure.clone()),
+            Some(loc) => ("structureReference", json!({"type": tier, "location": loc, "sizeBytes": structure_json.len()})),
+        };
+        let mut summary = json!({
+            "totalElements": rows.len(),
+            "elementsByLevel": draft.report.elements_by_level,
+            "depth": draft.report.depth,
+            "wordCountEstimates": words,
+            "contentMetadata": metadata,
+        });
+        for (level, count) in &draft.report.elements_by_level {
+            summary[level] = json!(count);
+        }
+        let mut output = json!({
+            "granulatorJobId": self.job_id,
+            "jobId": self.job_id,
+            "topic": p.params.topic,
+            "structureType": st,
+            "templateName": p.template.template_name,
+            "granularityLevel": p.params.granularity_level.get(),
+            "targetAudience": p.audience,
+            "summary": summary,
+            "wordCountEstimates": words,
+            "contentMetadata": metadata,
+            "qualityScore": draft.report.score,
+            "qualityReport": {"components": draft.report.components, "violations": draft.report.violations},
+            "readyForContentGeneration": ready,
+            "readyForNext": ready,
+            "nextWorkerRecommendation": outline::NEXT_WORKERS[0],
+            "processingTimeMs": elapsed,
+            "tokensUsed": {"input": usage.input, "output": usage.output, "total": usage.total()},
+            "costUsd": cost,
+            "provider": draft.provider,
+            "model": draft.model,
+            "deliverableSpecs": deliverable_specs,
+        });
+        output[structure_field.0] = structure_field.1;
+        if let Some(v) = &verdict {
+            output["validationResult"] = json!({
+                "level": v.level, "accuracyPercentage": v.accuracy_percentage, "threshold": v.threshold, "passed": v.passed,
+                "criteria": v.criteria, "issues": v.issues, "aiFeedback": v.ai_feedback,
+            });
+        }
+        let envelope = json!({
+            "success": true,
+            "output": output,
+            "usage": {"tokens": {"input": usage.input, "output": usage.output, "cached": usage.cached}},
+            "duration": elapsed,
+            "cost": cost,
+            "metadata": {
+                "workerChain": outline::worker_chain(),
+                "jobId": self.job_id,
+                "executionId": self.execution_id,
+                "run": self.run,
+                "provider": draft.provider,
+                "model": draft.model,
+                "attempts": attempts.len(),
+                "storageTier": tier,
+                "efficiency": efficiency(&usage, elapsed, cost),
+            },
+        });
+        let result_json = envelope.to_string();
+        let validation_row = verdict.as_ref().map(|v| {
+            let (vu, vc) = totals(&attempts.iter().filter(|a| a.purpose == Purpose::Validate).cloned().collect::<Vec<_>>());
+            NewValidation {
+                level: v.level,
+                accuracy_percentage: v.accuracy_percentage,
+                threshold: v.threshold,
+                passed: v.passed,
+                criteria: json!(v.criteria),
+                issues: json!(v.issues),
+                ai_feedback: v.ai_feedback.clone(),
+                tokens_input: vu.input,
+                tokens_output: vu.output,
+                cost_usd: vc,
+            }
+        });
+        self.db
+            .complete_job(&Completion {
+                job_id: self.job_id,
+                client_id: self.client_id,
+                template_id: p.template.id,
+                provider: &draft.provider,
+                model: &draft.model,
+                usage,
+                cost_usd: cost,
+                quality_score: draft.report.score,
+                validation: validation_row.as_ref(),
+                elements: &rows,
+                estimated_total_words: words.total,
+                content_metadata: &metadata,
+                deliverable_specs: &deliverable_specs,
+                structure_root: &outline::root_fields(st, &draft.structure),
+                storage_type: tier.as_str(),
+                storage_location: location.as_deref(),
+                structure_bytes: structure_json.len(),
+                result_json: &result_json,
+                processing_time_ms: elapsed,
+                attempts,
+                date: &today(),
+            })
+            .await?;
+        Ok(envelope)
+    }
+
+    /// Leave the job `failed` with the reason and the usage it incurred.
+    async fn fail(&self, error: AppError, attempts: &[Attempt]) -> AppError {
+        let (usage, cost): (TokenUsage, Option<f64>) = totals(attempts);
+        let last = attempts.last();
+        let failure = Failure {
+            job_id: self.job_id,
+            client_id: self.client_id,
+            template_id: self.plan.template.id,
+            code: error.code,
+            reason: &error.message,
+            provider: last.map(|a| a.provider.as_str()),
+            model: last.map(|a| a.model.as_str()),
+            usage,
+            cost_usd: cost,
+            processing_time_ms: now_ms().saturating_sub(self.start),
+            attempts,
+            date: &today(),
+        };
+        if let Err(e) = self.db.fail_job(&failure).await {
+            crate::error::worker_log(&format!("job {} could not be marked failed: {e}", self.job_id));
+        }
+        let summary: Vec<Value> = attempts
+            .iter()
+            .map(|a| json!({"provider": a.provider, "model": a.model, "purpose": a.purpose, "status": a.status, "httpStatus": a.http_status, "error": a.error}))
+            .collect();
+        let mut details = error.details.clone().unwrap_or_else(|| json!({}));
+        details["jobId"] = json!(self.job_id);
+        details["attempts"] = json!(summary);
+        details["usage"] = json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
+        error.with_details(details)
+    }
+}
+
+/// The structure of a completed job: from its storage tier, or rebuilt from
+/// `structure_elements` (`from_elements`, or when a KV copy has expired).
+pub async fn load_structure(app: &App, db: &Database, job: &JobRow, from_elements: bool) -> AppResult<(Value, &'static str)> {
+    let structure_type = StructureType::parse(&job.structure_type).ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    let tier = job.storage_type.as_deref().and_then(Tier::parse);
+    if !from_elements {
+        match (tier, job.storage_location.as_deref()) {
+            (Some(Tier::Inline), _) => {
+                let payload = db.job_payload(job.id as i64).await?;
+                let stored = payload.and_then(|p| p.result_json).and_then(|r| serde_json::from_str::<Value>(&r).ok());
+                if let Some(structure) = stored.map(|r| r["output"]["structure"].clone()).filter(|s| s.is_object()) {
+                    return Ok((structure, "inline"));
+                }
+            }
+            (Some(tier), Some(location)) => {
+                if let Some(structure) = storage::load(app, tier, location).await? {
+                    return Ok((structure, tier.as_str()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let root = db
+        .job_payload(job.id as i64)
+        .await?
+        .and_then(|p| p.structure_root)
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or_else(|| json!({}));
+    let rows = db.elements(job.id as i64).await?;
+    Ok((outline::rebuild(structure_type, &root, &rows), "elements"))
+}
+
+/// Validate a completed job again (`POST /api/validate`, execute `validate`).
+pub async fn revalidate(app: &App, db: &Database, scope: Option<&str>, job_id: i64, level: Option<u8>, threshold: Option<f64>) -> AppResult<Value> {
+    let job = db.job(job_id, scope).await?.ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    if job.status != "completed" {
+        return Err(AppError::conflict("job_not_completed", format!("job {job_id} is {}; only completed jobs can be validated", job.status)));
+    }
+    let payload = db.job_payload(job_id).await?.ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let request: JobRequest = serde_json::from_str(&payload.request_params).map_err(|e| AppError::internal(format!("job {job_id} has unreadable parameters: {e}")))?;
+    let structure_type = StructureType::parse(&job.structure_type).ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    // A template deleted since keeps its job valid against the contract's rules.
+    let template = match job.template_name.as_deref() {
+        Some(name) => templates::by_name(app, db, name).await?,
+        None => None,
+    };
+    let rules = template.as_ref().map(|t| t.structure_rules.clone()).unwrap_or_else(|| validation::StructureRules::contract(structure_type));
+    let rules_default = template.as_ref().map(|t| t.validation_rules.clone()).unwrap_or_default();
+    let level = level.unwrap_or(rules_default.validation_level);
+    let threshold = threshold.unwrap_or(rules_default.validation_threshold);
+    let (structure, _) = load_structure(app, db, &job, false).await?;
+    let report = assess(structure_type, request.params.granularity_level, &rules, &request.params.constraints(), &structure);
+    let mut attempts = Vec::new();
+    let verdict = if level < 2 {
+        validation::verdict(level, threshold, &report, None)
+    } else {
+        let chain = app.config.providers.chain(template.as_ref().map(|t| &t.ai_provider_config), None, None)?;
+        let request = CompletionRequest {
+            purpose: Purpose::Validate,
+            system: validation::review_system_prompt(),
+            user: validation::review_prompt(structure_type, &job.topic, &job.target_audience, level, &structure),
+            schema_name: validation::REVIEW_SCHEMA_NAME.into(),
+            schema: validation::review_schema(level),
+            max_tokens: 2_000,
+            temperature: 0.0,
+            expected_output_tokens: 400,
+            offline_answer: Some(validation::offline_review(level, &report)),
+        };
+        let runtime = WorkerRuntime { env: &app.env };
+        let chain = Chain { runtime: &runtime, providers: &chain, settings: app.config.settings, pricing: &app.config.pricing };
+        let outcome = chain
+            .complete(&request, &|v| validation::parse_review(level, v), &mut Budget::default(), now_ms() + 60_000, &mut attempts)
+            .await;
+        match outcome {
+            Ok(review) => validation::verdict(level, threshold, &report, Some(&review.value)),
+            Err(e) => {
+                // The attempts were paid for: record them even though the review failed.
+                if !attempts.is_empty() {
+                    db.record_attempts(job_id, &job.client_id, &attempts).await?;
+                }
+                return Err(chain_error(e));
+            }
+        }
+    };
+    let (usage, cost) = totals(&attempts);
+    let row = NewValidation {
+        level,
+        accuracy_percentage: verdict.accuracy_percentage,
+        threshold,
+        passed: verdict.passed,
+        criteria: json!(verdict.criteria),
+        issues: json!(verdict.issues),
+        ai_feedback: verdict.ai_feedback.clone(),
+        tokens_input: usage.input,
+        tokens_output: usage.output,
+        cost_usd: cost,
+    };
+    db.record_validation(job_id, &job.client_id, &row, &attempts).await?;
+    Ok(json!({
+        "level": level, "accuracyPercentage": verdict.accuracy_percentage, "threshold": threshold, "passed": verdict.passed,
+        "criteria": verdict.criteria, "issues": verdict.issues, "aiFeedback": verdict.ai_feedback,
+        "tokensUsed": {"input": usage.input, "output": usage.output}, "costUsd": cost,
+    }))
+}

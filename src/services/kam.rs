@@ -1,0 +1,102 @@
+//! Authentication through the Key Account Manager service binding (contracts §1).
+//!
+//! Worker credentials are checked here against `SHARED_SECRET` in constant
+//! time. API keys and sessions are asked of KAM with a capped timeout; a
+//! positive answer is cached for 60 s in KV under a hash of the credential,
+//! a negative one never. KAM down, slow or talking garbage → 503, never a pass.
+
+use crate::error::{AppError, AppResult};
+use crate::helpers::auth::{credential_hash, read_key_validation, read_session_validation, secret_matches, Credentials, KamVerdict, Principal, WORKER_ID};
+use crate::services::timing::with_timeout;
+use crate::types::env::{App, JOB_CACHE, KEY_ACCOUNT_MANAGER};
+use serde_json::json;
+use worker::{Headers, Method, RequestInit};
+
+const CACHE_TTL_SECONDS: u64 = 60;
+
+pub async fn authenticate(app: &App, credentials: Credentials) -> AppResult<Option<Principal>> {
+    let (kind, credential) = match credentials {
+        Credentials::None => return Ok(None),
+        Credentials::Worker { token, worker_id, acting_for } => {
+            let expected = app.config.shared_secret.as_ref().map(|s| s.expose());
+            return if secret_matches(&token, expected) {
+                Ok(Some(Principal::Worker { worker_id, acting_for }))
+            } else {
+                Err(AppError::unauthorized("invalid worker credentials"))
+            };
+        }
+        Credentials::Session(token) => ("session", token),
+        Credentials::ApiKey(key) => ("key", key),
+    };
+    let cache_key = format!("auth:{}", credential_hash(kind, &credential));
+    let cache = app.env.kv(JOB_CACHE).ok();
+    if let Some(kv) = &cache {
+        if let Ok(Some(principal)) = kv.get(&cache_key).json::<Principal>().await {
+            return Ok(Some(principal));
+        }
+    }
+    match ask_kam(app, kind, &credential).await {
+        KamVerdict::Valid(principal) => {
+            if let Some(kv) = &cache {
+                // Best effort: a failed cache write only costs the next request a KAM call.
+                if let Ok(put) = kv.put(&cache_key, &principal) {
+                    let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
+                }
+            }
+            Ok(Some(principal))
+        }
+        KamVerdict::Invalid(reason) => Err(AppError::unauthorized(format!("invalid credentials: {reason}"))),
+        KamVerdict::Unavailable(reason) => {
+            crate::error::worker_log(&format!("KAM unavailable: {reason}"));
+            Err(AppError::unavailable("kam_unavailable", format!("authentication service unavailable: {reason}")))
+        }
+    }
+}
+
+async fn ask_kam(app: &App, kind: &str, credential: &str) -> KamVerdict {
+    let Some(secret) = app.config.shared_secret.as_ref() else {
+        return KamVerdict::Unavailable("SHARED_SECRET is not configured, so KAM cannot be asked".into());
+    };
+    let Ok(kam) = app.env.service(KEY_ACCOUNT_MANAGER) else {
+        return KamVerdict::Unavailable("the KEY_ACCOUNT_MANAGER binding is missing".into());
+    };
+    let headers = Headers::new();
+    let (path, body) = if kind == "session" {
+        let _ = headers.set("x-bitware-session-token", credential);
+        ("https://kam/auth/validate", json!({"sessionToken": credential}))
+    } else {
+        ("https://kam/auth/validate-key", json!({"apiKey": credential}))
+    };
+    let built = (|| -> worker::Result<RequestInit> {
+        headers.set("Authorization", &format!("Bearer {}", secret.expose()))?;
+        headers.set("X-Worker-ID", WORKER_ID)?;
+        headers.set("Content-Type", "application/json")?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.to_string().into()));
+        Ok(init)
+    })();
+    let Ok(init) = built else { return KamVerdict::Unavailable("could not build the KAM request".into()) };
+    let call = async {
+        let mut response = kam.fetch(path, Some(init)).await?;
+        let status = response.status_code();
+        let text = response.text().await.unwrap_or_default();
+        Ok::<_, worker::Error>((status, text))
+    };
+    match with_timeout(app.config.kam_timeout_ms, call).await {
+        None => KamVerdict::Unavailable(format!("KAM did not answer within {} ms", app.config.kam_timeout_ms)),
+        Some(Err(_)) => KamVerdict::Unavailable("KAM could not be reached".into()),
+        Some(Ok((status, text))) if kind == "session" => read_session_validation(status, &text),
+        Some(Ok((status, text))) => read_key_validation(status, &text),
+    }
+}
+
+/// Reachability for /health: any answer below 500 counts; nothing is validated.
+pub async fn reachable(app: &App) -> Result<(), String> {
+    let kam = app.env.service(KEY_ACCOUNT_MANAGER).map_err(|_| "binding missing".to_string())?;
+    match with_timeout(app.config.kam_timeout_ms, kam.fetch("https://kam/health", None)).await {
+        None => Err(format!("no answer within {} ms", app.config.kam_timeout_ms)),
+        Some(Err(_)) => Err("unreachable".into()),
+        Some(Ok(r)) if r.status_code() >= 500 => Err(format!("HTTP {}", r.status_code())),
+        Some(Ok(_)) => Ok(()),
+    }
+}

@@ -1,0 +1,115 @@
+//! Template reads through a KV cache (`TEMPLATE_CACHE`, 5 minutes), and
+//! admin writes that invalidate every cached view they could change.
+//! In production KV is eventually consistent: other locations may serve a
+//! cached template for up to a minute after an admin change.
+
+use crate::error::{AppError, AppResult};
+use crate::services::database::Database;
+use crate::types::env::{App, TEMPLATE_CACHE};
+use crate::types::structure::StructureType;
+use crate::types::template::{Template, TemplateInput};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+const TTL_SECONDS: u64 = 300;
+
+fn name_key(name: &str) -> String {
+    format!("template:name:{name}")
+}
+fn default_key(t: StructureType) -> String {
+    format!("template:default:{t}")
+}
+fn list_key(t: Option<StructureType>) -> String {
+    format!("templates:list:{}", t.map(|t| t.as_str()).unwrap_or("all"))
+}
+
+async fn cached<T, F>(app: &App, key: &str, load: F) -> AppResult<T>
+where
+    T: Serialize + DeserializeOwned,
+    F: std::future::Future<Output = AppResult<T>>,
+{
+    let kv = app.env.kv(TEMPLATE_CACHE).ok();
+    if let Some(kv) = &kv {
+        if let Ok(Some(hit)) = kv.get(key).json::<T>().await {
+            return Ok(hit);
+        }
+    }
+    let value = load.await?;
+    if let Some(kv) = &kv {
+        // A failed cache write only means the next read goes to D1 again.
+        if let Ok(put) = kv.put(key, &value) {
+            let _ = put.expiration_ttl(TTL_SECONDS).execute().await;
+        }
+    }
+    Ok(value)
+}
+
+pub async fn by_name(app: &App, db: &Database, name: &str) -> AppResult<Option<Template>> {
+    cached(app, &name_key(name), db.template_by_name(name)).await
+}
+
+pub async fn default_for(app: &App, db: &Database, t: StructureType) -> AppResult<Option<Template>> {
+    cached(app, &default_key(t), db.default_template(t.as_str())).await
+}
+
+pub async fn list(app: &App, db: &Database, t: Option<StructureType>) -> AppResult<Vec<Template>> {
+    cached(app, &list_key(t), db.list_templates(t.map(|t| t.as_str()))).await
+}
+
+/// The template a job uses: the named one, else the type's default.
+pub async fn resolve(app: &App, db: &Database, name: Option<&str>, structure_type: Option<StructureType>) -> AppResult<Template> {
+    let template = match (name, structure_type) {
+        (Some(name), _) => by_name(app, db, name).await?.ok_or_else(|| {
+            AppError::invalid_field("input.templateName", format!("no active template is named `{name}`"))
+        })?,
+        (None, Some(t)) => default_for(app, db, t).await?.ok_or_else(|| {
+            AppError::invalid_field("input.structureType", format!("no active template exists for {t}"))
+        })?,
+        (None, None) => return Err(AppError::invalid_field("input.structureType", "is required (or templateName)")),
+    };
+    if let Some(t) = structure_type {
+        if t != template.structure_type {
+            return Err(AppError::invalid_field(
+                "input.structureType",
+                format!("`{t}` does not match template `{}`, which is a {}", template.template_name, template.structure_type),
+            ));
+        }
+    }
+    Ok(template)
+}
+
+/// Drop every cached view an admin change can affect.
+async fn invalidate(app: &App, names: &[&str]) {
+    let Ok(kv) = app.env.kv(TEMPLATE_CACHE) else { return };
+    let mut keys: Vec<String> = names.iter().map(|n| name_key(n)).collect();
+    keys.push(list_key(None));
+    for t in StructureType::ALL {
+        keys.push(list_key(Some(t)));
+        keys.push(default_key(t));
+    }
+    for key in keys {
+        let _ = kv.delete(&key).await;
+    }
+}
+
+pub async fn create(app: &App, db: &Database, input: &TemplateInput) -> AppResult<Template> {
+    let created = db.create_template(input).await?;
+    invalidate(app, &[&created.template_name]).await;
+    Ok(created)
+}
+
+pub async fn update(app: &App, db: &Database, name: &str, patch: &serde_json::Value) -> AppResult<Template> {
+    let current = db.template_by_name(name).await?.ok_or_else(|| AppError::not_found(format!("no active template is named `{name}`")))?;
+    let input = TemplateInput::parse(patch, Some(&current))?;
+    let updated = db.update_template(name, &input).await?.ok_or_else(|| AppError::not_found(format!("no active template is named `{name}`")))?;
+    invalidate(app, &[name, &updated.template_name]).await;
+    Ok(updated)
+}
+
+pub async fn delete(app: &App, db: &Database, name: &str) -> AppResult<()> {
+    if !db.delete_template(name).await? {
+        return Err(AppError::not_found(format!("no active template is named `{name}`")));
+    }
+    invalidate(app, &[name]).await;
+    Ok(())
+}

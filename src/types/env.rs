@@ -1,0 +1,88 @@
+//! The worker's bindings and configuration (seed §13.1), read once per request.
+
+use crate::helpers::economy::Pricing;
+use crate::services::ai_provider::setup::ProviderSetup;
+use crate::services::ai_provider::{Secret, Settings};
+use worker::{Context, Env};
+
+pub const DB: &str = "DB";
+pub const TEMPLATE_CACHE: &str = "TEMPLATE_CACHE";
+pub const JOB_CACHE: &str = "JOB_CACHE";
+pub const STRUCTURE_STORAGE: &str = "STRUCTURE_STORAGE";
+pub const KEY_ACCOUNT_MANAGER: &str = "KEY_ACCOUNT_MANAGER";
+pub const AI: &str = "AI";
+pub const SERVICE_NAME: &str = "bitware-content-granulator";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: String,
+    pub version: String,
+    pub shared_secret: Option<Secret>,
+    pub providers: ProviderSetup,
+    pub settings: Settings,
+    pub pricing: Pricing,
+    /// Set when the `PRICING` override is invalid (defaults are used, /health says so).
+    pub pricing_error: Option<String>,
+    pub kam_timeout_ms: u64,
+}
+
+fn read(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string())
+        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn read_number(env: &Env, name: &str, default: u64, min: u64, max: u64) -> u64 {
+    read(env, name).and_then(|v| v.parse::<u64>().ok()).map(|v| v.clamp(min, max)).unwrap_or(default)
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Config {
+        let environment = read(env, "ENVIRONMENT").unwrap_or_else(|| "production".into());
+        let production = environment == "production";
+        let defaults = Settings::default();
+        let (pricing, pricing_error) = match Pricing::with_override(read(env, "PRICING").as_deref()) {
+            Ok(p) => (p, None),
+            Err(e) => (Pricing::default(), Some(e)),
+        };
+        Config {
+            version: read(env, "VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
+            shared_secret: read(env, "SHARED_SECRET").and_then(Secret::new),
+            providers: ProviderSetup {
+                production,
+                openai_key: read(env, "OPENAI_API_KEY").and_then(Secret::new),
+                openai_base_url: read(env, "OPENAI_BASE_URL"),
+                openai_model: read(env, "OPENAI_MODEL"),
+                anthropic_key: read(env, "ANTHROPIC_API_KEY").and_then(Secret::new),
+                anthropic_base_url: read(env, "ANTHROPIC_BASE_URL"),
+                anthropic_model: read(env, "ANTHROPIC_MODEL"),
+                workers_ai_bound: env.ai(AI).is_ok(),
+                workers_ai_model: read(env, "WORKERS_AI_MODEL"),
+                order: read(env, "AI_PROVIDER_ORDER"),
+            },
+            settings: Settings {
+                attempt_timeout_ms: read_number(env, "AI_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout_ms, 1_000, 300_000),
+                max_attempts: read_number(env, "AI_MAX_ATTEMPTS", defaults.max_attempts as u64, 1, 5) as u32,
+                backoff_base_ms: read_number(env, "AI_BACKOFF_BASE_MS", defaults.backoff_base_ms, 10, 10_000),
+                backoff_cap_ms: defaults.backoff_cap_ms,
+                retry_after_cap_ms: read_number(env, "AI_RETRY_AFTER_CAP_MS", defaults.retry_after_cap_ms, 0, 60_000),
+                min_attempt_ms: defaults.min_attempt_ms,
+            },
+            pricing,
+            pricing_error,
+            kam_timeout_ms: read_number(env, "KAM_TIMEOUT_MS", 3_000, 100, 10_000),
+            environment,
+        }
+    }
+}
+
+/// Everything a handler needs for one request.
+pub struct App {
+    pub env: Env,
+    pub ctx: Context,
+    pub config: Config,
+    pub request_id: String,
+}
