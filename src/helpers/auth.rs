@@ -69,9 +69,10 @@ impl Principal {
     }
 
     /// The client whose data this caller sees; `None` means every client.
+    /// A worker acting for a client (`X-Client-ID`) sees that client's data.
     pub fn scope(&self) -> Option<&str> {
         match self {
-            Principal::Worker { .. } => None,
+            Principal::Worker { acting_for, .. } => acting_for.as_deref(),
             Principal::Session { role, .. } if role == "admin" => None,
             Principal::Session { client_id, user_id, .. } => Some(client_id.as_deref().unwrap_or(user_id)),
             Principal::Client { client_id, .. } => Some(client_id),
@@ -228,6 +229,7 @@ mod tests {
         assert_eq!(user.scope(), Some("dev-client"));
         assert_eq!(Principal::Worker { worker_id: "rm".into(), acting_for: Some("acme".into()) }.client_id(), "acme");
         assert_eq!(Principal::Worker { worker_id: "rm".into(), acting_for: None }.scope(), None);
+        assert_eq!(Principal::Worker { worker_id: "rm".into(), acting_for: Some("acme".into()) }.scope(), Some("acme"));
     }
 
     #[test]

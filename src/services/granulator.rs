@@ -109,7 +109,11 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
     Ok(Plan {
         schema: prompts::json_schema(structure_type, counts.len(), &template.structure_rules),
         temperature: config.temperature.or(template.ai_provider_config.temperature).unwrap_or(0.4),
-        budget: Budget { limit_usd: config.max_cost_usd.or(template.cost_optimization.max_cost_per_job), spent_usd: 0.0 },
+        budget: Budget {
+            limit_usd: config.max_cost_usd.or(template.cost_optimization.max_cost_per_job),
+            spent_usd: 0.0,
+            refuse_unpriced: config.max_cost_usd.is_some(),
+        },
         deadline_ms: start + request.timeout_ms,
         template,
         structure_type,

@@ -52,8 +52,7 @@ pub fn tidy(value: Value) -> Value {
     match value {
         Value::Number(n) => match n.as_f64() {
             Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
-            Some(f) => json!((f * 1e6).round() / 1e6),
-            None => Value::Number(n),
+            _ => Value::Number(n),
         },
         Value::Array(a) => Value::Array(a.into_iter().map(tidy).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, tidy(v))).collect::<Map<_, _>>()),
@@ -81,8 +80,14 @@ fn f(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(0.0)
 }
 
+/// A rate (success, failure), to 4 decimals.
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| ((a / b) * 1e4).round() / 1e4)
+}
+
+/// Money per unit, unrounded: a cost per token is far below 1e-4.
+fn per(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| a / b)
 }
 
 /// `GET /api/stats`: the caller's jobs.
@@ -138,10 +143,10 @@ pub async fn economy(db: &Database, scope: Option<&str>, days: u32) -> AppResult
             p
         }).collect::<Vec<_>>(),
         "byModel": by_model,
-        "costPerJob": ratio(cost, f(&totals, "jobs")),
+        "costPerJob": per(cost, f(&totals, "jobs")),
         "efficiency": {
             "tokensPerSecond": (tps * 10.0).round() / 10.0,
-            "costPerToken": ratio(cost, tokens),
+            "costPerToken": per(cost, tokens),
             "rating": if tps >= 40.0 { "high" } else if tps >= 15.0 { "medium" } else { "low" },
         },
     })))
@@ -162,8 +167,8 @@ fn template_rows(rows: &[Value]) -> Vec<Value> {
                 "successRate": ratio(completed, jobs),
                 "averageQualityScore": ratio(f(r, "quality_sum"), completed),
                 "validationFailureRate": ratio(f(r, "validation_failures"), completed),
-                "averageProcessingTimeMs": ratio(f(r, "processing_ms_sum"), jobs),
-                "averageCostUsd": ratio(f(r, "cost_usd_sum"), jobs),
+                "averageProcessingTimeMs": per(f(r, "processing_ms_sum"), jobs).map(f64::round),
+                "averageCostUsd": per(f(r, "cost_usd_sum"), jobs),
                 "tokens": f(r, "tokens_sum"),
             })
         })
@@ -227,7 +232,7 @@ pub async fn analytics(db: &Database, days: u32) -> AppResult<Value> {
         .map(|p| {
             let tokens = f(&p, "tokens_input") + f(&p, "tokens_output");
             json!({"provider": p["provider"], "attempts": f(&p, "attempts"), "successRate": ratio(f(&p, "successes"), f(&p, "attempts")),
-                "averageLatencyMs": p["avg_latency_ms"], "costUsd": f(&p, "cost_usd"), "costPer1kTokens": ratio(f(&p, "cost_usd") * 1000.0, tokens),
+                "averageLatencyMs": p["avg_latency_ms"], "costUsd": f(&p, "cost_usd"), "costPer1kTokens": per(f(&p, "cost_usd") * 1000.0, tokens),
                 "successes": f(&p, "successes")})
         })
         .collect();
@@ -249,7 +254,7 @@ mod tests {
 
     #[test]
     fn tidy_turns_integral_floats_into_integers() {
-        assert_eq!(tidy(json!({"a": 3.0, "b": [0.5, 2.0]})), json!({"a": 3, "b": [0.5, 2]}));
+        assert_eq!(tidy(json!({"a": 3.0, "b": [0.5, 2.0], "c": 0.000000317})), json!({"a": 3, "b": [0.5, 2], "c": 0.000000317}));
     }
 
     #[test]

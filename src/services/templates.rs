@@ -1,5 +1,6 @@
-//! Template reads through a KV cache (`TEMPLATE_CACHE`, 5 minutes), and
-//! admin writes that invalidate every cached view they could change.
+//! Template resolution for jobs through a KV cache (`TEMPLATE_CACHE`,
+//! 5 minutes), and admin writes that invalidate every cached entry they could
+//! change. The template endpoints read D1 directly (current usage counts).
 //! In production KV is eventually consistent: other locations may serve a
 //! cached template for up to a minute after an admin change.
 
@@ -18,9 +19,6 @@ fn name_key(name: &str) -> String {
 }
 fn default_key(t: StructureType) -> String {
     format!("template:default:{t}")
-}
-fn list_key(t: Option<StructureType>) -> String {
-    format!("templates:list:{}", t.map(|t| t.as_str()).unwrap_or("all"))
 }
 
 async fn cached<T, F>(app: &App, key: &str, load: F) -> AppResult<T>
@@ -52,10 +50,6 @@ pub async fn default_for(app: &App, db: &Database, t: StructureType) -> AppResul
     cached(app, &default_key(t), db.default_template(t.as_str())).await
 }
 
-pub async fn list(app: &App, db: &Database, t: Option<StructureType>) -> AppResult<Vec<Template>> {
-    cached(app, &list_key(t), db.list_templates(t.map(|t| t.as_str()))).await
-}
-
 /// The template a job uses: the named one, else the type's default.
 pub async fn resolve(app: &App, db: &Database, name: Option<&str>, structure_type: Option<StructureType>) -> AppResult<Template> {
     let template = match (name, structure_type) {
@@ -82,11 +76,7 @@ pub async fn resolve(app: &App, db: &Database, name: Option<&str>, structure_typ
 async fn invalidate(app: &App, names: &[&str]) {
     let Ok(kv) = app.env.kv(TEMPLATE_CACHE) else { return };
     let mut keys: Vec<String> = names.iter().map(|n| name_key(n)).collect();
-    keys.push(list_key(None));
-    for t in StructureType::ALL {
-        keys.push(list_key(Some(t)));
-        keys.push(default_key(t));
-    }
+    keys.extend(StructureType::ALL.into_iter().map(default_key));
     for key in keys {
         let _ = kv.delete(&key).await;
     }

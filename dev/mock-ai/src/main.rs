@@ -1,1 +1,488 @@
-fn main(){}
+//! A mock AI provider on loopback for the test suite and benchmarks.
+//!
+//! It speaks OpenAI chat completions (`POST /v1/chat/completions`) and
+//! Anthropic Messages (`POST /v1/messages`), answering with outlines built by
+//! the granulator's own offline generator in the shape the prompt's
+//! `Target shape:` line asks for, and with reviews for review schemas.
+//!
+//! Tests script misbehaviour per key: `POST /__mock/script {"key", "steps"}`
+//! queues steps for requests whose prompt contains `key` (tests put a unique
+//! marker in the topic, so parallel tests never share a script). Steps:
+//! `valid` (optionally `counts`, `usage`), `fenced`, `prose`, `invalid`,
+//! `wrong_shape`, `truncate`, `status` (`code`, `retryAfter`, `body`),
+//! `hang` (`ms`), `refuse`, `review` (`scores`), `delay` (`ms`).
+//! `GET /__mock/calls?key=` lists what a key's requests looked like;
+//! `POST /__mock/config` sets a global delay and random fault rates (bench,
+//! soak); `GET /__mock/totals` reports tokens served.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use content_granulator::helpers::prompts::parse_target_shape;
+use content_granulator::services::offline::generate_with_counts;
+use content_granulator::types::structure::StructureType;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+struct Usage {
+    input: u64,
+    output: u64,
+    #[serde(default)]
+    cached: u64,
+}
+
+const DEFAULT_USAGE: Usage = Usage { input: 1000, output: 500, cached: 0 };
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Step {
+    Valid {
+        #[serde(default)]
+        counts: Option<Vec<u32>>,
+        #[serde(default)]
+        usage: Option<Usage>,
+        /// Characters appended to every description-like field (storage-tier tests).
+        #[serde(default)]
+        pad: Option<usize>,
+    },
+    Fenced,
+    Prose,
+    Invalid,
+    WrongShape,
+    Truncate,
+    Status {
+        code: u16,
+        #[serde(default, rename = "retryAfter")]
+        retry_after: Option<String>,
+        #[serde(default)]
+        body: Option<String>,
+    },
+    Hang {
+        ms: u64,
+    },
+    Refuse,
+    Review {
+        scores: Vec<u32>,
+    },
+    Delay {
+        ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GlobalConfig {
+    #[serde(default)]
+    delay_ms: u64,
+    /// Share of unscripted requests answered with a 500.
+    #[serde(default)]
+    error_rate: f64,
+    /// Share of unscripted requests that hang for `hang_ms`.
+    #[serde(default)]
+    timeout_rate: f64,
+    #[serde(default)]
+    hang_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Totals {
+    requests: u64,
+    answered: u64,
+    tokens_input: u64,
+    tokens_output: u64,
+    injected_errors: u64,
+    injected_timeouts: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallRecord {
+    key: Option<String>,
+    provider: &'static str,
+    model: String,
+    kind: String,
+    step: String,
+    status: u16,
+    user: String,
+    max_tokens: Option<u64>,
+    usage: Option<Usage>,
+}
+
+#[derive(Default)]
+struct Mock {
+    scripts: Mutex<HashMap<String, VecDeque<Step>>>,
+    calls: Mutex<Vec<CallRecord>>,
+    config: Mutex<GlobalConfig>,
+    totals: Mutex<Totals>,
+    seed: Mutex<u64>,
+}
+
+type Shared = Arc<Mock>;
+
+impl Mock {
+    /// xorshift: deterministic per run, no extra dependency.
+    fn random(&self) -> f64 {
+        let mut s = self.seed.lock().unwrap();
+        if *s == 0 {
+            *s = 0x2545_F491_4F6C_DD1D;
+        }
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        (*s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Provider {
+    OpenAi,
+    Anthropic,
+}
+
+/// What the request asks for.
+enum Want {
+    Outline(StructureType),
+    Review(Vec<String>),
+    Unknown,
+}
+
+fn want_of(schema: &Value) -> Want {
+    let props = &schema["properties"];
+    if props.get("criteria").is_some() {
+        let names = props["criteria"]["items"]["properties"]["criterion"]["enum"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        return Want::Review(names);
+    }
+    StructureType::ALL
+        .into_iter()
+        .find(|t| props.get(t.spec().levels[0].key).is_some())
+        .map(Want::Outline)
+        .unwrap_or(Want::Unknown)
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().map(|p| p["text"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>().join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(&text[start..end])
+}
+
+fn outline(t: StructureType, user: &str, counts: Option<Vec<u32>>) -> Value {
+    let counts = counts.unwrap_or_else(|| {
+        parse_target_shape(user).map(|pairs| pairs.into_iter().map(|(_, n)| n).collect()).unwrap_or_else(|| {
+            t.spec().levels.iter().map(|l| l.min).collect()
+        })
+    });
+    let topic = between(user, "<topic>", "</topic>").unwrap_or("Mock topic");
+    generate_with_counts(t, &counts, topic)
+}
+
+fn pad_descriptions(v: &mut Value, n: usize) {
+    const FIELDS: [&str; 6] = ["description", "contentOutline", "summary", "definition", "objective", "explanation"];
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                match child {
+                    Value::String(s) if FIELDS.contains(&k.as_str()) => s.push_str(&" lorem ipsum".repeat(n / 12 + 1)),
+                    other => pad_descriptions(other, n),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| pad_descriptions(i, n)),
+        _ => {}
+    }
+}
+
+fn review(names: &[String], scores: &[u32]) -> Value {
+    let criteria: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| json!({"criterion": n, "score": scores.get(i).or(scores.last()).copied().unwrap_or(90), "reason": "mock review"}))
+        .collect();
+    let low = scores.iter().any(|s| *s < 70);
+    json!({"criteria": criteria, "issues": if low { vec!["mock: the ordering of items is weak"] } else { vec![] }, "feedback": if low { "mock: reorder the items" } else { "mock: fine" }})
+}
+
+fn openai_body(model: &str, content: Option<String>, refusal: Option<&str>, finish: &str, usage: Usage) -> Value {
+    json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": refusal}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": usage.input, "completion_tokens": usage.output, "total_tokens": usage.input + usage.output,
+                  "prompt_tokens_details": {"cached_tokens": usage.cached}},
+    })
+}
+
+fn anthropic_body(model: &str, text: Option<String>, tool_input: Option<Value>, stop: &str, usage: Usage) -> Value {
+    let mut content = Vec::new();
+    if let Some(t) = text {
+        content.push(json!({"type": "text", "text": t}));
+    }
+    if let Some(input) = tool_input {
+        content.push(json!({"type": "tool_use", "id": "toolu_mock", "name": "emit_result", "input": input}));
+    }
+    json!({
+        "id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content, "stop_reason": stop,
+        "usage": {"input_tokens": usage.input - usage.cached.min(usage.input), "output_tokens": usage.output, "cache_read_input_tokens": usage.cached},
+    })
+}
+
+async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
+    let model = body["model"].as_str().unwrap_or("mock").to_string();
+    let (system, user, schema, uses_tool) = match provider {
+        Provider::OpenAi => {
+            let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            let system = messages.iter().filter(|m| m["role"] == "system").map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n");
+            let user = messages.iter().filter(|m| m["role"] == "user").map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n");
+            (system, user, body["response_format"]["json_schema"]["schema"].clone(), false)
+        }
+        Provider::Anthropic => {
+            let user = body["messages"].as_array().map(|m| m.iter().map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n")).unwrap_or_default();
+            let tool = body["tools"].get(0).map(|t| t["input_schema"].clone());
+            let schema = tool.clone().unwrap_or_else(|| body["output_config"]["format"]["schema"].clone());
+            (text_of(&body["system"]), user, schema, tool.is_some())
+        }
+    };
+    let all_text = format!("{system}\n{user}");
+    let key = {
+        let scripts = state.scripts.lock().unwrap();
+        scripts.keys().filter(|k| all_text.contains(k.as_str())).max_by_key(|k| k.len()).cloned()
+    };
+    let scripted = key.as_ref().and_then(|k| state.scripts.lock().unwrap().get_mut(k).and_then(VecDeque::pop_front));
+    let config = state.config.lock().unwrap().clone();
+    state.totals.lock().unwrap().requests += 1;
+    let step = match scripted {
+        Some(step) => step,
+        None => {
+            let roll = state.random();
+            if roll < config.error_rate {
+                Step::Status { code: 500, retry_after: None, body: None }
+            } else if roll < config.error_rate + config.timeout_rate {
+                Step::Hang { ms: config.hang_ms }
+            } else {
+                Step::Valid { counts: None, usage: None, pad: None }
+            }
+        }
+    };
+    if config.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(config.delay_ms)).await;
+    }
+    let step_name = serde_json::to_value(&step).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default();
+    let want = want_of(&schema);
+    let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
+        Want::Outline(t) => outline(*t, &user, counts),
+        Want::Review(names) => review(names, scores),
+        Want::Unknown => json!({"mock": "unknown schema"}),
+    };
+    let usage: Option<Usage>;
+    let (status, reply, headers): (u16, Value, Vec<(&str, String)>) = match step {
+        Step::Status { code, retry_after, body } => {
+            usage = None;
+            state.totals.lock().unwrap().injected_errors += 1;
+            let error = body.map(Value::String).unwrap_or_else(|| json!({"error": {"message": format!("mock injected {code}"), "type": "mock_error"}}));
+            (code, error, retry_after.map(|r| vec![("retry-after", r)]).unwrap_or_default())
+        }
+        Step::Hang { ms } => {
+            state.totals.lock().unwrap().injected_timeouts += 1;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            usage = None;
+            (504, json!({"error": {"message": "mock hung"}}), vec![])
+        }
+        other => {
+            let u = match &other {
+                Step::Valid { usage: Some(u), .. } => *u,
+                _ => DEFAULT_USAGE,
+            };
+            usage = Some(u);
+            if let Step::Delay { ms } = other {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            let value = match &other {
+                Step::Valid { counts, pad, .. } => {
+                    let mut v = answer(counts.clone(), &[]);
+                    if let Some(n) = pad {
+                        pad_descriptions(&mut v, *n);
+                    }
+                    v
+                }
+                Step::Review { scores } => answer(None, scores),
+                _ => answer(None, &[]),
+            };
+            let pretty = serde_json::to_string_pretty(&value).unwrap_or_default();
+            let (text, finish, refusal): (Option<String>, &str, Option<&str>) = match other {
+                Step::Fenced => (Some(format!("Here is the outline:\n```json\n{pretty}\n```\n")), "stop", None),
+                Step::Prose => (Some(format!("Sure! {} I hope this helps.", value)), "stop", None),
+                Step::Invalid => (Some("I think the outline should start with basics { not json".into()), "stop", None),
+                Step::WrongShape => (Some(json!({"unexpected": "shape"}).to_string()), "stop", None),
+                Step::Truncate => (Some(pretty[..pretty.len() / 2].to_string()), "length", None),
+                Step::Refuse => (None, "stop", Some("I can't help with that.")),
+                _ => (Some(value.to_string()), "stop", None),
+            };
+            let body = match provider {
+                Provider::OpenAi => openai_body(&model, text, refusal, finish, u),
+                Provider::Anthropic => {
+                    let stop = if refusal.is_some() { "refusal" } else if finish == "length" { "max_tokens" } else { "end_turn" };
+                    // A forced tool call carries the object itself; malformed steps stay text.
+                    let structured = matches!(text.as_deref().map(|t| serde_json::from_str::<Value>(t)), Some(Ok(_)));
+                    if uses_tool && structured && stop == "end_turn" {
+                        anthropic_body(&model, None, text.and_then(|t| serde_json::from_str(&t).ok()), "tool_use", u)
+                    } else {
+                        anthropic_body(&model, text, None, stop, u)
+                    }
+                }
+            };
+            let mut totals = state.totals.lock().unwrap();
+            totals.answered += 1;
+            totals.tokens_input += u.input;
+            totals.tokens_output += u.output;
+            (200, body, vec![])
+        }
+    };
+    state.calls.lock().unwrap().push(CallRecord {
+        key,
+        provider: if provider == Provider::OpenAi { "openai" } else { "anthropic" },
+        model,
+        kind: match want {
+            Want::Outline(t) => t.as_str().to_string(),
+            Want::Review(_) => "review".into(),
+            Want::Unknown => "unknown".into(),
+        },
+        step: step_name,
+        status,
+        user: user.chars().take(20_000).collect(),
+        max_tokens: body["max_completion_tokens"].as_u64().or(body["max_tokens"].as_u64()),
+        usage,
+    });
+    let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), Json(reply)).into_response();
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
+fn authorised(headers: &HeaderMap, provider: Provider) -> bool {
+    match provider {
+        Provider::OpenAi => headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7),
+        Provider::Anthropic => headers.contains_key("x-api-key") && headers.contains_key("anthropic-version"),
+    }
+}
+
+async fn openai(State(state): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if !authorised(&headers, Provider::OpenAi) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "missing bearer key"}}))).into_response();
+    }
+    complete(state, Provider::OpenAi, body).await
+}
+
+async fn anthropic(State(state): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    if !authorised(&headers, Provider::Anthropic) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "missing x-api-key or anthropic-version"}}))).into_response();
+    }
+    complete(state, Provider::Anthropic, body).await
+}
+
+#[derive(Deserialize)]
+struct Script {
+    key: String,
+    steps: Vec<Step>,
+}
+
+async fn script(State(state): State<Shared>, Json(s): Json<Script>) -> Json<Value> {
+    let n = s.steps.len();
+    state.scripts.lock().unwrap().entry(s.key.clone()).or_default().extend(s.steps);
+    Json(json!({"key": s.key, "queued": n}))
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    key: String,
+}
+
+/// Calls whose prompt contains `key` (scripted or not).
+async fn calls(State(state): State<Shared>, Query(q): Query<KeyQuery>) -> Json<Value> {
+    let calls: Vec<CallRecord> = state.calls.lock().unwrap().iter().filter(|c| c.user.contains(q.key.as_str())).cloned().collect();
+    let remaining = state.scripts.lock().unwrap().get(&q.key).map(VecDeque::len).unwrap_or(0);
+    Json(json!({"calls": calls, "remainingSteps": remaining}))
+}
+
+async fn config(State(state): State<Shared>, Json(c): Json<GlobalConfig>) -> Json<Value> {
+    *state.config.lock().unwrap() = c.clone();
+    Json(json!(c))
+}
+
+async fn totals(State(state): State<Shared>) -> Json<Value> {
+    Json(json!(state.totals.lock().unwrap().clone()))
+}
+
+async fn reset_totals(State(state): State<Shared>) -> Json<Value> {
+    *state.totals.lock().unwrap() = Totals::default();
+    Json(json!({"reset": true}))
+}
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = std::env::args()
+        .skip_while(|a| a != "--port")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let state: Shared = Arc::new(Mock::default());
+    let app = Router::new()
+        .route("/v1/chat/completions", post(openai))
+        .route("/v1/messages", post(anthropic))
+        .route("/__mock/script", post(script))
+        .route("/__mock/calls", get(calls))
+        .route("/__mock/config", post(config))
+        .route("/__mock/totals", get(totals).delete(reset_totals))
+        .route("/__mock/health", get(|| async { "ok" }))
+        .with_state(state);
+    // Loopback only: tests and benchmarks never leave the machine.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
+    println!("mock-ai listening on {}", listener.local_addr().expect("local addr"));
+    axum::serve(listener, app).await.expect("serve");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outlines_follow_the_target_shape_and_topic() {
+        let v = outline(StructureType::Course, "x <topic>Rust</topic>\nTarget shape: modules=4, lessons=2.\n", None);
+        assert_eq!(v["modules"].as_array().unwrap().len(), 4);
+        assert_eq!(v["modules"][0]["lessons"].as_array().unwrap().len(), 2);
+        assert!(v["title"].as_str().unwrap().starts_with("Rust"));
+    }
+
+    #[test]
+    fn schemas_are_recognised() {
+        let review_schema = content_granulator::services::validation::review_schema(3);
+        assert!(matches!(want_of(&review_schema), Want::Review(ref n) if n.len() == 4));
+        let rules = content_granulator::services::validation::StructureRules::contract(StructureType::Quiz);
+        let s = content_granulator::helpers::prompts::json_schema(StructureType::Quiz, 2, &rules);
+        assert!(matches!(want_of(&s), Want::Outline(StructureType::Quiz)));
+    }
+
+    #[test]
+    fn steps_parse_from_json() {
+        let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}])).unwrap();
+        assert_eq!(steps.len(), 3);
+    }
+}

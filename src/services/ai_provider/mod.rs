@@ -208,6 +208,10 @@ pub struct Attempt {
 pub struct Budget {
     pub limit_usd: Option<f64>,
     pub spent_usd: f64,
+    /// Refuse models without a price (their spend cannot be bounded). Set for
+    /// a caller's explicit `maxCostUsd`; a template's default budget lets an
+    /// unpriced model (say a local OpenAI-compatible one) run, cost `null`.
+    pub refuse_unpriced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -364,7 +368,8 @@ impl<R: Runtime> Chain<'_, R> {
             cached: 0,
         };
         match self.pricing.cost(&provider.model, &usage) {
-            None => Some(format!("{} has no price, so a budget of ${limit} cannot be guaranteed", provider.model)),
+            None if budget.refuse_unpriced => Some(format!("{} has no price, so a budget of ${limit} cannot be guaranteed", provider.model)),
+            None => None,
             Some(estimate) if budget.spent_usd + estimate > limit => Some(format!(
                 "{} would cost about ${estimate:.6} with ${:.6} already spent, over the budget of ${limit}",
                 provider.model, budget.spent_usd

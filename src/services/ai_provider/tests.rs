@@ -209,7 +209,7 @@ async fn every_provider_failing_reports_the_last_error() {
 #[tokio::test]
 async fn budget_refuses_attempts_before_they_are_made() {
     let script = Script::new(vec![]);
-    let r = run(&script, &providers(), Budget { limit_usd: Some(0.000001), spent_usd: 0.0 }, 120_000).await;
+    let r = run(&script, &providers(), Budget { limit_usd: Some(0.000001), spent_usd: 0.0, refuse_unpriced: true }, 120_000).await;
     assert!(matches!(r.result, Err(ChainError::BudgetExceeded(_))));
     assert!(script.calls.borrow().is_empty());
     assert_eq!(statuses(&r.attempts), vec![("openai", "budget_refused"), ("anthropic", "budget_refused")]);
@@ -220,7 +220,7 @@ async fn a_cheaper_provider_is_used_when_the_first_is_over_budget() {
     let mut list = providers();
     list.swap(0, 1); // anthropic (dearer) first
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
-    let r = run(&script, &list, Budget { limit_usd: Some(0.002), spent_usd: 0.0 }, 120_000).await;
+    let r = run(&script, &list, Budget { limit_usd: Some(0.002), spent_usd: 0.0, refuse_unpriced: true }, 120_000).await;
     assert_eq!(r.result.unwrap().provider, ProviderKind::Openai);
     assert_eq!(r.attempts[0].status, AttemptStatus::BudgetRefused);
 }
@@ -231,8 +231,12 @@ async fn unpriced_models_cannot_spend_a_budget_and_report_unknown_cost() {
     list.truncate(1);
     list[0].model = "mystery".into();
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
-    let r = run(&script, &list, Budget { limit_usd: Some(1.0), spent_usd: 0.0 }, 120_000).await;
+    let r = run(&script, &list, Budget { limit_usd: Some(1.0), spent_usd: 0.0, refuse_unpriced: true }, 120_000).await;
     assert!(matches!(r.result, Err(ChainError::BudgetExceeded(_))));
+    // A template's default budget does not lock unpriced models out.
+    let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
+    let r = run(&script, &list, Budget { limit_usd: Some(1.0), spent_usd: 0.0, refuse_unpriced: false }, 120_000).await;
+    assert!(r.result.is_ok());
     let script = Script::new(vec![Ok(HttpReply { status: 200, retry_after: None, body: json!({"model": "mystery", "choices": [{"message": {"content": "{\"title\":\"x\"}"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 5}}).to_string() })]);
     let r = run(&script, &list, Budget::default(), 120_000).await;
     assert!(r.result.is_ok());

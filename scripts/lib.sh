@@ -1,0 +1,64 @@
+# Shared by dev.sh, test.sh and bench.sh: free ports, starting and stopping
+# the processes they own (always by PID / process group, never by name).
+# shellcheck shell=bash
+
+export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false WRANGLER_LOG=warn
+STARTED_PGIDS=()
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_bg LOGFILE CMD...: run CMD in its own process group; prints its PID.
+start_bg() {
+  local log=$1; shift
+  setsid "$@" >"$log" 2>&1 < /dev/null &
+  local pid=$!
+  STARTED_PGIDS+=("$pid")
+  echo "$pid"
+}
+
+stop_started() {
+  local pgid
+  for pgid in "${STARTED_PGIDS[@]:-}"; do
+    [ -n "$pgid" ] || continue
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+  done
+  sleep 0.5
+  for pgid in "${STARTED_PGIDS[@]:-}"; do
+    [ -n "$pgid" ] || continue
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+  done
+  STARTED_PGIDS=()
+}
+
+# wait_http URL SECONDS PID: until URL answers 200, the process dies, or time runs out.
+wait_http() {
+  local url=$1 seconds=$2 pid=$3 i
+  for ((i = 0; i < seconds * 4; i++)); do
+    curl -sf -o /dev/null "$url" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.25
+  done
+  return 1
+}
+
+# write_kam_vars SECRET: the KAM stand-in's own dev vars file (gitignored).
+write_kam_vars() {
+  umask 077
+  printf 'SHARED_SECRET=%s\n' "$1" > dev/kam/.dev.vars
+}
+
+# start_worker PORT STATE_DIR ENV_FILE LOG [--var K:V ...]: wrangler dev with the KAM stand-in.
+start_worker() {
+  local port=$1 state=$2 env_file=$3 log=$4; shift 4
+  GRANULATOR_SKIP_BUILD=1 start_bg "$log" node_modules/.bin/wrangler dev \
+    -c wrangler.toml -c dev/kam/wrangler.toml \
+    --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
+    --persist-to "$state" --env-file "$env_file" \
+    --show-interactive-dev-session=false "$@"
+}
+
+apply_migrations() {
+  node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null
+}
