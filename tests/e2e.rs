@@ -408,7 +408,7 @@ async fn a_repeated_request_id_replays_the_completed_job_without_a_new_call() {
 async fn concurrent_duplicates_create_one_job() {
     let key = unique("concurrent");
     let rid = unique("rid");
-    script(&key, json!([{"kind": "delay", "ms": 1500}])).await;
+    script(&key, json!([{"kind": "delay", "ms": 1000}])).await; // under the 1.5 s attempt timeout
     let requests = (0..5).map(|_| {
         let (key, rid) = (key.clone(), rid.clone());
         tokio::spawn(async move { execute(&Who::Client, granulate(&key, "workflow", 2), Some(&rid)).await })
