@@ -7,6 +7,8 @@
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback
 #   smoke   curl + jq checks of the main routes
+#   soak    concurrent executes with duplicate request ids while the mock injects
+#           500s and timeouts; then D1 must balance (scripts/soak.sh)
 # Every layer must pass; a layer that did not run fails the suite.
 #
 # BASE_URL=http://127.0.0.1:8787 ./test.sh --smoke  runs only the smoke checks
@@ -20,7 +22,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema e2e smoke)
+LAYERS=(setup unit build schema e2e smoke soak)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -37,39 +39,22 @@ layer() {
 
 unit() { cargo test --workspace --lib --bins; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai --release && cargo test --test e2e --no-run
-}
-
-start_services() {
-  MOCK_PORT=$(free_port)
-  WORKER_PORT=$(free_port)
-  local mock_pid worker_pid
-  mock_pid=$(start_bg "$WORK/mock.log" target/release/mock-ai --port "$MOCK_PORT")
-  wait_http "http://127.0.0.1:$MOCK_PORT/__mock/health" 20 "$mock_pid" || { echo "mock AI did not start"; cat "$WORK/mock.log"; return 1; }
-  mkdir -p "$WORK/state"
-  apply_migrations "$WORK/state" || return 1
-  SHARED_SECRET=dev-shared-secret
-  (umask 077; printf 'SHARED_SECRET=%s\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' "$SHARED_SECRET" > "$WORK/secrets.env")
-  write_kam_vars "$SHARED_SECRET"
-  worker_pid=$(start_worker "$WORKER_PORT" "$WORK/state" "$WORK/secrets.env" "$WORK/wrangler.log" \
-    --var "OPENAI_BASE_URL:http://127.0.0.1:$MOCK_PORT/v1" \
-    --var "ANTHROPIC_BASE_URL:http://127.0.0.1:$MOCK_PORT" \
-    --var "AI_PROVIDER_ORDER:openai,anthropic" \
-    --var "AI_ATTEMPT_TIMEOUT_MS:1500" --var "AI_BACKOFF_BASE_MS:50" --var "AI_RETRY_AFTER_CAP_MS:1500" \
-    --var "KAM_TIMEOUT_MS:1000")
-  if ! wait_http "http://127.0.0.1:$WORKER_PORT/" 120 "$worker_pid"; then
-    echo "wrangler dev did not start:"; tail -n 40 "$WORK/wrangler.log"; return 1
-  fi
-  export GRANULATOR_URL="http://127.0.0.1:$WORKER_PORT" MOCK_URL="http://127.0.0.1:$MOCK_PORT"
-  echo "worker on $GRANULATOR_URL, mock AI on $MOCK_URL"
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --no-run
 }
 
 e2e() {
-  start_services || return 1
+  start_stack "$WORK" || return 1
   local rc=0
   cargo test --test e2e -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
+}
+
+# A short soak: concurrent executes with duplicate ids while the mock injects
+# 500s and timeouts; then the books are checked in D1 (scripts/soak.sh).
+soak() {
+  [ -n "${GRANULATOR_URL:-}" ] || { echo "soak: no running worker (the e2e layer did not start one)"; return 1; }
+  bash scripts/soak.sh 8 16
 }
 
 smoke() {
@@ -83,6 +68,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
+[ "${RESULT[e2e]:-}" != "" ] && layer soak soak
 
 passed=0; failed=0
 printf '\n======== summary ========\n'

@@ -62,3 +62,37 @@ start_worker() {
 apply_migrations() {
   node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null
 }
+
+# Attempt timeout of the stack below; the soak's injected hangs outlast it.
+STACK_ATTEMPT_TIMEOUT_MS=1500
+
+# start_stack WORKDIR [MOCK_DELAY_MS]: the mock AI provider and the worker with
+# fresh local state, wired together. Exports GRANULATOR_URL, MOCK_URL, STATE_DIR
+# and WORKER_PGID (the wrangler/workerd process group).
+start_stack() {
+  local work=$1 mock_port worker_port mock_pid
+  mock_port=$(free_port)
+  worker_port=$(free_port)
+  mock_pid=$(start_bg "$work/mock.log" target/release/mock-ai --port "$mock_port")
+  wait_http "http://127.0.0.1:$mock_port/__mock/health" 20 "$mock_pid" || { echo "mock AI did not start"; cat "$work/mock.log"; return 1; }
+  mkdir -p "$work/state"
+  apply_migrations "$work/state" || return 1
+  (umask 077; printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' > "$work/secrets.env")
+  write_kam_vars dev-shared-secret
+  WORKER_PGID=$(start_worker "$worker_port" "$work/state" "$work/secrets.env" "$work/wrangler.log" \
+    --var "OPENAI_BASE_URL:http://127.0.0.1:$mock_port/v1" \
+    --var "ANTHROPIC_BASE_URL:http://127.0.0.1:$mock_port" \
+    --var "AI_PROVIDER_ORDER:openai,anthropic" \
+    --var "AI_ATTEMPT_TIMEOUT_MS:$STACK_ATTEMPT_TIMEOUT_MS" --var "AI_BACKOFF_BASE_MS:50" --var "AI_RETRY_AFTER_CAP_MS:1500" \
+    --var "KAM_TIMEOUT_MS:1000")
+  if ! wait_http "http://127.0.0.1:$worker_port/" 120 "$WORKER_PGID"; then
+    echo "wrangler dev did not start:"; tail -n 40 "$work/wrangler.log"; return 1
+  fi
+  export GRANULATOR_URL="http://127.0.0.1:$worker_port" MOCK_URL="http://127.0.0.1:$mock_port" STATE_DIR="$work/state" WORKER_PGID
+  echo "worker on $GRANULATOR_URL, mock AI on $MOCK_URL"
+}
+
+# The local D1 database file of a state directory (read with sqlite3).
+d1_file() {
+  find "$1/v3/d1" -name '*.sqlite' ! -name 'metadata.sqlite' | head -n 1
+}

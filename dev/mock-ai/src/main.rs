@@ -88,6 +88,9 @@ struct GlobalConfig {
     timeout_rate: f64,
     #[serde(default)]
     hang_ms: u64,
+    /// Outline shape for unscripted outline requests (benchmarks of size).
+    #[serde(default)]
+    counts: Option<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -275,7 +278,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             } else if roll < config.error_rate + config.timeout_rate {
                 Step::Hang { ms: config.hang_ms }
             } else {
-                Step::Valid { counts: None, usage: None, pad: None }
+                Step::Valid { counts: config.counts.clone(), usage: None, pad: None }
             }
         }
     };

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# ./bench.sh: what the granulator costs per request on this machine, how that
+# grows with the outline, and the bundle it ships. Starts the same stack as
+# ./test.sh (fresh local state, KAM stand-in, mock AI on loopback), prints one
+# table and writes the same as JSON to bench/results/. Every load run is
+# bounded in time and count; each figure is the median of REPS runs.
+#   ./bench.sh          the benchmark (REPS=3, SECONDS_PER_RUN=4 by default)
+#   ./bench.sh --soak   60 s soak at 32 connections with injected faults (scripts/soak.sh)
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/lib.sh
+REPS=${REPS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+WORK=$(mktemp -d)
+trap 'stop_started; rm -rf "$WORK"' EXIT
+
+scripts/setup.sh
+sh scripts/build.sh >/dev/null
+cargo build -q -p mock-ai -p loadgen --release
+start_stack "$WORK"
+
+if [ "${1:-}" = "--soak" ]; then
+  exec bash scripts/soak.sh 60 32
+fi
+
+CLIENT_KEY='X-API-Key: dev-client-key'
+WORKER=(--header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: bench')
+mock_config() { curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' -d "$1" >/dev/null; }
+# load C PATH METHOD BODY HEADER...: one bounded run, JSON summary on stdout.
+load() {
+  local c=$1 path=$2 method=$3 body=$4; shift 4
+  local args=(--url "$GRANULATOR_URL$path" --method "$method" --concurrency "$c" --seconds "$SECONDS_PER_RUN" --max-requests 5000 "$@")
+  [ -n "$body" ] && args+=(--body "$body")
+  target/release/loadgen "${args[@]}"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# CPU seconds used so far by the worker's processes (wrangler, workerd).
+cpu_seconds() {
+  local tck total=0 pid
+  tck=$(getconf CLK_TCK)
+  for pid in $(ps -o pid= -g "$WORKER_PGID"); do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "scale=3; $total / $tck" | bc
+}
+command -v bc >/dev/null || { apt-get update -qq && apt-get install -y -qq bc >/dev/null; }
+
+EXEC_BODY='{"action":"granulate","input":{"topic":"Bench topic {n}","structureType":"course","granularityLevel":3}}'
+results=$WORK/results.jsonl
+: > "$results"
+
+echo "== 1. runtime floor vs our work (median of $REPS runs of ${SECONDS_PER_RUN}s each)"
+mock_config '{}'
+for c in 1 8 32; do
+  for target in root templates execute; do
+    rps=(); p50=(); p99=(); cpu=()
+    for ((r = 0; r < REPS; r++)); do
+      before=$(cpu_seconds)
+      case $target in
+        root) out=$(load "$c" / GET "") ;;
+        templates) out=$(load "$c" /api/templates GET "" --header "$CLIENT_KEY") ;;
+        execute) out=$(load "$c" /api/execute POST "$EXEC_BODY" "${WORKER[@]}") ;;
+      esac
+      after=$(cpu_seconds)
+      rps+=("$(jq .rps <<<"$out")"); p50+=("$(jq .latencyMs.p50 <<<"$out")"); p99+=("$(jq .latencyMs.p99 <<<"$out")")
+      cpu+=("$(echo "scale=6; ($after - $before) * 1000 / $(jq .requests <<<"$out")" | bc)")
+      bad=$(jq '[.statuses | to_entries[] | select(.key != "200") | .value] | add // 0' <<<"$out")
+      [ "$bad" = 0 ] || { echo "bench: $target at c=$c had non-200 answers: $(jq -c .statuses <<<"$out")"; exit 1; }
+    done
+    row=$(jq -n --arg t "$target" --argjson c "$c" --argjson rps "$(printf '%s\n' "${rps[@]}" | median)" \
+      --argjson p50 "$(printf '%s\n' "${p50[@]}" | median)" --argjson p99 "$(printf '%s\n' "${p99[@]}" | median)" \
+      --argjson cpu "$(printf '%s\n' "${cpu[@]}" | median)" \
+      '{section: "floor", target: $t, concurrency: $c, rps: $rps, p50Ms: $p50, p99Ms: $p99, cpuMsPerRequest: $cpu}')
+    echo "$row" >> "$results"
+    jq -r '"  \(.target)\tc=\(.concurrency)\t\(.rps) req/s\tp50 \(.p50Ms) ms\tp99 \(.p99Ms) ms\tCPU \(.cpuMsPerRequest) ms/req"' <<<"$row"
+  done
+done
+
+echo "== 2. scaling with outline size (c=1, mock answers instantly)"
+for counts in "[3,2,1]" "[5,4,4]" "[12,6,6]"; do
+  mock_config "{\"counts\": $counts}"
+  out=$(SECONDS_PER_RUN=$((SECONDS_PER_RUN * REPS)) load 1 /api/execute POST "$EXEC_BODY" "${WORKER[@]}")
+  sample=$(curl -s -D "$WORK/h" "$GRANULATOR_URL/api/execute" -H 'Authorization: Bearer dev-shared-secret' -H 'X-Worker-ID: bench' \
+    -H 'Content-Type: application/json' -d "${EXEC_BODY//\{n\}/sample}")
+  trips=$(grep -i '^x-d1-round-trips' "$WORK/h" | tr -dc '0-9')
+  row=$(jq -n --argjson out "$out" --argjson s "$sample" --argjson trips "$trips" \
+    '{section: "size", elements: $s.output.summary.totalElements, storage: $s.metadata.storageTier, modelCalls: $s.metadata.attempts,
+      p50Ms: $out.latencyMs.p50, p99Ms: $out.latencyMs.p99, d1RoundTrips: $trips}')
+  echo "$row" >> "$results"
+  jq -r '"  \(.elements) elements\t\(.storage)\tp50 \(.p50Ms) ms\tp99 \(.p99Ms) ms\tD1 round trips \(.d1RoundTrips)\tmodel calls \(.modelCalls)"' <<<"$row"
+done
+mock_config '{}'
+
+echo "== 3. critical path (mock delays every call by 300 ms; granulate + validation level 2)"
+mock_config '{"delayMs": 300}'
+VAL_BODY='{"action":"granulate","input":{"topic":"Critical path {n}","structureType":"course","granularityLevel":3},"config":{"validationLevel":2}}'
+out=$(target/release/loadgen --url "$GRANULATOR_URL/api/execute" --method POST "${WORKER[@]}" --body "$VAL_BODY" --concurrency 1 --seconds 30 --max-requests $((REPS * 2 + 1)))
+mock_config '{}'
+row=$(jq -n --argjson out "$out" '{section: "critical", p50Ms: $out.latencyMs.p50, sequentialModelCalls: (($out.latencyMs.p50 / 300) * 100 | round / 100)}')
+echo "$row" >> "$results"
+jq -r '"  end to end p50 \(.p50Ms) ms = \(.sequentialModelCalls) x 300 ms"' <<<"$row"
+
+echo "== 4. pure pipeline (native, cargo bench)"
+cargo bench -q --bench pipeline 2>/dev/null | grep '^{' | while read -r line; do
+  row=$(jq -c '{section: "pipeline"} + .' <<<"$line"); echo "$row" >> "$results"
+  jq -r '"  \(.elements) elements\t\(.bytes) bytes\t\(.medianMicros) us/outline\t\(.microsPerElement) us/element"' <<<"$row"
+done
+
+echo "== 5. bundle (wrangler deploy --dry-run)"
+node_modules/.bin/wrangler deploy --dry-run --outdir "$WORK/dist" >/dev/null 2>&1
+wasm=$(find "$WORK/dist" -name '*.wasm' | head -n 1)
+row=$(jq -n --argjson raw "$(stat -c %s "$wasm")" --argjson gz "$(gzip -9 -c "$wasm" | wc -c)" --argjson js "$(stat -c %s "$WORK/dist/index.js")" \
+  '{section: "bundle", wasmBytes: $raw, wasmGzipBytes: $gz, jsGlueBytes: $js}')
+echo "$row" >> "$results"
+jq -r '"  wasm \(.wasmBytes) bytes (\(.wasmGzipBytes) gzip), JS glue \(.jsGlueBytes) bytes"' <<<"$row"
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+jq -s --arg machine "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -m)" --arg when "$stamp" \
+  '{when: $when, machine: $machine, results: .}' "$results" > "bench/results/$stamp.json"
+echo "== written to bench/results/$stamp.json"
