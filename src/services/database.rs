@@ -682,13 +682,8 @@ impl Database {
         let (usage, cost) = crate::services::ai_provider::totals(attempts);
         let mut statements = vec![
             self.validation_statement(job_id, client_id, v)?,
-            self.stmt(
-                &format!(
-                    "UPDATE granulation_jobs SET validation_passed = ?2, tokens_input = tokens_input + ?3, tokens_output = tokens_output + ?4, \
-                     cost_usd = cost_usd + ?5, updated_at = {NOW} WHERE id = ?1"
-                ),
-                &[i(job_id), n(v.passed as u8 as f64), n(usage.input as f64), n(usage.output as f64), on(cost)],
-            )?,
+            self.job_usage_statement(job_id, &usage, cost)?,
+            self.stmt(&format!("UPDATE granulation_jobs SET validation_passed = ?2, updated_at = {NOW} WHERE id = ?1"), &[i(job_id), n(v.passed as u8 as f64)])?,
         ];
         if !attempts.is_empty() {
             statements.push(self.attempts_statement(job_id, client_id, attempts)?);
@@ -696,10 +691,25 @@ impl Database {
         self.batch("recording a validation", statements).await.map(|_| ())
     }
 
-    /// Attempts of a call that produced no verdict still cost money: keep them.
+    /// Attempts of a call that produced no verdict still cost money: record
+    /// them and add them to the job's totals, together.
     pub async fn record_attempts(&self, job_id: i64, client_id: &str, attempts: &[Attempt]) -> AppResult<()> {
-        let stmt = self.attempts_statement(job_id, client_id, attempts)?;
-        self.run("recording attempts", stmt).await.map(|_| ())
+        let (usage, cost) = crate::services::ai_provider::totals(attempts);
+        let statements = vec![
+            self.attempts_statement(job_id, client_id, attempts)?,
+            self.job_usage_statement(job_id, &usage, cost)?,
+        ];
+        self.batch("recording attempts", statements).await.map(|_| ())
+    }
+
+    fn job_usage_statement(&self, job_id: i64, usage: &crate::helpers::economy::TokenUsage, cost: Option<f64>) -> AppResult<D1PreparedStatement> {
+        self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET tokens_input = tokens_input + ?2, tokens_output = tokens_output + ?3, \
+                 tokens_cached = tokens_cached + ?4, cost_usd = cost_usd + ?5, updated_at = {NOW} WHERE id = ?1"
+            ),
+            &[i(job_id), n(usage.input as f64), n(usage.output as f64), n(usage.cached as f64), on(cost)],
+        )
     }
 
     pub async fn validation_history(&self, scope: Option<&str>, job_id: Option<i64>, limit: u32) -> AppResult<Vec<ValidationRow>> {
