@@ -83,7 +83,7 @@ for counts in "[3,2,1]" "[5,4,4]" "[12,6,6]"; do
   out=$(SECONDS_PER_RUN=$((SECONDS_PER_RUN * REPS)) load 1 /api/execute POST "$EXEC_BODY" "${WORKER[@]}")
   sample=$(curl -s -D "$WORK/h" "$GRANULATOR_URL/api/execute" -H 'Authorization: Bearer dev-shared-secret' -H 'X-Worker-ID: bench' \
     -H 'Content-Type: application/json' -d "${EXEC_BODY//\{n\}/sample}")
-  trips=$(grep -i '^x-d1-round-trips' "$WORK/h" | tr -dc '0-9')
+  trips=$(awk 'tolower($1) == "x-d1-round-trips:" {print $2}' "$WORK/h" | tr -d '\r')
   row=$(jq -n --argjson out "$out" --argjson s "$sample" --argjson trips "$trips" \
     '{section: "size", elements: $s.output.summary.totalElements, storage: $s.metadata.storageTier, modelCalls: $s.metadata.attempts,
       p50Ms: $out.latencyMs.p50, p99Ms: $out.latencyMs.p99, d1RoundTrips: $trips}')

@@ -56,7 +56,7 @@ start_worker() {
     -c wrangler.toml -c dev/kam/wrangler.toml \
     --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
     --persist-to "$state" --env-file "$env_file" \
-    --show-interactive-dev-session=false "$@"
+    --show-interactive-dev-session=false --test-scheduled "$@"
 }
 
 apply_migrations() {
@@ -88,7 +88,8 @@ start_stack() {
   if ! wait_http "http://127.0.0.1:$worker_port/" 120 "$WORKER_PGID"; then
     echo "wrangler dev did not start:"; tail -n 40 "$work/wrangler.log"; return 1
   fi
-  export GRANULATOR_URL="http://127.0.0.1:$worker_port" MOCK_URL="http://127.0.0.1:$mock_port" STATE_DIR="$work/state" WORKER_PGID
+  D1_FILE=$(d1_file "$work/state")
+  export GRANULATOR_URL="http://127.0.0.1:$worker_port" MOCK_URL="http://127.0.0.1:$mock_port" STATE_DIR="$work/state" WORKER_PGID D1_FILE
   echo "worker on $GRANULATOR_URL, mock AI on $MOCK_URL"
 }
 

@@ -22,16 +22,16 @@ use routes::{match_route, Access, Match, RouteId};
 use serde_json::json;
 use std::collections::HashMap;
 use types::env::{App, Config};
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = services::timing::now_ms();
     let request_id = http::request_id(&req);
     if req.method() == worker::Method::Options {
         return http::preflight(&request_id);
     }
-    let app = App { config: Config::from_env(&env), env, ctx, request_id };
+    let app = App { config: Config::from_env(&env), env, request_id };
     let method = req.method().to_string();
     let path = req.path();
     let response = match handle(&app, &mut req).await {
@@ -42,6 +42,19 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let status = response.as_ref().map(|r| r.status_code()).unwrap_or(500);
     worker::console_log!("{method} {path} {status} {}ms rid={}", services::timing::now_ms().saturating_sub(started), app.request_id);
     response
+}
+
+/// Cron (wrangler.toml `[triggers]`): end jobs abandoned past their deadline.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let app = App { config: Config::from_env(&env), env, request_id: "scheduled".into() };
+    match services::database::Database::new(&app) {
+        Ok(db) => match db.fail_abandoned_jobs(services::timing::now_ms()).await {
+            Ok(n) => worker::console_log!("scheduled: {n} abandoned job(s) marked failed"),
+            Err(e) => worker::console_error!("scheduled: sweep failed: {e}"),
+        },
+        Err(e) => worker::console_error!("scheduled: {e}"),
+    }
 }
 
 fn needs_body(id: RouteId) -> bool {

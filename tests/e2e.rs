@@ -773,3 +773,55 @@ async fn pricing_is_dated_and_admin_analytics_come_from_recorded_jobs() {
     assert_eq!(s.status, 200);
     assert!(s.body["jobs"]["jobs"]["total"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn analytics_count_a_templates_jobs_exactly() {
+    let name = format!("t{}", unique("analytic").replace('-', "_"));
+    assert_eq!(post("/api/admin/templates", &Who::AdminSession, json!({"action": "create", "template": new_template(&name)})).await.status, 201);
+    let (a, b, c) = (unique("an-a"), unique("an-b"), unique("an-c"));
+    script(&b, json!([{"kind": "valid"}, {"kind": "review", "scores": [10, 10]}, {"kind": "valid"}, {"kind": "review", "scores": [10, 10]}])).await;
+    script(&c, json!([{"kind": "status", "code": 400}, {"kind": "status", "code": 400}])).await;
+    let job = |topic: &str, config: Value| json!({"input": {"topic": topic, "templateName": name}, "config": config});
+    assert_eq!(execute(&Who::Client, job(&a, json!({})), None).await.status, 200);
+    let failed_validation = execute(&Who::Client, job(&b, json!({"validationLevel": 2, "validationThreshold": 80})), None).await;
+    assert_eq!(failed_validation.body["output"]["validationResult"]["passed"], false);
+    assert_eq!(execute(&Who::Client, job(&c, json!({})), None).await.status, 502);
+
+    let analytics = get("/api/admin/analytics?days=1", &Who::AdminSession).await;
+    let row = analytics.body["templates"].as_array().unwrap().iter().find(|t| t["templateName"] == name.as_str()).expect("the template's row").clone();
+    assert_eq!((row["jobs"].clone(), row["completed"].clone(), row["failed"].clone()), (json!(3), json!(2), json!(1)), "{row}");
+    assert_eq!(row["successRate"], 0.6667);
+    assert_eq!(row["validationFailureRate"], 0.5);
+    assert_eq!(row["averageQualityScore"], 1);
+    // a: 1 call; b: 2 outlines + 2 reviews; c: two refused calls at no cost.
+    assert!(approx(&row["averageCostUsd"], 5.0 * DEFAULT_CALL_COST / 3.0), "{row}");
+    assert_eq!(row["tokens"], 5 * 1500);
+    let stats = get("/api/admin/stats?days=1", &Who::Worker).await;
+    let same = stats.body["templates"].as_array().unwrap().iter().find(|t| t["templateName"] == name.as_str()).expect("row").clone();
+    assert_eq!(same, row);
+    assert_error(&get("/api/admin/analytics", &Who::Client).await, 403, "forbidden");
+}
+
+#[tokio::test]
+async fn the_scheduled_sweep_ends_jobs_abandoned_past_their_deadline() {
+    // A run whose worker vanished mid-job leaves a 'processing' row; simulate
+    // one in the local D1 file, then fire the cron trigger.
+    let client = unique("abandoned");
+    let db = std::env::var("D1_FILE").expect("D1_FILE is set by ./test.sh");
+    let sql = format!(
+        "INSERT INTO granulation_jobs (client_id, execution_id, topic, structure_type, granularity_level, target_audience, template_name, request_params, deadline_at, cost_usd) \
+         VALUES ('{client}', 'gone-1', 'Abandoned', 'quiz', 1, 'anyone', 'quiz_assessment_standard', '{{}}', 1, 0);"
+    );
+    // workerd holds the file too: wait for its write lock rather than fail.
+    let status = std::process::Command::new("sqlite3").arg("-cmd").arg(".timeout 10000").arg(&db).arg(&sql).status().expect("sqlite3 runs");
+    assert!(status.success());
+    let who = Who::WorkerFor(client);
+    let id = get("/api/jobs", &who).await.body["jobs"][0]["id"].as_i64().expect("the job");
+    let before = get(&format!("/api/jobs/{id}/status"), &who).await;
+    assert_eq!((before.body["status"].clone(), before.body["abandoned"].clone()), (json!("processing"), json!(true)));
+    let fired = http().get(format!("{}/__scheduled?cron=*/5+*+*+*+*", base())).send().await.unwrap();
+    assert!(fired.status().is_success());
+    let after = get(&format!("/api/jobs/{id}/status"), &who).await;
+    assert_eq!(after.body["status"], "failed", "{}", after.body);
+    assert_eq!(after.body["failureCode"], "abandoned");
+}

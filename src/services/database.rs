@@ -329,10 +329,8 @@ impl Database {
             Self::TEMPLATE_COLUMNS
         );
         let stmt = self.stmt(&sql, &Self::template_binds(input)?)?;
-        match self.all::<TemplateRow>("creating a template", stmt).await {
-            Ok(rows) => Self::to_templates(rows)?.into_iter().next().ok_or_else(|| AppError::internal("the new template was not returned")),
-            Err(e) => Err(self.name_conflict(e, &input.template_name).await),
-        }
+        let rows: Vec<TemplateRow> = self.all_or_conflict("creating a template", stmt, &input.template_name).await?;
+        Self::to_templates(rows)?.into_iter().next().ok_or_else(|| AppError::internal("the new template was not returned"))
     }
 
     pub async fn update_template(&self, current_name: &str, input: &TemplateInput) -> AppResult<Option<Template>> {
@@ -346,17 +344,20 @@ impl Database {
         let mut binds = Self::template_binds(input)?;
         binds.push(t(current_name));
         let stmt = self.stmt(&sql, &binds)?;
-        match self.all::<TemplateRow>("updating a template", stmt).await {
-            Ok(rows) => Ok(Self::to_templates(rows)?.into_iter().next()),
-            Err(e) => Err(self.name_conflict(e, &input.template_name).await),
-        }
+        let rows: Vec<TemplateRow> = self.all_or_conflict("updating a template", stmt, &input.template_name).await?;
+        Ok(Self::to_templates(rows)?.into_iter().next())
     }
 
-    /// A write that failed because the name is taken is a 409, anything else stays 503.
-    async fn name_conflict(&self, error: AppError, name: &str) -> AppError {
-        match self.template_by_name(name).await {
-            Ok(Some(_)) => AppError::conflict("template_exists", format!("a template named `{name}` already exists")),
-            _ => error,
+    /// A template write: the live-name unique index failing is the caller's
+    /// 409 (not logged as a fault); anything else is a database error.
+    async fn all_or_conflict<T: DeserializeOwned>(&self, context: &str, stmt: D1PreparedStatement, name: &str) -> AppResult<Vec<T>> {
+        self.round_trips.set(self.round_trips.get() + 1);
+        match stmt.all().await {
+            Ok(result) => result.results::<T>().map_err(|e| AppError::database(context, e)),
+            Err(e) if e.to_string().contains("UNIQUE constraint failed") => {
+                Err(AppError::conflict("template_exists", format!("a template named `{name}` already exists")))
+            }
+            Err(e) => Err(AppError::database(context, e)),
         }
     }
 
@@ -587,6 +588,20 @@ impl Database {
         }
         statements.push(self.analytics_statement(f.template_id, f.date, false, false, 0.0, f.processing_time_ms, f.usage.total(), f.cost_usd)?);
         self.batch("recording a failed job", statements).await.map(|_| ())
+    }
+
+    /// Jobs still `processing` past their deadline lost their worker (an
+    /// evicted isolate, a crash): end them `failed` so nothing stays in flight.
+    pub async fn fail_abandoned_jobs(&self, now_ms: u64) -> AppResult<usize> {
+        let stmt = self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET status = 'failed', stage = 'failed', failure_code = 'abandoned', \
+                 failure_reason = 'the run stopped before finishing (its worker went away); send the request again to retry', \
+                 updated_at = {NOW} WHERE status = 'processing' AND deadline_at < ?1"
+            ),
+            &[n(now_ms as f64)],
+        )?;
+        self.run("failing abandoned jobs", stmt).await
     }
 
     pub async fn job(&self, job_id: i64, scope: Option<&str>) -> AppResult<Option<JobRow>> {

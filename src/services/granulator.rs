@@ -62,6 +62,21 @@ pub fn chain_error(e: ChainError) -> AppError {
     }
 }
 
+/// The AI review of an outline (validation levels 2-3).
+fn review_request(structure_type: StructureType, topic: &str, audience: &str, level: u8, structure: &Value, report: &QualityReport) -> CompletionRequest {
+    CompletionRequest {
+        purpose: Purpose::Validate,
+        system: validation::review_system_prompt(),
+        user: validation::review_prompt(structure_type, topic, audience, level, structure),
+        schema_name: validation::REVIEW_SCHEMA_NAME.into(),
+        schema: validation::review_schema(level),
+        max_tokens: 2_000,
+        temperature: 0.0,
+        expected_output_tokens: 400,
+        offline_answer: Some(validation::offline_review(level, report)),
+    }
+}
+
 /// Expected output tokens for an outline of these level counts.
 pub fn expected_output_tokens(structure_type: StructureType, counts: &[u32]) -> u32 {
     let spec = structure_type.spec();
@@ -276,18 +291,7 @@ impl Job<'_> {
             return Ok(validation::verdict(level, threshold, &draft.report, None));
         }
         self.db.set_stage(self.job_id, "validating").await?;
-        let st = self.plan.structure_type;
-        let request = CompletionRequest {
-            purpose: Purpose::Validate,
-            system: validation::review_system_prompt(),
-            user: validation::review_prompt(st, &self.plan.params.topic, &self.plan.audience, level, &draft.structure),
-            schema_name: validation::REVIEW_SCHEMA_NAME.into(),
-            schema: validation::review_schema(level),
-            max_tokens: 2_000,
-            temperature: 0.0,
-            expected_output_tokens: 400,
-            offline_answer: Some(validation::offline_review(level, &draft.report)),
-        };
+        let request = review_request(self.plan.structure_type, &self.plan.params.topic, &self.plan.audience, level, &draft.structure, &draft.report);
         let runtime = WorkerRuntime { env: &self.app.env };
         let chain = Chain { runtime: &runtime, providers: &self.plan.chain, settings: self.app.config.settings, pricing: &self.app.config.pricing };
         let review = chain
@@ -530,17 +534,7 @@ pub async fn revalidate(app: &App, db: &Database, scope: Option<&str>, job_id: i
         validation::verdict(level, threshold, &report, None)
     } else {
         let chain = app.config.providers.chain(template.as_ref().map(|t| &t.ai_provider_config), None, None)?;
-        let request = CompletionRequest {
-            purpose: Purpose::Validate,
-            system: validation::review_system_prompt(),
-            user: validation::review_prompt(structure_type, &job.topic, &job.target_audience, level, &structure),
-            schema_name: validation::REVIEW_SCHEMA_NAME.into(),
-            schema: validation::review_schema(level),
-            max_tokens: 2_000,
-            temperature: 0.0,
-            expected_output_tokens: 400,
-            offline_answer: Some(validation::offline_review(level, &report)),
-        };
+        let request = review_request(structure_type, &job.topic, &job.target_audience, level, &structure, &report);
         let runtime = WorkerRuntime { env: &app.env };
         let chain = Chain { runtime: &runtime, providers: &chain, settings: app.config.settings, pricing: &app.config.pricing };
         let outcome = chain

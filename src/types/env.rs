@@ -3,7 +3,7 @@
 use crate::helpers::economy::Pricing;
 use crate::services::ai_provider::setup::ProviderSetup;
 use crate::services::ai_provider::{Secret, Settings};
-use worker::{Context, Env};
+use worker::Env;
 
 pub const DB: &str = "DB";
 pub const TEMPLATE_CACHE: &str = "TEMPLATE_CACHE";
@@ -82,7 +82,6 @@ impl Config {
 /// Everything a handler needs for one request.
 pub struct App {
     pub env: Env,
-    pub ctx: Context,
     pub config: Config,
     pub request_id: String,
 }
