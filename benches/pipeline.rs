@@ -6,7 +6,9 @@
 use content_granulator::helpers::economy::Pricing;
 use content_granulator::services::normalize::normalize;
 use content_granulator::services::offline::generate_with_counts;
-use content_granulator::services::outline::{content_metadata, flatten, word_counts, MetadataInput};
+use content_granulator::services::outline::{
+    content_metadata, flatten, word_counts, MetadataInput,
+};
 use content_granulator::services::validation::{assess, Constraints, StructureRules};
 use content_granulator::types::structure::{Granularity, StructureType};
 use std::hint::black_box;
@@ -16,14 +18,29 @@ fn main() {
     let pricing = Pricing::default();
     let rules = StructureRules::contract(StructureType::Course);
     let g = Granularity::new(5).expect("granularity");
-    for (label, counts) in [("10", vec![2u32, 2, 1]), ("100", vec![5, 4, 4]), ("500", vec![12, 6, 6])] {
+    for (label, counts) in [
+        ("10", vec![2u32, 2, 1]),
+        ("100", vec![5, 4, 4]),
+        ("500", vec![12, 6, 6]),
+    ] {
         // Serialised as a model would send it: parsing is part of the work.
-        let raw = generate_with_counts(StructureType::Course, &counts, "Benchmark topic").to_string();
-        let elements = flatten(StructureType::Course, &serde_json::from_str(&raw).expect("json")).len();
+        let raw =
+            generate_with_counts(StructureType::Course, &counts, "Benchmark topic").to_string();
+        let elements = flatten(
+            StructureType::Course,
+            &serde_json::from_str(&raw).expect("json"),
+        )
+        .len();
         let run = || {
             let value: serde_json::Value = serde_json::from_str(&raw).expect("json");
             let canonical = normalize(StructureType::Course, &value).expect("canonical");
-            let report = assess(StructureType::Course, g, &rules, &Constraints::default(), &canonical);
+            let report = assess(
+                StructureType::Course,
+                g,
+                &rules,
+                &Constraints::default(),
+                &canonical,
+            );
             let rows = flatten(StructureType::Course, &canonical);
             let words = word_counts(StructureType::Course, &rows);
             let input = MetadataInput {

@@ -59,7 +59,12 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> AppError {
-        AppError { kind, code, message: message.into(), details: None }
+        AppError {
+            kind,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> AppError {
@@ -74,7 +79,12 @@ impl AppError {
     /// A 400 that names the offending field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> AppError {
         let message = message.into();
-        AppError::new(Kind::BadRequest, "invalid_field", format!("{field}: {message}")).with_details(json!({"field": field}))
+        AppError::new(
+            Kind::BadRequest,
+            "invalid_field",
+            format!("{field}: {message}"),
+        )
+        .with_details(json!({"field": field}))
     }
 
     pub fn unauthorized(message: impl Into<String>) -> AppError {
@@ -104,7 +114,10 @@ impl AppError {
     /// D1 failed: the job cannot be recorded, so nothing else is attempted.
     pub fn database(context: &str, e: impl std::fmt::Display) -> AppError {
         worker_log(&format!("database error while {context}: {e}"));
-        AppError::unavailable("database_unavailable", format!("the database is unavailable ({context})"))
+        AppError::unavailable(
+            "database_unavailable",
+            format!("the database is unavailable ({context})"),
+        )
     }
 
     pub fn status(&self) -> u16 {

@@ -31,23 +31,37 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     if req.method() == worker::Method::Options {
         return http::preflight(&request_id);
     }
-    let app = App { config: Config::from_env(&env), env, request_id };
+    let app = App {
+        config: Config::from_env(&env),
+        env,
+        request_id,
+    };
     let method = req.method().to_string();
     let path = req.path();
     let response = match handle(&app, &mut req).await {
-        Ok(reply) => http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers),
+        Ok(reply) => {
+            http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers)
+        }
         Err(e) => http::error_response(&e, &app.request_id),
     };
     // One line per request: never a header value or a body, so never a credential.
     let status = response.as_ref().map(|r| r.status_code()).unwrap_or(500);
-    worker::console_log!("{method} {path} {status} {}ms rid={}", services::timing::now_ms().saturating_sub(started), app.request_id);
+    worker::console_log!(
+        "{method} {path} {status} {}ms rid={}",
+        services::timing::now_ms().saturating_sub(started),
+        app.request_id
+    );
     response
 }
 
 /// Cron (wrangler.toml `[triggers]`): end jobs abandoned past their deadline.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let app = App { config: Config::from_env(&env), env, request_id: "scheduled".into() };
+    let app = App {
+        config: Config::from_env(&env),
+        env,
+        request_id: "scheduled".into(),
+    };
     match services::database::Database::new(&app) {
         Ok(db) => match db.fail_abandoned_jobs(services::timing::now_ms()).await {
             Ok(n) => worker::console_log!("scheduled: {n} abandoned job(s) marked failed"),
@@ -58,19 +72,33 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 fn needs_body(id: RouteId) -> bool {
-    matches!(id, RouteId::Execute | RouteId::Validate | RouteId::EconomyEstimate | RouteId::AdminTemplates)
+    matches!(
+        id,
+        RouteId::Execute | RouteId::Validate | RouteId::EconomyEstimate | RouteId::AdminTemplates
+    )
 }
 
 async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
-    let url = req.url().map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let url = req
+        .url()
+        .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
     let method = req.method().to_string();
     let (route, params) = match match_route(&method, url.path()) {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(allow) => {
-            return Err(AppError::new(Kind::MethodNotAllowed, "method_not_allowed", format!("{method} is not allowed on {}", url.path()))
-                .with_details(json!({"allow": allow})))
+            return Err(AppError::new(
+                Kind::MethodNotAllowed,
+                "method_not_allowed",
+                format!("{method} is not allowed on {}", url.path()),
+            )
+            .with_details(json!({"allow": allow})))
         }
-        Match::NotFound => return Err(AppError::not_found(format!("no route for {method} {}", url.path()))),
+        Match::NotFound => {
+            return Err(AppError::not_found(format!(
+                "no route for {method} {}",
+                url.path()
+            )))
+        }
     };
     // Credentials are checked before the body is read: an unauthenticated
     // caller learns nothing about what the route would accept.
@@ -83,10 +111,23 @@ async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
         }
     };
     authorize(route.access, principal.as_ref())?;
-    let body = if needs_body(route.id) { Some(http::read_json(req).await?) } else { None };
+    let body = if needs_body(route.id) {
+        Some(http::read_json(req).await?)
+    } else {
+        None
+    };
     let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
-    let query: HashMap<String, String> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let call = Call { app, principal: principal.as_ref(), params, query, body };
+    let query: HashMap<String, String> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let call = Call {
+        app,
+        principal: principal.as_ref(),
+        params,
+        query,
+        body,
+    };
     match route.id {
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,

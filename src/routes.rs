@@ -50,7 +50,15 @@ pub struct Route {
 
 macro_rules! route {
     ($id:ident, $method:literal, $path:literal, $access:ident, $summary:literal, $request:literal, $response:literal) => {
-        Route { id: RouteId::$id, method: $method, path: $path, access: Access::$access, summary: $summary, request: $request, response: $response }
+        Route {
+            id: RouteId::$id,
+            method: $method,
+            path: $path,
+            access: Access::$access,
+            summary: $summary,
+            request: $request,
+            response: $response,
+        }
     };
 }
 
@@ -110,7 +118,11 @@ pub enum Match {
 
 /// Match a request; `{name}` segments capture one non-empty path segment.
 pub fn match_route(method: &str, path: &str) -> Match {
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     let mut allowed = Vec::new();
     for route in ROUTES {
         if let Some(params) = match_path(route.path, path) {
@@ -150,18 +162,28 @@ mod tests {
 
     #[test]
     fn matches_static_and_parameterised_routes() {
-        let Match::Found(r, params) = match_route("GET", "/api/jobs/42/status") else { panic!() };
+        let Match::Found(r, params) = match_route("GET", "/api/jobs/42/status") else {
+            panic!()
+        };
         assert_eq!(r.id, RouteId::JobStatus);
         assert_eq!(params, vec![("id", "42".to_string())]);
-        let Match::Found(r, _) = match_route("GET", "/api/templates/") else { panic!() };
+        let Match::Found(r, _) = match_route("GET", "/api/templates/") else {
+            panic!()
+        };
         assert_eq!(r.id, RouteId::Templates);
         assert!(matches!(match_route("GET", "/"), Match::Found(r, _) if r.id == RouteId::Root));
     }
 
     #[test]
     fn wrong_method_lists_the_allowed_ones() {
-        assert_eq!(match_route("GET", "/api/execute"), Match::MethodNotAllowed(vec!["POST", "OPTIONS"]));
-        assert_eq!(match_route("DELETE", "/health"), Match::MethodNotAllowed(vec!["GET", "OPTIONS"]));
+        assert_eq!(
+            match_route("GET", "/api/execute"),
+            Match::MethodNotAllowed(vec!["POST", "OPTIONS"])
+        );
+        assert_eq!(
+            match_route("DELETE", "/health"),
+            Match::MethodNotAllowed(vec!["GET", "OPTIONS"])
+        );
     }
 
     #[test]
@@ -175,10 +197,25 @@ mod tests {
     fn no_two_routes_share_method_and_path_and_admin_routes_are_admin() {
         for (i, a) in ROUTES.iter().enumerate() {
             for b in &ROUTES[i + 1..] {
-                assert!(!(a.method == b.method && a.path == b.path), "{} {}", a.method, a.path);
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {}",
+                    a.method,
+                    a.path
+                );
             }
-            assert_eq!(a.path.starts_with("/api/admin/"), a.access == Access::Admin, "{}", a.path);
-            assert_eq!(a.path.starts_with("/api/"), a.access != Access::Public, "{}", a.path);
+            assert_eq!(
+                a.path.starts_with("/api/admin/"),
+                a.access == Access::Admin,
+                "{}",
+                a.path
+            );
+            assert_eq!(
+                a.path.starts_with("/api/"),
+                a.access != Access::Public,
+                "{}",
+                a.path
+            );
         }
     }
 }

@@ -10,8 +10,13 @@ use serde_json::json;
 
 pub async fn templates(call: &Call<'_>) -> AppResult<Reply> {
     let body = call.body()?;
-    let action = body["action"].as_str().ok_or_else(|| AppError::invalid_field("action", "must be create, update or delete"))?;
-    let template = body.get("template").filter(|t| t.is_object()).ok_or_else(|| AppError::invalid_field("template", "must be an object"))?;
+    let action = body["action"]
+        .as_str()
+        .ok_or_else(|| AppError::invalid_field("action", "must be create, update or delete"))?;
+    let template = body
+        .get("template")
+        .filter(|t| t.is_object())
+        .ok_or_else(|| AppError::invalid_field("template", "must be an object"))?;
     let db = Database::new(call.app)?;
     match action {
         "create" => {
@@ -21,7 +26,9 @@ pub async fn templates(call: &Call<'_>) -> AppResult<Reply> {
         }
         "update" => {
             // `templateName` names the template to change; `newTemplateName` renames it.
-            let name = template["templateName"].as_str().ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
+            let name = template["templateName"]
+                .as_str()
+                .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
             let mut patch = template.clone();
             if let Some(new_name) = template.get("newTemplateName") {
                 patch["templateName"] = new_name.clone();
@@ -30,10 +37,15 @@ pub async fn templates(call: &Call<'_>) -> AppResult<Reply> {
             Ok(Reply::ok(json!({"action": "update", "template": updated})))
         }
         "delete" => {
-            let name = template["templateName"].as_str().ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
+            let name = template["templateName"]
+                .as_str()
+                .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
             templates::delete(call.app, &db, name).await?;
             Ok(Reply::ok(json!({"action": "delete", "deleted": name})))
         }
-        other => Err(AppError::invalid_field("action", format!("`{other}` is not create, update or delete"))),
+        other => Err(AppError::invalid_field(
+            "action",
+            format!("`{other}` is not create, update or delete"),
+        )),
     }
 }

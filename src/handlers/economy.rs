@@ -11,9 +11,15 @@ use serde_json::json;
 pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {
     let p = &call.app.config.pricing;
     // What one standard job (a granularity-3 course: ~2,000 tokens in, ~4,000 out) costs per model.
-    let usage = TokenUsage { input: 2_000, output: 4_000, cached: 0 };
+    let usage = TokenUsage {
+        input: 2_000,
+        output: 4_000,
+        cached: 0,
+    };
     let examples: Vec<_> = p.models.keys().map(|m| json!({"model": m, "job": "course, granularity 3", "tokens": usage, "costUsd": p.cost(m, &usage)})).collect();
-    Ok(Reply::ok(json!({"date": p.date, "currency": p.currency, "unit": p.unit, "models": p.models, "examples": examples})))
+    Ok(Reply::ok(
+        json!({"date": p.date, "currency": p.currency, "unit": p.unit, "models": p.models, "examples": examples}),
+    ))
 }
 
 pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
@@ -23,13 +29,28 @@ pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
         "aiModel": body.get("aiModel"),
         "validationLevel": body.get("validationLevel"),
     });
-    let (params, config) = match parse_execute(&json!({"action": "estimate", "input": body, "config": config}), None)? {
+    let (params, config) = match parse_execute(
+        &json!({"action": "estimate", "input": body, "config": config}),
+        None,
+    )? {
         ExecuteRequest::Estimate { params, config } => (params, config),
-        _ => return Err(crate::error::AppError::internal("an estimate body did not parse as an estimate")),
+        _ => {
+            return Err(crate::error::AppError::internal(
+                "an estimate body did not parse as an estimate",
+            ))
+        }
     };
     let db = Database::new(call.app)?;
-    let template = templates::resolve(call.app, &db, params.template_name.as_deref(), params.structure_type).await?;
-    Ok(Reply::ok(economy::estimate(call.app, &template, &params, &config)?))
+    let template = templates::resolve(
+        call.app,
+        &db,
+        params.template_name.as_deref(),
+        params.structure_type,
+    )
+    .await?;
+    Ok(Reply::ok(economy::estimate(
+        call.app, &template, &params, &config,
+    )?))
 }
 
 pub async fn stats(call: &Call<'_>) -> AppResult<Reply> {

@@ -12,19 +12,48 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
     let principal = call.principal()?;
     let db = Database::new(call.app)?;
     let reply = match parse_execute(call.body()?, request_id_header)? {
-        ExecuteRequest::Granulate { request, execution_id } => {
-            match granulator::granulate(call.app, &db, &principal.client_id(), request, execution_id).await? {
+        ExecuteRequest::Granulate {
+            request,
+            execution_id,
+        } => {
+            match granulator::granulate(
+                call.app,
+                &db,
+                &principal.client_id(),
+                request,
+                execution_id,
+            )
+            .await?
+            {
                 Outcome::Fresh(envelope) => Reply::ok(envelope),
-                Outcome::Replay(envelope) => Reply::ok(envelope).header("Idempotent-Replay", "true"),
+                Outcome::Replay(envelope) => {
+                    Reply::ok(envelope).header("Idempotent-Replay", "true")
+                }
             }
         }
-        ExecuteRequest::Validate { job_id, level, threshold } => {
-            let result = granulator::revalidate(call.app, &db, principal.scope(), job_id, level, threshold).await?;
-            Reply::ok(json!({"success": true, "output": {"jobId": job_id, "validationResult": result}}))
+        ExecuteRequest::Validate {
+            job_id,
+            level,
+            threshold,
+        } => {
+            let result =
+                granulator::revalidate(call.app, &db, principal.scope(), job_id, level, threshold)
+                    .await?;
+            Reply::ok(
+                json!({"success": true, "output": {"jobId": job_id, "validationResult": result}}),
+            )
         }
         ExecuteRequest::Estimate { params, config } => {
-            let template = templates::resolve(call.app, &db, params.template_name.as_deref(), params.structure_type).await?;
-            Reply::ok(json!({"success": true, "output": economy::estimate(call.app, &template, &params, &config)?}))
+            let template = templates::resolve(
+                call.app,
+                &db,
+                params.template_name.as_deref(),
+                params.structure_type,
+            )
+            .await?;
+            Reply::ok(
+                json!({"success": true, "output": economy::estimate(call.app, &template, &params, &config)?}),
+            )
         }
     };
     Ok(reply.header("X-D1-Round-Trips", db.round_trips().to_string()))
@@ -32,16 +61,32 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
 
 pub async fn validate(call: &Call<'_>) -> AppResult<Reply> {
     let body = call.body()?;
-    let job_id = body["jobId"].as_i64().filter(|id| *id > 0).ok_or_else(|| crate::error::AppError::invalid_field("jobId", "must be a positive integer"))?;
+    let job_id = body["jobId"].as_i64().filter(|id| *id > 0).ok_or_else(|| {
+        crate::error::AppError::invalid_field("jobId", "must be a positive integer")
+    })?;
     let level = match body.get("validationLevel").filter(|v| !v.is_null()) {
         None => None,
-        Some(v) => Some(v.as_u64().filter(|l| (1..=3).contains(l)).ok_or_else(|| crate::error::AppError::invalid_field("validationLevel", "must be 1, 2 or 3"))? as u8),
+        Some(v) => Some(v.as_u64().filter(|l| (1..=3).contains(l)).ok_or_else(|| {
+            crate::error::AppError::invalid_field("validationLevel", "must be 1, 2 or 3")
+        })? as u8),
     };
     let threshold = match body.get("threshold").filter(|v| !v.is_null()) {
         None => None,
-        Some(v) => Some(v.as_f64().filter(|t| (0.0..=100.0).contains(t)).ok_or_else(|| crate::error::AppError::invalid_field("threshold", "must be a number from 0 to 100"))?),
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|t| (0.0..=100.0).contains(t))
+                .ok_or_else(|| {
+                    crate::error::AppError::invalid_field(
+                        "threshold",
+                        "must be a number from 0 to 100",
+                    )
+                })?,
+        ),
     };
     let db = Database::new(call.app)?;
-    let result = granulator::revalidate(call.app, &db, call.scope()?, job_id, level, threshold).await?;
-    Ok(Reply::ok(json!({"jobId": job_id, "validationResult": result})))
+    let result =
+        granulator::revalidate(call.app, &db, call.scope()?, job_id, level, threshold).await?;
+    Ok(Reply::ok(
+        json!({"jobId": job_id, "validationResult": result}),
+    ))
 }

@@ -15,8 +15,21 @@ const STATUSES: [&str; 3] = ["processing", "completed", "failed"];
 /// `YYYY-MM-DD` or a full ISO-8601 UTC timestamp.
 fn valid_date(s: &str) -> bool {
     let b = s.as_bytes();
-    let date_ok = b.len() >= 10 && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
-    date_ok && (b.len() == 10 || (b[10] == b'T' && s.len() <= 30 && s[11..].chars().all(|c| c.is_ascii_digit() || ":.Z".contains(c))))
+    let date_ok = b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    date_ok
+        && (b.len() == 10
+            || (b[10] == b'T'
+                && s.len() <= 30
+                && s[11..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ":.Z".contains(c))))
 }
 
 /// Job fields as the API shows them (integers as integers, not floats).
@@ -55,21 +68,32 @@ pub fn job_json(j: &JobRow) -> Value {
 
 async fn scoped_job(call: &Call<'_>, db: &Database) -> AppResult<JobRow> {
     let id = call.id_param("id")?;
-    db.job(id, call.scope()?).await?.ok_or_else(|| AppError::not_found(format!("no job {id}")))
+    db.job(id, call.scope()?)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {id}")))
 }
 
 pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
     let status = call.query.get("status").map(String::as_str);
     if let Some(s) = status.filter(|s| !STATUSES.contains(s)) {
-        return Err(AppError::invalid_field("status", format!("`{s}` is not one of {}", STATUSES.join(", "))));
+        return Err(AppError::invalid_field(
+            "status",
+            format!("`{s}` is not one of {}", STATUSES.join(", ")),
+        ));
     }
     let structure_type = call.query.get("structure_type").map(String::as_str);
     if let Some(t) = structure_type.filter(|t| StructureType::parse(t).is_none()) {
-        return Err(AppError::invalid_field("structure_type", format!("`{t}` is not one of {}", StructureType::names().join(", "))));
+        return Err(AppError::invalid_field(
+            "structure_type",
+            format!("`{t}` is not one of {}", StructureType::names().join(", ")),
+        ));
     }
     for name in ["from", "to"] {
         if let Some(d) = call.query.get(name).filter(|d| !valid_date(d)) {
-            return Err(AppError::invalid_field(name, format!("`{d}` is not a date (YYYY-MM-DD or ISO-8601 UTC)")));
+            return Err(AppError::invalid_field(
+                name,
+                format!("`{d}` is not a date (YYYY-MM-DD or ISO-8601 UTC)"),
+            ));
         }
     }
     let filter = JobFilter {
@@ -83,7 +107,9 @@ pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
     };
     let db = Database::new(call.app)?;
     let (rows, total) = db.list_jobs(&filter).await?;
-    Ok(Reply::ok(json!({"jobs": rows.iter().map(job_json).collect::<Vec<_>>(), "total": total, "limit": filter.limit, "offset": filter.offset})))
+    Ok(Reply::ok(
+        json!({"jobs": rows.iter().map(job_json).collect::<Vec<_>>(), "total": total, "limit": filter.limit, "offset": filter.offset}),
+    ))
 }
 
 pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
@@ -96,7 +122,9 @@ pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
             "latencyMs": a.latency_ms as i64, "tokens": {"input": a.tokens_input as i64, "output": a.tokens_output as i64, "cached": a.tokens_cached as i64},
             "costUsd": a.cost_usd, "error": a.error, "createdAt": a.created_at}))
         .collect();
-    Ok(Reply::ok(json!({"job": job_json(&job), "attempts": attempts})))
+    Ok(Reply::ok(
+        json!({"job": job_json(&job), "attempts": attempts}),
+    ))
 }
 
 /// Progress follows the stage the pipeline last recorded.
@@ -113,7 +141,8 @@ pub fn progress(stage: &str) -> u8 {
 pub async fn status(call: &Call<'_>) -> AppResult<Reply> {
     let db = Database::new(call.app)?;
     let job = scoped_job(call, &db).await?;
-    let abandoned = job.status == "processing" && (job.deadline_at as u64) < crate::services::timing::now_ms();
+    let abandoned =
+        job.status == "processing" && (job.deadline_at as u64) < crate::services::timing::now_ms();
     Ok(Reply::ok(json!({
         "jobId": job.id as i64,
         "status": job.status,
@@ -130,27 +159,56 @@ pub async fn structure(call: &Call<'_>) -> AppResult<Reply> {
     let from_elements = match call.query.get("source").map(String::as_str) {
         None | Some("storage") => false,
         Some("elements") => true,
-        Some(other) => return Err(AppError::invalid_field("source", format!("`{other}` is not storage or elements"))),
+        Some(other) => {
+            return Err(AppError::invalid_field(
+                "source",
+                format!("`{other}` is not storage or elements"),
+            ))
+        }
     };
     let db = Database::new(call.app)?;
     let job = scoped_job(call, &db).await?;
     if job.status != "completed" {
-        return Err(AppError::conflict("job_not_completed", format!("job {} is {}", job.id as i64, job.status)));
+        return Err(AppError::conflict(
+            "job_not_completed",
+            format!("job {} is {}", job.id as i64, job.status),
+        ));
     }
-    let (structure, source) = granulator::load_structure(call.app, &db, &job, from_elements).await?;
-    Ok(Reply::ok(json!({"jobId": job.id as i64, "structureType": job.structure_type, "source": source, "structure": structure})))
+    let (structure, source) =
+        granulator::load_structure(call.app, &db, &job, from_elements).await?;
+    Ok(Reply::ok(
+        json!({"jobId": job.id as i64, "structureType": job.structure_type, "source": source, "structure": structure}),
+    ))
 }
 
 pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
     let db = Database::new(call.app)?;
     let job = scoped_job(call, &db).await?;
     if job.status != "failed" {
-        return Err(AppError::conflict("job_not_failed", format!("job {} is {}; only failed jobs can be retried", job.id as i64, job.status)));
+        return Err(AppError::conflict(
+            "job_not_failed",
+            format!(
+                "job {} is {}; only failed jobs can be retried",
+                job.id as i64, job.status
+            ),
+        ));
     }
-    let payload = db.job_payload(job.id as i64).await?.ok_or_else(|| AppError::not_found("the job vanished"))?;
-    let request: JobRequest = serde_json::from_str(&payload.request_params).map_err(|e| AppError::internal(format!("unreadable job parameters: {e}")))?;
+    let payload = db
+        .job_payload(job.id as i64)
+        .await?
+        .ok_or_else(|| AppError::not_found("the job vanished"))?;
+    let request: JobRequest = serde_json::from_str(&payload.request_params)
+        .map_err(|e| AppError::internal(format!("unreadable job parameters: {e}")))?;
     // Same client and execution id: the failed job runs again in place.
-    match granulator::granulate(call.app, &db, &job.client_id, request, Some(job.execution_id.clone())).await? {
+    match granulator::granulate(
+        call.app,
+        &db,
+        &job.client_id,
+        request,
+        Some(job.execution_id.clone()),
+    )
+    .await?
+    {
         Outcome::Fresh(envelope) => Ok(Reply::ok(envelope)),
         Outcome::Replay(envelope) => Ok(Reply::ok(envelope).header("Idempotent-Replay", "true")),
     }
@@ -159,7 +217,12 @@ pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
 pub async fn validation_history(call: &Call<'_>) -> AppResult<Reply> {
     let job_id = match call.query.get("job_id") {
         None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| AppError::invalid_field("job_id", "must be a positive integer"))?),
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|i| *i > 0)
+                .ok_or_else(|| AppError::invalid_field("job_id", "must be a positive integer"))?,
+        ),
     };
     let limit = call.query_u32("limit", 50, 1, MAX_PAGE)?;
     let db = Database::new(call.app)?;
@@ -175,7 +238,9 @@ pub async fn validation_history(call: &Call<'_>) -> AppResult<Reply> {
             "costUsd": r.cost_usd, "createdAt": r.created_at,
         }))
         .collect();
-    Ok(Reply::ok(json!({"results": results, "count": results.len()})))
+    Ok(Reply::ok(
+        json!({"results": results, "count": results.len()}),
+    ))
 }
 
 #[cfg(test)]

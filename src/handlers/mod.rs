@@ -23,7 +23,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(body: Value) -> Reply {
-        Reply { status: 200, body, headers: Headers::new() }
+        Reply {
+            status: 200,
+            body,
+            headers: Headers::new(),
+        }
     }
 
     pub fn status(mut self, status: u16) -> Reply {
@@ -48,7 +52,8 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     pub fn principal(&self) -> AppResult<&Principal> {
-        self.principal.ok_or_else(|| AppError::unauthorized("authentication required"))
+        self.principal
+            .ok_or_else(|| AppError::unauthorized("authentication required"))
     }
 
     /// The client scope of the caller (`None`: every client).
@@ -57,16 +62,26 @@ impl Call<'_> {
     }
 
     pub fn body(&self) -> AppResult<&Value> {
-        self.body.as_ref().ok_or_else(|| AppError::bad_request("empty_body", "this route needs a JSON body"))
+        self.body
+            .as_ref()
+            .ok_or_else(|| AppError::bad_request("empty_body", "this route needs a JSON body"))
     }
 
     pub fn param(&self, name: &str) -> &str {
-        self.params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 
     /// A numeric path id; anything else cannot name a job.
     pub fn id_param(&self, name: &str) -> AppResult<i64> {
-        self.param(name).parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| AppError::not_found(format!("no job {}", self.param(name))))
+        self.param(name)
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| AppError::not_found(format!("no job {}", self.param(name))))
     }
 
     pub fn query_u32(&self, name: &str, default: u32, min: u32, max: u32) -> AppResult<u32> {
@@ -76,7 +91,9 @@ impl Call<'_> {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| AppError::invalid_field(name, format!("must be an integer from {min} to {max}"))),
+                .ok_or_else(|| {
+                    AppError::invalid_field(name, format!("must be an integer from {min} to {max}"))
+                }),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::services::timing::{iso_now, with_timeout};
 use crate::services::validation::WEIGHTS;
 use crate::services::{kam, storage};
 use crate::types::api::{DEFAULT_TIMEOUT_MS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS};
-use crate::types::env::{SERVICE_NAME, JOB_CACHE, STRUCTURE_STORAGE};
+use crate::types::env::{JOB_CACHE, SERVICE_NAME, STRUCTURE_STORAGE};
 use crate::types::structure::{Granularity, StructureType};
 use serde_json::{json, Value};
 
@@ -17,7 +17,9 @@ const CHECK_TIMEOUT_MS: u64 = 3_000;
 
 pub async fn root(call: &Call<'_>) -> AppResult<Reply> {
     let c = &call.app.config;
-    Ok(Reply::ok(json!({"status": "healthy", "service": SERVICE_NAME, "version": c.version, "environment": c.environment, "timestamp": iso_now()})))
+    Ok(Reply::ok(
+        json!({"status": "healthy", "service": SERVICE_NAME, "version": c.version, "environment": c.environment, "timestamp": iso_now()}),
+    ))
 }
 
 fn check(result: Result<(), String>) -> Value {
@@ -32,23 +34,45 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
     let app = call.app;
     let database = async {
         let db = Database::new(app).map_err(|e| e.message)?;
-        with_timeout(CHECK_TIMEOUT_MS, db.ping()).await.ok_or("timed out")?.map_err(|e| e.message)
+        with_timeout(CHECK_TIMEOUT_MS, db.ping())
+            .await
+            .ok_or("timed out")?
+            .map_err(|e| e.message)
     };
     let kv = async {
-        let kv = app.env.kv(JOB_CACHE).map_err(|_| "binding missing".to_string())?;
-        with_timeout(CHECK_TIMEOUT_MS, kv.get("health:probe").text()).await.ok_or("timed out")?.map(|_| ()).map_err(|e| e.to_string())
+        let kv = app
+            .env
+            .kv(JOB_CACHE)
+            .map_err(|_| "binding missing".to_string())?;
+        with_timeout(CHECK_TIMEOUT_MS, kv.get("health:probe").text())
+            .await
+            .ok_or("timed out")?
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
     let r2 = async {
-        let bucket = app.env.bucket(STRUCTURE_STORAGE).map_err(|_| "binding missing".to_string())?;
-        with_timeout(CHECK_TIMEOUT_MS, bucket.head("health/probe")).await.ok_or("timed out")?.map(|_| ()).map_err(|e| e.to_string())
+        let bucket = app
+            .env
+            .bucket(STRUCTURE_STORAGE)
+            .map_err(|_| "binding missing".to_string())?;
+        with_timeout(CHECK_TIMEOUT_MS, bucket.head("health/probe"))
+            .await
+            .ok_or("timed out")?
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
     let (database, kv, r2, kam) = futures_util::join!(database, kv, r2, kam::reachable(app));
-    let checks = json!({"database": check(database), "kv": check(kv), "r2": check(r2), "kam": check(kam)});
-    let healthy = checks.as_object().is_some_and(|c| c.values().all(|v| v["ok"] == true));
+    let checks =
+        json!({"database": check(database), "kv": check(kv), "r2": check(r2), "kam": check(kam)});
+    let healthy = checks
+        .as_object()
+        .is_some_and(|c| c.values().all(|v| v["ok"] == true));
     let mut warnings = app.config.providers.order_problems();
     warnings.extend(app.config.pricing_error.clone());
     if app.config.shared_secret.is_none() {
-        warnings.push("SHARED_SECRET is not set: worker authentication and KAM calls are refused".into());
+        warnings.push(
+            "SHARED_SECRET is not set: worker authentication and KAM calls are refused".into(),
+        );
     }
     let body = json!({
         "status": if healthy { "healthy" } else { "degraded" },

@@ -10,7 +10,13 @@ pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
     let filter = match call.query.get("structure_type") {
         None => None,
         Some(name) => Some(StructureType::parse(name).ok_or_else(|| {
-            AppError::invalid_field("structure_type", format!("`{name}` is not one of {}", StructureType::names().join(", ")))
+            AppError::invalid_field(
+                "structure_type",
+                format!(
+                    "`{name}` is not one of {}",
+                    StructureType::names().join(", ")
+                ),
+            )
         })?),
     };
     let db = Database::new(call.app)?;
@@ -22,6 +28,9 @@ pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
 pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
     let name = call.param("name");
     let db = Database::new(call.app)?;
-    let template = db.template_by_name(name).await?.ok_or_else(|| AppError::not_found(format!("no template is named `{name}`")))?;
+    let template = db
+        .template_by_name(name)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no template is named `{name}`")))?;
     Ok(Reply::ok(json!({"template": template})))
 }

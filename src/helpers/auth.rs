@@ -15,7 +15,11 @@ const MAX_CREDENTIAL_LEN: usize = 512;
 /// The credential a request presents, tried in the seed's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
-    Worker { token: String, worker_id: String, acting_for: Option<String> },
+    Worker {
+        token: String,
+        worker_id: String,
+        acting_for: Option<String>,
+    },
     Session(String),
     ApiKey(String),
     None,
@@ -24,20 +28,39 @@ pub enum Credentials {
 impl Credentials {
     /// `header` returns a header's value by (case-insensitive) name.
     pub fn from_headers(header: impl Fn(&str) -> Option<String>) -> AppResult<Credentials> {
-        let get = |name: &str| header(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        for name in ["authorization", "x-bitware-session-token", "x-api-key", "x-worker-id", "x-client-id"] {
+        let get = |name: &str| {
+            header(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        for name in [
+            "authorization",
+            "x-bitware-session-token",
+            "x-api-key",
+            "x-worker-id",
+            "x-client-id",
+        ] {
             if get(name).is_some_and(|v| v.len() > MAX_CREDENTIAL_LEN) {
                 return Err(AppError::unauthorized(format!("{name} is too long")));
             }
         }
         if let Some(auth) = get("authorization") {
-            let token = auth.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty());
+            let token = auth
+                .strip_prefix("Bearer ")
+                .map(str::trim)
+                .filter(|t| !t.is_empty());
             return match (token, get("x-worker-id")) {
-                (Some(token), Some(worker_id)) => {
-                    Ok(Credentials::Worker { token: token.to_string(), worker_id, acting_for: get("x-client-id") })
-                }
-                (None, _) => Err(AppError::unauthorized("Authorization must be `Bearer <shared secret>`")),
-                (Some(_), None) => Err(AppError::unauthorized("worker authentication needs X-Worker-ID with Authorization")),
+                (Some(token), Some(worker_id)) => Ok(Credentials::Worker {
+                    token: token.to_string(),
+                    worker_id,
+                    acting_for: get("x-client-id"),
+                }),
+                (None, _) => Err(AppError::unauthorized(
+                    "Authorization must be `Bearer <shared secret>`",
+                )),
+                (Some(_), None) => Err(AppError::unauthorized(
+                    "worker authentication needs X-Worker-ID with Authorization",
+                )),
             };
         }
         if let Some(token) = get("x-bitware-session-token") {
@@ -54,9 +77,20 @@ impl Credentials {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
-    Worker { worker_id: String, acting_for: Option<String> },
-    Session { user_id: String, email: String, role: String, client_id: Option<String> },
-    Client { client_id: String, tier: String },
+    Worker {
+        worker_id: String,
+        acting_for: Option<String>,
+    },
+    Session {
+        user_id: String,
+        email: String,
+        role: String,
+        client_id: Option<String>,
+    },
+    Client {
+        client_id: String,
+        tier: String,
+    },
 }
 
 impl Principal {
@@ -74,7 +108,9 @@ impl Principal {
         match self {
             Principal::Worker { acting_for, .. } => acting_for.as_deref(),
             Principal::Session { role, .. } if role == "admin" => None,
-            Principal::Session { client_id, user_id, .. } => Some(client_id.as_deref().unwrap_or(user_id)),
+            Principal::Session {
+                client_id, user_id, ..
+            } => Some(client_id.as_deref().unwrap_or(user_id)),
             Principal::Client { client_id, .. } => Some(client_id),
         }
     }
@@ -82,8 +118,15 @@ impl Principal {
     /// The client a job is recorded for.
     pub fn client_id(&self) -> String {
         match self {
-            Principal::Worker { worker_id, acting_for } => acting_for.clone().unwrap_or_else(|| format!("worker:{worker_id}")),
-            Principal::Session { client_id: Some(c), .. } => c.clone(),
+            Principal::Worker {
+                worker_id,
+                acting_for,
+            } => acting_for
+                .clone()
+                .unwrap_or_else(|| format!("worker:{worker_id}")),
+            Principal::Session {
+                client_id: Some(c), ..
+            } => c.clone(),
             Principal::Session { user_id, .. } => format!("user:{user_id}"),
             Principal::Client { client_id, .. } => client_id.clone(),
         }
@@ -102,17 +145,23 @@ impl Principal {
 pub fn authorize(access: Access, principal: Option<&Principal>) -> AppResult<()> {
     match (access, principal) {
         (Access::Public, _) => Ok(()),
-        (_, None) => Err(AppError::unauthorized("authentication required: X-API-Key, x-bitware-session-token, or worker credentials")),
+        (_, None) => Err(AppError::unauthorized(
+            "authentication required: X-API-Key, x-bitware-session-token, or worker credentials",
+        )),
         (Access::Authenticated, Some(_)) => Ok(()),
         (Access::Admin, Some(p)) if p.is_admin() => Ok(()),
-        (Access::Admin, Some(_)) => Err(AppError::forbidden("this route needs worker credentials or an admin session")),
+        (Access::Admin, Some(_)) => Err(AppError::forbidden(
+            "this route needs worker credentials or an admin session",
+        )),
     }
 }
 
 /// Constant-time comparison of a presented secret with the configured one.
 /// Both are hashed first so neither length nor content leaks through timing.
 pub fn secret_matches(presented: &str, expected: Option<&str>) -> bool {
-    let Some(expected) = expected.filter(|e| !e.is_empty()) else { return false };
+    let Some(expected) = expected.filter(|e| !e.is_empty()) else {
+        return false;
+    };
     let a = Sha256::digest(presented.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
     a.ct_eq(&b).into()
@@ -137,7 +186,10 @@ pub enum KamVerdict {
 pub fn read_key_validation(status: u16, body: &str) -> KamVerdict {
     read(status, body, |v| {
         let client_id = v["clientId"].as_str().or(v["client_id"].as_str())?;
-        Some(Principal::Client { client_id: client_id.to_string(), tier: v["tier"].as_str().unwrap_or("basic").to_string() })
+        Some(Principal::Client {
+            client_id: client_id.to_string(),
+            tier: v["tier"].as_str().unwrap_or("basic").to_string(),
+        })
     })
 }
 
@@ -145,11 +197,18 @@ pub fn read_key_validation(status: u16, body: &str) -> KamVerdict {
 pub fn read_session_validation(status: u16, body: &str) -> KamVerdict {
     read(status, body, |v| {
         let user = &v["user"];
-        let client_id = [&v["clientId"], &v["client_id"], &v["kamContext"]["client_id"]]
-            .into_iter()
-            .find_map(|c| c.as_str().map(str::to_string));
+        let client_id = [
+            &v["clientId"],
+            &v["client_id"],
+            &v["kamContext"]["client_id"],
+        ]
+        .into_iter()
+        .find_map(|c| c.as_str().map(str::to_string));
         Some(Principal::Session {
-            user_id: user["id"].as_str().map(str::to_string).or_else(|| user["id"].as_i64().map(|i| i.to_string()))?,
+            user_id: user["id"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| user["id"].as_i64().map(|i| i.to_string()))?,
             email: user["email"].as_str().unwrap_or("").to_string(),
             role: user["role"].as_str().unwrap_or("client").to_string(),
             client_id,
@@ -164,7 +223,12 @@ fn read(status: u16, body: &str, principal: impl Fn(&Value) -> Option<Principal>
                 return KamVerdict::Unavailable("KAM answered with a body that is not JSON".into());
             };
             if value["valid"] != true {
-                return KamVerdict::Invalid(value["error"].as_str().unwrap_or("invalid credentials").to_string());
+                return KamVerdict::Invalid(
+                    value["error"]
+                        .as_str()
+                        .unwrap_or("invalid credentials")
+                        .to_string(),
+                );
             }
             match principal(&value) {
                 Some(p) => KamVerdict::Valid(p),
@@ -182,69 +246,183 @@ mod tests {
     use std::collections::HashMap;
 
     fn creds(pairs: &[(&str, &str)]) -> AppResult<Credentials> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Credentials::from_headers(|name| map.get(name).cloned())
     }
 
     #[test]
     fn worker_credentials_win_and_need_a_worker_id() {
-        let c = creds(&[("authorization", "Bearer s3cret"), ("x-worker-id", "rm"), ("x-api-key", "k"), ("x-client-id", "acme")]).unwrap();
-        assert_eq!(c, Credentials::Worker { token: "s3cret".into(), worker_id: "rm".into(), acting_for: Some("acme".into()) });
-        assert_eq!(creds(&[("authorization", "Bearer s3cret")]).unwrap_err().status(), 401);
-        assert_eq!(creds(&[("authorization", "Basic x"), ("x-worker-id", "rm")]).unwrap_err().status(), 401);
+        let c = creds(&[
+            ("authorization", "Bearer s3cret"),
+            ("x-worker-id", "rm"),
+            ("x-api-key", "k"),
+            ("x-client-id", "acme"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c,
+            Credentials::Worker {
+                token: "s3cret".into(),
+                worker_id: "rm".into(),
+                acting_for: Some("acme".into())
+            }
+        );
+        assert_eq!(
+            creds(&[("authorization", "Bearer s3cret")])
+                .unwrap_err()
+                .status(),
+            401
+        );
+        assert_eq!(
+            creds(&[("authorization", "Basic x"), ("x-worker-id", "rm")])
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 
     #[test]
     fn session_before_api_key_and_blank_headers_ignored() {
-        assert_eq!(creds(&[("x-bitware-session-token", "t"), ("x-api-key", "k")]).unwrap(), Credentials::Session("t".into()));
-        assert_eq!(creds(&[("x-api-key", " k ")]).unwrap(), Credentials::ApiKey("k".into()));
+        assert_eq!(
+            creds(&[("x-bitware-session-token", "t"), ("x-api-key", "k")]).unwrap(),
+            Credentials::Session("t".into())
+        );
+        assert_eq!(
+            creds(&[("x-api-key", " k ")]).unwrap(),
+            Credentials::ApiKey("k".into())
+        );
         assert_eq!(creds(&[("x-api-key", "  ")]).unwrap(), Credentials::None);
-        assert_eq!(creds(&[("x-api-key", &"k".repeat(600))]).unwrap_err().status(), 401);
+        assert_eq!(
+            creds(&[("x-api-key", &"k".repeat(600))])
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 
     #[test]
     fn secrets_compare_exactly_and_an_unset_secret_refuses_everyone() {
-        assert!(secret_matches("dev-shared-secret", Some("dev-shared-secret")));
-        assert!(!secret_matches("dev-shared-secre", Some("dev-shared-secret")));
+        assert!(secret_matches(
+            "dev-shared-secret",
+            Some("dev-shared-secret")
+        ));
+        assert!(!secret_matches(
+            "dev-shared-secre",
+            Some("dev-shared-secret")
+        ));
         assert!(!secret_matches("", None));
         assert!(!secret_matches("", Some("")));
     }
 
     #[test]
     fn authorisation_table() {
-        let client = Principal::Client { client_id: "c".into(), tier: "basic".into() };
-        let admin = Principal::Session { user_id: "u".into(), email: "".into(), role: "admin".into(), client_id: None };
-        let worker = Principal::Worker { worker_id: "rm".into(), acting_for: None };
+        let client = Principal::Client {
+            client_id: "c".into(),
+            tier: "basic".into(),
+        };
+        let admin = Principal::Session {
+            user_id: "u".into(),
+            email: "".into(),
+            role: "admin".into(),
+            client_id: None,
+        };
+        let worker = Principal::Worker {
+            worker_id: "rm".into(),
+            acting_for: None,
+        };
         assert!(authorize(Access::Public, None).is_ok());
-        assert_eq!(authorize(Access::Authenticated, None).unwrap_err().status(), 401);
+        assert_eq!(
+            authorize(Access::Authenticated, None).unwrap_err().status(),
+            401
+        );
         assert!(authorize(Access::Authenticated, Some(&client)).is_ok());
-        assert_eq!(authorize(Access::Admin, Some(&client)).unwrap_err().status(), 403);
+        assert_eq!(
+            authorize(Access::Admin, Some(&client))
+                .unwrap_err()
+                .status(),
+            403
+        );
         assert!(authorize(Access::Admin, Some(&admin)).is_ok());
         assert!(authorize(Access::Admin, Some(&worker)).is_ok());
     }
 
     #[test]
     fn scopes_and_client_ids() {
-        let user = Principal::Session { user_id: "u1".into(), email: "".into(), role: "client".into(), client_id: Some("dev-client".into()) };
+        let user = Principal::Session {
+            user_id: "u1".into(),
+            email: "".into(),
+            role: "client".into(),
+            client_id: Some("dev-client".into()),
+        };
         assert_eq!(user.scope(), Some("dev-client"));
-        assert_eq!(Principal::Worker { worker_id: "rm".into(), acting_for: Some("acme".into()) }.client_id(), "acme");
-        assert_eq!(Principal::Worker { worker_id: "rm".into(), acting_for: None }.scope(), None);
-        assert_eq!(Principal::Worker { worker_id: "rm".into(), acting_for: Some("acme".into()) }.scope(), Some("acme"));
+        assert_eq!(
+            Principal::Worker {
+                worker_id: "rm".into(),
+                acting_for: Some("acme".into())
+            }
+            .client_id(),
+            "acme"
+        );
+        assert_eq!(
+            Principal::Worker {
+                worker_id: "rm".into(),
+                acting_for: None
+            }
+            .scope(),
+            None
+        );
+        assert_eq!(
+            Principal::Worker {
+                worker_id: "rm".into(),
+                acting_for: Some("acme".into())
+            }
+            .scope(),
+            Some("acme")
+        );
     }
 
     #[test]
     fn kam_answers_are_read_liberally_and_failures_are_unavailable() {
-        let ok = r#"{"valid": true, "clientId": "dev-client", "tier": "standard", "permissions": []}"#;
-        assert!(matches!(read_key_validation(200, ok), KamVerdict::Valid(Principal::Client { ref client_id, .. }) if client_id == "dev-client"));
-        assert!(matches!(read_key_validation(401, "{}"), KamVerdict::Invalid(_)));
-        assert!(matches!(read_key_validation(403, ""), KamVerdict::Invalid(_)));
-        assert!(matches!(read_key_validation(500, "{}"), KamVerdict::Unavailable(_)));
-        assert!(matches!(read_key_validation(200, "<html>"), KamVerdict::Unavailable(_)));
-        assert!(matches!(read_key_validation(200, r#"{"valid": true}"#), KamVerdict::Unavailable(_)));
+        let ok =
+            r#"{"valid": true, "clientId": "dev-client", "tier": "standard", "permissions": []}"#;
+        assert!(
+            matches!(read_key_validation(200, ok), KamVerdict::Valid(Principal::Client { ref client_id, .. }) if client_id == "dev-client")
+        );
+        assert!(matches!(
+            read_key_validation(401, "{}"),
+            KamVerdict::Invalid(_)
+        ));
+        assert!(matches!(
+            read_key_validation(403, ""),
+            KamVerdict::Invalid(_)
+        ));
+        assert!(matches!(
+            read_key_validation(500, "{}"),
+            KamVerdict::Unavailable(_)
+        ));
+        assert!(matches!(
+            read_key_validation(200, "<html>"),
+            KamVerdict::Unavailable(_)
+        ));
+        assert!(matches!(
+            read_key_validation(200, r#"{"valid": true}"#),
+            KamVerdict::Unavailable(_)
+        ));
         let session = r#"{"valid": true, "user": {"id": 7, "email": "a@b", "role": "admin"}, "kamContext": {"client_id": "k"}}"#;
         match read_session_validation(200, session) {
-            KamVerdict::Valid(Principal::Session { user_id, role, client_id, .. }) => {
-                assert_eq!((user_id.as_str(), role.as_str(), client_id.as_deref()), ("7", "admin", Some("k")));
+            KamVerdict::Valid(Principal::Session {
+                user_id,
+                role,
+                client_id,
+                ..
+            }) => {
+                assert_eq!(
+                    (user_id.as_str(), role.as_str(), client_id.as_deref()),
+                    ("7", "admin", Some("k"))
+                );
             }
             other => panic!("{other:?}"),
         }

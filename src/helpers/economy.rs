@@ -59,7 +59,12 @@ const DEFAULT_PRICES: [(&str, f64, f64, Option<f64>); 10] = [
     ("claude-haiku-4-5", 1.00, 5.00, Some(0.10)),
     ("claude-sonnet-4-5", 3.00, 15.00, Some(0.30)),
     ("@cf/meta/llama-3.1-8b-instruct", 0.282, 0.827, None),
-    ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", 0.293, 2.253, None),
+    (
+        "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+        0.293,
+        2.253,
+        None,
+    ),
     ("offline", 0.0, 0.0, None),
 ];
 
@@ -71,7 +76,16 @@ impl Default for Pricing {
             unit: "per 1M tokens".to_string(),
             models: DEFAULT_PRICES
                 .iter()
-                .map(|(m, i, o, c)| (m.to_string(), Price { input: *i, output: *o, cached_input: *c }))
+                .map(|(m, i, o, c)| {
+                    (
+                        m.to_string(),
+                        Price {
+                            input: *i,
+                            output: *o,
+                            cached_input: *c,
+                        },
+                    )
+                })
                 .collect(),
         }
     }
@@ -89,8 +103,11 @@ impl Pricing {
     /// `{"date":"2026-12-01","models":{"gpt-4o-mini":{"input":0.1,"output":0.4}}}`.
     pub fn with_override(json: Option<&str>) -> Result<Pricing, String> {
         let mut pricing = Pricing::default();
-        let Some(json) = json.filter(|s| !s.trim().is_empty()) else { return Ok(pricing) };
-        let over: PricingOverride = serde_json::from_str(json).map_err(|e| format!("PRICING is not valid: {e}"))?;
+        let Some(json) = json.filter(|s| !s.trim().is_empty()) else {
+            return Ok(pricing);
+        };
+        let over: PricingOverride =
+            serde_json::from_str(json).map_err(|e| format!("PRICING is not valid: {e}"))?;
         for (model, price) in over.models {
             if !(price.input >= 0.0 && price.output >= 0.0) {
                 return Err(format!("PRICING for {model} must not be negative"));
@@ -111,7 +128,9 @@ impl Pricing {
         }
         self.models
             .iter()
-            .filter(|(name, _)| model.starts_with(name.as_str()) && model[name.len()..].starts_with('-'))
+            .filter(|(name, _)| {
+                model.starts_with(name.as_str()) && model[name.len()..].starts_with('-')
+            })
             .max_by_key(|(name, _)| name.len())
             .map(|(_, p)| *p)
     }
@@ -120,7 +139,10 @@ impl Pricing {
         let p = self.price(model)?;
         let cached = usage.cached.min(usage.input) as f64;
         let fresh = usage.input as f64 - cached;
-        let cost = (fresh * p.input + cached * p.cached_input.unwrap_or(p.input) + usage.output as f64 * p.output) / 1e6;
+        let cost = (fresh * p.input
+            + cached * p.cached_input.unwrap_or(p.input)
+            + usage.output as f64 * p.output)
+            / 1e6;
         Some(round_usd(cost))
     }
 }
@@ -132,7 +154,9 @@ pub fn round_usd(x: f64) -> f64 {
 
 /// Sum of costs where an unknown part makes the total unknown.
 pub fn sum_costs(costs: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    costs.into_iter().try_fold(0.0, |acc, c| c.map(|c| round_usd(acc + c)))
+    costs
+        .into_iter()
+        .try_fold(0.0, |acc, c| c.map(|c| round_usd(acc + c)))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,7 +170,11 @@ pub struct Efficiency {
 /// Seed §9.2. Rated on throughput: ≥ 40 tokens/s high, ≥ 15 medium, else low.
 pub fn efficiency(usage: &TokenUsage, processing_ms: u64, cost: Option<f64>) -> Efficiency {
     let total = usage.total() as f64;
-    let tps = if processing_ms == 0 { 0.0 } else { total / (processing_ms as f64 / 1000.0) };
+    let tps = if processing_ms == 0 {
+        0.0
+    } else {
+        total / (processing_ms as f64 / 1000.0)
+    };
     Efficiency {
         tokens_per_second: (tps * 10.0).round() / 10.0,
         cost_per_token: cost.filter(|_| total > 0.0).map(|c| c / total),
@@ -167,16 +195,27 @@ mod tests {
     #[test]
     fn costs_use_per_million_prices() {
         let p = Pricing::default();
-        let usage = TokenUsage { input: 1_000_000, output: 1_000_000, cached: 0 };
+        let usage = TokenUsage {
+            input: 1_000_000,
+            output: 1_000_000,
+            cached: 0,
+        };
         assert_eq!(p.cost("gpt-4o-mini", &usage), Some(0.75));
         assert_eq!(p.cost("claude-haiku-4-5", &usage), Some(6.0));
-        assert_eq!(p.cost("@cf/meta/llama-3.1-8b-instruct", &usage), Some(1.109));
+        assert_eq!(
+            p.cost("@cf/meta/llama-3.1-8b-instruct", &usage),
+            Some(1.109)
+        );
     }
 
     #[test]
     fn cached_prompt_tokens_use_the_cached_price() {
         let p = Pricing::default();
-        let usage = TokenUsage { input: 1000, output: 0, cached: 400 };
+        let usage = TokenUsage {
+            input: 1000,
+            output: 0,
+            cached: 400,
+        };
         // 600 × 0.15 + 400 × 0.075 per 1M
         assert_eq!(p.cost("gpt-4o-mini", &usage), Some(0.00012));
     }
@@ -186,18 +225,33 @@ mod tests {
         let p = Pricing::default();
         assert_eq!(p.price("gpt-4o-mini-2024-07-18"), p.price("gpt-4o-mini"));
         assert_eq!(p.price("gpt-4o-2024-08-06"), p.price("gpt-4o"));
-        assert_eq!(p.cost("mystery-model", &TokenUsage { input: 10, output: 10, cached: 0 }), None);
+        assert_eq!(
+            p.cost(
+                "mystery-model",
+                &TokenUsage {
+                    input: 10,
+                    output: 10,
+                    cached: 0
+                }
+            ),
+            None
+        );
         assert_eq!(p.price("gpt-4oops"), None);
     }
 
     #[test]
     fn override_merges_and_rejects_garbage() {
-        let p = Pricing::with_override(Some(r#"{"date":"2027-01-01","models":{"mock-model":{"input":1,"output":2}}}"#)).unwrap();
+        let p = Pricing::with_override(Some(
+            r#"{"date":"2027-01-01","models":{"mock-model":{"input":1,"output":2}}}"#,
+        ))
+        .unwrap();
         assert_eq!(p.date, "2027-01-01");
         assert_eq!(p.price("mock-model").unwrap().output, 2.0);
         assert!(p.price("gpt-4o").is_some());
         assert!(Pricing::with_override(Some("{nope")).is_err());
-        assert!(Pricing::with_override(Some(r#"{"models":{"x":{"input":-1,"output":1}}}"#)).is_err());
+        assert!(
+            Pricing::with_override(Some(r#"{"models":{"x":{"input":-1,"output":1}}}"#)).is_err()
+        );
     }
 
     #[test]
@@ -209,10 +263,21 @@ mod tests {
 
     #[test]
     fn efficiency_rates_throughput() {
-        let e = efficiency(&TokenUsage { input: 500, output: 500, cached: 0 }, 10_000, Some(0.001));
+        let e = efficiency(
+            &TokenUsage {
+                input: 500,
+                output: 500,
+                cached: 0,
+            },
+            10_000,
+            Some(0.001),
+        );
         assert_eq!(e.tokens_per_second, 100.0);
         assert_eq!(e.efficiency, "high");
         assert_eq!(e.cost_per_token, Some(0.000001));
-        assert_eq!(efficiency(&TokenUsage::default(), 0, None).efficiency, "low");
+        assert_eq!(
+            efficiency(&TokenUsage::default(), 0, None).efficiency,
+            "low"
+        );
     }
 }

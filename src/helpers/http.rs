@@ -15,7 +15,12 @@ pub const CORS_EXPOSE_HEADERS: &str = "X-Request-ID, Idempotent-Replay, X-D1-Rou
 /// Extra response headers a handler may add.
 pub type Headers = Vec<(&'static str, String)>;
 
-pub fn json_response(status: u16, body: &Value, request_id: &str, extra: &Headers) -> worker::Result<Response> {
+pub fn json_response(
+    status: u16,
+    body: &Value,
+    request_id: &str,
+    extra: &Headers,
+) -> worker::Result<Response> {
     let mut response = Response::from_json(body)?.with_status(status);
     let headers = response.headers_mut();
     headers.set("Content-Type", "application/json")?;
@@ -71,22 +76,55 @@ pub fn request_id(req: &Request) -> String {
 /// Read a JSON body: 415 unless `application/json`, 413 over the limit,
 /// 400 when it does not parse.
 pub async fn read_json(req: &mut Request) -> AppResult<Value> {
-    let content_type = req.headers().get("Content-Type").ok().flatten().unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media != "application/json" {
-        return Err(AppError::new(Kind::UnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"));
+        return Err(AppError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        ));
     }
-    let too_large = || AppError::new(Kind::PayloadTooLarge, "payload_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes"));
-    let declared = req.headers().get("Content-Length").ok().flatten().and_then(|l| l.parse::<usize>().ok());
+    let too_large = || {
+        AppError::new(
+            Kind::PayloadTooLarge,
+            "payload_too_large",
+            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let bytes = req.bytes().await.map_err(|_| AppError::bad_request("unreadable_body", "the body could not be read"))?;
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| AppError::bad_request("unreadable_body", "the body could not be read"))?;
     if bytes.len() > MAX_BODY_BYTES {
         return Err(too_large());
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(AppError::bad_request("empty_body", "the body is empty; send a JSON object"));
+        return Err(AppError::bad_request(
+            "empty_body",
+            "the body is empty; send a JSON object",
+        ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })
 }

@@ -231,8 +231,14 @@ pub struct JobFilter<'a> {
 
 impl Database {
     pub fn new(app: &App) -> AppResult<Database> {
-        let db = app.env.d1(DB).map_err(|e| AppError::database("opening D1", e))?;
-        Ok(Database { db, round_trips: Cell::new(0) })
+        let db = app
+            .env
+            .d1(DB)
+            .map_err(|e| AppError::database("opening D1", e))?;
+        Ok(Database {
+            db,
+            round_trips: Cell::new(0),
+        })
     }
 
     pub fn round_trips(&self) -> u32 {
@@ -240,28 +246,59 @@ impl Database {
     }
 
     fn stmt(&self, sql: &str, binds: &[JsValue]) -> AppResult<D1PreparedStatement> {
-        self.db.prepare(sql).bind(binds).map_err(|e| AppError::database("binding a statement", e))
+        self.db
+            .prepare(sql)
+            .bind(binds)
+            .map_err(|e| AppError::database("binding a statement", e))
     }
 
-    async fn all<T: DeserializeOwned>(&self, context: &str, stmt: D1PreparedStatement) -> AppResult<Vec<T>> {
+    async fn all<T: DeserializeOwned>(
+        &self,
+        context: &str,
+        stmt: D1PreparedStatement,
+    ) -> AppResult<Vec<T>> {
         self.round_trips.set(self.round_trips.get() + 1);
-        let result = stmt.all().await.map_err(|e| AppError::database(context, e))?;
-        result.results::<T>().map_err(|e| AppError::database(context, e))
+        let result = stmt
+            .all()
+            .await
+            .map_err(|e| AppError::database(context, e))?;
+        result
+            .results::<T>()
+            .map_err(|e| AppError::database(context, e))
     }
 
-    async fn first<T: DeserializeOwned>(&self, context: &str, stmt: D1PreparedStatement) -> AppResult<Option<T>> {
+    async fn first<T: DeserializeOwned>(
+        &self,
+        context: &str,
+        stmt: D1PreparedStatement,
+    ) -> AppResult<Option<T>> {
         Ok(self.all(context, stmt).await?.into_iter().next())
     }
 
     async fn run(&self, context: &str, stmt: D1PreparedStatement) -> AppResult<usize> {
         self.round_trips.set(self.round_trips.get() + 1);
-        let result = stmt.run().await.map_err(|e| AppError::database(context, e))?;
-        Ok(result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
+        let result = stmt
+            .run()
+            .await
+            .map_err(|e| AppError::database(context, e))?;
+        Ok(result
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0))
     }
 
-    async fn batch(&self, context: &str, statements: Vec<D1PreparedStatement>) -> AppResult<Vec<worker::D1Result>> {
+    async fn batch(
+        &self,
+        context: &str,
+        statements: Vec<D1PreparedStatement>,
+    ) -> AppResult<Vec<worker::D1Result>> {
         self.round_trips.set(self.round_trips.get() + 1);
-        self.db.batch(statements).await.map_err(|e| AppError::database(context, e))
+        self.db
+            .batch(statements)
+            .await
+            .map_err(|e| AppError::database(context, e))
     }
 
     /// `SELECT 1`: the health check reads, never writes.
@@ -277,7 +314,9 @@ impl Database {
         created_at, updated_at";
 
     fn to_templates(rows: Vec<TemplateRow>) -> AppResult<Vec<Template>> {
-        rows.into_iter().map(|r| Template::try_from(r).map_err(AppError::internal)).collect()
+        rows.into_iter()
+            .map(|r| Template::try_from(r).map_err(AppError::internal))
+            .collect()
     }
 
     pub async fn list_templates(&self, structure_type: Option<&str>) -> AppResult<Vec<Template>> {
@@ -293,7 +332,11 @@ impl Database {
 
     pub async fn template_by_name(&self, name: &str) -> AppResult<Option<Template>> {
         let stmt = self.stmt(&format!("SELECT {} FROM granulation_templates WHERE deleted_at IS NULL AND template_name = ?1", Self::TEMPLATE_COLUMNS), &[t(name)])?;
-        Ok(Self::to_templates(self.all("reading a template", stmt).await?)?.into_iter().next())
+        Ok(
+            Self::to_templates(self.all("reading a template", stmt).await?)?
+                .into_iter()
+                .next(),
+        )
     }
 
     /// The oldest live template of a type: the seeded one unless an admin removed it.
@@ -302,7 +345,11 @@ impl Database {
             &format!("SELECT {} FROM granulation_templates WHERE deleted_at IS NULL AND structure_type = ?1 ORDER BY id LIMIT 1", Self::TEMPLATE_COLUMNS),
             &[t(structure_type)],
         )?;
-        Ok(Self::to_templates(self.all("reading the default template", stmt).await?)?.into_iter().next())
+        Ok(
+            Self::to_templates(self.all("reading the default template", stmt).await?)?
+                .into_iter()
+                .next(),
+        )
     }
 
     fn template_binds(input: &TemplateInput) -> AppResult<Vec<JsValue>> {
@@ -329,11 +376,20 @@ impl Database {
             Self::TEMPLATE_COLUMNS
         );
         let stmt = self.stmt(&sql, &Self::template_binds(input)?)?;
-        let rows: Vec<TemplateRow> = self.all_or_conflict("creating a template", stmt, &input.template_name).await?;
-        Self::to_templates(rows)?.into_iter().next().ok_or_else(|| AppError::internal("the new template was not returned"))
+        let rows: Vec<TemplateRow> = self
+            .all_or_conflict("creating a template", stmt, &input.template_name)
+            .await?;
+        Self::to_templates(rows)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::internal("the new template was not returned"))
     }
 
-    pub async fn update_template(&self, current_name: &str, input: &TemplateInput) -> AppResult<Option<Template>> {
+    pub async fn update_template(
+        &self,
+        current_name: &str,
+        input: &TemplateInput,
+    ) -> AppResult<Option<Template>> {
         let sql = format!(
             "UPDATE granulation_templates SET template_name = ?1, structure_type = ?2, description = ?3, template_schema = ?4, \
              ai_prompt_template = ?5, validation_rules = ?6, structure_rules = ?7, complexity_level = ?8, target_audience = ?9, \
@@ -344,18 +400,30 @@ impl Database {
         let mut binds = Self::template_binds(input)?;
         binds.push(t(current_name));
         let stmt = self.stmt(&sql, &binds)?;
-        let rows: Vec<TemplateRow> = self.all_or_conflict("updating a template", stmt, &input.template_name).await?;
+        let rows: Vec<TemplateRow> = self
+            .all_or_conflict("updating a template", stmt, &input.template_name)
+            .await?;
         Ok(Self::to_templates(rows)?.into_iter().next())
     }
 
     /// A template write: the live-name unique index failing is the caller's
     /// 409 (not logged as a fault); anything else is a database error.
-    async fn all_or_conflict<T: DeserializeOwned>(&self, context: &str, stmt: D1PreparedStatement, name: &str) -> AppResult<Vec<T>> {
+    async fn all_or_conflict<T: DeserializeOwned>(
+        &self,
+        context: &str,
+        stmt: D1PreparedStatement,
+        name: &str,
+    ) -> AppResult<Vec<T>> {
         self.round_trips.set(self.round_trips.get() + 1);
         match stmt.all().await {
-            Ok(result) => result.results::<T>().map_err(|e| AppError::database(context, e)),
+            Ok(result) => result
+                .results::<T>()
+                .map_err(|e| AppError::database(context, e)),
             Err(e) if e.to_string().contains("UNIQUE constraint failed") => {
-                Err(AppError::conflict("template_exists", format!("a template named `{name}` already exists")))
+                Err(AppError::conflict(
+                    "template_exists",
+                    format!("a template named `{name}` already exists"),
+                ))
             }
             Err(e) => Err(AppError::database(context, e)),
         }
@@ -387,7 +455,10 @@ impl Database {
             &Self::job_binds(job),
         )?;
         if let Some(c) = self.first::<Claimed>("creating a job", insert).await? {
-            return Ok(Claim::Run { job_id: c.id as i64, run: c.run_count as u32 });
+            return Ok(Claim::Run {
+                job_id: c.id as i64,
+                run: c.run_count as u32,
+            });
         }
         #[derive(Deserialize)]
         struct Existing {
@@ -400,14 +471,23 @@ impl Database {
             "SELECT id, status, deadline_at, result_json FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
             &[t(job.client_id), t(job.execution_id)],
         )?;
-        let existing = self.first::<Existing>("reading a job", lookup).await?.ok_or_else(|| AppError::internal("the conflicting job vanished"))?;
+        let existing = self
+            .first::<Existing>("reading a job", lookup)
+            .await?
+            .ok_or_else(|| AppError::internal("the conflicting job vanished"))?;
         let job_id = existing.id as i64;
         match existing.status.as_str() {
             "completed" => {
-                let result = existing.result_json.as_deref().and_then(|r| serde_json::from_str(r).ok()).ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
+                let result = existing
+                    .result_json
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+                    .ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
                 return Ok(Claim::Replay { job_id, result });
             }
-            "processing" if existing.deadline_at as u64 >= now_ms => return Ok(Claim::InProgress { job_id }),
+            "processing" if existing.deadline_at as u64 >= now_ms => {
+                return Ok(Claim::InProgress { job_id })
+            }
             _ => {}
         }
         // Failed, or abandoned past its deadline: run it again, unless another request just did.
@@ -424,7 +504,10 @@ impl Database {
             &binds,
         )?;
         match self.first::<Claimed>("re-running a job", reclaim).await? {
-            Some(c) => Ok(Claim::Run { job_id, run: c.run_count as u32 }),
+            Some(c) => Ok(Claim::Run {
+                job_id,
+                run: c.run_count as u32,
+            }),
             None => Ok(Claim::InProgress { job_id }),
         }
     }
@@ -449,8 +532,14 @@ impl Database {
         self.run("updating a job's stage", stmt).await.map(|_| ())
     }
 
-    fn attempts_statement(&self, job_id: i64, client_id: &str, attempts: &[Attempt]) -> AppResult<D1PreparedStatement> {
-        let rows = serde_json::to_string(attempts).map_err(|e| AppError::internal(e.to_string()))?;
+    fn attempts_statement(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        attempts: &[Attempt],
+    ) -> AppResult<D1PreparedStatement> {
+        let rows =
+            serde_json::to_string(attempts).map_err(|e| AppError::internal(e.to_string()))?;
         self.stmt(
             "INSERT INTO resource_consumption (job_id, client_id, provider, model, purpose, status, http_status, latency_ms, \
              tokens_input, tokens_output, tokens_cached, cost_usd, error) \
@@ -463,7 +552,17 @@ impl Database {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn analytics_statement(&self, template_id: i64, date: &str, completed: bool, validation_failed: bool, quality: f64, ms: u64, tokens: u64, cost: Option<f64>) -> AppResult<D1PreparedStatement> {
+    fn analytics_statement(
+        &self,
+        template_id: i64,
+        date: &str,
+        completed: bool,
+        validation_failed: bool,
+        quality: f64,
+        ms: u64,
+        tokens: u64,
+        cost: Option<f64>,
+    ) -> AppResult<D1PreparedStatement> {
         self.stmt(
             "INSERT INTO template_analytics (template_id, date, jobs_total, jobs_completed, jobs_failed, validation_failures, quality_sum, \
              processing_ms_sum, tokens_sum, cost_usd_sum) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0)) \
@@ -476,7 +575,12 @@ impl Database {
         )
     }
 
-    fn validation_statement(&self, job_id: i64, client_id: &str, v: &NewValidation) -> AppResult<D1PreparedStatement> {
+    fn validation_statement(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        v: &NewValidation,
+    ) -> AppResult<D1PreparedStatement> {
         self.stmt(
             "INSERT INTO validation_results (job_id, client_id, validation_level, accuracy_percentage, threshold, passed, criteria, issues, \
              ai_feedback, tokens_input, tokens_output, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -505,7 +609,8 @@ impl Database {
             if rows.is_empty() {
                 continue;
             }
-            let json = serde_json::to_string(&rows).map_err(|e| AppError::internal(e.to_string()))?;
+            let json =
+                serde_json::to_string(&rows).map_err(|e| AppError::internal(e.to_string()))?;
             statements.push(self.stmt(
                 "INSERT INTO structure_elements (job_id, element_type, parent_id, path, depth, sequence_order, title, content_outline, \
                  target_word_count, content_type, generation_priority, content_tone, key_points, metadata) \
@@ -518,7 +623,10 @@ impl Database {
                 &[i(c.job_id), t(&json)],
             )?);
         }
-        let validation_passed = c.validation.map(|v| n(v.passed as u8 as f64)).unwrap_or(JsValue::NULL);
+        let validation_passed = c
+            .validation
+            .map(|v| n(v.passed as u8 as f64))
+            .unwrap_or(JsValue::NULL);
         statements.push(self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET status = 'completed', stage = 'done', provider = ?2, model = ?3, \
@@ -556,10 +664,24 @@ impl Database {
         if let Some(v) = c.validation {
             statements.push(self.validation_statement(c.job_id, c.client_id, v)?);
         }
-        statements.push(self.stmt("UPDATE granulation_templates SET usage_count = usage_count + 1 WHERE id = ?1", &[i(c.template_id)])?);
+        statements.push(self.stmt(
+            "UPDATE granulation_templates SET usage_count = usage_count + 1 WHERE id = ?1",
+            &[i(c.template_id)],
+        )?);
         let validation_failed = c.validation.is_some_and(|v| !v.passed);
-        statements.push(self.analytics_statement(c.template_id, c.date, true, validation_failed, c.quality_score, c.processing_time_ms, c.usage.total(), c.cost_usd)?);
-        self.batch("storing a finished job", statements).await.map(|_| ())
+        statements.push(self.analytics_statement(
+            c.template_id,
+            c.date,
+            true,
+            validation_failed,
+            c.quality_score,
+            c.processing_time_ms,
+            c.usage.total(),
+            c.cost_usd,
+        )?);
+        self.batch("storing a finished job", statements)
+            .await
+            .map(|_| ())
     }
 
     /// A failed job: final state, reason, and the usage of the attempts it made.
@@ -586,8 +708,19 @@ impl Database {
         if !f.attempts.is_empty() {
             statements.push(self.attempts_statement(f.job_id, f.client_id, f.attempts)?);
         }
-        statements.push(self.analytics_statement(f.template_id, f.date, false, false, 0.0, f.processing_time_ms, f.usage.total(), f.cost_usd)?);
-        self.batch("recording a failed job", statements).await.map(|_| ())
+        statements.push(self.analytics_statement(
+            f.template_id,
+            f.date,
+            false,
+            false,
+            0.0,
+            f.processing_time_ms,
+            f.usage.total(),
+            f.cost_usd,
+        )?);
+        self.batch("recording a failed job", statements)
+            .await
+            .map(|_| ())
     }
 
     /// Jobs still `processing` past their deadline lost their worker (an
@@ -606,8 +739,16 @@ impl Database {
 
     pub async fn job(&self, job_id: i64, scope: Option<&str>) -> AppResult<Option<JobRow>> {
         let stmt = match scope {
-            Some(client) => self.stmt(&format!("SELECT {JOB_COLUMNS} FROM granulation_jobs WHERE id = ?1 AND client_id = ?2"), &[i(job_id), t(client)])?,
-            None => self.stmt(&format!("SELECT {JOB_COLUMNS} FROM granulation_jobs WHERE id = ?1"), &[i(job_id)])?,
+            Some(client) => self.stmt(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM granulation_jobs WHERE id = ?1 AND client_id = ?2"
+                ),
+                &[i(job_id), t(client)],
+            )?,
+            None => self.stmt(
+                &format!("SELECT {JOB_COLUMNS} FROM granulation_jobs WHERE id = ?1"),
+                &[i(job_id)],
+            )?,
         };
         self.first("reading a job", stmt).await
     }
@@ -634,8 +775,15 @@ impl Database {
                 clauses.push(format!("{clause}?{}", binds.len()));
             }
         }
-        let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-        let count = self.stmt(&format!("SELECT COUNT(*) AS total FROM granulation_jobs {where_sql}"), &binds)?;
+        let where_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let count = self.stmt(
+            &format!("SELECT COUNT(*) AS total FROM granulation_jobs {where_sql}"),
+            &binds,
+        )?;
         let mut page_binds = binds.clone();
         page_binds.push(n(f.limit as f64));
         page_binds.push(n(f.offset as f64));
@@ -648,8 +796,18 @@ impl Database {
         struct Total {
             total: f64,
         }
-        let total = results.first().and_then(|r| r.results::<Total>().ok()).and_then(|v| v.into_iter().next()).map(|t| t.total as u64).unwrap_or(0);
-        let rows = results.get(1).map(|r| r.results::<JobRow>()).transpose().map_err(|e| AppError::database("listing jobs", e))?.unwrap_or_default();
+        let total = results
+            .first()
+            .and_then(|r| r.results::<Total>().ok())
+            .and_then(|v| v.into_iter().next())
+            .map(|t| t.total as u64)
+            .unwrap_or(0);
+        let rows = results
+            .get(1)
+            .map(|r| r.results::<JobRow>())
+            .transpose()
+            .map_err(|e| AppError::database("listing jobs", e))?
+            .unwrap_or_default();
         Ok((rows, total))
     }
 
@@ -693,7 +851,13 @@ impl Database {
     // ---- validation ------------------------------------------------------
 
     /// A stand-alone validation: its result, its attempts and the job's flag, together.
-    pub async fn record_validation(&self, job_id: i64, client_id: &str, v: &NewValidation, attempts: &[Attempt]) -> AppResult<()> {
+    pub async fn record_validation(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        v: &NewValidation,
+        attempts: &[Attempt],
+    ) -> AppResult<()> {
         let (usage, cost) = crate::services::ai_provider::totals(attempts);
         let mut statements = vec![
             self.validation_statement(job_id, client_id, v)?,
@@ -703,21 +867,35 @@ impl Database {
         if !attempts.is_empty() {
             statements.push(self.attempts_statement(job_id, client_id, attempts)?);
         }
-        self.batch("recording a validation", statements).await.map(|_| ())
+        self.batch("recording a validation", statements)
+            .await
+            .map(|_| ())
     }
 
     /// Attempts of a call that produced no verdict still cost money: record
     /// them and add them to the job's totals, together.
-    pub async fn record_attempts(&self, job_id: i64, client_id: &str, attempts: &[Attempt]) -> AppResult<()> {
+    pub async fn record_attempts(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        attempts: &[Attempt],
+    ) -> AppResult<()> {
         let (usage, cost) = crate::services::ai_provider::totals(attempts);
         let statements = vec![
             self.attempts_statement(job_id, client_id, attempts)?,
             self.job_usage_statement(job_id, &usage, cost)?,
         ];
-        self.batch("recording attempts", statements).await.map(|_| ())
+        self.batch("recording attempts", statements)
+            .await
+            .map(|_| ())
     }
 
-    fn job_usage_statement(&self, job_id: i64, usage: &crate::helpers::economy::TokenUsage, cost: Option<f64>) -> AppResult<D1PreparedStatement> {
+    fn job_usage_statement(
+        &self,
+        job_id: i64,
+        usage: &crate::helpers::economy::TokenUsage,
+        cost: Option<f64>,
+    ) -> AppResult<D1PreparedStatement> {
         self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET tokens_input = tokens_input + ?2, tokens_output = tokens_output + ?3, \
@@ -727,7 +905,12 @@ impl Database {
         )
     }
 
-    pub async fn validation_history(&self, scope: Option<&str>, job_id: Option<i64>, limit: u32) -> AppResult<Vec<ValidationRow>> {
+    pub async fn validation_history(
+        &self,
+        scope: Option<&str>,
+        job_id: Option<i64>,
+        limit: u32,
+    ) -> AppResult<Vec<ValidationRow>> {
         let columns = "v.id, v.job_id, v.validation_level, v.accuracy_percentage, v.threshold, v.passed, v.criteria, v.issues, v.ai_feedback, \
                        v.tokens_input, v.tokens_output, v.cost_usd, v.created_at";
         let stmt = match (scope, job_id) {
@@ -741,12 +924,20 @@ impl Database {
 
     /// Read-only aggregate queries for stats endpoints: `sql` is a constant of
     /// `services::stats`, binds are values.
-    pub async fn aggregate(&self, context: &str, sql: &str, binds: &[StatBind<'_>]) -> AppResult<Vec<Value>> {
-        let values: Vec<JsValue> = binds.iter().map(|b| match b {
-            StatBind::Text(s) => t(s),
-            StatBind::OptText(s) => ot(*s),
-            StatBind::Number(x) => n(*x),
-        }).collect();
+    pub async fn aggregate(
+        &self,
+        context: &str,
+        sql: &str,
+        binds: &[StatBind<'_>],
+    ) -> AppResult<Vec<Value>> {
+        let values: Vec<JsValue> = binds
+            .iter()
+            .map(|b| match b {
+                StatBind::Text(s) => t(s),
+                StatBind::OptText(s) => ot(*s),
+                StatBind::Number(x) => n(*x),
+            })
+            .collect();
         let stmt = self.stmt(sql, &values)?;
         self.all(context, stmt).await
     }

@@ -27,7 +27,9 @@ pub fn tokens_per_second(provider: ProviderKind) -> f64 {
 }
 
 fn provider_of(model: &str) -> ProviderKind {
-    if model.starts_with("gpt-") || model.starts_with('o') && model.chars().nth(1).is_some_and(|c| c.is_ascii_digit()) {
+    if model.starts_with("gpt-")
+        || model.starts_with('o') && model.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
+    {
         ProviderKind::Openai
     } else if model.starts_with("claude") {
         ProviderKind::Anthropic
@@ -39,20 +41,44 @@ fn provider_of(model: &str) -> ProviderKind {
 }
 
 /// Tokens of one granulation (and its review, when asked).
-pub fn job_tokens(template: &Template, params: &GranulateParams, validation_level: Option<u8>) -> AppResult<TokenUsage> {
+pub fn job_tokens(
+    template: &Template,
+    params: &GranulateParams,
+    validation_level: Option<u8>,
+) -> AppResult<TokenUsage> {
     let st = template.structure_type;
     let constraints = params.constraints();
-    let counts = offline::level_counts(st, params.granularity_level, &template.structure_rules, &constraints);
-    let audience = params.target_audience.clone().unwrap_or_else(|| template.target_audience.clone());
+    let counts = offline::level_counts(
+        st,
+        params.granularity_level,
+        &template.structure_rules,
+        &constraints,
+    );
+    let audience = params
+        .target_audience
+        .clone()
+        .unwrap_or_else(|| template.target_audience.clone());
     let prompt = prompts::render(
         &template.ai_prompt_template,
-        &PromptInput { structure_type: st, topic: &params.topic, audience: &audience, granularity: params.granularity_level, rules: &template.structure_rules, constraints: &constraints, counts: &counts },
+        &PromptInput {
+            structure_type: st,
+            topic: &params.topic,
+            audience: &audience,
+            granularity: params.granularity_level,
+            rules: &template.structure_rules,
+            constraints: &constraints,
+            counts: &counts,
+        },
     )
     .map_err(AppError::internal)?;
     let schema = prompts::json_schema(st, counts.len(), &template.structure_rules).to_string();
     let input = (prompt.len() + prompts::system_prompt(st).len() + schema.len()).div_ceil(4) as u64;
     let output = expected_output_tokens(st, &counts) as u64;
-    let mut usage = TokenUsage { input, output, cached: 0 };
+    let mut usage = TokenUsage {
+        input,
+        output,
+        cached: 0,
+    };
     if validation_level.is_some_and(|l| l >= 2) {
         usage.input += output + 300;
         usage.output += 400;
@@ -66,11 +92,24 @@ fn priced(pricing: &Pricing, model: &str, usage: &TokenUsage) -> Value {
     json!({"provider": provider, "model": model, "costUsd": pricing.cost(model, usage), "timeMs": time.round() as u64})
 }
 
-pub fn estimate(app: &App, template: &Template, params: &GranulateParams, config: &ExecConfig) -> AppResult<Value> {
-    let level = config.validation_level.filter(|_| config.validation != Some(false));
+pub fn estimate(
+    app: &App,
+    template: &Template,
+    params: &GranulateParams,
+    config: &ExecConfig,
+) -> AppResult<Value> {
+    let level = config
+        .validation_level
+        .filter(|_| config.validation != Some(false));
     let usage = job_tokens(template, params, level)?;
-    let chain = app.config.providers.chain(Some(&template.ai_provider_config), config.ai_provider, config.ai_model.as_deref())?;
-    let primary = chain.first().ok_or_else(|| AppError::unavailable("no_provider_configured", "no AI provider is configured"))?;
+    let chain = app.config.providers.chain(
+        Some(&template.ai_provider_config),
+        config.ai_provider,
+        config.ai_model.as_deref(),
+    )?;
+    let primary = chain.first().ok_or_else(|| {
+        AppError::unavailable("no_provider_configured", "no AI provider is configured")
+    })?;
     let chosen = priced(&app.config.pricing, &primary.model, &usage);
     let chosen_cost = chosen["costUsd"].as_f64();
     let mut alternatives: Vec<Value> = app
@@ -90,7 +129,12 @@ pub fn estimate(app: &App, template: &Template, params: &GranulateParams, config
             _ => false,
         })
         .collect();
-    alternatives.sort_by(|a, b| a["costUsd"].as_f64().partial_cmp(&b["costUsd"].as_f64()).unwrap_or(std::cmp::Ordering::Equal));
+    alternatives.sort_by(|a, b| {
+        a["costUsd"]
+            .as_f64()
+            .partial_cmp(&b["costUsd"].as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let spec = template.structure_type.spec();
     Ok(json!({
         "estimate": {
@@ -119,6 +163,9 @@ mod tests {
     fn models_map_to_their_provider() {
         assert_eq!(provider_of("gpt-4o-mini"), ProviderKind::Openai);
         assert_eq!(provider_of("claude-haiku-4-5"), ProviderKind::Anthropic);
-        assert_eq!(provider_of("@cf/meta/llama-3.1-8b-instruct"), ProviderKind::WorkersAi);
+        assert_eq!(
+            provider_of("@cf/meta/llama-3.1-8b-instruct"),
+            ProviderKind::WorkersAi
+        );
     }
 }

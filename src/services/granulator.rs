@@ -12,15 +12,21 @@ use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::economy::{efficiency, TokenUsage};
 use crate::helpers::prompts::{self, PromptInput};
 use crate::services::ai_provider::runtime::WorkerRuntime;
-use crate::services::ai_provider::{totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, Purpose};
-use crate::services::database::{Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation};
+use crate::services::ai_provider::{
+    totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, Purpose,
+};
+use crate::services::database::{
+    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation,
+};
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::outline::{self, MetadataInput};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::services::timing::{now_ms, today};
-use crate::services::validation::{self, assess, trim_to_max_elements, Constraints, QualityReport, Verdict};
+use crate::services::validation::{
+    self, assess, trim_to_max_elements, Constraints, QualityReport, Verdict,
+};
 use crate::types::api::{check_counts, GranulateParams, JobRequest};
 use crate::types::env::App;
 use crate::types::structure::StructureType;
@@ -56,14 +62,31 @@ struct Plan {
 
 pub fn chain_error(e: ChainError) -> AppError {
     match e {
-        ChainError::BudgetExceeded(m) => AppError::new(Kind::Unprocessable, "budget_exceeded", format!("the job's budget does not allow another model call: {m}")),
-        ChainError::DeadlineExceeded(m) => AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m),
-        ChainError::ProvidersFailed(m) => AppError::new(Kind::BadGateway, "provider_error", format!("every AI provider failed; last: {m}")),
+        ChainError::BudgetExceeded(m) => AppError::new(
+            Kind::Unprocessable,
+            "budget_exceeded",
+            format!("the job's budget does not allow another model call: {m}"),
+        ),
+        ChainError::DeadlineExceeded(m) => {
+            AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m)
+        }
+        ChainError::ProvidersFailed(m) => AppError::new(
+            Kind::BadGateway,
+            "provider_error",
+            format!("every AI provider failed; last: {m}"),
+        ),
     }
 }
 
 /// The AI review of an outline (validation levels 2-3).
-fn review_request(structure_type: StructureType, topic: &str, audience: &str, level: u8, structure: &Value, report: &QualityReport) -> CompletionRequest {
+fn review_request(
+    structure_type: StructureType,
+    topic: &str,
+    audience: &str,
+    level: u8,
+    structure: &Value,
+    report: &QualityReport,
+) -> CompletionRequest {
     CompletionRequest {
         purpose: Purpose::Validate,
         system: validation::review_system_prompt(),
@@ -94,10 +117,22 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
     let config = &request.config;
     let structure_type = template.structure_type;
     check_counts(&params, structure_type, &template.structure_rules)?;
-    let chain = app.config.providers.chain(Some(&template.ai_provider_config), config.ai_provider, config.ai_model.as_deref())?;
+    let chain = app.config.providers.chain(
+        Some(&template.ai_provider_config),
+        config.ai_provider,
+        config.ai_model.as_deref(),
+    )?;
     let constraints = params.constraints();
-    let counts = offline::level_counts(structure_type, params.granularity_level, &template.structure_rules, &constraints);
-    let audience = params.target_audience.clone().unwrap_or_else(|| template.target_audience.clone());
+    let counts = offline::level_counts(
+        structure_type,
+        params.granularity_level,
+        &template.structure_rules,
+        &constraints,
+    );
+    let audience = params
+        .target_audience
+        .clone()
+        .unwrap_or_else(|| template.target_audience.clone());
     let prompt = prompts::render(
         &template.ai_prompt_template,
         &PromptInput {
@@ -110,22 +145,37 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
             counts: &counts,
         },
     )
-    .map_err(|e| AppError::internal(format!("template {} does not render: {e}", template.template_name)))?;
+    .map_err(|e| {
+        AppError::internal(format!(
+            "template {} does not render: {e}",
+            template.template_name
+        ))
+    })?;
     let expected = expected_output_tokens(structure_type, &counts);
-    let max_tokens = config.max_tokens.or(template.ai_provider_config.max_tokens).unwrap_or((expected * 2 + 500).clamp(1024, 16_000));
+    let max_tokens = config
+        .max_tokens
+        .or(template.ai_provider_config.max_tokens)
+        .unwrap_or((expected * 2 + 500).clamp(1024, 16_000));
     let validation = match (config.validation, config.validation_level) {
         (Some(false), _) => None,
         (Some(true), level) | (None, level @ Some(_)) => Some((
             level.unwrap_or(template.validation_rules.validation_level),
-            config.validation_threshold.unwrap_or(template.validation_rules.validation_threshold),
+            config
+                .validation_threshold
+                .unwrap_or(template.validation_rules.validation_threshold),
         )),
         (None, None) => None,
     };
     Ok(Plan {
         schema: prompts::json_schema(structure_type, counts.len(), &template.structure_rules),
-        temperature: config.temperature.or(template.ai_provider_config.temperature).unwrap_or(0.4),
+        temperature: config
+            .temperature
+            .or(template.ai_provider_config.temperature)
+            .unwrap_or(0.4),
         budget: Budget {
-            limit_usd: config.max_cost_usd.or(template.cost_optimization.max_cost_per_job),
+            limit_usd: config
+                .max_cost_usd
+                .or(template.cost_optimization.max_cost_per_job),
             spent_usd: 0.0,
             refuse_unpriced: config.max_cost_usd.is_some(),
         },
@@ -145,13 +195,26 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
 }
 
 /// Run (or replay) a granulation for `client_id`.
-pub async fn granulate(app: &App, db: &Database, client_id: &str, request: JobRequest, execution_id: Option<String>) -> AppResult<Outcome> {
+pub async fn granulate(
+    app: &App,
+    db: &Database,
+    client_id: &str,
+    request: JobRequest,
+    execution_id: Option<String>,
+) -> AppResult<Outcome> {
     let start = now_ms();
-    let template = templates::resolve(app, db, request.params.template_name.as_deref(), request.params.structure_type).await?;
+    let template = templates::resolve(
+        app,
+        db,
+        request.params.template_name.as_deref(),
+        request.params.structure_type,
+    )
+    .await?;
     let plan = plan(app, template, &request, start)?;
     let client_id = client_id.to_string();
     let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let request_params = serde_json::to_string(&request).map_err(|e| AppError::internal(e.to_string()))?;
+    let request_params =
+        serde_json::to_string(&request).map_err(|e| AppError::internal(e.to_string()))?;
     let new_job = NewJob {
         client_id: &client_id,
         execution_id: &execution_id,
@@ -167,13 +230,27 @@ pub async fn granulate(app: &App, db: &Database, client_id: &str, request: JobRe
     let (job_id, run) = match db.claim_job(&new_job, start).await? {
         Claim::Replay { result, .. } => return Ok(Outcome::Replay(result)),
         Claim::InProgress { job_id } => {
-            return Err(AppError::conflict("job_in_progress", format!("job {job_id} for this request id is still processing"))
-                .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")})))
+            return Err(AppError::conflict(
+                "job_in_progress",
+                format!("job {job_id} for this request id is still processing"),
+            )
+            .with_details(
+                json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}),
+            ))
         }
         Claim::Run { job_id, run } => (job_id, run),
     };
     let mut attempts = Vec::new();
-    let mut job = Job { app, db, plan, job_id, run, client_id: &client_id, execution_id: &execution_id, start };
+    let mut job = Job {
+        app,
+        db,
+        plan,
+        job_id,
+        run,
+        client_id: &client_id,
+        execution_id: &execution_id,
+        start,
+    };
     match job.run(&mut attempts).await {
         Ok(envelope) => Ok(Outcome::Fresh(envelope)),
         Err(error) => Err(job.fail(error, &attempts).await),
@@ -211,27 +288,65 @@ impl Job<'_> {
             max_tokens: p.max_tokens,
             temperature: p.temperature,
             expected_output_tokens: p.expected_output_tokens,
-            offline_answer: Some(offline::generate(p.structure_type, p.params.granularity_level, &p.template.structure_rules, &p.constraints, &p.params.topic)),
+            offline_answer: Some(offline::generate(
+                p.structure_type,
+                p.params.granularity_level,
+                &p.template.structure_rules,
+                &p.constraints,
+                &p.params.topic,
+            )),
         }
     }
 
-    async fn draft(&mut self, purpose: Purpose, user: String, attempts: &mut Vec<Attempt>) -> Result<Draft, ChainError> {
+    async fn draft(
+        &mut self,
+        purpose: Purpose,
+        user: String,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Draft, ChainError> {
         let st = self.plan.structure_type;
         let request = self.outline_request(purpose, user);
         let runtime = WorkerRuntime { env: &self.app.env };
-        let chain = Chain { runtime: &runtime, providers: &self.plan.chain, settings: self.app.config.settings, pricing: &self.app.config.pricing };
-        let done = chain.complete(&request, &|v| normalize(st, v), &mut self.plan.budget, self.plan.deadline_ms, attempts).await?;
+        let chain = Chain {
+            runtime: &runtime,
+            providers: &self.plan.chain,
+            settings: self.app.config.settings,
+            pricing: &self.app.config.pricing,
+        };
+        let done = chain
+            .complete(
+                &request,
+                &|v| normalize(st, v),
+                &mut self.plan.budget,
+                self.plan.deadline_ms,
+                attempts,
+            )
+            .await?;
         let report = self.assess(&done.value);
-        Ok(Draft { structure: done.value, report, provider: done.provider.as_str().to_string(), model: done.model })
+        Ok(Draft {
+            structure: done.value,
+            report,
+            provider: done.provider.as_str().to_string(),
+            model: done.model,
+        })
     }
 
     fn assess(&self, structure: &Value) -> QualityReport {
         let p = &self.plan;
-        assess(p.structure_type, p.params.granularity_level, &p.template.structure_rules, &p.constraints, structure)
+        assess(
+            p.structure_type,
+            p.params.granularity_level,
+            &p.template.structure_rules,
+            &p.constraints,
+            structure,
+        )
     }
 
     async fn run(&mut self, attempts: &mut Vec<Attempt>) -> AppResult<Value> {
-        let first = self.draft(Purpose::Granulate, self.plan.prompt.clone(), attempts).await.map_err(chain_error)?;
+        let first = self
+            .draft(Purpose::Granulate, self.plan.prompt.clone(), attempts)
+            .await
+            .map_err(chain_error)?;
         let mut best = self.refine(first, attempts).await?;
 
         let mut verdict = None;
@@ -239,11 +354,19 @@ impl Job<'_> {
             let v = self.validate(&best, level, threshold, attempts).await?;
             if !v.passed {
                 // One more outline with the reviewer's findings, then the better verdict stands.
-                let feedback = prompts::feedback_prompt(&v.issues.iter().take(12).cloned().chain(v.ai_feedback.clone()).collect::<Vec<_>>());
+                let feedback = prompts::feedback_prompt(
+                    &v.issues
+                        .iter()
+                        .take(12)
+                        .cloned()
+                        .chain(v.ai_feedback.clone())
+                        .collect::<Vec<_>>(),
+                );
                 let user = format!("{}\n\n{feedback}", self.plan.prompt);
                 match self.draft(Purpose::Granulate, user, attempts).await {
                     Ok(second) => {
-                        let second_verdict = self.validate(&second, level, threshold, attempts).await?;
+                        let second_verdict =
+                            self.validate(&second, level, threshold, attempts).await?;
                         if second_verdict.accuracy_percentage >= v.accuracy_percentage {
                             best = second;
                             verdict = Some(second_verdict);
@@ -286,22 +409,56 @@ impl Job<'_> {
         Ok(best)
     }
 
-    async fn validate(&mut self, draft: &Draft, level: u8, threshold: f64, attempts: &mut Vec<Attempt>) -> AppResult<Verdict> {
+    async fn validate(
+        &mut self,
+        draft: &Draft,
+        level: u8,
+        threshold: f64,
+        attempts: &mut Vec<Attempt>,
+    ) -> AppResult<Verdict> {
         if level < 2 {
             return Ok(validation::verdict(level, threshold, &draft.report, None));
         }
         self.db.set_stage(self.job_id, "validating").await?;
-        let request = review_request(self.plan.structure_type, &self.plan.params.topic, &self.plan.audience, level, &draft.structure, &draft.report);
+        let request = review_request(
+            self.plan.structure_type,
+            &self.plan.params.topic,
+            &self.plan.audience,
+            level,
+            &draft.structure,
+            &draft.report,
+        );
         let runtime = WorkerRuntime { env: &self.app.env };
-        let chain = Chain { runtime: &runtime, providers: &self.plan.chain, settings: self.app.config.settings, pricing: &self.app.config.pricing };
+        let chain = Chain {
+            runtime: &runtime,
+            providers: &self.plan.chain,
+            settings: self.app.config.settings,
+            pricing: &self.app.config.pricing,
+        };
         let review = chain
-            .complete(&request, &|v| validation::parse_review(level, v), &mut self.plan.budget, self.plan.deadline_ms, attempts)
+            .complete(
+                &request,
+                &|v| validation::parse_review(level, v),
+                &mut self.plan.budget,
+                self.plan.deadline_ms,
+                attempts,
+            )
             .await
             .map_err(chain_error)?;
-        Ok(validation::verdict(level, threshold, &draft.report, Some(&review.value)))
+        Ok(validation::verdict(
+            level,
+            threshold,
+            &draft.report,
+            Some(&review.value),
+        ))
     }
 
-    async fn finish(&mut self, draft: Draft, verdict: Option<Verdict>, attempts: &[Attempt]) -> AppResult<Value> {
+    async fn finish(
+        &mut self,
+        draft: Draft,
+        verdict: Option<Verdict>,
+        attempts: &[Attempt],
+    ) -> AppResult<Value> {
         let p = &self.plan;
         let st = p.structure_type;
         let rows = outline::flatten(st, &draft.structure);
@@ -340,7 +497,10 @@ impl Job<'_> {
         });
         let structure_field = match &location {
             None => ("structure", draft.structure.clone()),
-            Some(loc) => ("structureReference", json!({"type": tier, "location": loc, "sizeBytes": structure_json.len()})),
+            Some(loc) => (
+                "structureReference",
+                json!({"type": tier, "location": loc, "sizeBytes": structure_json.len()}),
+            ),
         };
         let mut summary = json!({
             "totalElements": rows.len(),
@@ -402,7 +562,13 @@ impl Job<'_> {
         });
         let result_json = envelope.to_string();
         let validation_row = verdict.as_ref().map(|v| {
-            let (vu, vc) = totals(&attempts.iter().filter(|a| a.purpose == Purpose::Validate).cloned().collect::<Vec<_>>());
+            let (vu, vc) = totals(
+                &attempts
+                    .iter()
+                    .filter(|a| a.purpose == Purpose::Validate)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
             NewValidation {
                 level: v.level,
                 accuracy_percentage: v.accuracy_percentage,
@@ -463,7 +629,10 @@ impl Job<'_> {
             date: &today(),
         };
         if let Err(e) = self.db.fail_job(&failure).await {
-            crate::error::worker_log(&format!("job {} could not be marked failed: {e}", self.job_id));
+            crate::error::worker_log(&format!(
+                "job {} could not be marked failed: {e}",
+                self.job_id
+            ));
         }
         let summary: Vec<Value> = attempts
             .iter()
@@ -472,22 +641,34 @@ impl Job<'_> {
         let mut details = error.details.clone().unwrap_or_else(|| json!({}));
         details["jobId"] = json!(self.job_id);
         details["attempts"] = json!(summary);
-        details["usage"] = json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
+        details["usage"] =
+            json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
         error.with_details(details)
     }
 }
 
 /// The structure of a completed job: from its storage tier, or rebuilt from
 /// `structure_elements` (`from_elements`, or when a KV copy has expired).
-pub async fn load_structure(app: &App, db: &Database, job: &JobRow, from_elements: bool) -> AppResult<(Value, &'static str)> {
-    let structure_type = StructureType::parse(&job.structure_type).ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+pub async fn load_structure(
+    app: &App,
+    db: &Database,
+    job: &JobRow,
+    from_elements: bool,
+) -> AppResult<(Value, &'static str)> {
+    let structure_type = StructureType::parse(&job.structure_type)
+        .ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
     let tier = job.storage_type.as_deref().and_then(Tier::parse);
     if !from_elements {
         match (tier, job.storage_location.as_deref()) {
             (Some(Tier::Inline), _) => {
                 let payload = db.job_payload(job.id as i64).await?;
-                let stored = payload.and_then(|p| p.result_json).and_then(|r| serde_json::from_str::<Value>(&r).ok());
-                if let Some(structure) = stored.map(|r| r["output"]["structure"].clone()).filter(|s| s.is_object()) {
+                let stored = payload
+                    .and_then(|p| p.result_json)
+                    .and_then(|r| serde_json::from_str::<Value>(&r).ok());
+                if let Some(structure) = stored
+                    .map(|r| r["output"]["structure"].clone())
+                    .filter(|s| s.is_object())
+                {
                     return Ok((structure, "inline"));
                 }
             }
@@ -510,42 +691,98 @@ pub async fn load_structure(app: &App, db: &Database, job: &JobRow, from_element
 }
 
 /// Validate a completed job again (`POST /api/validate`, execute `validate`).
-pub async fn revalidate(app: &App, db: &Database, scope: Option<&str>, job_id: i64, level: Option<u8>, threshold: Option<f64>) -> AppResult<Value> {
-    let job = db.job(job_id, scope).await?.ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+pub async fn revalidate(
+    app: &App,
+    db: &Database,
+    scope: Option<&str>,
+    job_id: i64,
+    level: Option<u8>,
+    threshold: Option<f64>,
+) -> AppResult<Value> {
+    let job = db
+        .job(job_id, scope)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
     if job.status != "completed" {
-        return Err(AppError::conflict("job_not_completed", format!("job {job_id} is {}; only completed jobs can be validated", job.status)));
+        return Err(AppError::conflict(
+            "job_not_completed",
+            format!(
+                "job {job_id} is {}; only completed jobs can be validated",
+                job.status
+            ),
+        ));
     }
-    let payload = db.job_payload(job_id).await?.ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
-    let request: JobRequest = serde_json::from_str(&payload.request_params).map_err(|e| AppError::internal(format!("job {job_id} has unreadable parameters: {e}")))?;
-    let structure_type = StructureType::parse(&job.structure_type).ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    let payload = db
+        .job_payload(job_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let request: JobRequest = serde_json::from_str(&payload.request_params)
+        .map_err(|e| AppError::internal(format!("job {job_id} has unreadable parameters: {e}")))?;
+    let structure_type = StructureType::parse(&job.structure_type)
+        .ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
     // A template deleted since keeps its job valid against the contract's rules.
     let template = match job.template_name.as_deref() {
         Some(name) => templates::by_name(app, db, name).await?,
         None => None,
     };
-    let rules = template.as_ref().map(|t| t.structure_rules.clone()).unwrap_or_else(|| validation::StructureRules::contract(structure_type));
-    let rules_default = template.as_ref().map(|t| t.validation_rules.clone()).unwrap_or_default();
+    let rules = template
+        .as_ref()
+        .map(|t| t.structure_rules.clone())
+        .unwrap_or_else(|| validation::StructureRules::contract(structure_type));
+    let rules_default = template
+        .as_ref()
+        .map(|t| t.validation_rules.clone())
+        .unwrap_or_default();
     let level = level.unwrap_or(rules_default.validation_level);
     let threshold = threshold.unwrap_or(rules_default.validation_threshold);
     let (structure, _) = load_structure(app, db, &job, false).await?;
-    let report = assess(structure_type, request.params.granularity_level, &rules, &request.params.constraints(), &structure);
+    let report = assess(
+        structure_type,
+        request.params.granularity_level,
+        &rules,
+        &request.params.constraints(),
+        &structure,
+    );
     let mut attempts = Vec::new();
     let verdict = if level < 2 {
         validation::verdict(level, threshold, &report, None)
     } else {
-        let chain = app.config.providers.chain(template.as_ref().map(|t| &t.ai_provider_config), None, None)?;
-        let request = review_request(structure_type, &job.topic, &job.target_audience, level, &structure, &report);
+        let chain = app.config.providers.chain(
+            template.as_ref().map(|t| &t.ai_provider_config),
+            None,
+            None,
+        )?;
+        let request = review_request(
+            structure_type,
+            &job.topic,
+            &job.target_audience,
+            level,
+            &structure,
+            &report,
+        );
         let runtime = WorkerRuntime { env: &app.env };
-        let chain = Chain { runtime: &runtime, providers: &chain, settings: app.config.settings, pricing: &app.config.pricing };
+        let chain = Chain {
+            runtime: &runtime,
+            providers: &chain,
+            settings: app.config.settings,
+            pricing: &app.config.pricing,
+        };
         let outcome = chain
-            .complete(&request, &|v| validation::parse_review(level, v), &mut Budget::default(), now_ms() + 60_000, &mut attempts)
+            .complete(
+                &request,
+                &|v| validation::parse_review(level, v),
+                &mut Budget::default(),
+                now_ms() + 60_000,
+                &mut attempts,
+            )
             .await;
         match outcome {
             Ok(review) => validation::verdict(level, threshold, &report, Some(&review.value)),
             Err(e) => {
                 // The attempts were paid for: record them even though the review failed.
                 if !attempts.is_empty() {
-                    db.record_attempts(job_id, &job.client_id, &attempts).await?;
+                    db.record_attempts(job_id, &job.client_id, &attempts)
+                        .await?;
                 }
                 return Err(chain_error(e));
             }
@@ -564,7 +801,8 @@ pub async fn revalidate(app: &App, db: &Database, scope: Option<&str>, job_id: i
         tokens_output: usage.output,
         cost_usd: cost,
     };
-    db.record_validation(job_id, &job.client_id, &row, &attempts).await?;
+    db.record_validation(job_id, &job.client_id, &row, &attempts)
+        .await?;
     Ok(json!({
         "level": level, "accuracyPercentage": verdict.accuracy_percentage, "threshold": threshold, "passed": verdict.passed,
         "criteria": verdict.criteria, "issues": verdict.issues, "aiFeedback": verdict.ai_feedback,

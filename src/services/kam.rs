@@ -6,7 +6,10 @@
 //! a negative one never. KAM down, slow or talking garbage → 503, never a pass.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::auth::{credential_hash, read_key_validation, read_session_validation, secret_matches, Credentials, KamVerdict, Principal, WORKER_ID};
+use crate::helpers::auth::{
+    credential_hash, read_key_validation, read_session_validation, secret_matches, Credentials,
+    KamVerdict, Principal, WORKER_ID,
+};
 use crate::services::timing::with_timeout;
 use crate::types::env::{App, JOB_CACHE, KEY_ACCOUNT_MANAGER};
 use serde_json::json;
@@ -17,10 +20,17 @@ const CACHE_TTL_SECONDS: u64 = 60;
 pub async fn authenticate(app: &App, credentials: Credentials) -> AppResult<Option<Principal>> {
     let (kind, credential) = match credentials {
         Credentials::None => return Ok(None),
-        Credentials::Worker { token, worker_id, acting_for } => {
+        Credentials::Worker {
+            token,
+            worker_id,
+            acting_for,
+        } => {
             let expected = app.config.shared_secret.as_ref().map(|s| s.expose());
             return if secret_matches(&token, expected) {
-                Ok(Some(Principal::Worker { worker_id, acting_for }))
+                Ok(Some(Principal::Worker {
+                    worker_id,
+                    acting_for,
+                }))
             } else {
                 Err(AppError::unauthorized("invalid worker credentials"))
             };
@@ -45,17 +55,24 @@ pub async fn authenticate(app: &App, credentials: Credentials) -> AppResult<Opti
             }
             Ok(Some(principal))
         }
-        KamVerdict::Invalid(reason) => Err(AppError::unauthorized(format!("invalid credentials: {reason}"))),
+        KamVerdict::Invalid(reason) => Err(AppError::unauthorized(format!(
+            "invalid credentials: {reason}"
+        ))),
         KamVerdict::Unavailable(reason) => {
             crate::error::worker_log(&format!("KAM unavailable: {reason}"));
-            Err(AppError::unavailable("kam_unavailable", format!("authentication service unavailable: {reason}")))
+            Err(AppError::unavailable(
+                "kam_unavailable",
+                format!("authentication service unavailable: {reason}"),
+            ))
         }
     }
 }
 
 async fn ask_kam(app: &App, kind: &str, credential: &str) -> KamVerdict {
     let Some(secret) = app.config.shared_secret.as_ref() else {
-        return KamVerdict::Unavailable("SHARED_SECRET is not configured, so KAM cannot be asked".into());
+        return KamVerdict::Unavailable(
+            "SHARED_SECRET is not configured, so KAM cannot be asked".into(),
+        );
     };
     let Ok(kam) = app.env.service(KEY_ACCOUNT_MANAGER) else {
         return KamVerdict::Unavailable("the KEY_ACCOUNT_MANAGER binding is missing".into());
@@ -63,19 +80,29 @@ async fn ask_kam(app: &App, kind: &str, credential: &str) -> KamVerdict {
     let headers = Headers::new();
     let (path, body) = if kind == "session" {
         let _ = headers.set("x-bitware-session-token", credential);
-        ("https://kam/auth/validate", json!({"sessionToken": credential}))
+        (
+            "https://kam/auth/validate",
+            json!({"sessionToken": credential}),
+        )
     } else {
-        ("https://kam/auth/validate-key", json!({"apiKey": credential}))
+        (
+            "https://kam/auth/validate-key",
+            json!({"apiKey": credential}),
+        )
     };
     let built = (|| -> worker::Result<RequestInit> {
         headers.set("Authorization", &format!("Bearer {}", secret.expose()))?;
         headers.set("X-Worker-ID", WORKER_ID)?;
         headers.set("Content-Type", "application/json")?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.to_string().into()));
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.to_string().into()));
         Ok(init)
     })();
-    let Ok(init) = built else { return KamVerdict::Unavailable("could not build the KAM request".into()) };
+    let Ok(init) = built else {
+        return KamVerdict::Unavailable("could not build the KAM request".into());
+    };
     let call = async {
         let mut response = kam.fetch(path, Some(init)).await?;
         let status = response.status_code();
@@ -83,7 +110,10 @@ async fn ask_kam(app: &App, kind: &str, credential: &str) -> KamVerdict {
         Ok::<_, worker::Error>((status, text))
     };
     match with_timeout(app.config.kam_timeout_ms, call).await {
-        None => KamVerdict::Unavailable(format!("KAM did not answer within {} ms", app.config.kam_timeout_ms)),
+        None => KamVerdict::Unavailable(format!(
+            "KAM did not answer within {} ms",
+            app.config.kam_timeout_ms
+        )),
         Some(Err(_)) => KamVerdict::Unavailable("KAM could not be reached".into()),
         Some(Ok((status, text))) if kind == "session" => read_session_validation(status, &text),
         Some(Ok((status, text))) => read_key_validation(status, &text),
@@ -92,8 +122,16 @@ async fn ask_kam(app: &App, kind: &str, credential: &str) -> KamVerdict {
 
 /// Reachability for /health: any answer below 500 counts; nothing is validated.
 pub async fn reachable(app: &App) -> Result<(), String> {
-    let kam = app.env.service(KEY_ACCOUNT_MANAGER).map_err(|_| "binding missing".to_string())?;
-    match with_timeout(app.config.kam_timeout_ms, kam.fetch("https://kam/health", None)).await {
+    let kam = app
+        .env
+        .service(KEY_ACCOUNT_MANAGER)
+        .map_err(|_| "binding missing".to_string())?;
+    match with_timeout(
+        app.config.kam_timeout_ms,
+        kam.fetch("https://kam/health", None),
+    )
+    .await
+    {
         None => Err(format!("no answer within {} ms", app.config.kam_timeout_ms)),
         Some(Err(_)) => Err("unreachable".into()),
         Some(Ok(r)) if r.status_code() >= 500 => Err(format!("HTTP {}", r.status_code())),

@@ -12,16 +12,23 @@ use serde_json::{Map, Value};
 /// Returns the problems that make the output unusable, worded for a model.
 pub fn normalize(structure_type: StructureType, raw: &Value) -> Result<Value, Vec<String>> {
     let spec = structure_type.spec();
-    let root = unwrap_root(spec, raw).ok_or_else(|| vec!["the answer must be a JSON object".to_string()])?;
+    let root = unwrap_root(spec, raw)
+        .ok_or_else(|| vec!["the answer must be a JSON object".to_string()])?;
     let mut errors = Vec::new();
     let mut out = Map::new();
     for field in spec.root_fields {
-        out.insert(field.name.to_string(), coerce(field, lookup(root, field.name, field.aliases)));
+        out.insert(
+            field.name.to_string(),
+            coerce(field, lookup(root, field.name, field.aliases)),
+        );
     }
     let first = &spec.levels[0];
     match lookup(root, first.key, first.aliases) {
         Some(Value::Array(items)) if !items.is_empty() => {
-            out.insert(first.key.to_string(), Value::Array(normalize_level(spec, 0, items, first.key, &mut errors)));
+            out.insert(
+                first.key.to_string(),
+                Value::Array(normalize_level(spec, 0, items, first.key, &mut errors)),
+            );
         }
         _ => errors.push(format!("`{}` must be a non-empty array", first.key)),
     }
@@ -40,7 +47,13 @@ fn unwrap_root<'a>(spec: &TypeSpec, raw: &'a Value) -> Option<&'a Map<String, Va
     if lookup(object, first.key, first.aliases).is_some() {
         return Some(object);
     }
-    let wrappers = [spec.structure_type.as_str(), "structure", "outline", "result", "data"];
+    let wrappers = [
+        spec.structure_type.as_str(),
+        "structure",
+        "outline",
+        "result",
+        "data",
+    ];
     for key in wrappers {
         if let Some(Value::Object(inner)) = lookup(object, key, &[]) {
             return Some(inner);
@@ -60,7 +73,9 @@ fn normalize_level(
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| normalize_element(spec, depth, level, item, &format!("{path}[{i}]"), errors))
+        .map(|(i, item)| {
+            normalize_element(spec, depth, level, item, &format!("{path}[{i}]"), errors)
+        })
         .collect()
 }
 
@@ -88,15 +103,27 @@ fn normalize_element(
     };
     let mut out = Map::new();
     for field in level.fields {
-        out.insert(field.name.to_string(), coerce(field, lookup(object, field.name, field.aliases)));
+        out.insert(
+            field.name.to_string(),
+            coerce(field, lookup(object, field.name, field.aliases)),
+        );
     }
-    let title_missing = out.get(level.title_field).and_then(Value::as_str).is_none_or(|t| t.trim().is_empty());
+    let title_missing = out
+        .get(level.title_field)
+        .and_then(Value::as_str)
+        .is_none_or(|t| t.trim().is_empty());
     if title_missing {
         errors.push(format!("{path} has no `{}`", level.title_field));
     }
     if let Some(child) = spec.levels.get(depth + 1) {
         let children = match lookup(object, child.key, child.aliases) {
-            Some(Value::Array(items)) => normalize_level(spec, depth + 1, items, &format!("{path}.{}", child.key), errors),
+            Some(Value::Array(items)) => normalize_level(
+                spec,
+                depth + 1,
+                items,
+                &format!("{path}.{}", child.key),
+                errors,
+            ),
             _ => Vec::new(),
         };
         // An empty child list is kept out of the canonical JSON: depth is a
@@ -113,19 +140,30 @@ fn lookup<'a>(object: &'a Map<String, Value>, name: &str, aliases: &[&str]) -> O
     if let Some(v) = object.get(name) {
         return Some(v);
     }
-    let wanted: Vec<String> = std::iter::once(name).chain(aliases.iter().copied()).map(fold).collect();
-    object.iter().find(|(k, v)| !v.is_null() && wanted.contains(&fold(k))).map(|(_, v)| v)
+    let wanted: Vec<String> = std::iter::once(name)
+        .chain(aliases.iter().copied())
+        .map(fold)
+        .collect();
+    object
+        .iter()
+        .find(|(k, v)| !v.is_null() && wanted.contains(&fold(k)))
+        .map(|(_, v)| v)
 }
 
 fn fold(key: &str) -> String {
-    key.chars().filter(|c| *c != '_' && *c != '-' && *c != ' ').flat_map(char::to_lowercase).collect()
+    key.chars()
+        .filter(|c| *c != '_' && *c != '-' && *c != ' ')
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn coerce(field: &FieldSpec, value: Option<&Value>) -> Value {
     match field.kind {
         FieldKind::Text => Value::String(as_text(value).unwrap_or_default()),
         FieldKind::Integer => Value::from(as_integer(value).unwrap_or(0)),
-        FieldKind::TextList | FieldKind::OptionalList => Value::Array(as_text_list(value).into_iter().map(Value::String).collect()),
+        FieldKind::TextList | FieldKind::OptionalList => {
+            Value::Array(as_text_list(value).into_iter().map(Value::String).collect())
+        }
         FieldKind::Relationships => Value::Array(as_relationships(value)),
     }
 }
@@ -136,7 +174,10 @@ fn as_text(value: Option<&Value>) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Array(items) => {
-            let parts = items.iter().filter_map(|v| as_text(Some(v))).collect::<Vec<_>>();
+            let parts = items
+                .iter()
+                .filter_map(|v| as_text(Some(v)))
+                .collect::<Vec<_>>();
             Some(parts.join("; "))
         }
         Value::Object(o) => ["title", "name", "text", "description"]
@@ -150,7 +191,10 @@ fn as_text(value: Option<&Value>) -> Option<String> {
 /// `45`, `"45"`, `"45 minutes"` → 45. Negative or non-numeric → None.
 fn as_integer(value: Option<&Value>) -> Option<i64> {
     match value? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.round() as i64)).filter(|n| *n >= 0),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.round() as i64))
+            .filter(|n| *n >= 0),
         Value::String(s) => {
             let digits: String = s.trim().chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
@@ -161,21 +205,28 @@ fn as_integer(value: Option<&Value>) -> Option<i64> {
 
 fn as_text_list(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::Array(items)) => items.iter().filter_map(|v| as_text(Some(v))).filter(|s| !s.is_empty()).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| as_text(Some(v)))
+            .filter(|s| !s.is_empty())
+            .collect(),
         Some(Value::String(s)) if !s.trim().is_empty() => vec![s.trim().to_string()],
         _ => Vec::new(),
     }
 }
 
 fn as_relationships(value: Option<&Value>) -> Vec<Value> {
-    let Some(Value::Array(items)) = value else { return Vec::new() };
+    let Some(Value::Array(items)) = value else {
+        return Vec::new();
+    };
     items
         .iter()
         .filter_map(Value::as_object)
         .filter_map(|o| {
             let from = as_text(lookup(o, "from", &["source"]))?;
             let to = as_text(lookup(o, "to", &["target"]))?;
-            let kind = as_text(lookup(o, "type", &["relation", "kind"])).unwrap_or_else(|| "related_to".into());
+            let kind = as_text(lookup(o, "type", &["relation", "kind"]))
+                .unwrap_or_else(|| "related_to".into());
             Some(serde_json::json!({"from": from, "to": to, "type": kind}))
         })
         .collect()
@@ -208,7 +259,10 @@ mod tests {
         assert_eq!(out["totalQuestions"], 12);
         assert_eq!(out["timeLimit"], 30);
         assert_eq!(out["categories"][0]["weight"], 50);
-        assert_eq!(out["categories"][0]["questions"][0]["options"], json!(["yes"]));
+        assert_eq!(
+            out["categories"][0]["questions"][0]["options"],
+            json!(["yes"])
+        );
         assert_eq!(out["categories"][0]["questions"][0]["points"], 2);
     }
 
@@ -238,6 +292,9 @@ mod tests {
     fn relationships_keep_only_complete_edges() {
         let raw = json!({"title": "m", "relationships": [{"from": "a", "to": "b"}, {"from": "a"}], "concepts": ["a"]});
         let out = normalize(StructureType::KnowledgeMap, &raw).unwrap();
-        assert_eq!(out["relationships"], json!([{"from": "a", "to": "b", "type": "related_to"}]));
+        assert_eq!(
+            out["relationships"],
+            json!([{"from": "a", "to": "b", "type": "related_to"}])
+        );
     }
 }

@@ -64,16 +64,26 @@ pub fn generate_with_counts(structure_type: StructureType, counts: &[u32], topic
     let spec = structure_type.spec();
     let mut root = Map::new();
     for field in spec.root_fields {
-        root.insert(field.name.into(), root_value(structure_type, field, topic, counts));
+        root.insert(
+            field.name.into(),
+            root_value(structure_type, field, topic, counts),
+        );
     }
     if let Some(first) = counts.first() {
-        let items = (0..*first).map(|i| element(structure_type, 0, &[i], counts, topic)).collect();
+        let items = (0..*first)
+            .map(|i| element(structure_type, 0, &[i], counts, topic))
+            .collect();
         root.insert(spec.levels[0].key.into(), Value::Array(items));
     }
     Value::Object(root)
 }
 
-fn root_value(structure_type: StructureType, field: &FieldSpec, topic: &str, counts: &[u32]) -> Value {
+fn root_value(
+    structure_type: StructureType,
+    field: &FieldSpec,
+    topic: &str,
+    counts: &[u32],
+) -> Value {
     let kind = structure_type.as_str().replace('_', " ");
     match (field.name, field.kind) {
         ("title", _) => json!(format!("{topic}: a {kind}")),
@@ -82,7 +92,9 @@ fn root_value(structure_type: StructureType, field: &FieldSpec, topic: &str, cou
         ("duration", _) => json!(format!("{} weeks", counts.first().copied().unwrap_or(1))),
         ("genre", _) => json!("literary fiction"),
         ("domain", _) => json!(topic),
-        ("scope", _) => json!(format!("Everything needed to carry out {topic} from start to finish")),
+        ("scope", _) => json!(format!(
+            "Everything needed to carry out {topic} from start to finish"
+        )),
         ("characters", _) => json!(["The protagonist", "The mentor", "The antagonist"]),
         ("relationships", _) => {
             let n = counts.first().copied().unwrap_or(0);
@@ -91,7 +103,10 @@ fn root_value(structure_type: StructureType, field: &FieldSpec, topic: &str, cou
                 .collect();
             Value::Array(edges)
         }
-        (_, FieldKind::TextList | FieldKind::OptionalList) => json!([format!("{} of {topic}", field.name), format!("Applying {topic} in practice")]),
+        (_, FieldKind::TextList | FieldKind::OptionalList) => json!([
+            format!("{} of {topic}", field.name),
+            format!("Applying {topic} in practice")
+        ]),
         (_, FieldKind::Integer) => json!(1),
         (_, FieldKind::Relationships) => json!([]),
         (_, FieldKind::Text) => json!(format!("The {} of this {kind} on {topic}", field.name)),
@@ -101,21 +116,42 @@ fn root_value(structure_type: StructureType, field: &FieldSpec, topic: &str, cou
 fn facet_title(topic: &str, i: u32) -> String {
     let facet = FACETS[i as usize % FACETS.len()];
     let round = i as usize / FACETS.len();
-    if round == 0 { format!("{facet} of {topic}") } else { format!("{facet} of {topic} ({})", round + 1) }
+    if round == 0 {
+        format!("{facet} of {topic}")
+    } else {
+        format!("{facet} of {topic} ({})", round + 1)
+    }
 }
 
-fn element(structure_type: StructureType, depth: usize, index: &[u32], counts: &[u32], topic: &str) -> Value {
+fn element(
+    structure_type: StructureType,
+    depth: usize,
+    index: &[u32],
+    counts: &[u32],
+    topic: &str,
+) -> Value {
     let spec = structure_type.spec();
     let level = &spec.levels[depth];
-    let position = index.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(".");
+    let position = index
+        .iter()
+        .map(|i| (i + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(".");
     let name = if depth == 0 {
         facet_title(topic, index[0])
     } else {
-        format!("{} {position}: {}", capitalise(level.element_type), FACETS[*index.last().unwrap_or(&0) as usize % FACETS.len()])
+        format!(
+            "{} {position}: {}",
+            capitalise(level.element_type),
+            FACETS[*index.last().unwrap_or(&0) as usize % FACETS.len()]
+        )
     };
     let mut out = Map::new();
     for field in level.fields {
-        out.insert(field.name.into(), element_value(level, field, &name, &position, index));
+        out.insert(
+            field.name.into(),
+            element_value(level, field, &name, &position, index),
+        );
     }
     if let (Some(child), Some(n)) = (spec.levels.get(depth + 1), counts.get(depth + 1)) {
         let children = (0..*n)
@@ -130,7 +166,13 @@ fn element(structure_type: StructureType, depth: usize, index: &[u32], counts: &
     Value::Object(out)
 }
 
-fn element_value(level: &LevelSpec, field: &FieldSpec, name: &str, position: &str, index: &[u32]) -> Value {
+fn element_value(
+    level: &LevelSpec,
+    field: &FieldSpec,
+    name: &str,
+    position: &str,
+    index: &[u32],
+) -> Value {
     if field.name == level.title_field {
         return json!(name);
     }
@@ -141,7 +183,9 @@ fn element_value(level: &LevelSpec, field: &FieldSpec, name: &str, position: &st
         ("options", _) => json!(["Option A", "Option B", "Option C", "Option D"]),
         ("answer", _) => json!("Option A"),
         ("difficulty", _) => json!(["easy", "medium", "hard"][last as usize % 3]),
-        ("proficiencyLevel", _) => json!(["beginner", "intermediate", "advanced"][last as usize % 3]),
+        ("proficiencyLevel", _) => {
+            json!(["beginner", "intermediate", "advanced"][last as usize % 3])
+        }
         ("weight", _) => json!(1),
         ("points", _) => json!(1 + last % 3),
         ("duration", _) => json!(format!("{} hours", 2 + last % 3)),
@@ -149,7 +193,9 @@ fn element_value(level: &LevelSpec, field: &FieldSpec, name: &str, position: &st
         ("responsible", _) => json!("Process owner"),
         ("dependsOn", _) if last == 0 => json!([]),
         ("dependsOn", _) => json!([format!("step {}", last)]),
-        (_, FieldKind::TextList | FieldKind::OptionalList) => json!([format!("{} {position} ({})", field.name, name)]),
+        (_, FieldKind::TextList | FieldKind::OptionalList) => {
+            json!([format!("{} {position} ({})", field.name, name)])
+        }
         (_, FieldKind::Integer) => json!(1),
         (_, FieldKind::Relationships) => json!([]),
         (_, FieldKind::Text) => json!(format!("{} for {name}", capitalise(field.name))),
@@ -158,7 +204,10 @@ fn element_value(level: &LevelSpec, field: &FieldSpec, name: &str, position: &st
 
 fn capitalise(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -171,7 +220,13 @@ mod tests {
         for t in StructureType::ALL {
             for g in 1..=5 {
                 let g = Granularity::new(g).unwrap();
-                let outline = generate(t, g, &StructureRules::contract(t), &Constraints::default(), "Topic");
+                let outline = generate(
+                    t,
+                    g,
+                    &StructureRules::contract(t),
+                    &Constraints::default(),
+                    "Topic",
+                );
                 assert_eq!(normalize(t, &outline).unwrap(), outline, "{t}");
             }
         }
@@ -183,20 +238,38 @@ mod tests {
         let b = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding");
         assert_eq!(a, b);
         assert_eq!(a["phases"].as_array().unwrap().len(), 3);
-        assert_eq!(a["phases"][2]["steps"][1]["tasks"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            a["phases"][2]["steps"][1]["tasks"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn honours_exact_counts_and_max_elements() {
-        let c = Constraints { max_elements: Some(10), counts: [("modules".to_string(), 4)].into() };
+        let c = Constraints {
+            max_elements: Some(10),
+            counts: [("modules".to_string(), 4)].into(),
+        };
         let g = Granularity::new(3).unwrap();
-        let v = generate(StructureType::Course, g, &StructureRules::contract(StructureType::Course), &c, "T");
+        let v = generate(
+            StructureType::Course,
+            g,
+            &StructureRules::contract(StructureType::Course),
+            &c,
+            "T",
+        );
         assert_eq!(v["modules"].as_array().unwrap().len(), 4);
         let report = crate::services::validation::assess(
             StructureType::Course,
             g,
             &StructureRules::contract(StructureType::Course),
-            &Constraints { max_elements: Some(10), ..Default::default() },
+            &Constraints {
+                max_elements: Some(10),
+                ..Default::default()
+            },
             &v,
         );
         assert_eq!(report.total_elements, 10);

@@ -61,9 +61,19 @@ pub fn flatten(structure_type: StructureType, structure: &Value) -> Vec<ElementR
     rows
 }
 
-fn flatten_level(spec: &TypeSpec, depth: usize, parent: &Value, parent_path: Option<&str>, rows: &mut Vec<ElementRow>) {
-    let Some(level) = spec.levels.get(depth) else { return };
-    let Some(children) = parent[level.key].as_array() else { return };
+fn flatten_level(
+    spec: &TypeSpec,
+    depth: usize,
+    parent: &Value,
+    parent_path: Option<&str>,
+    rows: &mut Vec<ElementRow>,
+) {
+    let Some(level) = spec.levels.get(depth) else {
+        return;
+    };
+    let Some(children) = parent[level.key].as_array() else {
+        return;
+    };
     for (i, child) in children.iter().enumerate() {
         let path = match parent_path {
             Some(p) => format!("{p}.{}", i + 1),
@@ -105,12 +115,20 @@ pub fn rebuild(structure_type: StructureType, root: &Value, rows: &[ElementRow])
     let spec = structure_type.spec();
     let mut by_parent: BTreeMap<Option<&str>, Vec<&ElementRow>> = BTreeMap::new();
     for row in rows {
-        by_parent.entry(row.parent_path.as_deref()).or_default().push(row);
+        by_parent
+            .entry(row.parent_path.as_deref())
+            .or_default()
+            .push(row);
     }
     for children in by_parent.values_mut() {
         children.sort_by_key(|r| r.sequence_order);
     }
-    fn children_of(spec: &TypeSpec, depth: usize, parent: Option<&str>, by_parent: &BTreeMap<Option<&str>, Vec<&ElementRow>>) -> Vec<Value> {
+    fn children_of(
+        spec: &TypeSpec,
+        depth: usize,
+        parent: Option<&str>,
+        by_parent: &BTreeMap<Option<&str>, Vec<&ElementRow>>,
+    ) -> Vec<Value> {
         by_parent
             .get(&parent)
             .map(|rows| {
@@ -130,7 +148,10 @@ pub fn rebuild(structure_type: StructureType, root: &Value, rows: &[ElementRow])
             .unwrap_or_default()
     }
     let mut out = root.as_object().cloned().unwrap_or_default();
-    out.insert(spec.levels[0].key.to_string(), Value::Array(children_of(spec, 0, None, &by_parent)));
+    out.insert(
+        spec.levels[0].key.to_string(),
+        Value::Array(children_of(spec, 0, None, &by_parent)),
+    );
     Value::Object(out)
 }
 
@@ -155,7 +176,11 @@ pub struct WordCountEstimates {
 pub fn word_counts(structure_type: StructureType, rows: &[ElementRow]) -> WordCountEstimates {
     let spec = structure_type.spec();
     let mut by_section = BTreeMap::from([(spec.root_section.to_string(), spec.root_words)]);
-    let mut by_priority = ByPriority { high: 0, medium: spec.root_words, low: 0 };
+    let mut by_priority = ByPriority {
+        high: 0,
+        medium: spec.root_words,
+        low: 0,
+    };
     for row in rows {
         let level = &spec.levels[row.depth as usize];
         *by_section.entry(level.section.to_string()).or_default() += row.target_word_count;
@@ -166,7 +191,11 @@ pub fn word_counts(structure_type: StructureType, rows: &[ElementRow]) -> WordCo
         }
     }
     let total = by_section.values().sum();
-    WordCountEstimates { total, by_section, by_priority }
+    WordCountEstimates {
+        total,
+        by_section,
+        by_priority,
+    }
 }
 
 pub struct MetadataInput<'a> {
@@ -190,9 +219,19 @@ pub fn worker_chain() -> Value {
 }
 
 /// Seed §8.3, computed from the actual outline.
-pub fn content_metadata(input: &MetadataInput, rows: &[ElementRow], words: &WordCountEstimates, pricing: &Pricing) -> Value {
+pub fn content_metadata(
+    input: &MetadataInput,
+    rows: &[ElementRow],
+    words: &WordCountEstimates,
+    pricing: &Pricing,
+) -> Value {
     let spec = input.structure_type.spec();
-    let present: Vec<_> = spec.levels.iter().enumerate().filter(|(d, _)| rows.iter().any(|r| r.depth as usize == *d)).collect();
+    let present: Vec<_> = spec
+        .levels
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| rows.iter().any(|r| r.depth as usize == *d))
+        .collect();
     let dependencies: Vec<Value> = present
         .windows(2)
         .map(|pair| {
@@ -203,10 +242,19 @@ pub fn content_metadata(input: &MetadataInput, rows: &[ElementRow], words: &Word
             })
         })
         .collect();
-    let leaves = present.last().map(|(d, _)| rows.iter().filter(|r| r.depth as usize == *d).count()).unwrap_or(0);
+    let leaves = present
+        .last()
+        .map(|(d, _)| rows.iter().filter(|r| r.depth as usize == *d).count())
+        .unwrap_or(0);
     let mut content_types: Vec<&str> = present.iter().map(|(_, l)| l.content_type).collect();
     content_types.dedup();
-    let sections = |p: Priority| present.iter().filter(|(_, l)| l.priority == p).map(|(_, l)| l.section).collect::<Vec<_>>();
+    let sections = |p: Priority| {
+        present
+            .iter()
+            .filter(|(_, l)| l.priority == p)
+            .map(|(_, l)| l.section)
+            .collect::<Vec<_>>()
+    };
     let mut required = vec![spec.root_section];
     required.extend(sections(Priority::High));
     required.extend(sections(Priority::Medium));
@@ -214,8 +262,18 @@ pub fn content_metadata(input: &MetadataInput, rows: &[ElementRow], words: &Word
     // Output tokens for the prose, plus a prompt per element (~250 tokens).
     let output_tokens = (words.total as f64 * TOKENS_PER_WORD).round() as u64;
     let input_tokens = 250 * (rows.len() as u64 + 1);
-    let model = input.model.filter(|m| pricing.price(m).is_some()).unwrap_or(REFERENCE_MODEL);
-    let cost = pricing.cost(model, &TokenUsage { input: input_tokens, output: output_tokens, cached: 0 });
+    let model = input
+        .model
+        .filter(|m| pricing.price(m).is_some())
+        .unwrap_or(REFERENCE_MODEL);
+    let cost = pricing.cost(
+        model,
+        &TokenUsage {
+            input: input_tokens,
+            output: output_tokens,
+            cached: 0,
+        },
+    );
     json!({
         "workerChain": worker_chain(),
         "standardParameters": {
@@ -304,7 +362,10 @@ mod tests {
         assert_eq!(w.by_section["lessonContent"], 6 * 1200);
         assert_eq!(w.by_section["exercises"], 6 * 250);
         assert_eq!(w.total, 400 + 900 + 7200 + 1500);
-        assert_eq!(w.by_priority.high + w.by_priority.medium + w.by_priority.low, w.total);
+        assert_eq!(
+            w.by_priority.high + w.by_priority.medium + w.by_priority.low,
+            w.total
+        );
     }
 
     #[test]
@@ -324,9 +385,15 @@ mod tests {
         };
         let m = content_metadata(&input, &rows, &words, &Pricing::default());
         assert_eq!(m["workerChain"]["currentWorker"], WORKER_NAME);
-        assert_eq!(m["generationStrategy"]["dependencies"][0]["elementType"], "question");
+        assert_eq!(
+            m["generationStrategy"]["dependencies"][0]["elementType"],
+            "question"
+        );
         assert_eq!(m["generationStrategy"]["batchSize"], 6);
-        assert_eq!(m["contentSpecs"]["optionalSections"], json!(["categoryIntroductions"]));
+        assert_eq!(
+            m["contentSpecs"]["optionalSections"],
+            json!(["categoryIntroductions"])
+        );
         assert!(m["resourceEstimates"]["estimatedCostUsd"].as_f64().unwrap() > 0.0);
     }
 }

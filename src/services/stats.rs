@@ -44,7 +44,8 @@ const ANALYTICS_DAILY: &str = "SELECT date, SUM(jobs_total) AS jobs, SUM(jobs_co
 const TYPE_DISTRIBUTION: &str = "SELECT structure_type, COUNT(*) AS jobs, SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed \
     FROM granulation_jobs WHERE created_at >= ?1 GROUP BY structure_type ORDER BY structure_type";
 
-const JOBS_BY_CLIENT: &str = "SELECT client_id, COUNT(*) AS jobs, SUM(cost_usd) AS cost_usd FROM granulation_jobs \
+const JOBS_BY_CLIENT: &str =
+    "SELECT client_id, COUNT(*) AS jobs, SUM(cost_usd) AS cost_usd FROM granulation_jobs \
     WHERE created_at >= ?1 GROUP BY client_id ORDER BY jobs DESC, client_id LIMIT 50";
 
 /// Integral floats (D1 returns every number as f64) back to integers.
@@ -55,7 +56,11 @@ pub fn tidy(value: Value) -> Value {
             _ => Value::Number(n),
         },
         Value::Array(a) => Value::Array(a.into_iter().map(tidy).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, tidy(v))).collect::<Map<_, _>>()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, tidy(v)))
+                .collect::<Map<_, _>>(),
+        ),
         other => other,
     }
 }
@@ -94,10 +99,23 @@ fn per(a: f64, b: f64) -> Option<f64> {
 pub async fn jobs(db: &Database, scope: Option<&str>, days: u32) -> AppResult<Value> {
     let from = since(days);
     let binds = [StatBind::OptText(scope), StatBind::Text(&from)];
-    let by_status = db.aggregate("job statistics", JOBS_BY_STATUS, &binds).await?;
-    let times: Vec<f64> = db.aggregate("processing times", PROCESSING_TIMES, &binds).await?.iter().map(|r| f(r, "ms")).collect();
+    let by_status = db
+        .aggregate("job statistics", JOBS_BY_STATUS, &binds)
+        .await?;
+    let times: Vec<f64> = db
+        .aggregate("processing times", PROCESSING_TIMES, &binds)
+        .await?
+        .iter()
+        .map(|r| f(r, "ms"))
+        .collect();
     let total: f64 = by_status.iter().map(|r| f(r, "jobs")).sum();
-    let count = |s: &str| by_status.iter().find(|r| r["status"] == s).map(|r| f(r, "jobs")).unwrap_or(0.0);
+    let count = |s: &str| {
+        by_status
+            .iter()
+            .find(|r| r["status"] == s)
+            .map(|r| f(r, "jobs"))
+            .unwrap_or(0.0)
+    };
     let completed = by_status.iter().find(|r| r["status"] == "completed");
     let unknown: f64 = by_status.iter().map(|r| f(r, "unknown_cost_jobs")).sum();
     let cost: f64 = by_status.iter().map(|r| f(r, "cost_usd")).sum();
@@ -118,14 +136,29 @@ pub async fn jobs(db: &Database, scope: Option<&str>, days: u32) -> AppResult<Va
 pub async fn economy(db: &Database, scope: Option<&str>, days: u32) -> AppResult<Value> {
     let from = since(days);
     let binds = [StatBind::OptText(scope), StatBind::Text(&from)];
-    let totals = db.aggregate("consumption totals", CONSUMPTION_TOTALS, &binds).await?.into_iter().next().unwrap_or_else(|| json!({}));
-    let daily = db.aggregate("daily consumption", CONSUMPTION_DAILY, &binds).await?;
-    let by_provider = db.aggregate("consumption by provider", CONSUMPTION_BY_PROVIDER, &binds).await?;
-    let by_model = db.aggregate("consumption by model", CONSUMPTION_BY_MODEL, &binds).await?;
+    let totals = db
+        .aggregate("consumption totals", CONSUMPTION_TOTALS, &binds)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| json!({}));
+    let daily = db
+        .aggregate("daily consumption", CONSUMPTION_DAILY, &binds)
+        .await?;
+    let by_provider = db
+        .aggregate("consumption by provider", CONSUMPTION_BY_PROVIDER, &binds)
+        .await?;
+    let by_model = db
+        .aggregate("consumption by model", CONSUMPTION_BY_MODEL, &binds)
+        .await?;
     let tokens = f(&totals, "tokens_input") + f(&totals, "tokens_output");
     let cost = f(&totals, "cost_usd");
     let latency_s = f(&totals, "latency_ms") / 1000.0;
-    let tps = if latency_s > 0.0 { tokens / latency_s } else { 0.0 };
+    let tps = if latency_s > 0.0 {
+        tokens / latency_s
+    } else {
+        0.0
+    };
     Ok(tidy(json!({
         "scope": scope.unwrap_or("all"),
         "days": days,
@@ -179,10 +212,27 @@ fn template_rows(rows: &[Value]) -> Vec<Value> {
 pub async fn admin(db: &Database, days: u32) -> AppResult<Value> {
     let from = since(days);
     let jobs = jobs(db, None, days).await?;
-    let templates = template_rows(&db.aggregate("template performance", TEMPLATE_PERFORMANCE, &[StatBind::Text(&from)]).await?);
-    let providers = db.aggregate("consumption by provider", CONSUMPTION_BY_PROVIDER, &[StatBind::OptText(None), StatBind::Text(&from)]).await?;
-    let clients = db.aggregate("jobs by client", JOBS_BY_CLIENT, &[StatBind::Text(&from)]).await?;
-    Ok(tidy(json!({"days": days, "jobs": jobs, "templates": templates, "providers": providers, "clients": clients})))
+    let templates = template_rows(
+        &db.aggregate(
+            "template performance",
+            TEMPLATE_PERFORMANCE,
+            &[StatBind::Text(&from)],
+        )
+        .await?,
+    );
+    let providers = db
+        .aggregate(
+            "consumption by provider",
+            CONSUMPTION_BY_PROVIDER,
+            &[StatBind::OptText(None), StatBind::Text(&from)],
+        )
+        .await?;
+    let clients = db
+        .aggregate("jobs by client", JOBS_BY_CLIENT, &[StatBind::Text(&from)])
+        .await?;
+    Ok(tidy(
+        json!({"days": days, "jobs": jobs, "templates": templates, "providers": providers, "clients": clients}),
+    ))
 }
 
 /// Recommendations that follow from the numbers, each naming its evidence.
@@ -190,20 +240,27 @@ pub fn recommendations(templates: &[Value], providers: &[Value]) -> Vec<String> 
     let mut out = Vec::new();
     for t in templates {
         let name = t["templateName"].as_str().unwrap_or("?");
-        if let Some(rate) = t["successRate"].as_f64().filter(|r| *r < 0.8 && f(t, "jobs") >= 5.0) {
+        if let Some(rate) = t["successRate"]
+            .as_f64()
+            .filter(|r| *r < 0.8 && f(t, "jobs") >= 5.0)
+        {
             out.push(format!("template {name}: success rate {:.0}% over {} jobs; review its prompt and provider settings", rate * 100.0, f(t, "jobs")));
         }
         if let Some(rate) = t["validationFailureRate"].as_f64().filter(|r| *r > 0.3) {
             out.push(format!("template {name}: {:.0}% of validated jobs fail validation; tighten the prompt's guidance", rate * 100.0));
         }
         if let Some(q) = t["averageQualityScore"].as_f64().filter(|q| *q < 0.7) {
-            out.push(format!("template {name}: average quality {q:.2} is below 0.70"));
+            out.push(format!(
+                "template {name}: average quality {q:.2} is below 0.70"
+            ));
         }
     }
     for p in providers {
         let name = p["provider"].as_str().unwrap_or("?");
         let attempts = f(p, "attempts");
-        if let Some(rate) = ratio(f(p, "successes"), attempts).filter(|r| *r < 0.8 && attempts >= 5.0) {
+        if let Some(rate) =
+            ratio(f(p, "successes"), attempts).filter(|r| *r < 0.8 && attempts >= 5.0)
+        {
             out.push(format!("provider {name}: only {:.0}% of {attempts} attempts succeed; consider moving it later in AI_PROVIDER_ORDER", rate * 100.0));
         }
     }
@@ -216,7 +273,14 @@ pub fn recommendations(templates: &[Value], providers: &[Value]) -> Vec<String> 
 /// `GET /api/admin/analytics`.
 pub async fn analytics(db: &Database, days: u32) -> AppResult<Value> {
     let from = since(days);
-    let templates = template_rows(&db.aggregate("template performance", TEMPLATE_PERFORMANCE, &[StatBind::Text(&from)]).await?);
+    let templates = template_rows(
+        &db.aggregate(
+            "template performance",
+            TEMPLATE_PERFORMANCE,
+            &[StatBind::Text(&from)],
+        )
+        .await?,
+    );
     let daily: Vec<Value> = db
         .aggregate("daily analytics", ANALYTICS_DAILY, &[StatBind::Text(&from)])
         .await?
@@ -224,7 +288,13 @@ pub async fn analytics(db: &Database, days: u32) -> AppResult<Value> {
         .map(|d| json!({"date": d["date"], "jobs": f(d, "jobs"), "completed": f(d, "completed"), "failed": f(d, "failed"),
             "averageQualityScore": ratio(f(d, "quality_sum"), f(d, "completed")), "costUsd": f(d, "cost_usd")}))
         .collect();
-    let types = db.aggregate("structure types", TYPE_DISTRIBUTION, &[StatBind::Text(&from)]).await?;
+    let types = db
+        .aggregate(
+            "structure types",
+            TYPE_DISTRIBUTION,
+            &[StatBind::Text(&from)],
+        )
+        .await?;
     let providers: Vec<Value> = db
         .aggregate("provider comparison", CONSUMPTION_BY_PROVIDER, &[StatBind::OptText(None), StatBind::Text(&from)])
         .await?
@@ -237,7 +307,9 @@ pub async fn analytics(db: &Database, days: u32) -> AppResult<Value> {
         })
         .collect();
     let recs = recommendations(&templates, &providers);
-    Ok(tidy(json!({"days": days, "templates": templates, "daily": daily, "structureTypes": types, "providers": providers, "recommendations": recs})))
+    Ok(tidy(
+        json!({"days": days, "templates": templates, "daily": daily, "structureTypes": types, "providers": providers, "recommendations": recs}),
+    ))
 }
 
 #[cfg(test)]
@@ -254,12 +326,17 @@ mod tests {
 
     #[test]
     fn tidy_turns_integral_floats_into_integers() {
-        assert_eq!(tidy(json!({"a": 3.0, "b": [0.5, 2.0], "c": 0.000000317})), json!({"a": 3, "b": [0.5, 2], "c": 0.000000317}));
+        assert_eq!(
+            tidy(json!({"a": 3.0, "b": [0.5, 2.0], "c": 0.000000317})),
+            json!({"a": 3, "b": [0.5, 2], "c": 0.000000317})
+        );
     }
 
     #[test]
     fn recommendations_name_their_evidence() {
-        let t = vec![json!({"templateName": "x", "jobs": 10, "successRate": 0.5, "validationFailureRate": 0.5, "averageQualityScore": 0.6})];
+        let t = vec![
+            json!({"templateName": "x", "jobs": 10, "successRate": 0.5, "validationFailureRate": 0.5, "averageQualityScore": 0.6}),
+        ];
         let p = vec![json!({"provider": "openai", "attempts": 10, "successes": 5})];
         let r = recommendations(&t, &p);
         assert_eq!(r.len(), 4);

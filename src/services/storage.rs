@@ -39,7 +39,9 @@ impl Tier {
     }
 
     pub fn parse(s: &str) -> Option<Tier> {
-        [Tier::Inline, Tier::Kv, Tier::R2].into_iter().find(|t| t.as_str() == s)
+        [Tier::Inline, Tier::Kv, Tier::R2]
+            .into_iter()
+            .find(|t| t.as_str() == s)
     }
 
     pub fn location(self, job_id: i64) -> Option<String> {
@@ -53,15 +55,23 @@ impl Tier {
 
 fn storage_error(what: &str, e: impl std::fmt::Display) -> AppError {
     crate::error::worker_log(&format!("storage error while {what}: {e}"));
-    AppError::unavailable("storage_unavailable", format!("structure storage is unavailable ({what})"))
+    AppError::unavailable(
+        "storage_unavailable",
+        format!("structure storage is unavailable ({what})"),
+    )
 }
 
 /// Write a structure that is too large to inline. Inline needs no write.
 pub async fn store(app: &App, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>> {
-    let Some(location) = tier.location(job_id) else { return Ok(None) };
+    let Some(location) = tier.location(job_id) else {
+        return Ok(None);
+    };
     match tier {
         Tier::Kv => {
-            let kv = app.env.kv(JOB_CACHE).map_err(|e| storage_error("opening KV", e))?;
+            let kv = app
+                .env
+                .kv(JOB_CACHE)
+                .map_err(|e| storage_error("opening KV", e))?;
             kv.put(&location, json)
                 .map_err(|e| storage_error("writing KV", e))?
                 .expiration_ttl(KV_TTL_SECONDS)
@@ -70,9 +80,20 @@ pub async fn store(app: &App, tier: Tier, job_id: i64, json: &str) -> AppResult<
                 .map_err(|e| storage_error("writing KV", e))?;
         }
         Tier::R2 => {
-            let bucket = app.env.bucket(STRUCTURE_STORAGE).map_err(|e| storage_error("opening R2", e))?;
-            let metadata = worker::HttpMetadata { content_type: Some("application/json".into()), ..Default::default() };
-            bucket.put(&location, json.as_bytes().to_vec()).http_metadata(metadata).execute().await.map_err(|e| storage_error("writing R2", e))?;
+            let bucket = app
+                .env
+                .bucket(STRUCTURE_STORAGE)
+                .map_err(|e| storage_error("opening R2", e))?;
+            let metadata = worker::HttpMetadata {
+                content_type: Some("application/json".into()),
+                ..Default::default()
+            };
+            bucket
+                .put(&location, json.as_bytes().to_vec())
+                .http_metadata(metadata)
+                .execute()
+                .await
+                .map_err(|e| storage_error("writing R2", e))?;
         }
         Tier::Inline => {}
     }
@@ -83,14 +104,32 @@ pub async fn store(app: &App, tier: Tier, job_id: i64, json: &str) -> AppResult<
 pub async fn load(app: &App, tier: Tier, location: &str) -> AppResult<Option<Value>> {
     let text = match tier {
         Tier::Kv => {
-            let kv = app.env.kv(JOB_CACHE).map_err(|e| storage_error("opening KV", e))?;
-            kv.get(location).text().await.map_err(|e| storage_error("reading KV", e))?
+            let kv = app
+                .env
+                .kv(JOB_CACHE)
+                .map_err(|e| storage_error("opening KV", e))?;
+            kv.get(location)
+                .text()
+                .await
+                .map_err(|e| storage_error("reading KV", e))?
         }
         Tier::R2 => {
-            let bucket = app.env.bucket(STRUCTURE_STORAGE).map_err(|e| storage_error("opening R2", e))?;
-            match bucket.get(location).execute().await.map_err(|e| storage_error("reading R2", e))? {
+            let bucket = app
+                .env
+                .bucket(STRUCTURE_STORAGE)
+                .map_err(|e| storage_error("opening R2", e))?;
+            match bucket
+                .get(location)
+                .execute()
+                .await
+                .map_err(|e| storage_error("reading R2", e))?
+            {
                 Some(object) => match object.body() {
-                    Some(body) => Some(body.text().await.map_err(|e| storage_error("reading R2", e))?),
+                    Some(body) => Some(
+                        body.text()
+                            .await
+                            .map_err(|e| storage_error("reading R2", e))?,
+                    ),
                     None => None,
                 },
                 None => None,
@@ -98,7 +137,10 @@ pub async fn load(app: &App, tier: Tier, location: &str) -> AppResult<Option<Val
         }
         Tier::Inline => None,
     };
-    text.map(|t| serde_json::from_str(&t).map_err(|e| storage_error("decoding a stored structure", e))).transpose()
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| storage_error("decoding a stored structure", e))
+    })
+    .transpose()
 }
 
 #[cfg(test)]

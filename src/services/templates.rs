@@ -46,26 +46,49 @@ pub async fn by_name(app: &App, db: &Database, name: &str) -> AppResult<Option<T
     cached(app, &name_key(name), db.template_by_name(name)).await
 }
 
-pub async fn default_for(app: &App, db: &Database, t: StructureType) -> AppResult<Option<Template>> {
+pub async fn default_for(
+    app: &App,
+    db: &Database,
+    t: StructureType,
+) -> AppResult<Option<Template>> {
     cached(app, &default_key(t), db.default_template(t.as_str())).await
 }
 
 /// The template a job uses: the named one, else the type's default.
-pub async fn resolve(app: &App, db: &Database, name: Option<&str>, structure_type: Option<StructureType>) -> AppResult<Template> {
+pub async fn resolve(
+    app: &App,
+    db: &Database,
+    name: Option<&str>,
+    structure_type: Option<StructureType>,
+) -> AppResult<Template> {
     let template = match (name, structure_type) {
         (Some(name), _) => by_name(app, db, name).await?.ok_or_else(|| {
-            AppError::invalid_field("input.templateName", format!("no active template is named `{name}`"))
+            AppError::invalid_field(
+                "input.templateName",
+                format!("no active template is named `{name}`"),
+            )
         })?,
         (None, Some(t)) => default_for(app, db, t).await?.ok_or_else(|| {
-            AppError::invalid_field("input.structureType", format!("no active template exists for {t}"))
+            AppError::invalid_field(
+                "input.structureType",
+                format!("no active template exists for {t}"),
+            )
         })?,
-        (None, None) => return Err(AppError::invalid_field("input.structureType", "is required (or templateName)")),
+        (None, None) => {
+            return Err(AppError::invalid_field(
+                "input.structureType",
+                "is required (or templateName)",
+            ))
+        }
     };
     if let Some(t) = structure_type {
         if t != template.structure_type {
             return Err(AppError::invalid_field(
                 "input.structureType",
-                format!("`{t}` does not match template `{}`, which is a {}", template.template_name, template.structure_type),
+                format!(
+                    "`{t}` does not match template `{}`, which is a {}",
+                    template.template_name, template.structure_type
+                ),
             ));
         }
     }
@@ -74,7 +97,9 @@ pub async fn resolve(app: &App, db: &Database, name: Option<&str>, structure_typ
 
 /// Drop every cached view an admin change can affect.
 async fn invalidate(app: &App, names: &[&str]) {
-    let Ok(kv) = app.env.kv(TEMPLATE_CACHE) else { return };
+    let Ok(kv) = app.env.kv(TEMPLATE_CACHE) else {
+        return;
+    };
     let mut keys: Vec<String> = names.iter().map(|n| name_key(n)).collect();
     keys.extend(StructureType::ALL.into_iter().map(default_key));
     for key in keys {
@@ -88,17 +113,30 @@ pub async fn create(app: &App, db: &Database, input: &TemplateInput) -> AppResul
     Ok(created)
 }
 
-pub async fn update(app: &App, db: &Database, name: &str, patch: &serde_json::Value) -> AppResult<Template> {
-    let current = db.template_by_name(name).await?.ok_or_else(|| AppError::not_found(format!("no active template is named `{name}`")))?;
+pub async fn update(
+    app: &App,
+    db: &Database,
+    name: &str,
+    patch: &serde_json::Value,
+) -> AppResult<Template> {
+    let current = db
+        .template_by_name(name)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no active template is named `{name}`")))?;
     let input = TemplateInput::parse(patch, Some(&current))?;
-    let updated = db.update_template(name, &input).await?.ok_or_else(|| AppError::not_found(format!("no active template is named `{name}`")))?;
+    let updated = db
+        .update_template(name, &input)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no active template is named `{name}`")))?;
     invalidate(app, &[name, &updated.template_name]).await;
     Ok(updated)
 }
 
 pub async fn delete(app: &App, db: &Database, name: &str) -> AppResult<()> {
     if !db.delete_template(name).await? {
-        return Err(AppError::not_found(format!("no active template is named `{name}`")));
+        return Err(AppError::not_found(format!(
+            "no active template is named `{name}`"
+        )));
     }
     invalidate(app, &[name]).await;
     Ok(())

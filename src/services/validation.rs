@@ -17,8 +17,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
-pub const WEIGHTS: [(&str, f64); 5] =
-    [("rules", 0.35), ("completeness", 0.25), ("depth", 0.20), ("balance", 0.10), ("uniqueness", 0.10)];
+pub const WEIGHTS: [(&str, f64); 5] = [
+    ("rules", 0.35),
+    ("completeness", 0.25),
+    ("depth", 0.20),
+    ("balance", 0.10),
+    ("uniqueness", 0.10),
+];
 
 /// Allowed children per parent, per level (a template may narrow the
 /// contract's ranges, never widen them).
@@ -40,7 +45,11 @@ impl StructureRules {
             .spec()
             .levels
             .iter()
-            .map(|l| LevelRule { level: l.key.to_string(), min: l.min, max: l.max })
+            .map(|l| LevelRule {
+                level: l.key.to_string(),
+                min: l.min,
+                max: l.max,
+            })
             .collect();
         StructureRules { levels }
     }
@@ -50,11 +59,18 @@ impl StructureRules {
         let spec = structure_type.spec();
         if self.levels.len() != spec.levels.len() {
             let keys: Vec<&str> = spec.levels.iter().map(|l| l.key).collect();
-            return Err(format!("structure_rules.levels must list {} levels: {}", keys.len(), keys.join(", ")));
+            return Err(format!(
+                "structure_rules.levels must list {} levels: {}",
+                keys.len(),
+                keys.join(", ")
+            ));
         }
         for (rule, level) in self.levels.iter().zip(spec.levels) {
             if rule.level != level.key {
-                return Err(format!("structure_rules level `{}` should be `{}`", rule.level, level.key));
+                return Err(format!(
+                    "structure_rules level `{}` should be `{}`",
+                    rule.level, level.key
+                ));
             }
             if rule.min > rule.max || rule.min < level.min || rule.max > level.max {
                 return Err(format!(
@@ -67,7 +83,10 @@ impl StructureRules {
     }
 
     pub fn range(&self, depth: usize) -> (u32, u32) {
-        self.levels.get(depth).map(|r| (r.min, r.max)).unwrap_or((0, u32::MAX))
+        self.levels
+            .get(depth)
+            .map(|r| (r.min, r.max))
+            .unwrap_or((0, u32::MAX))
     }
 
     /// The target per parent at a granularity, inside these rules.
@@ -111,7 +130,11 @@ pub struct QualityReport {
 
 impl QualityReport {
     pub fn feedback(&self) -> Vec<String> {
-        self.violations.iter().take(12).map(|v| format!("{}: {}", v.path, v.message)).collect()
+        self.violations
+            .iter()
+            .take(12)
+            .map(|v| format!("{}: {}", v.path, v.message))
+            .collect()
     }
 }
 
@@ -127,7 +150,15 @@ pub fn assess(
     let expected_depth = granularity.depth(spec);
     let mut walk = Walk::default();
     walk.fields(structure, spec.root_fields);
-    walk.level(spec, rules, constraints, 0, structure, "root", expected_depth);
+    walk.level(
+        spec,
+        rules,
+        constraints,
+        0,
+        structure,
+        "root",
+        expected_depth,
+    );
 
     let mut violations = walk.violations;
     let total: u32 = walk.per_level.iter().map(|l| l.count).sum();
@@ -149,28 +180,59 @@ pub fn assess(
                 "granularity {} needs {} levels ({}), found {depth}",
                 granularity.get(),
                 expected_depth,
-                spec.levels[..expected_depth].iter().map(|l| l.key).collect::<Vec<_>>().join(" > ")
+                spec.levels[..expected_depth]
+                    .iter()
+                    .map(|l| l.key)
+                    .collect::<Vec<_>>()
+                    .join(" > ")
             ),
         });
     }
 
-    let ratio = |good: u32, all: u32| if all == 0 { 1.0 } else { good as f64 / all as f64 };
+    let ratio = |good: u32, all: u32| {
+        if all == 0 {
+            1.0
+        } else {
+            good as f64 / all as f64
+        }
+    };
     let balance = {
-        let per: Vec<f64> = walk.per_level.iter().filter(|l| l.group_sizes.len() > 1).map(|l| l.balance()).collect();
-        if per.is_empty() { 1.0 } else { per.iter().sum::<f64>() / per.len() as f64 }
+        let per: Vec<f64> = walk
+            .per_level
+            .iter()
+            .filter(|l| l.group_sizes.len() > 1)
+            .map(|l| l.balance())
+            .collect();
+        if per.is_empty() {
+            1.0
+        } else {
+            per.iter().sum::<f64>() / per.len() as f64
+        }
     };
     let uniqueness = ratio(total - walk.duplicates.min(total), total);
     let components = BTreeMap::from([
         ("rules", ratio(walk.groups_ok, walk.groups)),
-        ("completeness", ratio(walk.fields_filled, walk.fields_required)),
-        ("depth", (depth.min(expected_depth) as f64 / expected_depth.max(1) as f64)),
+        (
+            "completeness",
+            ratio(walk.fields_filled, walk.fields_required),
+        ),
+        (
+            "depth",
+            (depth.min(expected_depth) as f64 / expected_depth.max(1) as f64),
+        ),
         ("balance", balance),
         ("uniqueness", uniqueness),
     ]);
-    let score = WEIGHTS.iter().map(|(name, w)| w * components[name]).sum::<f64>();
+    let score = WEIGHTS
+        .iter()
+        .map(|(name, w)| w * components[name])
+        .sum::<f64>();
     QualityReport {
         score: round3(score),
-        components: components.into_iter().map(|(k, v)| (k, round3(v))).collect(),
+        components: components
+            .into_iter()
+            .map(|(k, v)| (k, round3(v)))
+            .collect(),
         violations,
         elements_by_level: spec
             .levels
@@ -202,7 +264,12 @@ impl LevelSeen {
         if mean == 0.0 {
             return 1.0;
         }
-        let var = self.group_sizes.iter().map(|s| (*s as f64 - mean).powi(2)).sum::<f64>() / n;
+        let var = self
+            .group_sizes
+            .iter()
+            .map(|s| (*s as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
         (1.0 - var.sqrt() / mean).clamp(0.0, 1.0)
     }
 }
@@ -222,7 +289,10 @@ impl Walk {
     fn fields(&mut self, node: &Value, fields: &[crate::types::structure::FieldSpec]) {
         for field in fields {
             // Integers, optional lists and relationships may legitimately be 0 / empty.
-            if matches!(field.kind, FieldKind::Integer | FieldKind::Relationships | FieldKind::OptionalList) {
+            if matches!(
+                field.kind,
+                FieldKind::Integer | FieldKind::Relationships | FieldKind::OptionalList
+            ) {
                 continue;
             }
             self.fields_required += 1;
@@ -246,11 +316,16 @@ impl Walk {
         path: &str,
         expected_depth: usize,
     ) {
-        let Some(level) = spec.levels.get(depth) else { return };
+        let Some(level) = spec.levels.get(depth) else {
+            return;
+        };
         if self.per_level.len() <= depth {
             self.per_level.resize_with(depth + 1, LevelSeen::default);
         }
-        let children = parent[level.key].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let children = parent[level.key]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let n = children.len() as u32;
         // Levels deeper than the granularity asks for are not required, but
         // when present they must still follow the rules.
@@ -268,26 +343,53 @@ impl Walk {
                 let wanted = exact.map_or(format!("{min}-{max}"), |w| format!("exactly {w}"));
                 self.violations.push(Violation {
                     path: path.to_string(),
-                    code: if exact.is_some() { "count_constraint" } else { "level_rule" },
+                    code: if exact.is_some() {
+                        "count_constraint"
+                    } else {
+                        "level_rule"
+                    },
                     message: format!("has {n} {}, needs {wanted}", level.key),
                 });
             }
             self.per_level[depth].group_sizes.push(n);
         }
         for (i, child) in children.iter().enumerate() {
-            let child_path = format!("{}{}[{i}]", if path == "root" { String::new() } else { format!("{path}.") }, level.key);
+            let child_path = format!(
+                "{}{}[{i}]",
+                if path == "root" {
+                    String::new()
+                } else {
+                    format!("{path}.")
+                },
+                level.key
+            );
             self.per_level[depth].count += 1;
-            let title = child[level.title_field].as_str().unwrap_or("").trim().to_lowercase();
+            let title = child[level.title_field]
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .to_lowercase();
             if !title.is_empty() && !self.per_level[depth].titles.insert(title) {
                 self.duplicates += 1;
                 self.violations.push(Violation {
                     path: child_path.clone(),
                     code: "duplicate_title",
-                    message: format!("repeats the {} of another {}", level.title_field, level.element_type),
+                    message: format!(
+                        "repeats the {} of another {}",
+                        level.title_field, level.element_type
+                    ),
                 });
             }
             self.fields(child, level.fields);
-            self.level(spec, rules, constraints, depth + 1, child, &child_path, expected_depth);
+            self.level(
+                spec,
+                rules,
+                constraints,
+                depth + 1,
+                child,
+                &child_path,
+                expected_depth,
+            );
         }
     }
 }
@@ -302,7 +404,10 @@ pub fn trim_to_max_elements(structure_type: StructureType, structure: &mut Value
         if total <= max as usize {
             return removed;
         }
-        let deepest = (0..spec.levels.len()).rev().find(|d| count_at_depth(spec, structure, 0, *d) > 0).unwrap_or(0);
+        let deepest = (0..spec.levels.len())
+            .rev()
+            .find(|d| count_at_depth(spec, structure, 0, *d) > 0)
+            .unwrap_or(0);
         if !remove_from_largest_group(spec, structure, deepest) {
             return removed;
         }
@@ -311,23 +416,45 @@ pub fn trim_to_max_elements(structure_type: StructureType, structure: &mut Value
 }
 
 fn count_elements(spec: &TypeSpec, node: &Value, depth: usize) -> usize {
-    let Some(level) = spec.levels.get(depth) else { return 0 };
-    node[level.key].as_array().map_or(0, |c| c.len() + c.iter().map(|x| count_elements(spec, x, depth + 1)).sum::<usize>())
+    let Some(level) = spec.levels.get(depth) else {
+        return 0;
+    };
+    node[level.key].as_array().map_or(0, |c| {
+        c.len()
+            + c.iter()
+                .map(|x| count_elements(spec, x, depth + 1))
+                .sum::<usize>()
+    })
 }
 
 fn count_at_depth(spec: &TypeSpec, node: &Value, depth: usize, target: usize) -> usize {
-    let Some(level) = spec.levels.get(depth) else { return 0 };
+    let Some(level) = spec.levels.get(depth) else {
+        return 0;
+    };
     let children = node[level.key].as_array().map(Vec::as_slice).unwrap_or(&[]);
     if depth == target {
         children.len()
     } else {
-        children.iter().map(|c| count_at_depth(spec, c, depth + 1, target)).sum()
+        children
+            .iter()
+            .map(|c| count_at_depth(spec, c, depth + 1, target))
+            .sum()
     }
 }
 
-fn groups_at_depth<'a>(spec: &TypeSpec, node: &'a mut Value, depth: usize, target: usize, out: &mut Vec<&'a mut Vec<Value>>) {
-    let Some(level) = spec.levels.get(depth) else { return };
-    let Some(children) = node.get_mut(level.key).and_then(Value::as_array_mut) else { return };
+fn groups_at_depth<'a>(
+    spec: &TypeSpec,
+    node: &'a mut Value,
+    depth: usize,
+    target: usize,
+    out: &mut Vec<&'a mut Vec<Value>>,
+) {
+    let Some(level) = spec.levels.get(depth) else {
+        return;
+    };
+    let Some(children) = node.get_mut(level.key).and_then(Value::as_array_mut) else {
+        return;
+    };
     if depth == target {
         out.push(children);
     } else {
@@ -341,7 +468,9 @@ fn remove_from_largest_group(spec: &TypeSpec, structure: &mut Value, depth: usiz
     let mut groups = Vec::new();
     groups_at_depth(spec, structure, 0, depth, &mut groups);
     // Last largest group, so earlier parts of the outline keep their detail.
-    let Some(largest) = groups.into_iter().rev().max_by_key(|g| g.len()) else { return false };
+    let Some(largest) = groups.into_iter().rev().max_by_key(|g| g.len()) else {
+        return false;
+    };
     largest.pop().is_some()
 }
 
@@ -359,7 +488,12 @@ pub fn review_criteria(level: u8) -> &'static [&'static str] {
     match level {
         0 | 1 => &[],
         2 => &["logical_flow", "completeness"],
-        _ => &["logical_flow", "completeness", "audience_fit", "progression"],
+        _ => &[
+            "logical_flow",
+            "completeness",
+            "audience_fit",
+            "progression",
+        ],
     }
 }
 
@@ -393,7 +527,13 @@ pub fn review_system_prompt() -> String {
         .to_string()
 }
 
-pub fn review_prompt(structure_type: StructureType, topic: &str, audience: &str, level: u8, structure: &Value) -> String {
+pub fn review_prompt(
+    structure_type: StructureType,
+    topic: &str,
+    audience: &str,
+    level: u8,
+    structure: &Value,
+) -> String {
     let criteria = review_criteria(level)
         .iter()
         .map(|c| match *c {
@@ -416,19 +556,27 @@ pub fn review_prompt(structure_type: StructureType, topic: &str, audience: &str,
 /// Check a review answer's shape; the criteria must be exactly those asked.
 pub fn parse_review(level: u8, value: &Value) -> Result<Value, Vec<String>> {
     let wanted = review_criteria(level);
-    let Some(criteria) = value["criteria"].as_array() else { return Err(vec!["`criteria` must be an array".into()]) };
+    let Some(criteria) = value["criteria"].as_array() else {
+        return Err(vec!["`criteria` must be an array".into()]);
+    };
     let mut seen = Vec::new();
     for c in criteria {
         let name = c["criterion"].as_str().unwrap_or("");
         let score = c["score"].as_f64().unwrap_or(-1.0);
         if !wanted.contains(&name) || !(0.0..=100.0).contains(&score) {
-            return Err(vec![format!("each criterion must be one of {} with a score 0-100", wanted.join(", "))]);
+            return Err(vec![format!(
+                "each criterion must be one of {} with a score 0-100",
+                wanted.join(", ")
+            )]);
         }
         seen.push(name);
     }
     let missing: Vec<&&str> = wanted.iter().filter(|w| !seen.contains(w)).collect();
     if !missing.is_empty() {
-        return Err(vec![format!("missing criteria: {}", missing.iter().map(|m| **m).collect::<Vec<_>>().join(", "))]);
+        return Err(vec![format!(
+            "missing criteria: {}",
+            missing.iter().map(|m| **m).collect::<Vec<_>>().join(", ")
+        )]);
     }
     Ok(value.clone())
 }
@@ -455,7 +603,12 @@ pub struct Verdict {
     pub ai_feedback: Option<String>,
 }
 
-pub fn verdict(level: u8, threshold: f64, report: &QualityReport, review: Option<&Value>) -> Verdict {
+pub fn verdict(
+    level: u8,
+    threshold: f64,
+    report: &QualityReport,
+    review: Option<&Value>,
+) -> Verdict {
     let structural = report.score * 100.0;
     let mut criteria: Vec<Value> = WEIGHTS
         .iter()
@@ -465,17 +618,34 @@ pub fn verdict(level: u8, threshold: f64, report: &QualityReport, review: Option
     let mut accuracy = structural;
     let mut ai_feedback = None;
     if let Some(review) = review {
-        let scores: Vec<f64> = review["criteria"].as_array().map(|c| c.iter().filter_map(|x| x["score"].as_f64()).collect()).unwrap_or_default();
+        let scores: Vec<f64> = review["criteria"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|x| x["score"].as_f64()).collect())
+            .unwrap_or_default();
         if !scores.is_empty() {
             let ai = scores.iter().sum::<f64>() / scores.len() as f64;
             accuracy = (structural + ai) / 2.0;
         }
         criteria.extend(review["criteria"].as_array().cloned().unwrap_or_default());
-        issues.extend(review["issues"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)));
+        issues.extend(
+            review["issues"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.as_str().map(str::to_string)),
+        );
         ai_feedback = review["feedback"].as_str().map(str::to_string);
     }
     let accuracy = (accuracy * 10.0).round() / 10.0;
-    Verdict { level, accuracy_percentage: accuracy, threshold, passed: accuracy >= threshold, criteria, issues, ai_feedback }
+    Verdict {
+        level,
+        accuracy_percentage: accuracy,
+        threshold,
+        passed: accuracy >= threshold,
+        criteria,
+        issues,
+        ai_feedback,
+    }
 }
 
 #[cfg(test)]
@@ -487,11 +657,26 @@ mod tests {
     fn course(g: u8) -> (Granularity, Value) {
         let g = Granularity::new(g as i64).unwrap();
         let rules = StructureRules::contract(StructureType::Course);
-        (g, generate(StructureType::Course, g, &rules, &Constraints::default(), "Rust ownership"))
+        (
+            g,
+            generate(
+                StructureType::Course,
+                g,
+                &rules,
+                &Constraints::default(),
+                "Rust ownership",
+            ),
+        )
     }
 
     fn score_of(g: Granularity, v: &Value) -> QualityReport {
-        assess(StructureType::Course, g, &StructureRules::contract(StructureType::Course), &Constraints::default(), v)
+        assess(
+            StructureType::Course,
+            g,
+            &StructureRules::contract(StructureType::Course),
+            &Constraints::default(),
+            v,
+        )
     }
 
     #[test]
@@ -511,7 +696,10 @@ mod tests {
     #[test]
     fn too_few_children_breaks_the_level_rule() {
         let (g, mut v) = course(3);
-        v["modules"][0]["lessons"].as_array_mut().unwrap().truncate(1);
+        v["modules"][0]["lessons"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(1);
         let report = score_of(g, &v);
         assert!(report.score < 1.0);
         assert_eq!(report.violations[0].code, "level_rule");
@@ -547,13 +735,19 @@ mod tests {
         v["modules"][1]["title"] = first;
         let report = score_of(g, &v);
         assert!(report.components["uniqueness"] < 1.0);
-        assert!(report.violations.iter().any(|x| x.code == "duplicate_title" && x.path == "modules[1]"));
+        assert!(report
+            .violations
+            .iter()
+            .any(|x| x.code == "duplicate_title" && x.path == "modules[1]"));
     }
 
     #[test]
     fn uneven_groups_lower_balance_even_inside_the_rules() {
         let (g, mut v) = course(4);
-        v["modules"][0]["lessons"].as_array_mut().unwrap().truncate(2);
+        v["modules"][0]["lessons"]
+            .as_array_mut()
+            .unwrap()
+            .truncate(2);
         let extra = v["modules"][1]["lessons"][0].clone();
         for i in 0..2 {
             let mut e = extra.clone();
@@ -568,9 +762,21 @@ mod tests {
     #[test]
     fn exact_count_constraints_are_checked() {
         let (g, v) = course(3);
-        let constraints = Constraints { counts: BTreeMap::from([("modules".to_string(), 7)]), ..Default::default() };
-        let report = assess(StructureType::Course, g, &StructureRules::contract(StructureType::Course), &constraints, &v);
-        assert!(report.violations.iter().any(|x| x.code == "count_constraint"));
+        let constraints = Constraints {
+            counts: BTreeMap::from([("modules".to_string(), 7)]),
+            ..Default::default()
+        };
+        let report = assess(
+            StructureType::Course,
+            g,
+            &StructureRules::contract(StructureType::Course),
+            &constraints,
+            &v,
+        );
+        assert!(report
+            .violations
+            .iter()
+            .any(|x| x.code == "count_constraint"));
     }
 
     #[test]
@@ -591,8 +797,13 @@ mod tests {
         rules.levels[0].min = 3;
         assert!(rules.check(StructureType::Quiz).is_ok());
         rules.levels[0].max = 20;
-        assert!(rules.check(StructureType::Quiz).unwrap_err().contains("categories"));
-        assert!(StructureRules::contract(StructureType::Course).check(StructureType::Quiz).is_err());
+        assert!(rules
+            .check(StructureType::Quiz)
+            .unwrap_err()
+            .contains("categories"));
+        assert!(StructureRules::contract(StructureType::Course)
+            .check(StructureType::Quiz)
+            .is_err());
     }
 
     #[test]

@@ -60,7 +60,10 @@ pub struct GranulateParams {
 
 impl GranulateParams {
     pub fn constraints(&self) -> Constraints {
-        Constraints { max_elements: self.max_elements, counts: self.counts.clone() }
+        Constraints {
+            max_elements: self.max_elements,
+            counts: self.counts.clone(),
+        }
     }
 }
 
@@ -89,9 +92,19 @@ pub struct JobRequest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExecuteRequest {
-    Granulate { request: JobRequest, execution_id: Option<String> },
-    Validate { job_id: i64, level: Option<u8>, threshold: Option<f64> },
-    Estimate { params: GranulateParams, config: ExecConfig },
+    Granulate {
+        request: JobRequest,
+        execution_id: Option<String>,
+    },
+    Validate {
+        job_id: i64,
+        level: Option<u8>,
+        threshold: Option<f64>,
+    },
+    Estimate {
+        params: GranulateParams,
+        config: ExecConfig,
+    },
 }
 
 /// Reads a field from `params`, else `input`, naming its source in errors.
@@ -103,7 +116,9 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     fn get(&self, name: &str) -> Option<(String, &'a Value)> {
         let pick = |src: Option<&'a Map<String, Value>>, label: &str| {
-            src.and_then(|m| m.get(name)).filter(|v| !v.is_null()).map(|v| (format!("{label}.{name}"), v))
+            src.and_then(|m| m.get(name))
+                .filter(|v| !v.is_null())
+                .map(|v| (format!("{label}.{name}"), v))
         };
         pick(self.params, "params").or_else(|| pick(self.input, "input"))
     }
@@ -114,7 +129,10 @@ impl<'a> Fields<'a> {
             Some((field, Value::String(s))) => {
                 let s = s.trim();
                 if s.chars().count() > max_chars {
-                    Err(AppError::invalid_field(&field, format!("must be at most {max_chars} characters")))
+                    Err(AppError::invalid_field(
+                        &field,
+                        format!("must be at most {max_chars} characters"),
+                    ))
                 } else if s.is_empty() {
                     Ok(None)
                 } else {
@@ -134,10 +152,15 @@ impl<'a> Fields<'a> {
 }
 
 fn integer_in(field: &str, v: &Value, min: i64, max: i64) -> AppResult<i64> {
-    let n = v.as_i64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
+    let n = v
+        .as_i64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
     match n {
         Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(AppError::invalid_field(field, format!("must be an integer from {min} to {max}"))),
+        _ => Err(AppError::invalid_field(
+            field,
+            format!("must be an integer from {min} to {max}"),
+        )),
     }
 }
 
@@ -146,12 +169,18 @@ fn number_in(field: &str, v: Option<&Value>, min: f64, max: f64) -> AppResult<Op
         None => Ok(None),
         Some(v) => match v.as_f64() {
             Some(n) if n >= min && n <= max => Ok(Some(n)),
-            _ => Err(AppError::invalid_field(field, format!("must be a number from {min} to {max}"))),
+            _ => Err(AppError::invalid_field(
+                field,
+                format!("must be a number from {min} to {max}"),
+            )),
         },
     }
 }
 
-fn object<'a>(body: &'a Map<String, Value>, name: &str) -> AppResult<Option<&'a Map<String, Value>>> {
+fn object<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+) -> AppResult<Option<&'a Map<String, Value>>> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),
@@ -160,17 +189,28 @@ fn object<'a>(body: &'a Map<String, Value>, name: &str) -> AppResult<Option<&'a 
 }
 
 pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult<ExecuteRequest> {
-    let body = body.as_object().ok_or_else(|| AppError::bad_request("invalid_body", "the body must be a JSON object"))?;
+    let body = body
+        .as_object()
+        .ok_or_else(|| AppError::bad_request("invalid_body", "the body must be a JSON object"))?;
     let action_name = match body.get("action") {
         None | Some(Value::Null) => "granulate",
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(AppError::invalid_field("action", "must be a string")),
     };
     let action = Action::parse(action_name).ok_or_else(|| {
-        AppError::bad_request("unknown_action", format!("unknown action `{action_name}`; valid actions: {}", Action::NAMES.join(", ")))
-            .with_details(serde_json::json!({"field": "action", "validActions": Action::NAMES}))
+        AppError::bad_request(
+            "unknown_action",
+            format!(
+                "unknown action `{action_name}`; valid actions: {}",
+                Action::NAMES.join(", ")
+            ),
+        )
+        .with_details(serde_json::json!({"field": "action", "validActions": Action::NAMES}))
     })?;
-    let fields = Fields { input: object(body, "input")?, params: object(body, "params")? };
+    let fields = Fields {
+        input: object(body, "input")?,
+        params: object(body, "params")?,
+    };
     let config = parse_config(object(body, "config")?)?;
     let timeout_ms = match body.get("timeout").filter(|v| !v.is_null()) {
         None => DEFAULT_TIMEOUT_MS,
@@ -178,28 +218,55 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
     };
     match action {
         Action::Validate => {
-            let job_id = fields.integer("jobId", 1, i64::MAX)?.ok_or_else(|| AppError::invalid_field("input.jobId", "is required for validate"))?;
-            Ok(ExecuteRequest::Validate { job_id, level: config.validation_level, threshold: config.validation_threshold })
+            let job_id = fields.integer("jobId", 1, i64::MAX)?.ok_or_else(|| {
+                AppError::invalid_field("input.jobId", "is required for validate")
+            })?;
+            Ok(ExecuteRequest::Validate {
+                job_id,
+                level: config.validation_level,
+                threshold: config.validation_threshold,
+            })
         }
-        Action::Estimate => Ok(ExecuteRequest::Estimate { params: parse_params(&fields, false)?, config }),
+        Action::Estimate => Ok(ExecuteRequest::Estimate {
+            params: parse_params(&fields, false)?,
+            config,
+        }),
         Action::Granulate => {
             let params = parse_params(&fields, true)?;
             let from_input = fields.string("executionId", MAX_EXECUTION_ID_LEN)?;
             let execution_id = match request_id_header.map(str::trim).filter(|s| !s.is_empty()) {
                 Some(h) if h.len() > MAX_EXECUTION_ID_LEN => {
-                    return Err(AppError::invalid_field("X-Request-ID", format!("must be at most {MAX_EXECUTION_ID_LEN} characters")))
+                    return Err(AppError::invalid_field(
+                        "X-Request-ID",
+                        format!("must be at most {MAX_EXECUTION_ID_LEN} characters"),
+                    ))
                 }
                 Some(h) => Some(h.to_string()),
                 None => from_input,
             };
-            Ok(ExecuteRequest::Granulate { request: JobRequest { params, config, timeout_ms }, execution_id })
+            Ok(ExecuteRequest::Granulate {
+                request: JobRequest {
+                    params,
+                    config,
+                    timeout_ms,
+                },
+                execution_id,
+            })
         }
     }
 }
 
 pub fn parse_params_object(value: &Value, topic_required: bool) -> AppResult<GranulateParams> {
-    let map = value.as_object().ok_or_else(|| AppError::bad_request("invalid_body", "the body must be a JSON object"))?;
-    parse_params(&Fields { input: Some(map), params: None }, topic_required)
+    let map = value
+        .as_object()
+        .ok_or_else(|| AppError::bad_request("invalid_body", "the body must be a JSON object"))?;
+    parse_params(
+        &Fields {
+            input: Some(map),
+            params: None,
+        },
+        topic_required,
+    )
 }
 
 fn parse_params(fields: &Fields, topic_required: bool) -> AppResult<GranulateParams> {
@@ -212,13 +279,22 @@ fn parse_params(fields: &Fields, topic_required: bool) -> AppResult<GranulatePar
     let structure_type = match fields.get("structureType") {
         None => None,
         Some((field, Value::String(s))) => Some(StructureType::parse(s).ok_or_else(|| {
-            AppError::invalid_field(&field, format!("`{s}` is not one of {}", StructureType::names().join(", ")))
+            AppError::invalid_field(
+                &field,
+                format!("`{s}` is not one of {}", StructureType::names().join(", ")),
+            )
         })?),
         Some((field, _)) => return Err(AppError::invalid_field(&field, "must be a string")),
     };
     let template_name = fields.string("templateName", 64)?;
     if structure_type.is_none() && template_name.is_none() {
-        return Err(AppError::invalid_field("input.structureType", format!("is required (or templateName); one of {}", StructureType::names().join(", "))));
+        return Err(AppError::invalid_field(
+            "input.structureType",
+            format!(
+                "is required (or templateName); one of {}",
+                StructureType::names().join(", ")
+            ),
+        ));
     }
     let granularity_level = match fields.integer("granularityLevel", 1, 5)? {
         Some(n) => Granularity::new(n).unwrap_or(Granularity::DEFAULT),
@@ -246,65 +322,112 @@ fn parse_params(fields: &Fields, topic_required: bool) -> AppResult<GranulatePar
     })
 }
 
-fn parse_constraints(field: &str, c: &Map<String, Value>) -> AppResult<(Option<u32>, BTreeMap<String, u32>)> {
+fn parse_constraints(
+    field: &str,
+    c: &Map<String, Value>,
+) -> AppResult<(Option<u32>, BTreeMap<String, u32>)> {
     let max_elements = match c.get("maxElements").filter(|v| !v.is_null()) {
         None => None,
-        Some(v) => Some(integer_in(&format!("{field}.maxElements"), v, 1, MAX_ELEMENTS_LIMIT as i64)? as u32),
+        Some(v) => Some(integer_in(
+            &format!("{field}.maxElements"),
+            v,
+            1,
+            MAX_ELEMENTS_LIMIT as i64,
+        )? as u32),
     };
     let mut counts = BTreeMap::new();
     match c.get("counts").filter(|v| !v.is_null()) {
         None => {}
         Some(Value::Object(m)) => {
             for (level, v) in m {
-                counts.insert(level.clone(), integer_in(&format!("{field}.counts.{level}"), v, 1, 50)? as u32);
+                counts.insert(
+                    level.clone(),
+                    integer_in(&format!("{field}.counts.{level}"), v, 1, 50)? as u32,
+                );
             }
         }
-        Some(_) => return Err(AppError::invalid_field(&format!("{field}.counts"), "must be an object of level: count")),
+        Some(_) => {
+            return Err(AppError::invalid_field(
+                &format!("{field}.counts"),
+                "must be an object of level: count",
+            ))
+        }
     }
     Ok((max_elements, counts))
 }
 
 /// Check `counts` against the resolved type (known levels, inside the rules).
-pub fn check_counts(params: &GranulateParams, structure_type: StructureType, rules: &crate::services::validation::StructureRules) -> AppResult<()> {
+pub fn check_counts(
+    params: &GranulateParams,
+    structure_type: StructureType,
+    rules: &crate::services::validation::StructureRules,
+) -> AppResult<()> {
     let spec = structure_type.spec();
     for (level, n) in &params.counts {
         let Some((depth, _)) = spec.level(level) else {
             let keys: Vec<&str> = spec.levels.iter().map(|l| l.key).collect();
-            return Err(AppError::invalid_field(&format!("constraints.counts.{level}"), format!("is not a level of {structure_type}; levels: {}", keys.join(", "))));
+            return Err(AppError::invalid_field(
+                &format!("constraints.counts.{level}"),
+                format!(
+                    "is not a level of {structure_type}; levels: {}",
+                    keys.join(", ")
+                ),
+            ));
         };
         let (min, max) = rules.range(depth);
         if !(min..=max).contains(n) {
-            return Err(AppError::invalid_field(&format!("constraints.counts.{level}"), format!("must be within the level rule {min}-{max}")));
+            return Err(AppError::invalid_field(
+                &format!("constraints.counts.{level}"),
+                format!("must be within the level rule {min}-{max}"),
+            ));
         }
     }
     Ok(())
 }
 
 fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig> {
-    let Some(c) = config else { return Ok(ExecConfig::default()) };
+    let Some(c) = config else {
+        return Ok(ExecConfig::default());
+    };
     let get = |name: &str| c.get(name).filter(|v| !v.is_null());
     let string = |name: &str| -> AppResult<Option<String>> {
         match get(name) {
             None => Ok(None),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => Ok(Some(s.trim().to_string())),
-            Some(_) => Err(AppError::invalid_field(&format!("config.{name}"), "must be a non-empty string of at most 100 characters")),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => {
+                Ok(Some(s.trim().to_string()))
+            }
+            Some(_) => Err(AppError::invalid_field(
+                &format!("config.{name}"),
+                "must be a non-empty string of at most 100 characters",
+            )),
         }
     };
     let ai_provider = match string("aiProvider")? {
         None => None,
         Some(name) => Some(ProviderKind::parse(&name).ok_or_else(|| {
             let names: Vec<&str> = ProviderKind::ALL.iter().map(|p| p.as_str()).collect();
-            AppError::invalid_field("config.aiProvider", format!("`{name}` is not one of {}", names.join(", ")))
+            AppError::invalid_field(
+                "config.aiProvider",
+                format!("`{name}` is not one of {}", names.join(", ")),
+            )
         })?),
     };
     let ai_model = string("aiModel")?;
     if ai_model.is_some() && ai_provider.is_none() {
-        return Err(AppError::invalid_field("config.aiModel", "needs config.aiProvider: a model belongs to one provider"));
+        return Err(AppError::invalid_field(
+            "config.aiModel",
+            "needs config.aiProvider: a model belongs to one provider",
+        ));
     }
     let validation = match get("validation") {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
-        Some(_) => return Err(AppError::invalid_field("config.validation", "must be true or false")),
+        Some(_) => {
+            return Err(AppError::invalid_field(
+                "config.validation",
+                "must be true or false",
+            ))
+        }
     };
     Ok(ExecConfig {
         ai_provider,
@@ -319,9 +442,19 @@ fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig> {
             None => None,
             Some(v) => Some(integer_in("config.validationLevel", v, 1, 3)? as u8),
         },
-        validation_threshold: number_in("config.validationThreshold", get("validationThreshold"), 0.0, 100.0)?,
+        validation_threshold: number_in(
+            "config.validationThreshold",
+            get("validationThreshold"),
+            0.0,
+            100.0,
+        )?,
         max_cost_usd: match number_in("config.maxCostUsd", get("maxCostUsd"), 0.0, 100.0)? {
-            Some(c) if c <= 0.0 => return Err(AppError::invalid_field("config.maxCostUsd", "must be above 0")),
+            Some(c) if c <= 0.0 => {
+                return Err(AppError::invalid_field(
+                    "config.maxCostUsd",
+                    "must be above 0",
+                ))
+            }
             other => other,
         },
     })
@@ -340,7 +473,9 @@ mod tests {
     }
 
     fn field_of(e: AppError) -> String {
-        e.details.map(|d| d["field"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+        e.details
+            .map(|d| d["field"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -351,7 +486,8 @@ mod tests {
         assert_eq!(r.params.structure_type, Some(StructureType::Course));
         assert_eq!(r.params.granularity_level.get(), 2);
         assert_eq!(r.timeout_ms, DEFAULT_TIMEOUT_MS);
-        let r = granulate(json!({"input": {"topic": "x", "templateName": "three_act_novel"}})).unwrap();
+        let r =
+            granulate(json!({"input": {"topic": "x", "templateName": "three_act_novel"}})).unwrap();
         assert_eq!(r.params.granularity_level, Granularity::DEFAULT);
     }
 
@@ -366,23 +502,71 @@ mod tests {
     fn every_bad_field_is_named() {
         let cases = [
             (json!({"input": {"structureType": "course"}}), "input.topic"),
-            (json!({"input": {"topic": 5, "structureType": "course"}}), "input.topic"),
-            (json!({"input": {"topic": "x".repeat(501), "structureType": "course"}}), "input.topic"),
+            (
+                json!({"input": {"topic": 5, "structureType": "course"}}),
+                "input.topic",
+            ),
+            (
+                json!({"input": {"topic": "x".repeat(501), "structureType": "course"}}),
+                "input.topic",
+            ),
             (json!({"input": {"topic": "x"}}), "input.structureType"),
-            (json!({"input": {"topic": "x", "structureType": "poem"}}), "input.structureType"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "params": {"granularityLevel": 6}}), "params.granularityLevel"),
-            (json!({"input": {"topic": "x", "structureType": "course", "granularityLevel": "3"}}), "input.granularityLevel"),
-            (json!({"input": {"topic": "x", "structureType": "course", "constraints": {"maxElements": 0}}}), "input.constraints.maxElements"),
-            (json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"modules": "many"}}}}), "input.constraints.counts.modules"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"aiProvider": "skynet"}}), "config.aiProvider"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"aiModel": "gpt-4o"}}), "config.aiModel"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"temperature": 3}}), "config.temperature"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"maxTokens": 10}}), "config.maxTokens"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"validationLevel": 4}}), "config.validationLevel"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"validationThreshold": -1}}), "config.validationThreshold"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"maxCostUsd": 0}}), "config.maxCostUsd"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "config": {"validation": "yes"}}), "config.validation"),
-            (json!({"input": {"topic": "x", "structureType": "course"}, "timeout": 10}), "timeout"),
+            (
+                json!({"input": {"topic": "x", "structureType": "poem"}}),
+                "input.structureType",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "params": {"granularityLevel": 6}}),
+                "params.granularityLevel",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course", "granularityLevel": "3"}}),
+                "input.granularityLevel",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course", "constraints": {"maxElements": 0}}}),
+                "input.constraints.maxElements",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"modules": "many"}}}}),
+                "input.constraints.counts.modules",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"aiProvider": "skynet"}}),
+                "config.aiProvider",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"aiModel": "gpt-4o"}}),
+                "config.aiModel",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"temperature": 3}}),
+                "config.temperature",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"maxTokens": 10}}),
+                "config.maxTokens",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"validationLevel": 4}}),
+                "config.validationLevel",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"validationThreshold": -1}}),
+                "config.validationThreshold",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"maxCostUsd": 0}}),
+                "config.maxCostUsd",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "config": {"validation": "yes"}}),
+                "config.validation",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "course"}, "timeout": 10}),
+                "timeout",
+            ),
             (json!({"input": "topic"}), "input"),
             (json!({"action": 7}), "action"),
         ];
@@ -396,26 +580,62 @@ mod tests {
     #[test]
     fn request_id_header_is_the_idempotency_key() {
         let body = json!({"input": {"topic": "x", "structureType": "course", "executionId": "from-input"}});
-        let ExecuteRequest::Granulate { execution_id, .. } = parse_execute(&body, Some("rm-123")).unwrap() else { panic!() };
+        let ExecuteRequest::Granulate { execution_id, .. } =
+            parse_execute(&body, Some("rm-123")).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(execution_id.as_deref(), Some("rm-123"));
-        let ExecuteRequest::Granulate { execution_id, .. } = parse_execute(&body, None).unwrap() else { panic!() };
+        let ExecuteRequest::Granulate { execution_id, .. } = parse_execute(&body, None).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(execution_id.as_deref(), Some("from-input"));
-        assert_eq!(parse_execute(&body, Some(&"x".repeat(200))).unwrap_err().status(), 400);
+        assert_eq!(
+            parse_execute(&body, Some(&"x".repeat(200)))
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]
     fn validate_needs_a_job_id_and_estimate_needs_no_topic() {
-        assert_eq!(field_of(parse_execute(&json!({"action": "validate", "input": {}}), None).unwrap_err()), "input.jobId");
-        let ok = parse_execute(&json!({"action": "validate", "input": {"jobId": 4}, "config": {"validationLevel": 2}}), None).unwrap();
-        assert_eq!(ok, ExecuteRequest::Validate { job_id: 4, level: Some(2), threshold: None });
-        assert!(matches!(parse_execute(&json!({"action": "estimate", "params": {"structureType": "quiz"}}), None).unwrap(), ExecuteRequest::Estimate { .. }));
+        assert_eq!(
+            field_of(parse_execute(&json!({"action": "validate", "input": {}}), None).unwrap_err()),
+            "input.jobId"
+        );
+        let ok = parse_execute(
+            &json!({"action": "validate", "input": {"jobId": 4}, "config": {"validationLevel": 2}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            ExecuteRequest::Validate {
+                job_id: 4,
+                level: Some(2),
+                threshold: None
+            }
+        );
+        assert!(matches!(
+            parse_execute(
+                &json!({"action": "estimate", "params": {"structureType": "quiz"}}),
+                None
+            )
+            .unwrap(),
+            ExecuteRequest::Estimate { .. }
+        ));
     }
 
     #[test]
     fn counts_are_checked_against_the_resolved_type() {
         let r = granulate(json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"questions": 3}}}})).unwrap();
         let rules = crate::services::validation::StructureRules::contract(StructureType::Course);
-        assert!(check_counts(&r.params, StructureType::Course, &rules).unwrap_err().message.contains("not a level of course"));
+        assert!(check_counts(&r.params, StructureType::Course, &rules)
+            .unwrap_err()
+            .message
+            .contains("not a level of course"));
         let r = granulate(json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"modules": 20}}}})).unwrap();
         assert!(check_counts(&r.params, StructureType::Course, &rules).is_err());
     }

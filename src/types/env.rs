@@ -36,7 +36,10 @@ fn read(env: &Env, name: &str) -> Option<String> {
 }
 
 fn read_number(env: &Env, name: &str, default: u64, min: u64, max: u64) -> u64 {
-    read(env, name).and_then(|v| v.parse::<u64>().ok()).map(|v| v.clamp(min, max)).unwrap_or(default)
+    read(env, name)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|v| v.clamp(min, max))
+        .unwrap_or(default)
 }
 
 impl Config {
@@ -44,7 +47,8 @@ impl Config {
         let environment = read(env, "ENVIRONMENT").unwrap_or_else(|| "production".into());
         let production = environment == "production";
         let defaults = Settings::default();
-        let (pricing, pricing_error) = match Pricing::with_override(read(env, "PRICING").as_deref()) {
+        let (pricing, pricing_error) = match Pricing::with_override(read(env, "PRICING").as_deref())
+        {
             Ok(p) => (p, None),
             Err(e) => (Pricing::default(), Some(e)),
         };
@@ -64,11 +68,35 @@ impl Config {
                 order: read(env, "AI_PROVIDER_ORDER"),
             },
             settings: Settings {
-                attempt_timeout_ms: read_number(env, "AI_ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout_ms, 1_000, 300_000),
-                max_attempts: read_number(env, "AI_MAX_ATTEMPTS", defaults.max_attempts as u64, 1, 5) as u32,
-                backoff_base_ms: read_number(env, "AI_BACKOFF_BASE_MS", defaults.backoff_base_ms, 10, 10_000),
+                attempt_timeout_ms: read_number(
+                    env,
+                    "AI_ATTEMPT_TIMEOUT_MS",
+                    defaults.attempt_timeout_ms,
+                    1_000,
+                    300_000,
+                ),
+                max_attempts: read_number(
+                    env,
+                    "AI_MAX_ATTEMPTS",
+                    defaults.max_attempts as u64,
+                    1,
+                    5,
+                ) as u32,
+                backoff_base_ms: read_number(
+                    env,
+                    "AI_BACKOFF_BASE_MS",
+                    defaults.backoff_base_ms,
+                    10,
+                    10_000,
+                ),
                 backoff_cap_ms: defaults.backoff_cap_ms,
-                retry_after_cap_ms: read_number(env, "AI_RETRY_AFTER_CAP_MS", defaults.retry_after_cap_ms, 0, 60_000),
+                retry_after_cap_ms: read_number(
+                    env,
+                    "AI_RETRY_AFTER_CAP_MS",
+                    defaults.retry_after_cap_ms,
+                    0,
+                    60_000,
+                ),
                 min_attempt_ms: defaults.min_attempt_ms,
             },
             pricing,

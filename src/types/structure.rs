@@ -216,16 +216,32 @@ impl TypeSpec {
 }
 
 const fn text(name: &'static str, aliases: &'static [&'static str]) -> FieldSpec {
-    FieldSpec { name, kind: FieldKind::Text, aliases }
+    FieldSpec {
+        name,
+        kind: FieldKind::Text,
+        aliases,
+    }
 }
 const fn int(name: &'static str, aliases: &'static [&'static str]) -> FieldSpec {
-    FieldSpec { name, kind: FieldKind::Integer, aliases }
+    FieldSpec {
+        name,
+        kind: FieldKind::Integer,
+        aliases,
+    }
 }
 const fn optional_list(name: &'static str, aliases: &'static [&'static str]) -> FieldSpec {
-    FieldSpec { name, kind: FieldKind::OptionalList, aliases }
+    FieldSpec {
+        name,
+        kind: FieldKind::OptionalList,
+        aliases,
+    }
 }
 const fn list(name: &'static str, aliases: &'static [&'static str]) -> FieldSpec {
-    FieldSpec { name, kind: FieldKind::TextList, aliases }
+    FieldSpec {
+        name,
+        kind: FieldKind::TextList,
+        aliases,
+    }
 }
 
 static COURSE: TypeSpec = TypeSpec {
@@ -235,7 +251,10 @@ static COURSE: TypeSpec = TypeSpec {
         text("description", &["summary", "overview"]),
         text("duration", &["totalDuration", "length"]),
         optional_list("prerequisites", &["requirements"]),
-        list("learningOutcomes", &["outcomes", "learning_outcomes", "objectives"]),
+        list(
+            "learningOutcomes",
+            &["outcomes", "learning_outcomes", "objectives"],
+        ),
     ],
     levels: &[
         LevelSpec {
@@ -266,7 +285,10 @@ static COURSE: TypeSpec = TypeSpec {
             outline_field: "contentOutline",
             fields: &[
                 text("title", &["name"]),
-                text("contentOutline", &["content_outline", "outline", "description", "summary"]),
+                text(
+                    "contentOutline",
+                    &["content_outline", "outline", "description", "summary"],
+                ),
                 list("objectives", &["learningObjectives", "goals"]),
             ],
             min: 2,
@@ -283,7 +305,10 @@ static COURSE: TypeSpec = TypeSpec {
             aliases: &["exercises", "tasks"],
             title_field: "description",
             outline_field: "description",
-            fields: &[text("type", &["kind", "activityType"]), text("description", &["title", "name", "summary"])],
+            fields: &[
+                text("type", &["kind", "activityType"]),
+                text("description", &["title", "name", "summary"]),
+            ],
             min: 1,
             max: 4,
             words: 250,
@@ -312,7 +337,11 @@ static QUIZ: TypeSpec = TypeSpec {
             aliases: &["sections", "topics"],
             title_field: "name",
             outline_field: "description",
-            fields: &[text("name", &["title"]), int("weight", &["percentage"]), text("description", &["summary"])],
+            fields: &[
+                text("name", &["title"]),
+                int("weight", &["percentage"]),
+                text("description", &["summary"]),
+            ],
             min: 2,
             max: 8,
             words: 60,
@@ -365,7 +394,11 @@ static NOVEL: TypeSpec = TypeSpec {
             aliases: &["parts"],
             title_field: "title",
             outline_field: "summary",
-            fields: &[text("title", &["name"]), text("purpose", &["goal"]), text("summary", &["description"])],
+            fields: &[
+                text("title", &["name"]),
+                text("purpose", &["goal"]),
+                text("summary", &["description"]),
+            ],
             min: 3,
             max: 5,
             words: 200,
@@ -436,7 +469,11 @@ static WORKFLOW: TypeSpec = TypeSpec {
             aliases: &["stages"],
             title_field: "name",
             outline_field: "objective",
-            fields: &[text("name", &["title"]), text("objective", &["goal", "description"]), text("duration", &["length"])],
+            fields: &[
+                text("name", &["title"]),
+                text("objective", &["goal", "description"]),
+                text("duration", &["length"]),
+            ],
             min: 3,
             max: 7,
             words: 200,
@@ -494,7 +531,11 @@ static KNOWLEDGE_MAP: TypeSpec = TypeSpec {
         text("title", &["name"]),
         text("domain", &["field", "subject"]),
         text("purpose", &["objective", "description"]),
-        FieldSpec { name: "relationships", kind: FieldKind::Relationships, aliases: &["links", "edges"] },
+        FieldSpec {
+            name: "relationships",
+            kind: FieldKind::Relationships,
+            aliases: &["links", "edges"],
+        },
     ],
     levels: &[
         LevelSpec {
@@ -503,7 +544,11 @@ static KNOWLEDGE_MAP: TypeSpec = TypeSpec {
             aliases: &["nodes", "topics"],
             title_field: "name",
             outline_field: "definition",
-            fields: &[text("name", &["title"]), text("definition", &["description"]), text("importance", &["significance"])],
+            fields: &[
+                text("name", &["title"]),
+                text("definition", &["description"]),
+                text("importance", &["significance"]),
+            ],
             min: 3,
             max: 10,
             words: 350,
@@ -518,7 +563,11 @@ static KNOWLEDGE_MAP: TypeSpec = TypeSpec {
             aliases: &["children", "subtopics"],
             title_field: "name",
             outline_field: "definition",
-            fields: &[text("name", &["title"]), text("definition", &["description"]), text("relationship", &["relation"])],
+            fields: &[
+                text("name", &["title"]),
+                text("definition", &["description"]),
+                text("relationship", &["relation"]),
+            ],
             min: 2,
             max: 6,
             words: 200,
@@ -563,7 +612,11 @@ static LEARNING_PATH: TypeSpec = TypeSpec {
             aliases: &["stages", "phases"],
             title_field: "name",
             outline_field: "objective",
-            fields: &[text("name", &["title"]), text("objective", &["goal", "description"]), text("duration", &["length"])],
+            fields: &[
+                text("name", &["title"]),
+                text("objective", &["goal", "description"]),
+                text("duration", &["length"]),
+            ],
             min: 3,
             max: 8,
             words: 250,
@@ -581,7 +634,10 @@ static LEARNING_PATH: TypeSpec = TypeSpec {
             fields: &[
                 text("name", &["title"]),
                 text("description", &["summary"]),
-                text("proficiencyLevel", &["proficiency", "level", "proficiency_level"]),
+                text(
+                    "proficiencyLevel",
+                    &["proficiency", "level", "proficiency_level"],
+                ),
             ],
             min: 2,
             max: 5,
@@ -597,7 +653,11 @@ static LEARNING_PATH: TypeSpec = TypeSpec {
             aliases: &["exercises", "resources"],
             title_field: "title",
             outline_field: "description",
-            fields: &[text("type", &["kind"]), text("title", &["name"]), text("description", &["summary"])],
+            fields: &[
+                text("type", &["kind"]),
+                text("title", &["name"]),
+                text("description", &["summary"]),
+            ],
             min: 1,
             max: 4,
             words: 200,
@@ -618,7 +678,10 @@ mod tests {
 
     #[test]
     fn parse_is_exact() {
-        assert_eq!(StructureType::parse("knowledge_map"), Some(StructureType::KnowledgeMap));
+        assert_eq!(
+            StructureType::parse("knowledge_map"),
+            Some(StructureType::KnowledgeMap)
+        );
         assert_eq!(StructureType::parse("Course"), None);
         assert_eq!(StructureType::parse("knowledge map"), None);
     }
@@ -638,7 +701,10 @@ mod tests {
             for g in 1..=5 {
                 let g = Granularity::new(g).unwrap();
                 let now = (g.depth(spec), spec.expected_elements(g));
-                assert!(now.0 >= previous.0 && now.1 > previous.1, "{t} at {g:?}: {now:?} after {previous:?}");
+                assert!(
+                    now.0 >= previous.0 && now.1 > previous.1,
+                    "{t} at {g:?}: {now:?} after {previous:?}"
+                );
                 previous = now;
             }
         }
@@ -650,7 +716,11 @@ mod tests {
             for level in t.spec().levels {
                 for g in 1..=5 {
                     let target = level.target(Granularity::new(g).unwrap());
-                    assert!((level.min..=level.max).contains(&target), "{t}/{}: {target}", level.key);
+                    assert!(
+                        (level.min..=level.max).contains(&target),
+                        "{t}/{}: {target}",
+                        level.key
+                    );
                 }
             }
         }
@@ -658,9 +728,16 @@ mod tests {
 
     #[test]
     fn level_rules_match_contracts() {
-        let rules: Vec<(&str, u32, u32)> =
-            StructureType::Course.spec().levels.iter().map(|l| (l.key, l.min, l.max)).collect();
-        assert_eq!(rules, vec![("modules", 3, 12), ("lessons", 2, 5), ("activities", 1, 4)]);
+        let rules: Vec<(&str, u32, u32)> = StructureType::Course
+            .spec()
+            .levels
+            .iter()
+            .map(|l| (l.key, l.min, l.max))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![("modules", 3, 12), ("lessons", 2, 5), ("activities", 1, 4)]
+        );
         assert_eq!(StructureType::Quiz.spec().levels.len(), 2);
     }
 }

@@ -34,7 +34,11 @@ fn default_level() -> u8 {
 
 impl Default for ValidationRules {
     fn default() -> Self {
-        ValidationRules { min_quality_score: 0.7, validation_threshold: 75.0, validation_level: 1 }
+        ValidationRules {
+            min_quality_score: 0.7,
+            validation_threshold: 75.0,
+            validation_level: 1,
+        }
     }
 }
 
@@ -105,21 +109,29 @@ pub struct TemplateRow {
 impl TryFrom<TemplateRow> for Template {
     type Error = String;
     fn try_from(row: TemplateRow) -> Result<Template, String> {
-        let bad = |col: &str, e: serde_json::Error| format!("template {} has invalid {col}: {e}", row.template_name);
+        let bad = |col: &str, e: serde_json::Error| {
+            format!("template {} has invalid {col}: {e}", row.template_name)
+        };
         Ok(Template {
             id: row.id as i64,
-            structure_type: StructureType::parse(&row.structure_type)
-                .ok_or_else(|| format!("template {} has unknown structure_type", row.template_name))?,
+            structure_type: StructureType::parse(&row.structure_type).ok_or_else(|| {
+                format!("template {} has unknown structure_type", row.template_name)
+            })?,
             description: row.description.clone(),
-            template_schema: serde_json::from_str(&row.template_schema).map_err(|e| bad("template_schema", e))?,
+            template_schema: serde_json::from_str(&row.template_schema)
+                .map_err(|e| bad("template_schema", e))?,
             placeholders: check_template(&row.ai_prompt_template).unwrap_or_default(),
             ai_prompt_template: row.ai_prompt_template.clone(),
-            validation_rules: serde_json::from_str(&row.validation_rules).map_err(|e| bad("validation_rules", e))?,
-            structure_rules: serde_json::from_str(&row.structure_rules).map_err(|e| bad("structure_rules", e))?,
+            validation_rules: serde_json::from_str(&row.validation_rules)
+                .map_err(|e| bad("validation_rules", e))?,
+            structure_rules: serde_json::from_str(&row.structure_rules)
+                .map_err(|e| bad("structure_rules", e))?,
             complexity_level: row.complexity_level as u8,
             target_audience: row.target_audience.clone(),
-            ai_provider_config: serde_json::from_str(&row.ai_provider_config).map_err(|e| bad("ai_provider_config", e))?,
-            cost_optimization: serde_json::from_str(&row.cost_optimization).map_err(|e| bad("cost_optimization", e))?,
+            ai_provider_config: serde_json::from_str(&row.ai_provider_config)
+                .map_err(|e| bad("ai_provider_config", e))?,
+            cost_optimization: serde_json::from_str(&row.cost_optimization)
+                .map_err(|e| bad("cost_optimization", e))?,
             usage_count: row.usage_count as i64,
             created_at: row.created_at.clone(),
             updated_at: row.updated_at.clone(),
@@ -155,7 +167,9 @@ pub struct TemplateInput {
 
 pub fn valid_template_name(name: &str) -> bool {
     (3..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
@@ -163,31 +177,59 @@ impl TemplateInput {
     /// Validate a template object (camelCase fields). Every problem is a 400
     /// naming the field; `base` supplies the current values on update.
     pub fn parse(value: &Value, base: Option<&Template>) -> AppResult<TemplateInput> {
-        let obj = value.as_object().ok_or_else(|| AppError::invalid_field("template", "must be an object"))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| AppError::invalid_field("template", "must be an object"))?;
         let field = |name: &str| obj.get(name).filter(|v| !v.is_null());
         let text = |name: &str, max: usize, current: Option<&str>| -> AppResult<Option<String>> {
             match field(name) {
                 None => Ok(current.map(str::to_string)),
-                Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.trim().to_string())),
-                Some(Value::String(_)) => Err(AppError::invalid_field(&format!("template.{name}"), format!("must be at most {max} characters"))),
-                Some(_) => Err(AppError::invalid_field(&format!("template.{name}"), "must be a string")),
+                Some(Value::String(s)) if s.chars().count() <= max => {
+                    Ok(Some(s.trim().to_string()))
+                }
+                Some(Value::String(_)) => Err(AppError::invalid_field(
+                    &format!("template.{name}"),
+                    format!("must be at most {max} characters"),
+                )),
+                Some(_) => Err(AppError::invalid_field(
+                    &format!("template.{name}"),
+                    "must be a string",
+                )),
             }
         };
         let template_name = text("templateName", 64, base.map(|b| b.template_name.as_str()))?
             .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
         if !valid_template_name(&template_name) {
-            return Err(AppError::invalid_field("template.templateName", "must be 3-64 characters of a-z, 0-9 and _, starting with a letter"));
+            return Err(AppError::invalid_field(
+                "template.templateName",
+                "must be 3-64 characters of a-z, 0-9 and _, starting with a letter",
+            ));
         }
         let structure_type = match field("structureType") {
             Some(Value::String(s)) => StructureType::parse(s).ok_or_else(|| {
-                AppError::invalid_field("template.structureType", format!("must be one of {}", StructureType::names().join(", ")))
+                AppError::invalid_field(
+                    "template.structureType",
+                    format!("must be one of {}", StructureType::names().join(", ")),
+                )
             })?,
-            Some(_) => return Err(AppError::invalid_field("template.structureType", "must be a string")),
-            None => base.map(|b| b.structure_type).ok_or_else(|| AppError::invalid_field("template.structureType", "is required"))?,
+            Some(_) => {
+                return Err(AppError::invalid_field(
+                    "template.structureType",
+                    "must be a string",
+                ))
+            }
+            None => base
+                .map(|b| b.structure_type)
+                .ok_or_else(|| AppError::invalid_field("template.structureType", "is required"))?,
         };
-        let ai_prompt_template = text("aiPromptTemplate", crate::helpers::prompts::MAX_TEMPLATE_CHARS, base.map(|b| b.ai_prompt_template.as_str()))?
-            .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
-        check_template(&ai_prompt_template).map_err(|e| AppError::invalid_field("template.aiPromptTemplate", e))?;
+        let ai_prompt_template = text(
+            "aiPromptTemplate",
+            crate::helpers::prompts::MAX_TEMPLATE_CHARS,
+            base.map(|b| b.ai_prompt_template.as_str()),
+        )?
+        .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
+        check_template(&ai_prompt_template)
+            .map_err(|e| AppError::invalid_field("template.aiPromptTemplate", e))?;
 
         let type_changed = base.is_some_and(|b| b.structure_type != structure_type);
         let template_schema = match field("templateSchema") {
@@ -197,7 +239,10 @@ impl TemplateInput {
                 if !ok {
                     return Err(AppError::invalid_field(
                         "template.templateSchema",
-                        format!("must be an object whose levels are {} for {structure_type}", expected["levels"]),
+                        format!(
+                            "must be an object whose levels are {} for {structure_type}",
+                            expected["levels"]
+                        ),
                     ));
                 }
                 schema.clone()
@@ -206,63 +251,128 @@ impl TemplateInput {
             None => base.map(|b| b.template_schema.clone()).unwrap_or_default(),
         };
         let structure_rules = match field("structureRules") {
-            Some(v) => serde_json::from_value::<StructureRules>(v.clone())
-                .map_err(|e| AppError::invalid_field("template.structureRules", format!("is not valid: {e}")))?,
+            Some(v) => serde_json::from_value::<StructureRules>(v.clone()).map_err(|e| {
+                AppError::invalid_field("template.structureRules", format!("is not valid: {e}"))
+            })?,
             None if type_changed || base.is_none() => StructureRules::contract(structure_type),
-            None => base.map(|b| b.structure_rules.clone()).unwrap_or_else(|| StructureRules::contract(structure_type)),
+            None => base
+                .map(|b| b.structure_rules.clone())
+                .unwrap_or_else(|| StructureRules::contract(structure_type)),
         };
-        structure_rules.check(structure_type).map_err(|e| AppError::invalid_field("template.structureRules", e))?;
+        structure_rules
+            .check(structure_type)
+            .map_err(|e| AppError::invalid_field("template.structureRules", e))?;
 
-        let validation_rules: ValidationRules = parse_json(field("validationRules"), "validationRules", base.map(|b| &b.validation_rules))?;
+        let validation_rules: ValidationRules = parse_json(
+            field("validationRules"),
+            "validationRules",
+            base.map(|b| &b.validation_rules),
+        )?;
         if !(0.0..=1.0).contains(&validation_rules.min_quality_score) {
-            return Err(AppError::invalid_field("template.validationRules.minQualityScore", "must be between 0 and 1"));
+            return Err(AppError::invalid_field(
+                "template.validationRules.minQualityScore",
+                "must be between 0 and 1",
+            ));
         }
         if !(0.0..=100.0).contains(&validation_rules.validation_threshold) {
-            return Err(AppError::invalid_field("template.validationRules.validationThreshold", "must be between 0 and 100"));
+            return Err(AppError::invalid_field(
+                "template.validationRules.validationThreshold",
+                "must be between 0 and 100",
+            ));
         }
         if !(1..=3).contains(&validation_rules.validation_level) {
-            return Err(AppError::invalid_field("template.validationRules.validationLevel", "must be 1, 2 or 3"));
+            return Err(AppError::invalid_field(
+                "template.validationRules.validationLevel",
+                "must be 1, 2 or 3",
+            ));
         }
-        let ai_provider_config: AiProviderConfig = parse_json(field("aiProviderConfig"), "aiProviderConfig", base.map(|b| &b.ai_provider_config))?;
-        let names = ai_provider_config.preferred_provider.iter().chain(&ai_provider_config.fallback_providers).chain(ai_provider_config.model_preferences.keys());
+        let ai_provider_config: AiProviderConfig = parse_json(
+            field("aiProviderConfig"),
+            "aiProviderConfig",
+            base.map(|b| &b.ai_provider_config),
+        )?;
+        let names = ai_provider_config
+            .preferred_provider
+            .iter()
+            .chain(&ai_provider_config.fallback_providers)
+            .chain(ai_provider_config.model_preferences.keys());
         for name in names {
             if ProviderKind::parse(name).is_none() {
-                return Err(AppError::invalid_field("template.aiProviderConfig", format!("unknown provider `{name}`")));
+                return Err(AppError::invalid_field(
+                    "template.aiProviderConfig",
+                    format!("unknown provider `{name}`"),
+                ));
             }
         }
-        if ai_provider_config.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
-            return Err(AppError::invalid_field("template.aiProviderConfig.temperature", "must be between 0 and 2"));
+        if ai_provider_config
+            .temperature
+            .is_some_and(|t| !(0.0..=2.0).contains(&t))
+        {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.temperature",
+                "must be between 0 and 2",
+            ));
         }
-        if ai_provider_config.max_tokens.is_some_and(|t| !(256..=64_000).contains(&t)) {
-            return Err(AppError::invalid_field("template.aiProviderConfig.maxTokens", "must be between 256 and 64000"));
+        if ai_provider_config
+            .max_tokens
+            .is_some_and(|t| !(256..=64_000).contains(&t))
+        {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.maxTokens",
+                "must be between 256 and 64000",
+            ));
         }
-        let cost_optimization: CostOptimization = parse_json(field("costOptimization"), "costOptimization", base.map(|b| &b.cost_optimization))?;
-        if cost_optimization.max_cost_per_job.is_some_and(|c| !(c > 0.0 && c <= 100.0)) {
-            return Err(AppError::invalid_field("template.costOptimization.maxCostPerJob", "must be above 0 and at most 100"));
+        let cost_optimization: CostOptimization = parse_json(
+            field("costOptimization"),
+            "costOptimization",
+            base.map(|b| &b.cost_optimization),
+        )?;
+        if cost_optimization
+            .max_cost_per_job
+            .is_some_and(|c| !(c > 0.0 && c <= 100.0))
+        {
+            return Err(AppError::invalid_field(
+                "template.costOptimization.maxCostPerJob",
+                "must be above 0 and at most 100",
+            ));
         }
         let complexity_level = match field("complexityLevel") {
-            Some(v) => v.as_u64().filter(|n| (1..=5).contains(n)).ok_or_else(|| AppError::invalid_field("template.complexityLevel", "must be an integer 1-5"))? as u8,
+            Some(v) => v.as_u64().filter(|n| (1..=5).contains(n)).ok_or_else(|| {
+                AppError::invalid_field("template.complexityLevel", "must be an integer 1-5")
+            })? as u8,
             None => base.map(|b| b.complexity_level).unwrap_or(3),
         };
         Ok(TemplateInput {
             template_name,
             structure_type,
-            description: text("description", 500, base.map(|b| b.description.as_str()))?.unwrap_or_default(),
+            description: text("description", 500, base.map(|b| b.description.as_str()))?
+                .unwrap_or_default(),
             template_schema,
             ai_prompt_template,
             validation_rules,
             structure_rules,
             complexity_level,
-            target_audience: text("targetAudience", 200, base.map(|b| b.target_audience.as_str()))?.unwrap_or_else(|| "general audience".into()),
+            target_audience: text(
+                "targetAudience",
+                200,
+                base.map(|b| b.target_audience.as_str()),
+            )?
+            .unwrap_or_else(|| "general audience".into()),
             ai_provider_config,
             cost_optimization,
         })
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned + Clone + Default>(value: Option<&Value>, name: &str, current: Option<&T>) -> AppResult<T> {
+fn parse_json<T: serde::de::DeserializeOwned + Clone + Default>(
+    value: Option<&Value>,
+    name: &str,
+    current: Option<&T>,
+) -> AppResult<T> {
     match value {
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| AppError::invalid_field(&format!("template.{name}"), format!("is not valid: {e}"))),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+            AppError::invalid_field(&format!("template.{name}"), format!("is not valid: {e}"))
+        }),
         None => Ok(current.cloned().unwrap_or_default()),
     }
 }
@@ -278,8 +388,14 @@ mod tests {
     #[test]
     fn a_minimal_template_gets_contract_rules_and_schema() {
         let t = TemplateInput::parse(&minimal(), None).unwrap();
-        assert_eq!(t.structure_rules, StructureRules::contract(StructureType::Course));
-        assert_eq!(t.template_schema["levels"], json!(["modules", "lessons", "activities"]));
+        assert_eq!(
+            t.structure_rules,
+            StructureRules::contract(StructureType::Course)
+        );
+        assert_eq!(
+            t.template_schema["levels"],
+            json!(["modules", "lessons", "activities"])
+        );
         assert_eq!(t.validation_rules, ValidationRules::default());
     }
 
@@ -288,12 +404,36 @@ mod tests {
         let cases = [
             ("templateName", json!("Bad Name"), "template.templateName"),
             ("structureType", json!("poem"), "template.structureType"),
-            ("aiPromptTemplate", json!("About {topic} for {reader}"), "template.aiPromptTemplate"),
-            ("templateSchema", json!({"levels": ["units"]}), "template.templateSchema"),
-            ("structureRules", json!({"levels": [{"level": "modules", "min": 1, "max": 99}]}), "template.structureRules"),
-            ("validationRules", json!({"validationThreshold": 150}), "template.validationRules.validationThreshold"),
-            ("aiProviderConfig", json!({"preferredProvider": "skynet"}), "template.aiProviderConfig"),
-            ("costOptimization", json!({"maxCostPerJob": -1}), "template.costOptimization.maxCostPerJob"),
+            (
+                "aiPromptTemplate",
+                json!("About {topic} for {reader}"),
+                "template.aiPromptTemplate",
+            ),
+            (
+                "templateSchema",
+                json!({"levels": ["units"]}),
+                "template.templateSchema",
+            ),
+            (
+                "structureRules",
+                json!({"levels": [{"level": "modules", "min": 1, "max": 99}]}),
+                "template.structureRules",
+            ),
+            (
+                "validationRules",
+                json!({"validationThreshold": 150}),
+                "template.validationRules.validationThreshold",
+            ),
+            (
+                "aiProviderConfig",
+                json!({"preferredProvider": "skynet"}),
+                "template.aiProviderConfig",
+            ),
+            (
+                "costOptimization",
+                json!({"maxCostPerJob": -1}),
+                "template.costOptimization.maxCostPerJob",
+            ),
             ("complexityLevel", json!(9), "template.complexityLevel"),
         ];
         for (field, value, named) in cases {
@@ -301,7 +441,12 @@ mod tests {
             input[field] = value;
             let err = TemplateInput::parse(&input, None).unwrap_err();
             assert_eq!(err.status(), 400, "{field}");
-            assert_eq!(err.details.as_ref().unwrap()["field"], named, "{field}: {}", err.message);
+            assert_eq!(
+                err.details.as_ref().unwrap()["field"],
+                named,
+                "{field}: {}",
+                err.message
+            );
         }
     }
 
@@ -332,6 +477,9 @@ mod tests {
         assert_eq!(updated.target_audience, "devs");
         // Changing the type resets rules and schema to the new type's contract.
         let retyped = TemplateInput::parse(&json!({"structureType": "quiz"}), Some(&base)).unwrap();
-        assert_eq!(retyped.structure_rules, StructureRules::contract(StructureType::Quiz));
+        assert_eq!(
+            retyped.structure_rules,
+            StructureRules::contract(StructureType::Quiz)
+        );
     }
 }

@@ -27,14 +27,24 @@ pub fn mock() -> String {
 /// A client per call: each `#[tokio::test]` has its own runtime, and pooled
 /// connections must not outlive the runtime that opened them.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("client")
 }
 
 /// A marker unique to one test, used as topic text and as mock script key.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}", nanos % 1_000_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}",
+        nanos % 1_000_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,9 +83,16 @@ impl Who {
             Who::OtherClient => rb.header("X-API-Key", "dev-other-key"),
             Who::UserSession => rb.header("x-bitware-session-token", "dev-user-session"),
             Who::AdminSession => rb.header("x-bitware-session-token", "dev-admin-session"),
-            Who::Worker => rb.header("Authorization", format!("Bearer {SECRET}")).header("X-Worker-ID", "e2e-tests"),
-            Who::WorkerFor(client) => rb.header("Authorization", format!("Bearer {SECRET}")).header("X-Worker-ID", "e2e-tests").header("X-Client-ID", client),
-            Who::WorkerWrongSecret => rb.header("Authorization", "Bearer wrong-secret").header("X-Worker-ID", "e2e-tests"),
+            Who::Worker => rb
+                .header("Authorization", format!("Bearer {SECRET}"))
+                .header("X-Worker-ID", "e2e-tests"),
+            Who::WorkerFor(client) => rb
+                .header("Authorization", format!("Bearer {SECRET}"))
+                .header("X-Worker-ID", "e2e-tests")
+                .header("X-Client-ID", client),
+            Who::WorkerWrongSecret => rb
+                .header("Authorization", "Bearer wrong-secret")
+                .header("X-Worker-ID", "e2e-tests"),
             Who::ApiKey(k) => rb.header("X-API-Key", k),
             Who::Session(t) => rb.header("x-bitware-session-token", t),
         }
@@ -94,7 +111,13 @@ impl Reply {
     }
 }
 
-pub async fn send(method: Method, path: &str, who: &Who, body: Option<&Value>, headers: &[(&str, &str)]) -> Reply {
+pub async fn send(
+    method: Method,
+    path: &str,
+    who: &Who,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut rb = who.apply(http().request(method, format!("{}{path}", base())));
     for (k, v) in headers {
         rb = rb.header(*k, *v);
@@ -106,8 +129,16 @@ pub async fn send(method: Method, path: &str, who: &Who, body: Option<&Value>, h
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
-    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}")) };
-    Reply { status, headers, body }
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub async fn get(path: &str, who: &Who) -> Reply {
@@ -120,7 +151,9 @@ pub async fn post(path: &str, who: &Who, body: Value) -> Reply {
 
 /// `POST /api/execute` with an optional X-Request-ID.
 pub async fn execute(who: &Who, body: Value, request_id: Option<&str>) -> Reply {
-    let headers: Vec<(&str, &str)> = request_id.map(|r| vec![("X-Request-ID", r)]).unwrap_or_default();
+    let headers: Vec<(&str, &str)> = request_id
+        .map(|r| vec![("X-Request-ID", r)])
+        .unwrap_or_default();
     send(Method::POST, "/api/execute", who, Some(&body), &headers).await
 }
 
@@ -130,13 +163,26 @@ pub fn granulate(topic: &str, structure_type: &str, granularity: u8) -> Value {
 
 /// Queue mock behaviours for requests whose prompt contains `key`.
 pub async fn script(key: &str, steps: Value) {
-    let r = http().post(format!("{}/__mock/script", mock())).json(&json!({"key": key, "steps": steps})).send().await.expect("mock answers");
+    let r = http()
+        .post(format!("{}/__mock/script", mock()))
+        .json(&json!({"key": key, "steps": steps}))
+        .send()
+        .await
+        .expect("mock answers");
     assert!(r.status().is_success());
 }
 
 /// What the mock saw for `key`: `calls[]` with provider, kind, step, status, user, usage.
 pub async fn mock_calls(key: &str) -> Vec<Value> {
-    let r: Value = http().get(format!("{}/__mock/calls", mock())).query(&[("key", key)]).send().await.expect("mock").json().await.expect("json");
+    let r: Value = http()
+        .get(format!("{}/__mock/calls", mock()))
+        .query(&[("key", key)])
+        .send()
+        .await
+        .expect("mock")
+        .json()
+        .await
+        .expect("json");
     r["calls"].as_array().cloned().unwrap_or_default()
 }
 

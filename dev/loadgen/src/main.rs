@@ -28,7 +28,17 @@ struct Args {
 }
 
 fn parse() -> Args {
-    let mut a = Args { url: String::new(), method: "GET".into(), body: None, headers: vec![], concurrency: 8, seconds: 10.0, max_requests: u64::MAX, request_ids: false, duplicate_rate: 0.0 };
+    let mut a = Args {
+        url: String::new(),
+        method: "GET".into(),
+        body: None,
+        headers: vec![],
+        concurrency: 8,
+        seconds: 10.0,
+        max_requests: u64::MAX,
+        request_ids: false,
+        duplicate_rate: 0.0,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -49,7 +59,10 @@ fn parse() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
-    assert!(a.url.starts_with("http://127.0.0.1:") || a.url.starts_with("http://localhost:"), "loopback targets only");
+    assert!(
+        a.url.starts_with("http://127.0.0.1:") || a.url.starts_with("http://localhost:"),
+        "loopback targets only"
+    );
     a
 }
 
@@ -65,15 +78,28 @@ struct Tally {
 #[tokio::main]
 async fn main() {
     let args = Arc::new(parse());
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).pool_max_idle_per_host(args.concurrency).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .expect("client");
     let tally = Arc::new(Mutex::new(Tally::default()));
     let sent = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let started = Instant::now();
-    let run_tag = format!("{:x}", started.elapsed().as_nanos() ^ std::process::id() as u128 ^ 0x5eed);
+    let run_tag = format!(
+        "{:x}",
+        started.elapsed().as_nanos() ^ std::process::id() as u128 ^ 0x5eed
+    );
     let mut workers = Vec::new();
     for worker in 0..args.concurrency {
-        let (args, client, tally, sent, run_tag) = (args.clone(), client.clone(), tally.clone(), sent.clone(), run_tag.clone());
+        let (args, client, tally, sent, run_tag) = (
+            args.clone(),
+            client.clone(),
+            tally.clone(),
+            sent.clone(),
+            run_tag.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ (worker as u64 + 1);
             let mut next_random = move || {
@@ -92,13 +118,19 @@ async fn main() {
                     rb = rb.header(k, v);
                 }
                 if let Some(body) = &args.body {
-                    rb = rb.header("Content-Type", "application/json").body(body.replace("{n}", &n.to_string()));
+                    rb = rb
+                        .header("Content-Type", "application/json")
+                        .body(body.replace("{n}", &n.to_string()));
                 }
                 let mut request_id = None;
                 if args.request_ids {
                     let earlier = {
                         let t = tally.lock().unwrap();
-                        (!t.sent_ids.is_empty() && next_random() < args.duplicate_rate).then(|| t.sent_ids[(next_random() * t.sent_ids.len() as f64) as usize % t.sent_ids.len()].clone())
+                        (!t.sent_ids.is_empty() && next_random() < args.duplicate_rate).then(|| {
+                            t.sent_ids[(next_random() * t.sent_ids.len() as f64) as usize
+                                % t.sent_ids.len()]
+                            .clone()
+                        })
                     };
                     let id = match earlier {
                         Some(id) => {
@@ -122,7 +154,14 @@ async fn main() {
                         let _ = r.bytes().await;
                         (s.to_string(), (200..300).contains(&s))
                     }
-                    Err(e) => (if e.is_timeout() { "timeout".into() } else { "error".into() }, false),
+                    Err(e) => (
+                        if e.is_timeout() {
+                            "timeout".into()
+                        } else {
+                            "error".into()
+                        },
+                        false,
+                    ),
                 };
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 let mut t = tally.lock().unwrap();

@@ -37,7 +37,11 @@ struct Usage {
     cached: u64,
 }
 
-const DEFAULT_USAGE: Usage = Usage { input: 1000, output: 500, cached: 0 };
+const DEFAULT_USAGE: Usage = Usage {
+    input: 1000,
+    output: 500,
+    cached: 0,
+};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -161,7 +165,11 @@ fn want_of(schema: &Value) -> Want {
     if props.get("criteria").is_some() {
         let names = props["criteria"]["items"]["properties"]["criterion"]["enum"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         return Want::Review(names);
     }
@@ -175,7 +183,11 @@ fn want_of(schema: &Value) -> Want {
 fn text_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().map(|p| p["text"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>().join("\n"),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| p["text"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     }
 }
@@ -188,21 +200,30 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
 
 fn outline(t: StructureType, user: &str, counts: Option<Vec<u32>>) -> Value {
     let counts = counts.unwrap_or_else(|| {
-        parse_target_shape(user).map(|pairs| pairs.into_iter().map(|(_, n)| n).collect()).unwrap_or_else(|| {
-            t.spec().levels.iter().map(|l| l.min).collect()
-        })
+        parse_target_shape(user)
+            .map(|pairs| pairs.into_iter().map(|(_, n)| n).collect())
+            .unwrap_or_else(|| t.spec().levels.iter().map(|l| l.min).collect())
     });
     let topic = between(user, "<topic>", "</topic>").unwrap_or("Mock topic");
     generate_with_counts(t, &counts, topic)
 }
 
 fn pad_descriptions(v: &mut Value, n: usize) {
-    const FIELDS: [&str; 6] = ["description", "contentOutline", "summary", "definition", "objective", "explanation"];
+    const FIELDS: [&str; 6] = [
+        "description",
+        "contentOutline",
+        "summary",
+        "definition",
+        "objective",
+        "explanation",
+    ];
     match v {
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
                 match child {
-                    Value::String(s) if FIELDS.contains(&k.as_str()) => s.push_str(&" lorem ipsum".repeat(n / 12 + 1)),
+                    Value::String(s) if FIELDS.contains(&k.as_str()) => {
+                        s.push_str(&" lorem ipsum".repeat(n / 12 + 1))
+                    }
                     other => pad_descriptions(other, n),
                 }
             }
@@ -222,7 +243,13 @@ fn review(names: &[String], scores: &[u32]) -> Value {
     json!({"criteria": criteria, "issues": if low { vec!["mock: the ordering of items is weak"] } else { vec![] }, "feedback": if low { "mock: reorder the items" } else { "mock: fine" }})
 }
 
-fn openai_body(model: &str, content: Option<String>, refusal: Option<&str>, finish: &str, usage: Usage) -> Value {
+fn openai_body(
+    model: &str,
+    content: Option<String>,
+    refusal: Option<&str>,
+    finish: &str,
+    usage: Usage,
+) -> Value {
     json!({
         "id": "chatcmpl-mock", "object": "chat.completion", "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": refusal}, "finish_reason": finish}],
@@ -231,13 +258,21 @@ fn openai_body(model: &str, content: Option<String>, refusal: Option<&str>, fini
     })
 }
 
-fn anthropic_body(model: &str, text: Option<String>, tool_input: Option<Value>, stop: &str, usage: Usage) -> Value {
+fn anthropic_body(
+    model: &str,
+    text: Option<String>,
+    tool_input: Option<Value>,
+    stop: &str,
+    usage: Usage,
+) -> Value {
     let mut content = Vec::new();
     if let Some(t) = text {
         content.push(json!({"type": "text", "text": t}));
     }
     if let Some(input) = tool_input {
-        content.push(json!({"type": "tool_use", "id": "toolu_mock", "name": "emit_result", "input": input}));
+        content.push(
+            json!({"type": "tool_use", "id": "toolu_mock", "name": "emit_result", "input": input}),
+        );
     }
     json!({
         "id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content, "stop_reason": stop,
@@ -250,23 +285,59 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     let (system, user, schema, uses_tool) = match provider {
         Provider::OpenAi => {
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
-            let system = messages.iter().filter(|m| m["role"] == "system").map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n");
-            let user = messages.iter().filter(|m| m["role"] == "user").map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n");
-            (system, user, body["response_format"]["json_schema"]["schema"].clone(), false)
+            let system = messages
+                .iter()
+                .filter(|m| m["role"] == "system")
+                .map(|m| text_of(&m["content"]))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let user = messages
+                .iter()
+                .filter(|m| m["role"] == "user")
+                .map(|m| text_of(&m["content"]))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (
+                system,
+                user,
+                body["response_format"]["json_schema"]["schema"].clone(),
+                false,
+            )
         }
         Provider::Anthropic => {
-            let user = body["messages"].as_array().map(|m| m.iter().map(|m| text_of(&m["content"])).collect::<Vec<_>>().join("\n")).unwrap_or_default();
+            let user = body["messages"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .map(|m| text_of(&m["content"]))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
             let tool = body["tools"].get(0).map(|t| t["input_schema"].clone());
-            let schema = tool.clone().unwrap_or_else(|| body["output_config"]["format"]["schema"].clone());
+            let schema = tool
+                .clone()
+                .unwrap_or_else(|| body["output_config"]["format"]["schema"].clone());
             (text_of(&body["system"]), user, schema, tool.is_some())
         }
     };
     let all_text = format!("{system}\n{user}");
     let key = {
         let scripts = state.scripts.lock().unwrap();
-        scripts.keys().filter(|k| all_text.contains(k.as_str())).max_by_key(|k| k.len()).cloned()
+        scripts
+            .keys()
+            .filter(|k| all_text.contains(k.as_str()))
+            .max_by_key(|k| k.len())
+            .cloned()
     };
-    let scripted = key.as_ref().and_then(|k| state.scripts.lock().unwrap().get_mut(k).and_then(VecDeque::pop_front));
+    let scripted = key.as_ref().and_then(|k| {
+        state
+            .scripts
+            .lock()
+            .unwrap()
+            .get_mut(k)
+            .and_then(VecDeque::pop_front)
+    });
     let config = state.config.lock().unwrap().clone();
     state.totals.lock().unwrap().requests += 1;
     let step = match scripted {
@@ -274,18 +345,29 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         None => {
             let roll = state.random();
             if roll < config.error_rate {
-                Step::Status { code: 500, retry_after: None, body: None }
+                Step::Status {
+                    code: 500,
+                    retry_after: None,
+                    body: None,
+                }
             } else if roll < config.error_rate + config.timeout_rate {
                 Step::Hang { ms: config.hang_ms }
             } else {
-                Step::Valid { counts: config.counts.clone(), usage: None, pad: None }
+                Step::Valid {
+                    counts: config.counts.clone(),
+                    usage: None,
+                    pad: None,
+                }
             }
         }
     };
     if config.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(config.delay_ms)).await;
     }
-    let step_name = serde_json::to_value(&step).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default();
+    let step_name = serde_json::to_value(&step)
+        .ok()
+        .and_then(|v| v["kind"].as_str().map(str::to_string))
+        .unwrap_or_default();
     let want = want_of(&schema);
     let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
         Want::Outline(t) => outline(*t, &user, counts),
@@ -294,11 +376,21 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     };
     let usage: Option<Usage>;
     let (status, reply, headers): (u16, Value, Vec<(&str, String)>) = match step {
-        Step::Status { code, retry_after, body } => {
+        Step::Status {
+            code,
+            retry_after,
+            body,
+        } => {
             usage = None;
             state.totals.lock().unwrap().injected_errors += 1;
             let error = body.map(Value::String).unwrap_or_else(|| json!({"error": {"message": format!("mock injected {code}"), "type": "mock_error"}}));
-            (code, error, retry_after.map(|r| vec![("retry-after", r)]).unwrap_or_default())
+            (
+                code,
+                error,
+                retry_after
+                    .map(|r| vec![("retry-after", r)])
+                    .unwrap_or_default(),
+            )
         }
         Step::Hang { ms } => {
             state.totals.lock().unwrap().injected_timeouts += 1;
@@ -328,10 +420,26 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             };
             let pretty = serde_json::to_string_pretty(&value).unwrap_or_default();
             let (text, finish, refusal): (Option<String>, &str, Option<&str>) = match other {
-                Step::Fenced => (Some(format!("Here is the outline:\n```json\n{pretty}\n```\n")), "stop", None),
-                Step::Prose => (Some(format!("Sure! {} I hope this helps.", value)), "stop", None),
-                Step::Invalid => (Some("I think the outline should start with basics { not json".into()), "stop", None),
-                Step::WrongShape => (Some(json!({"unexpected": "shape"}).to_string()), "stop", None),
+                Step::Fenced => (
+                    Some(format!("Here is the outline:\n```json\n{pretty}\n```\n")),
+                    "stop",
+                    None,
+                ),
+                Step::Prose => (
+                    Some(format!("Sure! {} I hope this helps.", value)),
+                    "stop",
+                    None,
+                ),
+                Step::Invalid => (
+                    Some("I think the outline should start with basics { not json".into()),
+                    "stop",
+                    None,
+                ),
+                Step::WrongShape => (
+                    Some(json!({"unexpected": "shape"}).to_string()),
+                    "stop",
+                    None,
+                ),
                 Step::Truncate => (Some(pretty[..pretty.len() / 2].to_string()), "length", None),
                 Step::Refuse => (None, "stop", Some("I can't help with that.")),
                 _ => (Some(value.to_string()), "stop", None),
@@ -339,11 +447,26 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             let body = match provider {
                 Provider::OpenAi => openai_body(&model, text, refusal, finish, u),
                 Provider::Anthropic => {
-                    let stop = if refusal.is_some() { "refusal" } else if finish == "length" { "max_tokens" } else { "end_turn" };
+                    let stop = if refusal.is_some() {
+                        "refusal"
+                    } else if finish == "length" {
+                        "max_tokens"
+                    } else {
+                        "end_turn"
+                    };
                     // A forced tool call carries the object itself; malformed steps stay text.
-                    let structured = matches!(text.as_deref().map(|t| serde_json::from_str::<Value>(t)), Some(Ok(_)));
+                    let structured = matches!(
+                        text.as_deref().map(serde_json::from_str::<Value>),
+                        Some(Ok(_))
+                    );
                     if uses_tool && structured && stop == "end_turn" {
-                        anthropic_body(&model, None, text.and_then(|t| serde_json::from_str(&t).ok()), "tool_use", u)
+                        anthropic_body(
+                            &model,
+                            None,
+                            text.and_then(|t| serde_json::from_str(&t).ok()),
+                            "tool_use",
+                            u,
+                        )
                     } else {
                         anthropic_body(&model, text, None, stop, u)
                     }
@@ -358,7 +481,11 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     };
     state.calls.lock().unwrap().push(CallRecord {
         key,
-        provider: if provider == Provider::OpenAi { "openai" } else { "anthropic" },
+        provider: if provider == Provider::OpenAi {
+            "openai"
+        } else {
+            "anthropic"
+        },
         model,
         kind: match want {
             Want::Outline(t) => t.as_str().to_string(),
@@ -368,10 +495,16 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         step: step_name,
         status,
         user: user.chars().take(20_000).collect(),
-        max_tokens: body["max_completion_tokens"].as_u64().or(body["max_tokens"].as_u64()),
+        max_tokens: body["max_completion_tokens"]
+            .as_u64()
+            .or(body["max_tokens"].as_u64()),
         usage,
     });
-    let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), Json(reply)).into_response();
+    let mut response = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Json(reply),
+    )
+        .into_response();
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);
@@ -382,21 +515,42 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
 
 fn authorised(headers: &HeaderMap, provider: Provider) -> bool {
     match provider {
-        Provider::OpenAi => headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7),
-        Provider::Anthropic => headers.contains_key("x-api-key") && headers.contains_key("anthropic-version"),
+        Provider::OpenAi => headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7),
+        Provider::Anthropic => {
+            headers.contains_key("x-api-key") && headers.contains_key("anthropic-version")
+        }
     }
 }
 
-async fn openai(State(state): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn openai(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     if !authorised(&headers, Provider::OpenAi) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "missing bearer key"}}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "missing bearer key"}})),
+        )
+            .into_response();
     }
     complete(state, Provider::OpenAi, body).await
 }
 
-async fn anthropic(State(state): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn anthropic(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     if !authorised(&headers, Provider::Anthropic) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "missing x-api-key or anthropic-version"}}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "missing x-api-key or anthropic-version"}})),
+        )
+            .into_response();
     }
     complete(state, Provider::Anthropic, body).await
 }
@@ -409,7 +563,13 @@ struct Script {
 
 async fn script(State(state): State<Shared>, Json(s): Json<Script>) -> Json<Value> {
     let n = s.steps.len();
-    state.scripts.lock().unwrap().entry(s.key.clone()).or_default().extend(s.steps);
+    state
+        .scripts
+        .lock()
+        .unwrap()
+        .entry(s.key.clone())
+        .or_default()
+        .extend(s.steps);
     Json(json!({"key": s.key, "queued": n}))
 }
 
@@ -420,8 +580,21 @@ struct KeyQuery {
 
 /// Calls whose prompt contains `key` (scripted or not).
 async fn calls(State(state): State<Shared>, Query(q): Query<KeyQuery>) -> Json<Value> {
-    let calls: Vec<CallRecord> = state.calls.lock().unwrap().iter().filter(|c| c.user.contains(q.key.as_str())).cloned().collect();
-    let remaining = state.scripts.lock().unwrap().get(&q.key).map(VecDeque::len).unwrap_or(0);
+    let calls: Vec<CallRecord> = state
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.user.contains(q.key.as_str()))
+        .cloned()
+        .collect();
+    let remaining = state
+        .scripts
+        .lock()
+        .unwrap()
+        .get(&q.key)
+        .map(VecDeque::len)
+        .unwrap_or(0);
     Json(json!({"calls": calls, "remainingSteps": remaining}))
 }
 
@@ -457,8 +630,13 @@ async fn main() {
         .route("/__mock/health", get(|| async { "ok" }))
         .with_state(state);
     // Loopback only: tests and benchmarks never leave the machine.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
-    println!("mock-ai listening on {}", listener.local_addr().expect("local addr"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind 127.0.0.1");
+    println!(
+        "mock-ai listening on {}",
+        listener.local_addr().expect("local addr")
+    );
     axum::serve(listener, app).await.expect("serve");
 }
 
@@ -468,7 +646,11 @@ mod tests {
 
     #[test]
     fn outlines_follow_the_target_shape_and_topic() {
-        let v = outline(StructureType::Course, "x <topic>Rust</topic>\nTarget shape: modules=4, lessons=2.\n", None);
+        let v = outline(
+            StructureType::Course,
+            "x <topic>Rust</topic>\nTarget shape: modules=4, lessons=2.\n",
+            None,
+        );
         assert_eq!(v["modules"].as_array().unwrap().len(), 4);
         assert_eq!(v["modules"][0]["lessons"].as_array().unwrap().len(), 2);
         assert!(v["title"].as_str().unwrap().starts_with("Rust"));
@@ -478,7 +660,8 @@ mod tests {
     fn schemas_are_recognised() {
         let review_schema = content_granulator::services::validation::review_schema(3);
         assert!(matches!(want_of(&review_schema), Want::Review(ref n) if n.len() == 4));
-        let rules = content_granulator::services::validation::StructureRules::contract(StructureType::Quiz);
+        let rules =
+            content_granulator::services::validation::StructureRules::contract(StructureType::Quiz);
         let s = content_granulator::helpers::prompts::json_schema(StructureType::Quiz, 2, &rules);
         assert!(matches!(want_of(&s), Want::Outline(StructureType::Quiz)));
     }

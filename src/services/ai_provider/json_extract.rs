@@ -21,15 +21,19 @@ pub fn extract_json(text: &str) -> Extracted {
         return Extracted::Invalid("the answer contains no JSON object".into());
     };
     let Some(end) = matching_brace(&trimmed[start..]) else {
-        return Extracted::Invalid("the JSON object is not closed (the answer looks cut off)".into());
+        return Extracted::Invalid(
+            "the JSON object is not closed (the answer looks cut off)".into(),
+        );
     };
     let candidate = &trimmed[start..start + end + 1];
     match serde_json::from_str::<Value>(candidate) {
         Ok(v) => Extracted::Json(v),
-        Err(first_error) => match serde_json::from_str::<Value>(&strip_trailing_commas(candidate)) {
-            Ok(v) => Extracted::Json(v),
-            Err(_) => Extracted::Invalid(format!("the JSON is not valid: {first_error}")),
-        },
+        Err(first_error) => {
+            match serde_json::from_str::<Value>(&strip_trailing_commas(candidate)) {
+                Ok(v) => Extracted::Json(v),
+                Err(_) => Extracted::Invalid(format!("the JSON is not valid: {first_error}")),
+            }
+        }
     }
 }
 
@@ -101,23 +105,39 @@ mod tests {
 
     #[test]
     fn plain_fenced_and_prose_wrapped_json() {
-        assert_eq!(extract_json(r#" {"a": 1} "#), Extracted::Json(json!({"a": 1})));
-        assert_eq!(extract_json("```json\n{\"a\": [1, 2]}\n```"), Extracted::Json(json!({"a": [1, 2]})));
+        assert_eq!(
+            extract_json(r#" {"a": 1} "#),
+            Extracted::Json(json!({"a": 1}))
+        );
+        assert_eq!(
+            extract_json("```json\n{\"a\": [1, 2]}\n```"),
+            Extracted::Json(json!({"a": [1, 2]}))
+        );
         let prose = "Here is your outline:\n{\"title\": \"x {y}\", \"b\": \"}\"}\nHope it helps!";
-        assert_eq!(extract_json(prose), Extracted::Json(json!({"title": "x {y}", "b": "}"})));
+        assert_eq!(
+            extract_json(prose),
+            Extracted::Json(json!({"title": "x {y}", "b": "}"}))
+        );
     }
 
     #[test]
     fn trailing_commas_are_repaired_but_not_inside_strings() {
         let text = r#"{"a": [1, 2,], "s": "x,]", }"#;
-        assert_eq!(extract_json(text), Extracted::Json(json!({"a": [1, 2], "s": "x,]"})));
+        assert_eq!(
+            extract_json(text),
+            Extracted::Json(json!({"a": [1, 2], "s": "x,]"}))
+        );
     }
 
     #[test]
     fn truncated_and_missing_json_are_reported() {
         let cut = extract_json(r#"{"title": "x", "modules": [{"title": "a"#);
         assert!(matches!(cut, Extracted::Invalid(ref r) if r.contains("cut off")));
-        assert!(matches!(extract_json("I cannot help with that."), Extracted::Invalid(ref r) if r.contains("no JSON")));
-        assert!(matches!(extract_json(r#"{"a": tru}"#), Extracted::Invalid(ref r) if r.contains("not valid")));
+        assert!(
+            matches!(extract_json("I cannot help with that."), Extracted::Invalid(ref r) if r.contains("no JSON"))
+        );
+        assert!(
+            matches!(extract_json(r#"{"a": tru}"#), Extracted::Invalid(ref r) if r.contains("not valid"))
+        );
     }
 }

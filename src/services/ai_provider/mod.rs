@@ -35,7 +35,12 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 4] = [ProviderKind::Openai, ProviderKind::Anthropic, ProviderKind::WorkersAi, ProviderKind::Offline];
+    pub const ALL: [ProviderKind; 4] = [
+        ProviderKind::Openai,
+        ProviderKind::Anthropic,
+        ProviderKind::WorkersAi,
+        ProviderKind::Offline,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,7 +52,9 @@ impl ProviderKind {
     }
 
     pub fn parse(name: &str) -> Option<ProviderKind> {
-        ProviderKind::ALL.into_iter().find(|p| p.as_str() == name.trim())
+        ProviderKind::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name.trim())
     }
 
     pub fn default_model(self) -> &'static str {
@@ -249,7 +256,12 @@ pub enum Transport {
 #[allow(async_fn_in_trait)]
 pub trait Runtime {
     async fn http(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, Transport>;
-    async fn workers_ai(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<Value, Transport>;
+    async fn workers_ai(
+        &self,
+        model: &str,
+        input: &Value,
+        timeout_ms: u64,
+    ) -> Result<Value, Transport>;
     async fn sleep(&self, ms: u64);
     fn now_ms(&self) -> u64;
     /// Uniform in [0, 1), for jitter.
@@ -259,9 +271,23 @@ pub trait Runtime {
 /// What one call produced, before bookkeeping.
 enum Outcome {
     Usable(Value, Reply),
-    Retry { status: AttemptStatus, http_status: Option<u16>, retry_after_ms: Option<u64>, error: String },
-    NextProvider { status: AttemptStatus, http_status: Option<u16>, error: String, reply: Option<Reply> },
-    AskAgain { status: AttemptStatus, problems: Vec<String>, reply: Reply },
+    Retry {
+        status: AttemptStatus,
+        http_status: Option<u16>,
+        retry_after_ms: Option<u64>,
+        error: String,
+    },
+    NextProvider {
+        status: AttemptStatus,
+        http_status: Option<u16>,
+        error: String,
+        reply: Option<Reply>,
+    },
+    AskAgain {
+        status: AttemptStatus,
+        problems: Vec<String>,
+        reply: Reply,
+    },
 }
 
 pub struct Chain<'a, R: Runtime> {
@@ -298,11 +324,23 @@ impl<R: Runtime> Chain<'_, R> {
                     )));
                 }
                 let user = match &feedback {
-                    Some(problems) => format!("{}\n\n{}", request.user, crate::helpers::prompts::feedback_prompt(problems)),
+                    Some(problems) => format!(
+                        "{}\n\n{}",
+                        request.user,
+                        crate::helpers::prompts::feedback_prompt(problems)
+                    ),
                     None => request.user.clone(),
                 };
                 if let Some(refusal) = self.refuse_over_budget(provider, request, budget) {
-                    attempts.push(self.record(provider, request.purpose, AttemptStatus::BudgetRefused, None, 0, None, Some(refusal.clone())));
+                    attempts.push(self.record(
+                        provider,
+                        request.purpose,
+                        AttemptStatus::BudgetRefused,
+                        None,
+                        0,
+                        None,
+                        Some(refusal.clone()),
+                    ));
                     last_error = refusal;
                     budget_refusals += 1;
                     break;
@@ -313,14 +351,40 @@ impl<R: Runtime> Chain<'_, R> {
                 let latency = self.runtime.now_ms().saturating_sub(now);
                 match outcome {
                     Outcome::Usable(value, reply) => {
-                        let attempt = self.record(provider, request.purpose, AttemptStatus::Success, Some(200), latency, Some(&reply), None);
-                        budget.spent_usd = round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
+                        let attempt = self.record(
+                            provider,
+                            request.purpose,
+                            AttemptStatus::Success,
+                            Some(200),
+                            latency,
+                            Some(&reply),
+                            None,
+                        );
+                        budget.spent_usd =
+                            round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
                         attempts.push(attempt);
                         let model = reply.model.unwrap_or_else(|| provider.model.clone());
-                        return Ok(Completion { value, provider: provider.kind, model });
+                        return Ok(Completion {
+                            value,
+                            provider: provider.kind,
+                            model,
+                        });
                     }
-                    Outcome::Retry { status, http_status, retry_after_ms, error } => {
-                        attempts.push(self.record(provider, request.purpose, status, http_status, latency, None, Some(error.clone())));
+                    Outcome::Retry {
+                        status,
+                        http_status,
+                        retry_after_ms,
+                        error,
+                    } => {
+                        attempts.push(self.record(
+                            provider,
+                            request.purpose,
+                            status,
+                            http_status,
+                            latency,
+                            None,
+                            Some(error.clone()),
+                        ));
                         last_error = format!("{}: {error}", provider.kind);
                         if calls >= self.settings.max_attempts {
                             break;
@@ -332,17 +396,44 @@ impl<R: Runtime> Chain<'_, R> {
                         }
                         self.runtime.sleep(pause).await;
                     }
-                    Outcome::NextProvider { status, http_status, error, reply } => {
-                        let attempt = self.record(provider, request.purpose, status, http_status, latency, reply.as_ref(), Some(error.clone()));
-                        budget.spent_usd = round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
+                    Outcome::NextProvider {
+                        status,
+                        http_status,
+                        error,
+                        reply,
+                    } => {
+                        let attempt = self.record(
+                            provider,
+                            request.purpose,
+                            status,
+                            http_status,
+                            latency,
+                            reply.as_ref(),
+                            Some(error.clone()),
+                        );
+                        budget.spent_usd =
+                            round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
                         attempts.push(attempt);
                         last_error = format!("{}: {error}", provider.kind);
                         break;
                     }
-                    Outcome::AskAgain { status, problems, reply } => {
+                    Outcome::AskAgain {
+                        status,
+                        problems,
+                        reply,
+                    } => {
                         let error = problems.join("; ");
-                        let attempt = self.record(provider, request.purpose, status, Some(200), latency, Some(&reply), Some(error.clone()));
-                        budget.spent_usd = round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
+                        let attempt = self.record(
+                            provider,
+                            request.purpose,
+                            status,
+                            Some(200),
+                            latency,
+                            Some(&reply),
+                            Some(error.clone()),
+                        );
+                        budget.spent_usd =
+                            round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
                         attempts.push(attempt);
                         last_error = format!("{}: {error}", provider.kind);
                         if asked_again {
@@ -360,7 +451,12 @@ impl<R: Runtime> Chain<'_, R> {
         Err(ChainError::ProvidersFailed(last_error))
     }
 
-    fn refuse_over_budget(&self, provider: &ProviderConfig, request: &CompletionRequest, budget: &Budget) -> Option<String> {
+    fn refuse_over_budget(
+        &self,
+        provider: &ProviderConfig,
+        request: &CompletionRequest,
+        budget: &Budget,
+    ) -> Option<String> {
         let limit = budget.limit_usd?;
         let usage = TokenUsage {
             input: request.estimated_input_tokens(),
@@ -382,7 +478,10 @@ impl<R: Runtime> Chain<'_, R> {
         match retry_after_ms {
             Some(ms) => ms.min(self.settings.retry_after_cap_ms),
             None => {
-                let exp = self.settings.backoff_base_ms.saturating_mul(1 << (calls - 1).min(16));
+                let exp = self
+                    .settings
+                    .backoff_base_ms
+                    .saturating_mul(1 << (calls - 1).min(16));
                 let capped = exp.min(self.settings.backoff_cap_ms) as f64;
                 // "Equal jitter": at least half the step, so retries never stampede.
                 (capped * (0.5 + 0.5 * self.runtime.random())) as u64
@@ -402,10 +501,26 @@ impl<R: Runtime> Chain<'_, R> {
         error: Option<String>,
     ) -> Attempt {
         let usage = reply.map(|r| r.usage).unwrap_or_default();
-        let model = reply.and_then(|r| r.model.clone()).unwrap_or_else(|| provider.model.clone());
+        let model = reply
+            .and_then(|r| r.model.clone())
+            .unwrap_or_else(|| provider.model.clone());
         // A call that produced no tokens cost nothing, priced model or not.
-        let cost_usd = if usage == TokenUsage::default() { Some(0.0) } else { self.pricing.cost(&model, &usage) };
-        Attempt { provider: provider.kind, model, purpose, status, http_status, latency_ms, usage, cost_usd, error }
+        let cost_usd = if usage == TokenUsage::default() {
+            Some(0.0)
+        } else {
+            self.pricing.cost(&model, &usage)
+        };
+        Attempt {
+            provider: provider.kind,
+            model,
+            purpose,
+            status,
+            http_status,
+            latency_ms,
+            usage,
+            cost_usd,
+            error,
+        }
     }
 
     async fn call(
@@ -429,11 +544,28 @@ impl<R: Runtime> Chain<'_, R> {
         let reply = match provider.kind {
             ProviderKind::Offline => {
                 let Some(answer) = request.offline_answer.clone() else {
-                    return Outcome::NextProvider { status: AttemptStatus::Refused, http_status: None, error: "the offline provider cannot answer this request".into(), reply: None };
+                    return Outcome::NextProvider {
+                        status: AttemptStatus::Refused,
+                        http_status: None,
+                        error: "the offline provider cannot answer this request".into(),
+                        reply: None,
+                    };
                 };
-                Ok(Reply { json: Some(answer), model: Some("offline".into()), ..Reply::default() })
+                Ok(Reply {
+                    json: Some(answer),
+                    model: Some("offline".into()),
+                    ..Reply::default()
+                })
             }
-            ProviderKind::WorkersAi => match self.runtime.workers_ai(&provider.model, &wire::workers_ai_input(&wire_request), timeout_ms).await {
+            ProviderKind::WorkersAi => match self
+                .runtime
+                .workers_ai(
+                    &provider.model,
+                    &wire::workers_ai_input(&wire_request),
+                    timeout_ms,
+                )
+                .await
+            {
                 Ok(body) => wire::workers_ai_reply(&body, request.max_tokens),
                 Err(e) => return transport_outcome(e, timeout_ms),
             },
@@ -449,9 +581,23 @@ impl<R: Runtime> Chain<'_, R> {
                 };
                 if !(200..300).contains(&http.status) {
                     let error = wire::error_summary(http.status, &http.body);
-                    return match wire::classify_http(http.status, &http.body, http.retry_after.as_deref()) {
-                        ErrorClass::Retryable { retry_after_ms } => Outcome::Retry { status: AttemptStatus::HttpError, http_status: Some(http.status), retry_after_ms, error },
-                        ErrorClass::Fatal => Outcome::NextProvider { status: AttemptStatus::HttpError, http_status: Some(http.status), error, reply: None },
+                    return match wire::classify_http(
+                        http.status,
+                        &http.body,
+                        http.retry_after.as_deref(),
+                    ) {
+                        ErrorClass::Retryable { retry_after_ms } => Outcome::Retry {
+                            status: AttemptStatus::HttpError,
+                            http_status: Some(http.status),
+                            retry_after_ms,
+                            error,
+                        },
+                        ErrorClass::Fatal => Outcome::NextProvider {
+                            status: AttemptStatus::HttpError,
+                            http_status: Some(http.status),
+                            error,
+                            reply: None,
+                        },
                     };
                 }
                 match serde_json::from_str::<Value>(&http.body) {
@@ -463,11 +609,23 @@ impl<R: Runtime> Chain<'_, R> {
         };
         let reply = match reply {
             Ok(reply) => reply,
-            Err(error) => return Outcome::Retry { status: AttemptStatus::HttpError, http_status: Some(200), retry_after_ms: None, error },
+            Err(error) => {
+                return Outcome::Retry {
+                    status: AttemptStatus::HttpError,
+                    http_status: Some(200),
+                    retry_after_ms: None,
+                    error,
+                }
+            }
         };
         if let Some(refusal) = &reply.refusal {
             let error = format!("refused: {}", refusal.chars().take(200).collect::<String>());
-            return Outcome::NextProvider { status: AttemptStatus::Refused, http_status: Some(200), error, reply: Some(reply) };
+            return Outcome::NextProvider {
+                status: AttemptStatus::Refused,
+                http_status: Some(200),
+                error,
+                reply: Some(reply),
+            };
         }
         let parsed = match (&reply.json, &reply.text) {
             (Some(json), _) => Extracted::Json(json.clone()),
@@ -478,23 +636,45 @@ impl<R: Runtime> Chain<'_, R> {
             Extracted::Json(value) => match validate(&value) {
                 Ok(valid) => Outcome::Usable(valid, reply),
                 Err(problems) if reply.truncated => truncated(problems, reply),
-                Err(problems) => Outcome::AskAgain { status: AttemptStatus::InvalidOutput, problems, reply },
+                Err(problems) => Outcome::AskAgain {
+                    status: AttemptStatus::InvalidOutput,
+                    problems,
+                    reply,
+                },
             },
             Extracted::Invalid(problem) if reply.truncated => truncated(vec![problem], reply),
-            Extracted::Invalid(problem) => Outcome::AskAgain { status: AttemptStatus::InvalidOutput, problems: vec![problem], reply },
+            Extracted::Invalid(problem) => Outcome::AskAgain {
+                status: AttemptStatus::InvalidOutput,
+                problems: vec![problem],
+                reply,
+            },
         }
     }
 }
 
 fn truncated(mut problems: Vec<String>, reply: Reply) -> Outcome {
     problems.insert(0, "the answer was cut off at the token limit: be more concise (shorter descriptions), keep the same shape".into());
-    Outcome::AskAgain { status: AttemptStatus::Truncated, problems, reply }
+    Outcome::AskAgain {
+        status: AttemptStatus::Truncated,
+        problems,
+        reply,
+    }
 }
 
 fn transport_outcome(e: Transport, timeout_ms: u64) -> Outcome {
     match e {
-        Transport::Timeout => Outcome::Retry { status: AttemptStatus::Timeout, http_status: None, retry_after_ms: None, error: format!("no answer within {timeout_ms} ms") },
-        Transport::Failed(error) => Outcome::Retry { status: AttemptStatus::NetworkError, http_status: None, retry_after_ms: None, error },
+        Transport::Timeout => Outcome::Retry {
+            status: AttemptStatus::Timeout,
+            http_status: None,
+            retry_after_ms: None,
+            error: format!("no answer within {timeout_ms} ms"),
+        },
+        Transport::Failed(error) => Outcome::Retry {
+            status: AttemptStatus::NetworkError,
+            http_status: None,
+            retry_after_ms: None,
+            error,
+        },
     }
 }
 
@@ -504,7 +684,10 @@ pub fn totals(attempts: &[Attempt]) -> (TokenUsage, Option<f64>) {
     for a in attempts {
         usage += a.usage;
     }
-    (usage, crate::helpers::economy::sum_costs(attempts.iter().map(|a| a.cost_usd)))
+    (
+        usage,
+        crate::helpers::economy::sum_costs(attempts.iter().map(|a| a.cost_usd)),
+    )
 }
 
 #[cfg(test)]

@@ -16,11 +16,16 @@ impl Runtime for WorkerRuntime<'_> {
     async fn http(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, Transport> {
         let headers = Headers::new();
         for (name, value) in &call.headers {
-            headers.set(name, value).map_err(|_| Transport::Failed(format!("invalid header {name}")))?;
+            headers
+                .set(name, value)
+                .map_err(|_| Transport::Failed(format!("invalid header {name}")))?;
         }
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(call.body.to_string().into()));
-        let request = Request::new_with_init(&call.url, &init).map_err(|_| Transport::Failed("invalid provider URL".into()))?;
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(call.body.to_string().into()));
+        let request = Request::new_with_init(&call.url, &init)
+            .map_err(|_| Transport::Failed("invalid provider URL".into()))?;
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = async {
@@ -28,12 +33,19 @@ impl Runtime for WorkerRuntime<'_> {
             let status = response.status_code();
             let retry_after = response.headers().get("retry-after").ok().flatten();
             let body = response.text().await?;
-            Ok::<_, worker::Error>(HttpReply { status, retry_after, body })
+            Ok::<_, worker::Error>(HttpReply {
+                status,
+                retry_after,
+                body,
+            })
         };
         match with_timeout(timeout_ms, exchange).await {
             Some(Ok(reply)) => Ok(reply),
             // The error text can name the URL, never a key: keys travel in headers.
-            Some(Err(e)) => Err(Transport::Failed(format!("request failed: {}", e.to_string().chars().take(200).collect::<String>()))),
+            Some(Err(e)) => Err(Transport::Failed(format!(
+                "request failed: {}",
+                e.to_string().chars().take(200).collect::<String>()
+            ))),
             None => {
                 controller.abort();
                 Err(Transport::Timeout)
@@ -41,11 +53,22 @@ impl Runtime for WorkerRuntime<'_> {
         }
     }
 
-    async fn workers_ai(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<Value, Transport> {
-        let ai = self.env.ai(AI).map_err(|_| Transport::Failed("the AI binding is missing".into()))?;
+    async fn workers_ai(
+        &self,
+        model: &str,
+        input: &Value,
+        timeout_ms: u64,
+    ) -> Result<Value, Transport> {
+        let ai = self
+            .env
+            .ai(AI)
+            .map_err(|_| Transport::Failed("the AI binding is missing".into()))?;
         match with_timeout(timeout_ms, ai.run::<_, Value>(model, input)).await {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(Transport::Failed(format!("Workers AI failed: {}", e.to_string().chars().take(200).collect::<String>()))),
+            Some(Err(e)) => Err(Transport::Failed(format!(
+                "Workers AI failed: {}",
+                e.to_string().chars().take(200).collect::<String>()
+            ))),
             None => Err(Transport::Timeout),
         }
     }

@@ -13,7 +13,11 @@ use crate::types::template::AiProviderConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub const DEFAULT_ORDER: [ProviderKind; 3] = [ProviderKind::Openai, ProviderKind::Anthropic, ProviderKind::WorkersAi];
+pub const DEFAULT_ORDER: [ProviderKind; 3] = [
+    ProviderKind::Openai,
+    ProviderKind::Anthropic,
+    ProviderKind::WorkersAi,
+];
 pub const OPENAI_DEFAULT_BASE: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";
 
@@ -52,7 +56,9 @@ impl ProviderSetup {
     }
 
     fn order_names_offline(&self) -> bool {
-        self.parsed_order().map(|o| o.contains(&ProviderKind::Offline)).unwrap_or(false)
+        self.parsed_order()
+            .map(|o| o.contains(&ProviderKind::Offline))
+            .unwrap_or(false)
     }
 
     fn parsed_order(&self) -> Option<Vec<ProviderKind>> {
@@ -79,13 +85,19 @@ impl ProviderSetup {
             ProviderKind::WorkersAi => self.workers_ai_model.as_deref(),
             ProviderKind::Offline => None,
         };
-        configured.filter(|m| !m.is_empty()).unwrap_or(kind.default_model()).to_string()
+        configured
+            .filter(|m| !m.is_empty())
+            .unwrap_or(kind.default_model())
+            .to_string()
     }
 
     /// The environment's chain, before templates and requests have a say.
     pub fn default_chain(&self) -> Vec<ProviderKind> {
-        let order = self.parsed_order().unwrap_or_else(|| DEFAULT_ORDER.to_vec());
-        let mut chain: Vec<ProviderKind> = order.into_iter().filter(|k| self.configured(*k)).collect();
+        let order = self
+            .parsed_order()
+            .unwrap_or_else(|| DEFAULT_ORDER.to_vec());
+        let mut chain: Vec<ProviderKind> =
+            order.into_iter().filter(|k| self.configured(*k)).collect();
         chain.dedup();
         if chain.is_empty() && !self.production {
             chain.push(ProviderKind::Offline);
@@ -95,15 +107,35 @@ impl ProviderSetup {
 
     fn config(&self, kind: ProviderKind, model: String) -> ProviderConfig {
         let (base_url, api_key) = match kind {
-            ProviderKind::Openai => (self.openai_base_url.clone().unwrap_or_else(|| OPENAI_DEFAULT_BASE.into()), self.openai_key.clone()),
-            ProviderKind::Anthropic => (self.anthropic_base_url.clone().unwrap_or_else(|| ANTHROPIC_DEFAULT_BASE.into()), self.anthropic_key.clone()),
+            ProviderKind::Openai => (
+                self.openai_base_url
+                    .clone()
+                    .unwrap_or_else(|| OPENAI_DEFAULT_BASE.into()),
+                self.openai_key.clone(),
+            ),
+            ProviderKind::Anthropic => (
+                self.anthropic_base_url
+                    .clone()
+                    .unwrap_or_else(|| ANTHROPIC_DEFAULT_BASE.into()),
+                self.anthropic_key.clone(),
+            ),
             ProviderKind::WorkersAi | ProviderKind::Offline => (String::new(), None),
         };
-        ProviderConfig { kind, model, base_url, api_key }
+        ProviderConfig {
+            kind,
+            model,
+            base_url,
+            api_key,
+        }
     }
 
     /// The providers a job tries, in order.
-    pub fn chain(&self, template: Option<&AiProviderConfig>, provider: Option<ProviderKind>, model: Option<&str>) -> AppResult<Vec<ProviderConfig>> {
+    pub fn chain(
+        &self,
+        template: Option<&AiProviderConfig>,
+        provider: Option<ProviderKind>,
+        model: Option<&str>,
+    ) -> AppResult<Vec<ProviderConfig>> {
         let model_for = |kind: ProviderKind| {
             template
                 .and_then(|t| t.model_preferences.get(kind.as_str()).cloned())
@@ -111,15 +143,24 @@ impl ProviderSetup {
         };
         if let Some(kind) = provider {
             if !self.configured(kind) {
-                return Err(AppError::bad_request("provider_not_configured", format!("AI provider `{kind}` is not configured on this worker"))
-                    .with_details(json!({"field": "config.aiProvider", "configured": self.default_chain()})));
+                return Err(AppError::bad_request(
+                    "provider_not_configured",
+                    format!("AI provider `{kind}` is not configured on this worker"),
+                )
+                .with_details(
+                    json!({"field": "config.aiProvider", "configured": self.default_chain()}),
+                ));
             }
             let model = model.map(str::to_string).unwrap_or_else(|| model_for(kind));
             return Ok(vec![self.config(kind, model)]);
         }
         let mut order: Vec<ProviderKind> = Vec::new();
         if let Some(t) = template {
-            let named = t.preferred_provider.iter().chain(&t.fallback_providers).filter_map(|n| ProviderKind::parse(n));
+            let named = t
+                .preferred_provider
+                .iter()
+                .chain(&t.fallback_providers)
+                .filter_map(|n| ProviderKind::parse(n));
             order.extend(named.filter(|k| self.configured(*k)));
         }
         for kind in self.default_chain() {
@@ -130,14 +171,22 @@ impl ProviderSetup {
         if order.is_empty() {
             return Err(AppError::unavailable("no_provider_configured", "no AI provider is configured (set OPENAI_API_KEY, ANTHROPIC_API_KEY or the AI binding)"));
         }
-        Ok(order.into_iter().map(|k| self.config(k, model_for(k))).collect())
+        Ok(order
+            .into_iter()
+            .map(|k| self.config(k, model_for(k)))
+            .collect())
     }
 
     pub fn statuses(&self) -> Vec<ProviderStatus> {
         let chain = self.default_chain();
         ProviderKind::ALL
             .into_iter()
-            .map(|kind| ProviderStatus { name: kind, configured: self.configured(kind), model: self.default_model(kind), in_default_chain: chain.contains(&kind) })
+            .map(|kind| ProviderStatus {
+                name: kind,
+                configured: self.configured(kind),
+                model: self.default_model(kind),
+                in_default_chain: chain.contains(&kind),
+            })
             .collect()
     }
 
@@ -170,7 +219,10 @@ mod tests {
     #[test]
     fn default_order_keeps_configured_providers() {
         let s = setup();
-        assert_eq!(kinds(&s.chain(None, None, None).unwrap()), vec![ProviderKind::Openai, ProviderKind::Anthropic]);
+        assert_eq!(
+            kinds(&s.chain(None, None, None).unwrap()),
+            vec![ProviderKind::Openai, ProviderKind::Anthropic]
+        );
         let c = s.chain(None, None, None).unwrap();
         assert_eq!(c[0].base_url, OPENAI_DEFAULT_BASE);
         assert_eq!(c[1].base_url, "http://127.0.0.1:9");
@@ -181,43 +233,84 @@ mod tests {
     fn env_order_then_template_then_request() {
         let mut s = setup();
         s.order = Some("anthropic,openai".into());
-        assert_eq!(kinds(&s.chain(None, None, None).unwrap()), vec![ProviderKind::Anthropic, ProviderKind::Openai]);
+        assert_eq!(
+            kinds(&s.chain(None, None, None).unwrap()),
+            vec![ProviderKind::Anthropic, ProviderKind::Openai]
+        );
         let t = AiProviderConfig {
             preferred_provider: Some("openai".into()),
             model_preferences: [("openai".to_string(), "gpt-4.1-mini".to_string())].into(),
             ..Default::default()
         };
         let c = s.chain(Some(&t), None, None).unwrap();
-        assert_eq!(kinds(&c), vec![ProviderKind::Openai, ProviderKind::Anthropic]);
+        assert_eq!(
+            kinds(&c),
+            vec![ProviderKind::Openai, ProviderKind::Anthropic]
+        );
         assert_eq!(c[0].model, "gpt-4.1-mini");
-        let c = s.chain(Some(&t), Some(ProviderKind::Anthropic), Some("claude-sonnet-4-5")).unwrap();
+        let c = s
+            .chain(
+                Some(&t),
+                Some(ProviderKind::Anthropic),
+                Some("claude-sonnet-4-5"),
+            )
+            .unwrap();
         assert_eq!(kinds(&c), vec![ProviderKind::Anthropic]);
         assert_eq!(c[0].model, "claude-sonnet-4-5");
     }
 
     #[test]
     fn a_requested_provider_that_is_not_configured_is_a_400() {
-        let e = setup().chain(None, Some(ProviderKind::WorkersAi), None).unwrap_err();
+        let e = setup()
+            .chain(None, Some(ProviderKind::WorkersAi), None)
+            .unwrap_err();
         assert_eq!((e.status(), e.code), (400, "provider_not_configured"));
     }
 
     #[test]
     fn offline_is_the_dev_default_but_never_a_silent_production_fallback() {
         let dev = ProviderSetup::default();
-        assert_eq!(kinds(&dev.chain(None, None, None).unwrap()), vec![ProviderKind::Offline]);
-        let prod = ProviderSetup { production: true, ..Default::default() };
+        assert_eq!(
+            kinds(&dev.chain(None, None, None).unwrap()),
+            vec![ProviderKind::Offline]
+        );
+        let prod = ProviderSetup {
+            production: true,
+            ..Default::default()
+        };
         assert_eq!(prod.chain(None, None, None).unwrap_err().status(), 503);
-        assert_eq!(prod.chain(None, Some(ProviderKind::Offline), None).unwrap_err().status(), 400);
-        let named = ProviderSetup { production: true, order: Some("offline".into()), ..Default::default() };
-        assert_eq!(kinds(&named.chain(None, None, None).unwrap()), vec![ProviderKind::Offline]);
+        assert_eq!(
+            prod.chain(None, Some(ProviderKind::Offline), None)
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let named = ProviderSetup {
+            production: true,
+            order: Some("offline".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            kinds(&named.chain(None, None, None).unwrap()),
+            vec![ProviderKind::Offline]
+        );
         // With a real provider configured, offline is not appended in dev either.
-        assert_eq!(kinds(&setup().chain(None, None, None).unwrap()), vec![ProviderKind::Openai, ProviderKind::Anthropic]);
+        assert_eq!(
+            kinds(&setup().chain(None, None, None).unwrap()),
+            vec![ProviderKind::Openai, ProviderKind::Anthropic]
+        );
     }
 
     #[test]
     fn unknown_names_in_the_order_are_reported() {
-        let s = ProviderSetup { order: Some("openai, gemini".into()), ..setup() };
-        assert_eq!(s.order_problems(), vec!["AI_PROVIDER_ORDER names unknown provider `gemini`"]);
+        let s = ProviderSetup {
+            order: Some("openai, gemini".into()),
+            ..setup()
+        };
+        assert_eq!(
+            s.order_problems(),
+            vec!["AI_PROVIDER_ORDER names unknown provider `gemini`"]
+        );
         assert!(!format!("{:?}", s.describe()).contains("sk-secret-value"));
     }
 }

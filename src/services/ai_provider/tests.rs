@@ -14,15 +14,28 @@ struct Script {
 
 impl Script {
     fn new(replies: Vec<Result<HttpReply, Transport>>) -> Script {
-        Script { replies: RefCell::new(replies.into()), calls: RefCell::default(), clock: Cell::new(0), slept: RefCell::default() }
+        Script {
+            replies: RefCell::new(replies.into()),
+            calls: RefCell::default(),
+            clock: Cell::new(0),
+            slept: RefCell::default(),
+        }
     }
 }
 
 impl Runtime for Script {
     async fn http(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, Transport> {
         self.calls.borrow_mut().push(call.clone());
-        let reply = self.replies.borrow_mut().pop_front().expect("the chain made more calls than scripted");
-        let spent = if reply == Err(Transport::Timeout) { timeout_ms } else { 100 };
+        let reply = self
+            .replies
+            .borrow_mut()
+            .pop_front()
+            .expect("the chain made more calls than scripted");
+        let spent = if reply == Err(Transport::Timeout) {
+            timeout_ms
+        } else {
+            100
+        };
         self.clock.set(self.clock.get() + spent);
         reply
     }
@@ -44,23 +57,45 @@ impl Runtime for Script {
 fn ok_openai(content: &str, finish: &str) -> Result<HttpReply, Transport> {
     let body = json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": content}, "finish_reason": finish}],
         "usage": {"prompt_tokens": 1000, "completion_tokens": 500}});
-    Ok(HttpReply { status: 200, retry_after: None, body: body.to_string() })
+    Ok(HttpReply {
+        status: 200,
+        retry_after: None,
+        body: body.to_string(),
+    })
 }
 
 fn ok_anthropic(content: &str) -> Result<HttpReply, Transport> {
     let body = json!({"model": "claude-haiku-4-5", "content": [{"type": "text", "text": content}], "stop_reason": "end_turn",
         "usage": {"input_tokens": 1000, "output_tokens": 500}});
-    Ok(HttpReply { status: 200, retry_after: None, body: body.to_string() })
+    Ok(HttpReply {
+        status: 200,
+        retry_after: None,
+        body: body.to_string(),
+    })
 }
 
 fn status(code: u16, retry_after: Option<&str>) -> Result<HttpReply, Transport> {
-    Ok(HttpReply { status: code, retry_after: retry_after.map(str::to_string), body: r#"{"error":{"message":"injected"}}"#.into() })
+    Ok(HttpReply {
+        status: code,
+        retry_after: retry_after.map(str::to_string),
+        body: r#"{"error":{"message":"injected"}}"#.into(),
+    })
 }
 
 fn providers() -> Vec<ProviderConfig> {
     vec![
-        ProviderConfig { kind: ProviderKind::Openai, model: "gpt-4o-mini".into(), base_url: "http://127.0.0.1:1/v1".into(), api_key: Secret::new("k1".into()) },
-        ProviderConfig { kind: ProviderKind::Anthropic, model: "claude-haiku-4-5".into(), base_url: "http://127.0.0.1:1".into(), api_key: Secret::new("k2".into()) },
+        ProviderConfig {
+            kind: ProviderKind::Openai,
+            model: "gpt-4o-mini".into(),
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: Secret::new("k1".into()),
+        },
+        ProviderConfig {
+            kind: ProviderKind::Anthropic,
+            model: "claude-haiku-4-5".into(),
+            base_url: "http://127.0.0.1:1".into(),
+            api_key: Secret::new("k2".into()),
+        },
     ]
 }
 
@@ -80,7 +115,11 @@ fn request() -> CompletionRequest {
 
 /// Accepts objects with a string `title`.
 fn needs_title(v: &Value) -> Result<Value, Vec<String>> {
-    if v["title"].is_string() { Ok(v.clone()) } else { Err(vec!["`title` is missing".into()]) }
+    if v["title"].is_string() {
+        Ok(v.clone())
+    } else {
+        Err(vec!["`title` is missing".into()])
+    }
 }
 
 struct Run {
@@ -91,15 +130,35 @@ struct Run {
 
 async fn run(script: &Script, providers: &[ProviderConfig], budget: Budget, deadline: u64) -> Run {
     let pricing = Pricing::default();
-    let chain = Chain { runtime: script, providers, settings: Settings::default(), pricing: &pricing };
+    let chain = Chain {
+        runtime: script,
+        providers,
+        settings: Settings::default(),
+        pricing: &pricing,
+    };
     let mut attempts = Vec::new();
     let mut budget = budget;
-    let result = chain.complete(&request(), &needs_title, &mut budget, deadline, &mut attempts).await;
-    Run { result, attempts, budget }
+    let result = chain
+        .complete(
+            &request(),
+            &needs_title,
+            &mut budget,
+            deadline,
+            &mut attempts,
+        )
+        .await;
+    Run {
+        result,
+        attempts,
+        budget,
+    }
 }
 
 fn statuses(attempts: &[Attempt]) -> Vec<(&'static str, &'static str)> {
-    attempts.iter().map(|a| (a.provider.as_str(), a.status.as_str())).collect()
+    attempts
+        .iter()
+        .map(|a| (a.provider.as_str(), a.status.as_str()))
+        .collect()
 }
 
 #[tokio::test]
@@ -116,24 +175,38 @@ async fn first_answer_is_used_and_priced_exactly() {
 
 #[tokio::test]
 async fn rate_limits_are_retried_honouring_retry_after() {
-    let script = Script::new(vec![status(429, Some("2")), ok_openai(r#"{"title": "x"}"#, "stop")]);
+    let script = Script::new(vec![
+        status(429, Some("2")),
+        ok_openai(r#"{"title": "x"}"#, "stop"),
+    ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert!(r.result.is_ok());
     assert_eq!(*script.slept.borrow(), vec![2000]);
-    assert_eq!(statuses(&r.attempts), vec![("openai", "http_error"), ("openai", "success")]);
+    assert_eq!(
+        statuses(&r.attempts),
+        vec![("openai", "http_error"), ("openai", "success")]
+    );
     assert_eq!(r.attempts[0].http_status, Some(429));
     assert_eq!(r.attempts[0].cost_usd, Some(0.0));
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff_then_the_next_provider_answers() {
-    let script = Script::new(vec![status(500, None), status(529, None), status(503, None), ok_anthropic(r#"{"title": "y"}"#)]);
+    let script = Script::new(vec![
+        status(500, None),
+        status(529, None),
+        status(503, None),
+        ok_anthropic(r#"{"title": "y"}"#),
+    ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert_eq!(r.result.unwrap().provider, ProviderKind::Anthropic);
     // 500 ms and 1000 ms steps at jitter 0.5 → 75 % of each step.
     assert_eq!(*script.slept.borrow(), vec![375, 750]);
     assert_eq!(r.attempts.len(), 4);
-    assert_eq!(script.calls.borrow()[3].url, "http://127.0.0.1:1/v1/messages");
+    assert_eq!(
+        script.calls.borrow()[3].url,
+        "http://127.0.0.1:1/v1/messages"
+    );
 }
 
 #[tokio::test]
@@ -147,13 +220,22 @@ async fn bad_keys_go_straight_to_the_next_provider() {
 
 #[tokio::test]
 async fn invalid_output_is_asked_again_once_with_the_problems() {
-    let script = Script::new(vec![ok_openai(r#"{"name": "x"}"#, "stop"), ok_openai(r#"Sure! ```json {"title": "x"} ```"#, "stop")]);
+    let script = Script::new(vec![
+        ok_openai(r#"{"name": "x"}"#, "stop"),
+        ok_openai(r#"Sure! ```json {"title": "x"} ```"#, "stop"),
+    ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert!(r.result.is_ok());
     let second = &script.calls.borrow()[1];
     let user = second.body["messages"][1]["content"].as_str().unwrap();
-    assert!(user.contains("could not be used") && user.contains("`title` is missing"), "{user}");
-    assert_eq!(statuses(&r.attempts), vec![("openai", "invalid_output"), ("openai", "success")]);
+    assert!(
+        user.contains("could not be used") && user.contains("`title` is missing"),
+        "{user}"
+    );
+    assert_eq!(
+        statuses(&r.attempts),
+        vec![("openai", "invalid_output"), ("openai", "success")]
+    );
     // Both calls were billed: the failed one's tokens count too.
     let (usage, cost) = totals(&r.attempts);
     assert_eq!(usage.input, 2000);
@@ -162,7 +244,11 @@ async fn invalid_output_is_asked_again_once_with_the_problems() {
 
 #[tokio::test]
 async fn output_still_invalid_after_feedback_moves_to_the_next_provider() {
-    let script = Script::new(vec![ok_openai("not json", "stop"), ok_openai("{}", "stop"), ok_anthropic(r#"{"title": "z"}"#)]);
+    let script = Script::new(vec![
+        ok_openai("not json", "stop"),
+        ok_openai("{}", "stop"),
+        ok_anthropic(r#"{"title": "z"}"#),
+    ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert_eq!(r.result.unwrap().provider, ProviderKind::Anthropic);
     assert_eq!(r.attempts.len(), 3);
@@ -170,18 +256,31 @@ async fn output_still_invalid_after_feedback_moves_to_the_next_provider() {
 
 #[tokio::test]
 async fn truncated_answers_are_detected_and_asked_again() {
-    let script = Script::new(vec![ok_openai(r#"{"title": "x", "modules": [{"ti"#, "length"), ok_openai(r#"{"title": "x"}"#, "stop")]);
+    let script = Script::new(vec![
+        ok_openai(r#"{"title": "x", "modules": [{"ti"#, "length"),
+        ok_openai(r#"{"title": "x"}"#, "stop"),
+    ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert!(r.result.is_ok());
     assert_eq!(r.attempts[0].status, AttemptStatus::Truncated);
-    let user = script.calls.borrow()[1].body["messages"][1]["content"].as_str().unwrap().to_string();
+    let user = script.calls.borrow()[1].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(user.contains("cut off"));
 }
 
 #[tokio::test]
 async fn refusals_move_to_the_next_provider() {
     let refusal = json!({"choices": [{"message": {"content": null, "refusal": "I can't"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 2}});
-    let script = Script::new(vec![Ok(HttpReply { status: 200, retry_after: None, body: refusal.to_string() }), ok_anthropic(r#"{"title": "y"}"#)]);
+    let script = Script::new(vec![
+        Ok(HttpReply {
+            status: 200,
+            retry_after: None,
+            body: refusal.to_string(),
+        }),
+        ok_anthropic(r#"{"title": "y"}"#),
+    ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert!(r.result.is_ok());
     assert_eq!(r.attempts[0].status, AttemptStatus::Refused);
@@ -191,8 +290,15 @@ async fn refusals_move_to_the_next_provider() {
 async fn timeouts_are_retried_but_the_deadline_ends_the_chain() {
     let script = Script::new(vec![Err(Transport::Timeout), Err(Transport::Timeout)]);
     let r = run(&script, &providers(), Budget::default(), 100_000).await;
-    assert!(matches!(r.result, Err(ChainError::DeadlineExceeded(_))), "{:?}", r.result);
-    assert_eq!(statuses(&r.attempts), vec![("openai", "timeout"), ("openai", "timeout")]);
+    assert!(
+        matches!(r.result, Err(ChainError::DeadlineExceeded(_))),
+        "{:?}",
+        r.result
+    );
+    assert_eq!(
+        statuses(&r.attempts),
+        vec![("openai", "timeout"), ("openai", "timeout")]
+    );
     assert!(script.clock.get() <= 100_000 + 1);
 }
 
@@ -201,7 +307,9 @@ async fn every_provider_failing_reports_the_last_error() {
     let script = Script::new(vec![status(400, None), status(403, None)]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     match r.result {
-        Err(ChainError::ProvidersFailed(message)) => assert_eq!(message, "anthropic: HTTP 403: injected"),
+        Err(ChainError::ProvidersFailed(message)) => {
+            assert_eq!(message, "anthropic: HTTP 403: injected")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -209,10 +317,26 @@ async fn every_provider_failing_reports_the_last_error() {
 #[tokio::test]
 async fn budget_refuses_attempts_before_they_are_made() {
     let script = Script::new(vec![]);
-    let r = run(&script, &providers(), Budget { limit_usd: Some(0.000001), spent_usd: 0.0, refuse_unpriced: true }, 120_000).await;
+    let r = run(
+        &script,
+        &providers(),
+        Budget {
+            limit_usd: Some(0.000001),
+            spent_usd: 0.0,
+            refuse_unpriced: true,
+        },
+        120_000,
+    )
+    .await;
     assert!(matches!(r.result, Err(ChainError::BudgetExceeded(_))));
     assert!(script.calls.borrow().is_empty());
-    assert_eq!(statuses(&r.attempts), vec![("openai", "budget_refused"), ("anthropic", "budget_refused")]);
+    assert_eq!(
+        statuses(&r.attempts),
+        vec![
+            ("openai", "budget_refused"),
+            ("anthropic", "budget_refused")
+        ]
+    );
 }
 
 #[tokio::test]
@@ -220,7 +344,17 @@ async fn a_cheaper_provider_is_used_when_the_first_is_over_budget() {
     let mut list = providers();
     list.swap(0, 1); // anthropic (dearer) first
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
-    let r = run(&script, &list, Budget { limit_usd: Some(0.002), spent_usd: 0.0, refuse_unpriced: true }, 120_000).await;
+    let r = run(
+        &script,
+        &list,
+        Budget {
+            limit_usd: Some(0.002),
+            spent_usd: 0.0,
+            refuse_unpriced: true,
+        },
+        120_000,
+    )
+    .await;
     assert_eq!(r.result.unwrap().provider, ProviderKind::Openai);
     assert_eq!(r.attempts[0].status, AttemptStatus::BudgetRefused);
 }
@@ -231,11 +365,31 @@ async fn unpriced_models_cannot_spend_a_budget_and_report_unknown_cost() {
     list.truncate(1);
     list[0].model = "mystery".into();
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
-    let r = run(&script, &list, Budget { limit_usd: Some(1.0), spent_usd: 0.0, refuse_unpriced: true }, 120_000).await;
+    let r = run(
+        &script,
+        &list,
+        Budget {
+            limit_usd: Some(1.0),
+            spent_usd: 0.0,
+            refuse_unpriced: true,
+        },
+        120_000,
+    )
+    .await;
     assert!(matches!(r.result, Err(ChainError::BudgetExceeded(_))));
     // A template's default budget does not lock unpriced models out.
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
-    let r = run(&script, &list, Budget { limit_usd: Some(1.0), spent_usd: 0.0, refuse_unpriced: false }, 120_000).await;
+    let r = run(
+        &script,
+        &list,
+        Budget {
+            limit_usd: Some(1.0),
+            spent_usd: 0.0,
+            refuse_unpriced: false,
+        },
+        120_000,
+    )
+    .await;
     assert!(r.result.is_ok());
     let script = Script::new(vec![Ok(HttpReply { status: 200, retry_after: None, body: json!({"model": "mystery", "choices": [{"message": {"content": "{\"title\":\"x\"}"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 5}}).to_string() })]);
     let r = run(&script, &list, Budget::default(), 120_000).await;
@@ -246,14 +400,33 @@ async fn unpriced_models_cannot_spend_a_budget_and_report_unknown_cost() {
 
 #[tokio::test]
 async fn the_offline_provider_answers_without_io() {
-    let offline = vec![ProviderConfig { kind: ProviderKind::Offline, model: "offline".into(), base_url: String::new(), api_key: None }];
+    let offline = vec![ProviderConfig {
+        kind: ProviderKind::Offline,
+        model: "offline".into(),
+        base_url: String::new(),
+        api_key: None,
+    }];
     let script = Script::new(vec![]);
     let pricing = Pricing::default();
-    let chain = Chain { runtime: &script, providers: &offline, settings: Settings::default(), pricing: &pricing };
+    let chain = Chain {
+        runtime: &script,
+        providers: &offline,
+        settings: Settings::default(),
+        pricing: &pricing,
+    };
     let mut req = request();
     req.offline_answer = Some(json!({"title": "offline"}));
     let mut attempts = Vec::new();
-    let done = chain.complete(&req, &needs_title, &mut Budget::default(), 10_000, &mut attempts).await.unwrap();
+    let done = chain
+        .complete(
+            &req,
+            &needs_title,
+            &mut Budget::default(),
+            10_000,
+            &mut attempts,
+        )
+        .await
+        .unwrap();
     assert_eq!(done.model, "offline");
     assert_eq!(attempts[0].cost_usd, Some(0.0));
 }

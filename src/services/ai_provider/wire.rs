@@ -45,7 +45,11 @@ pub struct Reply {
 }
 
 fn join(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall {
@@ -83,7 +87,9 @@ pub fn openai_reply(body: &Value) -> Result<Reply, String> {
         usage: TokenUsage {
             input: usage["prompt_tokens"].as_u64().unwrap_or(0),
             output: usage["completion_tokens"].as_u64().unwrap_or(0),
-            cached: usage["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0),
+            cached: usage["prompt_tokens_details"]["cached_tokens"]
+                .as_u64()
+                .unwrap_or(0),
         },
         model: body["model"].as_str().map(str::to_string),
     })
@@ -91,8 +97,14 @@ pub fn openai_reply(body: &Value) -> Result<Reply, String> {
 
 /// Claude models with native structured output; older ones use a forced tool.
 pub fn anthropic_supports_structured_output(model: &str) -> bool {
-    const PREFIXES: [&str; 6] =
-        ["claude-sonnet-4-5", "claude-opus-4-1", "claude-opus-4-5", "claude-haiku-4-5", "claude-sonnet-5", "claude-opus-5"];
+    const PREFIXES: [&str; 6] = [
+        "claude-sonnet-4-5",
+        "claude-opus-4-1",
+        "claude-opus-4-5",
+        "claude-haiku-4-5",
+        "claude-sonnet-5",
+        "claude-opus-5",
+    ];
     PREFIXES.iter().any(|p| model.starts_with(p))
 }
 
@@ -126,9 +138,18 @@ pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpC
 }
 
 pub fn anthropic_reply(body: &Value) -> Result<Reply, String> {
-    let content = body["content"].as_array().ok_or("the reply has no content")?;
-    let text: String = content.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
-    let tool_input = content.iter().find(|b| b["type"] == "tool_use").map(|b| b["input"].clone());
+    let content = body["content"]
+        .as_array()
+        .ok_or("the reply has no content")?;
+    let text: String = content
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    let tool_input = content
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .map(|b| b["input"].clone());
     let usage = &body["usage"];
     let cached = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
     Ok(Reply {
@@ -137,7 +158,11 @@ pub fn anthropic_reply(body: &Value) -> Result<Reply, String> {
         refusal: (body["stop_reason"] == "refusal").then(|| "the model refused".to_string()),
         truncated: body["stop_reason"] == "max_tokens",
         // Anthropic reports cache reads apart from input_tokens; ours include them.
-        usage: TokenUsage { input: usage["input_tokens"].as_u64().unwrap_or(0) + cached, output: usage["output_tokens"].as_u64().unwrap_or(0), cached },
+        usage: TokenUsage {
+            input: usage["input_tokens"].as_u64().unwrap_or(0) + cached,
+            output: usage["output_tokens"].as_u64().unwrap_or(0),
+            cached,
+        },
         model: body["model"].as_str().map(str::to_string),
     })
 }
@@ -170,7 +195,11 @@ pub fn workers_ai_reply(body: &Value, max_tokens: u32) -> Result<Reply, String> 
         refusal: None,
         // The binding reports no stop reason: hitting the limit exactly is truncation.
         truncated: output > 0 && output >= max_tokens as u64,
-        usage: TokenUsage { input: usage["prompt_tokens"].as_u64().unwrap_or(0), output, cached: 0 },
+        usage: TokenUsage {
+            input: usage["prompt_tokens"].as_u64().unwrap_or(0),
+            output,
+            cached: 0,
+        },
         model: None,
     })
 }
@@ -186,10 +215,19 @@ pub enum ErrorClass {
 
 pub fn classify_http(status: u16, body: &str, retry_after: Option<&str>) -> ErrorClass {
     let lower = body.to_ascii_lowercase();
-    let out_of_money = ["insufficient_quota", "credit balance", "billing", "spend limit"].iter().any(|m| lower.contains(m));
+    let out_of_money = [
+        "insufficient_quota",
+        "credit balance",
+        "billing",
+        "spend limit",
+    ]
+    .iter()
+    .any(|m| lower.contains(m));
     match status {
         429 if out_of_money => ErrorClass::Fatal,
-        408 | 409 | 429 | 500..=599 => ErrorClass::Retryable { retry_after_ms: retry_after.and_then(parse_retry_after) },
+        408 | 409 | 429 | 500..=599 => ErrorClass::Retryable {
+            retry_after_ms: retry_after.and_then(parse_retry_after),
+        },
         _ => ErrorClass::Fatal,
     }
 }
@@ -197,7 +235,7 @@ pub fn classify_http(status: u16, body: &str, retry_after: Option<&str>) -> Erro
 /// `Retry-After` in seconds (the HTTP-date form is not used by these providers).
 pub fn parse_retry_after(value: &str) -> Option<u64> {
     let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0) as u64)
+    (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
 }
 
 /// A short, key-free description of a provider's error body.
@@ -205,10 +243,19 @@ pub fn error_summary(status: u16, body: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let message = parsed
         .as_ref()
-        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()).or(v["message"].as_str()))
+        .and_then(|v| {
+            v["error"]["message"]
+                .as_str()
+                .or(v["error"].as_str())
+                .or(v["message"].as_str())
+        })
         .unwrap_or("");
     let message: String = message.chars().take(200).collect();
-    if message.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {message}") }
+    if message.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {message}")
+    }
 }
 
 #[cfg(test)]
@@ -216,7 +263,15 @@ mod tests {
     use super::*;
 
     fn req(schema: &Value) -> WireRequest<'_> {
-        WireRequest { model: "gpt-4o-mini", system: "sys", user: "usr", schema_name: "granulator_course", schema, max_tokens: 4000, temperature: 0.4 }
+        WireRequest {
+            model: "gpt-4o-mini",
+            system: "sys",
+            user: "usr",
+            schema_name: "granulator_course",
+            schema,
+            max_tokens: 4000,
+            temperature: 0.4,
+        }
     }
 
     #[test]
@@ -224,9 +279,14 @@ mod tests {
         let schema = json!({"type": "object"});
         let call = openai_call("http://127.0.0.1:9/v1/", "sk-test", &req(&schema));
         assert_eq!(call.url, "http://127.0.0.1:9/v1/chat/completions");
-        assert!(call.headers.contains(&("authorization".into(), "Bearer sk-test".into())));
+        assert!(call
+            .headers
+            .contains(&("authorization".into(), "Bearer sk-test".into())));
         assert_eq!(call.body["response_format"]["json_schema"]["strict"], true);
-        assert_eq!(call.body["response_format"]["json_schema"]["name"], "granulator_course");
+        assert_eq!(
+            call.body["response_format"]["json_schema"]["name"],
+            "granulator_course"
+        );
         assert_eq!(call.body["messages"][1]["content"], "usr");
     }
 
@@ -235,11 +295,21 @@ mod tests {
         let body = json!({"model": "gpt-4o-mini-2024-07-18", "choices": [{"message": {"content": "{}", "refusal": null}, "finish_reason": "length"}],
             "usage": {"prompt_tokens": 120, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 100}}});
         let r = openai_reply(&body).unwrap();
-        assert_eq!(r.usage, TokenUsage { input: 120, output: 30, cached: 100 });
+        assert_eq!(
+            r.usage,
+            TokenUsage {
+                input: 120,
+                output: 30,
+                cached: 100
+            }
+        );
         assert!(r.truncated);
         assert_eq!(r.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
         let refused = json!({"choices": [{"message": {"content": null, "refusal": "no"}, "finish_reason": "stop"}], "usage": {}});
-        assert_eq!(openai_reply(&refused).unwrap().refusal.as_deref(), Some("no"));
+        assert_eq!(
+            openai_reply(&refused).unwrap().refusal.as_deref(),
+            Some("no")
+        );
         assert!(openai_reply(&json!({"error": {}})).is_err());
     }
 
@@ -250,7 +320,9 @@ mod tests {
         r.model = "claude-haiku-4-5";
         let call = anthropic_call("http://127.0.0.1:9", "key", &r);
         assert_eq!(call.url, "http://127.0.0.1:9/v1/messages");
-        assert!(call.headers.contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())));
+        assert!(call
+            .headers
+            .contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())));
         assert_eq!(call.body["output_config"]["format"]["type"], "json_schema");
         assert!(call.body.get("tools").is_none());
         r.model = "claude-3-5-haiku-latest";
@@ -266,7 +338,14 @@ mod tests {
         let r = anthropic_reply(&body).unwrap();
         assert_eq!(r.text.as_deref(), Some("{\"a\":1}"));
         assert!(r.truncated);
-        assert_eq!(r.usage, TokenUsage { input: 60, output: 20, cached: 10 });
+        assert_eq!(
+            r.usage,
+            TokenUsage {
+                input: 60,
+                output: 20,
+                cached: 10
+            }
+        );
         let tool = json!({"content": [{"type": "tool_use", "name": TOOL_NAME, "input": {"a": 2}}], "stop_reason": "tool_use", "usage": {}});
         assert_eq!(anthropic_reply(&tool).unwrap().json, Some(json!({"a": 2})));
         let refusal = json!({"content": [], "stop_reason": "refusal", "usage": {}});
@@ -277,19 +356,45 @@ mod tests {
     fn workers_ai_sets_max_tokens_and_reads_both_response_forms() {
         let schema = json!({"type": "object"});
         assert_eq!(workers_ai_input(&req(&schema))["max_tokens"], 4000);
-        let r = workers_ai_reply(&json!({"response": {"a": 1}, "usage": {"prompt_tokens": 9, "completion_tokens": 4}}), 100).unwrap();
+        let r = workers_ai_reply(
+            &json!({"response": {"a": 1}, "usage": {"prompt_tokens": 9, "completion_tokens": 4}}),
+            100,
+        )
+        .unwrap();
         assert_eq!(r.json, Some(json!({"a": 1})));
         assert_eq!(r.usage.input, 9);
-        let cut = workers_ai_reply(&json!({"response": "{", "usage": {"completion_tokens": 100}}), 100).unwrap();
+        let cut = workers_ai_reply(
+            &json!({"response": "{", "usage": {"completion_tokens": 100}}),
+            100,
+        )
+        .unwrap();
         assert!(cut.truncated);
     }
 
     #[test]
     fn classification_of_http_errors() {
-        assert_eq!(classify_http(429, "{}", Some("2")), ErrorClass::Retryable { retry_after_ms: Some(2000) });
-        assert_eq!(classify_http(529, "overloaded", None), ErrorClass::Retryable { retry_after_ms: None });
-        assert_eq!(classify_http(500, "", Some("soon")), ErrorClass::Retryable { retry_after_ms: None });
-        assert_eq!(classify_http(429, r#"{"error":{"code":"insufficient_quota"}}"#, None), ErrorClass::Fatal);
+        assert_eq!(
+            classify_http(429, "{}", Some("2")),
+            ErrorClass::Retryable {
+                retry_after_ms: Some(2000)
+            }
+        );
+        assert_eq!(
+            classify_http(529, "overloaded", None),
+            ErrorClass::Retryable {
+                retry_after_ms: None
+            }
+        );
+        assert_eq!(
+            classify_http(500, "", Some("soon")),
+            ErrorClass::Retryable {
+                retry_after_ms: None
+            }
+        );
+        assert_eq!(
+            classify_http(429, r#"{"error":{"code":"insufficient_quota"}}"#, None),
+            ErrorClass::Fatal
+        );
         assert_eq!(classify_http(400, "bad", None), ErrorClass::Fatal);
         assert_eq!(classify_http(401, "", None), ErrorClass::Fatal);
         assert_eq!(classify_http(403, "", None), ErrorClass::Fatal);
@@ -297,7 +402,10 @@ mod tests {
 
     #[test]
     fn error_summaries_carry_the_message_only() {
-        assert_eq!(error_summary(401, r#"{"error":{"message":"Incorrect API key"}}"#), "HTTP 401: Incorrect API key");
+        assert_eq!(
+            error_summary(401, r#"{"error":{"message":"Incorrect API key"}}"#),
+            "HTTP 401: Incorrect API key"
+        );
         assert_eq!(error_summary(502, "<html>"), "HTTP 502");
     }
 }
