@@ -39,7 +39,7 @@ for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL AI_PROVIDER_ORDER; do
 done
 
 trap stop_started EXIT INT TERM
-pid=$(start_worker "$PORT" "$STATE_DIR" "$env_file" "$STATE_DIR/wrangler.log" "${vars[@]}")
+start_worker pid "$PORT" "$STATE_DIR" "$env_file" "$STATE_DIR/wrangler.log" "${vars[@]}"
 if ! wait_http "http://127.0.0.1:$PORT/" 90 "$pid"; then
   echo "dev: the worker did not start; see $STATE_DIR/wrangler.log" >&2
   tail -n 30 "$STATE_DIR/wrangler.log" >&2

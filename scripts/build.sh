@@ -13,6 +13,17 @@ done
 "$HOME/.cargo/bin/worker-build" --release
 # Shrink the module Cloudflare loads on every cold start (see Cargo.toml). Only the
 # features the module already uses: --all-features emits encodings workerd rejects.
-"$WASM_OPT_BIN" -Oz --enable-exception-handling --enable-reference-types --enable-bulk-memory \
-  --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
-  build/index_bg.wasm -o build/index_bg.wasm
+# -Oz takes ~30 s, so its output is reused while wasm-bindgen's output is unchanged.
+cache=target/wasm-opt-cache
+mkdir -p "$cache"
+input=$(sha256sum build/index_bg.wasm | cut -d' ' -f1)
+if [ -f "$cache/$input.wasm" ]; then
+  cp "$cache/$input.wasm" build/index_bg.wasm
+else
+  "$WASM_OPT_BIN" -Oz --enable-exception-handling --enable-reference-types --enable-bulk-memory \
+    --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+    build/index_bg.wasm -o "$cache/$input.tmp"
+  rm -f "$cache"/*.wasm
+  mv "$cache/$input.tmp" "$cache/$input.wasm"
+  cp "$cache/$input.wasm" build/index_bg.wasm
+fi

@@ -9,13 +9,14 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# start_bg LOGFILE CMD...: run CMD in its own process group; prints its PID.
+# start_bg VAR LOGFILE CMD...: run CMD in its own process group and store its
+# PID in VAR. Never call it inside $(...): the PGID must be recorded in this
+# shell, or stop_started cannot stop what was started.
 start_bg() {
-  local log=$1; shift
+  local var=$1 log=$2; shift 2
   setsid "$@" >"$log" 2>&1 < /dev/null &
-  local pid=$!
-  STARTED_PGIDS+=("$pid")
-  echo "$pid"
+  STARTED_PGIDS+=("$!")
+  printf -v "$var" '%s' "$!"
 }
 
 stop_started() {
@@ -49,10 +50,11 @@ write_kam_vars() {
   printf 'SHARED_SECRET=%s\n' "$1" > dev/kam/.dev.vars
 }
 
-# start_worker PORT STATE_DIR ENV_FILE LOG [--var K:V ...]: wrangler dev with the KAM stand-in.
+# start_worker VAR PORT STATE_DIR ENV_FILE LOG [--var K:V ...]: wrangler dev with
+# the KAM stand-in; its process group id goes to VAR.
 start_worker() {
-  local port=$1 state=$2 env_file=$3 log=$4; shift 4
-  GRANULATOR_SKIP_BUILD=1 start_bg "$log" node_modules/.bin/wrangler dev \
+  local var=$1 port=$2 state=$3 env_file=$4 log=$5; shift 5
+  GRANULATOR_SKIP_BUILD=1 start_bg "$var" "$log" node_modules/.bin/wrangler dev \
     -c wrangler.toml -c dev/kam/wrangler.toml \
     --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
     --persist-to "$state" --env-file "$env_file" \
@@ -73,18 +75,18 @@ start_stack() {
   local work=$1 mock_port worker_port mock_pid
   mock_port=$(free_port)
   worker_port=$(free_port)
-  mock_pid=$(start_bg "$work/mock.log" target/release/mock-ai --port "$mock_port")
+  start_bg mock_pid "$work/mock.log" target/release/mock-ai --port "$mock_port"
   wait_http "http://127.0.0.1:$mock_port/__mock/health" 20 "$mock_pid" || { echo "mock AI did not start"; cat "$work/mock.log"; return 1; }
   mkdir -p "$work/state"
   apply_migrations "$work/state" || return 1
   (umask 077; printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' > "$work/secrets.env")
   write_kam_vars dev-shared-secret
-  WORKER_PGID=$(start_worker "$worker_port" "$work/state" "$work/secrets.env" "$work/wrangler.log" \
+  start_worker WORKER_PGID "$worker_port" "$work/state" "$work/secrets.env" "$work/wrangler.log" \
     --var "OPENAI_BASE_URL:http://127.0.0.1:$mock_port/v1" \
     --var "ANTHROPIC_BASE_URL:http://127.0.0.1:$mock_port" \
     --var "AI_PROVIDER_ORDER:openai,anthropic" \
     --var "AI_ATTEMPT_TIMEOUT_MS:$STACK_ATTEMPT_TIMEOUT_MS" --var "AI_BACKOFF_BASE_MS:50" --var "AI_RETRY_AFTER_CAP_MS:1500" \
-    --var "KAM_TIMEOUT_MS:1000")
+    --var "KAM_TIMEOUT_MS:1000"
   if ! wait_http "http://127.0.0.1:$worker_port/" 120 "$WORKER_PGID"; then
     echo "wrangler dev did not start:"; tail -n 40 "$work/wrangler.log"; return 1
   fi
