@@ -9,6 +9,8 @@
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
+#   ledger  a fresh stack, a known set of jobs by every tier, then every stats,
+#           economy and analytics figure checked exactly (tests/ledger.rs)
 # Every layer must pass; a layer that did not run fails the suite.
 #
 # BASE_URL=http://127.0.0.1:8787 ./test.sh --smoke  runs only the smoke checks
@@ -22,7 +24,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema e2e smoke soak)
+LAYERS=(setup unit build schema e2e smoke soak ledger)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -39,7 +41,7 @@ layer() {
 
 unit() { cargo test --workspace --lib --bins; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test ledger --no-run
 }
 
 e2e() {
@@ -57,6 +59,14 @@ soak() {
   bash scripts/soak.sh 8 16
 }
 
+# Exact figures need a database that holds only the ledger's jobs: a fresh stack.
+ledger() {
+  stop_started
+  mkdir -p "$WORK/ledger"
+  start_stack "$WORK/ledger" || return 1
+  cargo test --test ledger
+}
+
 smoke() {
   [ -n "${GRANULATOR_URL:-}" ] || { echo "smoke: no running worker (the e2e layer did not start one)"; return 1; }
   bash tests/smoke.sh "$GRANULATOR_URL"
@@ -69,6 +79,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
 [ "${RESULT[e2e]:-}" != "" ] && layer soak soak
+[ "${RESULT[build]:-}" = passed ] && layer ledger ledger
 
 passed=0; failed=0
 printf '\n======== summary ========\n'
