@@ -386,11 +386,6 @@ async fn templates_list_filter_and_exact_names() {
     );
 }
 
-fn new_template(name: &str) -> Value {
-    json!({"templateName": name, "structureType": "quiz", "description": "e2e",
-        "aiPromptTemplate": "Quiz on {topic} for {audience}. {level_targets} Constraints: {constraints}."})
-}
-
 #[tokio::test]
 async fn admins_create_update_and_soft_delete_templates_with_cache_invalidation() {
     let name = unique("tpl").replace('-', "_");
@@ -398,7 +393,7 @@ async fn admins_create_update_and_soft_delete_templates_with_cache_invalidation(
     let created = post(
         "/api/admin/templates",
         &Who::AdminSession,
-        json!({"action": "create", "template": new_template(&name)}),
+        json!({"action": "create", "template": quiz_template(&name)}),
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
@@ -486,27 +481,18 @@ async fn admins_create_update_and_soft_delete_templates_with_cache_invalidation(
 #[tokio::test]
 async fn template_admin_rejects_bad_input_duplicates_and_non_admins() {
     let name = format!("t{}", unique("dup").replace('-', "_"));
-    assert_eq!(
-        post(
-            "/api/admin/templates",
-            &Who::AdminSession,
-            json!({"action": "create", "template": new_template(&name)})
-        )
-        .await
-        .status,
-        201
-    );
+    assert_eq!(create_quiz_template(&name).await.status, 201);
     assert_error(
         &post(
             "/api/admin/templates",
             &Who::AdminSession,
-            json!({"action": "create", "template": new_template(&name)}),
+            json!({"action": "create", "template": quiz_template(&name)}),
         )
         .await,
         409,
         "template_exists",
     );
-    let mut bad = new_template("tbad_placeholder");
+    let mut bad = quiz_template("tbad_placeholder");
     bad["aiPromptTemplate"] = json!("Quiz on {topic} for {reader}");
     let r = post(
         "/api/admin/templates",
@@ -516,7 +502,7 @@ async fn template_admin_rejects_bad_input_duplicates_and_non_admins() {
     .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["details"]["field"], "template.aiPromptTemplate");
-    let mut bad = new_template("tbad_type");
+    let mut bad = quiz_template("tbad_type");
     bad["structureType"] = json!("poem");
     assert_eq!(
         post(
@@ -528,7 +514,7 @@ async fn template_admin_rejects_bad_input_duplicates_and_non_admins() {
         .status,
         400
     );
-    let mut bad = new_template("tbad_rules");
+    let mut bad = quiz_template("tbad_rules");
     bad["structureRules"] = json!({"levels": [{"level": "categories", "min": 1, "max": 20}, {"level": "questions", "min": 3, "max": 10}]});
     assert_eq!(
         post(
@@ -544,7 +530,7 @@ async fn template_admin_rejects_bad_input_duplicates_and_non_admins() {
         post(
             "/api/admin/templates",
             &Who::AdminSession,
-            json!({"action": "rename", "template": new_template("tx_y")})
+            json!({"action": "rename", "template": quiz_template("tx_y")})
         )
         .await
         .status,
@@ -554,7 +540,7 @@ async fn template_admin_rejects_bad_input_duplicates_and_non_admins() {
         &post(
             "/api/admin/templates",
             &Who::Client,
-            json!({"action": "create", "template": new_template("tnope")}),
+            json!({"action": "create", "template": quiz_template("tnope")}),
         )
         .await,
         403,
@@ -564,7 +550,7 @@ async fn template_admin_rejects_bad_input_duplicates_and_non_admins() {
         &post(
             "/api/admin/templates",
             &Who::UserSession,
-            json!({"action": "create", "template": new_template("tnope")}),
+            json!({"action": "create", "template": quiz_template("tnope")}),
         )
         .await,
         403,
@@ -701,11 +687,21 @@ async fn the_offline_provider_granulates_every_type_at_zero_cost() {
             assert_eq!(r.body["output"]["qualityScore"], 1.0);
             assert_eq!(r.body["cost"], 0.0);
             assert_eq!(r.body["usage"]["tokens"]["input"], 0);
-            sizes.push(r.body["output"]["summary"]["totalElements"].as_u64().unwrap());
+            sizes.push(
+                r.body["output"]["summary"]["totalElements"]
+                    .as_u64()
+                    .unwrap(),
+            );
         }
-        assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{structure_type}: {sizes:?}");
+        assert!(
+            sizes.windows(2).all(|w| w[0] < w[1]),
+            "{structure_type}: {sizes:?}"
+        );
     }
-    assert!(mock_calls(&key).await.is_empty(), "the offline provider needs no network");
+    assert!(
+        mock_calls(&key).await.is_empty(),
+        "the offline provider needs no network"
+    );
 }
 
 #[tokio::test]
@@ -1482,16 +1478,7 @@ async fn pricing_is_dated_and_admin_analytics_come_from_recorded_jobs() {
 #[tokio::test]
 async fn analytics_count_a_templates_jobs_exactly() {
     let name = format!("t{}", unique("analytic").replace('-', "_"));
-    assert_eq!(
-        post(
-            "/api/admin/templates",
-            &Who::AdminSession,
-            json!({"action": "create", "template": new_template(&name)})
-        )
-        .await
-        .status,
-        201
-    );
+    assert_eq!(create_quiz_template(&name).await.status, 201);
     let (a, b, c) = (unique("an-a"), unique("an-b"), unique("an-c"));
     script(&b, json!([{"kind": "valid"}, {"kind": "review", "scores": [10, 10]}, {"kind": "valid"}, {"kind": "review", "scores": [10, 10]}])).await;
     script(

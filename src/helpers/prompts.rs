@@ -265,6 +265,52 @@ fn field_schema(kind: FieldKind) -> Value {
     }
 }
 
+/// A job's rendered prompt and the shape it asks for.
+pub struct JobPrompt {
+    pub prompt: String,
+    pub counts: Vec<u32>,
+    pub audience: String,
+    pub constraints: Constraints,
+}
+
+/// Render `template` for a job's parameters: the one place a job's prompt is made
+/// (the pipeline sends it, the estimator prices it).
+pub fn job_prompt(
+    template: &crate::types::template::Template,
+    params: &crate::types::api::GranulateParams,
+) -> Result<JobPrompt, String> {
+    let constraints = params.constraints();
+    let counts = crate::services::offline::level_counts(
+        template.structure_type,
+        params.granularity_level,
+        &template.structure_rules,
+        &constraints,
+    );
+    let audience = params
+        .target_audience
+        .clone()
+        .unwrap_or_else(|| template.target_audience.clone());
+    let prompt = render(
+        &template.ai_prompt_template,
+        &PromptInput {
+            structure_type: template.structure_type,
+            topic: &params.topic,
+            audience: &audience,
+            granularity: params.granularity_level,
+            rules: &template.structure_rules,
+            constraints: &constraints,
+            counts: &counts,
+        },
+    )
+    .map_err(|e| format!("template {} does not render: {e}", template.template_name))?;
+    Ok(JobPrompt {
+        prompt,
+        counts,
+        audience,
+        constraints,
+    })
+}
+
 /// Parse the `Target shape:` line back into counts (used by the test mock).
 pub fn parse_target_shape(prompt: &str) -> Option<Vec<(String, u32)>> {
     let line = prompt

@@ -8,10 +8,8 @@
 
 use crate::error::{AppError, AppResult};
 use crate::helpers::economy::{Pricing, TokenUsage};
-use crate::helpers::prompts::{self, PromptInput};
+use crate::helpers::prompts;
 use crate::services::ai_provider::ProviderKind;
-use crate::services::granulator::expected_output_tokens;
-use crate::services::offline;
 use crate::types::api::{ExecConfig, GranulateParams};
 use crate::types::env::App;
 use crate::types::template::Template;
@@ -47,33 +45,11 @@ pub fn job_tokens(
     validation_level: Option<u8>,
 ) -> AppResult<TokenUsage> {
     let st = template.structure_type;
-    let constraints = params.constraints();
-    let counts = offline::level_counts(
-        st,
-        params.granularity_level,
-        &template.structure_rules,
-        &constraints,
-    );
-    let audience = params
-        .target_audience
-        .clone()
-        .unwrap_or_else(|| template.target_audience.clone());
-    let prompt = prompts::render(
-        &template.ai_prompt_template,
-        &PromptInput {
-            structure_type: st,
-            topic: &params.topic,
-            audience: &audience,
-            granularity: params.granularity_level,
-            rules: &template.structure_rules,
-            constraints: &constraints,
-            counts: &counts,
-        },
-    )
-    .map_err(AppError::internal)?;
+    let job = prompts::job_prompt(template, params).map_err(AppError::internal)?;
+    let (prompt, counts) = (job.prompt, job.counts);
     let schema = prompts::json_schema(st, counts.len(), &template.structure_rules).to_string();
     let input = (prompt.len() + prompts::system_prompt(st).len() + schema.len()).div_ceil(4) as u64;
-    let output = expected_output_tokens(st, &counts) as u64;
+    let output = st.spec().expected_output_tokens(&counts) as u64;
     let mut usage = TokenUsage {
         input,
         output,

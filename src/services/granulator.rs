@@ -10,7 +10,7 @@
 
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::economy::{efficiency, TokenUsage};
-use crate::helpers::prompts::{self, PromptInput};
+use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::ai_provider::{
     totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, Purpose,
@@ -100,16 +100,26 @@ fn review_request(
     }
 }
 
-/// Expected output tokens for an outline of these level counts.
-pub fn expected_output_tokens(structure_type: StructureType, counts: &[u32]) -> u32 {
-    let spec = structure_type.spec();
-    let mut per_level = 1;
-    let mut total = 120;
-    for (d, n) in counts.iter().enumerate() {
-        per_level *= n;
-        total += per_level * spec.levels[d].output_tokens;
-    }
-    total
+/// One provider-chain call with this worker's runtime, settings and prices.
+async fn complete(
+    app: &App,
+    providers: &[ProviderConfig],
+    request: &CompletionRequest,
+    validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
+    budget: &mut Budget,
+    deadline_ms: u64,
+    attempts: &mut Vec<Attempt>,
+) -> Result<crate::services::ai_provider::Completion, ChainError> {
+    let runtime = WorkerRuntime { env: &app.env };
+    let chain = Chain {
+        runtime: &runtime,
+        providers,
+        settings: app.config.settings,
+        pricing: &app.config.pricing,
+    };
+    chain
+        .complete(request, validate, budget, deadline_ms, attempts)
+        .await
 }
 
 fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppResult<Plan> {
@@ -122,36 +132,13 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
         config.ai_provider,
         config.ai_model.as_deref(),
     )?;
-    let constraints = params.constraints();
-    let counts = offline::level_counts(
-        structure_type,
-        params.granularity_level,
-        &template.structure_rules,
-        &constraints,
-    );
-    let audience = params
-        .target_audience
-        .clone()
-        .unwrap_or_else(|| template.target_audience.clone());
-    let prompt = prompts::render(
-        &template.ai_prompt_template,
-        &PromptInput {
-            structure_type,
-            topic: &params.topic,
-            audience: &audience,
-            granularity: params.granularity_level,
-            rules: &template.structure_rules,
-            constraints: &constraints,
-            counts: &counts,
-        },
-    )
-    .map_err(|e| {
-        AppError::internal(format!(
-            "template {} does not render: {e}",
-            template.template_name
-        ))
-    })?;
-    let expected = expected_output_tokens(structure_type, &counts);
+    let JobPrompt {
+        prompt,
+        counts,
+        audience,
+        constraints,
+    } = prompts::job_prompt(&template, &params).map_err(AppError::internal)?;
+    let expected = structure_type.spec().expected_output_tokens(&counts);
     let max_tokens = config
         .max_tokens
         .or(template.ai_provider_config.max_tokens)
@@ -306,22 +293,16 @@ impl Job<'_> {
     ) -> Result<Draft, ChainError> {
         let st = self.plan.structure_type;
         let request = self.outline_request(purpose, user);
-        let runtime = WorkerRuntime { env: &self.app.env };
-        let chain = Chain {
-            runtime: &runtime,
-            providers: &self.plan.chain,
-            settings: self.app.config.settings,
-            pricing: &self.app.config.pricing,
-        };
-        let done = chain
-            .complete(
-                &request,
-                &|v| normalize(st, v),
-                &mut self.plan.budget,
-                self.plan.deadline_ms,
-                attempts,
-            )
-            .await?;
+        let done = complete(
+            self.app,
+            &self.plan.chain,
+            &request,
+            &|v| normalize(st, v),
+            &mut self.plan.budget,
+            self.plan.deadline_ms,
+            attempts,
+        )
+        .await?;
         let report = self.assess(&done.value);
         Ok(Draft {
             structure: done.value,
@@ -428,23 +409,17 @@ impl Job<'_> {
             &draft.structure,
             &draft.report,
         );
-        let runtime = WorkerRuntime { env: &self.app.env };
-        let chain = Chain {
-            runtime: &runtime,
-            providers: &self.plan.chain,
-            settings: self.app.config.settings,
-            pricing: &self.app.config.pricing,
-        };
-        let review = chain
-            .complete(
-                &request,
-                &|v| validation::parse_review(level, v),
-                &mut self.plan.budget,
-                self.plan.deadline_ms,
-                attempts,
-            )
-            .await
-            .map_err(chain_error)?;
+        let review = complete(
+            self.app,
+            &self.plan.chain,
+            &request,
+            &|v| validation::parse_review(level, v),
+            &mut self.plan.budget,
+            self.plan.deadline_ms,
+            attempts,
+        )
+        .await
+        .map_err(chain_error)?;
         Ok(validation::verdict(
             level,
             threshold,
@@ -760,22 +735,16 @@ pub async fn revalidate(
             &structure,
             &report,
         );
-        let runtime = WorkerRuntime { env: &app.env };
-        let chain = Chain {
-            runtime: &runtime,
-            providers: &chain,
-            settings: app.config.settings,
-            pricing: &app.config.pricing,
-        };
-        let outcome = chain
-            .complete(
-                &request,
-                &|v| validation::parse_review(level, v),
-                &mut Budget::default(),
-                now_ms() + 60_000,
-                &mut attempts,
-            )
-            .await;
+        let outcome = complete(
+            app,
+            &chain,
+            &request,
+            &|v| validation::parse_review(level, v),
+            &mut Budget::default(),
+            now_ms() + 60_000,
+            &mut attempts,
+        )
+        .await;
         match outcome {
             Ok(review) => validation::verdict(level, threshold, &report, Some(&review.value)),
             Err(e) => {

@@ -202,6 +202,18 @@ impl TypeSpec {
         self.levels.iter().enumerate().find(|(_, l)| l.key == key)
     }
 
+    /// Tokens a model writes for an outline of these level counts: the root
+    /// (~120) plus each element at its level's `output_tokens`.
+    pub fn expected_output_tokens(&self, counts: &[u32]) -> u32 {
+        let mut per_level = 1;
+        let mut total = 120;
+        for (d, n) in counts.iter().enumerate() {
+            per_level *= n;
+            total += per_level * self.levels[d].output_tokens;
+        }
+        total
+    }
+
     /// Expected element count at a granularity when every parent has the target.
     pub fn expected_elements(&self, granularity: Granularity) -> u32 {
         let depth = granularity.depth(self);

@@ -441,19 +441,45 @@ mod tests {
                 None,
             )
             .unwrap_or_else(|e| panic!("{}: {}", row[0], e.message));
-            assert_eq!(input.structure_rules, StructureRules::contract(input.structure_type), "{}", row[0]);
+            assert_eq!(
+                input.structure_rules,
+                StructureRules::contract(input.structure_type),
+                "{}",
+                row[0]
+            );
             for g in 1..=5 {
                 let g = Granularity::new(g).unwrap();
                 let constraints = Constraints::default();
-                let counts = level_counts(input.structure_type, g, &input.structure_rules, &constraints);
+                let counts = level_counts(
+                    input.structure_type,
+                    g,
+                    &input.structure_rules,
+                    &constraints,
+                );
                 let prompt = render(
                     &input.ai_prompt_template,
-                    &PromptInput { structure_type: input.structure_type, topic: "Photosynthesis", audience: &input.target_audience,
-                        granularity: g, rules: &input.structure_rules, constraints: &constraints, counts: &counts },
+                    &PromptInput {
+                        structure_type: input.structure_type,
+                        topic: "Photosynthesis",
+                        audience: &input.target_audience,
+                        granularity: g,
+                        rules: &input.structure_rules,
+                        constraints: &constraints,
+                        counts: &counts,
+                    },
                 )
                 .unwrap();
-                assert!(prompt.contains("<topic>Photosynthesis</topic>") && prompt.contains("Target shape: "), "{}", row[0]);
-                assert!(!prompt.contains('{') && !prompt.contains('}'), "{}: a placeholder was left: {prompt}", row[0]);
+                assert!(
+                    prompt.contains("<topic>Photosynthesis</topic>")
+                        && prompt.contains("Target shape: "),
+                    "{}",
+                    row[0]
+                );
+                assert!(
+                    !prompt.contains('{') && !prompt.contains('}'),
+                    "{}: a placeholder was left: {prompt}",
+                    row[0]
+                );
             }
             types.push(input.structure_type);
         }

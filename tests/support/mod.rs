@@ -199,3 +199,19 @@ pub const DEFAULT_CALL_COST: f64 = 0.00045;
 pub fn approx(a: &Value, b: f64) -> bool {
     a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)
 }
+
+/// A quiz template an admin creates for one test.
+pub fn quiz_template(name: &str) -> Value {
+    json!({"templateName": name, "structureType": "quiz", "description": "e2e",
+        "aiPromptTemplate": "Quiz on {topic} for {audience}. {level_targets} Constraints: {constraints}."})
+}
+
+/// Create `quiz_template(name)` as an admin; the reply of the create call.
+pub async fn create_quiz_template(name: &str) -> Reply {
+    post(
+        "/api/admin/templates",
+        &Who::AdminSession,
+        json!({"action": "create", "template": quiz_template(name)}),
+    )
+    .await
+}
