@@ -20,7 +20,9 @@ cargo build -q -p mock-ai -p loadgen --release
 start_stack "$WORK"
 
 if [ "${1:-}" = "--soak" ]; then
-  exec bash scripts/soak.sh 60 32
+  # Not exec: the EXIT trap must still stop the stack.
+  bash scripts/soak.sh 60 32
+  exit $?
 fi
 
 CLIENT_KEY='X-API-Key: dev-client-key'

@@ -11,7 +11,7 @@ source scripts/lib.sh
 seconds=${1:-60}; concurrency=${2:-32}
 : "${GRANULATOR_URL:?}" "${MOCK_URL:?}" "${STATE_DIR:?}"
 client="soak-$(date +%s%N)"
-out=$(mktemp); trap 'rm -f "$out"; curl -s -X POST "$MOCK_URL/__mock/config" -H "Content-Type: application/json" -d "{}" >/dev/null' EXIT
+out=$(mktemp); trap 'rm -f "$out" "$out.stored" "$out.acked"; curl -s -X POST "$MOCK_URL/__mock/config" -H "Content-Type: application/json" -d "{}" >/dev/null' EXIT
 
 curl -sf -X DELETE "$MOCK_URL/__mock/totals" >/dev/null
 curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' \
@@ -24,7 +24,7 @@ curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' -
 sleep 1
 
 db=$(d1_file "$STATE_DIR")
-q() { sqlite3 -readonly "$db" "$1"; }
+q() { sqlite3 -readonly -cmd '.timeout 10000' "$db" "$1"; }
 mock=$(curl -sf "$MOCK_URL/__mock/totals")
 fail=0
 check() { if [ "$2" = "$3" ]; then echo "ok    $1 ($2)"; else echo "FAIL  $1: got $2, want $3"; fail=1; fi; }
@@ -37,9 +37,9 @@ distinct=$(q "SELECT COUNT(DISTINCT execution_id) FROM granulation_jobs WHERE cl
 rows=$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id = '$client';")
 check "every acknowledged job is stored, completed" "$in_db" "$acked"
 check "each request id is one job" "$rows" "$distinct"
-missing=$(jq -r '.acknowledgedIds[]' "$out" | while read -r id; do
-  [ "$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id = '$client' AND execution_id = '$id' AND status = 'completed';")" = 1 ] || echo "$id"
-done | wc -l)
+q "SELECT execution_id FROM granulation_jobs WHERE client_id = '$client' AND status = 'completed';" | LC_ALL=C sort > "$out.stored"
+jq -r '.acknowledgedIds[]' "$out" | LC_ALL=C sort > "$out.acked"
+missing=$(LC_ALL=C comm -23 "$out.acked" "$out.stored" | wc -l)
 check "acknowledged ids missing from D1" "$missing" 0
 check "jobs left processing" "$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id = '$client' AND status = 'processing';")" 0
 successes=$(q "SELECT COUNT(*) FROM resource_consumption WHERE client_id = '$client' AND status = 'success';")
