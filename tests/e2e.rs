@@ -687,6 +687,10 @@ async fn the_offline_provider_granulates_every_type_at_zero_cost() {
             assert_eq!(r.body["output"]["qualityScore"], 1.0);
             assert_eq!(r.body["cost"], 0.0);
             assert_eq!(r.body["usage"]["tokens"]["input"], 0);
+            // The next worker will not write with the offline model: its estimate uses a real one.
+            let estimate = &r.body["output"]["contentMetadata"]["resourceEstimates"];
+            assert_eq!(estimate["pricedWithModel"], "gpt-4o-mini");
+            assert!(estimate["estimatedCostUsd"].as_f64().unwrap() > 0.0);
             sizes.push(
                 r.body["output"]["summary"]["totalElements"]
                     .as_u64()

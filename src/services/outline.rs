@@ -262,9 +262,10 @@ pub fn content_metadata(
     // Output tokens for the prose, plus a prompt per element (~250 tokens).
     let output_tokens = (words.total as f64 * TOKENS_PER_WORD).round() as u64;
     let input_tokens = 250 * (rows.len() as u64 + 1);
+    // The next worker writes with a real model: offline (free) output is priced at the reference.
     let model = input
         .model
-        .filter(|m| pricing.price(m).is_some())
+        .filter(|m| *m != "offline" && pricing.price(m).is_some())
         .unwrap_or(REFERENCE_MODEL);
     let cost = pricing.cost(
         model,
@@ -395,5 +396,18 @@ mod tests {
             json!(["categoryIntroductions"])
         );
         assert!(m["resourceEstimates"]["estimatedCostUsd"].as_f64().unwrap() > 0.0);
+        let offline = content_metadata(
+            &MetadataInput {
+                model: Some("offline"),
+                ..input
+            },
+            &rows,
+            &words,
+            &Pricing::default(),
+        );
+        assert_eq!(
+            offline["resourceEstimates"]["pricedWithModel"],
+            REFERENCE_MODEL
+        );
     }
 }
