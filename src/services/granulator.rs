@@ -13,7 +13,8 @@ use crate::helpers::economy::{efficiency, TokenUsage};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::ai_provider::{
-    totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, Purpose,
+    totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, ProviderKind,
+    Purpose,
 };
 use crate::services::database::{
     Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation,
@@ -86,6 +87,7 @@ fn review_request(
     level: u8,
     structure: &Value,
     report: &QualityReport,
+    chain: &[ProviderConfig],
 ) -> CompletionRequest {
     CompletionRequest {
         purpose: Purpose::Validate,
@@ -96,8 +98,14 @@ fn review_request(
         max_tokens: 2_000,
         temperature: 0.0,
         expected_output_tokens: 400,
-        offline_answer: Some(validation::offline_review(level, report)),
+        offline_answer: uses_offline(chain).then(|| validation::offline_review(level, report)),
     }
+}
+
+/// The offline provider's answer is built only when the chain can use it:
+/// generating a whole outline on every request would be wasted work.
+fn uses_offline(chain: &[ProviderConfig]) -> bool {
+    chain.iter().any(|p| p.kind == ProviderKind::Offline)
 }
 
 /// One provider-chain call with this worker's runtime, settings and prices.
@@ -275,13 +283,15 @@ impl Job<'_> {
             max_tokens: p.max_tokens,
             temperature: p.temperature,
             expected_output_tokens: p.expected_output_tokens,
-            offline_answer: Some(offline::generate(
-                p.structure_type,
-                p.params.granularity_level,
-                &p.template.structure_rules,
-                &p.constraints,
-                &p.params.topic,
-            )),
+            offline_answer: uses_offline(&p.chain).then(|| {
+                offline::generate(
+                    p.structure_type,
+                    p.params.granularity_level,
+                    &p.template.structure_rules,
+                    &p.constraints,
+                    &p.params.topic,
+                )
+            }),
         }
     }
 
@@ -408,6 +418,7 @@ impl Job<'_> {
             level,
             &draft.structure,
             &draft.report,
+            &self.plan.chain,
         );
         let review = complete(
             self.app,
@@ -734,6 +745,7 @@ pub async fn revalidate(
             level,
             &structure,
             &report,
+            &chain,
         );
         let outcome = complete(
             app,
