@@ -805,6 +805,34 @@ async fn a_repeated_request_id_replays_the_completed_job_without_a_new_call() {
 }
 
 #[tokio::test]
+async fn a_completed_job_replays_even_after_its_template_is_deleted() {
+    let name = format!("t{}", unique("gone").replace('-', "_"));
+    assert_eq!(create_quiz_template(&name).await.status, 201);
+    let rid = unique("rid");
+    let body = json!({"input": {"topic": unique("gone-topic"), "templateName": name}});
+    let first = execute(&Who::Client, body.clone(), Some(&rid)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let deleted = post(
+        "/api/admin/templates",
+        &Who::AdminSession,
+        json!({"action": "delete", "template": {"templateName": name}}),
+    )
+    .await;
+    assert_eq!(deleted.status, 200);
+    let retry = execute(&Who::Client, body.clone(), Some(&rid)).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.header("Idempotent-Replay"), Some("true"));
+    assert_eq!(retry.body, first.body);
+    // Without the stored job the same request is refused as before.
+    assert_eq!(
+        execute(&Who::Client, body, Some(&unique("rid")))
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
 async fn concurrent_duplicates_create_one_job() {
     let key = unique("concurrent");
     let rid = unique("rid");

@@ -512,6 +512,24 @@ impl Database {
         }
     }
 
+    /// The stored response of a completed job, by its idempotency key.
+    pub async fn completed_result(
+        &self,
+        client_id: &str,
+        execution_id: &str,
+    ) -> AppResult<Option<Value>> {
+        #[derive(Deserialize)]
+        struct Stored {
+            result_json: String,
+        }
+        let stmt = self.stmt(
+            "SELECT result_json FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2 AND status = 'completed'",
+            &[t(client_id), t(execution_id)],
+        )?;
+        let stored: Option<Stored> = self.first("reading a completed job", stmt).await?;
+        Ok(stored.and_then(|s| serde_json::from_str(&s.result_json).ok()))
+    }
+
     fn job_binds(job: &NewJob) -> Vec<JsValue> {
         vec![
             t(job.client_id),

@@ -198,14 +198,29 @@ pub async fn granulate(
     execution_id: Option<String>,
 ) -> AppResult<Outcome> {
     let start = now_ms();
-    let template = templates::resolve(
+    let planned = match templates::resolve(
         app,
         db,
         request.params.template_name.as_deref(),
         request.params.structure_type,
     )
-    .await?;
-    let plan = plan(app, template, &request, start)?;
+    .await
+    {
+        Ok(template) => plan(app, template, &request, start),
+        Err(e) => Err(e),
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        // A job completed under this request id is replayed even if its template
+        // or provider has gone since: a Resource Manager retry must not get a 400.
+        Err(e) => match execution_id.as_deref() {
+            Some(id) => match db.completed_result(client_id, id).await? {
+                Some(result) => return Ok(Outcome::Replay(result)),
+                None => return Err(e),
+            },
+            None => return Err(e),
+        },
+    };
     let client_id = client_id.to_string();
     let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let request_params =
