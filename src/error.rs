@@ -112,8 +112,19 @@ impl AppError {
     }
 
     /// D1 failed: the job cannot be recorded, so nothing else is attempted.
+    /// A CHECK constraint that refuses a value is the request's fault, not an
+    /// outage: a 400, so clients and the Resource Manager do not retry it
+    /// and no false outage alarm is raised. (Input is validated at the edge;
+    /// this is the net under that.)
     pub fn database(context: &str, e: impl std::fmt::Display) -> AppError {
-        worker_log(&format!("database error while {context}: {e}"));
+        let text = e.to_string();
+        worker_log(&format!("database error while {context}: {text}"));
+        if text.contains("CHECK constraint failed") {
+            return AppError::bad_request(
+                "invalid_input",
+                format!("the request holds a value outside what can be stored ({context}); check the lengths and characters of its text fields"),
+            );
+        }
         AppError::unavailable(
             "database_unavailable",
             format!("the database is unavailable ({context})"),
@@ -155,5 +166,17 @@ mod tests {
         );
         assert_eq!(AppError::unavailable("kam_unavailable", "x").status(), 503);
         assert!(AppError::not_found("x").body().get("details").is_none());
+    }
+
+    #[test]
+    fn a_check_constraint_is_the_input_s_fault_and_other_d1_errors_are_outages() {
+        let e = AppError::database(
+            "creating a job",
+            "D1_ERROR: CHECK constraint failed: length(topic) > 0: SQLITE_CONSTRAINT",
+        );
+        assert_eq!((e.status(), e.code), (400, "invalid_input"));
+        assert!(!e.message.contains("length(topic)"), "no schema detail leaks");
+        let e = AppError::database("creating a job", "D1_ERROR: database is locked");
+        assert_eq!((e.status(), e.code), (503, "database_unavailable"));
     }
 }

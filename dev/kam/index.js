@@ -15,11 +15,19 @@
 const API_KEYS = {
   "dev-client-key": { clientId: "dev-client", tier: "standard", permissions: ["granulate", "templates:read", "jobs:read"] },
   "dev-other-key": { clientId: "other-client", tier: "basic", permissions: ["granulate", "templates:read", "jobs:read"] },
+  // Tenants of their own for the rate-limit and spend-cap tests, so that
+  // exhausting them never affects another test running in parallel.
+  "dev-ratelimit-key": { clientId: "ratelimit-client", tier: "basic", permissions: ["granulate"] },
+  "dev-capped-key": { clientId: "capped-client", tier: "basic", permissions: ["granulate"] },
+  "dev-enterprise-key": { clientId: "enterprise-client", tier: "enterprise", permissions: ["granulate", "templates:read", "jobs:read"] },
 };
 
 const SESSIONS = {
   "dev-admin-session": { user: { id: "u-admin", username: "admin", email: "admin@example.com", role: "admin" }, clientId: null },
   "dev-user-session": { user: { id: "u-user", username: "user", email: "user@example.com", role: "client" }, clientId: "dev-client" },
+  // What the deployed KAM sends for a dashboard user: no client id at all. The
+  // user id deliberately equals a client id, to prove the two never mix.
+  "dev-orphan-session": { user: { id: "dev-client", username: "orphan", email: "orphan@example.com", role: "client" } },
 };
 
 const json = (body, status = 200) =>

@@ -37,7 +37,7 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
             threshold,
         } => {
             let result =
-                granulator::revalidate(call.app, &db, principal.scope(), job_id, level, threshold)
+                granulator::revalidate(call.app, &db, principal.scope().as_deref(), job_id, level, threshold)
                     .await?;
             Reply::ok(
                 json!({"success": true, "output": {"jobId": job_id, "validationResult": result}}),
@@ -85,7 +85,7 @@ pub async fn validate(call: &Call<'_>) -> AppResult<Reply> {
     };
     let db = Database::new(call.app)?;
     let result =
-        granulator::revalidate(call.app, &db, call.scope()?, job_id, level, threshold).await?;
+        granulator::revalidate(call.app, &db, call.scope()?.as_deref(), job_id, level, threshold).await?;
     Ok(Reply::ok(
         json!({"jobId": job_id, "validationResult": result}),
     ))

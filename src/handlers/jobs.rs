@@ -68,7 +68,7 @@ pub fn job_json(j: &JobRow) -> Value {
 
 async fn scoped_job(call: &Call<'_>, db: &Database) -> AppResult<JobRow> {
     let id = call.id_param("id")?;
-    db.job(id, call.scope()?)
+    db.job(id, call.scope()?.as_deref())
         .await?
         .ok_or_else(|| AppError::not_found(format!("no job {id}")))
 }
@@ -96,8 +96,9 @@ pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
             ));
         }
     }
+    let scope = call.scope()?;
     let filter = JobFilter {
-        scope: call.scope()?,
+        scope: scope.as_deref(),
         status,
         structure_type,
         from: call.query.get("from").map(String::as_str),
@@ -226,7 +227,7 @@ pub async fn validation_history(call: &Call<'_>) -> AppResult<Reply> {
     };
     let limit = call.query_u32("limit", 50, 1, MAX_PAGE)?;
     let db = Database::new(call.app)?;
-    let rows = db.validation_history(call.scope()?, job_id, limit).await?;
+    let rows = db.validation_history(call.scope()?.as_deref(), job_id, limit).await?;
     let results: Vec<Value> = rows
         .iter()
         .map(|r| json!({

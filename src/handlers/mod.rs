@@ -57,7 +57,7 @@ impl Call<'_> {
     }
 
     /// The client scope of the caller (`None`: every client).
-    pub fn scope(&self) -> AppResult<Option<&str>> {
+    pub fn scope(&self) -> AppResult<Option<String>> {
         Ok(self.principal()?.scope())
     }
 

@@ -45,10 +45,7 @@ impl Credentials {
             }
         }
         if let Some(auth) = get("authorization") {
-            let token = auth
-                .strip_prefix("Bearer ")
-                .map(str::trim)
-                .filter(|t| !t.is_empty());
+            let token = bearer_token(&auth);
             return match (token, get("x-worker-id")) {
                 (Some(token), Some(worker_id)) => Ok(Credentials::Worker {
                     token: token.to_string(),
@@ -73,6 +70,14 @@ impl Credentials {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header. The scheme name
+/// is case-insensitive (RFC 7235 §2.1), so `bearer x` is `Bearer x`.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(|c: char| c == ' ' || c == '\t')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -93,6 +98,41 @@ pub enum Principal {
     },
 }
 
+/// Whose data a job belongs to. Clients, users with no client and workers
+/// acting on their own are separate namespaces: a user id can never name a
+/// client's data, whatever the two ids look like (contracts §1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Tenant {
+    Client(String),
+    User(String),
+    Worker(String),
+}
+
+const USER_PREFIX: &str = "user:";
+const WORKER_PREFIX: &str = "worker:";
+const CLIENT_PREFIX: &str = "client:";
+
+impl Tenant {
+    /// The key stored in `client_id` columns. Client ids are stored as they
+    /// are (existing rows keep their meaning) unless they start with one of
+    /// the reserved prefixes, which are escaped with `client:`: the mapping
+    /// is injective, and no client key starts with `user:` or `worker:`.
+    pub fn key(&self) -> String {
+        match self {
+            Tenant::Client(id)
+                if [USER_PREFIX, WORKER_PREFIX, CLIENT_PREFIX]
+                    .iter()
+                    .any(|p| id.starts_with(p)) =>
+            {
+                format!("{CLIENT_PREFIX}{id}")
+            }
+            Tenant::Client(id) => id.clone(),
+            Tenant::User(id) => format!("{USER_PREFIX}{id}"),
+            Tenant::Worker(id) => format!("{WORKER_PREFIX}{id}"),
+        }
+    }
+}
+
 impl Principal {
     pub fn is_admin(&self) -> bool {
         match self {
@@ -102,33 +142,47 @@ impl Principal {
         }
     }
 
-    /// The client whose data this caller sees; `None` means every client.
-    /// A worker acting for a client (`X-Client-ID`) sees that client's data.
-    pub fn scope(&self) -> Option<&str> {
+    /// The one place that decides the tenant a caller acts as: its jobs are
+    /// recorded under it, and (unless it is an administrator) it reads only it.
+    pub fn tenant(&self) -> Tenant {
         match self {
-            Principal::Worker { acting_for, .. } => acting_for.as_deref(),
-            Principal::Session { role, .. } if role == "admin" => None,
+            Principal::Worker {
+                acting_for: Some(client),
+                ..
+            } => Tenant::Client(client.clone()),
+            Principal::Worker { worker_id, .. } => Tenant::Worker(worker_id.clone()),
             Principal::Session {
-                client_id, user_id, ..
-            } => Some(client_id.as_deref().unwrap_or(user_id)),
-            Principal::Client { client_id, .. } => Some(client_id),
+                client_id: Some(client),
+                ..
+            } => Tenant::Client(client.clone()),
+            Principal::Session { user_id, .. } => Tenant::User(user_id.clone()),
+            Principal::Client { client_id, .. } => Tenant::Client(client_id.clone()),
         }
     }
 
-    /// The client a job is recorded for.
-    pub fn client_id(&self) -> String {
+    /// The tenant whose data this caller sees; `None` means every tenant
+    /// (administrators, and workers not acting for a client).
+    pub fn scope(&self) -> Option<String> {
         match self {
             Principal::Worker {
-                worker_id,
-                acting_for,
-            } => acting_for
-                .clone()
-                .unwrap_or_else(|| format!("worker:{worker_id}")),
-            Principal::Session {
-                client_id: Some(c), ..
-            } => c.clone(),
-            Principal::Session { user_id, .. } => format!("user:{user_id}"),
-            Principal::Client { client_id, .. } => client_id.clone(),
+                acting_for: None, ..
+            } => None,
+            Principal::Session { role, .. } if role == "admin" => None,
+            _ => Some(self.tenant().key()),
+        }
+    }
+
+    /// The tenant key a job is recorded under.
+    pub fn client_id(&self) -> String {
+        self.tenant().key()
+    }
+
+    /// KAM's tier for API keys; sessions and workers carry none and get
+    /// the configured default (`DEFAULT_TIER`).
+    pub fn kam_tier(&self) -> Option<&str> {
+        match self {
+            Principal::Client { tier, .. } => Some(tier),
+            _ => None,
         }
     }
 
@@ -357,7 +411,7 @@ mod tests {
             role: "client".into(),
             client_id: Some("dev-client".into()),
         };
-        assert_eq!(user.scope(), Some("dev-client"));
+        assert_eq!(user.scope().as_deref(), Some("dev-client"));
         assert_eq!(
             Principal::Worker {
                 worker_id: "rm".into(),
@@ -379,9 +433,95 @@ mod tests {
                 worker_id: "rm".into(),
                 acting_for: Some("acme".into())
             }
-            .scope(),
+            .scope()
+            .as_deref(),
             Some("acme")
         );
+    }
+
+    fn session(user_id: &str, role: &str, client_id: Option<&str>) -> Principal {
+        Principal::Session {
+            user_id: user_id.into(),
+            email: "".into(),
+            role: role.into(),
+            client_id: client_id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_session_without_a_client_reads_and_records_under_one_user_tenant() {
+        // The deployed KAM sends no client id for dashboard users (contracts §1.2).
+        let user = session("dev-client", "client", None);
+        assert_eq!(user.client_id(), "user:dev-client");
+        assert_eq!(user.scope().as_deref(), Some("user:dev-client"));
+        let client = Principal::Client {
+            client_id: "dev-client".into(),
+            tier: "standard".into(),
+        };
+        assert_eq!(client.client_id(), "dev-client");
+        assert_eq!(client.scope().as_deref(), Some("dev-client"));
+        assert_ne!(user.scope(), client.scope());
+        // Recording and reading agree for every kind of caller.
+        for p in [
+            user.clone(),
+            client,
+            session("u", "client", Some("acme")),
+            Principal::Worker {
+                worker_id: "rm".into(),
+                acting_for: Some("acme".into()),
+            },
+        ] {
+            assert_eq!(p.scope(), Some(p.client_id()), "{p:?}");
+        }
+        // Administrators read everything and record under their own tenant.
+        let admin = session("u-admin", "admin", None);
+        assert_eq!(admin.scope(), None);
+        assert_eq!(admin.client_id(), "user:u-admin");
+    }
+
+    #[test]
+    fn no_client_id_can_impersonate_a_user_or_worker_tenant() {
+        let keys: Vec<String> = [
+            Tenant::Client("user:42".into()),
+            Tenant::Client("worker:rm".into()),
+            Tenant::Client("client:user:42".into()),
+            Tenant::Client("42".into()),
+            Tenant::User("42".into()),
+            Tenant::Worker("rm".into()),
+        ]
+        .iter()
+        .map(Tenant::key)
+        .collect();
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "{keys:?}");
+        assert_eq!(Tenant::Client("user:42".into()).key(), "client:user:42");
+        assert_eq!(Tenant::Client("42".into()).key(), "42");
+        assert_eq!(Tenant::User("42".into()).key(), "user:42");
+        assert_eq!(Tenant::Worker("rm".into()).key(), "worker:rm");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer s3cret", "bearer s3cret", "BEARER  s3cret "] {
+            assert_eq!(
+                creds(&[("authorization", header), ("x-worker-id", "rm")]).unwrap(),
+                Credentials::Worker {
+                    token: "s3cret".into(),
+                    worker_id: "rm".into(),
+                    acting_for: None
+                },
+                "{header}"
+            );
+        }
+        for header in ["Bearer", "Bearer   ", "Bearers3cret", "Basic s3cret"] {
+            assert_eq!(
+                creds(&[("authorization", header), ("x-worker-id", "rm")])
+                    .unwrap_err()
+                    .status(),
+                401,
+                "{header}"
+            );
+        }
     }
 
     #[test]

@@ -124,7 +124,61 @@ pub async fn read_json(req: &mut Request) -> AppResult<Value> {
             "the body is empty; send a JSON object",
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
         AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-    })
+    })?;
+    if let Some(path) = find_nul(&body, "body") {
+        return Err(AppError::bad_request(
+            "invalid_text",
+            format!("{path}: text must not contain NUL (U+0000)"),
+        )
+        .with_details(serde_json::json!({"field": path})));
+    }
+    Ok(body)
+}
+
+/// The path of the first string (value or key) holding a NUL character. No
+/// text with NUL reaches D1: SQLite's `length()` stops at it, so a CHECK
+/// would fail and the client would see a database outage instead of a 400.
+pub fn find_nul(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_nul(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = format!("{path}.{k}");
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                find_nul(v, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nul_is_found_in_any_string_or_key_and_named_by_its_path() {
+        assert_eq!(find_nul(&json!({"input": {"topic": "Rust"}}), "body"), None);
+        assert_eq!(
+            find_nul(&json!({"input": {"topic": "\u{0}Rust"}}), "body").as_deref(),
+            Some("body.input.topic")
+        );
+        assert_eq!(
+            find_nul(&json!({"a": [1, "ok", {"b": "x\u{0}"}]}), "body").as_deref(),
+            Some("body.a[2].b")
+        );
+        assert_eq!(
+            find_nul(&json!({"k\u{0}": 1}), "body").as_deref(),
+            Some("body.k\u{0}")
+        );
+    }
 }

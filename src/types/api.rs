@@ -107,6 +107,13 @@ pub enum ExecuteRequest {
     },
 }
 
+/// Control characters refused in free text: C0 and C1 controls and DEL,
+/// except tab, line feed and carriage return (prompts fold those to spaces).
+/// NUL is refused for the whole body earlier (`helpers::http::read_json`).
+pub fn forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// Reads a field from `params`, else `input`, naming its source in errors.
 struct Fields<'a> {
     input: Option<&'a Map<String, Value>>,
@@ -128,7 +135,15 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some((field, Value::String(s))) => {
                 let s = s.trim();
-                if s.chars().count() > max_chars {
+                if let Some(c) = s.chars().find(|c| forbidden_control(*c)) {
+                    Err(AppError::invalid_field(
+                        &field,
+                        format!(
+                            "must not contain control characters (found U+{:04X}); tab, line feed and carriage return are allowed",
+                            c as u32
+                        ),
+                    ))
+                } else if s.chars().count() > max_chars {
                     Err(AppError::invalid_field(
                         &field,
                         format!("must be at most {max_chars} characters"),
@@ -192,8 +207,18 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
     let body = body
         .as_object()
         .ok_or_else(|| AppError::bad_request("invalid_body", "the body must be a JSON object"))?;
+    // No default: a body without an action must not start a paid generation.
     let action_name = match body.get("action") {
-        None | Some(Value::Null) => "granulate",
+        None | Some(Value::Null) => {
+            return Err(AppError::bad_request(
+                "missing_action",
+                format!(
+                    "action is required; valid actions: {}",
+                    Action::NAMES.join(", ")
+                ),
+            )
+            .with_details(serde_json::json!({"field": "action", "validActions": Action::NAMES})))
+        }
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(AppError::invalid_field("action", "must be a string")),
     };
@@ -244,6 +269,15 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
                 Some(h) => Some(h.to_string()),
                 None => from_input,
             };
+            if execution_id
+                .as_deref()
+                .is_some_and(|id| id.chars().any(char::is_control))
+            {
+                return Err(AppError::invalid_field(
+                    "executionId",
+                    "must not contain control characters",
+                ));
+            }
             Ok(ExecuteRequest::Granulate {
                 request: JobRequest {
                     params,
@@ -465,8 +499,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Bodies of these tests are about other fields: they name the action.
+    fn act(mut body: Value) -> Value {
+        if let Some(map) = body.as_object_mut() {
+            map.entry("action").or_insert(json!("granulate"));
+        }
+        body
+    }
+
     fn granulate(body: Value) -> AppResult<JobRequest> {
-        match parse_execute(&body, None)? {
+        match parse_execute(&act(body), None)? {
             ExecuteRequest::Granulate { request, .. } => Ok(request),
             other => panic!("{other:?}"),
         }
@@ -489,6 +531,44 @@ mod tests {
         let r =
             granulate(json!({"input": {"topic": "x", "templateName": "three_act_novel"}})).unwrap();
         assert_eq!(r.params.granularity_level, Granularity::DEFAULT);
+    }
+
+    #[test]
+    fn a_missing_or_null_action_is_a_400_listing_the_valid_ones() {
+        for body in [
+            json!({"input": {"topic": "x", "structureType": "quiz"}}),
+            json!({"action": null, "input": {"topic": "x", "structureType": "quiz"}}),
+        ] {
+            let e = parse_execute(&body, None).unwrap_err();
+            assert_eq!((e.status(), e.code), (400, "missing_action"), "{body}");
+            assert_eq!(e.details.unwrap()["validActions"], json!(Action::NAMES));
+        }
+    }
+
+    #[test]
+    fn control_characters_in_text_and_ids_are_400s_naming_the_field() {
+        for (body, field) in [
+            (
+                json!({"input": {"topic": "Rust\u{1b}[2J", "structureType": "quiz"}}),
+                "input.topic",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "quiz", "targetAudience": "a\u{7f}"}}),
+                "input.targetAudience",
+            ),
+            (
+                json!({"input": {"topic": "x", "structureType": "quiz", "executionId": "id\tx"}}),
+                "executionId",
+            ),
+        ] {
+            let e = parse_execute(&act(body.clone()), None).unwrap_err();
+            assert_eq!(e.status(), 400, "{body}");
+            assert_eq!(field_of(e), field, "{body}");
+        }
+        let ok = granulate(json!({"input": {"topic": "Rust\townership\r\n", "structureType": "quiz"}}));
+        assert!(ok.is_ok(), "tab, CR and LF are allowed in free text");
+        assert!(forbidden_control('\u{0}') && forbidden_control('\u{85}'));
+        assert!(!forbidden_control('\n') && !forbidden_control('é'));
     }
 
     #[test]
@@ -571,6 +651,7 @@ mod tests {
             (json!({"action": 7}), "action"),
         ];
         for (body, field) in cases {
+            let body = act(body);
             let e = parse_execute(&body, None).unwrap_err();
             assert_eq!(e.status(), 400, "{body}");
             assert_eq!(field_of(e), field, "{body}");
@@ -579,7 +660,9 @@ mod tests {
 
     #[test]
     fn request_id_header_is_the_idempotency_key() {
-        let body = json!({"input": {"topic": "x", "structureType": "course", "executionId": "from-input"}});
+        let body = act(
+            json!({"input": {"topic": "x", "structureType": "course", "executionId": "from-input"}}),
+        );
         let ExecuteRequest::Granulate { execution_id, .. } =
             parse_execute(&body, Some("rm-123")).unwrap()
         else {

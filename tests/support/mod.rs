@@ -61,16 +61,20 @@ pub enum Who {
     WorkerWrongSecret,
     ApiKey(String),
     Session(String),
+    /// A dashboard session that KAM answers without a client id, whose user
+    /// id is deliberately `dev-client` (the id of another tenant's client).
+    OrphanSession,
 }
 
 impl Who {
-    pub const MATRIX: [Who; 8] = [
+    pub const MATRIX: [Who; 9] = [
         Who::Nobody,
         Who::BadKey,
         Who::Client,
         Who::OtherClient,
         Who::UserSession,
         Who::AdminSession,
+        Who::OrphanSession,
         Who::Worker,
         Who::WorkerWrongSecret,
     ];
@@ -95,6 +99,7 @@ impl Who {
                 .header("X-Worker-ID", "e2e-tests"),
             Who::ApiKey(k) => rb.header("X-API-Key", k),
             Who::Session(t) => rb.header("x-bitware-session-token", t),
+            Who::OrphanSession => rb.header("x-bitware-session-token", "dev-orphan-session"),
         }
     }
 }

@@ -581,6 +581,13 @@ impl<R: Runtime> Chain<'_, R> {
                 };
                 if !(200..300).contains(&http.status) {
                     let error = wire::error_summary(http.status, &http.body);
+                    // The provider's own words go to the log only, redacted.
+                    if let Some(message) = wire::provider_message(&http.body) {
+                        crate::error::worker_log(&format!(
+                            "{} ({}) answered HTTP {}: {message}",
+                            provider.kind, provider.model, http.status
+                        ));
+                    }
                     return match wire::classify_http(
                         http.status,
                         &http.body,

@@ -65,10 +65,13 @@ impl Runtime for WorkerRuntime<'_> {
             .map_err(|_| Transport::Failed("the AI binding is missing".into()))?;
         match with_timeout(timeout_ms, ai.run::<_, Value>(model, input)).await {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(Transport::Failed(format!(
-                "Workers AI failed: {}",
-                e.to_string().chars().take(200).collect::<String>()
-            ))),
+            Some(Err(e)) => {
+                crate::error::worker_log(&format!(
+                    "Workers AI ({model}) failed: {}",
+                    super::wire::redact_credentials(&e.to_string().chars().take(300).collect::<String>())
+                ));
+                Err(Transport::Failed("Workers AI failed (details in the worker log)".into()))
+            }
             None => Err(Transport::Timeout),
         }
     }

@@ -215,7 +215,11 @@ async fn bad_keys_go_straight_to_the_next_provider() {
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert!(r.result.is_ok());
     assert!(script.slept.borrow().is_empty());
-    assert_eq!(r.attempts[0].error.as_deref(), Some("HTTP 401: injected"));
+    // Our words only: the provider's message ("injected") stays in the log.
+    assert_eq!(
+        r.attempts[0].error.as_deref(),
+        Some("HTTP 401: the provider refused the API key: check it")
+    );
 }
 
 #[tokio::test]
@@ -308,7 +312,10 @@ async fn every_provider_failing_reports_the_last_error() {
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     match r.result {
         Err(ChainError::ProvidersFailed(message)) => {
-            assert_eq!(message, "anthropic: HTTP 403: injected")
+            assert_eq!(
+                message,
+                "anthropic: HTTP 403: the provider refused access (key permissions, region or model access)"
+            )
         }
         other => panic!("{other:?}"),
     }

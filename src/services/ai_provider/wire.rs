@@ -238,24 +238,76 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
 }
 
-/// A short, key-free description of a provider's error body.
+/// What a client and the stored attempt learn of a provider's HTTP error:
+/// our own words only (status, class, what to do). Providers echo parts of
+/// API keys in their messages (`Incorrect API key provided: sk-…`), so
+/// their text never reaches a response or a row; see `provider_message`.
 pub fn error_summary(status: u16, body: &str) -> String {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let message = parsed
-        .as_ref()
-        .and_then(|v| {
-            v["error"]["message"]
-                .as_str()
-                .or(v["error"].as_str())
-                .or(v["message"].as_str())
+    let what = match status {
+        400 | 422 => "the provider rejected the request (model name, schema or parameters)",
+        401 => "the provider refused the API key: check it",
+        403 => "the provider refused access (key permissions, region or model access)",
+        402 => "the provider account has no credit",
+        404 => "the provider does not know this model or endpoint",
+        408 => "the provider timed out",
+        413 => "the request was too large for the provider",
+        429 if classify_http(status, body, None) == ErrorClass::Fatal => {
+            "the provider account is out of quota or credit"
+        }
+        429 => "the provider is rate limiting: retried with backoff",
+        529 => "the provider is overloaded: retried with backoff",
+        500..=599 => "the provider had a server error: retried with backoff",
+        _ => "the provider answered with an unexpected error",
+    };
+    format!("HTTP {status}: {what}")
+}
+
+/// The provider's own message, for the worker's log only, with anything
+/// shaped like a credential redacted.
+pub fn provider_message(body: &str) -> Option<String> {
+    let parsed: Value = serde_json::from_str(body).ok()?;
+    let message = parsed["error"]["message"]
+        .as_str()
+        .or(parsed["error"].as_str())
+        .or(parsed["message"].as_str())?;
+    Some(redact_credentials(
+        &message.chars().take(300).collect::<String>(),
+    ))
+}
+
+/// Replace every word that looks like a secret: provider key prefixes
+/// (`sk-`, `sk-ant-`, `key-`, …), and any long run of letters and digits
+/// mixed together (tokens, hashes, partial keys such as `sk-ab***xyz`).
+pub fn redact_credentials(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '`'))
+        .map(|chunk| {
+            let word = chunk.trim_end_matches(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '`')
+            });
+            let tail = &chunk[word.len()..];
+            let core = word.trim_end_matches(['.', ':', ';']);
+            let punct = &word[core.len()..];
+            if looks_like_credential(core) {
+                format!("[redacted]{punct}{tail}")
+            } else {
+                chunk.to_string()
+            }
         })
-        .unwrap_or("");
-    let message: String = message.chars().take(200).collect();
-    if message.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {message}")
+        .collect()
+}
+
+fn looks_like_credential(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    if ["sk-", "sk_", "pk-", "rk-", "key-", "xai-", "gsk_", "ghp_", "bearer"]
+        .iter()
+        .any(|p| lower.starts_with(p) && word.len() > p.len())
+    {
+        return true;
     }
+    let alnum = word.chars().filter(|c| c.is_ascii_alphanumeric()).count();
+    let digits = word.chars().filter(|c| c.is_ascii_digit()).count();
+    let letters = word.chars().filter(|c| c.is_ascii_alphabetic()).count();
+    word.contains('*') && alnum >= 4 || (alnum >= 20 && digits >= 2 && letters >= 2)
 }
 
 #[cfg(test)]
@@ -403,9 +455,39 @@ mod tests {
     #[test]
     fn error_summaries_carry_the_message_only() {
         assert_eq!(
-            error_summary(401, r#"{"error":{"message":"Incorrect API key"}}"#),
-            "HTTP 401: Incorrect API key"
+            error_summary(
+                401,
+                r#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123***************************xyz9"}}"#
+            ),
+            "HTTP 401: the provider refused the API key: check it"
         );
-        assert_eq!(error_summary(502, "<html>"), "HTTP 502");
+        assert_eq!(
+            error_summary(502, "<html>"),
+            "HTTP 502: the provider had a server error: retried with backoff"
+        );
+        assert_eq!(
+            error_summary(429, r#"{"error":{"type":"insufficient_quota"}}"#),
+            "HTTP 429: the provider account is out of quota or credit"
+        );
+    }
+
+    #[test]
+    fn provider_messages_are_logged_with_credentials_redacted() {
+        let m = provider_message(
+            r#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123***xyz9. You can find your API key at https://example.test."}}"#,
+        )
+        .unwrap();
+        assert!(!m.contains("abc123") && !m.contains("xyz9"), "{m}");
+        assert!(m.starts_with("Incorrect API key provided: [redacted]."), "{m}");
+        let m = provider_message(r#"{"error":"invalid x-api-key sk-ant-api03-AbCdEf0123456789"}"#).unwrap();
+        assert!(!m.contains("AbCdEf"), "{m}");
+        let m = provider_message(r#"{"message":"token a1b2c3d4e5f6a7b8c9d0e1f2 expired"}"#).unwrap();
+        assert_eq!(m, "token [redacted] expired");
+        assert_eq!(
+            provider_message(r#"{"error":{"message":"The model gpt-4o-mini does not exist"}}"#)
+                .as_deref(),
+            Some("The model gpt-4o-mini does not exist")
+        );
+        assert_eq!(provider_message("<html>"), None);
     }
 }
