@@ -15,6 +15,8 @@ pub enum Kind {
     UnsupportedMediaType,
     /// Well-formed but cannot be done as asked (e.g. over budget).
     Unprocessable,
+    /// A rate limit or spend cap: `details.retryAfterSeconds` says when to retry.
+    TooManyRequests,
     Internal,
     NotImplemented,
     /// An upstream AI provider failed.
@@ -37,6 +39,7 @@ impl Kind {
             Kind::PayloadTooLarge => 413,
             Kind::UnsupportedMediaType => 415,
             Kind::Unprocessable => 422,
+            Kind::TooManyRequests => 429,
             Kind::Internal => 500,
             Kind::NotImplemented => 501,
             Kind::BadGateway => 502,

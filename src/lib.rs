@@ -63,12 +63,24 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         request_id: "scheduled".into(),
     };
     match services::database::Database::new(&app) {
-        Ok(db) => match db.fail_abandoned_jobs(services::timing::now_ms()).await {
-            Ok(n) => worker::console_log!("scheduled: {n} abandoned job(s) marked failed"),
-            Err(e) => worker::console_error!("scheduled: sweep failed: {e}"),
-        },
+        Ok(db) => {
+            let now = services::timing::now_ms();
+            match db.fail_abandoned_jobs(now).await {
+                Ok(n) => worker::console_log!("scheduled: {n} abandoned job(s) marked failed"),
+                Err(e) => worker::console_error!("scheduled: sweep failed: {e}"),
+            }
+            match db.release_expired_reservations(now).await {
+                Ok(n) => worker::console_log!("scheduled: {n} expired spend reservation(s) released"),
+                Err(e) => worker::console_error!("scheduled: reservation sweep failed: {e}"),
+            }
+        }
         Err(e) => worker::console_error!("scheduled: {e}"),
     }
+}
+
+/// Routes that can start model calls (rate-limited per tenant and tier).
+fn is_paid(id: RouteId) -> bool {
+    matches!(id, RouteId::Execute | RouteId::Validate | RouteId::JobRetry)
 }
 
 fn needs_body(id: RouteId) -> bool {
@@ -111,6 +123,11 @@ async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
         }
     };
     authorize(route.access, principal.as_ref())?;
+    // Paid routes count against the caller's tier, before any work is done.
+    if let (true, Some(p)) = (is_paid(route.id), principal.as_ref()) {
+        services::spend::check_rate_limit(app, &services::spend::Payer::of(p, &app.config.limits))
+            .await?;
+    }
     let body = if needs_body(route.id) {
         Some(http::read_json(req).await?)
     } else {

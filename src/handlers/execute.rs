@@ -4,6 +4,7 @@ use super::{Call, Reply};
 use crate::error::AppResult;
 use crate::services::database::Database;
 use crate::services::granulator::{self, Outcome};
+use crate::services::spend::Payer;
 use crate::services::{economy, templates};
 use crate::types::api::{parse_execute, ExecuteRequest};
 use serde_json::json;
@@ -16,10 +17,11 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
             request,
             execution_id,
         } => {
+            let payer = Payer::of(principal, &call.app.config.limits);
             match granulator::granulate(
                 call.app,
                 &db,
-                &principal.client_id(),
+                &payer,
                 request,
                 execution_id,
             )
@@ -37,7 +39,7 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
             threshold,
         } => {
             let result =
-                granulator::revalidate(call.app, &db, principal.scope().as_deref(), job_id, level, threshold)
+                granulator::revalidate(call.app, &db, principal, job_id, level, threshold)
                     .await?;
             Reply::ok(
                 json!({"success": true, "output": {"jobId": job_id, "validationResult": result}}),
@@ -85,7 +87,7 @@ pub async fn validate(call: &Call<'_>) -> AppResult<Reply> {
     };
     let db = Database::new(call.app)?;
     let result =
-        granulator::revalidate(call.app, &db, call.scope()?.as_deref(), job_id, level, threshold).await?;
+        granulator::revalidate(call.app, &db, call.principal()?, job_id, level, threshold).await?;
     Ok(Reply::ok(
         json!({"jobId": job_id, "validationResult": result}),
     ))

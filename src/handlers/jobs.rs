@@ -3,6 +3,7 @@
 
 use super::{Call, Reply};
 use crate::error::{AppError, AppResult};
+use crate::services::spend::Payer;
 use crate::services::database::{Database, JobFilter, JobRow};
 use crate::services::granulator::{self, Outcome};
 use crate::types::api::JobRequest;
@@ -200,11 +201,13 @@ pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
         .ok_or_else(|| AppError::not_found("the job vanished"))?;
     let request: JobRequest = serde_json::from_str(&payload.request_params)
         .map_err(|e| AppError::internal(format!("unreadable job parameters: {e}")))?;
-    // Same client and execution id: the failed job runs again in place.
+    // Same client and execution id: the failed job runs again in place, paid
+    // by the job's tenant (at the caller's tier when the caller is that tenant).
+    let payer = Payer::for_tenant(call.principal()?, &job.client_id, &call.app.config.limits);
     match granulator::granulate(
         call.app,
         &db,
-        &job.client_id,
+        &payer,
         request,
         Some(job.execution_id.clone()),
     )

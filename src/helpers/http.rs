@@ -42,6 +42,13 @@ pub fn error_response(error: &AppError, request_id: &str) -> worker::Result<Resp
     if error.kind == Kind::Unavailable {
         extra.push(("Retry-After", "5".into()));
     }
+    if let Some(seconds) = error
+        .details
+        .as_ref()
+        .and_then(|d| d["retryAfterSeconds"].as_u64())
+    {
+        extra.push(("Retry-After", seconds.to_string()));
+    }
     json_response(error.status(), &error.body(), request_id, &extra)
 }
 

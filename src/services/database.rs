@@ -157,7 +157,13 @@ pub struct NewJob<'a> {
 #[derive(Debug)]
 pub enum Claim {
     /// This request owns the job now (a new one, or a failed/abandoned one run again).
-    Run { job_id: i64, run: u32 },
+    /// `spent_usd` is what earlier runs of the job already cost: a re-run
+    /// is charged against the same budget.
+    Run {
+        job_id: i64,
+        run: u32,
+        spent_usd: f64,
+    },
     /// Completed before: replay what was returned then.
     Replay { job_id: i64, result: Value },
     /// Another request is running it.
@@ -187,6 +193,8 @@ pub struct Completion<'a> {
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
     pub date: &'a str,
+    /// Settled to `cost_usd` in the same batch.
+    pub reservation: Option<&'a Reservation>,
 }
 
 pub struct Failure<'a> {
@@ -202,6 +210,25 @@ pub struct Failure<'a> {
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
     pub date: &'a str,
+    /// Settled to `cost_usd` in the same batch.
+    pub reservation: Option<&'a Reservation>,
+}
+
+/// Money set aside for one run against its tenant's daily cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    pub id: String,
+    pub tenant: String,
+    /// The UTC day (YYYY-MM-DD) the reservation and its spend count against.
+    pub day: String,
+    pub amount_usd: f64,
+}
+
+/// A tenant's day so far, as the ledger holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct DaySpend {
+    pub reserved_usd: f64,
+    pub spent_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -447,17 +474,19 @@ impl Database {
         struct Claimed {
             id: f64,
             run_count: f64,
+            cost_usd: Option<f64>,
         }
         let insert = self.stmt(
             "INSERT INTO granulation_jobs (client_id, execution_id, topic, structure_type, granularity_level, target_audience, \
              template_id, template_name, request_params, deadline_at, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0) \
-             ON CONFLICT (client_id, execution_id) DO NOTHING RETURNING id, run_count",
+             ON CONFLICT (client_id, execution_id) DO NOTHING RETURNING id, run_count, cost_usd",
             &Self::job_binds(job),
         )?;
         if let Some(c) = self.first::<Claimed>("creating a job", insert).await? {
             return Ok(Claim::Run {
                 job_id: c.id as i64,
                 run: c.run_count as u32,
+                spent_usd: c.cost_usd.unwrap_or(0.0),
             });
         }
         #[derive(Deserialize)]
@@ -499,7 +528,7 @@ impl Database {
                  structure_type = ?4, granularity_level = ?5, target_audience = ?6, template_id = ?7, template_name = ?8, \
                  request_params = ?9, deadline_at = ?10, failure_code = NULL, failure_reason = NULL, provider = NULL, model = NULL, \
                  quality_score = NULL, validation_passed = NULL, completed_at = NULL, updated_at = {NOW} \
-                 WHERE id = ?1 AND (status = 'failed' OR (status = 'processing' AND deadline_at < ?2)) RETURNING id, run_count"
+                 WHERE id = ?1 AND (status = 'failed' OR (status = 'processing' AND deadline_at < ?2)) RETURNING id, run_count, cost_usd"
             ),
             &binds,
         )?;
@@ -507,6 +536,7 @@ impl Database {
             Some(c) => Ok(Claim::Run {
                 job_id,
                 run: c.run_count as u32,
+                spent_usd: c.cost_usd.unwrap_or(0.0),
             }),
             None => Ok(Claim::InProgress { job_id }),
         }
@@ -697,6 +727,9 @@ impl Database {
             c.usage.total(),
             c.cost_usd,
         )?);
+        if let Some(r) = c.reservation {
+            statements.extend(self.settle_statements(r, c.cost_usd.unwrap_or(0.0))?);
+        }
         self.batch("storing a finished job", statements)
             .await
             .map(|_| ())
@@ -736,6 +769,9 @@ impl Database {
             f.usage.total(),
             f.cost_usd,
         )?);
+        if let Some(r) = f.reservation {
+            statements.extend(self.settle_statements(r, f.cost_usd.unwrap_or(0.0))?);
+        }
         self.batch("recording a failed job", statements)
             .await
             .map(|_| ())
@@ -864,6 +900,140 @@ impl Database {
             &[i(job_id)],
         )?;
         self.all("reading attempts", stmt).await
+    }
+
+    // ---- spend caps ----------------------------------------------------
+
+    /// Reserve `r.amount_usd` for `r.tenant` on `r.day` if that keeps its
+    /// reserved + spent within `cap_usd`, atomically: one batch, so 32
+    /// concurrent reservations can never overbook the cap. `Err` carries the
+    /// day's figures when there is no room.
+    pub async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        expires_at_ms: u64,
+    ) -> AppResult<Result<(), DaySpend>> {
+        let key = [t(&r.tenant), t(&r.day)];
+        let statements = vec![
+            self.stmt(
+                "INSERT INTO tenant_daily_spend (tenant, day) VALUES (?1, ?2) ON CONFLICT (tenant, day) DO NOTHING",
+                &key,
+            )?,
+            self.stmt(
+                &format!(
+                    "UPDATE tenant_daily_spend SET reserved_usd = reserved_usd + ?3, updated_at = {NOW} \
+                     WHERE tenant = ?1 AND day = ?2 AND reserved_usd + spent_usd + ?3 <= ?4 + 0.000000001"
+                ),
+                &[t(&r.tenant), t(&r.day), n(r.amount_usd), n(cap_usd)],
+            )?,
+            // Recorded only if the UPDATE just before it took the money.
+            self.stmt(
+                "INSERT INTO spend_reservations (id, tenant, day, amount_usd, expires_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE changes() = 1 RETURNING id",
+                &[t(&r.id), t(&r.tenant), t(&r.day), n(r.amount_usd), n(expires_at_ms as f64)],
+            )?,
+            self.stmt(
+                "SELECT reserved_usd, spent_usd FROM tenant_daily_spend WHERE tenant = ?1 AND day = ?2",
+                &key,
+            )?,
+        ];
+        let results = self.batch("reserving spend", statements).await?;
+        #[derive(Deserialize)]
+        struct Id {
+            #[allow(dead_code)]
+            id: String,
+        }
+        let reserved = results
+            .get(2)
+            .map(|r| r.results::<Id>().map(|rows| !rows.is_empty()))
+            .transpose()
+            .map_err(|e| AppError::database("reserving spend", e))?
+            .unwrap_or(false);
+        if reserved {
+            return Ok(Ok(()));
+        }
+        let day = results
+            .get(3)
+            .map(|r| r.results::<DaySpend>())
+            .transpose()
+            .map_err(|e| AppError::database("reading a tenant's spend", e))?
+            .and_then(|rows| rows.into_iter().next())
+            .unwrap_or(DaySpend {
+                reserved_usd: 0.0,
+                spent_usd: 0.0,
+            });
+        Ok(Err(day))
+    }
+
+    /// Release a reservation and book what was really spent (the day of the
+    /// reservation; if the sweep released it already, only the spend).
+    fn settle_statements(
+        &self,
+        r: &Reservation,
+        spent_usd: f64,
+    ) -> AppResult<Vec<D1PreparedStatement>> {
+        Ok(vec![
+            self.stmt(
+                &format!(
+                    "UPDATE tenant_daily_spend SET reserved_usd = max(0, reserved_usd - \
+                     coalesce((SELECT amount_usd FROM spend_reservations WHERE id = ?1), 0)), \
+                     spent_usd = spent_usd + ?4, updated_at = {NOW} WHERE tenant = ?2 AND day = ?3"
+                ),
+                &[t(&r.id), t(&r.tenant), t(&r.day), n(spent_usd.max(0.0))],
+            )?,
+            self.stmt(
+                "DELETE FROM spend_reservations WHERE id = ?1",
+                &[t(&r.id)],
+            )?,
+        ])
+    }
+
+    pub async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
+        let statements = self.settle_statements(r, spent_usd)?;
+        self.batch("settling spend", statements).await.map(|_| ())
+    }
+
+    /// Reservations of runs that died before settling are released once past
+    /// their expiry (the run's deadline plus grace).
+    pub async fn release_expired_reservations(&self, now_ms: u64) -> AppResult<usize> {
+        let statements = vec![
+            self.stmt(
+                &format!(
+                    "UPDATE tenant_daily_spend SET reserved_usd = max(0, reserved_usd - \
+                     (SELECT coalesce(sum(r.amount_usd), 0) FROM spend_reservations r \
+                      WHERE r.tenant = tenant_daily_spend.tenant AND r.day = tenant_daily_spend.day AND r.expires_at < ?1)), \
+                     updated_at = {NOW} WHERE EXISTS (SELECT 1 FROM spend_reservations r \
+                      WHERE r.tenant = tenant_daily_spend.tenant AND r.day = tenant_daily_spend.day AND r.expires_at < ?1)"
+                ),
+                &[n(now_ms as f64)],
+            )?,
+            self.stmt(
+                "DELETE FROM spend_reservations WHERE expires_at < ?1",
+                &[n(now_ms as f64)],
+            )?,
+        ];
+        let results = self.batch("releasing expired reservations", statements).await?;
+        Ok(results
+            .get(1)
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0))
+    }
+
+    /// A tenant's spend on one day (the spend-cap 429 and the tests read it).
+    pub async fn day_spend(&self, tenant: &str, day: &str) -> AppResult<DaySpend> {
+        let stmt = self.stmt(
+            "SELECT reserved_usd, spent_usd FROM tenant_daily_spend WHERE tenant = ?1 AND day = ?2",
+            &[t(tenant), t(day)],
+        )?;
+        Ok(self
+            .first::<DaySpend>("reading a tenant's spend", stmt)
+            .await?
+            .unwrap_or(DaySpend {
+                reserved_usd: 0.0,
+                spent_usd: 0.0,
+            }))
     }
 
     // ---- validation ------------------------------------------------------

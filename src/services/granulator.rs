@@ -9,6 +9,7 @@
 //! Any failure ends the job `failed` with its reason and its attempts' usage.
 
 use crate::error::{AppError, AppResult, Kind};
+use crate::helpers::auth::Principal;
 use crate::helpers::economy::{efficiency, TokenUsage};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::runtime::WorkerRuntime;
@@ -17,8 +18,9 @@ use crate::services::ai_provider::{
     Purpose,
 };
 use crate::services::database::{
-    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation,
+    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation, Reservation,
 };
+use crate::services::spend::{self, Payer};
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::outline::{self, MetadataInput};
@@ -168,11 +170,12 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
             .or(template.ai_provider_config.temperature)
             .unwrap_or(0.4),
         budget: Budget {
-            limit_usd: config
-                .max_cost_usd
-                .or(template.cost_optimization.max_cost_per_job),
+            limit_usd: Some(
+                app.config
+                    .limits
+                    .job_budget(template.cost_optimization.max_cost_per_job, config.max_cost_usd),
+            ),
             spent_usd: 0.0,
-            refuse_unpriced: config.max_cost_usd.is_some(),
         },
         deadline_ms: start + request.timeout_ms,
         template,
@@ -189,14 +192,15 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
     })
 }
 
-/// Run (or replay) a granulation for `client_id`.
+/// Run (or replay) a granulation for the payer's tenant.
 pub async fn granulate(
     app: &App,
     db: &Database,
-    client_id: &str,
+    payer: &Payer,
     request: JobRequest,
     execution_id: Option<String>,
 ) -> AppResult<Outcome> {
+    let client_id = payer.tenant.as_str();
     let start = now_ms();
     let planned = match templates::resolve(
         app,
@@ -237,19 +241,51 @@ pub async fn granulate(
         request_params: &request_params,
         deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
     };
-    let (job_id, run) = match db.claim_job(&new_job, start).await? {
-        Claim::Replay { result, .. } => return Ok(Outcome::Replay(result)),
-        Claim::InProgress { job_id } => {
-            return Err(AppError::conflict(
-                "job_in_progress",
-                format!("job {job_id} for this request id is still processing"),
-            )
-            .with_details(
-                json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}),
-            ))
+    // The job's worst case is set aside against the tenant's daily cap
+    // before anything is claimed, so a refusal writes nothing; a request
+    // whose job already completed is replayed even when the cap is reached.
+    let reservation = match spend::reserve(
+        app,
+        db,
+        payer,
+        plan.budget.limit_usd.unwrap_or(0.0),
+        new_job.deadline_at,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) if e.kind == Kind::TooManyRequests => {
+            return match db.completed_result(&client_id, &execution_id).await? {
+                Some(result) => Ok(Outcome::Replay(result)),
+                None => Err(e),
+            }
         }
-        Claim::Run { job_id, run } => (job_id, run),
+        Err(e) => return Err(e),
     };
+    let claim = match db.claim_job(&new_job, start).await {
+        Ok(Claim::Run {
+            job_id,
+            run,
+            spent_usd,
+        }) => Ok((job_id, run, spent_usd)),
+        Ok(other) => Err(Ok(other)),
+        Err(e) => Err(Err(e)),
+    };
+    let (job_id, run, spent_before) = match claim {
+        Ok(run) => run,
+        Err(other) => {
+            // Nothing runs under this reservation: give it back.
+            db.settle_spend(&reservation, 0.0).await?;
+            return match other? {
+                Claim::Replay { result, .. } => Ok(Outcome::Replay(result)),
+                Claim::InProgress { job_id } => Err(in_progress(job_id)),
+                Claim::Run { .. } => Err(AppError::internal("a claimed run was not run")),
+            };
+        }
+    };
+    let mut plan = plan;
+    // A re-run of a failed job is charged against the same budget.
+    plan.budget.spent_usd = spent_before;
     let mut attempts = Vec::new();
     let mut job = Job {
         app,
@@ -260,11 +296,20 @@ pub async fn granulate(
         client_id: &client_id,
         execution_id: &execution_id,
         start,
+        reservation: &reservation,
     };
     match job.run(&mut attempts).await {
         Ok(envelope) => Ok(Outcome::Fresh(envelope)),
         Err(error) => Err(job.fail(error, &attempts).await),
     }
+}
+
+fn in_progress(job_id: i64) -> AppError {
+    AppError::conflict(
+        "job_in_progress",
+        format!("job {job_id} for this request id is still processing"),
+    )
+    .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
 }
 
 struct Job<'a> {
@@ -276,6 +321,8 @@ struct Job<'a> {
     client_id: &'a str,
     execution_id: &'a str,
     start: u64,
+    /// Settled with the run's spend when it completes or fails.
+    reservation: &'a Reservation,
 }
 
 /// An outline and how it scored.
@@ -606,6 +653,7 @@ impl Job<'_> {
                 processing_time_ms: elapsed,
                 attempts,
                 date: &today(),
+                reservation: Some(self.reservation),
             })
             .await?;
         Ok(envelope)
@@ -628,6 +676,7 @@ impl Job<'_> {
             processing_time_ms: now_ms().saturating_sub(self.start),
             attempts,
             date: &today(),
+            reservation: Some(self.reservation),
         };
         if let Err(e) = self.db.fail_job(&failure).await {
             crate::error::worker_log(&format!(
@@ -695,13 +744,14 @@ pub async fn load_structure(
 pub async fn revalidate(
     app: &App,
     db: &Database,
-    scope: Option<&str>,
+    principal: &Principal,
     job_id: i64,
     level: Option<u8>,
     threshold: Option<f64>,
 ) -> AppResult<Value> {
+    let scope = principal.scope();
     let job = db
-        .job(job_id, scope)
+        .job(job_id, scope.as_deref())
         .await?
         .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
     if job.status != "completed" {
@@ -753,7 +803,7 @@ pub async fn revalidate(
             None,
             None,
         )?;
-        let request = review_request(
+        let request_review = review_request(
             structure_type,
             &job.topic,
             &job.target_audience,
@@ -762,16 +812,37 @@ pub async fn revalidate(
             &report,
             &chain,
         );
+        // A review is charged against the job's own budget (what its runs and
+        // earlier reviews spent counts) and reserved against the daily cap.
+        let mut budget = Budget {
+            limit_usd: Some(app.config.limits.job_budget(
+                template.as_ref().and_then(|t| t.cost_optimization.max_cost_per_job),
+                request.config.max_cost_usd,
+            )),
+            spent_usd: job.cost_usd.unwrap_or(0.0),
+        };
+        let payer = Payer::for_tenant(principal, &job.client_id, &app.config.limits);
+        let deadline = now_ms() + 60_000;
+        let reservation = spend::reserve(
+            app,
+            db,
+            &payer,
+            budget.left_usd().unwrap_or(0.0),
+            deadline + ABANDON_GRACE_MS,
+        )
+        .await?;
         let outcome = complete(
             app,
             &chain,
-            &request,
+            &request_review,
             &|v| validation::parse_review(level, v),
-            &mut Budget::default(),
-            now_ms() + 60_000,
+            &mut budget,
+            deadline,
             &mut attempts,
         )
         .await;
+        let (_, spent) = totals(&attempts);
+        db.settle_spend(&reservation, spent.unwrap_or(0.0)).await?;
         match outcome {
             Ok(review) => validation::verdict(level, threshold, &report, Some(&review.value)),
             Err(e) => {

@@ -14,4 +14,5 @@ pub mod timing;
 pub mod database;
 pub mod granulator;
 pub mod kam;
+pub mod spend;
 pub mod templates;

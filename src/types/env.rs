@@ -1,6 +1,7 @@
 //! The worker's bindings and configuration (seed §13.1), read once per request.
 
 use crate::helpers::economy::Pricing;
+use crate::types::limits::Limits;
 use crate::services::ai_provider::setup::ProviderSetup;
 use crate::services::ai_provider::{Secret, Settings};
 use worker::Env;
@@ -24,6 +25,10 @@ pub struct Config {
     /// Set when the `PRICING` override is invalid (defaults are used, /health says so).
     pub pricing_error: Option<String>,
     pub kam_timeout_ms: u64,
+    /// Tiers, per-job ceiling and daily spend caps (types::limits).
+    pub limits: Limits,
+    /// Problems with the limit vars (defaults are used, /health says so).
+    pub limits_errors: Vec<String>,
 }
 
 fn read(env: &Env, name: &str) -> Option<String> {
@@ -52,7 +57,14 @@ impl Config {
             Ok(p) => (p, None),
             Err(e) => (Pricing::default(), Some(e)),
         };
+        let (limits, limits_errors) = Limits::from_vars(
+            read(env, "DEFAULT_TIER").as_deref(),
+            read(env, "MAX_JOB_COST_USD").as_deref(),
+            read(env, "DAILY_SPEND_CAP_USD").as_deref(),
+        );
         Config {
+            limits,
+            limits_errors,
             version: read(env, "VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             shared_secret: read(env, "SHARED_SECRET").and_then(Secret::new),
             providers: ProviderSetup {

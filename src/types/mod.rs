@@ -1,5 +1,6 @@
 //! Types shared across the crate: structure types, templates and API shapes.
 pub mod api;
 pub mod env;
+pub mod limits;
 pub mod structure;
 pub mod template;

@@ -8,8 +8,10 @@
 //! - 400 / 401 / 403 / no credit / refusals go straight to the next provider;
 //! - unusable output (no JSON, invalid JSON, wrong shape, truncated) is asked
 //!   again once with the problems fed back, then the next provider;
-//! - before every attempt its cost is estimated and refused if it would take
-//!   the job over its budget.
+//! - before every attempt its `max_tokens` is clamped so that the worst case
+//!   (the prompt at 3 bytes a token plus every allowed output token) fits
+//!   what is left of the job's budget; when not even the expected output
+//!   fits, the attempt is refused before it is made.
 //!
 //! All I/O goes through `Runtime`, so the whole policy is tested natively.
 
@@ -18,7 +20,7 @@ pub mod runtime;
 pub mod setup;
 pub mod wire;
 
-use crate::helpers::economy::{round_usd, Pricing, TokenUsage};
+use crate::helpers::economy::{round_usd, Price, Pricing, TokenUsage};
 use json_extract::{extract_json, Extracted};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -210,15 +212,76 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// Spend allowed for one job, across all its model calls.
+/// Spend allowed for one job, across all its model calls: a ceiling on what
+/// providers can bill in the worst case, not an estimate. Before every call
+/// its `max_tokens` is clamped so that the prompt plus the clamped output at
+/// the model's price fit what is left; a model without a price cannot be
+/// bounded and is refused while a limit applies (declare it in `PRICING`,
+/// 0 is a valid price for a self-hosted model).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Budget {
     pub limit_usd: Option<f64>,
     pub spent_usd: f64,
-    /// Refuse models without a price (their spend cannot be bounded). Set for
-    /// a caller's explicit `maxCostUsd`; a template's default budget lets an
-    /// unpriced model (say a local OpenAI-compatible one) run, cost `null`.
-    pub refuse_unpriced: bool,
+}
+
+impl Budget {
+    pub fn left_usd(&self) -> Option<f64> {
+        self.limit_usd.map(|l| (l - self.spent_usd).max(0.0))
+    }
+}
+
+/// Prompt tokens for budgeting: at most one token per 3 bytes of prompt
+/// text. Tokenisers average ~4 characters a token for English prose; JSON
+/// schemas and other scripts run denser, so the ceiling assumes 3.
+pub fn worst_case_input_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(3)
+}
+
+/// How many output tokens a call may be allowed: `wanted` when the budget
+/// allows it, fewer when only that fits, or the reason no useful call fits.
+pub fn affordable_output_tokens(
+    price: Option<Price>,
+    model: &str,
+    budget: &Budget,
+    input_tokens: u64,
+    wanted: u32,
+    useful_minimum: u32,
+) -> Result<u32, String> {
+    let Some(left) = budget.left_usd() else {
+        return Ok(wanted);
+    };
+    let Some(price) = price else {
+        return Err(format!(
+            "{model} has no price, so a budget of ${} cannot be guaranteed; declare its price in PRICING (0 for a self-hosted model)",
+            budget.limit_usd.unwrap_or(0.0)
+        ));
+    };
+    let input_cost = input_tokens as f64 * price.input / 1e6;
+    let for_output = left - input_cost;
+    let affordable = if price.output <= 0.0 {
+        if for_output < 0.0 {
+            0
+        } else {
+            wanted
+        }
+    } else {
+        // A micro-dollar of headroom absorbs the rounding of recorded costs.
+        let usd = for_output - 1e-6;
+        if usd <= 0.0 {
+            0
+        } else {
+            (usd * 1e6 / price.output).floor().min(wanted as f64) as u32
+        }
+    };
+    if affordable >= useful_minimum.min(wanted) && affordable > 0 {
+        Ok(affordable)
+    } else {
+        Err(format!(
+            "{model} needs at least {} output tokens (about ${:.6} with the prompt); ${left:.6} of the job's budget is left",
+            useful_minimum.min(wanted),
+            input_cost + useful_minimum.min(wanted) as f64 * price.output / 1e6
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -331,7 +394,9 @@ impl<R: Runtime> Chain<'_, R> {
                     ),
                     None => request.user.clone(),
                 };
-                if let Some(refusal) = self.refuse_over_budget(provider, request, budget) {
+                let max_tokens = match self.fit_to_budget(provider, request, &user, budget) {
+                    Ok(max_tokens) => max_tokens,
+                    Err(refusal) => {
                     attempts.push(self.record(
                         provider,
                         request.purpose,
@@ -344,10 +409,13 @@ impl<R: Runtime> Chain<'_, R> {
                     last_error = refusal;
                     budget_refusals += 1;
                     break;
-                }
+                    }
+                };
                 calls += 1;
                 let timeout = self.settings.attempt_timeout_ms.min(remaining);
-                let outcome = self.call(provider, request, &user, timeout, validate).await;
+                let outcome = self
+                    .call(provider, request, &user, max_tokens, timeout, validate)
+                    .await;
                 let latency = self.runtime.now_ms().saturating_sub(now);
                 match outcome {
                     Outcome::Usable(value, reply) => {
@@ -451,27 +519,23 @@ impl<R: Runtime> Chain<'_, R> {
         Err(ChainError::ProvidersFailed(last_error))
     }
 
-    fn refuse_over_budget(
+    /// The `max_tokens` this attempt may ask for within the budget.
+    fn fit_to_budget(
         &self,
         provider: &ProviderConfig,
         request: &CompletionRequest,
+        user: &str,
         budget: &Budget,
-    ) -> Option<String> {
-        let limit = budget.limit_usd?;
-        let usage = TokenUsage {
-            input: request.estimated_input_tokens(),
-            output: request.expected_output_tokens.min(request.max_tokens) as u64,
-            cached: 0,
-        };
-        match self.pricing.cost(&provider.model, &usage) {
-            None if budget.refuse_unpriced => Some(format!("{} has no price, so a budget of ${limit} cannot be guaranteed", provider.model)),
-            None => None,
-            Some(estimate) if budget.spent_usd + estimate > limit => Some(format!(
-                "{} would cost about ${estimate:.6} with ${:.6} already spent, over the budget of ${limit}",
-                provider.model, budget.spent_usd
-            )),
-            Some(_) => None,
-        }
+    ) -> Result<u32, String> {
+        let input_bytes = request.system.len() + user.len() + request.schema.to_string().len();
+        affordable_output_tokens(
+            self.pricing.price(&provider.model),
+            &provider.model,
+            budget,
+            worst_case_input_tokens(input_bytes),
+            request.max_tokens,
+            request.expected_output_tokens,
+        )
     }
 
     fn backoff(&self, calls: u32, retry_after_ms: Option<u64>) -> u64 {
@@ -528,6 +592,7 @@ impl<R: Runtime> Chain<'_, R> {
         provider: &ProviderConfig,
         request: &CompletionRequest,
         user: &str,
+        max_tokens: u32,
         timeout_ms: u64,
         validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
     ) -> Outcome {
@@ -537,7 +602,7 @@ impl<R: Runtime> Chain<'_, R> {
             user,
             schema_name: &request.schema_name,
             schema: &request.schema,
-            max_tokens: request.max_tokens,
+            max_tokens,
             temperature: request.temperature,
         };
         let key = provider.api_key.as_ref().map(Secret::expose).unwrap_or("");
@@ -566,7 +631,7 @@ impl<R: Runtime> Chain<'_, R> {
                 )
                 .await
             {
-                Ok(body) => wire::workers_ai_reply(&body, request.max_tokens),
+                Ok(body) => wire::workers_ai_reply(&body, max_tokens),
                 Err(e) => return transport_outcome(e, timeout_ms),
             },
             ProviderKind::Openai | ProviderKind::Anthropic => {

@@ -1,0 +1,174 @@
+//! Who pays for a paid request, and the two guards on it: the tier's rate
+//! limit (a Workers Rate Limiting binding per tier, keyed by the tenant) and
+//! the tier's daily spend cap (reserved atomically in D1 before the first
+//! model call, settled to the real cost when the run ends).
+
+use crate::error::{AppError, AppResult, Kind};
+use crate::helpers::auth::Principal;
+use crate::services::database::{Database, Reservation};
+use crate::services::timing::{now_ms, today};
+use crate::types::env::App;
+use crate::types::limits::{seconds_until_utc_midnight, Limits, Tier, RATE_LIMIT_PERIOD_SECONDS};
+use serde_json::json;
+
+/// The tenant a paid request is charged to, and its tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payer {
+    pub tenant: String,
+    pub tier: Tier,
+}
+
+impl Payer {
+    pub fn of(principal: &Principal, limits: &Limits) -> Payer {
+        Payer {
+            tenant: principal.client_id(),
+            tier: limits.tier_of(principal.kam_tier()),
+        }
+    }
+
+    /// Work on a job of `tenant` started by `principal`: the job's tenant
+    /// pays, at the caller's tier when the caller is that tenant and at the
+    /// default tier when an administrator or worker acts on it.
+    pub fn for_tenant(principal: &Principal, tenant: &str, limits: &Limits) -> Payer {
+        let caller = Payer::of(principal, limits);
+        if caller.tenant == tenant {
+            caller
+        } else {
+            Payer {
+                tenant: tenant.to_string(),
+                tier: limits.default_tier,
+            }
+        }
+    }
+}
+
+/// One paid request more for this tenant, or 429 with `Retry-After`. A
+/// missing binding is logged and lets the request through (the spend cap
+/// still bounds the money); `/health` reports it.
+pub async fn check_rate_limit(app: &App, payer: &Payer) -> AppResult<()> {
+    let binding = payer.tier.rate_limit_binding();
+    let limiter = match app.env.rate_limiter(binding) {
+        Ok(l) => l,
+        Err(_) => {
+            crate::error::worker_log(&format!(
+                "rate limiting is off: the {binding} binding is missing"
+            ));
+            return Ok(());
+        }
+    };
+    match limiter.limit(payer.tenant.clone()).await {
+        Ok(outcome) if outcome.success => Ok(()),
+        Ok(_) => Err(AppError::new(
+            Kind::TooManyRequests,
+            "rate_limited",
+            format!(
+                "too many paid requests: the {} tier allows {} per {RATE_LIMIT_PERIOD_SECONDS} s",
+                payer.tier.as_str(),
+                payer.tier.requests_per_minute()
+            ),
+        )
+        .with_details(json!({
+            "tier": payer.tier,
+            "limit": payer.tier.requests_per_minute(),
+            "periodSeconds": RATE_LIMIT_PERIOD_SECONDS,
+            "retryAfterSeconds": RATE_LIMIT_PERIOD_SECONDS,
+        }))),
+        Err(e) => {
+            crate::error::worker_log(&format!("the rate limiter failed, request let through: {e}"));
+            Ok(())
+        }
+    }
+}
+
+/// Set `amount_usd` aside against the payer's daily cap until `expires_at_ms`
+/// (after which an unsettled reservation is released by the sweep).
+pub async fn reserve(
+    app: &App,
+    db: &Database,
+    payer: &Payer,
+    amount_usd: f64,
+    expires_at_ms: u64,
+) -> AppResult<Reservation> {
+    let reservation = Reservation {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: payer.tenant.clone(),
+        day: today(),
+        amount_usd,
+    };
+    let cap = app.config.limits.daily_cap(payer.tier);
+    match db.reserve_spend(&reservation, cap, expires_at_ms).await? {
+        Ok(()) => Ok(reservation),
+        Err(day) => {
+            let retry_after = seconds_until_utc_midnight(now_ms());
+            Err(AppError::new(
+                Kind::TooManyRequests,
+                "spend_cap_exceeded",
+                format!(
+                    "the {} tier's daily spend cap of ${cap} would be passed: ${:.6} spent and ${:.6} reserved today, and this job may cost up to ${amount_usd:.6}; the cap resets at 00:00 UTC",
+                    payer.tier.as_str(),
+                    day.spent_usd,
+                    day.reserved_usd
+                ),
+            )
+            .with_details(json!({
+                "tier": payer.tier,
+                "capUsd": cap,
+                "spentUsd": day.spent_usd,
+                "reservedUsd": day.reserved_usd,
+                "requestedUsd": amount_usd,
+                "day": reservation.day,
+                "resetsAt": format!("{}T00:00:00Z", next_day(&reservation.day)),
+                "retryAfterSeconds": retry_after,
+            })))
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of the day after `day`.
+fn next_day(day: &str) -> String {
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| day.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_day_crosses_months_and_years() {
+        assert_eq!(next_day("2026-11-25"), "2026-11-26");
+        assert_eq!(next_day("2026-11-30"), "2026-12-01");
+        assert_eq!(next_day("2026-12-31"), "2027-01-01");
+    }
+
+    #[test]
+    fn payers_are_tenants_with_kam_or_default_tiers() {
+        let limits = Limits::default();
+        let client = Principal::Client {
+            client_id: "acme".into(),
+            tier: "premium".into(),
+        };
+        assert_eq!(
+            Payer::of(&client, &limits),
+            Payer {
+                tenant: "acme".into(),
+                tier: Tier::Premium
+            }
+        );
+        let worker = Principal::Worker {
+            worker_id: "rm".into(),
+            acting_for: Some("acme".into()),
+        };
+        assert_eq!(
+            Payer::of(&worker, &limits),
+            Payer {
+                tenant: "acme".into(),
+                tier: Tier::Standard
+            },
+            "a worker acting for a client counts against that client"
+        );
+    }
+}
