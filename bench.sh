@@ -26,7 +26,9 @@ if [ "${1:-}" = "--soak" ]; then
 fi
 
 CLIENT_KEY='X-API-Key: dev-client-key'
-WORKER=(--header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: bench')
+# Each loadgen connection acts for a client of its own ({c}), so per-tenant
+# rate limits and spend caps stay out of the figures.
+WORKER=(--header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: bench' --header 'X-Client-ID: bench-{c}')
 mock_config() { curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' -d "$1" >/dev/null; }
 # load C PATH METHOD BODY HEADER...: one bounded run, JSON summary on stdout.
 load() {

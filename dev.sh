@@ -24,13 +24,12 @@ apply_migrations "$STATE_DIR"
 
 # Secrets go to a private env file, never to wrangler.toml or the command line.
 env_file="$STATE_DIR/secrets.env"
-(
-  umask 077
+{
   printf 'SHARED_SECRET=%s\n' "$SHARED_SECRET"
   [ -n "${OPENAI_API_KEY:-}" ] && printf 'OPENAI_API_KEY=%s\n' "$OPENAI_API_KEY"
   [ -n "${ANTHROPIC_API_KEY:-}" ] && printf 'ANTHROPIC_API_KEY=%s\n' "$ANTHROPIC_API_KEY"
   true
-) > "$env_file"
+} | write_private "$env_file"
 write_kam_vars "$SHARED_SECRET"
 
 vars=()
@@ -57,6 +56,7 @@ Dev credentials (KAM stand-in, dev/kam/index.js):
   other client    X-API-Key: dev-other-key           (client other-client, tier basic)
   admin session   x-bitware-session-token: dev-admin-session
   user session    x-bitware-session-token: dev-user-session   (client dev-client)
+  orphan session  x-bitware-session-token: dev-orphan-session (user dev-client, no client: its own tenant)
   worker          Authorization: Bearer $secret_shown  +  X-Worker-ID: <any>
 
 Try:

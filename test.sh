@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # ./test.sh: the whole suite. Layers, in order:
 #   setup   install what is missing (scripts/setup.sh)
-#   unit    cargo test of the pure core and the mock (native)
+#   unit    cargo test of the pure core and the mock (native), and checks of
+#           the scripts themselves (tests/scripts.sh)
 #   build   the worker bundle, the mock AI server, the e2e test binary
 #   schema  migrations == schema/*.sql, and re-applying migrations is a no-op
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
-#           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback
+#           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback:
+#           tests/e2e.rs (behaviour) and tests/safety.rs (tenants, budgets,
+#           rate limits, spend caps, leaks, input at the edge)
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
@@ -39,15 +42,15 @@ layer() {
   printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
 }
 
-unit() { cargo test --workspace --lib --bins; }
+unit() { cargo test --workspace --lib --bins && bash tests/scripts.sh; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test ledger --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test safety --test ledger --no-run
 }
 
 e2e() {
   start_stack "$WORK" || return 1
   local rc=0
-  cargo test --test e2e -- --test-threads 6 || rc=1
+  cargo test --test e2e --test safety -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }

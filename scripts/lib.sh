@@ -44,10 +44,15 @@ wait_http() {
   return 1
 }
 
+# write_private FILE: stdin to FILE, readable by its owner only (0600), even
+# when FILE existed before with a wider mode.
+write_private() {
+  (umask 077; rm -f "$1"; cat > "$1") && chmod 600 "$1"
+}
+
 # write_kam_vars SECRET: the KAM stand-in's own dev vars file (gitignored).
 write_kam_vars() {
-  umask 077
-  printf 'SHARED_SECRET=%s\n' "$1" > dev/kam/.dev.vars
+  printf 'SHARED_SECRET=%s\n' "$1" | write_private dev/kam/.dev.vars
 }
 
 # start_worker VAR PORT STATE_DIR ENV_FILE LOG [--var K:V ...]: wrangler dev with
@@ -67,6 +72,11 @@ apply_migrations() {
 
 # Attempt timeout of the stack below; the soak's injected hangs outlast it.
 STACK_ATTEMPT_TIMEOUT_MS=1500
+# Prices the operator declares on top of the defaults: an older Claude model,
+# and a self-hosted model that is free (0 is a valid price; undeclared
+# models are refused while a budget applies).
+STACK_PRICING='{"models":{"claude-3-5-haiku-latest":{"input":0.8,"output":4.0},"local-llama":{"input":0,"output":0}}}'
+
 
 # start_stack WORKDIR [MOCK_DELAY_MS]: the mock AI provider and the worker with
 # fresh local state, wired together. Exports GRANULATOR_URL, MOCK_URL, STATE_DIR
@@ -79,14 +89,14 @@ start_stack() {
   wait_http "http://127.0.0.1:$mock_port/__mock/health" 20 "$mock_pid" || { echo "mock AI did not start"; cat "$work/mock.log"; return 1; }
   mkdir -p "$work/state"
   apply_migrations "$work/state" || return 1
-  (umask 077; printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' > "$work/secrets.env")
+  printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' | write_private "$work/secrets.env"
   write_kam_vars dev-shared-secret
   start_worker WORKER_PGID "$worker_port" "$work/state" "$work/secrets.env" "$work/wrangler.log" \
     --var "OPENAI_BASE_URL:http://127.0.0.1:$mock_port/v1" \
     --var "ANTHROPIC_BASE_URL:http://127.0.0.1:$mock_port" \
     --var "AI_PROVIDER_ORDER:openai,anthropic" \
     --var "AI_ATTEMPT_TIMEOUT_MS:$STACK_ATTEMPT_TIMEOUT_MS" --var "AI_BACKOFF_BASE_MS:50" --var "AI_RETRY_AFTER_CAP_MS:1500" \
-    --var "KAM_TIMEOUT_MS:1000"
+    --var "KAM_TIMEOUT_MS:1000" --var "PRICING:$STACK_PRICING"
   if ! wait_http "http://127.0.0.1:$worker_port/" 120 "$WORKER_PGID"; then
     echo "wrangler dev did not start:"; tail -n 40 "$work/wrangler.log"; return 1
   fi

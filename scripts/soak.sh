@@ -4,6 +4,9 @@
 # Then, from D1: no 5xx from the worker, every acknowledged job present exactly
 # once, repeats replayed (not run again), no job left processing, and tokens
 # and cost in resource_consumption equal to what the mock served.
+# Each connection acts for a client of its own (X-Client-ID: soak-…-{c}), as
+# the Resource Manager does for many clients: the per-tenant rate limits and
+# spend caps stay out of the way of what the soak measures.
 # Needs a running stack (scripts/lib.sh start_stack). Usage: soak.sh SECONDS CONCURRENCY
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +20,7 @@ curl -sf -X DELETE "$MOCK_URL/__mock/totals" >/dev/null
 curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' \
   -d "{\"errorRate\": 0.05, \"timeoutRate\": 0.05, \"hangMs\": $((STACK_ATTEMPT_TIMEOUT_MS + 500))}" >/dev/null
 target/release/loadgen --url "$GRANULATOR_URL/api/execute" --method POST \
-  --header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: soak' --header "X-Client-ID: $client" \
+  --header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: soak' --header "X-Client-ID: $client-{c}" \
   --body '{"action":"granulate","input":{"topic":"Soak topic {n}","structureType":"quiz","granularityLevel":1}}' \
   --concurrency "$concurrency" --seconds "$seconds" --request-ids --duplicate-rate 0.1 > "$out"
 curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' -d '{}' >/dev/null
@@ -32,23 +35,23 @@ check() { if [ "$2" = "$3" ]; then echo "ok    $1 ($2)"; else echo "FAIL  $1: go
 jq -c '{requests, rps, statuses, latencyMs, duplicatesSent, distinctIdsSent}' "$out"
 check "no 5xx or transport errors from the worker" "$(jq '[.statuses | to_entries[] | select(.key | test("^5|error|timeout")) | .value] | add // 0' "$out")" 0
 acked=$(jq '.acknowledgedIds | length' "$out")
-in_db=$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id = '$client' AND status = 'completed';")
-distinct=$(q "SELECT COUNT(DISTINCT execution_id) FROM granulation_jobs WHERE client_id = '$client';")
-rows=$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id = '$client';")
+in_db=$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id LIKE '$client-%' AND status = 'completed';")
+distinct=$(q "SELECT COUNT(DISTINCT client_id || '/' || execution_id) FROM granulation_jobs WHERE client_id LIKE '$client-%';")
+rows=$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id LIKE '$client-%';")
 check "every acknowledged job is stored, completed" "$in_db" "$acked"
 check "each request id is one job" "$rows" "$distinct"
-q "SELECT execution_id FROM granulation_jobs WHERE client_id = '$client' AND status = 'completed';" | LC_ALL=C sort > "$out.stored"
+q "SELECT execution_id FROM granulation_jobs WHERE client_id LIKE '$client-%' AND status = 'completed';" | LC_ALL=C sort > "$out.stored"
 jq -r '.acknowledgedIds[]' "$out" | LC_ALL=C sort > "$out.acked"
 missing=$(LC_ALL=C comm -23 "$out.acked" "$out.stored" | wc -l)
 check "acknowledged ids missing from D1" "$missing" 0
-check "jobs left processing" "$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id = '$client' AND status = 'processing';")" 0
-successes=$(q "SELECT COUNT(*) FROM resource_consumption WHERE client_id = '$client' AND status = 'success';")
+check "jobs left processing" "$(q "SELECT COUNT(*) FROM granulation_jobs WHERE client_id LIKE '$client-%' AND status = 'processing';")" 0
+successes=$(q "SELECT COUNT(*) FROM resource_consumption WHERE client_id LIKE '$client-%' AND status = 'success';")
 check "one successful model call per completed job (repeats were replayed)" "$successes" "$in_db"
 check "model answers the mock served = successful calls recorded" "$(jq .answered <<<"$mock")" "$successes"
-check "input tokens recorded = served" "$(q "SELECT COALESCE(SUM(tokens_input), 0) FROM resource_consumption WHERE client_id = '$client';")" "$(jq .tokensInput <<<"$mock")"
-check "output tokens recorded = served" "$(q "SELECT COALESCE(SUM(tokens_output), 0) FROM resource_consumption WHERE client_id = '$client';")" "$(jq .tokensOutput <<<"$mock")"
-cost_ok=$(q "SELECT CASE WHEN ABS(SUM(cost_usd) - SUM(CASE provider WHEN 'openai' THEN (tokens_input * 0.15 + tokens_output * 0.60) ELSE (tokens_input * 1.0 + tokens_output * 5.0) END) / 1e6) <= 1e-6 * COUNT(*) THEN 'equal' ELSE 'differs' END FROM resource_consumption WHERE client_id = '$client';")
+check "input tokens recorded = served" "$(q "SELECT COALESCE(SUM(tokens_input), 0) FROM resource_consumption WHERE client_id LIKE '$client-%';")" "$(jq .tokensInput <<<"$mock")"
+check "output tokens recorded = served" "$(q "SELECT COALESCE(SUM(tokens_output), 0) FROM resource_consumption WHERE client_id LIKE '$client-%';")" "$(jq .tokensOutput <<<"$mock")"
+cost_ok=$(q "SELECT CASE WHEN ABS(SUM(cost_usd) - SUM(CASE provider WHEN 'openai' THEN (tokens_input * 0.15 + tokens_output * 0.60) ELSE (tokens_input * 1.0 + tokens_output * 5.0) END) / 1e6) <= 1e-6 * COUNT(*) THEN 'equal' ELSE 'differs' END FROM resource_consumption WHERE client_id LIKE '$client-%';")
 check "cost recorded = served tokens at list prices" "$cost_ok" equal
-check "job costs = sum of their attempts" "$(q "SELECT CASE WHEN ABS((SELECT SUM(cost_usd) FROM granulation_jobs WHERE client_id = '$client') - (SELECT SUM(cost_usd) FROM resource_consumption WHERE client_id = '$client')) <= 1e-9 THEN 'equal' ELSE 'differs' END;")" equal
+check "job costs = sum of their attempts" "$(q "SELECT CASE WHEN ABS((SELECT SUM(cost_usd) FROM granulation_jobs WHERE client_id LIKE '$client-%') - (SELECT SUM(cost_usd) FROM resource_consumption WHERE client_id LIKE '$client-%')) <= 1e-9 THEN 'equal' ELSE 'differs' END;")" equal
 echo "soak: $(jq .requests "$out") requests, $(jq .duplicatesSent "$out") repeats, $(jq .injectedErrors <<<"$mock") injected 500s, $(jq .injectedTimeouts <<<"$mock") injected timeouts"
 exit $fail

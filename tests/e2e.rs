@@ -1232,7 +1232,7 @@ async fn the_deadline_fails_the_job_with_504() {
 }
 
 #[tokio::test]
-async fn older_claude_models_use_a_forced_tool_and_unpriced_models_cost_null() {
+async fn older_claude_models_use_a_forced_tool_and_declared_prices_apply() {
     let key = unique("tool");
     let r = execute(
         &Who::Client,
@@ -1243,11 +1243,11 @@ async fn older_claude_models_use_a_forced_tool_and_unpriced_models_cost_null() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["output"]["model"], "claude-3-5-haiku-latest");
-    assert!(
-        r.body["cost"].is_null(),
-        "an unknown model's cost is unknown, not 0"
-    );
-    assert!(r.body["output"]["costUsd"].is_null());
+    // The stack declares its price in PRICING ($0.80 / $4 per 1M): 1,000 in + 500 out.
+    assert!(approx(&r.body["cost"], 0.0028), "{}", r.body["cost"]);
+    assert!(approx(&r.body["output"]["costUsd"], 0.0028));
+    let calls = mock_calls(&key).await;
+    assert_eq!(calls[0]["step"], "valid");
 }
 
 // ---- validation ---------------------------------------------------------------------

@@ -155,7 +155,13 @@ pub async fn post(path: &str, who: &Who, body: Value) -> Reply {
 }
 
 /// `POST /api/execute` with an optional X-Request-ID.
-pub async fn execute(who: &Who, body: Value, request_id: Option<&str>) -> Reply {
+/// `POST /api/execute`. A body without an `action` is sent as `granulate`
+/// (the Resource Manager always names one; a missing action is a 400, which
+/// its own test sends with `send`).
+pub async fn execute(who: &Who, mut body: Value, request_id: Option<&str>) -> Reply {
+    if let Some(map) = body.as_object_mut() {
+        map.entry("action").or_insert(json!("granulate"));
+    }
     let headers: Vec<(&str, &str)> = request_id
         .map(|r| vec![("X-Request-ID", r)])
         .unwrap_or_default();

@@ -7,7 +7,10 @@
 //!         [--max-requests 1000] [--request-ids] [--duplicate-rate 0.1]
 //!
 //! With --request-ids every request carries a fresh X-Request-ID, except that
-//! a --duplicate-rate share repeats an id sent earlier.
+//! a --duplicate-rate share repeats an id the same connection sent earlier.
+//! `{n}` in the body is the request number; `{c}` in a header value is the
+//! connection number (e.g. `X-Client-ID: soak-{c}` spreads the load over
+//! tenants, so per-tenant rate limits measure nothing but themselves).
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -108,6 +111,7 @@ async fn main() {
                 seed ^= seed << 17;
                 (seed >> 11) as f64 / (1u64 << 53) as f64
             };
+            let mut own_ids: Vec<String> = Vec::new();
             while Instant::now() < deadline {
                 let n = sent.fetch_add(1, Ordering::Relaxed);
                 if n >= args.max_requests {
@@ -115,7 +119,7 @@ async fn main() {
                 }
                 let mut rb = client.request(args.method.parse().expect("method"), &args.url);
                 for (k, v) in &args.headers {
-                    rb = rb.header(k, v);
+                    rb = rb.header(k, v.replace("{c}", &worker.to_string()));
                 }
                 if let Some(body) = &args.body {
                     rb = rb
@@ -124,14 +128,14 @@ async fn main() {
                 }
                 let mut request_id = None;
                 if args.request_ids {
-                    let earlier = {
-                        let t = tally.lock().unwrap();
-                        (!t.sent_ids.is_empty() && next_random() < args.duplicate_rate).then(|| {
-                            t.sent_ids[(next_random() * t.sent_ids.len() as f64) as usize
-                                % t.sent_ids.len()]
+                    // Repeats come from this connection's own ids: same headers,
+                    // so the same tenant, as a real retry would be.
+                    let earlier = (!own_ids.is_empty() && next_random() < args.duplicate_rate)
+                        .then(|| {
+                            own_ids[(next_random() * own_ids.len() as f64) as usize
+                                % own_ids.len()]
                             .clone()
-                        })
-                    };
+                        });
                     let id = match earlier {
                         Some(id) => {
                             tally.lock().unwrap().duplicates_sent += 1;
@@ -140,6 +144,7 @@ async fn main() {
                         None => {
                             let id = format!("load-{run_tag}-{n}");
                             tally.lock().unwrap().sent_ids.push(id.clone());
+                            own_ids.push(id.clone());
                             id
                         }
                     };

@@ -8,7 +8,7 @@
 //! Tests script misbehaviour per key: `POST /__mock/script {"key", "steps"}`
 //! queues steps for requests whose prompt contains `key` (tests put a unique
 //! marker in the topic, so parallel tests never share a script). Steps:
-//! `valid` (optionally `counts`, `usage`), `fenced`, `prose`, `invalid`,
+//! `valid` (optionally `counts`, `usage`, `billMax`: bill every allowed token), `fenced`, `prose`, `invalid`,
 //! `wrong_shape`, `truncate`, `status` (`code`, `retryAfter`, `body`),
 //! `hang` (`ms`), `refuse`, `review` (`scores`), `delay` (`ms`).
 //! `GET /__mock/calls?key=` lists what a key's requests looked like;
@@ -54,6 +54,10 @@ enum Step {
         /// Characters appended to every description-like field (storage-tier tests).
         #[serde(default)]
         pad: Option<usize>,
+        /// Bill the worst case the request allows: every `max_tokens` of
+        /// output, and a prompt token per 3 bytes of prompt (budget tests).
+        #[serde(default, rename = "billMax")]
+        bill_max: bool,
     },
     Fenced,
     Prose,
@@ -357,6 +361,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     counts: config.counts.clone(),
                     usage: None,
                     pad: None,
+                    bill_max: false,
                 }
             }
         }
@@ -399,7 +404,16 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             (504, json!({"error": {"message": "mock hung"}}), vec![])
         }
         other => {
+            let max_tokens = body["max_completion_tokens"]
+                .as_u64()
+                .or(body["max_tokens"].as_u64());
             let u = match &other {
+                Step::Valid { bill_max: true, .. } => Usage {
+                    input: ((system.len() + user.len() + schema.to_string().len()) as u64)
+                        .div_ceil(3),
+                    output: max_tokens.unwrap_or(DEFAULT_USAGE.output),
+                    cached: 0,
+                },
                 Step::Valid { usage: Some(u), .. } => *u,
                 _ => DEFAULT_USAGE,
             };

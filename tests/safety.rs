@@ -1,0 +1,463 @@
+//! Tenant and money safety against `wrangler dev` (issue 10): one tenant per
+//! principal, budgets as hard ceilings, per-tier rate limits and daily spend
+//! caps, provider text kept out of responses, input that could break the
+//! database refused at the edge. Run through `./test.sh`.
+
+mod support;
+
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::*;
+
+// ---- one tenant per principal --------------------------------------------------
+
+async fn job_id_of(reply: &Reply) -> i64 {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["output"]["jobId"].as_i64().expect("a job id")
+}
+
+fn job_ids(list: &Reply) -> Vec<i64> {
+    list.body["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["id"].as_i64().or(j["jobId"].as_i64()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_session_without_a_client_id_is_a_tenant_of_its_own() {
+    // KAM answers `dev-orphan-session` with a user whose id is `dev-client` and
+    // no client id: that user must neither lose its jobs nor read dev-client's.
+    let orphan_job = job_id_of(
+        &execute(&Who::OrphanSession, granulate(&unique("orphan"), "quiz", 1), None).await,
+    )
+    .await;
+    let client_job =
+        job_id_of(&execute(&Who::Client, granulate(&unique("client"), "quiz", 1), None).await)
+            .await;
+    let paths = |id: i64| {
+        [
+            format!("/api/jobs/{id}"),
+            format!("/api/jobs/{id}/status"),
+            format!("/api/jobs/{id}/structure"),
+        ]
+    };
+    for path in paths(orphan_job) {
+        assert_eq!(get(&path, &Who::OrphanSession).await.status, 200, "{path}");
+        for other in [Who::Client, Who::UserSession, Who::OtherClient] {
+            assert_error(&get(&path, &other).await, 404, "not_found");
+        }
+        assert_eq!(get(&path, &Who::AdminSession).await.status, 200, "{path}");
+    }
+    for path in paths(client_job) {
+        assert_error(&get(&path, &Who::OrphanSession).await, 404, "not_found");
+        assert_eq!(get(&path, &Who::Client).await.status, 200, "{path}");
+    }
+    let own = get("/api/jobs?limit=100", &Who::OrphanSession).await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert!(job_ids(&own).contains(&orphan_job), "{}", own.body);
+    assert!(own.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["clientId"] == "user:dev-client"));
+    let client = get("/api/jobs?limit=100", &Who::Client).await;
+    assert!(!job_ids(&client).contains(&orphan_job));
+    let stats = get("/api/stats", &Who::OrphanSession).await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    let text = stats.body.to_string();
+    assert!(!text.contains("\"dev-client\""), "{text}");
+    // Re-validation and history are scoped the same way.
+    let other_validate = post(
+        "/api/validate",
+        &Who::OrphanSession,
+        json!({"jobId": client_job, "validationLevel": 1}),
+    )
+    .await;
+    assert_error(&other_validate, 404, "not_found");
+    let own_validate = post(
+        "/api/validate",
+        &Who::OrphanSession,
+        json!({"jobId": orphan_job, "validationLevel": 1}),
+    )
+    .await;
+    assert_eq!(own_validate.status, 200, "{}", own_validate.body);
+    let history = get(
+        &format!("/api/validation/history?job_id={client_job}"),
+        &Who::OrphanSession,
+    )
+    .await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    assert!(!history.body.to_string().contains(&format!("\"jobId\":{client_job}")));
+}
+
+// ---- budgets are ceilings --------------------------------------------------------
+
+#[tokio::test]
+async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
+    let name = format!("tiny_budget_{}", unique("t").replace('-', "_"));
+    let mut template = quiz_template(&name);
+    template["costOptimization"] = json!({"maxCostPerJob": 0.00001});
+    let created = post(
+        "/api/admin/templates",
+        &Who::AdminSession,
+        json!({"action": "create", "template": template}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = unique("raise");
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "templateName": name}, "config": {"maxCostUsd": 5}}),
+        None,
+    )
+    .await;
+    assert_error(&r, 422, "budget_exceeded");
+    assert!(mock_calls(&key).await.is_empty(), "no paid call was made");
+}
+
+/// The largest actual/budget ratio of the runs below, printed for the record.
+fn report_ratio(case: &str, cost: f64, budget: f64) {
+    let ratio = cost / budget;
+    eprintln!("budget ratio [{case}]: spent ${cost:.6} of ${budget} = {ratio:.4}");
+    assert!(ratio <= 1.0, "{case}: spent ${cost} over a budget of ${budget}");
+}
+
+#[tokio::test]
+async fn a_model_that_writes_to_the_limit_cannot_spend_past_the_budget() {
+    // gpt-4o at $10 / 1M output tokens; the caller asks for 64,000 tokens.
+    let key = unique("billmax");
+    script(&key, json!([{"kind": "valid", "billMax": true}])).await;
+    let budget = 0.05;
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"aiModel": "gpt-4o", "maxTokens": 64000, "maxCostUsd": budget}}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let calls = mock_calls(&key).await;
+    let sent = calls[0]["maxTokens"].as_u64().unwrap();
+    assert!(sent < 5_000, "max_tokens was clamped from 64,000 to {sent}");
+    assert!(calls[0]["usage"]["output"].as_u64().unwrap() == sent);
+    report_ratio("single call", r.body["cost"].as_f64().unwrap(), budget);
+
+    // Rule violations go back to the model: both calls bill every token allowed.
+    let key = unique("billmax-repair");
+    script(
+        &key,
+        json!([{"kind": "valid", "counts": [1], "billMax": true}, {"kind": "valid", "billMax": true}]),
+    )
+    .await;
+    let budget = 0.03;
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"aiModel": "gpt-4o", "maxTokens": 64000, "maxCostUsd": budget}}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let job = get(
+        &format!("/api/jobs/{}", r.body["output"]["jobId"]),
+        &Who::Client,
+    )
+    .await;
+    let spent: f64 = job.body["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["costUsd"].as_f64())
+        .sum();
+    assert!(job.body["attempts"].as_array().unwrap().len() >= 2, "{}", job.body);
+    report_ratio("outline + repair", spent, budget);
+}
+
+#[tokio::test]
+async fn unpriced_models_are_refused_and_declared_ones_run() {
+    let key = unique("unpriced");
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"aiProvider": "openai", "aiModel": "mystery-model-x"}}),
+        None,
+    )
+    .await;
+    assert_error(&r, 422, "budget_exceeded");
+    assert!(r.body["error"].as_str().unwrap().contains("PRICING"), "{}", r.body);
+    assert!(mock_calls(&key).await.is_empty());
+    // The stack declares `local-llama` at 0: a self-hosted model runs, free.
+    let key = unique("declared");
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"aiProvider": "openai", "aiModel": "local-llama", "maxCostUsd": 0.01}}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["cost"], json!(0.0));
+    assert_eq!(mock_calls(&key).await.len(), 1);
+}
+
+#[tokio::test]
+async fn re_validation_is_charged_against_the_job_budget() {
+    let key = unique("reval");
+    let budget = 0.002;
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"maxCostUsd": budget}}),
+        None,
+    )
+    .await;
+    let id = job_id_of(&r).await;
+    let mut refused = None;
+    for round in 0..10 {
+        let v = post(
+            "/api/validate",
+            &Who::Client,
+            json!({"jobId": id, "validationLevel": 2}),
+        )
+        .await;
+        if v.status != 200 {
+            refused = Some((round, v));
+            break;
+        }
+    }
+    let (round, refusal) = refused.expect("reviews stop once the job's budget is spent");
+    assert!(round >= 1, "at least one review fitted the budget");
+    assert_error(&refusal, 422, "budget_exceeded");
+    let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    let spent = job.body["job"]["costUsd"].as_f64().unwrap();
+    report_ratio("generation + reviews", spent, budget);
+}
+
+// ---- rate limits and daily spend caps ---------------------------------------------------
+
+async fn hammer(who: &Who, n: usize) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10) {
+        let batch = chunk.iter().map(|_| {
+            post(
+                "/api/validate",
+                who,
+                json!({"jobId": 999_999_999, "validationLevel": 1}),
+            )
+        });
+        replies.extend(join_all(batch).await);
+    }
+    replies
+}
+
+#[tokio::test]
+async fn paid_routes_are_rate_limited_per_tenant_by_tier() {
+    // dev-ratelimit-key is a basic-tier client of its own: 60 paid requests a minute.
+    let limited = Who::ApiKey("dev-ratelimit-key".into());
+    let replies = hammer(&limited, 75).await;
+    let over: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(!over.is_empty(), "75 requests in a burst pass a limit of 60");
+    assert!(replies.iter().filter(|r| r.status == 404).count() >= 1);
+    for r in &over {
+        assert_error(r, 429, "rate_limited");
+        assert_eq!(r.header("Retry-After"), Some("60"));
+        assert_eq!(r.body["details"]["tier"], "basic");
+        assert_eq!(r.body["details"]["limit"], 60);
+    }
+    // Another tenant is not affected, and free routes are not limited.
+    let other = post("/api/validate", &Who::OtherClient, json!({"jobId": 999_999_999})).await;
+    assert_error(&other, 404, "not_found");
+    assert_eq!(get("/api/templates", &limited).await.status, 200);
+
+    // A worker acting for a client counts against that client, at the
+    // default tier (standard: 300 a minute), since workers carry no KAM tier.
+    let acting = Who::WorkerFor(unique("rl-acting"));
+    let replies = hammer(&acting, 320).await;
+    let over = replies.iter().filter(|r| r.status == 429).count();
+    assert!(over >= 1, "320 requests pass the standard tier's 300");
+    let first_429 = replies.iter().find(|r| r.status == 429).unwrap();
+    assert_eq!(first_429.body["details"]["tier"], "standard");
+}
+
+#[tokio::test]
+async fn thirty_two_concurrent_jobs_never_spend_past_the_daily_cap() {
+    // capped-client is basic: a $5 daily cap. Its template allows $1 a job,
+    // so exactly five jobs fit while all 32 are in flight.
+    let name = format!("capped_{}", unique("t").replace('-', "_"));
+    let mut template = quiz_template(&name);
+    template["costOptimization"] = json!({"maxCostPerJob": 1.0});
+    let created = post(
+        "/api/admin/templates",
+        &Who::AdminSession,
+        json!({"action": "create", "template": template}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key = unique("cap");
+    // Every call takes 2 s, so every reservation is made before any settles.
+    script(&key, json!(vec![json!({"kind": "delay", "ms": 2000}); 40])).await;
+    let capped = Who::ApiKey("dev-capped-key".into());
+    let requests = (0..32).map(|i| {
+        let capped = capped.clone();
+        let body = json!({"action": "granulate", "input": {"topic": key, "templateName": name}});
+        let id = format!("{key}-{i}");
+        async move { execute(&capped, body, Some(&id)).await }
+    });
+    let replies = join_all(requests).await;
+    let ok: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    eprintln!(
+        "spend cap: 32 concurrent → {} accepted, {} refused (429)",
+        ok.len(),
+        refused.len()
+    );
+    assert_eq!(ok.len(), 5, "the cap allows five $1 jobs");
+    assert_eq!(refused.len(), 27);
+    for r in &refused {
+        assert_error(r, 429, "spend_cap_exceeded");
+        assert_eq!(r.body["details"]["capUsd"], json!(5.0));
+        assert_eq!(r.body["details"]["tier"], "basic");
+        assert!(r.body["details"]["resetsAt"].as_str().unwrap().ends_with("T00:00:00Z"));
+        assert!(r.header("Retry-After").and_then(|s| s.parse::<u64>().ok()).is_some());
+    }
+    let spent: f64 = ok.iter().map(|r| r.body["cost"].as_f64().unwrap()).sum();
+    assert!(spent <= 5.0);
+    // Settled to their real cost, the five free the rest of the cap again.
+    let again = execute(
+        &capped,
+        json!({"input": {"topic": key, "templateName": name}}),
+        Some(&format!("{key}-after")),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    // A refused request left nothing behind: its id is free to run now.
+    let refused_id = replies
+        .iter()
+        .position(|r| r.status == 429)
+        .map(|i| format!("{key}-{i}"))
+        .unwrap();
+    let retried = execute(
+        &capped,
+        json!({"input": {"topic": key, "templateName": name}}),
+        Some(&refused_id),
+    )
+    .await;
+    assert_eq!(retried.status, 200, "{}", retried.body);
+    assert!(retried.header("Idempotent-Replay").is_none());
+}
+
+// ---- nothing leaks -----------------------------------------------------------
+
+#[tokio::test]
+async fn provider_error_text_never_reaches_a_response_or_a_stored_attempt() {
+    let key = unique("leak");
+    let leak = "Incorrect API key provided: sk-proj-LEAKED0123456789abcdef. Find your key at https://example.test";
+    let body = json!({"error": {"message": leak, "type": "invalid_request_error"}}).to_string();
+    script(
+        &key,
+        json!([{"kind": "status", "code": 401, "body": body}, {"kind": "status", "code": 401, "body": body}]),
+    )
+    .await;
+    let r = execute(&Who::Client, granulate(&key, "quiz", 1), None).await;
+    assert_error(&r, 502, "provider_error");
+    assert!(!r.body.to_string().contains("LEAKED"), "{}", r.body);
+    assert!(r.body["error"].as_str().unwrap().contains("refused the API key"));
+    let id = r.body["details"]["jobId"].as_i64().unwrap();
+    let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    assert!(!job.body.to_string().contains("LEAKED"), "{}", job.body);
+    assert!(!job.body.to_string().contains("sk-proj"), "{}", job.body);
+}
+
+// ---- input at the edge ----------------------------------------------------------
+
+#[tokio::test]
+async fn nul_and_control_characters_are_400s_that_write_nothing() {
+    let key = unique("nul");
+    for (body, field) in [
+        (
+            json!({"action": "granulate", "input": {"topic": format!("\u{0}{key}"), "structureType": "quiz"}}),
+            "body.input.topic",
+        ),
+        (
+            json!({"action": "granulate", "input": {"topic": key, "structureType": "quiz", "executionId": "\u{0}rm-1"}}),
+            "body.input.executionId",
+        ),
+    ] {
+        let r = post("/api/execute", &Who::Client, body).await;
+        assert_error(&r, 400, "invalid_text");
+        assert_eq!(r.body["details"]["field"], field);
+        assert!(r.header("Retry-After").is_none(), "not an outage");
+    }
+    let r = post(
+        "/api/execute",
+        &Who::Client,
+        json!({"action": "granulate", "input": {"topic": format!("{key}\u{1b}[2J"), "structureType": "quiz"}}),
+    )
+    .await;
+    assert_error(&r, 400, "invalid_field");
+    assert_eq!(r.body["details"]["field"], "input.topic");
+    let mut template = quiz_template("nul_template");
+    template["description"] = json!("bad\u{0}description");
+    let r = post(
+        "/api/admin/templates",
+        &Who::AdminSession,
+        json!({"action": "create", "template": template}),
+    )
+    .await;
+    assert_error(&r, 400, "invalid_text");
+    // Nothing reached the model, and no job holds this key.
+    assert!(mock_calls(&key).await.is_empty());
+    let listed = get("/api/jobs?limit=100", &Who::Client).await;
+    assert!(!listed.body.to_string().contains(&key));
+}
+
+#[tokio::test]
+async fn a_body_without_an_action_is_a_400_naming_the_valid_ones() {
+    let key = unique("no-action");
+    for body in [
+        json!({"input": {"topic": key, "structureType": "quiz"}}),
+        json!({"action": null, "input": {"topic": key, "structureType": "quiz"}}),
+    ] {
+        let r = send(Method::POST, "/api/execute", &Who::Client, Some(&body), &[]).await;
+        assert_error(&r, 400, "missing_action");
+        assert_eq!(
+            r.body["details"]["validActions"],
+            json!(["granulate", "process", "validate", "estimate"])
+        );
+    }
+    assert!(mock_calls(&key).await.is_empty(), "no paid call was made");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let r = send(
+            Method::GET,
+            "/api/templates",
+            &Who::Nobody,
+            None,
+            &[
+                ("Authorization", &format!("{scheme} {SECRET}")),
+                ("X-Worker-ID", "e2e-tests"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{scheme}: {}", r.body);
+    }
+    let wrong: Value = send(
+        Method::GET,
+        "/api/templates",
+        &Who::Nobody,
+        None,
+        &[
+            ("Authorization", &format!("bearer wrong-{SECRET}")),
+            ("X-Worker-ID", "e2e-tests"),
+        ],
+    )
+    .await
+    .body;
+    assert_eq!(wrong["code"], "unauthorized");
+}
