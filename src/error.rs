@@ -178,7 +178,10 @@ mod tests {
             "D1_ERROR: CHECK constraint failed: length(topic) > 0: SQLITE_CONSTRAINT",
         );
         assert_eq!((e.status(), e.code), (400, "invalid_input"));
-        assert!(!e.message.contains("length(topic)"), "no schema detail leaks");
+        assert!(
+            !e.message.contains("length(topic)"),
+            "no schema detail leaks"
+        );
         let e = AppError::database("creating a job", "D1_ERROR: database is locked");
         assert_eq!((e.status(), e.code), (503, "database_unavailable"));
     }

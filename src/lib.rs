@@ -70,7 +70,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 Err(e) => worker::console_error!("scheduled: sweep failed: {e}"),
             }
             match db.release_expired_reservations(now).await {
-                Ok(n) => worker::console_log!("scheduled: {n} expired spend reservation(s) released"),
+                Ok(n) => {
+                    worker::console_log!("scheduled: {n} expired spend reservation(s) released")
+                }
                 Err(e) => worker::console_error!("scheduled: reservation sweep failed: {e}"),
             }
         }

@@ -56,5 +56,7 @@ pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
 pub async fn stats(call: &Call<'_>) -> AppResult<Reply> {
     let days = call.query_u32("days", 30, 1, 365)?;
     let db = Database::new(call.app)?;
-    Ok(Reply::ok(stats::economy(&db, call.scope()?.as_deref(), days).await?))
+    Ok(Reply::ok(
+        stats::economy(&db, call.scope()?.as_deref(), days).await?,
+    ))
 }

@@ -18,15 +18,7 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
             execution_id,
         } => {
             let payer = Payer::of(principal, &call.app.config.limits);
-            match granulator::granulate(
-                call.app,
-                &db,
-                &payer,
-                request,
-                execution_id,
-            )
-            .await?
-            {
+            match granulator::granulate(call.app, &db, &payer, request, execution_id).await? {
                 Outcome::Fresh(envelope) => Reply::ok(envelope),
                 Outcome::Replay(envelope) => {
                     Reply::ok(envelope).header("Idempotent-Replay", "true")
@@ -39,8 +31,7 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
             threshold,
         } => {
             let result =
-                granulator::revalidate(call.app, &db, principal, job_id, level, threshold)
-                    .await?;
+                granulator::revalidate(call.app, &db, principal, job_id, level, threshold).await?;
             Reply::ok(
                 json!({"success": true, "output": {"jobId": job_id, "validationResult": result}}),
             )

@@ -3,9 +3,9 @@
 
 use super::{Call, Reply};
 use crate::error::{AppError, AppResult};
-use crate::services::spend::Payer;
 use crate::services::database::{Database, JobFilter, JobRow};
 use crate::services::granulator::{self, Outcome};
+use crate::services::spend::Payer;
 use crate::types::api::JobRequest;
 use crate::types::structure::StructureType;
 use serde_json::{json, Value};
@@ -230,7 +230,9 @@ pub async fn validation_history(call: &Call<'_>) -> AppResult<Reply> {
     };
     let limit = call.query_u32("limit", 50, 1, MAX_PAGE)?;
     let db = Database::new(call.app)?;
-    let rows = db.validation_history(call.scope()?.as_deref(), job_id, limit).await?;
+    let rows = db
+        .validation_history(call.scope()?.as_deref(), job_id, limit)
+        .await?;
     let results: Vec<Value> = rows
         .iter()
         .map(|r| json!({

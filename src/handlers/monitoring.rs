@@ -10,6 +10,7 @@ use crate::services::validation::WEIGHTS;
 use crate::services::{kam, storage};
 use crate::types::api::{DEFAULT_TIMEOUT_MS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS};
 use crate::types::env::{JOB_CACHE, SERVICE_NAME, STRUCTURE_STORAGE};
+use crate::types::limits::Tier;
 use crate::types::structure::{Granularity, StructureType};
 use serde_json::{json, Value};
 
@@ -69,6 +70,16 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
         .is_some_and(|c| c.values().all(|v| v["ok"] == true));
     let mut warnings = app.config.providers.order_problems();
     warnings.extend(app.config.pricing_error.clone());
+    warnings.extend(app.config.limits_errors.iter().cloned());
+    for tier in Tier::ALL {
+        if app.env.rate_limiter(tier.rate_limit_binding()).is_err() {
+            warnings.push(format!(
+                "the {} binding is missing: {} clients are not rate limited",
+                tier.rate_limit_binding(),
+                tier.as_str()
+            ));
+        }
+    }
     if app.config.shared_secret.is_none() {
         warnings.push(
             "SHARED_SECRET is not set: worker authentication and KAM calls are refused".into(),
@@ -140,6 +151,20 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
         "promptPlaceholders": PLACEHOLDERS.iter().map(|(k, d)| json!({"name": k, "meaning": d})).collect::<Vec<_>>(),
         "storage": {"inlineBelowBytes": storage::INLINE_LIMIT, "kvBelowBytes": storage::KV_LIMIT, "kvTtlSeconds": storage::KV_TTL_SECONDS},
         "idempotency": "X-Request-ID (or input.executionId) per client: a completed job is replayed (Idempotent-Replay: true), one still processing is 409, a failed one runs again",
+        "tenants": "a job belongs to one tenant: a client id (API key, a session's client, or X-Client-ID of a worker), a user with no client (`user:<id>`), or a worker acting for nobody (`worker:<id>`); callers read only their tenant's jobs, administrators and workers without X-Client-ID read all",
+        "money": {
+            "budget": format!("a job's budget is the lowest of the template's maxCostPerJob, config.maxCostUsd and MAX_JOB_COST_USD (${}); a request can only lower it; before every model call max_tokens is clamped so the worst case fits what is left, else 422 budget_exceeded; re-runs and re-validations are charged to the same budget", call.app.config.limits.max_job_cost_usd),
+            "unpricedModels": "refused while a budget applies (always); declare a price in PRICING (0 is valid for a self-hosted model)",
+            "defaultTier": call.app.config.limits.default_tier,
+            "tiers": Tier::ALL.iter().map(|t| json!({
+                "tier": t,
+                "paidRequestsPerMinute": t.requests_per_minute(),
+                "dailySpendCapUsd": call.app.config.limits.daily_cap(*t),
+            })).collect::<Vec<_>>(),
+            "paidRoutes": ["POST /api/execute", "POST /api/validate", "POST /api/jobs/{id}/retry"],
+            "overLimit": "429 rate_limited (Retry-After: 60) or 429 spend_cap_exceeded (Retry-After: seconds to 00:00 UTC); a job reserves its budget against the tenant's daily cap before its first call and settles to its real cost when it ends",
+        },
+        "text": "NUL (U+0000) anywhere in a body is a 400 invalid_text; other control characters (U+0001-U+001F, U+007F-U+009F) in text fields are a 400 invalid_field, except tab, line feed and carriage return, which are allowed (prompts fold them to spaces); ids (executionId, X-Request-ID) allow no control characters",
         "limits": {
             "bodyBytes": crate::helpers::http::MAX_BODY_BYTES,
             "topicChars": MAX_TOPIC_CHARS,

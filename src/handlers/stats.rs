@@ -8,7 +8,9 @@ use crate::services::stats;
 pub async fn client(call: &Call<'_>) -> AppResult<Reply> {
     let days = call.query_u32("days", 30, 1, 365)?;
     let db = Database::new(call.app)?;
-    Ok(Reply::ok(stats::jobs(&db, call.scope()?.as_deref(), days).await?))
+    Ok(Reply::ok(
+        stats::jobs(&db, call.scope()?.as_deref(), days).await?,
+    ))
 }
 
 pub async fn admin(call: &Call<'_>) -> AppResult<Reply> {

@@ -73,7 +73,7 @@ impl Credentials {
 /// The token of an `Authorization: Bearer <token>` header. The scheme name
 /// is case-insensitive (RFC 7235 §2.1), so `bearer x` is `Bearer x`.
 fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.split_once(|c: char| c == ' ' || c == '\t')?;
+    let (scheme, token) = header.split_once([' ', '\t'])?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

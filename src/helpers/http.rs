@@ -166,7 +166,6 @@ pub fn find_nul(value: &Value, path: &str) -> Option<String> {
     }
 }
 
-
 #[cfg(test)]
 mod nul_tests {
     use super::*;

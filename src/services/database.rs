@@ -982,10 +982,7 @@ impl Database {
                 ),
                 &[t(&r.id), t(&r.tenant), t(&r.day), n(spent_usd.max(0.0))],
             )?,
-            self.stmt(
-                "DELETE FROM spend_reservations WHERE id = ?1",
-                &[t(&r.id)],
-            )?,
+            self.stmt("DELETE FROM spend_reservations WHERE id = ?1", &[t(&r.id)])?,
         ])
     }
 
@@ -1013,7 +1010,9 @@ impl Database {
                 &[n(now_ms as f64)],
             )?,
         ];
-        let results = self.batch("releasing expired reservations", statements).await?;
+        let results = self
+            .batch("releasing expired reservations", statements)
+            .await?;
         Ok(results
             .get(1)
             .and_then(|r| r.meta().ok().flatten())

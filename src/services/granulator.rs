@@ -20,10 +20,10 @@ use crate::services::ai_provider::{
 use crate::services::database::{
     Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation, Reservation,
 };
-use crate::services::spend::{self, Payer};
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::outline::{self, MetadataInput};
+use crate::services::spend::{self, Payer};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::services::timing::{now_ms, today};
@@ -170,11 +170,10 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
             .or(template.ai_provider_config.temperature)
             .unwrap_or(0.4),
         budget: Budget {
-            limit_usd: Some(
-                app.config
-                    .limits
-                    .job_budget(template.cost_optimization.max_cost_per_job, config.max_cost_usd),
-            ),
+            limit_usd: Some(app.config.limits.job_budget(
+                template.cost_optimization.max_cost_per_job,
+                config.max_cost_usd,
+            )),
             spent_usd: 0.0,
         },
         deadline_ms: start + request.timeout_ms,
@@ -815,10 +814,14 @@ pub async fn revalidate(
         // A review is charged against the job's own budget (what its runs and
         // earlier reviews spent counts) and reserved against the daily cap.
         let mut budget = Budget {
-            limit_usd: Some(app.config.limits.job_budget(
-                template.as_ref().and_then(|t| t.cost_optimization.max_cost_per_job),
-                request.config.max_cost_usd,
-            )),
+            limit_usd: Some(
+                app.config.limits.job_budget(
+                    template
+                        .as_ref()
+                        .and_then(|t| t.cost_optimization.max_cost_per_job),
+                    request.config.max_cost_usd,
+                ),
+            ),
             spent_usd: job.cost_usd.unwrap_or(0.0),
         };
         let payer = Payer::for_tenant(principal, &job.client_id, &app.config.limits);

@@ -74,7 +74,9 @@ pub async fn check_rate_limit(app: &App, payer: &Payer) -> AppResult<()> {
             "retryAfterSeconds": RATE_LIMIT_PERIOD_SECONDS,
         }))),
         Err(e) => {
-            crate::error::worker_log(&format!("the rate limiter failed, request let through: {e}"));
+            crate::error::worker_log(&format!(
+                "the rate limiter failed, request let through: {e}"
+            ));
             Ok(())
         }
     }

@@ -565,7 +565,8 @@ mod tests {
             assert_eq!(e.status(), 400, "{body}");
             assert_eq!(field_of(e), field, "{body}");
         }
-        let ok = granulate(json!({"input": {"topic": "Rust\townership\r\n", "structureType": "quiz"}}));
+        let ok =
+            granulate(json!({"input": {"topic": "Rust\townership\r\n", "structureType": "quiz"}}));
         assert!(ok.is_ok(), "tab, CR and LF are allowed in free text");
         assert!(forbidden_control('\u{0}') && forbidden_control('\u{85}'));
         assert!(!forbidden_control('\n') && !forbidden_control('é'));

@@ -1,9 +1,9 @@
 //! The worker's bindings and configuration (seed §13.1), read once per request.
 
 use crate::helpers::economy::Pricing;
-use crate::types::limits::Limits;
 use crate::services::ai_provider::setup::ProviderSetup;
 use crate::services::ai_provider::{Secret, Settings};
+use crate::types::limits::Limits;
 use worker::Env;
 
 pub const DB: &str = "DB";

@@ -132,8 +132,9 @@ impl Limits {
                             Some(_) => problems.push(format!(
                                 "DAILY_SPEND_CAP_USD for {name} must be a number ≥ 0"
                             )),
-                            None => problems
-                                .push(format!("DAILY_SPEND_CAP_USD names an unknown tier `{name}`")),
+                            None => problems.push(format!(
+                                "DAILY_SPEND_CAP_USD names an unknown tier `{name}`"
+                            )),
                         }
                     }
                 }
@@ -192,11 +193,16 @@ mod tests {
 
     #[test]
     fn tiers_come_from_kam_or_the_default() {
-        let (l, problems) = Limits::from_vars(Some("premium"), Some("2.5"), Some(r#"{"basic": 1}"#));
+        let (l, problems) =
+            Limits::from_vars(Some("premium"), Some("2.5"), Some(r#"{"basic": 1}"#));
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(l.tier_of(None), Tier::Premium);
         assert_eq!(l.tier_of(Some("enterprise")), Tier::Enterprise);
-        assert_eq!(l.tier_of(Some("gold")), Tier::Basic, "unknown tiers get the least");
+        assert_eq!(
+            l.tier_of(Some("gold")),
+            Tier::Basic,
+            "unknown tiers get the least"
+        );
         assert_eq!(l.max_job_cost_usd, 2.5);
         assert_eq!(l.daily_cap(Tier::Basic), 1.0);
         assert_eq!(l.daily_cap(Tier::Standard), 25.0);
@@ -205,7 +211,8 @@ mod tests {
 
     #[test]
     fn bad_limit_vars_are_reported_and_the_defaults_stand() {
-        let (l, problems) = Limits::from_vars(Some("gold"), Some("-1"), Some(r#"{"basic": -2, "vip": 3}"#));
+        let (l, problems) =
+            Limits::from_vars(Some("gold"), Some("-1"), Some(r#"{"basic": -2, "vip": 3}"#));
         assert_eq!(l, Limits::default());
         assert_eq!(problems.len(), 4, "{problems:?}");
         let (_, problems) = Limits::from_vars(None, None, Some("not json"));

@@ -132,9 +132,8 @@ async fn main() {
                     // so the same tenant, as a real retry would be.
                     let earlier = (!own_ids.is_empty() && next_random() < args.duplicate_rate)
                         .then(|| {
-                            own_ids[(next_random() * own_ids.len() as f64) as usize
-                                % own_ids.len()]
-                            .clone()
+                            own_ids[(next_random() * own_ids.len() as f64) as usize % own_ids.len()]
+                                .clone()
                         });
                     let id = match earlier {
                         Some(id) => {

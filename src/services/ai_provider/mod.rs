@@ -397,18 +397,18 @@ impl<R: Runtime> Chain<'_, R> {
                 let max_tokens = match self.fit_to_budget(provider, request, &user, budget) {
                     Ok(max_tokens) => max_tokens,
                     Err(refusal) => {
-                    attempts.push(self.record(
-                        provider,
-                        request.purpose,
-                        AttemptStatus::BudgetRefused,
-                        None,
-                        0,
-                        None,
-                        Some(refusal.clone()),
-                    ));
-                    last_error = refusal;
-                    budget_refusals += 1;
-                    break;
+                        attempts.push(self.record(
+                            provider,
+                            request.purpose,
+                            AttemptStatus::BudgetRefused,
+                            None,
+                            0,
+                            None,
+                            Some(refusal.clone()),
+                        ));
+                        last_error = refusal;
+                        budget_refusals += 1;
+                        break;
                     }
                 };
                 calls += 1;

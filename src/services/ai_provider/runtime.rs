@@ -68,9 +68,13 @@ impl Runtime for WorkerRuntime<'_> {
             Some(Err(e)) => {
                 crate::error::worker_log(&format!(
                     "Workers AI ({model}) failed: {}",
-                    super::wire::redact_credentials(&e.to_string().chars().take(300).collect::<String>())
+                    super::wire::redact_credentials(
+                        &e.to_string().chars().take(300).collect::<String>()
+                    )
                 ));
-                Err(Transport::Failed("Workers AI failed (details in the worker log)".into()))
+                Err(Transport::Failed(
+                    "Workers AI failed (details in the worker log)".into(),
+                ))
             }
             None => Err(Transport::Timeout),
         }

@@ -420,7 +420,16 @@ async fn max_tokens_is_clamped_to_what_the_budget_can_pay_for() {
     assert!((1_990..2_000).contains(&sent), "sent max_tokens {sent}");
     // With room for all of it, the request's own max_tokens goes out.
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
-    run(&script, &list, Budget { limit_usd: Some(1.0), spent_usd: 0.0 }, 120_000).await;
+    run(
+        &script,
+        &list,
+        Budget {
+            limit_usd: Some(1.0),
+            spent_usd: 0.0,
+        },
+        120_000,
+    )
+    .await;
     assert_eq!(sent_max_tokens(&script.calls.borrow()[0]), 4_000);
 }
 
@@ -448,7 +457,12 @@ async fn a_call_that_cannot_afford_its_expected_output_is_not_made() {
 #[test]
 fn the_worst_case_of_every_allowed_call_fits_the_budget() {
     let pricing = Pricing::default();
-    for model in ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "claude-haiku-4-5"] {
+    for model in [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "claude-sonnet-4-5",
+        "claude-haiku-4-5",
+    ] {
         let price = pricing.price(model);
         for (limit, spent, input_bytes) in [
             (0.05, 0.0, 12_000usize),
@@ -461,10 +475,18 @@ fn the_worst_case_of_every_allowed_call_fits_the_budget() {
                 spent_usd: spent,
             };
             let input = worst_case_input_tokens(input_bytes);
-            if let Ok(max_out) = affordable_output_tokens(price, model, &budget, input, 64_000, 100) {
+            if let Ok(max_out) = affordable_output_tokens(price, model, &budget, input, 64_000, 100)
+            {
                 // The model bills every prompt token and writes to the limit.
                 let worst = pricing
-                    .cost(model, &TokenUsage { input, output: max_out as u64, cached: 0 })
+                    .cost(
+                        model,
+                        &TokenUsage {
+                            input,
+                            output: max_out as u64,
+                            cached: 0,
+                        },
+                    )
                     .unwrap();
                 assert!(
                     spent + worst <= limit,

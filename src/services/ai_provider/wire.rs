@@ -279,28 +279,32 @@ pub fn provider_message(body: &str) -> Option<String> {
 /// (`sk-`, `sk-ant-`, `key-`, …), and any long run of letters and digits
 /// mixed together (tokens, hashes, partial keys such as `sk-ab***xyz`).
 pub fn redact_credentials(text: &str) -> String {
-    text.split_inclusive(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '`'))
-        .map(|chunk| {
-            let word = chunk.trim_end_matches(|c: char| {
-                c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '`')
-            });
-            let tail = &chunk[word.len()..];
-            let core = word.trim_end_matches(['.', ':', ';']);
-            let punct = &word[core.len()..];
-            if looks_like_credential(core) {
-                format!("[redacted]{punct}{tail}")
-            } else {
-                chunk.to_string()
-            }
-        })
-        .collect()
+    text.split_inclusive(|c: char| {
+        c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '`')
+    })
+    .map(|chunk| {
+        let word = chunk.trim_end_matches(|c: char| {
+            c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '`')
+        });
+        let tail = &chunk[word.len()..];
+        let core = word.trim_end_matches(['.', ':', ';']);
+        let punct = &word[core.len()..];
+        if looks_like_credential(core) {
+            format!("[redacted]{punct}{tail}")
+        } else {
+            chunk.to_string()
+        }
+    })
+    .collect()
 }
 
 fn looks_like_credential(word: &str) -> bool {
     let lower = word.to_ascii_lowercase();
-    if ["sk-", "sk_", "pk-", "rk-", "key-", "xai-", "gsk_", "ghp_", "bearer"]
-        .iter()
-        .any(|p| lower.starts_with(p) && word.len() > p.len())
+    if [
+        "sk-", "sk_", "pk-", "rk-", "key-", "xai-", "gsk_", "ghp_", "bearer",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p) && word.len() > p.len())
     {
         return true;
     }
@@ -478,10 +482,15 @@ mod tests {
         )
         .unwrap();
         assert!(!m.contains("abc123") && !m.contains("xyz9"), "{m}");
-        assert!(m.starts_with("Incorrect API key provided: [redacted]."), "{m}");
-        let m = provider_message(r#"{"error":"invalid x-api-key sk-ant-api03-AbCdEf0123456789"}"#).unwrap();
+        assert!(
+            m.starts_with("Incorrect API key provided: [redacted]."),
+            "{m}"
+        );
+        let m = provider_message(r#"{"error":"invalid x-api-key sk-ant-api03-AbCdEf0123456789"}"#)
+            .unwrap();
         assert!(!m.contains("AbCdEf"), "{m}");
-        let m = provider_message(r#"{"message":"token a1b2c3d4e5f6a7b8c9d0e1f2 expired"}"#).unwrap();
+        let m =
+            provider_message(r#"{"message":"token a1b2c3d4e5f6a7b8c9d0e1f2 expired"}"#).unwrap();
         assert_eq!(m, "token [redacted] expired");
         assert_eq!(
             provider_message(r#"{"error":{"message":"The model gpt-4o-mini does not exist"}}"#)
