@@ -3,17 +3,25 @@
 # the granulator in `wrangler dev` with the KAM stand-in bound as
 # KEY_ACCOUNT_MANAGER. Ctrl-C stops everything it started.
 #
-# Overrides: PORT (8787), STATE_DIR (.state), SHARED_SECRET, OPENAI_API_KEY,
-# OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AI_PROVIDER_ORDER.
-# With no provider key the offline provider answers (deterministic, free).
+# Script settings: PORT (8787), STATE_DIR (.state), DEV_VARS (.dev.vars).
+# Worker configuration: every variable of README's Configuration table, from
+# the environment or from .dev.vars (the environment wins); see
+# scripts/dev_vars.py. With no provider configured the offline provider
+# answers (deterministic, free).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
 PORT=${PORT:-8787}
 STATE_DIR=${STATE_DIR:-.state}
+DEV_VARS=${DEV_VARS:-.dev.vars}
 DEFAULT_SECRET=dev-shared-secret
-SHARED_SECRET=${SHARED_SECRET:-$DEFAULT_SECRET}
+
+# Before any build: a port already taken would only fail after a minute of work.
+if ! port_free "$PORT"; then
+  echo "dev: port $PORT on 127.0.0.1 is already in use; stop what holds it or run PORT=<free port> ./dev.sh" >&2
+  exit 1
+fi
 
 scripts/setup.sh
 echo "== dev: building the worker"
@@ -22,34 +30,30 @@ mkdir -p "$STATE_DIR"
 echo "== dev: applying D1 migrations to $STATE_DIR"
 apply_migrations "$STATE_DIR"
 
-# Secrets go to a private env file, never to wrangler.toml or the command line.
+# .dev.vars + the environment, merged into one private env file (mode 0600)
+# that wrangler loads with --env-file; never wrangler.toml or the command line.
 env_file="$STATE_DIR/secrets.env"
-{
-  printf 'SHARED_SECRET=%s\n' "$SHARED_SECRET"
-  [ -n "${OPENAI_API_KEY:-}" ] && printf 'OPENAI_API_KEY=%s\n' "$OPENAI_API_KEY"
-  [ -n "${ANTHROPIC_API_KEY:-}" ] && printf 'ANTHROPIC_API_KEY=%s\n' "$ANTHROPIC_API_KEY"
-  true
-} | write_private "$env_file"
+python3 scripts/dev_vars.py write "$DEV_VARS" | write_private "$env_file"
+SHARED_SECRET=$(python3 scripts/dev_vars.py get SHARED_SECRET "$env_file")
 write_kam_vars "$SHARED_SECRET"
-
-vars=()
-for name in OPENAI_BASE_URL ANTHROPIC_BASE_URL AI_PROVIDER_ORDER; do
-  [ -n "${!name:-}" ] && vars+=(--var "$name:${!name}")
-done
+[ -f "$DEV_VARS" ] && echo "== dev: configuration from $DEV_VARS and the environment"
 
 trap stop_started EXIT INT TERM
-start_worker pid "$PORT" "$STATE_DIR" "$env_file" "$STATE_DIR/wrangler.log" "${vars[@]}"
+start_worker pid "$PORT" "$STATE_DIR" "$env_file" "$STATE_DIR/wrangler.log"
+echo "$pid" > "$STATE_DIR/wrangler.pgid"
 if ! wait_http "http://127.0.0.1:$PORT/" 90 "$pid"; then
   echo "dev: the worker did not start; see $STATE_DIR/wrangler.log" >&2
   tail -n 30 "$STATE_DIR/wrangler.log" >&2
   exit 1
 fi
+health=$(curl -s "http://127.0.0.1:$PORT/health")
 secret_shown=$SHARED_SECRET
 [ "$SHARED_SECRET" = "$DEFAULT_SECRET" ] || secret_shown='<your SHARED_SECRET>'
 cat <<MSG
 
-The granulator is running on http://127.0.0.1:$PORT  (logs: $STATE_DIR/wrangler.log)
-AI providers: $(curl -s "http://127.0.0.1:$PORT/health" | jq -c '.aiProviders.order')
+The granulator is running on http://127.0.0.1:$PORT  (logs: $STATE_DIR/wrangler.log, one JSON line per request)
+AI providers: $(jq -c '.aiProviders.order' <<<"$health")
+$(jq -r '.warnings[] | "WARNING: " + .' <<<"$health")$(jq -r 'select(.status != "healthy") | "\nDEGRADED: " + ([.checks | to_entries[] | select(.value.ok != true) | .key + ": " + (.value.error // "failed")] | join("; "))' <<<"$health")
 
 Dev credentials (KAM stand-in, dev/kam/index.js):
   client          X-API-Key: dev-client-key          (client dev-client, tier standard)

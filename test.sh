@@ -8,10 +8,13 @@
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback:
 #           tests/e2e.rs (behaviour) and tests/safety.rs (tenants, budgets,
-#           rate limits, spend caps, leaks, input at the edge)
+#           rate limits, spend caps, leaks, input at the edge) and
+#           tests/contract.rs (the response contract)
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
+#   config  ./dev.sh with .dev.vars + environment: every README configuration
+#           claim takes effect (tests/config.sh)
 #   ledger  a fresh stack, a known set of jobs by every tier, then every stats,
 #           economy and analytics figure checked exactly (tests/ledger.rs)
 # Every layer must pass; a layer that did not run fails the suite.
@@ -27,7 +30,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema e2e smoke soak ledger)
+LAYERS=(setup unit build schema e2e smoke soak config ledger)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -44,13 +47,13 @@ layer() {
 
 unit() { cargo test --workspace --lib --bins && bash tests/scripts.sh; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test safety --test ledger --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test safety --test contract --test ledger --no-run
 }
 
 e2e() {
   start_stack "$WORK" || return 1
   local rc=0
-  cargo test --test e2e --test safety -- --test-threads 6 || rc=1
+  cargo test --test e2e --test safety --test contract -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }
@@ -60,6 +63,13 @@ e2e() {
 soak() {
   [ -n "${GRANULATOR_URL:-}" ] || { echo "soak: no running worker (the e2e layer did not start one)"; return 1; }
   bash scripts/soak.sh 8 16
+}
+
+# ./dev.sh with .dev.vars and environment overrides: every README
+# configuration claim takes effect (tests/config.sh).
+config() {
+  mkdir -p "$WORK/config"
+  bash tests/config.sh "$WORK/config"
 }
 
 # Exact figures need a database that holds only the ledger's jobs: a fresh stack.
@@ -82,6 +92,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
 [ "${RESULT[e2e]:-}" != "" ] && layer soak soak
+[ "${RESULT[build]:-}" = passed ] && layer config config
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
 
 passed=0; failed=0

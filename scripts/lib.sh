@@ -3,6 +3,9 @@
 # shellcheck shell=bash
 
 export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false WRANGLER_LOG=warn
+# The worker's own wrangler dev logs at `log`: its per-request JSON lines
+# (console.log) are hidden at `warn`, and they belong in the log file.
+WORKER_LOG_LEVEL=${WORKER_LOG_LEVEL:-log}
 STARTED_PGIDS=()
 
 free_port() {
@@ -59,7 +62,7 @@ write_kam_vars() {
 # the KAM stand-in; its process group id goes to VAR.
 start_worker() {
   local var=$1 port=$2 state=$3 env_file=$4 log=$5; shift 5
-  GRANULATOR_SKIP_BUILD=1 start_bg "$var" "$log" node_modules/.bin/wrangler dev \
+  GRANULATOR_SKIP_BUILD=1 WRANGLER_LOG=$WORKER_LOG_LEVEL start_bg "$var" "$log" node_modules/.bin/wrangler dev \
     -c wrangler.toml -c dev/kam/wrangler.toml \
     --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
     --persist-to "$state" --env-file "$env_file" \
@@ -108,4 +111,16 @@ start_stack() {
 # The local D1 database file of a state directory (read with sqlite3).
 d1_file() {
   find "$1/v3/d1" -name '*.sqlite' ! -name 'metadata.sqlite' | head -n 1
+}
+
+# port_free PORT: true when nothing listens on 127.0.0.1:PORT.
+port_free() {
+  python3 -c 'import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()' "$1"
 }

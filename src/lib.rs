@@ -36,21 +36,22 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         env,
         request_id,
     };
-    let method = req.method().to_string();
-    let path = req.path();
-    let response = match handle(&app, &mut req).await {
+    let mut log =
+        helpers::log::RequestLog::new(&app.request_id, &req.method().to_string(), &req.path());
+    let response = match handle(&app, &mut req, &mut log).await {
         Ok(reply) => {
+            log.note_body(&reply.body);
             http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers)
         }
-        Err(e) => http::error_response(&e, &app.request_id),
+        Err(e) => {
+            log.error_code = Some(e.code);
+            http::error_response(&e, &app.request_id)
+        }
     };
-    // One line per request: never a header value or a body, so never a credential.
+    // One JSON line per request: never a header value or a body, so never a credential.
     let status = response.as_ref().map(|r| r.status_code()).unwrap_or(500);
-    worker::console_log!(
-        "{method} {path} {status} {}ms rid={}",
-        services::timing::now_ms().saturating_sub(started),
-        app.request_id
-    );
+    let ms = services::timing::now_ms().saturating_sub(started);
+    worker::console_log!("{}", log.line(status, ms));
     response
 }
 
@@ -92,7 +93,11 @@ fn needs_body(id: RouteId) -> bool {
     )
 }
 
-async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
+async fn handle(
+    app: &App,
+    req: &mut Request,
+    log: &mut helpers::log::RequestLog,
+) -> AppResult<Reply> {
     let url = req
         .url()
         .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
@@ -114,6 +119,8 @@ async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
             )))
         }
     };
+    log.route = route.path.to_string();
+    log.access = Some(route.access.as_str());
     // Credentials are checked before the body is read: an unauthenticated
     // caller learns nothing about what the route would accept.
     let principal = match route.access {
@@ -124,6 +131,10 @@ async fn handle(app: &App, req: &mut Request) -> AppResult<Reply> {
             services::kam::authenticate(app, credentials).await?
         }
     };
+    if let Some(p) = principal.as_ref() {
+        log.caller = Some(p.tier_name());
+        log.tier = Some(app.config.limits.tier_of(p.kam_tier()).as_str());
+    }
     authorize(route.access, principal.as_ref())?;
     // Paid routes count against the caller's tier, before any work is done.
     if let (true, Some(p)) = (is_paid(route.id), principal.as_ref()) {

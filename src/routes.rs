@@ -12,6 +12,16 @@ pub enum Access {
     Admin,
 }
 
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Authenticated => "authenticated",
+            Access::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
     Root,
@@ -93,7 +103,7 @@ pub static ROUTES: &[Route] = &[
     route!(ValidationHistory, "GET", "/api/validation/history", Authenticated, "Validation results, optionally of one job.",
         "query: job_id?, limit?", "results[]"),
     route!(AiProviders, "GET", "/api/ai-providers", Authenticated, "Configured AI providers and their models (no calls are made).", "-",
-        "providers[{name, configured, model, inChain}], order, settings"),
+        "providers[{name, configured, model, inDefaultChain}], order, problems, settings, pricingDate"),
     route!(EconomyStats, "GET", "/api/economy/stats", Authenticated, "Resource consumption from recorded attempts.",
         "query: days? (1-365, default 30)", "totals, daily[], byProvider[], byModel[], costPerJob, efficiency"),
     route!(EconomyEstimate, "POST", "/api/economy/estimate", Authenticated, "Tokens, cost and time of a would-be job; no AI call.",

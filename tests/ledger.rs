@@ -172,7 +172,7 @@ async fn every_figure_matches_the_jobs_that_ran() {
             (json!(2), json!(1))
         );
         close(
-            &row(&e["byModel"], "model", "claude-haiku-4-5")["cost_usd"],
+            &row(&e["byModel"], "model", "claude-haiku-4-5")["costUsd"],
             HAIKU,
         );
         close(&e["efficiency"]["costPerToken"], total_cost / 10_500.0);
@@ -207,7 +207,7 @@ async fn every_figure_matches_the_jobs_that_ran() {
             .iter()
             .map(|c| {
                 (
-                    c["client_id"].as_str().unwrap().to_string(),
+                    c["clientId"].as_str().unwrap().to_string(),
                     c["jobs"].as_u64().unwrap(),
                 )
             })
@@ -261,7 +261,7 @@ async fn every_figure_matches_the_jobs_that_ran() {
         .iter()
         .map(|t| {
             (
-                t["structure_type"].as_str().unwrap().to_string(),
+                t["structureType"].as_str().unwrap().to_string(),
                 t["jobs"].as_u64().unwrap(),
             )
         })

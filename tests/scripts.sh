@@ -21,5 +21,28 @@ check "dev.sh writes its secrets file through write_private" "$(grep -c 'write_p
 check "the KAM stand-in's vars go through write_private" "$(grep -c 'write_private dev/kam/.dev.vars' scripts/lib.sh)" 1
 check "no script redirects a secret with a bare >" "$(grep -nE "SHARED_SECRET=.*> *\"?\\$" dev.sh scripts/*.sh | grep -vc write_private)" 0
 
+# dev.sh's configuration: .dev.vars (dotenv) overlaid by the environment.
+cat > "$tmp/dev.vars" <<'VARS'
+# a comment
+OPENAI_MODEL=from-file
+export PRICING='{"models":{"m":{"input":0,"output":0}}}'
+AI_MAX_ATTEMPTS="2" # trailing comment
+CUSTOM_NAME=kept
+VARS
+env -i PATH="$PATH" OPENAI_MODEL=from-env HOME_SHELL_VAR=x python3 scripts/dev_vars.py write "$tmp/dev.vars" > "$tmp/merged.env"
+get() { python3 scripts/dev_vars.py get "$1" "$tmp/merged.env"; }
+check "dev_vars: the environment wins over .dev.vars" "$(get OPENAI_MODEL)" from-env
+check "dev_vars: quoted JSON survives" "$(get PRICING)" '{"models":{"m":{"input":0,"output":0}}}'
+check "dev_vars: comments are dropped" "$(get AI_MAX_ATTEMPTS)" 2
+check "dev_vars: other .dev.vars names pass through" "$(get CUSTOM_NAME)" kept
+check "dev_vars: SHARED_SECRET has the dev default" "$(get SHARED_SECRET)" dev-shared-secret
+check "dev_vars: the shell's other variables stay out" "$(grep -c HOME_SHELL_VAR "$tmp/merged.env")" 0
+env -i PATH="$PATH" python3 scripts/dev_vars.py write /nonexistent > "$tmp/none.env"
+check "dev_vars: no .dev.vars is fine" "$(python3 scripts/dev_vars.py get SHARED_SECRET "$tmp/none.env")" dev-shared-secret
+# Every name of README's Configuration table is one dev.sh passes on.
+readme_names=$(sed -n '/^## Configuration/,/^Bindings:/{/^Bindings:/!p}' README.md | grep -oE '`[A-Z][A-Z0-9_]+`' | tr -d '`' | sort -u)
+missing=$(for n in $readme_names; do grep -q "\"$n\"" scripts/dev_vars.py || echo "$n"; done | tr '\n' ' ')
+check "dev_vars: every README configuration variable is passed on" "$missing" ""
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

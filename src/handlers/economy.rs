@@ -24,8 +24,15 @@ pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {
 
 pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
     let body = call.body()?;
+    // A model alone names its provider here: any model of the price map can
+    // be estimated, whether or not its provider is configured.
+    let provider = body.get("aiProvider").cloned().or_else(|| {
+        body.get("aiModel")
+            .and_then(|m| m.as_str())
+            .map(|m| json!(economy::provider_of(m.trim())))
+    });
     let config = json!({
-        "aiProvider": body.get("aiProvider"),
+        "aiProvider": provider,
         "aiModel": body.get("aiModel"),
         "validationLevel": body.get("validationLevel"),
     });

@@ -2,9 +2,11 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
+use crate::helpers::envelope::Envelope;
 use crate::services::database::Database;
 use crate::services::granulator::{self, Outcome};
 use crate::services::spend::Payer;
+use crate::services::timing::now_ms;
 use crate::services::{economy, templates};
 use crate::types::api::{parse_execute, ExecuteRequest};
 use serde_json::json;
@@ -30,10 +32,21 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
             level,
             threshold,
         } => {
+            let started = now_ms();
             let result =
                 granulator::revalidate(call.app, &db, principal, job_id, level, threshold).await?;
+            let tokens = |k: &str| result["tokensUsed"][k].as_u64().unwrap_or(0);
             Reply::ok(
-                json!({"success": true, "output": {"jobId": job_id, "validationResult": result}}),
+                Envelope {
+                    action: "validate",
+                    input_tokens: tokens("input"),
+                    output_tokens: tokens("output"),
+                    duration_ms: now_ms().saturating_sub(started),
+                    cost: result["costUsd"].as_f64(),
+                    model: result["model"].as_str(),
+                    output: json!({"jobId": job_id, "validationResult": result}),
+                }
+                .into_json(),
             )
         }
         ExecuteRequest::Estimate { params, config } => {
@@ -44,8 +57,20 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
                 params.structure_type,
             )
             .await?;
+            let started = now_ms();
+            let estimate = economy::estimate(call.app, &template, &params, &config)?;
+            // An estimate calls no model: no tokens, no cost.
             Reply::ok(
-                json!({"success": true, "output": economy::estimate(call.app, &template, &params, &config)?}),
+                Envelope {
+                    action: "estimate",
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    duration_ms: now_ms().saturating_sub(started),
+                    cost: Some(0.0),
+                    model: estimate["estimate"]["model"].as_str(),
+                    output: estimate.clone(),
+                }
+                .into_json(),
             )
         }
     };

@@ -38,7 +38,11 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
         with_timeout(CHECK_TIMEOUT_MS, db.ping())
             .await
             .ok_or("timed out")?
-            .map_err(|e| e.message)
+            .map_err(|e| e.message)?;
+        // Reachable is not enough: a schema behind this code fails every route.
+        with_timeout(CHECK_TIMEOUT_MS, crate::services::migrations::check(&db))
+            .await
+            .ok_or("timed out")?
     };
     let kv = async {
         let kv = app
@@ -92,6 +96,13 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
         "checks": checks,
         "aiProviders": app.config.providers.describe(),
         "warnings": warnings,
+        // What this deployment runs with (no secret: names and numbers only).
+        "config": {
+            "environment": app.config.environment,
+            "kamTimeoutMs": app.config.kam_timeout_ms,
+            "maxJobCostUsd": app.config.limits.max_job_cost_usd,
+            "defaultTier": app.config.limits.default_tier,
+        },
         "capabilities": {
             "structureTypes": StructureType::names(),
             "actions": crate::types::api::Action::NAMES,

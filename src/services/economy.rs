@@ -24,17 +24,18 @@ pub fn tokens_per_second(provider: ProviderKind) -> f64 {
     }
 }
 
-fn provider_of(model: &str) -> ProviderKind {
-    if model.starts_with("gpt-")
-        || model.starts_with('o') && model.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
-    {
-        ProviderKind::Openai
-    } else if model.starts_with("claude") {
+/// The provider a priced model belongs to. Names that are not OpenAI's,
+/// Anthropic's or Workers AI's are served by an OpenAI-compatible endpoint
+/// (Ollama, vLLM, llama.cpp), except the offline provider's own.
+pub fn provider_of(model: &str) -> ProviderKind {
+    if model.starts_with("claude") {
         ProviderKind::Anthropic
     } else if model.starts_with("@cf/") {
         ProviderKind::WorkersAi
-    } else {
+    } else if model == ProviderKind::Offline.default_model() {
         ProviderKind::Offline
+    } else {
+        ProviderKind::Openai
     }
 }
 
@@ -78,22 +79,29 @@ pub fn estimate(
         .validation_level
         .filter(|_| config.validation != Some(false));
     let usage = job_tokens(template, params, level)?;
-    let chain = app.config.providers.chain(
-        Some(&template.ai_provider_config),
-        config.ai_provider,
-        config.ai_model.as_deref(),
-    )?;
-    let primary = chain.first().ok_or_else(|| {
-        AppError::unavailable("no_provider_configured", "no AI provider is configured")
-    })?;
-    let chosen = priced(&app.config.pricing, &primary.model, &usage);
+    // A model named by the request is priced as asked, configured or not
+    // (an estimate makes no call); otherwise the job's own chain decides.
+    let primary_model = match (&config.ai_model, config.ai_provider) {
+        (Some(model), _) => model.clone(),
+        (None, Some(kind)) => app.config.providers.default_model(kind),
+        (None, None) => app
+            .config
+            .providers
+            .chain(Some(&template.ai_provider_config), None, None)?
+            .first()
+            .map(|p| p.model.clone())
+            .ok_or_else(|| {
+                AppError::unavailable("no_provider_configured", "no AI provider is configured")
+            })?,
+    };
+    let chosen = priced(&app.config.pricing, &primary_model, &usage);
     let chosen_cost = chosen["costUsd"].as_f64();
     let mut alternatives: Vec<Value> = app
         .config
         .pricing
         .models
         .keys()
-        .filter(|m| m.as_str() != primary.model && m.as_str() != "offline")
+        .filter(|m| *m != &primary_model && m.as_str() != "offline")
         .map(|m| {
             let mut alt = priced(&app.config.pricing, m, &usage);
             alt["configured"] = json!(app.config.providers.configured(provider_of(m)));
@@ -143,5 +151,7 @@ mod tests {
             provider_of("@cf/meta/llama-3.1-8b-instruct"),
             ProviderKind::WorkersAi
         );
+        assert_eq!(provider_of("local-llama"), ProviderKind::Openai);
+        assert_eq!(provider_of("offline"), ProviderKind::Offline);
     }
 }

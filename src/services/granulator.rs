@@ -546,7 +546,8 @@ impl Job<'_> {
             None => ("structure", draft.structure.clone()),
             Some(loc) => (
                 "structureReference",
-                json!({"type": tier, "location": loc, "sizeBytes": structure_json.len()}),
+                json!({"type": tier, "location": loc, "sizeBytes": structure_json.len(),
+                    "url": format!("/api/jobs/{}/structure", self.job_id)}),
             ),
         };
         let mut summary = json!({
@@ -589,8 +590,10 @@ impl Job<'_> {
                 "criteria": v.criteria, "issues": v.issues, "aiFeedback": v.ai_feedback,
             });
         }
+        // Top-level `model`: the Resource Manager prices `usage.tokens` under it.
         let envelope = json!({
             "success": true,
+            "model": draft.model,
             "output": output,
             "usage": {"tokens": {"input": usage.input, "output": usage.output, "cached": usage.cached}},
             "duration": elapsed,
@@ -600,8 +603,6 @@ impl Job<'_> {
                 "jobId": self.job_id,
                 "executionId": self.execution_id,
                 "run": self.run,
-                "provider": draft.provider,
-                "model": draft.model,
                 "attempts": attempts.len(),
                 "storageTier": tier,
                 "efficiency": efficiency(&usage, elapsed, cost),
@@ -877,5 +878,6 @@ pub async fn revalidate(
         "level": level, "accuracyPercentage": verdict.accuracy_percentage, "threshold": threshold, "passed": verdict.passed,
         "criteria": verdict.criteria, "issues": verdict.issues, "aiFeedback": verdict.ai_feedback,
         "tokensUsed": {"input": usage.input, "output": usage.output}, "costUsd": cost,
+        "model": attempts.iter().rev().find(|a| a.status == crate::services::ai_provider::AttemptStatus::Success).map(|a| a.model.clone()),
     }))
 }

@@ -14,5 +14,6 @@ pub mod timing;
 pub mod database;
 pub mod granulator;
 pub mod kam;
+pub mod migrations;
 pub mod spend;
 pub mod templates;

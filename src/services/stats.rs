@@ -5,7 +5,85 @@
 
 use crate::error::AppResult;
 use crate::services::database::{Database, StatBind};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+
+// ---- typed rows: D1's snake_case columns in, camelCase out ---------------
+
+/// A day of recorded attempts (`GET /api/economy/stats` `daily[]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
+pub struct DailyConsumption {
+    pub date: String,
+    pub attempts: f64,
+    pub tokens_input: Option<f64>,
+    pub tokens_output: Option<f64>,
+    pub cost_usd: Option<f64>,
+}
+
+/// Attempts of one provider (`byProvider[]`, admin `providers[]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
+pub struct ProviderConsumption {
+    pub provider: String,
+    pub attempts: f64,
+    pub successes: Option<f64>,
+    pub tokens_input: Option<f64>,
+    pub tokens_output: Option<f64>,
+    pub cost_usd: Option<f64>,
+    #[serde(rename(serialize = "averageLatencyMs"))]
+    pub avg_latency_ms: Option<f64>,
+    #[serde(default)]
+    pub success_rate: Option<f64>,
+}
+
+/// Attempts of one model (`byModel[]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
+pub struct ModelConsumption {
+    pub provider: String,
+    pub model: String,
+    pub attempts: f64,
+    pub tokens_input: Option<f64>,
+    pub tokens_output: Option<f64>,
+    pub cost_usd: Option<f64>,
+}
+
+/// Jobs of one tenant (admin `clients[]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
+pub struct ClientJobs {
+    pub client_id: String,
+    pub jobs: f64,
+    pub cost_usd: Option<f64>,
+}
+
+/// Jobs of one structure type (analytics `structureTypes[]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
+pub struct TypeJobs {
+    pub structure_type: String,
+    pub jobs: f64,
+    pub completed: Option<f64>,
+}
+
+fn typed<T: for<'de> Deserialize<'de>>(context: &str, rows: Vec<Value>) -> AppResult<Vec<T>> {
+    rows.into_iter()
+        .map(|r| {
+            serde_json::from_value(r).map_err(|e| {
+                crate::error::AppError::internal(format!("{context}: unexpected row: {e}"))
+            })
+        })
+        .collect()
+}
+
+fn provider_rows(rows: Vec<Value>) -> AppResult<Vec<ProviderConsumption>> {
+    let mut rows: Vec<ProviderConsumption> = typed("consumption by provider", rows)?;
+    for p in &mut rows {
+        p.success_rate = ratio(p.successes.unwrap_or(0.0), p.attempts);
+    }
+    Ok(rows)
+}
 
 const JOBS_BY_STATUS: &str = "SELECT status, COUNT(*) AS jobs, AVG(quality_score) AS avg_quality, SUM(cost_usd) AS cost_usd, \
     SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unknown_cost_jobs, SUM(tokens_input) AS tokens_input, SUM(tokens_output) AS tokens_output \
@@ -142,23 +220,28 @@ pub async fn economy(db: &Database, scope: Option<&str>, days: u32) -> AppResult
         .into_iter()
         .next()
         .unwrap_or_else(|| json!({}));
-    let daily = db
-        .aggregate("daily consumption", CONSUMPTION_DAILY, &binds)
-        .await?;
-    let by_provider = db
-        .aggregate("consumption by provider", CONSUMPTION_BY_PROVIDER, &binds)
-        .await?;
-    let by_model = db
-        .aggregate("consumption by model", CONSUMPTION_BY_MODEL, &binds)
-        .await?;
+    let daily: Vec<DailyConsumption> = typed(
+        "daily consumption",
+        db.aggregate("daily consumption", CONSUMPTION_DAILY, &binds)
+            .await?,
+    )?;
+    let by_provider = provider_rows(
+        db.aggregate("consumption by provider", CONSUMPTION_BY_PROVIDER, &binds)
+            .await?,
+    )?;
+    let by_model: Vec<ModelConsumption> = typed(
+        "consumption by model",
+        db.aggregate("consumption by model", CONSUMPTION_BY_MODEL, &binds)
+            .await?,
+    )?;
     let tokens = f(&totals, "tokens_input") + f(&totals, "tokens_output");
     let cost = f(&totals, "cost_usd");
-    let latency_s = f(&totals, "latency_ms") / 1000.0;
-    let tps = if latency_s > 0.0 {
-        tokens / latency_s
-    } else {
-        0.0
-    };
+    let efficiency = crate::helpers::economy::efficiency_of(
+        f(&totals, "tokens_output"),
+        tokens,
+        f(&totals, "latency_ms"),
+        Some(cost),
+    );
     Ok(tidy(json!({
         "scope": scope.unwrap_or("all"),
         "days": days,
@@ -170,18 +253,10 @@ pub async fn economy(db: &Database, scope: Option<&str>, days: u32) -> AppResult
             "unpricedAttempts": f(&totals, "unpriced_attempts"),
         },
         "daily": daily,
-        "byProvider": by_provider.iter().map(|p| {
-            let mut p = p.clone();
-            p["successRate"] = json!(ratio(f(&p, "successes"), f(&p, "attempts")));
-            p
-        }).collect::<Vec<_>>(),
+        "byProvider": by_provider,
         "byModel": by_model,
         "costPerJob": per(cost, f(&totals, "jobs")),
-        "efficiency": {
-            "tokensPerSecond": (tps * 10.0).round() / 10.0,
-            "costPerToken": per(cost, tokens),
-            "rating": if tps >= 40.0 { "high" } else if tps >= 15.0 { "medium" } else { "low" },
-        },
+        "efficiency": efficiency,
     })))
 }
 
@@ -220,16 +295,19 @@ pub async fn admin(db: &Database, days: u32) -> AppResult<Value> {
         )
         .await?,
     );
-    let providers = db
-        .aggregate(
+    let providers = provider_rows(
+        db.aggregate(
             "consumption by provider",
             CONSUMPTION_BY_PROVIDER,
             &[StatBind::OptText(None), StatBind::Text(&from)],
         )
-        .await?;
-    let clients = db
-        .aggregate("jobs by client", JOBS_BY_CLIENT, &[StatBind::Text(&from)])
-        .await?;
+        .await?,
+    )?;
+    let clients: Vec<ClientJobs> = typed(
+        "jobs by client",
+        db.aggregate("jobs by client", JOBS_BY_CLIENT, &[StatBind::Text(&from)])
+            .await?,
+    )?;
     Ok(tidy(
         json!({"days": days, "jobs": jobs, "templates": templates, "providers": providers, "clients": clients}),
     ))
@@ -288,13 +366,15 @@ pub async fn analytics(db: &Database, days: u32) -> AppResult<Value> {
         .map(|d| json!({"date": d["date"], "jobs": f(d, "jobs"), "completed": f(d, "completed"), "failed": f(d, "failed"),
             "averageQualityScore": ratio(f(d, "quality_sum"), f(d, "completed")), "costUsd": f(d, "cost_usd")}))
         .collect();
-    let types = db
-        .aggregate(
+    let types: Vec<TypeJobs> = typed(
+        "structure types",
+        db.aggregate(
             "structure types",
             TYPE_DISTRIBUTION,
             &[StatBind::Text(&from)],
         )
-        .await?;
+        .await?,
+    )?;
     let providers: Vec<Value> = db
         .aggregate("provider comparison", CONSUMPTION_BY_PROVIDER, &[StatBind::OptText(None), StatBind::Text(&from)])
         .await?

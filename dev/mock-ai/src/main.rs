@@ -569,6 +569,24 @@ async fn anthropic(
     complete(state, Provider::Anthropic, body).await
 }
 
+/// A keyless OpenAI-compatible server (Ollama, vLLM, llama.cpp): it refuses
+/// a request that carries an Authorization header, so a test proves the
+/// worker sends none when it has no key.
+async fn keyless_openai(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if headers.contains_key("authorization") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "this keyless server got an Authorization header"}})),
+        )
+            .into_response();
+    }
+    complete(state, Provider::OpenAi, body).await
+}
+
 #[derive(Deserialize)]
 struct Script {
     key: String,
@@ -637,6 +655,7 @@ async fn main() {
     let app = Router::new()
         .route("/v1/chat/completions", post(openai))
         .route("/v1/messages", post(anthropic))
+        .route("/keyless/v1/chat/completions", post(keyless_openai))
         .route("/__mock/script", post(script))
         .route("/__mock/calls", get(calls))
         .route("/__mock/config", post(config))

@@ -21,6 +21,18 @@ pub const DEFAULT_ORDER: [ProviderKind; 3] = [
 pub const OPENAI_DEFAULT_BASE: &str = "https://api.openai.com/v1";
 pub const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";
 
+/// What configures a provider (named when an ordered provider is skipped).
+fn missing_setting(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Openai => "neither OPENAI_API_KEY nor OPENAI_BASE_URL is set",
+        ProviderKind::Anthropic => "ANTHROPIC_API_KEY is not set",
+        ProviderKind::WorkersAi => {
+            "the AI binding is missing (wrangler.toml `ai`; production only)"
+        }
+        ProviderKind::Offline => "ENVIRONMENT is production",
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ProviderSetup {
     pub production: bool,
@@ -48,7 +60,9 @@ pub struct ProviderStatus {
 impl ProviderSetup {
     pub fn configured(&self, kind: ProviderKind) -> bool {
         match kind {
-            ProviderKind::Openai => self.openai_key.is_some(),
+            // A keyless OpenAI-compatible server (Ollama, vLLM, llama.cpp)
+            // is configured by its base URL alone.
+            ProviderKind::Openai => self.openai_key.is_some() || self.openai_base_url.is_some(),
             ProviderKind::Anthropic => self.anthropic_key.is_some(),
             ProviderKind::WorkersAi => self.workers_ai_bound,
             ProviderKind::Offline => !self.production || self.order_names_offline(),
@@ -66,16 +80,48 @@ impl ProviderSetup {
         Some(raw.split(',').filter_map(ProviderKind::parse).collect())
     }
 
-    /// `AI_PROVIDER_ORDER` entries that name no provider (reported by /health).
+    /// `AI_PROVIDER_ORDER` entries that name no provider, and providers it
+    /// names that are skipped because they are not configured (reported by
+    /// /health and ./dev.sh, never silently).
     pub fn order_problems(&self) -> Vec<String> {
-        self.order
+        let mut problems = Vec::new();
+        let mut seen = Vec::new();
+        for name in self
+            .order
             .as_deref()
             .unwrap_or("")
             .split(',')
             .map(str::trim)
-            .filter(|n| !n.is_empty() && ProviderKind::parse(n).is_none())
-            .map(|n| format!("AI_PROVIDER_ORDER names unknown provider `{n}`"))
-            .collect()
+        {
+            if name.is_empty() {
+                continue;
+            }
+            match ProviderKind::parse(name) {
+                None => problems.push(format!("AI_PROVIDER_ORDER names unknown provider `{name}`")),
+                Some(kind) if !seen.contains(&kind) => {
+                    seen.push(kind);
+                    if !self.configured(kind) {
+                        problems.push(format!(
+                            "AI_PROVIDER_ORDER names `{kind}`, which is skipped: {}",
+                            missing_setting(kind)
+                        ));
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+
+    /// The model var set for `kind` by the operator, if any.
+    fn operator_model(&self, kind: ProviderKind) -> Option<String> {
+        match kind {
+            ProviderKind::Openai => self.openai_model.clone(),
+            ProviderKind::Anthropic => self.anthropic_model.clone(),
+            ProviderKind::WorkersAi => self.workers_ai_model.clone(),
+            ProviderKind::Offline => None,
+        }
+        .filter(|m| !m.is_empty())
     }
 
     pub fn default_model(&self, kind: ProviderKind) -> String {
@@ -136,9 +182,13 @@ impl ProviderSetup {
         provider: Option<ProviderKind>,
         model: Option<&str>,
     ) -> AppResult<Vec<ProviderConfig>> {
+        // The operator's model var (OPENAI_MODEL…) names what the deployment
+        // runs, e.g. the one model a self-hosted server has: it wins over a
+        // template's preference, which only picks among the provider's
+        // defaults. A request's `config.aiModel` wins over both.
         let model_for = |kind: ProviderKind| {
-            template
-                .and_then(|t| t.model_preferences.get(kind.as_str()).cloned())
+            self.operator_model(kind)
+                .or_else(|| template.and_then(|t| t.model_preferences.get(kind.as_str()).cloned()))
                 .unwrap_or_else(|| self.default_model(kind))
         };
         if let Some(kind) = provider {
@@ -312,5 +362,42 @@ mod tests {
             vec!["AI_PROVIDER_ORDER names unknown provider `gemini`"]
         );
         assert!(!format!("{:?}", s.describe()).contains("sk-secret-value"));
+    }
+
+    #[test]
+    fn providers_named_in_the_order_but_not_configured_are_reported() {
+        let s = ProviderSetup {
+            order: Some("openai,anthropic,workers_ai".into()),
+            openai_key: Secret::new("k".into()),
+            ..Default::default()
+        };
+        let problems = s.order_problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("`anthropic`") && problems[0].contains("ANTHROPIC_API_KEY"));
+        assert!(problems[1].contains("`workers_ai`") && problems[1].contains("AI binding"));
+        // No order configured: the default order is not a complaint.
+        assert!(ProviderSetup::default().order_problems().is_empty());
+    }
+
+    #[test]
+    fn a_keyless_openai_compatible_server_is_configured_by_its_base_url() {
+        let s = ProviderSetup {
+            openai_base_url: Some("http://127.0.0.1:11434/v1".into()),
+            openai_model: Some("llama3.2".into()),
+            ..Default::default()
+        };
+        assert!(s.configured(ProviderKind::Openai));
+        let c = s.chain(None, None, None).unwrap();
+        assert_eq!(kinds(&c), vec![ProviderKind::Openai]);
+        assert_eq!(c[0].model, "llama3.2");
+        assert!(c[0].api_key.is_none());
+        // The operator's model wins over a template's preference (the seeded
+        // templates prefer gpt-4o-mini, which a local server does not have).
+        let t = AiProviderConfig {
+            model_preferences: [("openai".to_string(), "gpt-4o-mini".to_string())].into(),
+            ..Default::default()
+        };
+        assert_eq!(s.chain(Some(&t), None, None).unwrap()[0].model, "llama3.2");
+        assert!(s.order_problems().is_empty());
     }
 }

@@ -53,12 +53,14 @@ fn join(base: &str, path: &str) -> String {
 }
 
 pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall {
+    let mut headers = vec![("content-type".into(), "application/json".into())];
+    // A keyless server (Ollama, vLLM, llama.cpp) gets no empty `Bearer `.
+    if !api_key.is_empty() {
+        headers.insert(0, ("authorization".into(), format!("Bearer {api_key}")));
+    }
     HttpCall {
         url: join(base_url, "chat/completions"),
-        headers: vec![
-            ("authorization".into(), format!("Bearer {api_key}")),
-            ("content-type".into(), "application/json".into()),
-        ],
+        headers,
         body: json!({
             "model": req.model,
             "messages": [
