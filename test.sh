@@ -5,6 +5,8 @@
 #           the scripts themselves (tests/scripts.sh)
 #   build   the worker bundle, the mock AI server, the e2e test binary
 #   schema  migrations == schema/*.sql, and re-applying migrations is a no-op
+#   deploy  wrangler deploy --dry-run --env staging and --env production,
+#           offline: each resolves its own bindings (scripts/check-deploy.sh)
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback:
 #           tests/e2e.rs (behaviour) and tests/safety.rs (tenants, budgets,
@@ -13,6 +15,9 @@
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
+#   openapi /openapi.json passes openapi-spec-validator; Schemathesis against
+#           the e2e stack as every credential kind: no server error, no
+#           response that breaks the document (tests/openapi.sh)
 #   config  ./dev.sh with .dev.vars + environment: every README configuration
 #           claim takes effect (tests/config.sh)
 #   ledger  a fresh stack, a known set of jobs by every tier, then every stats,
@@ -30,7 +35,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema e2e smoke soak config ledger)
+LAYERS=(setup unit build schema deploy e2e smoke soak openapi config ledger)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -65,6 +70,14 @@ soak() {
   bash scripts/soak.sh 8 16
 }
 
+# /openapi.json validated, then Schemathesis against the e2e stack with every
+# credential kind. It runs after the other layers of that stack: as an admin
+# it creates, updates and deletes templates (tests/openapi.sh).
+openapi() {
+  [ -n "${GRANULATOR_URL:-}" ] || { echo "openapi: no running worker (the e2e layer did not start one)"; return 1; }
+  bash tests/openapi.sh "$GRANULATOR_URL" "$WORK/openapi"
+}
+
 # ./dev.sh with .dev.vars and environment overrides: every README
 # configuration claim takes effect (tests/config.sh).
 config() {
@@ -89,9 +102,11 @@ layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh
+[ "${RESULT[build]:-}" = passed ] && layer deploy bash scripts/check-deploy.sh
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
 [ "${RESULT[e2e]:-}" != "" ] && layer soak soak
+[ "${RESULT[e2e]:-}" != "" ] && layer openapi openapi
 [ "${RESULT[build]:-}" = passed ] && layer config config
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and running the granulator needs, skipping what is
 # already there: the wasm32 target, the pinned wasm-bindgen CLI and
-# worker-build, and the npm packages pinned in package-lock.json.
+# worker-build, the npm packages pinned in package-lock.json, and the Python
+# test tools pinned in scripts/requirements-test.txt (into .venv/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,19 @@ if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat "$stamp" 2>/dev/null)" != "$w
   echo "$want" > "$stamp"
 fi
 
-for bin in "$CARGO_BIN/wasm-bindgen" "$CARGO_BIN/worker-build" node_modules/.bin/wrangler node_modules/.bin/esbuild node_modules/.bin/wasm-opt; do
+# The openapi layer's Python tools (Schemathesis, openapi-spec-validator) in a
+# project virtualenv, reinstalled only when the pinned requirements change.
+venv=.venv
+stamp=$venv/.granulator-requirements.sha256
+want=$(sha256sum scripts/requirements-test.txt | cut -d' ' -f1)
+if [ ! -x "$venv/bin/schemathesis" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  step "Python test tools into $venv (Schemathesis, openapi-spec-validator; about a minute)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  echo "$want" > "$stamp"
+fi
+
+for bin in "$CARGO_BIN/wasm-bindgen" "$CARGO_BIN/worker-build" node_modules/.bin/wrangler node_modules/.bin/esbuild node_modules/.bin/wasm-opt \
+  "$venv/bin/schemathesis" "$venv/bin/openapi-spec-validator"; do
   [ -x "$bin" ] || { echo "setup: $bin is still missing" >&2; exit 1; }
 done

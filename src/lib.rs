@@ -10,6 +10,7 @@
 pub mod error;
 pub mod handlers;
 pub mod helpers;
+pub mod openapi;
 pub mod routes;
 pub mod services;
 pub mod types;
@@ -153,6 +154,7 @@ async fn handle(
         .collect();
     let call = Call {
         app,
+        host: url.host_str().unwrap_or("").to_string(),
         principal: principal.as_ref(),
         params,
         query,
@@ -162,6 +164,7 @@ async fn handle(
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,
         RouteId::Help => monitoring::help(&call).await,
+        RouteId::OpenApi => monitoring::openapi(&call).await,
         RouteId::AiProviders => monitoring::ai_providers(&call).await,
         RouteId::Execute => execute::execute(&call, request_id_header.as_deref()).await,
         RouteId::Validate => execute::validate(&call).await,

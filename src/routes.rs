@@ -1,5 +1,6 @@
 //! The route table: the router, the 405 `Allow` header, the access rule of
-//! every route and `/help` all read this one list, so they cannot drift.
+//! every route, `/help` and `/openapi.json` (with the schemas of
+//! `crate::openapi`) all read this one list, so they cannot drift.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,6 +28,7 @@ pub enum RouteId {
     Root,
     Health,
     Help,
+    OpenApi,
     Execute,
     Templates,
     Template,
@@ -79,6 +81,8 @@ pub static ROUTES: &[Route] = &[
         "status (healthy|degraded), service, version, checks{database,kv,r2,kam}, aiProviders[], capabilities, timestamp"),
     route!(Help, "GET", "/help", Public, "This document: every route, its auth tier and fields.", "-",
         "service, version, auth, routes[{method,path,auth,summary,request,response}], structureTypes, granularity, qualityScore, limits"),
+    route!(OpenApi, "GET", "/openapi.json", Public, "This API as an OpenAPI 3.1 document, generated from the route table.", "-",
+        "openapi, info, paths, components{schemas, securitySchemes}"),
     route!(Execute, "POST", "/api/execute", Authenticated,
         "Resource Manager entry point: granulate (alias process), validate or estimate. X-Request-ID is the idempotency key.",
         "action, input{topic, structureType?, templateName?, granularityLevel?, targetAudience?, constraints{maxElements?, counts?}, options?, executionId?, jobId?}, params{same fields; wins over input}, config{aiProvider?, aiModel?, temperature?, maxTokens?, validation?, validationLevel?, validationThreshold?, maxCostUsd?}, timeout? (ms)",

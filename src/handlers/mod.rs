@@ -44,6 +44,8 @@ impl Reply {
 /// One routed request.
 pub struct Call<'a> {
     pub app: &'a App,
+    /// The request URL's host (a deployed worker is not on loopback).
+    pub host: String,
     pub principal: Option<&'a Principal>,
     pub params: Vec<(&'static str, String)>,
     pub query: HashMap<String, String>,

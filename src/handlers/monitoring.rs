@@ -3,7 +3,6 @@
 use super::{Call, Reply};
 use crate::error::AppResult;
 use crate::helpers::prompts::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS, PLACEHOLDERS};
-use crate::routes::ROUTES;
 use crate::services::database::Database;
 use crate::services::timing::{iso_now, with_timeout};
 use crate::services::validation::WEIGHTS;
@@ -27,6 +26,24 @@ fn check(result: Result<(), String>) -> Value {
     match result {
         Ok(()) => json!({"ok": true}),
         Err(e) => json!({"ok": false, "error": e}),
+    }
+}
+
+/// A worker that is not on loopback runs as `production` or `staging`: the
+/// top level of wrangler.toml (ENVIRONMENT=development) is for local dev,
+/// and a plain `wrangler deploy` that shipped it must not go unnoticed.
+pub fn environment_check(environment: &str, host: &str) -> Result<(), String> {
+    let local = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "[::1]"
+        || host == "::1";
+    if local || matches!(environment, "production" | "staging") {
+        Ok(())
+    } else {
+        Err(format!(
+            "ENVIRONMENT is `{environment}` on {host}: deployed without --env? Deploy with `npm run deploy` (--env production) or `npm run deploy:staging`"
+        ))
     }
 }
 
@@ -67,8 +84,9 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
             .map_err(|e| e.to_string())
     };
     let (database, kv, r2, kam) = futures_util::join!(database, kv, r2, kam::reachable(app));
-    let checks =
-        json!({"database": check(database), "kv": check(kv), "r2": check(r2), "kam": check(kam)});
+    let environment = environment_check(&app.config.environment, &call.host);
+    let checks = json!({"database": check(database), "kv": check(kv), "r2": check(r2), "kam": check(kam),
+        "environment": check(environment)});
     let healthy = checks
         .as_object()
         .is_some_and(|c| c.values().all(|v| v["ok"] == true));
@@ -114,11 +132,16 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
     Ok(Reply::ok(body).status(if healthy { 200 } else { 503 }))
 }
 
+/// `GET /openapi.json`: generated from the route table and `crate::openapi`.
+pub async fn openapi(call: &Call<'_>) -> AppResult<Reply> {
+    Ok(Reply::ok(crate::openapi::document(
+        &call.app.config.version,
+    )))
+}
+
 pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
-    let routes: Vec<Value> = ROUTES
-        .iter()
-        .map(|r| json!({"method": r.method, "path": r.path, "auth": r.access, "summary": r.summary, "request": r.request, "response": r.response}))
-        .collect();
+    // The same source as /openapi.json: the route table and its schemas.
+    let routes = crate::openapi::help_routes();
     let types: Vec<Value> = StructureType::ALL
         .iter()
         .map(|t| {
@@ -181,7 +204,7 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
             "topicChars": MAX_TOPIC_CHARS,
             "audienceChars": MAX_AUDIENCE_CHARS,
             "maxElements": MAX_ELEMENTS_LIMIT,
-            "timeoutMs": {"default": DEFAULT_TIMEOUT_MS, "max": MAX_TIMEOUT_MS},
+            "timeoutMs": {"default": DEFAULT_TIMEOUT_MS, "min": crate::types::api::MIN_TIMEOUT_MS, "max": MAX_TIMEOUT_MS},
             "jobsPageSize": 100,
         },
     })))
@@ -193,4 +216,19 @@ pub async fn ai_providers(call: &Call<'_>) -> AppResult<Reply> {
     body["settings"] = json!(call.app.config.settings);
     body["pricingDate"] = json!(call.app.config.pricing.date);
     Ok(Reply::ok(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_development_build_off_loopback_is_reported() {
+        assert!(environment_check("development", "127.0.0.1").is_ok());
+        assert!(environment_check("development", "localhost").is_ok());
+        assert!(environment_check("production", "granulator.example.com").is_ok());
+        assert!(environment_check("staging", "granulator.example.workers.dev").is_ok());
+        let e = environment_check("development", "granulator.example.workers.dev").unwrap_err();
+        assert!(e.contains("--env"), "{e}");
+    }
 }
