@@ -21,18 +21,19 @@ check() {
 }
 
 check "GET / answers healthy"               200 '.status == "healthy" and .service == "bitware-content-granulator"' "$BASE/"
-check "GET /health checks dependencies"     200 '.checks.database.ok and .checks.kv.ok and .checks.r2.ok and .checks.kam.ok' "$BASE/health"
+check "GET /health checks dependencies"     200 '.checks.database.ok and .checks.kv.ok and .checks.r2.ok and .checks.kam.ok and .checks.environment.ok' "$BASE/health"
+check "GET /openapi.json is OpenAPI 3.1"    200 '.openapi == "3.1.0" and (.paths["/api/execute"].post.security | length) == 3 and (.components.securitySchemes | keys) == ["clientKey","session","workerId","workerSecret"]' "$BASE/openapi.json"
 check "GET /help lists every route"         200 '(.routes | length) >= 21 and (.routes | map(.path) | index("/api/execute")) != null' "$BASE/help"
 check "templates need credentials"          401 '.code == "unauthorized" and .status == 401' "$BASE/api/templates"
 check "templates list the six seeds"        200 '.count >= 6 and (.templates | map(.structureType) | unique | length) == 6' "${CLIENT[@]}" "$BASE/api/templates"
 check "one template by exact name"          200 '.template.templateName == "educational_course_basic"' "${CLIENT[@]}" "$BASE/api/templates/educational_course_basic"
 check "no fuzzy template names"             404 '.code == "not_found"' "${CLIENT[@]}" "$BASE/api/templates/educational_course"
-check "execute granulates a course"         200 '.success and (.output.granulatorJobId | type) == "number" and .output.structureType == "course" and (.output.structure.modules | length) >= 3 and (.usage.tokens.input | type) == "number" and .metadata.workerChain.currentWorker == "bitware-content-granulator"' \
+check "execute granulates a course"         200 '.success and (.output.granulatorJobId | type) == "number" and .output.structureType == "course" and (.output.structure.modules | length) >= 3 and (.usage.tokens.input | type) == "number" and .metadata.workerChain.currentWorker == "bitware-content-granulator" and (.model | type) == "string"' \
   "${CLIENT[@]}" "${JSON[@]}" -X POST "$BASE/api/execute" -d '{"action":"granulate","input":{"topic":"Smoke test: photosynthesis","structureType":"course","granularityLevel":3}}'
 job=$(jq -r '.output.granulatorJobId // empty' "$body")
 check "the job can be read back"            200 ".job.id == ${job:-0} and .job.status == \"completed\"" "${CLIENT[@]}" "$BASE/api/jobs/${job:-0}"
 check "its structure can be read back"      200 '(.structure.modules | length) >= 3' "${CLIENT[@]}" "$BASE/api/jobs/${job:-0}/structure"
-check "an estimate makes no AI call"        200 '.output.estimate.tokens.total > 0 and .output.estimate.structureType == "quiz"' \
+check "an estimate makes no AI call"        200 '.output.estimate.tokens.total > 0 and .output.estimate.structureType == "quiz" and .cost == 0 and .usage.tokens.input == 0 and .model == .output.estimate.model' \
   "${CLIENT[@]}" "${JSON[@]}" -X POST "$BASE/api/execute" -d '{"action":"estimate","input":{"structureType":"quiz"}}'
 check "unknown actions are refused"         400 '.code == "unknown_action"' "${CLIENT[@]}" "${JSON[@]}" -X POST "$BASE/api/execute" -d '{"action":"drop_tables","input":{}}'
 check "malformed JSON is a 400"             400 '.code == "malformed_json"' "${CLIENT[@]}" "${JSON[@]}" -X POST "$BASE/api/execute" -d '{"action":'
