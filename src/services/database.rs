@@ -193,8 +193,6 @@ pub struct Completion<'a> {
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
     pub date: &'a str,
-    /// Settled to `cost_usd` in the same batch.
-    pub reservation: Option<&'a Reservation>,
 }
 
 pub struct Failure<'a> {
@@ -210,8 +208,6 @@ pub struct Failure<'a> {
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
     pub date: &'a str,
-    /// Settled to `cost_usd` in the same batch.
-    pub reservation: Option<&'a Reservation>,
 }
 
 /// Money set aside for one run against its tenant's daily cap.
@@ -727,9 +723,12 @@ impl Database {
             c.usage.total(),
             c.cost_usd,
         )?);
-        if let Some(r) = c.reservation {
-            statements.extend(self.settle_statements(r, c.cost_usd.unwrap_or(0.0))?);
-        }
+        statements.extend(self.settle_job_statements(
+            c.job_id,
+            c.client_id,
+            c.cost_usd.unwrap_or(0.0),
+            c.date,
+        )?);
         self.batch("storing a finished job", statements)
             .await
             .map(|_| ())
@@ -769,9 +768,12 @@ impl Database {
             f.usage.total(),
             f.cost_usd,
         )?);
-        if let Some(r) = f.reservation {
-            statements.extend(self.settle_statements(r, f.cost_usd.unwrap_or(0.0))?);
-        }
+        statements.extend(self.settle_job_statements(
+            f.job_id,
+            f.client_id,
+            f.cost_usd.unwrap_or(0.0),
+            f.date,
+        )?);
         self.batch("recording a failed job", statements)
             .await
             .map(|_| ())
@@ -983,6 +985,48 @@ impl Database {
                 &[t(&r.id), t(&r.tenant), t(&r.day), n(spent_usd.max(0.0))],
             )?,
             self.stmt("DELETE FROM spend_reservations WHERE id = ?1", &[t(&r.id)])?,
+        ])
+    }
+
+    /// A claimed job owns its run's reservation from now on: its completion
+    /// or failure settles it (`settle_job_statements`).
+    pub async fn link_reservation(&self, r: &Reservation, job_id: i64) -> AppResult<()> {
+        let stmt = self.stmt(
+            "UPDATE spend_reservations SET job_id = ?2 WHERE id = ?1",
+            &[t(&r.id), i(job_id)],
+        )?;
+        self.run("linking a spend reservation", stmt).await.map(|_| ())
+    }
+
+    /// Settle a job's reservations and book what its run spent, against the
+    /// day of the reservation (today when the sweep released it already).
+    fn settle_job_statements(
+        &self,
+        job_id: i64,
+        tenant: &str,
+        spent_usd: f64,
+        today: &str,
+    ) -> AppResult<Vec<D1PreparedStatement>> {
+        let day = "coalesce((SELECT min(day) FROM spend_reservations WHERE job_id = ?1), ?3)";
+        Ok(vec![
+            self.stmt(
+                &format!(
+                    "INSERT INTO tenant_daily_spend (tenant, day) VALUES (?2, {day}) ON CONFLICT (tenant, day) DO NOTHING"
+                ),
+                &[i(job_id), t(tenant), t(today)],
+            )?,
+            self.stmt(
+                &format!(
+                    "UPDATE tenant_daily_spend SET reserved_usd = max(0, reserved_usd - \
+                     coalesce((SELECT sum(amount_usd) FROM spend_reservations WHERE job_id = ?1), 0)), \
+                     spent_usd = spent_usd + ?4, updated_at = {NOW} WHERE tenant = ?2 AND day = {day}"
+                ),
+                &[i(job_id), t(tenant), t(today), n(spent_usd.max(0.0))],
+            )?,
+            self.stmt(
+                "DELETE FROM spend_reservations WHERE job_id = ?1",
+                &[i(job_id)],
+            )?,
         ])
     }
 

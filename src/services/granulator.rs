@@ -18,7 +18,7 @@ use crate::services::ai_provider::{
     Purpose,
 };
 use crate::services::database::{
-    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation, Reservation,
+    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation,
 };
 use crate::services::normalize::normalize;
 use crate::services::offline;
@@ -282,6 +282,7 @@ pub async fn granulate(
             };
         }
     };
+    db.link_reservation(&reservation, job_id).await?;
     let mut plan = plan;
     // A re-run of a failed job is charged against the same budget.
     plan.budget.spent_usd = spent_before;
@@ -295,7 +296,6 @@ pub async fn granulate(
         client_id: &client_id,
         execution_id: &execution_id,
         start,
-        reservation: &reservation,
     };
     match job.run(&mut attempts).await {
         Ok(envelope) => Ok(Outcome::Fresh(envelope)),
@@ -320,8 +320,6 @@ struct Job<'a> {
     client_id: &'a str,
     execution_id: &'a str,
     start: u64,
-    /// Settled with the run's spend when it completes or fails.
-    reservation: &'a Reservation,
 }
 
 /// An outline and how it scored.
@@ -652,7 +650,6 @@ impl Job<'_> {
                 processing_time_ms: elapsed,
                 attempts,
                 date: &today(),
-                reservation: Some(self.reservation),
             })
             .await?;
         Ok(envelope)
@@ -675,7 +672,6 @@ impl Job<'_> {
             processing_time_ms: now_ms().saturating_sub(self.start),
             attempts,
             date: &today(),
-            reservation: Some(self.reservation),
         };
         if let Err(e) = self.db.fail_job(&failure).await {
             crate::error::worker_log(&format!(
