@@ -61,7 +61,11 @@ enum Step {
     },
     Fenced,
     Prose,
-    Invalid,
+    /// Not JSON; `usage` bills it as if the model wrote that much (budget tests).
+    Invalid {
+        #[serde(default)]
+        usage: Option<Usage>,
+    },
     WrongShape,
     Truncate,
     Status {
@@ -414,7 +418,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     output: max_tokens.unwrap_or(DEFAULT_USAGE.output),
                     cached: 0,
                 },
-                Step::Valid { usage: Some(u), .. } => *u,
+                Step::Valid { usage: Some(u), .. } | Step::Invalid { usage: Some(u) } => *u,
                 _ => DEFAULT_USAGE,
             };
             usage = Some(u);
@@ -444,7 +448,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     "stop",
                     None,
                 ),
-                Step::Invalid => (
+                Step::Invalid { .. } => (
                     Some("I think the outline should start with basics { not json".into()),
                     "stop",
                     None,
