@@ -273,16 +273,27 @@ async fn a_re_run_of_a_failed_job_is_charged_against_the_same_budget() {
     let first = execute(&Who::Client, body.clone(), Some(&request_id)).await;
     assert!(matches!(first.status, 422 | 502), "{}", first.body);
     let calls_before = mock_calls(&key).await.len();
-    assert!(calls_before >= 1, "the first run paid for at least one call");
+    assert!(
+        calls_before >= 1,
+        "the first run paid for at least one call"
+    );
     // Run 2 under the same id: what run 1 spent still counts. A fresh budget
     // would allow the same call run 1 made; what is left of this one does not.
     let second = execute(&Who::Client, body, Some(&request_id)).await;
     assert_error(&second, 422, "budget_exceeded");
-    assert_eq!(mock_calls(&key).await.len(), calls_before, "no call on the re-run");
+    assert_eq!(
+        mock_calls(&key).await.len(),
+        calls_before,
+        "no call on the re-run"
+    );
     let id = second.body["details"]["jobId"].as_i64().unwrap();
     let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
     assert_eq!(job.body["job"]["runs"], 2, "{}", job.body);
-    report_ratio("two runs of one job", job.body["job"]["costUsd"].as_f64().unwrap(), budget);
+    report_ratio(
+        "two runs of one job",
+        job.body["job"]["costUsd"].as_f64().unwrap(),
+        budget,
+    );
 }
 
 // ---- rate limits and daily spend caps ---------------------------------------------------

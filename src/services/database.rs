@@ -995,7 +995,9 @@ impl Database {
             "UPDATE spend_reservations SET job_id = ?2 WHERE id = ?1",
             &[t(&r.id), i(job_id)],
         )?;
-        self.run("linking a spend reservation", stmt).await.map(|_| ())
+        self.run("linking a spend reservation", stmt)
+            .await
+            .map(|_| ())
     }
 
     /// Settle a job's reservations and book what its run spent, against the

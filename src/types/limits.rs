@@ -216,12 +216,20 @@ mod tests {
                 .map(|(at, _)| {
                     let rest = &toml[at..];
                     let start = rest.find("simple = ").unwrap_or(0);
-                    let end = rest[start..].find('}').map_or(rest.len(), |e| start + e + 1);
+                    let end = rest[start..]
+                        .find('}')
+                        .map_or(rest.len(), |e| start + e + 1);
                     &rest[start..end]
                 })
                 .collect();
-            assert!(settings.len() >= 2, "{name} is bound locally and in production");
-            assert!(settings.iter().all(|s| *s == want), "{name}: {settings:?}, want {want}");
+            assert!(
+                settings.len() >= 2,
+                "{name} is bound locally and in production"
+            );
+            assert!(
+                settings.iter().all(|s| *s == want),
+                "{name}: {settings:?}, want {want}"
+            );
         }
     }
 
@@ -252,7 +260,11 @@ mod tests {
         let (_, problems) = Limits::from_vars(None, None, Some("not json"));
         assert_eq!(problems.len(), 1);
         let (l, problems) = Limits::from_vars(None, Some("0"), None);
-        assert_eq!(problems.len(), 1, "a job budget of 0 would refuse every job");
+        assert_eq!(
+            problems.len(),
+            1,
+            "a job budget of 0 would refuse every job"
+        );
         assert_eq!(l.max_job_cost_usd, DEFAULT_MAX_JOB_COST_USD);
     }
 
