@@ -153,3 +153,14 @@ CREATE INDEX idx_consumption_created ON resource_consumption (created_at);
 CREATE INDEX idx_consumption_provider_created ON resource_consumption (provider, created_at);
 CREATE INDEX idx_consumption_client_created ON resource_consumption (client_id, created_at);
 CREATE INDEX idx_consumption_job ON resource_consumption (job_id);
+
+-- Version 4 (migrations/0004_async_jobs.sql): async execution, request hash, progress.
+ALTER TABLE granulation_jobs ADD COLUMN request_hash TEXT;
+ALTER TABLE granulation_jobs ADD COLUMN run_mode TEXT NOT NULL DEFAULT 'inline' CHECK (run_mode IN ('inline', 'queue'));
+ALTER TABLE granulation_jobs ADD COLUMN submitted_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN started_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN heartbeat_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN progress_tokens INTEGER NOT NULL DEFAULT 0 CHECK (progress_tokens >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN progress_elements INTEGER NOT NULL DEFAULT 0 CHECK (progress_elements >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN expected_tokens INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;

@@ -8,6 +8,7 @@
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
 //! Any failure ends the job `failed` with its reason and its attempts' usage.
 
+use crate::error::worker_log;
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::economy::{efficiency, TokenUsage};
 use crate::helpers::prompts::{self, JobPrompt};
@@ -22,9 +23,10 @@ use crate::services::database::{
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::outline::{self, MetadataInput};
+use crate::services::progress::{self, Placement, Progress};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
-use crate::services::timing::{now_ms, today};
+use crate::services::timing::{now_ms, sleep, today};
 use crate::services::validation::{
     self, assess, trim_to_max_elements, Constraints, QualityReport, Verdict,
 };
@@ -33,14 +35,12 @@ use crate::types::env::App;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};
+use std::rc::Rc;
 
 /// Time a crashed run keeps its claim after the request deadline.
 const ABANDON_GRACE_MS: u64 = 30_000;
-
-pub enum Outcome {
-    Fresh(Value),
-    Replay(Value),
-}
+/// At most one progress write a second while a model call streams.
+const PROGRESS_WRITE_MS: u64 = 1_000;
 
 /// Everything fixed before the first model call.
 struct Plan {
@@ -98,6 +98,7 @@ fn review_request(
         max_tokens: 2_000,
         temperature: 0.0,
         expected_output_tokens: 400,
+        progress: None,
         offline_answer: uses_offline(chain).then(|| validation::offline_review(level, report)),
     }
 }
@@ -174,7 +175,8 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
             spent_usd: 0.0,
             refuse_unpriced: config.max_cost_usd.is_some(),
         },
-        deadline_ms: start + request.timeout_ms,
+        // The job's own deadline: its request may stop waiting long before.
+        deadline_ms: start + app.config.jobs.job_timeout_ms.max(request.timeout_ms),
         template,
         structure_type,
         params,
@@ -189,14 +191,38 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
     })
 }
 
-/// Run (or replay) a granulation for `client_id`.
-pub async fn granulate(
+/// What became of a submitted granulation.
+pub enum Submitted {
+    /// This request claimed the job (new, or a failed one run again).
+    Claimed { job_id: i64, run: u32 },
+    /// Completed before under this key: the stored answer.
+    Replay(Value),
+    /// Another request, or the queue, is running it.
+    Running { job_id: i64 },
+}
+
+/// Elements an outline of these per-level counts has (each level multiplies).
+fn expected_elements(counts: &[u32]) -> u32 {
+    let mut total = 0u32;
+    let mut level = 1u32;
+    for c in counts {
+        level = level.saturating_mul(*c);
+        total = total.saturating_add(level);
+    }
+    total
+}
+
+/// Check a granulation request and claim its job (idempotent per client and
+/// execution id, bound to the request's hash). `async_requested` sends it to
+/// the queue; otherwise `placement` decides. Nothing is generated here.
+pub async fn submit(
     app: &App,
     db: &Database,
     client_id: &str,
-    request: JobRequest,
+    request: &JobRequest,
     execution_id: Option<String>,
-) -> AppResult<Outcome> {
+    async_requested: bool,
+) -> AppResult<(Submitted, Placement)> {
     let start = now_ms();
     let planned = match templates::resolve(
         app,
@@ -206,7 +232,7 @@ pub async fn granulate(
     )
     .await
     {
-        Ok(template) => plan(app, template, &request, start),
+        Ok(template) => plan(app, template, request, start),
         Err(e) => Err(e),
     };
     let plan = match planned {
@@ -215,18 +241,28 @@ pub async fn granulate(
         // or provider has gone since: a Resource Manager retry must not get a 400.
         Err(e) => match execution_id.as_deref() {
             Some(id) => match db.completed_result(client_id, id).await? {
-                Some(result) => return Ok(Outcome::Replay(result)),
+                Some(result) => return Ok((Submitted::Replay(result), Placement::Inline)),
                 None => return Err(e),
             },
             None => return Err(e),
         },
     };
-    let client_id = client_id.to_string();
+    let placement = if async_requested {
+        Placement::Queue
+    } else {
+        progress::placement(
+            plan.expected_output_tokens,
+            app.config.jobs.tokens_per_second,
+            request.timeout_ms,
+            app.config.jobs.wait_until_grace_ms,
+        )
+    };
     let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let request_params =
-        serde_json::to_string(&request).map_err(|e| AppError::internal(e.to_string()))?;
+        serde_json::to_string(request).map_err(|e| AppError::internal(e.to_string()))?;
+    let hash = progress::request_hash(request);
     let new_job = NewJob {
-        client_id: &client_id,
+        client_id,
         execution_id: &execution_id,
         topic: &plan.params.topic,
         structure_type: plan.structure_type.as_str(),
@@ -236,35 +272,196 @@ pub async fn granulate(
         template_name: &plan.template.template_name,
         request_params: &request_params,
         deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
+        request_hash: &hash,
+        run_mode: match placement {
+            Placement::Inline => "inline",
+            Placement::Queue => "queue",
+        },
+        expected_tokens: plan.expected_output_tokens,
+        expected_elements: expected_elements(&plan.counts),
     };
-    let (job_id, run) = match db.claim_job(&new_job, start).await? {
-        Claim::Replay { result, .. } => return Ok(Outcome::Replay(result)),
-        Claim::InProgress { job_id } => {
-            return Err(AppError::conflict(
-                "job_in_progress",
-                format!("job {job_id} for this request id is still processing"),
+    let submitted = match db.claim_job(&new_job, start).await? {
+        Claim::Replay { result, .. } => Submitted::Replay(result),
+        Claim::InProgress { job_id } => Submitted::Running { job_id },
+        Claim::Run { job_id, run } => Submitted::Claimed { job_id, run },
+        Claim::Mismatch { job_id } => {
+            return Err(AppError::new(
+                Kind::Unprocessable,
+                "idempotency_key_reused",
+                "this X-Request-ID (or executionId) was used for a different request; use a new id for a new request",
             )
-            .with_details(
-                json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}),
-            ))
+            .with_details(json!({"jobId": job_id})))
         }
-        Claim::Run { job_id, run } => (job_id, run),
+    };
+    Ok((submitted, placement))
+}
+
+/// Run a claimed job to its end (inline or in the queue consumer): the
+/// stored request is planned again, generated with live progress, and the
+/// job ends `completed` or `failed`. Owns its `App`, so it can outlive the
+/// request that started it.
+pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
+    let db = Database::new(&app)?;
+    let start = now_ms();
+    let job = db
+        .job(job_id, None)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let payload = db
+        .job_payload(job_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let progress = Rc::new(Progress::default());
+    let planned = match serde_json::from_str::<JobRequest>(&payload.request_params) {
+        Ok(request) => match templates::resolve(
+            &app,
+            &db,
+            request.params.template_name.as_deref(),
+            request.params.structure_type,
+        )
+        .await
+        {
+            Ok(template) => plan(&app, template, &request, start),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(AppError::internal(format!(
+            "job {job_id} has unreadable parameters: {e}"
+        ))),
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(error) => {
+            let reason = error.message.clone();
+            if !db.fail_run(job_id, run, error.code, &reason).await? {
+                worker_log(&format!("job {job_id} run {run} was no longer processing"));
+            }
+            return Err(error);
+        }
     };
     let mut attempts = Vec::new();
-    let mut job = Job {
-        app,
-        db,
+    let mut runner = Job {
+        app: &app,
+        db: &db,
         plan,
         job_id,
         run,
-        client_id: &client_id,
-        execution_id: &execution_id,
+        client_id: &job.client_id,
+        execution_id: &job.execution_id,
         start,
+        progress: progress.clone(),
     };
-    match job.run(&mut attempts).await {
-        Ok(envelope) => Ok(Outcome::Fresh(envelope)),
-        Err(error) => Err(job.fail(error, &attempts).await),
+    let outcome = {
+        let work = runner.run(&mut attempts);
+        // Progress reaches D1 at most once a second, and only when it moved.
+        let writer = async {
+            let mut seen = progress.version();
+            loop {
+                sleep(PROGRESS_WRITE_MS).await;
+                if progress.version() != seen {
+                    seen = progress.version();
+                    let _ = db
+                        .write_progress(job_id, progress.tokens(), progress.elements(), now_ms())
+                        .await;
+                }
+            }
+        };
+        futures_util::pin_mut!(work);
+        futures_util::pin_mut!(writer);
+        match futures_util::future::select(work, writer).await {
+            futures_util::future::Either::Left((outcome, _)) => outcome,
+            futures_util::future::Either::Right(((), _)) => unreachable_writer(),
+        }
+    };
+    match outcome {
+        Ok(envelope) => Ok(envelope),
+        Err(error) => Err(runner.fail(error, &attempts).await),
     }
+}
+
+/// The progress writer loops forever; `select` only ever finishes with the work.
+fn unreachable_writer() -> AppResult<Value> {
+    Err(AppError::internal("the progress writer stopped"))
+}
+
+/// What a waiting request saw.
+pub enum Waited {
+    Completed(Value),
+    Failed(AppError),
+    /// Still running when the wait ended.
+    Running,
+}
+
+/// The error a failed job's waiters get, from its stored code and reason.
+pub fn failure_error(job_id: i64, code: Option<&str>, reason: Option<&str>) -> AppError {
+    let code = code.unwrap_or("job_failed");
+    let kind = match code {
+        "budget_exceeded" => Kind::Unprocessable,
+        "deadline_exceeded" => Kind::GatewayTimeout,
+        "database_unavailable" | "storage_unavailable" | "queue_unavailable" => Kind::Unavailable,
+        _ => Kind::BadGateway,
+    };
+    let code: &'static str = match code {
+        "budget_exceeded" => "budget_exceeded",
+        "deadline_exceeded" => "deadline_exceeded",
+        "provider_error" => "provider_error",
+        "dead_lettered" => "dead_lettered",
+        "abandoned" => "abandoned",
+        "database_unavailable" => "database_unavailable",
+        "storage_unavailable" => "storage_unavailable",
+        "queue_unavailable" => "queue_unavailable",
+        _ => "job_failed",
+    };
+    AppError::new(kind, code, reason.unwrap_or("the job failed").to_string())
+        .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
+}
+
+/// Wait for a job to end, looking at its row with a growing pause, until
+/// `until_ms`.
+pub async fn wait_for(db: &Database, job_id: i64, until_ms: u64) -> AppResult<Waited> {
+    let mut n = 0;
+    loop {
+        if let Some(state) = db.job_state(job_id).await? {
+            match state.status.as_str() {
+                "completed" => {
+                    let result = state
+                        .result_json
+                        .as_deref()
+                        .and_then(|r| serde_json::from_str(r).ok())
+                        .ok_or_else(|| {
+                            AppError::internal("a completed job has no stored result")
+                        })?;
+                    return Ok(Waited::Completed(result));
+                }
+                "failed" => {
+                    return Ok(Waited::Failed(failure_error(
+                        job_id,
+                        state.failure_code.as_deref(),
+                        state.failure_reason.as_deref(),
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let now = now_ms();
+        if now >= until_ms {
+            return Ok(Waited::Running);
+        }
+        sleep(progress::poll_delay_ms(n).min(until_ms - now)).await;
+        n += 1;
+    }
+}
+
+/// The answer of a request whose wait ended before its job.
+pub fn still_running(job_id: i64, waited_ms: u64) -> AppError {
+    AppError::new(
+        Kind::GatewayTimeout,
+        "deadline_exceeded",
+        format!(
+            "the job is still running after {waited_ms} ms (the request's timeout); it continues: \
+             follow statusUrl, or send the same X-Request-ID again to get its result"
+        ),
+    )
+    .with_details(progress::job_links(job_id))
 }
 
 struct Job<'a> {
@@ -276,6 +473,7 @@ struct Job<'a> {
     client_id: &'a str,
     execution_id: &'a str,
     start: u64,
+    progress: Rc<Progress>,
 }
 
 /// An outline and how it scored.
@@ -298,6 +496,7 @@ impl Job<'_> {
             max_tokens: p.max_tokens,
             temperature: p.temperature,
             expected_output_tokens: p.expected_output_tokens,
+            progress: Some(self.progress.clone()),
             offline_answer: uses_offline(&p.chain).then(|| {
                 offline::generate(
                     p.structure_type,
