@@ -129,16 +129,6 @@ pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
 }
 
 /// Progress follows the stage the pipeline last recorded.
-pub fn progress(stage: &str) -> u8 {
-    match stage {
-        "generating" => 20,
-        "refining" => 50,
-        "validating" => 70,
-        "storing" => 90,
-        _ => 100,
-    }
-}
-
 /// A job's live status: stage, percent, elements and tokens so far,
 /// elapsed and estimated remaining time (the status route and each event).
 pub fn status_body(job: &JobRow, now: u64) -> Value {
@@ -378,11 +368,5 @@ mod tests {
         assert!(!valid_date("yesterday"));
         assert!(!valid_date("2026-1-25"));
         assert!(!valid_date("2026-11-25 OR 1=1"));
-    }
-
-    #[test]
-    fn progress_rises_with_the_stage() {
-        let stages = ["generating", "refining", "validating", "storing", "done"];
-        assert!(stages.windows(2).all(|w| progress(w[0]) < progress(w[1])));
     }
 }

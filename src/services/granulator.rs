@@ -41,6 +41,7 @@ use std::rc::Rc;
 const ABANDON_GRACE_MS: u64 = 30_000;
 /// At most one progress write a second while a model call streams.
 const PROGRESS_WRITE_MS: u64 = 1_000;
+const PROGRESS_POLL_MS: u64 = 250;
 
 /// Everything fixed before the first model call.
 struct Plan {
@@ -352,15 +353,20 @@ pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
     };
     let outcome = {
         let work = runner.run(&mut attempts);
-        // Progress reaches D1 at most once a second, and only when it moved.
+        // Progress reaches D1 at most once a second and only when it moved; the
+        // first tokens are written within a poll of arriving.
         let writer = async {
             let mut seen = progress.version();
+            let mut written_at = 0u64;
             loop {
-                sleep(PROGRESS_WRITE_MS).await;
-                if progress.version() != seen {
+                sleep(PROGRESS_POLL_MS).await;
+                let now = now_ms();
+                if progress.version() != seen && now.saturating_sub(written_at) >= PROGRESS_WRITE_MS
+                {
                     seen = progress.version();
+                    written_at = now;
                     let _ = db
-                        .write_progress(job_id, progress.tokens(), progress.elements(), now_ms())
+                        .write_progress(job_id, progress.tokens(), progress.elements(), now)
                         .await;
                 }
             }
