@@ -117,11 +117,9 @@ async fn main() {
                 for (k, v) in &args.headers {
                     rb = rb.header(k, v);
                 }
-                if let Some(body) = &args.body {
-                    rb = rb
-                        .header("Content-Type", "application/json")
-                        .body(body.replace("{n}", &n.to_string()));
-                }
+                // A repeated id repeats its request exactly (the worker binds
+                // an idempotency key to its request: another body is a 422).
+                let mut body_n = n;
                 let mut request_id = None;
                 if args.request_ids {
                     let earlier = {
@@ -135,6 +133,11 @@ async fn main() {
                     let id = match earlier {
                         Some(id) => {
                             tally.lock().unwrap().duplicates_sent += 1;
+                            body_n = id
+                                .rsplit('-')
+                                .next()
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(n);
                             id
                         }
                         None => {
@@ -145,6 +148,11 @@ async fn main() {
                     };
                     rb = rb.header("X-Request-ID", &id);
                     request_id = Some(id);
+                }
+                if let Some(body) = &args.body {
+                    rb = rb
+                        .header("Content-Type", "application/json")
+                        .body(body.replace("{n}", &body_n.to_string()));
                 }
                 let t0 = Instant::now();
                 let outcome = rb.send().await;
