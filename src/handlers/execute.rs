@@ -89,7 +89,7 @@ pub async fn granulate(
     let app = call.app;
     let started = now_ms();
     let until = started + request.timeout_ms;
-    let (submitted, placement) =
+    let (submitted, placement, prepared) =
         granulator::submit(app, db, client_id, &request, execution_id, asynchronous).await?;
     match submitted {
         Submitted::Replay(envelope) => Ok(Reply::ok(envelope).header("Idempotent-Replay", "true")),
@@ -106,7 +106,7 @@ pub async fn granulate(
         Submitted::Claimed { job_id, run } => {
             // Inline: the run is shared with `waitUntil`, so it goes on when this
             // request stops waiting.
-            let work = granulator::run_job(app.clone(), job_id, run)
+            let work = granulator::run_job(app.clone(), job_id, run, prepared)
                 .boxed_local()
                 .shared();
             call.ctx.wait_until(work.clone().map(|_| ()));

@@ -202,6 +202,13 @@ pub enum Submitted {
     Running { job_id: i64 },
 }
 
+/// A claimed job's plan, so an inline run starts without reading it back.
+pub struct Prepared {
+    plan: Plan,
+    client_id: String,
+    execution_id: String,
+}
+
 /// Elements an outline of these per-level counts has (each level multiplies).
 fn expected_elements(counts: &[u32]) -> u32 {
     let mut total = 0u32;
@@ -223,7 +230,7 @@ pub async fn submit(
     request: &JobRequest,
     execution_id: Option<String>,
     async_requested: bool,
-) -> AppResult<(Submitted, Placement)> {
+) -> AppResult<(Submitted, Placement, Option<Prepared>)> {
     let start = now_ms();
     let planned = match templates::resolve(
         app,
@@ -242,7 +249,7 @@ pub async fn submit(
         // or provider has gone since: a Resource Manager retry must not get a 400.
         Err(e) => match execution_id.as_deref() {
             Some(id) => match db.completed_result(client_id, id).await? {
-                Some(result) => return Ok((Submitted::Replay(result), Placement::Inline)),
+                Some(result) => return Ok((Submitted::Replay(result), Placement::Inline, None)),
                 None => return Err(e),
             },
             None => return Err(e),
@@ -281,7 +288,8 @@ pub async fn submit(
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
     };
-    let submitted = match db.claim_job(&new_job, start).await? {
+    let claim = db.claim_job(&new_job, start).await?;
+    let submitted = match claim {
         Claim::Replay { result, .. } => Submitted::Replay(result),
         Claim::InProgress { job_id } => Submitted::Running { job_id },
         Claim::Run { job_id, run } => Submitted::Claimed { job_id, run },
@@ -294,51 +302,39 @@ pub async fn submit(
             .with_details(json!({"jobId": job_id})))
         }
     };
-    Ok((submitted, placement))
+    let prepared = matches!(submitted, Submitted::Claimed { .. }).then(|| Prepared {
+        plan,
+        client_id: client_id.to_string(),
+        execution_id: execution_id.clone(),
+    });
+    Ok((submitted, placement, prepared))
 }
 
 /// Run a claimed job to its end (inline or in the queue consumer): the
 /// stored request is planned again, generated with live progress, and the
 /// job ends `completed` or `failed`. Owns its `App`, so it can outlive the
 /// request that started it.
-pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
+pub async fn run_job(
+    app: App,
+    job_id: i64,
+    run: u32,
+    prepared: Option<Prepared>,
+) -> AppResult<Value> {
     let db = Database::new(&app)?;
     let start = now_ms();
-    let job = db
-        .job(job_id, None)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
-    let payload = db
-        .job_payload(job_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
-    let progress = Rc::new(Progress::default());
-    let planned = match serde_json::from_str::<JobRequest>(&payload.request_params) {
-        Ok(request) => match templates::resolve(
-            &app,
-            &db,
-            request.params.template_name.as_deref(),
-            request.params.structure_type,
-        )
-        .await
-        {
-            Ok(template) => plan(&app, template, &request, start),
-            Err(e) => Err(e),
+    let prepared = match prepared {
+        Some(p) => p,
+        None => match prepare(&app, &db, job_id, run, start).await? {
+            Ok(p) => p,
+            Err(error) => return Err(error),
         },
-        Err(e) => Err(AppError::internal(format!(
-            "job {job_id} has unreadable parameters: {e}"
-        ))),
     };
-    let plan = match planned {
-        Ok(plan) => plan,
-        Err(error) => {
-            let reason = error.message.clone();
-            if !db.fail_run(job_id, run, error.code, &reason).await? {
-                worker_log(&format!("job {job_id} run {run} was no longer processing"));
-            }
-            return Err(error);
-        }
-    };
+    let Prepared {
+        plan,
+        client_id,
+        execution_id,
+    } = prepared;
+    let progress = Rc::new(Progress::default());
     let mut attempts = Vec::new();
     let mut runner = Job {
         app: &app,
@@ -346,8 +342,8 @@ pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
         plan,
         job_id,
         run,
-        client_id: &job.client_id,
-        execution_id: &job.execution_id,
+        client_id: &client_id,
+        execution_id: &execution_id,
         start,
         progress: progress.clone(),
     };
@@ -381,6 +377,55 @@ pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
     match outcome {
         Ok(envelope) => Ok(envelope),
         Err(error) => Err(runner.fail(error, &attempts).await),
+    }
+}
+
+/// Plan a queued job again from its stored request. The outer error is the
+/// database's; the inner one a job that cannot run (recorded as its failure).
+async fn prepare(
+    app: &App,
+    db: &Database,
+    job_id: i64,
+    run: u32,
+    start: u64,
+) -> AppResult<Result<Prepared, AppError>> {
+    let job = db
+        .job(job_id, None)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let payload = db
+        .job_payload(job_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let planned = match serde_json::from_str::<JobRequest>(&payload.request_params) {
+        Ok(request) => match templates::resolve(
+            app,
+            db,
+            request.params.template_name.as_deref(),
+            request.params.structure_type,
+        )
+        .await
+        {
+            Ok(template) => plan(app, template, &request, start),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(AppError::internal(format!(
+            "job {job_id} has unreadable parameters: {e}"
+        ))),
+    };
+    match planned {
+        Ok(plan) => Ok(Ok(Prepared {
+            plan,
+            client_id: job.client_id,
+            execution_id: job.execution_id,
+        })),
+        Err(error) => {
+            let reason = error.message.clone();
+            if !db.fail_run(job_id, run, error.code, &reason).await? {
+                worker_log(&format!("job {job_id} run {run} was no longer processing"));
+            }
+            Ok(Err(error))
+        }
     }
 }
 
