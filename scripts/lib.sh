@@ -67,8 +67,9 @@ apply_migrations() {
 
 # Attempt timeout of the stack below; the soak's injected hangs outlast it.
 STACK_ATTEMPT_TIMEOUT_MS=1500
-# A stream silent this long is retried (tests/async_jobs.rs stalls the mock past it).
-STACK_STREAM_STALL_MS=1000
+# A stream silent this long is retried (tests/async_jobs.rs stalls the mock past it;
+# generous, so a loaded CI box is not mistaken for a stalled provider).
+STACK_STREAM_STALL_MS=3000
 # Queued jobs whose topic holds this marker make the consumer fail (dead-letter test).
 STACK_QUEUE_FAULT_MARKER=queue-fault-marker
 

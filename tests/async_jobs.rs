@@ -230,7 +230,8 @@ async fn the_same_id_with_a_different_request_is_422_idempotency_key_reused() {
 #[tokio::test]
 async fn status_reports_tokens_elements_percent_and_remaining_time_while_the_model_streams() {
     let key = unique("progress");
-    script(&key, json!([slow(400, 100)])).await; // ~4 s
+    // Twice: should a loaded box make the first attempt fail, the retry streams too.
+    script(&key, json!([slow(400, 100), slow(400, 100)])).await; // ~4 s
     let r = execute_with(&Who::Client, &quiz(&key), &[("Prefer", "respond-async")]).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let seen = until_done(job_id(&r), &Who::Client).await;
@@ -303,7 +304,8 @@ async fn read_events(id: i64, who: &Who) -> (u16, String, Vec<(String, Value, u1
 #[tokio::test]
 async fn events_stream_progress_at_least_every_2_s_and_ends_with_completed() {
     let key = unique("events");
-    script(&key, json!([slow(400, 100)])).await;
+    // Twice: should a loaded box make the first attempt fail, the retry streams too.
+    script(&key, json!([slow(400, 100), slow(400, 100)])).await;
     let r = execute_with(&Who::Client, &quiz(&key), &[("Prefer", "respond-async")]).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let id = job_id(&r);
@@ -372,7 +374,7 @@ async fn a_stream_that_ends_early_is_truncation_and_is_asked_again() {
 #[tokio::test]
 async fn a_stalled_stream_is_retried_like_a_timeout() {
     let key = unique("stall");
-    script(&key, json!([{"kind": "stall", "ms": 4000}])).await;
+    script(&key, json!([{"kind": "stall", "ms": 6000}])).await; // past the stack's 3 s stall limit
     let r = execute(&Who::Client, quiz(&key), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let job = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client)
