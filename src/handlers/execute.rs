@@ -111,8 +111,11 @@ pub async fn granulate(
                 .shared();
             call.ctx.wait_until(work.clone().map(|_| ()));
             match with_timeout(until.saturating_sub(now_ms()).max(1), work).await {
-                Some(Ok(envelope)) => Ok(Reply::ok(envelope)),
-                Some(Err(error)) => Err(error),
+                Some((Ok(envelope), trips)) => {
+                    db.add_round_trips(trips);
+                    Ok(Reply::ok(envelope))
+                }
+                Some((Err(error), _)) => Err(error),
                 None => Err(granulator::still_running(
                     job_id,
                     now_ms().saturating_sub(started),

@@ -270,6 +270,11 @@ impl Database {
         self.round_trips.get()
     }
 
+    /// Round trips made through another handle for the same request (an inline run).
+    pub fn add_round_trips(&self, n: u32) {
+        self.round_trips.set(self.round_trips.get() + n);
+    }
+
     fn stmt(&self, sql: &str, binds: &[JsValue]) -> AppResult<D1PreparedStatement> {
         self.db
             .prepare(sql)

@@ -314,17 +314,34 @@ pub async fn submit(
 /// stored request is planned again, generated with live progress, and the
 /// job ends `completed` or `failed`. Owns its `App`, so it can outlive the
 /// request that started it.
+///
+/// Also returns the D1 round trips the run made (the inline path reports them
+/// in its request's `X-D1-Round-Trips`).
 pub async fn run_job(
     app: App,
     job_id: i64,
     run: u32,
     prepared: Option<Prepared>,
+) -> (AppResult<Value>, u32) {
+    let db = match Database::new(&app) {
+        Ok(db) => db,
+        Err(e) => return (Err(e), 0),
+    };
+    let result = run_with(&app, &db, job_id, run, prepared).await;
+    (result, db.round_trips())
+}
+
+async fn run_with(
+    app: &App,
+    db: &Database,
+    job_id: i64,
+    run: u32,
+    prepared: Option<Prepared>,
 ) -> AppResult<Value> {
-    let db = Database::new(&app)?;
     let start = now_ms();
     let prepared = match prepared {
         Some(p) => p,
-        None => match prepare(&app, &db, job_id, run, start).await? {
+        None => match prepare(app, db, job_id, run, start).await? {
             Ok(p) => p,
             Err(error) => return Err(error),
         },
@@ -337,8 +354,8 @@ pub async fn run_job(
     let progress = Rc::new(Progress::default());
     let mut attempts = Vec::new();
     let mut runner = Job {
-        app: &app,
-        db: &db,
+        app,
+        db,
         plan,
         job_id,
         run,

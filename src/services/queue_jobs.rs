@@ -82,7 +82,10 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
         Ok(false) => return Delivery::Ack,
         Err(_) => return Delivery::Retry,
     }
-    match granulator::run_job(app.clone(), message.job_id, message.run, None).await {
+    match granulator::run_job(app.clone(), message.job_id, message.run, None)
+        .await
+        .0
+    {
         Ok(_) => Delivery::Ack,
         Err(e) => {
             // The run recorded its failure unless the database itself failed.
