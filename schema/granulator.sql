@@ -181,3 +181,13 @@ CREATE TABLE spend_reservations (
 );
 CREATE INDEX idx_spend_reservations_expiry ON spend_reservations (expires_at);
 CREATE INDEX idx_spend_reservations_job ON spend_reservations (job_id);
+-- Version 4 (migrations/0004_async_jobs.sql): async execution, request hash, progress.
+ALTER TABLE granulation_jobs ADD COLUMN request_hash TEXT;
+ALTER TABLE granulation_jobs ADD COLUMN run_mode TEXT NOT NULL DEFAULT 'inline' CHECK (run_mode IN ('inline', 'queue'));
+ALTER TABLE granulation_jobs ADD COLUMN submitted_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN started_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN heartbeat_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN progress_tokens INTEGER NOT NULL DEFAULT 0 CHECK (progress_tokens >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN progress_elements INTEGER NOT NULL DEFAULT 0 CHECK (progress_elements >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN expected_tokens INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;

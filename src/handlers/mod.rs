@@ -44,6 +44,8 @@ impl Reply {
 /// One routed request.
 pub struct Call<'a> {
     pub app: &'a App,
+    /// For work that outlives the response (`waitUntil`).
+    pub ctx: &'a worker::Context,
     pub principal: Option<&'a Principal>,
     pub params: Vec<(&'static str, String)>,
     pub query: HashMap<String, String>,

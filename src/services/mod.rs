@@ -4,6 +4,7 @@ pub mod ai_provider;
 pub mod normalize;
 pub mod offline;
 pub mod outline;
+pub mod progress;
 pub mod validation;
 
 pub mod economy;
@@ -14,5 +15,6 @@ pub mod timing;
 pub mod database;
 pub mod granulator;
 pub mod kam;
+pub mod queue_jobs;
 pub mod spend;
 pub mod templates;

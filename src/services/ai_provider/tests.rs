@@ -110,6 +110,7 @@ fn request() -> CompletionRequest {
         temperature: 0.4,
         expected_output_tokens: 1000,
         offline_answer: None,
+        progress: None,
     }
 }
 
