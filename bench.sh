@@ -5,7 +5,10 @@
 # table and writes the same as JSON to bench/results/. Every load run is
 # bounded in time and count; each figure is the median of REPS runs.
 #   ./bench.sh          the benchmark (REPS=3, SECONDS_PER_RUN=4 by default)
-#   ./bench.sh --soak   60 s soak at 32 connections with injected faults (scripts/soak.sh)
+#   ./bench.sh --soak   60 s soak at 32 connections (+ async executes) with injected faults (scripts/soak.sh)
+#   ./bench.sh --async  jobs at model speed (scripts/bench_async.py): time to 202, events
+#                       stream latency and interval, the Resource Manager's retry pattern
+#                       against a ~60 s job (mock streaming at 100 tokens/s)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
@@ -21,8 +24,17 @@ start_stack "$WORK"
 
 if [ "${1:-}" = "--soak" ]; then
   # Not exec: the EXIT trap must still stop the stack.
-  bash scripts/soak.sh 60 32
+  bash scripts/soak.sh 60 32 4 400
   exit $?
+fi
+
+if [ "${1:-}" = "--async" ]; then
+  rc=0
+  python3 scripts/bench_async.py | tee "$WORK/async.out" || rc=1
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  tail -n 1 "$WORK/async.out" | jq --arg when "$stamp" '{when: $when, section: "async"} + .' > "bench/results/async-$stamp.json" || rc=1
+  echo "== written to bench/results/async-$stamp.json"
+  exit $rc
 fi
 
 CLIENT_KEY='X-API-Key: dev-client-key'

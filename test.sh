@@ -8,10 +8,12 @@
 #   deploy  wrangler deploy --dry-run --env staging and --env production,
 #           offline: each resolves its own bindings (scripts/check-deploy.sh)
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
-#           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback:
-#           tests/e2e.rs (behaviour) and tests/safety.rs (tenants, budgets,
-#           rate limits, spend caps, leaks, input at the edge) and
-#           tests/contract.rs (the response contract)
+#           D1/KV/R2/queues, the KAM stand-in) and the mock AI provider on
+#           loopback: tests/e2e.rs (behaviour), tests/safety.rs (tenants,
+#           budgets, rate limits, spend caps, leaks, input at the edge),
+#           tests/contract.rs (the response contract), then
+#           tests/async_jobs.rs (async execute, jobs outliving their request,
+#           joins, streamed progress, events)
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
@@ -52,13 +54,15 @@ layer() {
 
 unit() { cargo test --workspace --lib --bins && bash tests/scripts.sh; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test safety --test contract --test ledger --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test safety --test contract --test async_jobs --test ledger --no-run
 }
 
 e2e() {
   start_stack "$WORK" || return 1
   local rc=0
   cargo test --test e2e --test safety --test contract -- --test-threads 6 || rc=1
+  # Jobs at model speed (the mock streams at a real token rate; the local queue).
+  cargo test --test async_jobs -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }

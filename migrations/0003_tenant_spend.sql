@@ -9,10 +9,13 @@ CREATE TABLE tenant_daily_spend (
   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   PRIMARY KEY (tenant, day)
 );
--- Open reservations. A run that dies before settling leaves its reservation
--- here; the scheduled sweep releases it after `expires_at` (epoch ms).
+-- Open reservations, linked to the job they pay for once it is claimed (its
+-- completion or failure settles them in the same batch). A run that dies
+-- before settling leaves its reservation here; the scheduled sweep releases
+-- it after `expires_at` (epoch ms).
 CREATE TABLE spend_reservations (
   id TEXT PRIMARY KEY,
+  job_id INTEGER,
   tenant TEXT NOT NULL,
   day TEXT NOT NULL,
   amount_usd REAL NOT NULL CHECK (amount_usd >= 0),
@@ -21,3 +24,4 @@ CREATE TABLE spend_reservations (
   FOREIGN KEY (tenant, day) REFERENCES tenant_daily_spend (tenant, day)
 );
 CREATE INDEX idx_spend_reservations_expiry ON spend_reservations (expires_at);
+CREATE INDEX idx_spend_reservations_job ON spend_reservations (job_id);

@@ -165,10 +165,13 @@ CREATE TABLE tenant_daily_spend (
   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   PRIMARY KEY (tenant, day)
 );
--- Open reservations. A run that dies before settling leaves its reservation
--- here; the scheduled sweep releases it after `expires_at` (epoch ms).
+-- Open reservations, linked to the job they pay for once it is claimed (its
+-- completion or failure settles them in the same batch). A run that dies
+-- before settling leaves its reservation here; the scheduled sweep releases
+-- it after `expires_at` (epoch ms).
 CREATE TABLE spend_reservations (
   id TEXT PRIMARY KEY,
+  job_id INTEGER,
   tenant TEXT NOT NULL,
   day TEXT NOT NULL,
   amount_usd REAL NOT NULL CHECK (amount_usd >= 0),
@@ -177,3 +180,14 @@ CREATE TABLE spend_reservations (
   FOREIGN KEY (tenant, day) REFERENCES tenant_daily_spend (tenant, day)
 );
 CREATE INDEX idx_spend_reservations_expiry ON spend_reservations (expires_at);
+CREATE INDEX idx_spend_reservations_job ON spend_reservations (job_id);
+-- Version 4 (migrations/0004_async_jobs.sql): async execution, request hash, progress.
+ALTER TABLE granulation_jobs ADD COLUMN request_hash TEXT;
+ALTER TABLE granulation_jobs ADD COLUMN run_mode TEXT NOT NULL DEFAULT 'inline' CHECK (run_mode IN ('inline', 'queue'));
+ALTER TABLE granulation_jobs ADD COLUMN submitted_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN started_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN heartbeat_at_ms INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN progress_tokens INTEGER NOT NULL DEFAULT 0 CHECK (progress_tokens >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN progress_elements INTEGER NOT NULL DEFAULT 0 CHECK (progress_elements >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN expected_tokens INTEGER;
+ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;

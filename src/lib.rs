@@ -16,17 +16,26 @@ pub mod services;
 pub mod types;
 
 use error::{AppError, AppResult, Kind};
-use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call, Reply};
+use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call};
 use helpers::auth::{authorize, Credentials};
 use helpers::http;
 use routes::{match_route, Access, Match, RouteId};
 use serde_json::json;
 use std::collections::HashMap;
 use types::env::{App, Config};
-use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
+    ScheduledEvent,
+};
+
+/// What a route answers: JSON, or a stream (the events route).
+pub enum Answer {
+    Json(handlers::Reply),
+    Stream(Response),
+}
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = services::timing::now_ms();
     let request_id = http::request_id(&req);
     if req.method() == worker::Method::Options {
@@ -39,11 +48,12 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     };
     let mut log =
         helpers::log::RequestLog::new(&app.request_id, &req.method().to_string(), &req.path());
-    let response = match handle(&app, &mut req, &mut log).await {
-        Ok(reply) => {
+    let response = match handle(&app, &ctx, &mut req, &mut log).await {
+        Ok(Answer::Json(reply)) => {
             log.note_body(&reply.body);
             http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers)
         }
+        Ok(Answer::Stream(response)) => Ok(response),
         Err(e) => {
             log.error_code = Some(e.code);
             http::error_response(&e, &app.request_id)
@@ -87,6 +97,42 @@ fn is_paid(id: RouteId) -> bool {
     matches!(id, RouteId::Execute | RouteId::Validate | RouteId::JobRetry)
 }
 
+/// Queue consumer (wrangler.toml `[[queues.consumers]]`): jobs sent by
+/// `POST /api/execute` run here; the dead-letter queue's messages end their
+/// job `failed`. A batch's messages run concurrently.
+#[event(queue)]
+async fn queue(
+    batch: MessageBatch<services::queue_jobs::JobMessage>,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<()> {
+    let app = App {
+        config: Config::from_env(&env),
+        env,
+        request_id: "queue".into(),
+    };
+    let dead_letters = batch.queue().ends_with("-dlq");
+    let messages = batch.messages()?;
+    let deliveries = futures_util::future::join_all(messages.iter().map(|m| {
+        let app = &app;
+        async move {
+            if dead_letters {
+                services::queue_jobs::dead_letter(app, m.body()).await
+            } else {
+                services::queue_jobs::consume(app, m.body()).await
+            }
+        }
+    }))
+    .await;
+    for (message, delivery) in messages.iter().zip(deliveries) {
+        match delivery {
+            services::queue_jobs::Delivery::Ack => message.ack(),
+            services::queue_jobs::Delivery::Retry => message.retry(),
+        }
+    }
+    Ok(())
+}
+
 fn needs_body(id: RouteId) -> bool {
     matches!(
         id,
@@ -96,9 +142,10 @@ fn needs_body(id: RouteId) -> bool {
 
 async fn handle(
     app: &App,
+    ctx: &Context,
     req: &mut Request,
     log: &mut helpers::log::RequestLog,
-) -> AppResult<Reply> {
+) -> AppResult<Answer> {
     let url = req
         .url()
         .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
@@ -148,6 +195,7 @@ async fn handle(
         None
     };
     let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
+    let prefer = req.headers().get("Prefer").ok().flatten();
     let query: HashMap<String, String> = url
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -155,18 +203,22 @@ async fn handle(
     let call = Call {
         app,
         host: url.host_str().unwrap_or("").to_string(),
+        ctx,
         principal: principal.as_ref(),
         params,
         query,
         body,
     };
-    match route.id {
+    let reply = match route.id {
+        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Stream),
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,
         RouteId::Help => monitoring::help(&call).await,
         RouteId::OpenApi => monitoring::openapi(&call).await,
         RouteId::AiProviders => monitoring::ai_providers(&call).await,
-        RouteId::Execute => execute::execute(&call, request_id_header.as_deref()).await,
+        RouteId::Execute => {
+            execute::execute(&call, request_id_header.as_deref(), prefer.as_deref()).await
+        }
         RouteId::Validate => execute::validate(&call).await,
         RouteId::Templates => templates::list(&call).await,
         RouteId::Template => templates::get(&call).await,
@@ -183,5 +235,6 @@ async fn handle(
         RouteId::AdminStats => stats::admin(&call).await,
         RouteId::AdminTemplates => admin::templates(&call).await,
         RouteId::AdminAnalytics => stats::analytics(&call).await,
-    }
+    };
+    reply.map(Answer::Json)
 }

@@ -105,6 +105,15 @@ fn components() -> Value {
             "Tokens": tokens(),
             "Envelope": envelope(),
             "Job": job(),
+            "JobStatus": job_status(),
+            "Accepted": object(&[
+                ("success", boolean()),
+                ("status", one_of_strings(&["accepted"])),
+                ("jobId", integer()),
+                ("statusUrl", string()),
+                ("eventsUrl", string()),
+                ("resultUrl", string()),
+            ]),
             "Template": object(&[
                 ("id", integer()),
                 ("templateName", string()),
@@ -192,6 +201,29 @@ fn job() -> Value {
         ("qualityScore", nullable(number())),
         ("createdAt", string()),
         ("updatedAt", string()),
+    ])
+}
+
+fn job_status() -> Value {
+    let counts = object(&[("received", integer()), ("expected", integer())]);
+    object(&[
+        ("jobId", integer()),
+        ("status", one_of_strings(&["processing", "completed", "failed"])),
+        ("stage", string()),
+        ("percent", json!({"type": "integer", "minimum": 0, "maximum": 100})),
+        ("progress", json!({"type": "integer", "minimum": 0, "maximum": 100})),
+        ("elements", counts.clone()),
+        ("tokens", counts),
+        ("elapsedMs", nullable(integer())),
+        ("estimatedRemainingMs", nullable(integer())),
+        ("runMode", string()),
+        ("abandoned", boolean()),
+        ("failureCode", nullable(string())),
+        ("failureReason", nullable(string())),
+        ("updatedAt", string()),
+        ("statusUrl", string()),
+        ("eventsUrl", string()),
+        ("resultUrl", string()),
     ])
 }
 
@@ -283,6 +315,8 @@ fn provider_row() -> Value {
 pub struct RouteDoc {
     pub query: Vec<(&'static str, Value, &'static str)>,
     pub body: Option<Value>,
+    /// The success body's media type.
+    pub media: &'static str,
     /// The success status and its body.
     pub ok: (u16, Value),
 }
@@ -365,6 +399,7 @@ fn exec_config() -> Value {
             json!({"type": "integer", "minimum": 256, "maximum": 64000}),
         ),
         ("validation?", boolean()),
+        ("async?", boolean()),
         (
             "validationLevel?",
             json!({"type": "integer", "minimum": 1, "maximum": 3}),
@@ -385,7 +420,7 @@ fn exec_config() -> Value {
 fn execute_body() -> Value {
     let timeout = json!({"type": "integer", "minimum": crate::types::api::MIN_TIMEOUT_MS, "maximum": crate::types::api::MAX_TIMEOUT_MS});
     let granulate = object(&[
-        ("action?", one_of_strings(&["granulate", "process"])),
+        ("action", one_of_strings(&["granulate", "process"])),
         ("input", granulate_params(true)),
         ("params?", granulate_params(false)),
         ("config?", exec_config()),
@@ -427,6 +462,7 @@ fn execute_body() -> Value {
     json!({"anyOf": [granulate, validate, estimate], "description": format!("action: one of {}", Action::NAMES.join(", "))})
 }
 
+const JSON: &str = "application/json";
 const UNDOCUMENTED: &str = "not yet described in src/openapi.rs";
 
 pub fn route_doc(id: RouteId) -> RouteDoc {
@@ -434,6 +470,7 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
     let doc = |query, body, ok: Value| RouteDoc {
         query,
         body,
+        media: JSON,
         ok: (200, ok),
     };
     match id {
@@ -568,26 +605,16 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
                 ),
             ]),
         ),
-        RouteId::JobStatus => doc(
-            none(),
-            None,
-            object(&[
-                ("jobId", integer()),
-                (
-                    "status",
-                    one_of_strings(&["processing", "completed", "failed"]),
-                ),
-                ("stage", string()),
-                (
-                    "progress",
-                    json!({"type": "integer", "minimum": 0, "maximum": 100}),
-                ),
-                ("abandoned", boolean()),
-                ("failureCode", nullable(string())),
-                ("failureReason", nullable(string())),
-                ("updatedAt", string()),
-            ]),
-        ),
+        RouteId::JobStatus => doc(none(), None, reference("JobStatus")),
+        RouteId::JobEvents => RouteDoc {
+            query: none(),
+            body: None,
+            media: "text/event-stream",
+            ok: (
+                200,
+                json!({"type": "string", "description": "Server-Sent Events: `event: progress|completed|failed`, `data:` the JobStatus object"}),
+            ),
+        },
         RouteId::JobStructure => doc(
             vec![(
                 "source",
@@ -751,6 +778,7 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
             ]),
         ),
         RouteId::AdminTemplates => RouteDoc {
+            media: JSON,
             query: none(),
             body: Some(object(&[
                 ("action", one_of_strings(&["create", "update", "delete"])),
@@ -859,9 +887,23 @@ pub fn document(version: &str) -> Value {
             parameters.push(json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description}));
         }
         let mut responses = Map::new();
-        let mut ok = json!({"description": "success", "content": {"application/json": {"schema": doc.ok.1}}});
+        let mut content = Map::new();
+        content.insert(doc.media.to_string(), json!({"schema": doc.ok.1}));
+        let mut ok = json!({"description": "success", "content": content});
         if route.id == RouteId::AdminTemplates {
             responses.insert("201".into(), json!({"description": "created", "content": {"application/json": {"schema": doc.ok.1}}}));
+        }
+        if route.id == RouteId::Execute {
+            responses.insert("202".into(), json!({
+                "description": "accepted (`config.async: true` or `Prefer: respond-async`): follow the job at its URLs",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": reference("Accepted")}},
+            }));
+            parameters.push(json!({"name": "Prefer", "in": "header", "required": false,
+                "schema": {"type": "string", "enum": ["respond-async"]}, "description": "answer 202 at once; the job runs on the queue"}));
+            parameters.push(json!({"name": "X-Request-ID", "in": "header", "required": false,
+                "schema": {"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_EXECUTION_ID_LEN, "pattern": "^[\\x21-\\x7e]+$"},
+                "description": "the idempotency key (a repeated key joins or replays the job)"}));
         }
         if matches!(route.id, RouteId::Execute | RouteId::JobRetry) {
             ok["headers"] = json!({"Idempotent-Replay": {"description": "`true` when a completed job is replayed", "schema": {"type": "string"}}});

@@ -36,6 +36,7 @@ pub enum RouteId {
     Jobs,
     Job,
     JobStatus,
+    JobEvents,
     JobStructure,
     JobRetry,
     Validate,
@@ -84,8 +85,8 @@ pub static ROUTES: &[Route] = &[
     route!(OpenApi, "GET", "/openapi.json", Public, "This API as an OpenAPI 3.1 document, generated from the route table.", "-",
         "openapi, info, paths, components{schemas, securitySchemes}"),
     route!(Execute, "POST", "/api/execute", Authenticated,
-        "Resource Manager entry point: granulate (alias process), validate or estimate. X-Request-ID is the idempotency key.",
-        "action, input{topic, structureType?, templateName?, granularityLevel?, targetAudience?, constraints{maxElements?, counts?}, options?, executionId?, jobId?}, params{same fields; wins over input}, config{aiProvider?, aiModel?, temperature?, maxTokens?, validation?, validationLevel?, validationThreshold?, maxCostUsd?}, timeout? (ms)",
+        "Resource Manager entry point: granulate (alias process), validate or estimate. X-Request-ID is the idempotency key (bound to the request: another body is a 422); a repeated id of a running job waits for it. `Prefer: respond-async` or config.async → 202 with jobId, statusUrl, eventsUrl; past `timeout` → 504 deadline_exceeded with statusUrl while the job goes on.",
+        "action, input{topic, structureType?, templateName?, granularityLevel?, targetAudience?, constraints{maxElements?, counts?}, options?, executionId?, jobId?}, params{same fields; wins over input}, config{aiProvider?, aiModel?, temperature?, maxTokens?, validation?, validationLevel?, validationThreshold?, maxCostUsd?, async?}, timeout? (ms: how long this request waits)",
         "success, output{granulatorJobId, jobId, topic, structureType, structure | structureReference{type,location}, summary, wordCountEstimates, contentMetadata, qualityScore, readyForContentGeneration, readyForNext, tokensUsed, costUsd, validationResult?}, usage.tokens{input,output}, duration, cost, metadata{workerChain, …}"),
     route!(Templates, "GET", "/api/templates", Authenticated, "Active templates, optionally of one structure type.",
         "query: structure_type?", "templates[], count"),
@@ -95,8 +96,12 @@ pub static ROUTES: &[Route] = &[
     route!(Jobs, "GET", "/api/jobs", Authenticated, "The caller's jobs, newest first.",
         "query: status?, structure_type?, from?, to? (ISO dates), limit? (1-100, default 20), offset?", "jobs[], total, limit, offset"),
     route!(Job, "GET", "/api/jobs/{id}", Authenticated, "One job with its attempts.", "-", "job{…}, attempts[]"),
-    route!(JobStatus, "GET", "/api/jobs/{id}/status", Authenticated, "A job's status and progress from its real stage.", "-",
-        "jobId, status, stage, progress, failureReason?, updatedAt"),
+    route!(JobStatus, "GET", "/api/jobs/{id}/status", Authenticated,
+        "A job's live status: stage (queued|generating|refining|validating|storing|done|failed), percent from tokens and elements received while the model streams.", "-",
+        "jobId, status, stage, percent, elements{received, expected}, tokens{received, expected}, elapsedMs, estimatedRemainingMs, runMode, failureCode?, failureReason?, updatedAt, statusUrl, eventsUrl, resultUrl"),
+    route!(JobEvents, "GET", "/api/jobs/{id}/events", Authenticated,
+        "Server-Sent Events (text/event-stream) of the job's status: `progress` at least every second while it runs and on every stage change, then `completed` or `failed`.", "-",
+        "event: progress|completed|failed; data: the status object"),
     route!(JobStructure, "GET", "/api/jobs/{id}/structure", Authenticated,
         "The hierarchical structure of a completed job, from inline/KV/R2 storage or rebuilt from D1.", "query: source? (storage|elements)",
         "jobId, structureType, source, structure"),
@@ -181,6 +186,10 @@ mod tests {
         };
         assert_eq!(r.id, RouteId::JobStatus);
         assert_eq!(params, vec![("id", "42".to_string())]);
+        let Match::Found(r, _) = match_route("GET", "/api/jobs/42/events") else {
+            panic!()
+        };
+        assert_eq!(r.id, RouteId::JobEvents);
         let Match::Found(r, _) = match_route("GET", "/api/templates/") else {
             panic!()
         };

@@ -255,6 +255,47 @@ async fn re_validation_is_charged_against_the_job_budget() {
     report_ratio("generation + reviews", spent, budget);
 }
 
+#[tokio::test]
+async fn a_re_run_of_a_failed_job_is_charged_against_the_same_budget() {
+    // Run 1: gpt-4o answers garbage that bills $0.0125 (1,000 in + 1,000 out),
+    // then garbage again; the job fails having spent most of its $0.02.
+    let key = unique("rerun-budget");
+    let heavy = json!({"input": 1000, "output": 1000, "cached": 0});
+    script(
+        &key,
+        json!([{"kind": "invalid", "usage": heavy}, {"kind": "invalid"}, {"kind": "valid"}, {"kind": "valid"}]),
+    )
+    .await;
+    let budget = 0.02;
+    let body = json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+        "config": {"aiProvider": "openai", "aiModel": "gpt-4o", "maxCostUsd": budget}});
+    let request_id = unique("rerun-id");
+    let first = execute(&Who::Client, body.clone(), Some(&request_id)).await;
+    assert!(matches!(first.status, 422 | 502), "{}", first.body);
+    let calls_before = mock_calls(&key).await.len();
+    assert!(
+        calls_before >= 1,
+        "the first run paid for at least one call"
+    );
+    // Run 2 under the same id: what run 1 spent still counts. A fresh budget
+    // would allow the same call run 1 made; what is left of this one does not.
+    let second = execute(&Who::Client, body, Some(&request_id)).await;
+    assert_error(&second, 422, "budget_exceeded");
+    assert_eq!(
+        mock_calls(&key).await.len(),
+        calls_before,
+        "no call on the re-run"
+    );
+    let id = second.body["details"]["jobId"].as_i64().unwrap();
+    let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    assert_eq!(job.body["job"]["runs"], 2, "{}", job.body);
+    report_ratio(
+        "two runs of one job",
+        job.body["job"]["costUsd"].as_f64().unwrap(),
+        budget,
+    );
+}
+
 // ---- rate limits and daily spend caps ---------------------------------------------------
 
 async fn hammer(who: &Who, n: usize) -> Vec<Reply> {

@@ -4,28 +4,38 @@ use super::{Call, Reply};
 use crate::error::AppResult;
 use crate::helpers::envelope::Envelope;
 use crate::services::database::Database;
-use crate::services::granulator::{self, Outcome};
+use crate::services::granulator::{self, Submitted, Waited};
+use crate::services::progress::{self, Placement};
 use crate::services::spend::Payer;
-use crate::services::timing::now_ms;
-use crate::services::{economy, templates};
-use crate::types::api::{parse_execute, ExecuteRequest};
+use crate::services::timing::{now_ms, with_timeout};
+use crate::services::{economy, queue_jobs, templates};
+use crate::types::api::{parse_execute, ExecuteRequest, JobRequest};
+use futures_util::FutureExt;
 use serde_json::json;
 
-pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppResult<Reply> {
+pub async fn execute(
+    call: &Call<'_>,
+    request_id_header: Option<&str>,
+    prefer: Option<&str>,
+) -> AppResult<Reply> {
     let principal = call.principal()?;
     let db = Database::new(call.app)?;
     let reply = match parse_execute(call.body()?, request_id_header)? {
         ExecuteRequest::Granulate {
             request,
             execution_id,
+            asynchronous,
         } => {
-            let payer = Payer::of(principal, &call.app.config.limits);
-            match granulator::granulate(call.app, &db, &payer, request, execution_id).await? {
-                Outcome::Fresh(envelope) => Reply::ok(envelope),
-                Outcome::Replay(envelope) => {
-                    Reply::ok(envelope).header("Idempotent-Replay", "true")
-                }
-            }
+            let asynchronous = asynchronous || progress::prefers_async(prefer);
+            granulate(
+                call,
+                &db,
+                &Payer::of(principal, &call.app.config.limits),
+                request,
+                execution_id,
+                asynchronous,
+            )
+            .await?
         }
         ExecuteRequest::Validate {
             job_id,
@@ -75,6 +85,89 @@ pub async fn execute(call: &Call<'_>, request_id_header: Option<&str>) -> AppRes
         }
     };
     Ok(reply.header("X-D1-Round-Trips", db.round_trips().to_string()))
+}
+
+/// `202 Accepted`: where to follow the job.
+fn accepted(job_id: i64) -> Reply {
+    let mut body = progress::job_links(job_id);
+    body["success"] = json!(true);
+    body["status"] = json!("accepted");
+    Reply::ok(body)
+        .status(202)
+        .header("Location", format!("/api/jobs/{job_id}/status"))
+        .header("Preference-Applied", "respond-async")
+}
+
+/// Submit a granulation and answer as the caller asked: 202 at once
+/// (async), or the result once the job ends — 504 with the status URL if the
+/// request's `timeout` comes first (the job goes on). A repeated key joins
+/// the running job instead of starting another.
+pub async fn granulate(
+    call: &Call<'_>,
+    db: &Database,
+    payer: &Payer,
+    request: JobRequest,
+    execution_id: Option<String>,
+    asynchronous: bool,
+) -> AppResult<Reply> {
+    let app = call.app;
+    let started = now_ms();
+    let until = started + request.timeout_ms;
+    let (submitted, placement, prepared) =
+        granulator::submit(app, db, payer, &request, execution_id, asynchronous).await?;
+    match submitted {
+        Submitted::Replay(envelope) => Ok(Reply::ok(envelope).header("Idempotent-Replay", "true")),
+        Submitted::Running { job_id } if asynchronous => Ok(accepted(job_id)),
+        Submitted::Running { job_id } => wait(db, job_id, until, started, true).await,
+        Submitted::Claimed { job_id, run } if placement == Placement::Queue => {
+            queue_jobs::enqueue(app, db, job_id, run).await?;
+            if asynchronous {
+                Ok(accepted(job_id))
+            } else {
+                wait(db, job_id, until, started, false).await
+            }
+        }
+        Submitted::Claimed { job_id, run } => {
+            // Inline: the run is shared with `waitUntil`, so it goes on when this
+            // request stops waiting.
+            let work = granulator::run_job(app.clone(), job_id, run, prepared)
+                .boxed_local()
+                .shared();
+            call.ctx.wait_until(work.clone().map(|_| ()));
+            match with_timeout(until.saturating_sub(now_ms()).max(1), work).await {
+                Some((Ok(envelope), trips)) => {
+                    db.add_round_trips(trips);
+                    Ok(Reply::ok(envelope))
+                }
+                Some((Err(error), _)) => Err(error),
+                None => Err(granulator::still_running(
+                    job_id,
+                    now_ms().saturating_sub(started),
+                )),
+            }
+        }
+    }
+}
+
+/// Wait on a job someone else runs (the queue, or an earlier request).
+async fn wait(
+    db: &Database,
+    job_id: i64,
+    until: u64,
+    started: u64,
+    joined: bool,
+) -> AppResult<Reply> {
+    match granulator::wait_for(db, job_id, until).await? {
+        Waited::Completed(envelope) if joined => {
+            Ok(Reply::ok(envelope).header("Idempotent-Replay", "true"))
+        }
+        Waited::Completed(envelope) => Ok(Reply::ok(envelope)),
+        Waited::Failed(error) => Err(error),
+        Waited::Running => Err(granulator::still_running(
+            job_id,
+            now_ms().saturating_sub(started),
+        )),
+    }
 }
 
 pub async fn validate(call: &Call<'_>) -> AppResult<Reply> {

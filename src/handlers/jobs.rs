@@ -4,7 +4,8 @@
 use super::{Call, Reply};
 use crate::error::{AppError, AppResult};
 use crate::services::database::{Database, JobFilter, JobRow};
-use crate::services::granulator::{self, Outcome};
+use crate::services::granulator;
+use crate::services::progress;
 use crate::services::spend::Payer;
 use crate::types::api::JobRequest;
 use crate::types::structure::StructureType;
@@ -130,31 +131,147 @@ pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
 }
 
 /// Progress follows the stage the pipeline last recorded.
-pub fn progress(stage: &str) -> u8 {
-    match stage {
-        "generating" => 20,
-        "refining" => 50,
-        "validating" => 70,
-        "storing" => 90,
-        _ => 100,
-    }
+/// A job's live status: stage, percent, elements and tokens so far,
+/// elapsed and estimated remaining time (the status route and each event).
+pub fn status_body(job: &JobRow, now: u64) -> Value {
+    let running = job.status == "processing";
+    let queued = running && job.run_mode == "queue" && job.started_at_ms.is_none();
+    let stage = if queued { "queued" } else { job.stage.as_str() };
+    let started = job.started_at_ms.or(job.submitted_at_ms).map(|s| s as u64);
+    let elapsed = match (running, job.submitted_at_ms) {
+        (true, Some(s)) => Some(now.saturating_sub(s as u64)),
+        _ => job.processing_time_ms.map(|t| t as u64),
+    };
+    let expected_tokens = job.expected_tokens.unwrap_or(0.0) as u64;
+    let expected_elements = job.expected_elements.unwrap_or(0.0) as u64;
+    let (tokens, elements) = if running {
+        (job.progress_tokens as u64, job.progress_elements as u64)
+    } else {
+        (
+            job.tokens_output as u64,
+            job.total_elements.unwrap_or(job.progress_elements) as u64,
+        )
+    };
+    let estimate = progress::estimate(
+        stage,
+        tokens,
+        expected_tokens,
+        elements,
+        expected_elements,
+        started.map(|s| now.saturating_sub(s)).unwrap_or(0),
+    );
+    let abandoned = running && (job.deadline_at as u64) < now;
+    let id = job.id as i64;
+    json!({
+        "jobId": id,
+        "status": job.status,
+        "stage": stage,
+        "percent": estimate.percent,
+        "progress": estimate.percent,
+        "elements": {"received": elements, "expected": expected_elements},
+        "tokens": {"received": tokens, "expected": expected_tokens},
+        "elapsedMs": elapsed,
+        "estimatedRemainingMs": if running { estimate.remaining_ms } else { Some(0) },
+        "runMode": job.run_mode,
+        "abandoned": abandoned,
+        "failureCode": job.failure_code,
+        "failureReason": job.failure_reason,
+        "updatedAt": job.updated_at,
+        "statusUrl": format!("/api/jobs/{id}/status"),
+        "eventsUrl": format!("/api/jobs/{id}/events"),
+        "resultUrl": format!("/api/jobs/{id}"),
+    })
 }
 
 pub async fn status(call: &Call<'_>) -> AppResult<Reply> {
     let db = Database::new(call.app)?;
     let job = scoped_job(call, &db).await?;
-    let abandoned =
-        job.status == "processing" && (job.deadline_at as u64) < crate::services::timing::now_ms();
-    Ok(Reply::ok(json!({
-        "jobId": job.id as i64,
-        "status": job.status,
-        "stage": job.stage,
-        "progress": progress(&job.stage),
-        "abandoned": abandoned,
-        "failureCode": job.failure_code,
-        "failureReason": job.failure_reason,
-        "updatedAt": job.updated_at,
-    })))
+    Ok(Reply::ok(status_body(
+        &job,
+        crate::services::timing::now_ms(),
+    )))
+}
+
+/// How often the events stream looks at the job, and the longest it stays
+/// quiet (a `progress` event at least this often while the job runs).
+const EVENTS_POLL_MS: u64 = 250;
+const EVENTS_EVERY_MS: u64 = 1_000;
+/// An events stream ends after this long even if the job has not.
+const EVENTS_MAX_MS: u64 = 15 * 60 * 1_000;
+
+struct EventsState {
+    db: Database,
+    job_id: i64,
+    scope: Option<String>,
+    last_sent: u64,
+    last_key: Option<(String, String)>,
+    opened: u64,
+    finished: bool,
+}
+
+fn sse_event(name: &str, data: &Value) -> Vec<u8> {
+    format!("event: {name}\ndata: {data}\n\n").into_bytes()
+}
+
+/// `GET /api/jobs/{id}/events`: Server-Sent Events of the job's status,
+/// `progress` at least every second while it runs and within a poll of a
+/// stage change, then one `completed` or `failed` event, then the end.
+pub async fn events(call: &Call<'_>) -> AppResult<worker::Response> {
+    let db = Database::new(call.app)?;
+    let job = scoped_job(call, &db).await?;
+    let state = EventsState {
+        db,
+        job_id: job.id as i64,
+        scope: call.scope()?,
+        last_sent: 0,
+        last_key: None,
+        opened: crate::services::timing::now_ms(),
+        finished: false,
+    };
+    let stream = futures_util::stream::unfold(state, |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        loop {
+            let now = crate::services::timing::now_ms();
+            let job = match st.db.job(st.job_id, st.scope.as_deref()).await {
+                Ok(Some(job)) => job,
+                Ok(None) | Err(_) => {
+                    st.finished = true;
+                    let data = json!({"jobId": st.job_id, "error": "the job could not be read"});
+                    return Some((Ok::<Vec<u8>, worker::Error>(sse_event("error", &data)), st));
+                }
+            };
+            let body = status_body(&job, now);
+            let terminal = job.status != "processing";
+            if terminal {
+                st.finished = true;
+                let name = if job.status == "completed" {
+                    "completed"
+                } else {
+                    "failed"
+                };
+                return Some((Ok(sse_event(name, &body)), st));
+            }
+            let key = (
+                body["stage"].as_str().unwrap_or("").to_string(),
+                job.status.clone(),
+            );
+            let changed = st.last_key.as_ref() != Some(&key);
+            if changed || now.saturating_sub(st.last_sent) >= EVENTS_EVERY_MS {
+                st.last_key = Some(key);
+                st.last_sent = now;
+                return Some((Ok(sse_event("progress", &body)), st));
+            }
+            if now.saturating_sub(st.opened) > EVENTS_MAX_MS {
+                st.finished = true;
+                return Some((Ok(sse_event("timeout", &body)), st));
+            }
+            crate::services::timing::sleep(EVENTS_POLL_MS).await;
+        }
+    });
+    crate::helpers::http::event_stream_response(stream, &call.app.request_id)
+        .map_err(|e| AppError::internal(format!("opening the events stream: {e}")))
 }
 
 pub async fn structure(call: &Call<'_>) -> AppResult<Reply> {
@@ -204,18 +321,15 @@ pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
     // Same client and execution id: the failed job runs again in place, paid
     // by the job's tenant (at the caller's tier when the caller is that tenant).
     let payer = Payer::for_tenant(call.principal()?, &job.client_id, &call.app.config.limits);
-    match granulator::granulate(
-        call.app,
+    super::execute::granulate(
+        call,
         &db,
         &payer,
         request,
         Some(job.execution_id.clone()),
+        false,
     )
-    .await?
-    {
-        Outcome::Fresh(envelope) => Ok(Reply::ok(envelope)),
-        Outcome::Replay(envelope) => Ok(Reply::ok(envelope).header("Idempotent-Replay", "true")),
-    }
+    .await
 }
 
 pub async fn validation_history(call: &Call<'_>) -> AppResult<Reply> {
@@ -260,11 +374,5 @@ mod tests {
         assert!(!valid_date("yesterday"));
         assert!(!valid_date("2026-1-25"));
         assert!(!valid_date("2026-11-25 OR 1=1"));
-    }
-
-    #[test]
-    fn progress_rises_with_the_stage() {
-        let stages = ["generating", "refining", "validating", "storing", "done"];
-        assert!(stages.windows(2).all(|w| progress(w[0]) < progress(w[1])));
     }
 }

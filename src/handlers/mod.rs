@@ -46,6 +46,8 @@ pub struct Call<'a> {
     pub app: &'a App,
     /// The request URL's host (a deployed worker is not on loopback).
     pub host: String,
+    /// For work that outlives the response (`waitUntil`).
+    pub ctx: &'a worker::Context,
     pub principal: Option<&'a Principal>,
     pub params: Vec<(&'static str, String)>,
     pub query: HashMap<String, String>,

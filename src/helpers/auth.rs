@@ -349,6 +349,12 @@ mod tests {
             Credentials::ApiKey("k".into())
         );
         assert_eq!(creds(&[("x-api-key", "  ")]).unwrap(), Credentials::None);
+        // 512 characters is the longest credential accepted.
+        let longest = "k".repeat(MAX_CREDENTIAL_LEN);
+        assert_eq!(
+            creds(&[("x-api-key", &longest)]).unwrap(),
+            Credentials::ApiKey(longest.clone())
+        );
         assert_eq!(
             creds(&[("x-api-key", &"k".repeat(600))])
                 .unwrap_err()
@@ -498,6 +504,25 @@ mod tests {
         assert_eq!(Tenant::Client("42".into()).key(), "42");
         assert_eq!(Tenant::User("42".into()).key(), "user:42");
         assert_eq!(Tenant::Worker("rm".into()).key(), "worker:rm");
+    }
+
+    #[test]
+    fn tier_names_label_the_kind_of_caller() {
+        let names: Vec<&str> = [
+            Principal::Worker {
+                worker_id: "rm".into(),
+                acting_for: None,
+            },
+            session("u", "client", None),
+            Principal::Client {
+                client_id: "c".into(),
+                tier: "basic".into(),
+            },
+        ]
+        .iter()
+        .map(Principal::tier_name)
+        .collect();
+        assert_eq!(names, ["worker", "session", "client"]);
     }
 
     #[test]

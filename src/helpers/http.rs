@@ -9,8 +9,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const CORS_ALLOW_ORIGIN: &str = "*";
 pub const CORS_ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 pub const CORS_ALLOW_HEADERS: &str =
-    "Content-Type, X-API-Key, Authorization, X-Worker-ID, X-Client-ID, X-Request-ID, x-bitware-session-token";
-pub const CORS_EXPOSE_HEADERS: &str = "X-Request-ID, Idempotent-Replay, X-D1-Round-Trips";
+    "Content-Type, X-API-Key, Authorization, X-Worker-ID, X-Client-ID, X-Request-ID, x-bitware-session-token, Prefer";
+pub const CORS_EXPOSE_HEADERS: &str =
+    "X-Request-ID, Idempotent-Replay, X-D1-Round-Trips, Location, Preference-Applied";
 
 /// Extra response headers a handler may add.
 pub type Headers = Vec<(&'static str, String)>;
@@ -28,6 +29,22 @@ pub fn json_response(
     for (name, value) in extra {
         headers.set(name, value)?;
     }
+    Ok(response)
+}
+
+/// A Server-Sent Events stream (`text/event-stream`), never cached or buffered.
+pub fn event_stream_response<S>(stream: S, request_id: &str) -> worker::Result<Response>
+where
+    S: futures_util::TryStream + 'static,
+    S::Ok: Into<Vec<u8>>,
+    S::Error: Into<worker::Error>,
+{
+    let mut response = Response::from_stream(stream)?;
+    let headers = response.headers_mut();
+    headers.set("Content-Type", "text/event-stream; charset=utf-8")?;
+    set_common(headers, request_id)?;
+    headers.set("Cache-Control", "no-cache, no-store")?;
+    headers.set("X-Accel-Buffering", "no")?;
     Ok(response)
 }
 

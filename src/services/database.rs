@@ -77,12 +77,21 @@ pub struct JobRow {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    pub run_mode: String,
+    pub submitted_at_ms: Option<f64>,
+    pub started_at_ms: Option<f64>,
+    pub heartbeat_at_ms: Option<f64>,
+    pub progress_tokens: f64,
+    pub progress_elements: f64,
+    pub expected_tokens: Option<f64>,
+    pub expected_elements: Option<f64>,
 }
 
 const JOB_COLUMNS: &str = "id, client_id, execution_id, topic, structure_type, granularity_level, target_audience, template_id, \
     template_name, status, stage, run_count, provider, model, tokens_input, tokens_output, tokens_cached, cost_usd, quality_score, \
     validation_passed, total_elements, estimated_total_words, storage_type, storage_location, structure_bytes, processing_time_ms, \
-    failure_code, failure_reason, deadline_at, created_at, updated_at, completed_at";
+    failure_code, failure_reason, deadline_at, created_at, updated_at, completed_at, run_mode, submitted_at_ms, started_at_ms, \
+    heartbeat_at_ms, progress_tokens, progress_elements, expected_tokens, expected_elements";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobPayload {
@@ -152,6 +161,11 @@ pub struct NewJob<'a> {
     pub template_name: &'a str,
     pub request_params: &'a str,
     pub deadline_at: u64,
+    pub request_hash: &'a str,
+    /// `inline` (runs now, in this request) or `queue` (waits for the consumer).
+    pub run_mode: &'a str,
+    pub expected_tokens: u32,
+    pub expected_elements: u32,
 }
 
 #[derive(Debug)]
@@ -168,6 +182,17 @@ pub enum Claim {
     Replay { job_id: i64, result: Value },
     /// Another request is running it.
     InProgress { job_id: i64 },
+    /// The key was used for a different request.
+    Mismatch { job_id: i64 },
+}
+
+/// What a waiting request needs to know about a job.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobState {
+    pub status: String,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub result_json: Option<String>,
 }
 
 /// What a finished job writes, in one batch.
@@ -193,8 +218,6 @@ pub struct Completion<'a> {
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
     pub date: &'a str,
-    /// Settled to `cost_usd` in the same batch.
-    pub reservation: Option<&'a Reservation>,
 }
 
 pub struct Failure<'a> {
@@ -210,8 +233,6 @@ pub struct Failure<'a> {
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
     pub date: &'a str,
-    /// Settled to `cost_usd` in the same batch.
-    pub reservation: Option<&'a Reservation>,
 }
 
 /// Money set aside for one run against its tenant's daily cap.
@@ -270,6 +291,11 @@ impl Database {
 
     pub fn round_trips(&self) -> u32 {
         self.round_trips.get()
+    }
+
+    /// Round trips made through another handle for the same request (an inline run).
+    pub fn add_round_trips(&self, n: u32) {
+        self.round_trips.set(self.round_trips.get() + n);
     }
 
     fn stmt(&self, sql: &str, binds: &[JsValue]) -> AppResult<D1PreparedStatement> {
@@ -478,9 +504,11 @@ impl Database {
         }
         let insert = self.stmt(
             "INSERT INTO granulation_jobs (client_id, execution_id, topic, structure_type, granularity_level, target_audience, \
-             template_id, template_name, request_params, deadline_at, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0) \
+             template_id, template_name, request_params, deadline_at, request_hash, run_mode, expected_tokens, expected_elements, \
+             submitted_at_ms, started_at_ms, heartbeat_at_ms, cost_usd) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, CASE WHEN ?12 = 'inline' THEN ?15 END, ?15, 0) \
              ON CONFLICT (client_id, execution_id) DO NOTHING RETURNING id, run_count, cost_usd",
-            &Self::job_binds(job),
+            &Self::job_binds(job, now_ms),
         )?;
         if let Some(c) = self.first::<Claimed>("creating a job", insert).await? {
             return Ok(Claim::Run {
@@ -495,9 +523,10 @@ impl Database {
             status: String,
             deadline_at: f64,
             result_json: Option<String>,
+            request_hash: Option<String>,
         }
         let lookup = self.stmt(
-            "SELECT id, status, deadline_at, result_json FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
+            "SELECT id, status, deadline_at, result_json, request_hash FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
             &[t(job.client_id), t(job.execution_id)],
         )?;
         let existing = self
@@ -505,6 +534,14 @@ impl Database {
             .await?
             .ok_or_else(|| AppError::internal("the conflicting job vanished"))?;
         let job_id = existing.id as i64;
+        // Rows older than the hash column match anything (NULL).
+        if existing
+            .request_hash
+            .as_deref()
+            .is_some_and(|h| h != job.request_hash)
+        {
+            return Ok(Claim::Mismatch { job_id });
+        }
         match existing.status.as_str() {
             "completed" => {
                 let result = existing
@@ -521,12 +558,14 @@ impl Database {
         }
         // Failed, or abandoned past its deadline: run it again, unless another request just did.
         let mut binds = vec![i(job_id), n(now_ms as f64)];
-        binds.extend(Self::job_binds(job).into_iter().skip(2));
+        binds.extend(Self::job_binds(job, now_ms).into_iter().skip(2));
         let reclaim = self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET status = 'processing', stage = 'generating', run_count = run_count + 1, topic = ?3, \
                  structure_type = ?4, granularity_level = ?5, target_audience = ?6, template_id = ?7, template_name = ?8, \
-                 request_params = ?9, deadline_at = ?10, failure_code = NULL, failure_reason = NULL, provider = NULL, model = NULL, \
+                 request_params = ?9, deadline_at = ?10, request_hash = ?11, run_mode = ?12, expected_tokens = ?13, \
+                 expected_elements = ?14, submitted_at_ms = ?15, started_at_ms = CASE WHEN ?12 = 'inline' THEN ?15 END, \
+                 heartbeat_at_ms = ?15, progress_tokens = 0, progress_elements = 0, failure_code = NULL, failure_reason = NULL, provider = NULL, model = NULL, \
                  quality_score = NULL, validation_passed = NULL, completed_at = NULL, updated_at = {NOW} \
                  WHERE id = ?1 AND (status = 'failed' OR (status = 'processing' AND deadline_at < ?2)) RETURNING id, run_count, cost_usd"
             ),
@@ -560,7 +599,7 @@ impl Database {
         Ok(stored.and_then(|s| serde_json::from_str(&s.result_json).ok()))
     }
 
-    fn job_binds(job: &NewJob) -> Vec<JsValue> {
+    fn job_binds(job: &NewJob, now_ms: u64) -> Vec<JsValue> {
         vec![
             t(job.client_id),
             t(job.execution_id),
@@ -572,11 +611,115 @@ impl Database {
             t(job.template_name),
             t(job.request_params),
             n(job.deadline_at as f64),
+            t(job.request_hash),
+            t(job.run_mode),
+            n(job.expected_tokens as f64),
+            n(job.expected_elements as f64),
+            n(now_ms as f64),
         ]
     }
 
+    /// A waiting request's look at a job (the result only once it is complete).
+    pub async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
+        let stmt = self.stmt(
+            "SELECT status, failure_code, failure_reason, CASE WHEN status = 'completed' THEN result_json END AS result_json \
+             FROM granulation_jobs WHERE id = ?1",
+            &[i(job_id)],
+        )?;
+        self.first("reading a job's state", stmt).await
+    }
+
+    /// The queue consumer takes a queued job: only one delivery of one run
+    /// may, unless the runner that took it stopped beating for `stale_ms`.
+    pub async fn start_queued(
+        &self,
+        job_id: i64,
+        run: u32,
+        now_ms: u64,
+        stale_ms: u64,
+    ) -> AppResult<bool> {
+        #[derive(Deserialize)]
+        struct Started {
+            #[allow(dead_code)]
+            id: f64,
+        }
+        let stmt = self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET started_at_ms = ?3, heartbeat_at_ms = ?3, progress_tokens = 0, progress_elements = 0, \
+                 updated_at = {NOW} WHERE id = ?1 AND run_count = ?2 AND status = 'processing' \
+                 AND (started_at_ms IS NULL OR coalesce(heartbeat_at_ms, started_at_ms) < ?4) RETURNING id"
+            ),
+            &[i(job_id), n(run as f64), n(now_ms as f64), n(now_ms.saturating_sub(stale_ms) as f64)],
+        )?;
+        Ok(self
+            .first::<Started>("starting a queued job", stmt)
+            .await?
+            .is_some())
+    }
+
+    /// Progress of the running model call; also the runner's heartbeat.
+    pub async fn write_progress(
+        &self,
+        job_id: i64,
+        tokens: u64,
+        elements: u64,
+        now_ms: u64,
+    ) -> AppResult<()> {
+        let stmt = self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, updated_at = {NOW} \
+                 WHERE id = ?1 AND status = 'processing'"
+            ),
+            &[i(job_id), n(tokens as f64), n(elements as f64), n(now_ms as f64)],
+        )?;
+        self.run("writing a job's progress", stmt).await.map(|_| ())
+    }
+
+    /// End a run that never produced a result (dead-lettered, never enqueued).
+    pub async fn fail_run(
+        &self,
+        job_id: i64,
+        run: u32,
+        code: &str,
+        reason: &str,
+    ) -> AppResult<bool> {
+        // The run made no model call: its reservation is released, nothing booked.
+        let statements = vec![
+            self.stmt(
+                &format!(
+                    "UPDATE granulation_jobs SET status = 'failed', stage = 'failed', failure_code = ?3, failure_reason = ?4, \
+                     updated_at = {NOW} WHERE id = ?1 AND run_count = ?2 AND status = 'processing'"
+                ),
+                &[i(job_id), n(run as f64), t(code), t(reason)],
+            )?,
+            self.stmt(
+                &format!(
+                    "UPDATE tenant_daily_spend SET reserved_usd = max(0, reserved_usd - \
+                     (SELECT coalesce(sum(r.amount_usd), 0) FROM spend_reservations r WHERE r.job_id = ?1 \
+                      AND r.tenant = tenant_daily_spend.tenant AND r.day = tenant_daily_spend.day)), updated_at = {NOW} \
+                     WHERE EXISTS (SELECT 1 FROM spend_reservations r WHERE r.job_id = ?1 \
+                      AND r.tenant = tenant_daily_spend.tenant AND r.day = tenant_daily_spend.day) \
+                     AND (SELECT status FROM granulation_jobs WHERE id = ?1) = 'failed'"
+                ),
+                &[i(job_id)],
+            )?,
+            self.stmt(
+                "DELETE FROM spend_reservations WHERE job_id = ?1 \
+                 AND (SELECT status FROM granulation_jobs WHERE id = ?1) = 'failed'",
+                &[i(job_id)],
+            )?,
+        ];
+        let results = self.batch("failing a run", statements).await?;
+        Ok(results
+            .first()
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0)
+            > 0)
+    }
+
     pub async fn set_stage(&self, job_id: i64, stage: &str) -> AppResult<()> {
-        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage)])?;
+        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage), n(crate::services::timing::now_ms() as f64)])?;
         self.run("updating a job's stage", stmt).await.map(|_| ())
     }
 
@@ -727,9 +870,12 @@ impl Database {
             c.usage.total(),
             c.cost_usd,
         )?);
-        if let Some(r) = c.reservation {
-            statements.extend(self.settle_statements(r, c.cost_usd.unwrap_or(0.0))?);
-        }
+        statements.extend(self.settle_job_statements(
+            c.job_id,
+            c.client_id,
+            c.cost_usd.unwrap_or(0.0),
+            c.date,
+        )?);
         self.batch("storing a finished job", statements)
             .await
             .map(|_| ())
@@ -769,9 +915,12 @@ impl Database {
             f.usage.total(),
             f.cost_usd,
         )?);
-        if let Some(r) = f.reservation {
-            statements.extend(self.settle_statements(r, f.cost_usd.unwrap_or(0.0))?);
-        }
+        statements.extend(self.settle_job_statements(
+            f.job_id,
+            f.client_id,
+            f.cost_usd.unwrap_or(0.0),
+            f.date,
+        )?);
         self.batch("recording a failed job", statements)
             .await
             .map(|_| ())
@@ -983,6 +1132,50 @@ impl Database {
                 &[t(&r.id), t(&r.tenant), t(&r.day), n(spent_usd.max(0.0))],
             )?,
             self.stmt("DELETE FROM spend_reservations WHERE id = ?1", &[t(&r.id)])?,
+        ])
+    }
+
+    /// A claimed job owns its run's reservation from now on: its completion
+    /// or failure settles it (`settle_job_statements`).
+    pub async fn link_reservation(&self, r: &Reservation, job_id: i64) -> AppResult<()> {
+        let stmt = self.stmt(
+            "UPDATE spend_reservations SET job_id = ?2 WHERE id = ?1",
+            &[t(&r.id), i(job_id)],
+        )?;
+        self.run("linking a spend reservation", stmt)
+            .await
+            .map(|_| ())
+    }
+
+    /// Settle a job's reservations and book what its run spent, against the
+    /// day of the reservation (today when the sweep released it already).
+    fn settle_job_statements(
+        &self,
+        job_id: i64,
+        tenant: &str,
+        spent_usd: f64,
+        today: &str,
+    ) -> AppResult<Vec<D1PreparedStatement>> {
+        let day = "coalesce((SELECT min(day) FROM spend_reservations WHERE job_id = ?1), ?3)";
+        Ok(vec![
+            self.stmt(
+                &format!(
+                    "INSERT INTO tenant_daily_spend (tenant, day) VALUES (?2, {day}) ON CONFLICT (tenant, day) DO NOTHING"
+                ),
+                &[i(job_id), t(tenant), t(today)],
+            )?,
+            self.stmt(
+                &format!(
+                    "UPDATE tenant_daily_spend SET reserved_usd = max(0, reserved_usd - \
+                     coalesce((SELECT sum(amount_usd) FROM spend_reservations WHERE job_id = ?1), 0)), \
+                     spent_usd = spent_usd + ?4, updated_at = {NOW} WHERE tenant = ?2 AND day = {day}"
+                ),
+                &[i(job_id), t(tenant), t(today), n(spent_usd.max(0.0))],
+            )?,
+            self.stmt(
+                "DELETE FROM spend_reservations WHERE job_id = ?1",
+                &[i(job_id)],
+            )?,
         ])
     }
 

@@ -8,6 +8,7 @@
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
 //! Any failure ends the job `failed` with its reason and its attempts' usage.
 
+use crate::error::worker_log;
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::auth::Principal;
 use crate::helpers::economy::{efficiency, TokenUsage};
@@ -18,15 +19,16 @@ use crate::services::ai_provider::{
     Purpose,
 };
 use crate::services::database::{
-    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation, Reservation,
+    Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation,
 };
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::outline::{self, MetadataInput};
+use crate::services::progress::{self, Placement, Progress};
 use crate::services::spend::{self, Payer};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
-use crate::services::timing::{now_ms, today};
+use crate::services::timing::{now_ms, sleep, today};
 use crate::services::validation::{
     self, assess, trim_to_max_elements, Constraints, QualityReport, Verdict,
 };
@@ -35,14 +37,13 @@ use crate::types::env::App;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};
+use std::rc::Rc;
 
 /// Time a crashed run keeps its claim after the request deadline.
 const ABANDON_GRACE_MS: u64 = 30_000;
-
-pub enum Outcome {
-    Fresh(Value),
-    Replay(Value),
-}
+/// At most one progress write a second while a model call streams.
+const PROGRESS_WRITE_MS: u64 = 1_000;
+const PROGRESS_POLL_MS: u64 = 250;
 
 /// Everything fixed before the first model call.
 struct Plan {
@@ -100,6 +101,7 @@ fn review_request(
         max_tokens: 2_000,
         temperature: 0.0,
         expected_output_tokens: 400,
+        progress: None,
         offline_answer: uses_offline(chain).then(|| validation::offline_review(level, report)),
     }
 }
@@ -176,7 +178,8 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
             )),
             spent_usd: 0.0,
         },
-        deadline_ms: start + request.timeout_ms,
+        // The job's own deadline: its request may stop waiting long before.
+        deadline_ms: start + app.config.jobs.job_timeout_ms.max(request.timeout_ms),
         template,
         structure_type,
         params,
@@ -191,14 +194,49 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
     })
 }
 
-/// Run (or replay) a granulation for the payer's tenant.
-pub async fn granulate(
+/// What became of a submitted granulation.
+pub enum Submitted {
+    /// This request claimed the job (new, or a failed one run again).
+    Claimed { job_id: i64, run: u32 },
+    /// Completed before under this key: the stored answer.
+    Replay(Value),
+    /// Another request, or the queue, is running it.
+    Running { job_id: i64 },
+}
+
+/// A claimed job's plan, so an inline run starts without reading it back.
+pub struct Prepared {
+    plan: Plan,
+    client_id: String,
+    execution_id: String,
+}
+
+/// Elements an outline of these per-level counts has (each level multiplies).
+fn expected_elements(counts: &[u32]) -> u32 {
+    let mut total = 0u32;
+    let mut level = 1u32;
+    for c in counts {
+        level = level.saturating_mul(*c);
+        total = total.saturating_add(level);
+    }
+    total
+}
+
+/// Check a granulation request and claim its job (idempotent per client and
+/// execution id, bound to the request's hash). `async_requested` sends it to
+/// the queue; otherwise `placement` decides. Nothing is generated here.
+///
+/// The job's budget is reserved against the payer's daily spend cap before
+/// anything is claimed, so a refusal (429) writes nothing; a claimed run owns
+/// the reservation, settled when the run ends.
+pub async fn submit(
     app: &App,
     db: &Database,
     payer: &Payer,
-    request: JobRequest,
+    request: &JobRequest,
     execution_id: Option<String>,
-) -> AppResult<Outcome> {
+    async_requested: bool,
+) -> AppResult<(Submitted, Placement, Option<Prepared>)> {
     let client_id = payer.tenant.as_str();
     let start = now_ms();
     let planned = match templates::resolve(
@@ -209,27 +247,37 @@ pub async fn granulate(
     )
     .await
     {
-        Ok(template) => plan(app, template, &request, start),
+        Ok(template) => plan(app, template, request, start),
         Err(e) => Err(e),
     };
-    let plan = match planned {
+    let mut plan = match planned {
         Ok(plan) => plan,
         // A job completed under this request id is replayed even if its template
         // or provider has gone since: a Resource Manager retry must not get a 400.
         Err(e) => match execution_id.as_deref() {
             Some(id) => match db.completed_result(client_id, id).await? {
-                Some(result) => return Ok(Outcome::Replay(result)),
+                Some(result) => return Ok((Submitted::Replay(result), Placement::Inline, None)),
                 None => return Err(e),
             },
             None => return Err(e),
         },
     };
-    let client_id = client_id.to_string();
+    let placement = if async_requested {
+        Placement::Queue
+    } else {
+        progress::placement(
+            plan.expected_output_tokens,
+            app.config.jobs.tokens_per_second,
+            request.timeout_ms,
+            app.config.jobs.wait_until_grace_ms,
+        )
+    };
     let execution_id = execution_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let request_params =
-        serde_json::to_string(&request).map_err(|e| AppError::internal(e.to_string()))?;
+        serde_json::to_string(request).map_err(|e| AppError::internal(e.to_string()))?;
+    let hash = progress::request_hash(request);
     let new_job = NewJob {
-        client_id: &client_id,
+        client_id,
         execution_id: &execution_id,
         topic: &plan.params.topic,
         structure_type: plan.structure_type.as_str(),
@@ -239,10 +287,16 @@ pub async fn granulate(
         template_name: &plan.template.template_name,
         request_params: &request_params,
         deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
+        request_hash: &hash,
+        run_mode: match placement {
+            Placement::Inline => "inline",
+            Placement::Queue => "queue",
+        },
+        expected_tokens: plan.expected_output_tokens,
+        expected_elements: expected_elements(&plan.counts),
     };
-    // The job's worst case is set aside against the tenant's daily cap
-    // before anything is claimed, so a refusal writes nothing; a request
-    // whose job already completed is replayed even when the cap is reached.
+    // A request whose job already completed is replayed even when the cap
+    // is reached.
     let reservation = match spend::reserve(
         app,
         db,
@@ -254,39 +308,98 @@ pub async fn granulate(
     {
         Ok(r) => r,
         Err(e) if e.kind == Kind::TooManyRequests => {
-            return match db.completed_result(&client_id, &execution_id).await? {
-                Some(result) => Ok(Outcome::Replay(result)),
+            return match db.completed_result(client_id, &execution_id).await? {
+                Some(result) => Ok((Submitted::Replay(result), Placement::Inline, None)),
                 None => Err(e),
             }
         }
         Err(e) => return Err(e),
     };
     let claim = match db.claim_job(&new_job, start).await {
-        Ok(Claim::Run {
+        Ok(claim) => claim,
+        Err(e) => {
+            let _ = db.settle_spend(&reservation, 0.0).await;
+            return Err(e);
+        }
+    };
+    if !matches!(claim, Claim::Run { .. }) {
+        // Nothing runs under this reservation: give it back.
+        db.settle_spend(&reservation, 0.0).await?;
+    }
+    let submitted = match claim {
+        Claim::Run {
             job_id,
             run,
             spent_usd,
-        }) => Ok((job_id, run, spent_usd)),
-        Ok(other) => Err(Ok(other)),
-        Err(e) => Err(Err(e)),
-    };
-    let (job_id, run, spent_before) = match claim {
-        Ok(run) => run,
-        Err(other) => {
-            // Nothing runs under this reservation: give it back.
-            db.settle_spend(&reservation, 0.0).await?;
-            return match other? {
-                Claim::Replay { result, .. } => Ok(Outcome::Replay(result)),
-                Claim::InProgress { job_id } => Err(in_progress(job_id)),
-                Claim::Run { .. } => Err(AppError::internal("a claimed run was not run")),
-            };
+        } => {
+            db.link_reservation(&reservation, job_id).await?;
+            // A re-run of a failed job is charged against the same budget.
+            plan.budget.spent_usd = spent_usd;
+            Submitted::Claimed { job_id, run }
+        }
+        Claim::Replay { result, .. } => Submitted::Replay(result),
+        Claim::InProgress { job_id } => Submitted::Running { job_id },
+        Claim::Mismatch { job_id } => {
+            return Err(AppError::new(
+                Kind::Unprocessable,
+                "idempotency_key_reused",
+                "this X-Request-ID (or executionId) was used for a different request; use a new id for a new request",
+            )
+            .with_details(json!({"jobId": job_id})))
         }
     };
-    let mut plan = plan;
-    // A re-run of a failed job is charged against the same budget.
-    plan.budget.spent_usd = spent_before;
+    let prepared = matches!(submitted, Submitted::Claimed { .. }).then(|| Prepared {
+        plan,
+        client_id: client_id.to_string(),
+        execution_id: execution_id.clone(),
+    });
+    Ok((submitted, placement, prepared))
+}
+
+/// Run a claimed job to its end (inline or in the queue consumer): the
+/// stored request is planned again, generated with live progress, and the
+/// job ends `completed` or `failed`. Owns its `App`, so it can outlive the
+/// request that started it.
+///
+/// Also returns the D1 round trips the run made (the inline path reports them
+/// in its request's `X-D1-Round-Trips`).
+pub async fn run_job(
+    app: App,
+    job_id: i64,
+    run: u32,
+    prepared: Option<Prepared>,
+) -> (AppResult<Value>, u32) {
+    let db = match Database::new(&app) {
+        Ok(db) => db,
+        Err(e) => return (Err(e), 0),
+    };
+    let result = run_with(&app, &db, job_id, run, prepared).await;
+    (result, db.round_trips())
+}
+
+async fn run_with(
+    app: &App,
+    db: &Database,
+    job_id: i64,
+    run: u32,
+    prepared: Option<Prepared>,
+) -> AppResult<Value> {
+    let start = now_ms();
+    let prepared = match prepared {
+        Some(p) => p,
+        None => match prepare(app, db, job_id, run, start).await? {
+            Ok(p) => p,
+            Err(error) => return Err(error),
+        },
+    };
+    let Prepared {
+        plan,
+        client_id,
+        execution_id,
+    } = prepared;
+    let progress = Rc::new(Progress::default());
     let mut attempts = Vec::new();
-    let mut job = Job {
+    let mut runner = Job {
         app,
         db,
         plan,
@@ -295,20 +408,178 @@ pub async fn granulate(
         client_id: &client_id,
         execution_id: &execution_id,
         start,
-        reservation: &reservation,
+        progress: progress.clone(),
     };
-    match job.run(&mut attempts).await {
-        Ok(envelope) => Ok(Outcome::Fresh(envelope)),
-        Err(error) => Err(job.fail(error, &attempts).await),
+    let outcome = {
+        let work = runner.run(&mut attempts);
+        // Progress reaches D1 at most once a second and only when it moved; the
+        // first tokens are written within a poll of arriving.
+        let writer = async {
+            let mut seen = progress.version();
+            let mut written_at = 0u64;
+            loop {
+                sleep(PROGRESS_POLL_MS).await;
+                let now = now_ms();
+                if progress.version() != seen && now.saturating_sub(written_at) >= PROGRESS_WRITE_MS
+                {
+                    seen = progress.version();
+                    written_at = now;
+                    let _ = db
+                        .write_progress(job_id, progress.tokens(), progress.elements(), now)
+                        .await;
+                }
+            }
+        };
+        futures_util::pin_mut!(work);
+        futures_util::pin_mut!(writer);
+        match futures_util::future::select(work, writer).await {
+            futures_util::future::Either::Left((outcome, _)) => outcome,
+            futures_util::future::Either::Right(((), _)) => unreachable_writer(),
+        }
+    };
+    match outcome {
+        Ok(envelope) => Ok(envelope),
+        Err(error) => Err(runner.fail(error, &attempts).await),
     }
 }
 
-fn in_progress(job_id: i64) -> AppError {
-    AppError::conflict(
-        "job_in_progress",
-        format!("job {job_id} for this request id is still processing"),
+/// Plan a queued job again from its stored request. The outer error is the
+/// database's; the inner one a job that cannot run (recorded as its failure).
+async fn prepare(
+    app: &App,
+    db: &Database,
+    job_id: i64,
+    run: u32,
+    start: u64,
+) -> AppResult<Result<Prepared, AppError>> {
+    let job = db
+        .job(job_id, None)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let payload = db
+        .job_payload(job_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let planned = match serde_json::from_str::<JobRequest>(&payload.request_params) {
+        Ok(request) => match templates::resolve(
+            app,
+            db,
+            request.params.template_name.as_deref(),
+            request.params.structure_type,
+        )
+        .await
+        {
+            Ok(template) => plan(app, template, &request, start),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(AppError::internal(format!(
+            "job {job_id} has unreadable parameters: {e}"
+        ))),
+    };
+    match planned {
+        Ok(mut plan) => {
+            // What earlier runs of this job cost counts against its budget.
+            plan.budget.spent_usd = job.cost_usd.unwrap_or(0.0);
+            Ok(Ok(Prepared {
+                plan,
+                client_id: job.client_id,
+                execution_id: job.execution_id,
+            }))
+        }
+        Err(error) => {
+            let reason = error.message.clone();
+            if !db.fail_run(job_id, run, error.code, &reason).await? {
+                worker_log(&format!("job {job_id} run {run} was no longer processing"));
+            }
+            Ok(Err(error))
+        }
+    }
+}
+
+/// The progress writer loops forever; `select` only ever finishes with the work.
+fn unreachable_writer() -> AppResult<Value> {
+    Err(AppError::internal("the progress writer stopped"))
+}
+
+/// What a waiting request saw.
+pub enum Waited {
+    Completed(Value),
+    Failed(AppError),
+    /// Still running when the wait ended.
+    Running,
+}
+
+/// The error a failed job's waiters get, from its stored code and reason.
+pub fn failure_error(job_id: i64, code: Option<&str>, reason: Option<&str>) -> AppError {
+    let code = code.unwrap_or("job_failed");
+    let kind = match code {
+        "budget_exceeded" => Kind::Unprocessable,
+        "deadline_exceeded" => Kind::GatewayTimeout,
+        "database_unavailable" | "storage_unavailable" | "queue_unavailable" => Kind::Unavailable,
+        _ => Kind::BadGateway,
+    };
+    let code: &'static str = match code {
+        "budget_exceeded" => "budget_exceeded",
+        "deadline_exceeded" => "deadline_exceeded",
+        "provider_error" => "provider_error",
+        "dead_lettered" => "dead_lettered",
+        "abandoned" => "abandoned",
+        "database_unavailable" => "database_unavailable",
+        "storage_unavailable" => "storage_unavailable",
+        "queue_unavailable" => "queue_unavailable",
+        _ => "job_failed",
+    };
+    AppError::new(kind, code, reason.unwrap_or("the job failed").to_string())
+        .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
+}
+
+/// Wait for a job to end, looking at its row with a growing pause, until
+/// `until_ms`.
+pub async fn wait_for(db: &Database, job_id: i64, until_ms: u64) -> AppResult<Waited> {
+    let mut n = 0;
+    loop {
+        if let Some(state) = db.job_state(job_id).await? {
+            match state.status.as_str() {
+                "completed" => {
+                    let result = state
+                        .result_json
+                        .as_deref()
+                        .and_then(|r| serde_json::from_str(r).ok())
+                        .ok_or_else(|| {
+                            AppError::internal("a completed job has no stored result")
+                        })?;
+                    return Ok(Waited::Completed(result));
+                }
+                "failed" => {
+                    return Ok(Waited::Failed(failure_error(
+                        job_id,
+                        state.failure_code.as_deref(),
+                        state.failure_reason.as_deref(),
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let now = now_ms();
+        if now >= until_ms {
+            return Ok(Waited::Running);
+        }
+        sleep(progress::poll_delay_ms(n).min(until_ms - now)).await;
+        n += 1;
+    }
+}
+
+/// The answer of a request whose wait ended before its job.
+pub fn still_running(job_id: i64, waited_ms: u64) -> AppError {
+    AppError::new(
+        Kind::GatewayTimeout,
+        "deadline_exceeded",
+        format!(
+            "the job is still running after {waited_ms} ms (the request's timeout); it continues: \
+             follow statusUrl, or send the same X-Request-ID again to get its result"
+        ),
     )
-    .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
+    .with_details(progress::job_links(job_id))
 }
 
 struct Job<'a> {
@@ -320,8 +591,7 @@ struct Job<'a> {
     client_id: &'a str,
     execution_id: &'a str,
     start: u64,
-    /// Settled with the run's spend when it completes or fails.
-    reservation: &'a Reservation,
+    progress: Rc<Progress>,
 }
 
 /// An outline and how it scored.
@@ -344,6 +614,7 @@ impl Job<'_> {
             max_tokens: p.max_tokens,
             temperature: p.temperature,
             expected_output_tokens: p.expected_output_tokens,
+            progress: Some(self.progress.clone()),
             offline_answer: uses_offline(&p.chain).then(|| {
                 offline::generate(
                     p.structure_type,
@@ -653,7 +924,6 @@ impl Job<'_> {
                 processing_time_ms: elapsed,
                 attempts,
                 date: &today(),
-                reservation: Some(self.reservation),
             })
             .await?;
         Ok(envelope)
@@ -676,7 +946,6 @@ impl Job<'_> {
             processing_time_ms: now_ms().saturating_sub(self.start),
             attempts,
             date: &today(),
-            reservation: Some(self.reservation),
         };
         if let Err(e) = self.db.fail_job(&failure).await {
             crate::error::worker_log(&format!(

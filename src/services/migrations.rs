@@ -13,6 +13,7 @@ pub const EXPECTED: &[&str] = &[
     "0001_initial_schema.sql",
     "0002_seed_templates.sql",
     "0003_tenant_spend.sql",
+    "0004_async_jobs.sql",
 ];
 
 /// The expected migrations missing from `applied` (in order).

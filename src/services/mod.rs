@@ -4,6 +4,7 @@ pub mod ai_provider;
 pub mod normalize;
 pub mod offline;
 pub mod outline;
+pub mod progress;
 pub mod validation;
 
 pub mod economy;
@@ -15,5 +16,6 @@ pub mod database;
 pub mod granulator;
 pub mod kam;
 pub mod migrations;
+pub mod queue_jobs;
 pub mod spend;
 pub mod templates;

@@ -173,4 +173,31 @@ mod tests {
             "a worker acting for a client counts against that client"
         );
     }
+
+    #[test]
+    fn work_on_someone_else_s_job_is_paid_by_its_tenant_at_the_default_tier() {
+        let limits = Limits::default();
+        let owner = Principal::Client {
+            client_id: "acme".into(),
+            tier: "premium".into(),
+        };
+        assert_eq!(
+            Payer::for_tenant(&owner, "acme", &limits),
+            Payer::of(&owner, &limits),
+            "the owner pays at its own tier"
+        );
+        let admin = Principal::Session {
+            user_id: "u-admin".into(),
+            email: "".into(),
+            role: "admin".into(),
+            client_id: None,
+        };
+        assert_eq!(
+            Payer::for_tenant(&admin, "acme", &limits),
+            Payer {
+                tenant: "acme".into(),
+                tier: Tier::Standard
+            }
+        );
+    }
 }

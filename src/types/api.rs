@@ -98,6 +98,8 @@ pub enum ExecuteRequest {
     Granulate {
         request: JobRequest,
         execution_id: Option<String>,
+        /// `config.async: true`: answer 202 and run in the queue.
+        asynchronous: bool,
     },
     Validate {
         job_id: i64,
@@ -281,6 +283,15 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
                     "must not contain control characters",
                 ));
             }
+            // How the caller waits, not what it asks for: kept out of `config`
+            // (and so out of the idempotency hash).
+            let asynchronous = match body.get("config").and_then(|c| c.get("async")) {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(AppError::invalid_field("config.async", "must be a boolean"))
+                }
+            };
             Ok(ExecuteRequest::Granulate {
                 request: JobRequest {
                     params,
@@ -288,6 +299,7 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
                     timeout_ms,
                 },
                 execution_id,
+                asynchronous,
             })
         }
     }

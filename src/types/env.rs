@@ -12,6 +12,7 @@ pub const JOB_CACHE: &str = "JOB_CACHE";
 pub const STRUCTURE_STORAGE: &str = "STRUCTURE_STORAGE";
 pub const KEY_ACCOUNT_MANAGER: &str = "KEY_ACCOUNT_MANAGER";
 pub const AI: &str = "AI";
+pub const JOB_QUEUE: &str = "JOB_QUEUE";
 pub const SERVICE_NAME: &str = "bitware-content-granulator";
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,19 @@ pub struct Config {
     pub limits: Limits,
     /// Problems with the limit vars (defaults are used, /health says so).
     pub limits_errors: Vec<String>,
+    pub jobs: JobSettings,
+}
+
+/// How long jobs may run and where they run (`services::progress::placement`).
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// A job's own deadline, whatever its request's `timeout` (the queue
+    /// consumer has 15 minutes of wall time).
+    pub job_timeout_ms: u64,
+    /// Output rate assumed when deciding whether a sync job fits inline.
+    pub tokens_per_second: u64,
+    /// What `waitUntil` is trusted to give after a response (platform: ~30 s).
+    pub wait_until_grace_ms: u64,
 }
 
 fn read(env: &Env, name: &str) -> Option<String> {
@@ -110,6 +124,18 @@ impl Config {
                     60_000,
                 ),
                 min_attempt_ms: defaults.min_attempt_ms,
+                stream_stall_ms: read_number(
+                    env,
+                    "AI_STREAM_STALL_MS",
+                    defaults.stream_stall_ms,
+                    200,
+                    300_000,
+                ),
+            },
+            jobs: JobSettings {
+                job_timeout_ms: read_number(env, "JOB_TIMEOUT_MS", 600_000, 5_000, 840_000),
+                tokens_per_second: read_number(env, "MODEL_TOKENS_PER_SECOND", 50, 1, 100_000),
+                wait_until_grace_ms: read_number(env, "WAIT_UNTIL_GRACE_MS", 20_000, 0, 30_000),
             },
             pricing,
             pricing_error,
@@ -120,6 +146,7 @@ impl Config {
 }
 
 /// Everything a handler needs for one request.
+#[derive(Clone)]
 pub struct App {
     pub env: Env,
     pub config: Config,

@@ -189,6 +189,48 @@ mod tests {
         assert_eq!(l.job_budget(None, Some(50.0)), DEFAULT_MAX_JOB_COST_USD);
         assert_eq!(l.job_budget(None, None), DEFAULT_MAX_JOB_COST_USD);
         assert_eq!(l.job_budget(Some(f64::NAN), None), DEFAULT_MAX_JOB_COST_USD);
+        assert_eq!(l.job_budget(Some(-1.0), None), DEFAULT_MAX_JOB_COST_USD);
+        assert_eq!(
+            l.job_budget(Some(f64::NEG_INFINITY), Some(0.5)),
+            0.5,
+            "a broken value never lowers the budget below what is set"
+        );
+        assert_eq!(l.job_budget(Some(0.0), None), 0.0, "0 is a real budget");
+    }
+
+    /// The limits `/help` and the 429 announce are the ones wrangler.toml
+    /// configures, locally and in production: each binding's first `simple`
+    /// setting after its name.
+    #[test]
+    fn rate_limit_bindings_match_wrangler_toml() {
+        let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml"))
+            .expect("wrangler.toml");
+        for tier in Tier::ALL {
+            let name = format!("\"{}\"", tier.rate_limit_binding());
+            let want = format!(
+                "simple = {{ limit = {}, period = {RATE_LIMIT_PERIOD_SECONDS} }}",
+                tier.requests_per_minute()
+            );
+            let settings: Vec<&str> = toml
+                .match_indices(&name)
+                .map(|(at, _)| {
+                    let rest = &toml[at..];
+                    let start = rest.find("simple = ").unwrap_or(0);
+                    let end = rest[start..]
+                        .find('}')
+                        .map_or(rest.len(), |e| start + e + 1);
+                    &rest[start..end]
+                })
+                .collect();
+            assert!(
+                settings.len() >= 2,
+                "{name} is bound locally and in production"
+            );
+            assert!(
+                settings.iter().all(|s| *s == want),
+                "{name}: {settings:?}, want {want}"
+            );
+        }
     }
 
     #[test]
@@ -217,6 +259,13 @@ mod tests {
         assert_eq!(problems.len(), 4, "{problems:?}");
         let (_, problems) = Limits::from_vars(None, None, Some("not json"));
         assert_eq!(problems.len(), 1);
+        let (l, problems) = Limits::from_vars(None, Some("0"), None);
+        assert_eq!(
+            problems.len(),
+            1,
+            "a job budget of 0 would refuse every job"
+        );
+        assert_eq!(l.max_job_cost_usd, DEFAULT_MAX_JOB_COST_USD);
     }
 
     #[test]

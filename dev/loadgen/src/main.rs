@@ -121,11 +121,9 @@ async fn main() {
                 for (k, v) in &args.headers {
                     rb = rb.header(k, v.replace("{c}", &worker.to_string()));
                 }
-                if let Some(body) = &args.body {
-                    rb = rb
-                        .header("Content-Type", "application/json")
-                        .body(body.replace("{n}", &n.to_string()));
-                }
+                // A repeated id repeats its request exactly (the worker binds
+                // an idempotency key to its request: another body is a 422).
+                let mut body_n = n;
                 let mut request_id = None;
                 if args.request_ids {
                     // Repeats come from this connection's own ids: same headers,
@@ -138,6 +136,11 @@ async fn main() {
                     let id = match earlier {
                         Some(id) => {
                             tally.lock().unwrap().duplicates_sent += 1;
+                            body_n = id
+                                .rsplit('-')
+                                .next()
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(n);
                             id
                         }
                         None => {
@@ -149,6 +152,11 @@ async fn main() {
                     };
                     rb = rb.header("X-Request-ID", &id);
                     request_id = Some(id);
+                }
+                if let Some(body) = &args.body {
+                    rb = rb
+                        .header("Content-Type", "application/json")
+                        .body(body.replace("{n}", &body_n.to_string()));
                 }
                 let t0 = Instant::now();
                 let outcome = rb.send().await;

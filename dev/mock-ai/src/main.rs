@@ -14,6 +14,13 @@
 //! `GET /__mock/calls?key=` lists what a key's requests looked like;
 //! `POST /__mock/config` sets a global delay and random fault rates (bench,
 //! soak); `GET /__mock/totals` reports tokens served.
+//!
+//! A request with `"stream": true` is answered as a stream in its provider's
+//! wire format (OpenAI chunks with a usage chunk and `[DONE]`; Anthropic
+//! `message_start` … `message_stop`), paced at `tokensPerSecond` after
+//! `ttftMs` (global config, `--tokens-per-second`/`--ttft-ms`, or per `valid`
+//! step; 0 = instant). Streaming-only steps: `stall` (`ms`: half the answer,
+//! then silence) and `cut` (half the answer, then the connection ends).
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -58,10 +65,25 @@ enum Step {
         /// output, and a prompt token per 3 bytes of prompt (budget tests).
         #[serde(default, rename = "billMax")]
         bill_max: bool,
+        /// Streaming pace for this answer (else the global one).
+        #[serde(default, rename = "tokensPerSecond")]
+        tokens_per_second: Option<f64>,
+        #[serde(default, rename = "ttftMs")]
+        ttft_ms: Option<u64>,
     },
+    /// Streams half the answer, then sends nothing for `ms`.
+    Stall {
+        ms: u64,
+    },
+    /// Streams half the answer, then ends the stream without its end events.
+    Cut,
     Fenced,
     Prose,
-    Invalid,
+    /// Not JSON; `usage` bills it as if the model wrote that much (budget tests).
+    Invalid {
+        #[serde(default)]
+        usage: Option<Usage>,
+    },
     WrongShape,
     Truncate,
     Status {
@@ -99,6 +121,14 @@ struct GlobalConfig {
     /// Outline shape for unscripted outline requests (benchmarks of size).
     #[serde(default)]
     counts: Option<Vec<u32>>,
+    /// Streaming pace (0 = as fast as possible) and time to first token.
+    #[serde(default)]
+    tokens_per_second: f64,
+    #[serde(default)]
+    ttft_ms: u64,
+    /// Usage reported for unscripted answers (default 1000 in / 500 out).
+    #[serde(default)]
+    usage: Option<Usage>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -359,9 +389,11 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             } else {
                 Step::Valid {
                     counts: config.counts.clone(),
-                    usage: None,
+                    usage: config.usage,
                     pad: None,
                     bill_max: false,
+                    tokens_per_second: None,
+                    ttft_ms: None,
                 }
             }
         }
@@ -374,6 +406,19 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         .and_then(|v| v["kind"].as_str().map(str::to_string))
         .unwrap_or_default();
     let want = want_of(&schema);
+    let stream = body["stream"] == true;
+    let pace = match &step {
+        Step::Valid {
+            tokens_per_second,
+            ttft_ms,
+            ..
+        } => (
+            tokens_per_second.unwrap_or(config.tokens_per_second),
+            ttft_ms.unwrap_or(config.ttft_ms),
+        ),
+        _ => (config.tokens_per_second, config.ttft_ms),
+    };
+    let mut stream_end = StreamEnd::Complete;
     let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
         Want::Outline(t) => outline(*t, &user, counts),
         Want::Review(names) => review(names, scores),
@@ -414,7 +459,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     output: max_tokens.unwrap_or(DEFAULT_USAGE.output),
                     cached: 0,
                 },
-                Step::Valid { usage: Some(u), .. } => *u,
+                Step::Valid { usage: Some(u), .. } | Step::Invalid { usage: Some(u) } => *u,
                 _ => DEFAULT_USAGE,
             };
             usage = Some(u);
@@ -444,7 +489,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     "stop",
                     None,
                 ),
-                Step::Invalid => (
+                Step::Invalid { .. } => (
                     Some("I think the outline should start with basics { not json".into()),
                     "stop",
                     None,
@@ -455,6 +500,14 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     None,
                 ),
                 Step::Truncate => (Some(pretty[..pretty.len() / 2].to_string()), "length", None),
+                Step::Stall { ms } => {
+                    stream_end = StreamEnd::Stall(ms);
+                    (Some(value.to_string()), "stop", None)
+                }
+                Step::Cut => {
+                    stream_end = StreamEnd::Cut;
+                    (Some(value.to_string()), "stop", None)
+                }
                 Step::Refuse => (None, "stop", Some("I can't help with that.")),
                 _ => (Some(value.to_string()), "stop", None),
             };
@@ -486,10 +539,12 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     }
                 }
             };
-            let mut totals = state.totals.lock().unwrap();
-            totals.answered += 1;
-            totals.tokens_input += u.input;
-            totals.tokens_output += u.output;
+            if !stream {
+                let mut totals = state.totals.lock().unwrap();
+                totals.answered += 1;
+                totals.tokens_input += u.input;
+                totals.tokens_output += u.output;
+            }
             (200, body, vec![])
         }
     };
@@ -514,6 +569,9 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             .or(body["max_tokens"].as_u64()),
         usage,
     });
+    if stream && status == 200 {
+        return stream_response(state, provider, reply, pace, stream_end);
+    }
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         Json(reply),
@@ -524,6 +582,231 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             response.headers_mut().insert(name, v);
         }
     }
+    response
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StreamEnd {
+    Complete,
+    Stall(u64),
+    Cut,
+}
+
+/// One streamed answer: what the whole reply says, as the events of its wire format.
+struct StreamPlan {
+    /// Events before the content (role, message_start, content_block_start).
+    head: Vec<String>,
+    /// The content, in pieces.
+    pieces: Vec<String>,
+    /// Builds the event for one piece.
+    openai: bool,
+    tool: bool,
+    /// Events after the content (finish, usage, stop).
+    tail: Vec<String>,
+    usage: Usage,
+}
+
+fn data(v: &Value) -> String {
+    format!("data: {v}\n\n")
+}
+
+fn event(name: &str, v: &Value) -> String {
+    format!("event: {name}\ndata: {v}\n\n")
+}
+
+fn split_pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let n = n.clamp(1, chars.len().max(1));
+    let size = chars.len().div_ceil(n).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// The reply body (as the non-streamed answer would be) turned into events.
+fn stream_plan(provider: Provider, reply: &Value, pieces: usize) -> StreamPlan {
+    match provider {
+        Provider::OpenAi => {
+            let model = reply["model"].clone();
+            let choice = &reply["choices"][0];
+            let content = choice["message"]["content"].as_str().unwrap_or("");
+            let refusal = choice["message"]["refusal"].as_str();
+            let u = &reply["usage"];
+            let usage = Usage {
+                input: u["prompt_tokens"].as_u64().unwrap_or(0),
+                output: u["completion_tokens"].as_u64().unwrap_or(0),
+                cached: u["prompt_tokens_details"]["cached_tokens"]
+                    .as_u64()
+                    .unwrap_or(0),
+            };
+            let mut head = vec![data(
+                &json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": model,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]}),
+            )];
+            if let Some(r) = refusal {
+                head.push(data(&json!({"model": model, "choices": [{"index": 0, "delta": {"refusal": r}, "finish_reason": null}]})));
+            }
+            let tail = vec![
+                data(
+                    &json!({"model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}),
+                ),
+                data(&json!({"model": model, "choices": [], "usage": reply["usage"]})),
+                "data: [DONE]\n\n".to_string(),
+            ];
+            StreamPlan {
+                head,
+                pieces: split_pieces(content, pieces),
+                openai: true,
+                tool: false,
+                tail,
+                usage,
+            }
+        }
+        Provider::Anthropic => {
+            let model = reply["model"].clone();
+            let u = &reply["usage"];
+            let usage = Usage {
+                input: u["input_tokens"].as_u64().unwrap_or(0)
+                    + u["cache_read_input_tokens"].as_u64().unwrap_or(0),
+                output: u["output_tokens"].as_u64().unwrap_or(0),
+                cached: u["cache_read_input_tokens"].as_u64().unwrap_or(0),
+            };
+            let block = &reply["content"][0];
+            let tool = block["type"] == "tool_use";
+            let content = if tool {
+                block["input"].to_string()
+            } else {
+                block["text"].as_str().unwrap_or("").to_string()
+            };
+            let start_block = if tool {
+                json!({"type": "tool_use", "id": "toolu_mock", "name": "emit_result", "input": {}})
+            } else {
+                json!({"type": "text", "text": ""})
+            };
+            let mut start_usage = u.clone();
+            start_usage["output_tokens"] = json!(1);
+            let head = vec![
+                event(
+                    "message_start",
+                    &json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant",
+                    "model": model, "content": [], "stop_reason": null, "usage": start_usage}}),
+                ),
+                event(
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
+                ),
+            ];
+            let tail = vec![
+                event(
+                    "content_block_stop",
+                    &json!({"type": "content_block_stop", "index": 0}),
+                ),
+                event(
+                    "message_delta",
+                    &json!({"type": "message_delta", "delta": {"stop_reason": reply["stop_reason"]}, "usage": {"output_tokens": usage.output}}),
+                ),
+                event("message_stop", &json!({"type": "message_stop"})),
+            ];
+            StreamPlan {
+                head,
+                pieces: split_pieces(&content, pieces),
+                openai: false,
+                tool,
+                tail,
+                usage,
+            }
+        }
+    }
+}
+
+fn piece_event(plan: &StreamPlan, piece: &str) -> String {
+    if plan.openai {
+        data(
+            &json!({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]}),
+        )
+    } else if plan.tool {
+        event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}),
+        )
+    } else {
+        event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
+        )
+    }
+}
+
+/// Stream `reply` at `tokens_per_second` after `ttft_ms`; usage counts as
+/// served once its event is written.
+fn stream_response(
+    state: Shared,
+    provider: Provider,
+    reply: Value,
+    pace: (f64, u64),
+    end: StreamEnd,
+) -> Response {
+    let (tps, ttft_ms) = pace;
+    let output = match provider {
+        Provider::OpenAi => reply["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        Provider::Anthropic => reply["usage"]["output_tokens"].as_u64().unwrap_or(0),
+    };
+    let duration = if tps > 0.0 {
+        Duration::from_secs_f64(output as f64 / tps)
+    } else {
+        Duration::ZERO
+    };
+    // About 20 events a second when paced, 16 pieces when instant.
+    let pieces = if tps > 0.0 {
+        ((duration.as_secs_f64() * 20.0).ceil() as usize).max(1)
+    } else {
+        16
+    };
+    let plan = stream_plan(provider, &reply, pieces);
+    let interval = duration / plan.pieces.len().max(1) as u32;
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        if ttft_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ttft_ms)).await;
+        }
+        for e in &plan.head {
+            if tx.send(e.clone()).await.is_err() {
+                return;
+            }
+        }
+        let half = plan.pieces.len() / 2;
+        for (i, piece) in plan.pieces.iter().enumerate() {
+            if i == half && end != StreamEnd::Complete {
+                match end {
+                    StreamEnd::Stall(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                    _ => return,
+                }
+            }
+            if tx.send(piece_event(&plan, piece)).await.is_err() {
+                return;
+            }
+            if !interval.is_zero() {
+                tokio::time::sleep(interval).await;
+            }
+        }
+        for e in &plan.tail {
+            if tx.send(e.clone()).await.is_err() {
+                return;
+            }
+        }
+        let mut totals = state.totals.lock().unwrap();
+        totals.answered += 1;
+        totals.tokens_input += plan.usage.input;
+        totals.tokens_output += plan.usage.output;
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|e| (Ok::<_, std::convert::Infallible>(e), rx))
+    });
+    let mut response = axum::body::Body::from_stream(body).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
     response
 }
 
@@ -651,7 +934,18 @@ async fn main() {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
+    let flag = |name: &str| {
+        std::env::args()
+            .skip_while(|a| a != name)
+            .nth(1)
+            .and_then(|v| v.parse::<f64>().ok())
+    };
     let state: Shared = Arc::new(Mock::default());
+    {
+        let mut c = state.config.lock().unwrap();
+        c.tokens_per_second = flag("--tokens-per-second").unwrap_or(0.0);
+        c.ttft_ms = flag("--ttft-ms").unwrap_or(0.0) as u64;
+    }
     let app = Router::new()
         .route("/v1/chat/completions", post(openai))
         .route("/v1/messages", post(anthropic))
@@ -703,5 +997,69 @@ mod tests {
     fn steps_parse_from_json() {
         let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}])).unwrap();
         assert_eq!(steps.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use content_granulator::services::ai_provider::stream::{Format, StreamDecoder};
+
+    fn decode(
+        format: Format,
+        plan: &StreamPlan,
+    ) -> content_granulator::services::ai_provider::wire::Reply {
+        let mut d = StreamDecoder::new(format);
+        for e in plan.head.iter() {
+            d.feed(e.as_bytes());
+        }
+        for p in &plan.pieces {
+            d.feed(piece_event(plan, p).as_bytes());
+        }
+        for e in &plan.tail {
+            d.feed(e.as_bytes());
+        }
+        d.finish(10_000).unwrap()
+    }
+
+    #[test]
+    fn both_wire_formats_stream_what_the_plain_answer_holds() {
+        let u = Usage {
+            input: 100,
+            output: 40,
+            cached: 0,
+        };
+        let openai = openai_body(
+            "gpt-4o-mini",
+            Some("{\"title\": \"x\"}".into()),
+            None,
+            "stop",
+            u,
+        );
+        let r = decode(Format::Openai, &stream_plan(Provider::OpenAi, &openai, 5));
+        assert_eq!(r.text.as_deref(), Some("{\"title\": \"x\"}"));
+        assert_eq!((r.usage.input, r.usage.output), (100, 40));
+        assert!(!r.truncated);
+        let tool = anthropic_body(
+            "claude-3-5-haiku-latest",
+            None,
+            Some(json!({"a": [1, 2]})),
+            "tool_use",
+            u,
+        );
+        let r = decode(
+            Format::Anthropic,
+            &stream_plan(Provider::Anthropic, &tool, 4),
+        );
+        assert_eq!(r.json, Some(json!({"a": [1, 2]})));
+        assert_eq!(r.usage.output, 40);
+        let text = anthropic_body("claude-haiku-4-5", Some("{}".into()), None, "max_tokens", u);
+        assert!(
+            decode(
+                Format::Anthropic,
+                &stream_plan(Provider::Anthropic, &text, 4)
+            )
+            .truncated
+        );
     }
 }

@@ -18,13 +18,17 @@
 pub mod json_extract;
 pub mod runtime;
 pub mod setup;
+pub mod stream;
 pub mod wire;
 
 use crate::helpers::economy::{round_usd, Price, Pricing, TokenUsage};
+use crate::services::progress::Progress;
 use json_extract::{extract_json, Extracted};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
+use std::rc::Rc;
+use stream::{Format, StreamDecoder};
 use wire::{ErrorClass, HttpCall, Reply, WireRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,6 +116,8 @@ pub struct Settings {
     pub retry_after_cap_ms: u64,
     /// An attempt is not started with less time than this before the deadline.
     pub min_attempt_ms: u64,
+    /// A stream with no bytes for this long is abandoned and retried like a timeout.
+    pub stream_stall_ms: u64,
 }
 
 impl Default for Settings {
@@ -123,6 +129,7 @@ impl Default for Settings {
             backoff_cap_ms: 8_000,
             retry_after_cap_ms: 20_000,
             min_attempt_ms: 1_000,
+            stream_stall_ms: 30_000,
         }
     }
 }
@@ -158,6 +165,8 @@ pub struct CompletionRequest {
     pub expected_output_tokens: u32,
     /// The offline provider's answer (deterministic, computed by the caller).
     pub offline_answer: Option<Value>,
+    /// Fed with tokens and elements received while the answer streams.
+    pub progress: Option<Rc<Progress>>,
 }
 
 impl CompletionRequest {
@@ -311,6 +320,8 @@ pub struct HttpReply {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     Timeout,
+    /// A stream sent no bytes for this many ms.
+    Stalled(u64),
     Failed(String),
 }
 
@@ -325,6 +336,43 @@ pub trait Runtime {
         input: &Value,
         timeout_ms: u64,
     ) -> Result<Value, Transport>;
+    /// A streamed call: a 2xx body goes to `sink` as it arrives (the returned
+    /// `body` is empty); any other status comes back whole. `timeout_ms`
+    /// bounds the wait for the answer to start; once it streams, only a stall
+    /// of `stall_ms` or `total_ms` in all end it (a long answer that keeps
+    /// coming is not a timeout). The default reads the body in one piece.
+    async fn http_stream(
+        &self,
+        call: &HttpCall,
+        timeout_ms: u64,
+        _total_ms: u64,
+        _stall_ms: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<HttpReply, Transport> {
+        let reply = self.http(call, timeout_ms).await?;
+        if (200..300).contains(&reply.status) {
+            sink(reply.body.as_bytes());
+            return Ok(HttpReply {
+                body: String::new(),
+                ..reply
+            });
+        }
+        Ok(reply)
+    }
+    /// Workers AI with `stream: true`; the default feeds the whole answer.
+    async fn workers_ai_stream(
+        &self,
+        model: &str,
+        input: &Value,
+        timeout_ms: u64,
+        _total_ms: u64,
+        _stall_ms: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Transport> {
+        let body = self.workers_ai(model, input, timeout_ms).await?;
+        sink(body.to_string().as_bytes());
+        Ok(())
+    }
     async fn sleep(&self, ms: u64);
     fn now_ms(&self) -> u64;
     /// Uniform in [0, 1), for jitter.
@@ -414,7 +462,9 @@ impl<R: Runtime> Chain<'_, R> {
                 calls += 1;
                 let timeout = self.settings.attempt_timeout_ms.min(remaining);
                 let outcome = self
-                    .call(provider, request, &user, max_tokens, timeout, validate)
+                    .call(
+                        provider, request, &user, max_tokens, timeout, remaining, validate,
+                    )
                     .await;
                 let latency = self.runtime.now_ms().saturating_sub(now);
                 match outcome {
@@ -594,6 +644,7 @@ impl<R: Runtime> Chain<'_, R> {
         user: &str,
         max_tokens: u32,
         timeout_ms: u64,
+        total_ms: u64,
         validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
     ) -> Outcome {
         let wire_request = WireRequest {
@@ -606,6 +657,9 @@ impl<R: Runtime> Chain<'_, R> {
             temperature: request.temperature,
         };
         let key = provider.api_key.as_ref().map(Secret::expose).unwrap_or("");
+        if let Some(p) = &request.progress {
+            p.reset();
+        }
         let reply = match provider.kind {
             ProviderKind::Offline => {
                 let Some(answer) = request.offline_answer.clone() else {
@@ -622,25 +676,63 @@ impl<R: Runtime> Chain<'_, R> {
                     ..Reply::default()
                 })
             }
-            ProviderKind::WorkersAi => match self
-                .runtime
-                .workers_ai(
-                    &provider.model,
-                    &wire::workers_ai_input(&wire_request),
-                    timeout_ms,
-                )
-                .await
-            {
-                Ok(body) => wire::workers_ai_reply(&body, max_tokens),
-                Err(e) => return transport_outcome(e, timeout_ms),
-            },
+            ProviderKind::WorkersAi => {
+                let mut decoder = StreamDecoder::new(Format::WorkersAi);
+                let sent = {
+                    let progress = request.progress.clone();
+                    let mut sink = |bytes: &[u8]| {
+                        decoder.feed(bytes);
+                        if let Some(p) = &progress {
+                            p.update(decoder.tokens(), decoder.elements());
+                        }
+                    };
+                    self.runtime
+                        .workers_ai_stream(
+                            &provider.model,
+                            &wire::workers_ai_input(&wire_request),
+                            timeout_ms,
+                            total_ms,
+                            self.settings.stream_stall_ms,
+                            &mut sink,
+                        )
+                        .await
+                };
+                match sent {
+                    Ok(()) => decoder.finish(max_tokens).map_err(|e| e.0),
+                    Err(e) => return transport_outcome(e, timeout_ms),
+                }
+            }
             ProviderKind::Openai | ProviderKind::Anthropic => {
                 let call = if provider.kind == ProviderKind::Openai {
                     wire::openai_call(&provider.base_url, key, &wire_request)
                 } else {
                     wire::anthropic_call(&provider.base_url, key, &wire_request)
                 };
-                let http = match self.runtime.http(&call, timeout_ms).await {
+                let format = if provider.kind == ProviderKind::Openai {
+                    Format::Openai
+                } else {
+                    Format::Anthropic
+                };
+                let mut decoder = StreamDecoder::new(format);
+                let sent = {
+                    let progress = request.progress.clone();
+                    let mut sink = |bytes: &[u8]| {
+                        decoder.feed(bytes);
+                        if let Some(p) = &progress {
+                            p.update(decoder.tokens(), decoder.elements());
+                        }
+                    };
+                    self.runtime
+                        .http_stream(
+                            &call,
+                            timeout_ms,
+                            total_ms,
+                            self.settings.stream_stall_ms,
+                            &mut sink,
+                        )
+                        .await
+                };
+                let http = match sent {
                     Ok(http) => http,
                     Err(e) => return transport_outcome(e, timeout_ms),
                 };
@@ -672,11 +764,7 @@ impl<R: Runtime> Chain<'_, R> {
                         },
                     };
                 }
-                match serde_json::from_str::<Value>(&http.body) {
-                    Ok(body) if provider.kind == ProviderKind::Openai => wire::openai_reply(&body),
-                    Ok(body) => wire::anthropic_reply(&body),
-                    Err(_) => Err("the provider answered 200 with a body that is not JSON".into()),
-                }
+                decoder.finish(max_tokens).map_err(|e| e.0)
             }
         };
         let reply = match reply {
@@ -740,6 +828,12 @@ fn transport_outcome(e: Transport, timeout_ms: u64) -> Outcome {
             http_status: None,
             retry_after_ms: None,
             error: format!("no answer within {timeout_ms} ms"),
+        },
+        Transport::Stalled(ms) => Outcome::Retry {
+            status: AttemptStatus::Timeout,
+            http_status: None,
+            retry_after_ms: None,
+            error: format!("the stream stalled: no bytes for {ms} ms"),
         },
         Transport::Failed(error) => Outcome::Retry {
             status: AttemptStatus::NetworkError,

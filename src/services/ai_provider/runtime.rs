@@ -5,8 +5,58 @@ use super::wire::HttpCall;
 use super::{HttpReply, Runtime, Transport};
 use crate::services::timing::{now_ms, sleep, with_timeout};
 use crate::types::env::AI;
+use futures_util::StreamExt;
 use serde_json::Value;
-use worker::{AbortController, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, ByteStream, Env, Fetch, Headers, Method, Request, RequestInit};
+
+/// A failed exchange: the platform's or provider's text goes to the log,
+/// redacted; the attempt (stored, and shown to clients) gets our words.
+fn failed(what: &str, e: worker::Error) -> Transport {
+    crate::error::worker_log(&format!(
+        "{what}: {}",
+        super::wire::redact_credentials(&e.to_string().chars().take(300).collect::<String>())
+    ));
+    Transport::Failed(format!("{what} (details in the worker log)"))
+}
+
+/// Hand a body to `sink` chunk by chunk until it ends, the deadline passes
+/// (`Timeout`) or no byte comes for `stall_ms` (`Stalled`).
+async fn pump(
+    stream: &mut ByteStream,
+    deadline_ms: u64,
+    stall_ms: u64,
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<(), Transport> {
+    loop {
+        let left = deadline_ms.saturating_sub(now_ms());
+        if left == 0 {
+            return Err(Transport::Timeout);
+        }
+        let wait = left.min(stall_ms.max(1));
+        match with_timeout(wait, stream.next()).await {
+            Some(Some(Ok(bytes))) => sink(&bytes),
+            Some(Some(Err(e))) => return Err(failed("the stream broke", e)),
+            Some(None) => return Ok(()),
+            None if wait < left => return Err(Transport::Stalled(stall_ms)),
+            None => return Err(Transport::Timeout),
+        }
+    }
+}
+
+fn provider_request(call: &HttpCall) -> Result<Request, Transport> {
+    let headers = Headers::new();
+    for (name, value) in &call.headers {
+        headers
+            .set(name, value)
+            .map_err(|_| Transport::Failed(format!("invalid header {name}")))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(call.body.to_string().into()));
+    Request::new_with_init(&call.url, &init)
+        .map_err(|_| Transport::Failed("invalid provider URL".into()))
+}
 
 pub struct WorkerRuntime<'a> {
     pub env: &'a Env,
@@ -65,19 +115,88 @@ impl Runtime for WorkerRuntime<'_> {
             .map_err(|_| Transport::Failed("the AI binding is missing".into()))?;
         match with_timeout(timeout_ms, ai.run::<_, Value>(model, input)).await {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => {
-                crate::error::worker_log(&format!(
-                    "Workers AI ({model}) failed: {}",
-                    super::wire::redact_credentials(
-                        &e.to_string().chars().take(300).collect::<String>()
-                    )
-                ));
-                Err(Transport::Failed(
-                    "Workers AI failed (details in the worker log)".into(),
-                ))
-            }
+            Some(Err(e)) => Err(failed("Workers AI failed", e)),
             None => Err(Transport::Timeout),
         }
+    }
+
+    async fn http_stream(
+        &self,
+        call: &HttpCall,
+        timeout_ms: u64,
+        total_ms: u64,
+        stall_ms: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<HttpReply, Transport> {
+        let deadline = now_ms() + total_ms.max(timeout_ms);
+        let request = provider_request(call)?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let opened = with_timeout(
+            timeout_ms,
+            Fetch::Request(request).send_with_signal(&signal),
+        )
+        .await;
+        let mut response = match opened {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return Err(failed("request failed", e)),
+            None => {
+                controller.abort();
+                return Err(Transport::Timeout);
+            }
+        };
+        let status = response.status_code();
+        let retry_after = response.headers().get("retry-after").ok().flatten();
+        if !(200..300).contains(&status) {
+            let left = deadline.saturating_sub(now_ms()).max(1);
+            let body = match with_timeout(left.min(timeout_ms), response.text()).await {
+                Some(Ok(body)) => body,
+                Some(Err(_)) => String::new(),
+                None => {
+                    controller.abort();
+                    return Err(Transport::Timeout);
+                }
+            };
+            return Ok(HttpReply {
+                status,
+                retry_after,
+                body,
+            });
+        }
+        let mut stream = response
+            .stream()
+            .map_err(|e| failed("the answer has no body", e))?;
+        let pumped = pump(&mut stream, deadline, stall_ms, sink).await;
+        if pumped.is_err() {
+            controller.abort();
+        }
+        pumped.map(|()| HttpReply {
+            status,
+            retry_after,
+            body: String::new(),
+        })
+    }
+
+    async fn workers_ai_stream(
+        &self,
+        model: &str,
+        input: &Value,
+        timeout_ms: u64,
+        total_ms: u64,
+        stall_ms: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), Transport> {
+        let deadline = now_ms() + total_ms.max(timeout_ms);
+        let ai = self
+            .env
+            .ai(AI)
+            .map_err(|_| Transport::Failed("the AI binding is missing".into()))?;
+        let mut stream = match with_timeout(timeout_ms, ai.run_bytes(model, input)).await {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => return Err(failed("Workers AI failed", e)),
+            None => return Err(Transport::Timeout),
+        };
+        pump(&mut stream, deadline, stall_ms, sink).await
     }
 
     async fn sleep(&self, ms: u64) {

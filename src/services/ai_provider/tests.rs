@@ -110,6 +110,7 @@ fn request() -> CompletionRequest {
         temperature: 0.4,
         expected_output_tokens: 1000,
         offline_answer: None,
+        progress: None,
     }
 }
 
@@ -495,6 +496,69 @@ fn the_worst_case_of_every_allowed_call_fits_the_budget() {
             }
         }
     }
+}
+
+#[test]
+fn prompts_are_budgeted_at_three_bytes_a_token() {
+    assert_eq!(worst_case_input_tokens(0), 0);
+    assert_eq!(worst_case_input_tokens(3), 1);
+    assert_eq!(worst_case_input_tokens(4), 2);
+    assert_eq!(worst_case_input_tokens(9_000), 3_000);
+}
+
+#[test]
+fn an_exhausted_budget_refuses_even_a_call_that_wants_no_minimum() {
+    let price = Pricing::default().price("gpt-4o-mini");
+    let spent = Budget {
+        limit_usd: Some(0.01),
+        spent_usd: 0.01,
+    };
+    assert!(affordable_output_tokens(price, "gpt-4o-mini", &spent, 0, 4_000, 0).is_err());
+    // A free output price still pays for its prompt: over budget, refused.
+    let input_only = Some(Price {
+        input: 1.0,
+        output: 0.0,
+        cached_input: None,
+    });
+    let budget = Budget {
+        limit_usd: Some(0.001),
+        spent_usd: 0.0,
+    };
+    assert!(affordable_output_tokens(input_only, "m", &budget, 2_000, 4_000, 10).is_err());
+    assert_eq!(
+        affordable_output_tokens(input_only, "m", &budget, 500, 4_000, 10),
+        Ok(4_000)
+    );
+}
+
+#[tokio::test]
+async fn a_long_prompt_leaves_less_of_the_budget_for_output() {
+    let mut list = providers();
+    list.truncate(1);
+    list[0].model = "gpt-4o".into(); // $2.50 in, $10 out per 1M tokens
+    let mut long = request();
+    long.system = "s".repeat(100);
+    long.user = "u".repeat(30_000);
+    let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
+    let chain = Chain {
+        runtime: &script,
+        providers: &list,
+        settings: Settings::default(),
+        pricing: &Pricing::default(),
+    };
+    let mut budget = Budget {
+        limit_usd: Some(0.05),
+        spent_usd: 0.0,
+    };
+    let mut attempts = Vec::new();
+    let result = chain
+        .complete(&long, &needs_title, &mut budget, 120_000, &mut attempts)
+        .await;
+    assert!(result.is_ok(), "{result:?}");
+    // (100 + 30,000 + 17 bytes) / 3 = 10,039 prompt tokens cost $0.0251, so
+    // about $0.0249 is left for output: 2,490 tokens at $10 / 1M.
+    let sent = sent_max_tokens(&script.calls.borrow()[0]);
+    assert!((2_480..2_500).contains(&sent), "sent max_tokens {sent}");
 }
 
 #[test]

@@ -73,6 +73,9 @@ pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall
             },
             "max_completion_tokens": req.max_tokens,
             "temperature": req.temperature,
+            // Streamed for progress; the last chunk carries the exact usage.
+            "stream": true,
+            "stream_options": {"include_usage": true},
         }),
     }
 }
@@ -117,6 +120,7 @@ pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpC
         "temperature": req.temperature,
         "system": req.system,
         "messages": [{"role": "user", "content": req.user}],
+        "stream": true,
     });
     if anthropic_supports_structured_output(req.model) {
         body["output_config"] = json!({"format": {"type": "json_schema", "schema": req.schema}});
@@ -180,6 +184,7 @@ pub fn workers_ai_input(req: &WireRequest) -> Value {
         "max_tokens": req.max_tokens,
         "temperature": req.temperature,
         "response_format": {"type": "json_schema", "json_schema": req.schema},
+        "stream": true,
     })
 }
 
@@ -346,6 +351,8 @@ mod tests {
             "granulator_course"
         );
         assert_eq!(call.body["messages"][1]["content"], "usr");
+        assert_eq!(call.body["stream"], true);
+        assert_eq!(call.body["stream_options"]["include_usage"], true);
     }
 
     #[test]

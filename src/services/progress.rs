@@ -1,0 +1,261 @@
+//! Pure rules of jobs that outlive their request: the live progress counter a
+//! streaming call feeds, the percent and remaining-time estimate read from a
+//! job row, the request hash that binds an idempotency key to its request,
+//! `Prefer: respond-async`, where a job runs, and the join poll's backoff.
+
+use crate::types::api::JobRequest;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
+
+/// What the current model call has produced so far; the stream decoder
+/// writes it, the job's progress writer reads it (same task, no locks).
+#[derive(Debug, Default)]
+pub struct Progress {
+    tokens: Cell<u64>,
+    elements: Cell<u64>,
+    version: Cell<u64>,
+}
+
+impl Progress {
+    pub fn update(&self, tokens: u64, elements: u64) {
+        if tokens != self.tokens.get() || elements != self.elements.get() {
+            self.tokens.set(tokens);
+            self.elements.set(elements);
+            self.version.set(self.version.get() + 1);
+        }
+    }
+    /// A new call starts from zero (a retry, a repair, a review).
+    pub fn reset(&self) {
+        self.update(0, 0);
+    }
+    pub fn tokens(&self) -> u64 {
+        self.tokens.get()
+    }
+    pub fn elements(&self) -> u64 {
+        self.elements.get()
+    }
+    /// Changes on every update: the writer skips a write when nothing moved.
+    pub fn version(&self) -> u64 {
+        self.version.get()
+    }
+}
+
+/// A job's progress as the status route and the events stream report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub percent: u8,
+    pub remaining_ms: Option<u64>,
+}
+
+/// Percent from the stage, and inside `generating` from tokens and elements
+/// received against what the outline is expected to need (whichever is
+/// further); remaining time extrapolates the generation's rate so far.
+pub fn estimate(
+    stage: &str,
+    tokens: u64,
+    expected_tokens: u64,
+    elements: u64,
+    expected_elements: u64,
+    generating_ms: u64,
+) -> Estimate {
+    let fraction = |done: u64, expected: u64| {
+        if expected == 0 {
+            0.0
+        } else {
+            done as f64 / expected as f64
+        }
+    };
+    match stage {
+        "queued" => Estimate {
+            percent: 0,
+            remaining_ms: None,
+        },
+        "generating" => {
+            let f = fraction(tokens, expected_tokens)
+                .max(fraction(elements, expected_elements))
+                .min(0.99);
+            let remaining_ms = (f >= 0.02 && generating_ms > 0)
+                .then(|| (generating_ms as f64 * (1.0 - f) / f) as u64);
+            Estimate {
+                percent: 5 + (f * 80.0) as u8,
+                remaining_ms,
+            }
+        }
+        "refining" => Estimate {
+            percent: 85,
+            remaining_ms: None,
+        },
+        "validating" => Estimate {
+            percent: 90,
+            remaining_ms: None,
+        },
+        "storing" => Estimate {
+            percent: 97,
+            remaining_ms: Some(1_000),
+        },
+        "done" => Estimate {
+            percent: 100,
+            remaining_ms: Some(0),
+        },
+        _ => Estimate {
+            percent: 100,
+            remaining_ms: Some(0),
+        },
+    }
+}
+
+/// Hex SHA-256 of what the request asks for. `timeout` and the async
+/// preference only say how the caller waits, so a retry may change them.
+pub fn request_hash(request: &JobRequest) -> String {
+    let canonical = json!({"params": request.params, "config": request.config});
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 7240: `Prefer: respond-async` (among other preferences).
+pub fn prefers_async(prefer: Option<&str>) -> bool {
+    prefer.is_some_and(|p| {
+        p.split(',')
+            .map(|t| t.split(';').next().unwrap_or("").trim())
+            .any(|t| t.eq_ignore_ascii_case("respond-async"))
+    })
+}
+
+/// Where a synchronous job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// In the request's isolate, kept alive past the response by `waitUntil`
+    /// (which the platform honours for ~30 s after the response).
+    Inline,
+    /// In the queue consumer (15 min of wall time); the request waits on the row.
+    Queue,
+}
+
+/// A job expected to need longer than the request's wait plus what
+/// `waitUntil` guarantees after it goes to the queue, so it cannot be cut
+/// off mid-generation in production; shorter ones run inline (no queue hop).
+pub fn placement(
+    expected_output_tokens: u32,
+    tokens_per_second: u64,
+    timeout_ms: u64,
+    wait_until_grace_ms: u64,
+) -> Placement {
+    let expected_ms = expected_output_tokens as u64 * 1_000 / tokens_per_second.max(1);
+    if expected_ms > timeout_ms + wait_until_grace_ms {
+        Placement::Queue
+    } else {
+        Placement::Inline
+    }
+}
+
+/// Pause before the `n`th look at a job being joined: 100 ms, growing by
+/// half each time, capped at 1 s.
+pub fn poll_delay_ms(n: u32) -> u64 {
+    let mut d = 100.0_f64;
+    for _ in 0..n.min(10) {
+        d *= 1.5;
+    }
+    (d as u64).min(1_000)
+}
+
+/// Links of a job for `202 Accepted` and 504 answers.
+pub fn job_links(job_id: i64) -> Value {
+    json!({
+        "jobId": job_id,
+        "statusUrl": format!("/api/jobs/{job_id}/status"),
+        "eventsUrl": format!("/api/jobs/{job_id}/events"),
+        "resultUrl": format!("/api/jobs/{job_id}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::api::{parse_execute, ExecuteRequest};
+
+    /// These bodies are about the request's fields: they name the action.
+    fn job(mut body: Value) -> JobRequest {
+        if let Some(map) = body.as_object_mut() {
+            map.entry("action").or_insert(json!("granulate"));
+        }
+        match parse_execute(&body, None).unwrap() {
+            ExecuteRequest::Granulate { request, .. } => request,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_hash_ignores_timeout_and_sees_every_field_that_shapes_the_outline() {
+        let a = job(json!({"input": {"topic": "Rust", "structureType": "quiz"}, "timeout": 30000}));
+        let b = job(json!({"params": {"topic": "Rust", "structureType": "quiz"}, "timeout": 5000}));
+        let c = job(json!({"input": {"topic": "Rust", "structureType": "course"}}));
+        let d = job(
+            json!({"input": {"topic": "Rust", "structureType": "quiz"}, "config": {"temperature": 0.1}}),
+        );
+        assert_eq!(request_hash(&a), request_hash(&b));
+        assert_eq!(request_hash(&a).len(), 64);
+        assert_ne!(request_hash(&a), request_hash(&c));
+        assert_ne!(request_hash(&a), request_hash(&d));
+    }
+
+    #[test]
+    fn prefer_respond_async_is_found_among_preferences() {
+        assert!(prefers_async(Some("respond-async")));
+        assert!(prefers_async(Some(
+            "return=minimal, Respond-Async; wait=10"
+        )));
+        assert!(!prefers_async(Some("return=representation")));
+        assert!(!prefers_async(None));
+    }
+
+    #[test]
+    fn long_jobs_go_to_the_queue_short_ones_run_inline() {
+        // 10 000 tokens at 50 t/s = 200 s: past a 30 s wait plus 20 s of waitUntil.
+        assert_eq!(placement(10_000, 50, 30_000, 20_000), Placement::Queue);
+        assert_eq!(placement(1_000, 50, 30_000, 20_000), Placement::Inline);
+        assert_eq!(placement(2_500, 50, 30_000, 20_000), Placement::Inline);
+        assert_eq!(placement(2_501, 50, 30_000, 20_000), Placement::Queue);
+        assert_eq!(placement(10, 0, 1_000, 0), Placement::Queue);
+    }
+
+    #[test]
+    fn poll_backoff_grows_from_100_ms_to_1_s() {
+        assert_eq!(poll_delay_ms(0), 100);
+        assert_eq!(poll_delay_ms(1), 150);
+        assert!(poll_delay_ms(3) > poll_delay_ms(2));
+        assert_eq!(poll_delay_ms(7), 1_000);
+        assert_eq!(poll_delay_ms(1_000), 1_000);
+    }
+
+    #[test]
+    fn percent_follows_tokens_or_elements_and_estimates_what_is_left() {
+        let e = estimate("generating", 500, 1_000, 0, 50, 5_000);
+        assert_eq!(e.percent, 45);
+        assert_eq!(e.remaining_ms, Some(5_000));
+        let by_elements = estimate("generating", 100, 1_000, 40, 50, 5_000);
+        assert_eq!(by_elements.percent, 69);
+        assert_eq!(estimate("generating", 0, 1_000, 0, 50, 0).percent, 5);
+        assert_eq!(
+            estimate("generating", 0, 1_000, 0, 50, 0).remaining_ms,
+            None
+        );
+        // Never 100 % before the job is done, even past the expectation.
+        assert!(estimate("generating", 5_000, 1_000, 0, 0, 9_000).percent < 100);
+        assert_eq!(estimate("queued", 0, 0, 0, 0, 0).percent, 0);
+        assert_eq!(estimate("done", 0, 0, 0, 0, 0).percent, 100);
+    }
+
+    #[test]
+    fn progress_counts_changes() {
+        let p = Progress::default();
+        p.update(10, 1);
+        let v = p.version();
+        p.update(10, 1);
+        assert_eq!(p.version(), v);
+        p.update(12, 1);
+        assert!(p.version() > v);
+        p.reset();
+        assert_eq!((p.tokens(), p.elements()), (0, 0));
+    }
+}
