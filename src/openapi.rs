@@ -208,10 +208,19 @@ fn job_status() -> Value {
     let counts = object(&[("received", integer()), ("expected", integer())]);
     object(&[
         ("jobId", integer()),
-        ("status", one_of_strings(&["processing", "completed", "failed"])),
+        (
+            "status",
+            one_of_strings(&["processing", "completed", "failed"]),
+        ),
         ("stage", string()),
-        ("percent", json!({"type": "integer", "minimum": 0, "maximum": 100})),
-        ("progress", json!({"type": "integer", "minimum": 0, "maximum": 100})),
+        (
+            "percent",
+            json!({"type": "integer", "minimum": 0, "maximum": 100}),
+        ),
+        (
+            "progress",
+            json!({"type": "integer", "minimum": 0, "maximum": 100}),
+        ),
         ("elements", counts.clone()),
         ("tokens", counts),
         ("elapsedMs", nullable(integer())),
@@ -612,7 +621,15 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
             media: "text/event-stream",
             ok: (
                 200,
-                json!({"type": "string", "description": "Server-Sent Events: `event: progress|completed|failed`, `data:` the JobStatus object"}),
+                json!({
+                    "type": "object",
+                    "description": "One Server-Sent Event (Schemathesis checks each): `progress` while the job runs, then `completed` or `failed`; `error` or `timeout` end a stream early. `data` is the JobStatus object as JSON.",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["progress", "completed", "failed", "error", "timeout"]},
+                        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": "#/components/schemas/JobStatus"}},
+                    },
+                    "required": ["event", "data"],
+                }),
             ),
         },
         RouteId::JobStructure => doc(
@@ -1064,10 +1081,7 @@ mod tests {
     }
 
     #[test]
-    fn the_shortest_timeout_leaves_room_for_one_attempt() {
-        let min_attempt = crate::services::ai_provider::Settings::default().min_attempt_ms;
-        assert!(crate::types::api::MIN_TIMEOUT_MS >= 2 * min_attempt);
-        // ...and the document says so.
+    fn the_document_states_the_timeout_bounds() {
         let body = execute_body();
         let timeout = &body["anyOf"][0]["properties"]["timeout"];
         assert_eq!(timeout["minimum"], crate::types::api::MIN_TIMEOUT_MS);
