@@ -24,6 +24,9 @@ CONFIG_VARS = [
     "AI_BACKOFF_BASE_MS", "AI_RETRY_AFTER_CAP_MS", "KAM_TIMEOUT_MS",
     "PRICING", "MAX_JOB_COST_USD", "DEFAULT_TIER", "DAILY_SPEND_CAP_USD",
     "ENVIRONMENT",
+    # issue 12: jobs outliving their request, streaming
+    "JOB_TIMEOUT_MS", "WAIT_UNTIL_GRACE_MS", "MODEL_TOKENS_PER_SECOND",
+    "AI_STREAM_STALL_MS", "QUEUE_FAULT_MARKER",
 ]
 DEFAULTS = {"SHARED_SECRET": "dev-shared-secret"}
 LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")

@@ -49,6 +49,10 @@ MAX_JOB_COST_USD=0.5
 DEFAULT_TIER=premium
 DAILY_SPEND_CAP_USD={"basic": 2}
 ENVIRONMENT=local-test
+JOB_TIMEOUT_MS=700000
+MODEL_TOKENS_PER_SECOND=60
+WAIT_UNTIL_GRACE_MS=15000
+AI_STREAM_STALL_MS=2500
 VARS
 # The environment wins over .dev.vars; anthropic is ordered but has no key.
 env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u SHARED_SECRET \
@@ -79,6 +83,7 @@ check "AI_ATTEMPT_TIMEOUT_MS: the environment wins over .dev.vars" "$(jq .settin
 check "AI_MAX_ATTEMPTS" "$(jq .settings.maxAttempts <<<"$providers")" 2
 check "AI_BACKOFF_BASE_MS" "$(jq .settings.backoffBaseMs <<<"$providers")" 40
 check "AI_RETRY_AFTER_CAP_MS" "$(jq .settings.retryAfterCapMs <<<"$providers")" 1000
+check "AI_STREAM_STALL_MS" "$(jq .settings.streamStallMs <<<"$providers")" 2500
 
 help=$(curl -s "$base/help")
 check "DEFAULT_TIER" "$(jq -r .money.defaultTier <<<"$help")" premium
@@ -86,6 +91,9 @@ check "DAILY_SPEND_CAP_USD (basic set, standard keeps its default)" \
   "$(jq -c '[.money.tiers[] | select(.tier == "basic" or .tier == "standard") | .dailySpendCapUsd]' <<<"$help")" '[2,25]'
 check "MAX_JOB_COST_USD" "$(jq -r '.money.budget | contains("($0.5)")' <<<"$help")" true
 check "KAM_TIMEOUT_MS" "$(jq .config.kamTimeoutMs <<<"$health")" 1500
+check "JOB_TIMEOUT_MS" "$(jq .config.jobTimeoutMs <<<"$health")" 700000
+check "MODEL_TOKENS_PER_SECOND" "$(jq .config.modelTokensPerSecond <<<"$health")" 60
+check "WAIT_UNTIL_GRACE_MS" "$(jq .config.waitUntilGraceMs <<<"$health")" 15000
 check "ENVIRONMENT from .dev.vars over wrangler.toml [vars]" "$(jq -r .config.environment <<<"$health")" local-test
 
 pricing=$(curl -s "$base/api/economy/pricing" -H 'X-API-Key: dev-client-key')

@@ -120,6 +120,9 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
             "kamTimeoutMs": app.config.kam_timeout_ms,
             "maxJobCostUsd": app.config.limits.max_job_cost_usd,
             "defaultTier": app.config.limits.default_tier,
+            "jobTimeoutMs": app.config.jobs.job_timeout_ms,
+            "modelTokensPerSecond": app.config.jobs.tokens_per_second,
+            "waitUntilGraceMs": app.config.jobs.wait_until_grace_ms,
         },
         "capabilities": {
             "structureTypes": StructureType::names(),
