@@ -39,7 +39,7 @@ layer() {
   printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
 }
 
-unit() { cargo test --workspace --lib --bins; }
+unit() { cargo test --workspace --lib --bins && cargo test --test recovery; }
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test ledger --no-run
 }
