@@ -6,6 +6,8 @@
 #   schema  migrations == schema/*.sql, and re-applying migrations is a no-op
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback
+#   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
+#           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
@@ -24,7 +26,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema e2e smoke soak ledger)
+LAYERS=(setup unit build schema e2e corpus smoke soak ledger)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -41,7 +43,7 @@ layer() {
 
 unit() { cargo test --workspace --lib --bins && cargo test --test recovery; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test ledger --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test ledger --test corpus --no-run
 }
 
 e2e() {
@@ -50,6 +52,11 @@ e2e() {
   cargo test --test e2e -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
+}
+
+corpus() {
+  [ -n "${GRANULATOR_URL:-}" ] || { echo "corpus: no running worker (the e2e layer did not start one)"; return 1; }
+  cargo test --test corpus -- --nocapture
 }
 
 # A short soak: concurrent executes with duplicate ids while the mock injects
@@ -77,6 +84,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
+[ "${RESULT[e2e]:-}" != "" ] && layer corpus corpus
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
 [ "${RESULT[e2e]:-}" != "" ] && layer soak soak
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
