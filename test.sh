@@ -6,6 +6,7 @@
 #   schema  migrations == schema/*.sql, and re-applying migrations is a no-op
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2, the KAM stand-in) and the mock AI provider on loopback
+#           (tests/e2e.rs, tests/output_quality.rs)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
 #           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
@@ -43,13 +44,14 @@ layer() {
 
 unit() { cargo test --workspace --lib --bins && cargo test --test recovery; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test ledger --test corpus --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test output_quality --test ledger --test corpus --no-run
 }
 
 e2e() {
   start_stack "$WORK" || return 1
   local rc=0
   cargo test --test e2e -- --test-threads 6 || rc=1
+  cargo test --test output_quality -- --test-threads 4 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }
