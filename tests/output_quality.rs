@@ -222,3 +222,28 @@ async fn offline_outlines_are_marked_placeholders_and_hang_together() {
     assert_eq!(r.body["output"]["placeholder"], false);
     assert_eq!(r.body["metadata"]["warnings"], json!([]));
 }
+
+#[tokio::test]
+async fn help_documents_recovery_conflicts_unavailable_reviews_and_placeholders() {
+    let r = get("/help", &Who::Nobody).await;
+    assert_eq!(r.status, 200);
+    let course = r.body["structureTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "course")
+        .unwrap();
+    assert_eq!(course["granularity"][4]["minimumElements"], 15);
+    assert_eq!(course["granularity"][0]["minimumElements"], 3);
+    for (section, needle) in [
+        ("constraints", "constraints_conflict"),
+        ("validation", "review_unavailable"),
+        ("modelOutput", "JSON5"),
+        ("offlineProvider", "placeholder"),
+    ] {
+        assert!(
+            r.body[section].to_string().contains(needle),
+            "/help {section} does not mention {needle}"
+        );
+    }
+}

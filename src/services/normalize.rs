@@ -11,6 +11,7 @@
 //! mapped without guessing is mapped; what cannot (no top-level items, an
 //! item with no name) is an error whose text is fed back to the model.
 
+use crate::services::ai_provider::json_extract::{extract_json, Extracted};
 use crate::types::structure::{FieldKind, FieldSpec, LevelSpec, StructureType, TypeSpec};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -24,6 +25,16 @@ const LIST_WRAPPERS: [&str; 6] = ["items", "item", "list", "entries", "elements"
 /// Returns the problems that make the output unusable, worded for a model.
 pub fn normalize(structure_type: StructureType, raw: &Value) -> Result<Value, Vec<String>> {
     let spec = structure_type.spec();
+    // Structured output (a tool's input, a Workers AI object) may itself be the
+    // document as a JSON string.
+    let decoded = match raw {
+        Value::String(text) => match extract_json(text) {
+            Extracted::Json(v) => Some(v),
+            Extracted::Invalid(_) => None,
+        },
+        _ => None,
+    };
+    let raw = decoded.as_ref().unwrap_or(raw);
     let root = unwrap_root(spec, raw)
         .ok_or_else(|| vec!["the answer must be a JSON object".to_string()])?;
     let root = root.as_ref();
@@ -412,6 +423,16 @@ mod tests {
             normalize(StructureType::Course, &both).unwrap()["title"],
             "Inner"
         );
+    }
+
+    #[test]
+    fn structured_output_holding_the_document_as_a_string_is_decoded() {
+        let raw = json!("{\"title\": \"Q\", \"categories\": [{\"name\": \"A\"}]}");
+        assert_eq!(
+            normalize(StructureType::Quiz, &raw).unwrap()["categories"][0]["name"],
+            "A"
+        );
+        assert!(normalize(StructureType::Quiz, &json!("no outline here")).is_err());
     }
 
     #[test]
