@@ -466,8 +466,8 @@ pub fn check_max_elements_feasible(
 
 /// Enforce `maxElements` without breaking the outline: first drop levels
 /// deeper than the granularity asks for, then remove the last child of the
-/// largest sibling group that is above its rule's minimum (and not fixed by
-/// an exact count), deepest level first — a removed parent takes its
+/// largest sibling group that is above its rule's minimum (or above the
+/// caller's exact count for its level), deepest level first — a removed parent takes its
 /// children with it. Stops when nothing more can go without breaking a rule
 /// (`check_max_elements_feasible` keeps that from happening in a job).
 /// Returns how many elements were removed.
@@ -499,10 +499,12 @@ pub fn trim_to_max_elements(
     }
     while !fits(structure) {
         let removed = (0..depth).rev().any(|d| {
-            if constraints.counts.contains_key(spec.levels[d].key) {
-                return false;
-            }
-            remove_from_largest_group(spec, structure, d, rules.range(d).0 as usize)
+            let floor = constraints
+                .counts
+                .get(spec.levels[d].key)
+                .copied()
+                .unwrap_or(rules.range(d).0);
+            remove_from_largest_group(spec, structure, d, floor as usize)
         });
         if !removed {
             break;
@@ -957,12 +959,15 @@ mod tests {
             max_elements: Some(20),
             counts: [("modules".to_string(), 4)].into(),
         };
-        let mut v = generate_with_counts(StructureType::Course, &[4, 3, 2], "T");
-        trim_to_max_elements(StructureType::Course, g, &rules, &c, &mut v);
-        let report = assess(StructureType::Course, g, &rules, &c, &v);
-        assert_eq!(report.elements_by_level["modules"], 4);
-        assert_eq!(report.total_elements, 20);
-        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        for modules in [4, 6] {
+            // A model that sent more modules than asked loses the extra ones too.
+            let mut v = generate_with_counts(StructureType::Course, &[modules, 3, 2], "T");
+            trim_to_max_elements(StructureType::Course, g, &rules, &c, &mut v);
+            let report = assess(StructureType::Course, g, &rules, &c, &v);
+            assert_eq!(report.elements_by_level["modules"], 4);
+            assert_eq!(report.total_elements, 20);
+            assert!(report.violations.is_empty(), "{:?}", report.violations);
+        }
     }
 
     #[test]
