@@ -83,13 +83,11 @@ fn unwrap_root<'a>(spec: &TypeSpec, raw: &'a Value) -> Option<Cow<'a, Map<String
     let Some(path) = wrapper_path(object, &holds_items, MAX_WRAPPER_DEPTH) else {
         return Some(Cow::Borrowed(object));
     };
-    let mut ancestors = vec![(object, path[0])];
+    let mut ancestors = Vec::new();
     let mut inner = object;
-    for (i, key) in path.iter().enumerate() {
-        inner = inner.get(*key)?.as_object()?;
-        if let Some(next) = path.get(i + 1) {
-            ancestors.push((inner, *next));
-        }
+    for key in path {
+        ancestors.push((inner, key));
+        inner = inner.get(key)?.as_object()?;
     }
     let mut merged = inner.clone();
     for (ancestor, wrapper_key) in ancestors.into_iter().rev() {
@@ -379,6 +377,14 @@ mod tests {
     fn missing_top_level_items_is_an_error_for_the_model() {
         let err = normalize(StructureType::Workflow, &json!({"title": "x"})).unwrap_err();
         assert_eq!(err, vec!["`phases` must be a non-empty array"]);
+        for empty in [json!([]), json!(""), json!(null), json!(3)] {
+            let err = normalize(
+                StructureType::Workflow,
+                &json!({"title": "x", "phases": empty}),
+            )
+            .unwrap_err();
+            assert_eq!(err, vec!["`phases` must be a non-empty array"], "{empty}");
+        }
         assert!(normalize(StructureType::Workflow, &json!([1, 2])).is_err());
     }
 
@@ -417,6 +423,16 @@ mod tests {
         assert_eq!(out["title"], "Outer");
         assert_eq!(out["duration"], "2 weeks");
         assert_eq!(out["modules"][0]["title"], "A");
+        // Wrappers are searched three deep, no deeper.
+        let deep = json!({"a": {"b": {"c": {"d": {"modules": ["A"]}}}}});
+        assert!(normalize(StructureType::Course, &deep).is_err());
+        let three =
+            json!({"a": {"b": {"c": {"title": "T", "modules": ["A"]}}}, "duration": "1 day"});
+        let out = normalize(StructureType::Course, &three).unwrap();
+        assert_eq!(
+            (out["title"].as_str(), out["duration"].as_str()),
+            (Some("T"), Some("1 day"))
+        );
         // The inner object's own fields win over the wrapper's.
         let both = json!({"title": "Outer", "result": {"title": "Inner", "modules": ["A"]}});
         assert_eq!(
@@ -440,11 +456,8 @@ mod tests {
         let raw = json!([{"title": "Q", "categories": [{"name": "A"}]}]);
         let out = normalize(StructureType::Quiz, &raw).unwrap();
         assert_eq!(out["categories"][0]["name"], "A");
-        assert!(normalize(
-            StructureType::Quiz,
-            &json!([{"title": "a"}, {"title": "b"}])
-        )
-        .is_err());
+        let quiz = json!({"title": "Q", "categories": [{"name": "A"}]});
+        assert!(normalize(StructureType::Quiz, &json!([quiz.clone(), quiz])).is_err());
     }
 
     #[test]
@@ -475,6 +488,15 @@ mod tests {
         assert_eq!(out["acts"][1]["title"], "Turn");
         assert_eq!(out["acts"][0]["chapters"][1]["title"], "Two");
         assert_eq!(out["acts"][1]["chapters"][0]["title"], "Three");
+        // A wrapper named by an alias of the level; a single title for a level.
+        let raw = json!({"title": "c", "modules": [{"title": "M", "lessons": {"lectures": [{"title": "L"}]}}], "description": "d"});
+        let out = normalize(StructureType::Course, &raw).unwrap();
+        assert_eq!(out["modules"][0]["lessons"][0]["title"], "L");
+        let raw = json!({"title": "w", "phases": "Plan"});
+        assert_eq!(
+            normalize(StructureType::Workflow, &raw).unwrap()["phases"][0]["name"],
+            "Plan"
+        );
         // An item holding only its child list is not mistaken for a wrapper.
         let raw = json!({"title": "c", "modules": {"lessons": [{"title": "L"}]}});
         let err = normalize(StructureType::Course, &raw).unwrap_err();
