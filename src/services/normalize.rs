@@ -515,8 +515,35 @@ mod tests {
         assert_eq!(out["categories"][0]["name"], "7");
         assert_eq!(out["categories"][0]["weight"], 0);
         assert_eq!(out["categories"][0]["questions"][0]["points"], 3);
+        assert_eq!(as_integer(Some(&json!(["3", "4"]))), None);
         assert_eq!(as_integer(Some(&json!("-4"))), None);
         assert_eq!(as_integer(Some(&json!("about 5 min"))), None);
         assert_eq!(as_integer(Some(&json!("5 min"))), Some(5));
+    }
+
+    #[test]
+    fn keys_match_across_case_hyphens_spaces_and_underscores() {
+        for key in [
+            "learningOutcomes",
+            "LEARNING_OUTCOMES",
+            "learning-outcomes",
+            "Learning Outcomes",
+        ] {
+            let raw = json!({"title": "c", key: ["x"], "modules": ["A"]});
+            let out = normalize(StructureType::Course, &raw).unwrap();
+            assert_eq!(out["learningOutcomes"], json!(["x"]), "{key}");
+        }
+    }
+
+    #[test]
+    fn text_lists_from_scalars_and_blanks() {
+        let list = |v: Value| as_text_list(Some(&v));
+        assert_eq!(list(json!(5)), vec!["5"]);
+        assert_eq!(list(json!(true)), vec!["true"]);
+        assert_eq!(list(json!("  ")), Vec::<String>::new());
+        assert_eq!(list(json!(" a ")), vec!["a"]);
+        assert_eq!(list(json!({"name": "Cargo"})), vec!["Cargo"]);
+        assert_eq!(list(json!({"x": 1})), Vec::<String>::new());
+        assert_eq!(list(json!(["a", "", 2])), vec!["a", "2"]);
     }
 }

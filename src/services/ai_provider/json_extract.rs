@@ -325,6 +325,9 @@ mod tests {
     fn the_largest_object_wins_over_braces_in_reasoning() {
         let text = "<thinking>The shape is {title, modules}; e.g. {\"x\": 1}.</thinking>\n{\"title\": \"t\", \"modules\": [{\"title\": \"m\"}]}";
         assert_eq!(ok(text), json!({"title": "t", "modules": [{"title": "m"}]}));
+        // Whatever comes first: a short note after the outline does not win.
+        let text = "{\"title\": \"t\", \"modules\": [{\"title\": \"m\"}]}\nNote: {\"x\": 1}";
+        assert_eq!(ok(text), json!({"title": "t", "modules": [{"title": "m"}]}));
     }
 
     #[test]
