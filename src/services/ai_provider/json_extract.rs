@@ -33,12 +33,7 @@ pub fn extract_json(text: &str) -> Extracted {
     let mut candidates: Vec<(usize, Value)> = scan
         .spans
         .iter()
-        .filter_map(|&(start, end)| {
-            let span = &trimmed[start..=end];
-            parse_document(span)
-                .or_else(|| parse_escaped(span))
-                .map(|v| (end - start, v))
-        })
+        .filter_map(|&(start, end)| parse_document(&trimmed[start..=end]).map(|v| (end - start, v)))
         .chain(string_literals(trimmed))
         .collect();
     // The outline is the largest object in the answer; smaller ones are examples
@@ -46,6 +41,12 @@ pub fn extract_json(text: &str) -> Extracted {
     candidates.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
     if let Some((_, v)) = candidates.into_iter().next() {
         return Extracted::Json(v);
+    }
+    // Escaped quotes unbalance the scan: try the outermost braces unescaped.
+    if let (Some(first), Some(last)) = (trimmed.find('{'), trimmed.rfind('}')) {
+        if let Some(v) = trimmed.get(first..=last).and_then(parse_escaped) {
+            return Extracted::Json(v);
+        }
     }
     if scan.unclosed {
         return Extracted::Invalid(
@@ -314,6 +315,31 @@ mod tests {
     }
 
     #[test]
+    fn an_object_cut_out_of_its_string_quotes_is_unescaped() {
+        assert_eq!(
+            ok(r#"Here: {\"title\": \"x\", \"n\": [1]} (escaped)"#),
+            json!({"title": "x", "n": [1]})
+        );
+    }
+
+    #[test]
+    fn only_objects_and_arrays_are_documents() {
+        for text in ["42", "true", "null", r#""42""#, r#""just words""#] {
+            refused(text);
+        }
+        assert_eq!(ok("[1, 2]"), json!([1, 2]));
+        assert_eq!(ok(r#""[1, 2]""#), json!([1, 2]));
+    }
+
+    #[test]
+    fn the_largest_invalid_object_is_the_one_reported() {
+        let big = r#"{"title": "x", "modules": tru}"#;
+        let why = refused(&format!("{big}\nand {{x}}"));
+        let expected = json5::from_str::<Value>(big).unwrap_err().to_string();
+        assert_eq!(why, format!("the JSON is not valid: {expected}"));
+    }
+
+    #[test]
     fn raw_line_breaks_inside_strings_are_escaped() {
         assert_eq!(
             ok("{\"a\": \"line one\nline two\", \"b\": 'tab\there'}"),
@@ -352,6 +378,10 @@ mod tests {
     #[test]
     fn escaping_leaves_text_outside_strings_alone() {
         assert_eq!(escape_control_chars_in_strings("{\n\"a\": 1\n}"), None);
+        assert_eq!(
+            escape_control_chars_in_strings("{'a': 'x\r\ty', \"b\": \"\\\"\n\"}").as_deref(),
+            Some("{'a': 'x\\r\\ty', \"b\": \"\\\"\\n\"}")
+        );
         assert_eq!(
             escape_control_chars_in_strings("{\"a\": \"x\ny\u{1}\"}").as_deref(),
             Some("{\"a\": \"x\\ny\\u0001\"}")
