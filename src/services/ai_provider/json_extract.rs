@@ -205,7 +205,7 @@ fn escape_control_chars_in_strings(s: &str) -> Option<String> {
                     escaped = true;
                 } else if c == q {
                     quote = None;
-                } else if c.is_control() && (c as u32) < 0x20 {
+                } else if (c as u32) < 0x20 {
                     changed = true;
                     match c {
                         '\n' => out.push_str("\\n"),
@@ -274,6 +274,11 @@ mod tests {
         // A comment holding a brace or an apostrophe does not unbalance the scan.
         let prose = "Sure:\n{\n  // don't forget } this\n  \"a\": 1\n}\nDone.";
         assert_eq!(ok(prose), json!({"a": 1}));
+        // Braces and quotes inside comments are not code, on one line or many.
+        let text = "Sure: { /* a } ' \" { */ \"a\": 1, // b } ' \"\n \"c\": 2 } ok";
+        assert_eq!(ok(text), json!({"a": 1, "c": 2}));
+        let text = "Sure: {/* x */\"a\": 1} ok";
+        assert_eq!(ok(text), json!({"a": 1}));
         // `//` inside a string is text, not a comment.
         assert_eq!(
             ok(r#"{"url": "https://example.com"}"#),
