@@ -6,7 +6,7 @@ use crate::helpers::prompts::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS, PLACEHOLDERS}
 use crate::routes::ROUTES;
 use crate::services::database::Database;
 use crate::services::timing::{iso_now, with_timeout};
-use crate::services::validation::WEIGHTS;
+use crate::services::validation::{minimum_outline, Constraints, StructureRules, WEIGHTS};
 use crate::services::{kam, storage};
 use crate::types::api::{DEFAULT_TIMEOUT_MS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS};
 use crate::types::env::{JOB_CACHE, SERVICE_NAME, STRUCTURE_STORAGE};
@@ -112,7 +112,9 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
         .iter()
         .map(|t| {
             let spec = t.spec();
-            let g = |n| Granularity::new(n).map(|g| json!({"depth": g.depth(spec), "expectedElements": spec.expected_elements(g)}));
+            let rules = StructureRules::contract(*t);
+            let g = |n| Granularity::new(n).map(|g| json!({"depth": g.depth(spec), "expectedElements": spec.expected_elements(g),
+                "minimumElements": minimum_outline(*t, g, &rules, &Constraints::default()).0}));
             json!({
                 "name": t,
                 "rootFields": spec.root_fields.iter().map(|f| f.name).collect::<Vec<_>>(),
@@ -147,7 +149,18 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
             "2": "plus an AI review of logical_flow and completeness (accuracy = mean of structural and AI scores)",
             "3": "plus audience_fit and progression",
             "retry": "a job that fails validation is re-granulated once with the feedback",
+            "reviewUnavailable": "when the level-2/3 AI review cannot be had (every provider failed, budget, deadline), the paid outline is kept: the job completes with validationResult.passed false, reason review_unavailable, readyForContentGeneration false and metadata.warnings saying so",
         },
+        "constraints": {
+            "maxElements": "a hard cap: an outline over it goes back to the model once, then is trimmed without breaking a level rule or an exact count (levels beyond the granularity first, then the last item of the largest group above its minimum, deepest level first)",
+            "conflict": "a maxElements below the smallest complete outline at the granularity (structureTypes[].granularity[].minimumElements, raised by exact counts) is a 400 constraints_conflict naming both numbers, before any model call",
+            "counts": "exact children per parent for a level, inside its rule range",
+        },
+        "modelOutput": {
+            "recovered": "code fences, prose and XML-style tags around the JSON, BOM/CRLF, JSON5 (comments, single quotes, unquoted keys, trailing commas), raw line breaks in strings, a document sent as a JSON string or in a one-element array, nested wrapper objects, snake_case keys and field aliases, numbers as strings, a single object or string where a list is expected, a list wrapped in an object",
+            "refused": "truncated or elided (...) JSON, YAML, Markdown, no JSON, a wrong shape, no top-level items, items without names: asked again once with the problem, then the next provider; the job fails with nothing stored",
+        },
+        "offlineProvider": "deterministic numbered skeletons with template text: output.placeholder true and a placeholder warning; never readyForContentGeneration in production (ENVIRONMENT=production), in development ready follows the quality score so local chains run end to end",
         "promptPlaceholders": PLACEHOLDERS.iter().map(|(k, d)| json!({"name": k, "meaning": d})).collect::<Vec<_>>(),
         "storage": {"inlineBelowBytes": storage::INLINE_LIMIT, "kvBelowBytes": storage::KV_LIMIT, "kvTtlSeconds": storage::KV_TTL_SECONDS},
         "idempotency": "X-Request-ID (or input.executionId) per client: a completed job is replayed (Idempotent-Replay: true), one still processing is 409, a failed one runs again",

@@ -128,8 +128,10 @@ pub async fn send(
     headers: &[(&str, &str)],
 ) -> Reply {
     // Safe to send again: reads, and requests that carry an idempotency key.
-    let repeatable =
-        method == Method::GET || headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-request-id"));
+    let repeatable = method == Method::GET
+        || headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-request-id"));
     let mut tries = 0;
     loop {
         tries += 1;
