@@ -103,11 +103,11 @@ async fn a_session_without_a_client_id_is_a_tenant_of_its_own() {
 
 // ---- budgets are ceilings --------------------------------------------------------
 
-#[tokio::test]
-async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
-    let name = format!("tiny_budget_{}", unique("t").replace('-', "_"));
+/// An admin-created quiz template whose jobs may cost at most `max_cost_usd`.
+async fn template_with_budget(prefix: &str, max_cost_usd: f64) -> String {
+    let name = format!("{prefix}_{}", unique("t").replace('-', "_"));
     let mut template = quiz_template(&name);
-    template["costOptimization"] = json!({"maxCostPerJob": 0.00001});
+    template["costOptimization"] = json!({"maxCostPerJob": max_cost_usd});
     let created = post(
         "/api/admin/templates",
         &Who::AdminSession,
@@ -115,6 +115,12 @@ async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
+    name
+}
+
+#[tokio::test]
+async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
+    let name = template_with_budget("tiny_budget", 0.00001).await;
     let key = unique("raise");
     let r = execute(
         &Who::Client,
@@ -354,16 +360,7 @@ async fn paid_routes_are_rate_limited_per_tenant_by_tier() {
 async fn thirty_two_concurrent_jobs_never_spend_past_the_daily_cap() {
     // capped-client is basic: a $5 daily cap. Its template allows $1 a job,
     // so exactly five jobs fit while all 32 are in flight.
-    let name = format!("capped_{}", unique("t").replace('-', "_"));
-    let mut template = quiz_template(&name);
-    template["costOptimization"] = json!({"maxCostPerJob": 1.0});
-    let created = post(
-        "/api/admin/templates",
-        &Who::AdminSession,
-        json!({"action": "create", "template": template}),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    let name = template_with_budget("capped", 1.0).await;
     let key = unique("cap");
     // Every call takes 1.4 s (the stack's attempt timeout is 1.5 s), so all
     // 32 reservations are made before the first job settles.
