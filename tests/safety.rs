@@ -366,13 +366,44 @@ async fn thirty_two_concurrent_jobs_never_spend_past_the_daily_cap() {
     // 32 reservations are made before the first job settles.
     script(&key, json!(vec![json!({"kind": "delay", "ms": 1400}); 40])).await;
     let capped = Who::ApiKey("dev-capped-key".into());
-    let requests = (0..32).map(|i| {
-        let capped = capped.clone();
+    let first = {
+        let (capped, key, name) = (capped.clone(), key.clone(), name.clone());
+        tokio::spawn(async move {
+            join_all((0..32).map(|i| {
+                let body =
+                    json!({"action": "granulate", "input": {"topic": key, "templateName": name}});
+                let (capped, id) = (capped.clone(), format!("{key}-{i}"));
+                async move { execute(&capped, body, Some(&id)).await }
+            }))
+            .await
+        })
+    };
+    // While the accepted jobs run and the cap is full, a retry of one of them
+    // joins it (joining spends nothing) instead of getting a 429.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let running = get("/api/jobs?status=processing&limit=100", &capped).await;
+    let running_ids: Vec<String> = running.body["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["executionId"].as_str().map(str::to_string))
+        .collect();
+    assert!(!running_ids.is_empty(), "{}", running.body);
+    let joins = join_all(running_ids.iter().map(|id| {
         let body = json!({"action": "granulate", "input": {"topic": key, "templateName": name}});
-        let id = format!("{key}-{i}");
-        async move { execute(&capped, body, Some(&id)).await }
-    });
-    let replies = join_all(requests).await;
+        let capped = capped.clone();
+        async move { execute(&capped, body, Some(id)).await }
+    }))
+    .await;
+    for r in &joins {
+        assert_eq!(
+            r.status, 200,
+            "a running job is joined at a full cap: {}",
+            r.body
+        );
+        assert_eq!(r.header("Idempotent-Replay"), Some("true"));
+    }
+    let replies = first.await.unwrap();
     let ok: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
     let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
     eprintln!(

@@ -305,9 +305,9 @@ pub async fn submit(
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
     };
-    // A request whose job already completed is replayed even when the cap
-    // is reached.
-    let reservation = match spend::reserve(
+    // A request whose job already completed is replayed, and one whose job
+    // is running joins it, even when the cap is reached: neither spends.
+    let (claim, reservation) = match spend::reserve(
         app,
         db,
         payer,
@@ -316,25 +316,24 @@ pub async fn submit(
     )
     .await
     {
-        Ok(r) => r,
-        Err(e) if e.kind == Kind::TooManyRequests => {
-            return match db.completed_result(client_id, &execution_id).await? {
-                Some(result) => Ok((Submitted::Replay(result), Placement::Inline, None)),
-                None => Err(e),
+        Ok(reservation) => match db.claim_job(&new_job, start).await {
+            Ok(claim) => (claim, Some(reservation)),
+            Err(e) => {
+                let _ = db.settle_spend(&reservation, 0.0).await;
+                return Err(e);
+            }
+        },
+        Err(refused) if refused.kind == Kind::TooManyRequests => {
+            match db.existing_claim(&new_job, start).await? {
+                Some(claim) => (claim, None),
+                None => return Err(refused),
             }
         }
         Err(e) => return Err(e),
     };
-    let claim = match db.claim_job(&new_job, start).await {
-        Ok(claim) => claim,
-        Err(e) => {
-            let _ = db.settle_spend(&reservation, 0.0).await;
-            return Err(e);
-        }
-    };
-    if !matches!(claim, Claim::Run { .. }) {
+    if let (false, Some(reservation)) = (matches!(claim, Claim::Run { .. }), &reservation) {
         // Nothing runs under this reservation: give it back.
-        db.settle_spend(&reservation, 0.0).await?;
+        db.settle_spend(reservation, 0.0).await?;
     }
     let submitted = match claim {
         Claim::Run {
@@ -342,7 +341,9 @@ pub async fn submit(
             run,
             spent_usd,
         } => {
-            db.link_reservation(&reservation, job_id).await?;
+            if let Some(reservation) = &reservation {
+                db.link_reservation(reservation, job_id).await?;
+            }
             // A re-run of a failed job is charged against the same budget.
             plan.budget.spent_usd = spent_usd;
             Submitted::Claimed { job_id, run }
