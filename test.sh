@@ -11,9 +11,12 @@
 #           D1/KV/R2/queues, the KAM stand-in) and the mock AI provider on
 #           loopback: tests/e2e.rs (behaviour), tests/safety.rs (tenants,
 #           budgets, rate limits, spend caps, leaks, input at the edge),
-#           tests/contract.rs (the response contract), then
-#           tests/async_jobs.rs (async execute, jobs outliving their request,
-#           joins, streamed progress, events)
+#           tests/contract.rs (the response contract),
+#           tests/output_quality.rs (paid outlines kept, constraint conflicts,
+#           placeholders), then tests/async_jobs.rs (async execute, jobs
+#           outliving their request, joins, streamed progress, events)
+#   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
+#           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
 #   soak    concurrent executes with duplicate request ids while the mock injects
 #           500s and timeouts; then D1 must balance (scripts/soak.sh)
@@ -37,7 +40,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema deploy e2e smoke soak openapi config ledger)
+LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -52,19 +55,26 @@ layer() {
   printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
 }
 
-unit() { cargo test --workspace --lib --bins && bash tests/scripts.sh; }
+unit() { cargo test --workspace --lib --bins && cargo test --test recovery && bash tests/scripts.sh; }
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release && cargo test --test e2e --test safety --test contract --test async_jobs --test ledger --no-run
+  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
+    cargo test --test e2e --test safety --test contract --test output_quality --test async_jobs --test ledger --test corpus --no-run
 }
 
 e2e() {
   start_stack "$WORK" || return 1
   local rc=0
   cargo test --test e2e --test safety --test contract -- --test-threads 6 || rc=1
+  cargo test --test output_quality -- --test-threads 4 || rc=1
   # Jobs at model speed (the mock streams at a real token rate; the local queue).
   cargo test --test async_jobs -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
+}
+
+corpus() {
+  [ -n "${GRANULATOR_URL:-}" ] || { echo "corpus: no running worker (the e2e layer did not start one)"; return 1; }
+  cargo test --test corpus -- --nocapture
 }
 
 # A short soak: concurrent executes with duplicate ids while the mock injects
@@ -108,6 +118,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh
 [ "${RESULT[build]:-}" = passed ] && layer deploy bash scripts/check-deploy.sh
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
+[ "${RESULT[e2e]:-}" != "" ] && layer corpus corpus
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
 [ "${RESULT[e2e]:-}" != "" ] && layer soak soak
 [ "${RESULT[e2e]:-}" != "" ] && layer openapi openapi

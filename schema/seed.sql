@@ -47,7 +47,7 @@ Guidance:
  '{"maxCostPerJob":0.25}'),
 
 ('three_act_novel', 'novel',
- 'A novel outline in three to five acts: chapters with purpose, point of view and setting, and scenes with conflict and outcome.',
+ 'A novel outline in three acts (setup, confrontation, resolution): chapters with purpose, point of view and setting, and scenes with conflict and outcome.',
  '{"root":["title","genre","premise","characters"],"levels":["acts","chapters","scenes"]}',
  'Outline a novel about {topic} for {audience}.
 
@@ -58,12 +58,12 @@ Hard constraints: {constraints}.
 Guidance:
 - Choose a fitting genre and write a two-sentence premise with a protagonist, a goal and what stands in the way.
 - List the main characters as "Name - role, want, flaw".
-- Acts follow a rising structure: setup, confrontation, resolution (extra acts deepen the middle); each act has a purpose and a summary.
+- Exactly three acts: setup, confrontation, resolution; each act has a purpose and a summary.
 - Every chapter moves the plot or a character arc forward; give its purpose, point of view (pov) and setting.
 - Every scene has a description, a purpose, the characters present, a concrete conflict and an outcome that changes something.
 - Keep names, timeline and stakes consistent from the first act to the last.',
  '{"minQualityScore":0.7,"validationThreshold":70,"validationLevel":1}',
- '{"levels":[{"level":"acts","min":3,"max":5},{"level":"chapters","min":3,"max":10},{"level":"scenes","min":2,"max":5}]}',
+ '{"levels":[{"level":"acts","min":3,"max":3},{"level":"chapters","min":3,"max":10},{"level":"scenes","min":2,"max":5}]}',
  4, 'adult fiction readers',
  '{"preferredProvider":null,"fallbackProviders":[],"modelPreferences":{"openai":"gpt-4o-mini","anthropic":"claude-haiku-4-5"},"temperature":0.8,"maxTokens":14000}',
  '{"maxCostPerJob":0.30}'),

@@ -382,7 +382,7 @@ async fn templates_list_filter_and_exact_names() {
     let one = get("/api/templates/three_act_novel", &Who::Client).await;
     assert_eq!(
         one.body["template"]["structureRules"]["levels"][0],
-        json!({"level": "acts", "min": 3, "max": 5})
+        json!({"level": "acts", "min": 3, "max": 3})
     );
     assert_error(
         &get("/api/templates/three_act", &Who::Client).await,

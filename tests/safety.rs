@@ -103,11 +103,11 @@ async fn a_session_without_a_client_id_is_a_tenant_of_its_own() {
 
 // ---- budgets are ceilings --------------------------------------------------------
 
-#[tokio::test]
-async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
-    let name = format!("tiny_budget_{}", unique("t").replace('-', "_"));
+/// An admin-created quiz template whose jobs may cost at most `max_cost_usd`.
+async fn template_with_budget(prefix: &str, max_cost_usd: f64) -> String {
+    let name = format!("{prefix}_{}", unique("t").replace('-', "_"));
     let mut template = quiz_template(&name);
-    template["costOptimization"] = json!({"maxCostPerJob": 0.00001});
+    template["costOptimization"] = json!({"maxCostPerJob": max_cost_usd});
     let created = post(
         "/api/admin/templates",
         &Who::AdminSession,
@@ -115,6 +115,12 @@ async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
+    name
+}
+
+#[tokio::test]
+async fn a_request_can_lower_a_template_budget_but_never_raise_it() {
+    let name = template_with_budget("tiny_budget", 0.00001).await;
     let key = unique("raise");
     let r = execute(
         &Who::Client,
@@ -354,28 +360,50 @@ async fn paid_routes_are_rate_limited_per_tenant_by_tier() {
 async fn thirty_two_concurrent_jobs_never_spend_past_the_daily_cap() {
     // capped-client is basic: a $5 daily cap. Its template allows $1 a job,
     // so exactly five jobs fit while all 32 are in flight.
-    let name = format!("capped_{}", unique("t").replace('-', "_"));
-    let mut template = quiz_template(&name);
-    template["costOptimization"] = json!({"maxCostPerJob": 1.0});
-    let created = post(
-        "/api/admin/templates",
-        &Who::AdminSession,
-        json!({"action": "create", "template": template}),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
+    let name = template_with_budget("capped", 1.0).await;
     let key = unique("cap");
     // Every call takes 1.4 s (the stack's attempt timeout is 1.5 s), so all
     // 32 reservations are made before the first job settles.
     script(&key, json!(vec![json!({"kind": "delay", "ms": 1400}); 40])).await;
     let capped = Who::ApiKey("dev-capped-key".into());
-    let requests = (0..32).map(|i| {
-        let capped = capped.clone();
+    let first = {
+        let (capped, key, name) = (capped.clone(), key.clone(), name.clone());
+        tokio::spawn(async move {
+            join_all((0..32).map(|i| {
+                let body =
+                    json!({"action": "granulate", "input": {"topic": key, "templateName": name}});
+                let (capped, id) = (capped.clone(), format!("{key}-{i}"));
+                async move { execute(&capped, body, Some(&id)).await }
+            }))
+            .await
+        })
+    };
+    // While the accepted jobs run and the cap is full, a retry of one of them
+    // joins it (joining spends nothing) instead of getting a 429.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let running = get("/api/jobs?status=processing&limit=100", &capped).await;
+    let running_ids: Vec<String> = running.body["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["executionId"].as_str().map(str::to_string))
+        .collect();
+    assert!(!running_ids.is_empty(), "{}", running.body);
+    let joins = join_all(running_ids.iter().map(|id| {
         let body = json!({"action": "granulate", "input": {"topic": key, "templateName": name}});
-        let id = format!("{key}-{i}");
-        async move { execute(&capped, body, Some(&id)).await }
-    });
-    let replies = join_all(requests).await;
+        let capped = capped.clone();
+        async move { execute(&capped, body, Some(id)).await }
+    }))
+    .await;
+    for r in &joins {
+        assert_eq!(
+            r.status, 200,
+            "a running job is joined at a full cap: {}",
+            r.body
+        );
+        assert_eq!(r.header("Idempotent-Replay"), Some("true"));
+    }
+    let replies = first.await.unwrap();
     let ok: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
     let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
     eprintln!(

@@ -5,7 +5,7 @@ use crate::error::AppResult;
 use crate::helpers::prompts::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS, PLACEHOLDERS};
 use crate::services::database::Database;
 use crate::services::timing::{iso_now, with_timeout};
-use crate::services::validation::WEIGHTS;
+use crate::services::validation::{minimum_outline, Constraints, StructureRules, WEIGHTS};
 use crate::services::{kam, storage};
 use crate::types::api::{DEFAULT_TIMEOUT_MS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS};
 use crate::types::env::{JOB_CACHE, SERVICE_NAME, STRUCTURE_STORAGE};
@@ -149,7 +149,9 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
         .iter()
         .map(|t| {
             let spec = t.spec();
-            let g = |n| Granularity::new(n).map(|g| json!({"depth": g.depth(spec), "expectedElements": spec.expected_elements(g)}));
+            let rules = StructureRules::contract(*t);
+            let g = |n| Granularity::new(n).map(|g| json!({"depth": g.depth(spec), "expectedElements": spec.expected_elements(g),
+                "minimumElements": minimum_outline(*t, g, &rules, &Constraints::default()).0}));
             json!({
                 "name": t,
                 "rootFields": spec.root_fields.iter().map(|f| f.name).collect::<Vec<_>>(),
@@ -184,10 +186,21 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
             "2": "plus an AI review of logical_flow and completeness (accuracy = mean of structural and AI scores)",
             "3": "plus audience_fit and progression",
             "retry": "a job that fails validation is re-granulated once with the feedback",
+            "reviewUnavailable": "when the level-2/3 AI review cannot be had (every provider failed, budget, deadline), the paid outline is kept: the job completes with validationResult.passed false, reason review_unavailable, readyForContentGeneration false and metadata.warnings saying so",
         },
+        "constraints": {
+            "maxElements": "a hard cap: an outline over it goes back to the model once, then is trimmed without breaking a level rule or an exact count (levels beyond the granularity first, then the last item of the largest group above its minimum, deepest level first)",
+            "conflict": "a maxElements below the smallest complete outline at the granularity (structureTypes[].granularity[].minimumElements, raised by exact counts) is a 400 constraints_conflict naming both numbers, before any model call",
+            "counts": "exact children per parent for a level, inside its rule range",
+        },
+        "modelOutput": {
+            "recovered": "code fences, prose and XML-style tags around the JSON, BOM/CRLF, JSON5 (comments, single quotes, unquoted keys, trailing commas), raw line breaks in strings, a document sent as a JSON string or in a one-element array, nested wrapper objects, snake_case keys and field aliases, numbers as strings, a single object or string where a list is expected, a list wrapped in an object",
+            "refused": "truncated or elided (...) JSON, YAML, Markdown, no JSON, a wrong shape, no top-level items, items without names: asked again once with the problem, then the next provider; the job fails with nothing stored",
+        },
+        "offlineProvider": "deterministic numbered skeletons with template text: output.placeholder true and a placeholder warning; never readyForContentGeneration in production (ENVIRONMENT=production), in development ready follows the quality score so local chains run end to end",
         "promptPlaceholders": PLACEHOLDERS.iter().map(|(k, d)| json!({"name": k, "meaning": d})).collect::<Vec<_>>(),
         "storage": {"inlineBelowBytes": storage::INLINE_LIMIT, "kvBelowBytes": storage::KV_LIMIT, "kvTtlSeconds": storage::KV_TTL_SECONDS},
-        "idempotency": "X-Request-ID (or input.executionId) per client: a completed job is replayed (Idempotent-Replay: true), one still processing is 409, a failed one runs again",
+        "idempotency": "X-Request-ID (or input.executionId) per client, bound to the request: a completed job is replayed (Idempotent-Replay: true), a request for one still running joins it (waits up to its own timeout, then 504 with statusUrl), a failed one runs again; the same id with a different request is 422 idempotency_key_reused",
         "tenants": "a job belongs to one tenant: a client id (API key, a session's client, or X-Client-ID of a worker), a user with no client (`user:<id>`), or a worker acting for nobody (`worker:<id>`); callers read only their tenant's jobs, administrators and workers without X-Client-ID read all",
         "money": {
             "budget": format!("a job's budget is the lowest of the template's maxCostPerJob, config.maxCostUsd and MAX_JOB_COST_USD (${}); a request can only lower it; before every model call max_tokens is clamped so the worst case fits what is left, else 422 budget_exceeded; re-runs and re-validations are charged to the same budget", call.app.config.limits.max_job_cost_usd),

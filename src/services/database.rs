@@ -599,6 +599,46 @@ impl Database {
         Ok(stored.and_then(|s| serde_json::from_str(&s.result_json).ok()))
     }
 
+    /// What became of an earlier request under this key, without claiming
+    /// anything: a completed job's result or a running job to join (when the
+    /// request hash matches), else `None`.
+    pub async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
+        #[derive(Deserialize)]
+        struct Existing {
+            id: f64,
+            status: String,
+            deadline_at: f64,
+            result_json: Option<String>,
+            request_hash: Option<String>,
+        }
+        let lookup = self.stmt(
+            "SELECT id, status, deadline_at, result_json, request_hash FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
+            &[t(job.client_id), t(job.execution_id)],
+        )?;
+        let Some(existing) = self.first::<Existing>("reading a job", lookup).await? else {
+            return Ok(None);
+        };
+        let job_id = existing.id as i64;
+        if existing
+            .request_hash
+            .as_deref()
+            .is_some_and(|h| h != job.request_hash)
+        {
+            return Ok(Some(Claim::Mismatch { job_id }));
+        }
+        Ok(match existing.status.as_str() {
+            "completed" => existing
+                .result_json
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .map(|result| Claim::Replay { job_id, result }),
+            "processing" if existing.deadline_at as u64 >= now_ms => {
+                Some(Claim::InProgress { job_id })
+            }
+            _ => None,
+        })
+    }
+
     fn job_binds(job: &NewJob, now_ms: u64) -> Vec<JsValue> {
         vec![
             t(job.client_id),

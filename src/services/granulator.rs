@@ -139,6 +139,16 @@ fn plan(app: &App, template: Template, request: &JobRequest, start: u64) -> AppR
     let config = &request.config;
     let structure_type = template.structure_type;
     check_counts(&params, structure_type, &template.structure_rules)?;
+    validation::check_max_elements_feasible(
+        structure_type,
+        params.granularity_level,
+        &template.structure_rules,
+        &params.constraints(),
+    )
+    .map_err(|m| {
+        AppError::new(Kind::BadRequest, "constraints_conflict", m)
+            .with_details(json!({"field": "constraints.maxElements"}))
+    })?;
     let chain = app.config.providers.chain(
         Some(&template.ai_provider_config),
         config.ai_provider,
@@ -295,9 +305,9 @@ pub async fn submit(
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
     };
-    // A request whose job already completed is replayed even when the cap
-    // is reached.
-    let reservation = match spend::reserve(
+    // A request whose job already completed is replayed, and one whose job
+    // is running joins it, even when the cap is reached: neither spends.
+    let (claim, reservation) = match spend::reserve(
         app,
         db,
         payer,
@@ -306,25 +316,24 @@ pub async fn submit(
     )
     .await
     {
-        Ok(r) => r,
-        Err(e) if e.kind == Kind::TooManyRequests => {
-            return match db.completed_result(client_id, &execution_id).await? {
-                Some(result) => Ok((Submitted::Replay(result), Placement::Inline, None)),
-                None => Err(e),
+        Ok(reservation) => match db.claim_job(&new_job, start).await {
+            Ok(claim) => (claim, Some(reservation)),
+            Err(e) => {
+                let _ = db.settle_spend(&reservation, 0.0).await;
+                return Err(e);
+            }
+        },
+        Err(refused) if refused.kind == Kind::TooManyRequests => {
+            match db.existing_claim(&new_job, start).await? {
+                Some(claim) => (claim, None),
+                None => return Err(refused),
             }
         }
         Err(e) => return Err(e),
     };
-    let claim = match db.claim_job(&new_job, start).await {
-        Ok(claim) => claim,
-        Err(e) => {
-            let _ = db.settle_spend(&reservation, 0.0).await;
-            return Err(e);
-        }
-    };
-    if !matches!(claim, Claim::Run { .. }) {
+    if let (false, Some(reservation)) = (matches!(claim, Claim::Run { .. }), &reservation) {
         // Nothing runs under this reservation: give it back.
-        db.settle_spend(&reservation, 0.0).await?;
+        db.settle_spend(reservation, 0.0).await?;
     }
     let submitted = match claim {
         Claim::Run {
@@ -332,7 +341,9 @@ pub async fn submit(
             run,
             spent_usd,
         } => {
-            db.link_reservation(&reservation, job_id).await?;
+            if let Some(reservation) = &reservation {
+                db.link_reservation(reservation, job_id).await?;
+            }
             // A re-run of a failed job is charged against the same budget.
             plan.budget.spent_usd = spent_usd;
             Submitted::Claimed { job_id, run }
@@ -675,7 +686,8 @@ impl Job<'_> {
         let mut verdict = None;
         if let Some((level, threshold)) = self.plan.validation {
             let v = self.validate(&best, level, threshold, attempts).await?;
-            if !v.passed {
+            // An unavailable review is no finding to act on: no second outline.
+            if !v.passed && v.reason.is_none() {
                 // One more outline with the reviewer's findings, then the better verdict stands.
                 let feedback = prompts::feedback_prompt(
                     &v.issues
@@ -690,7 +702,9 @@ impl Job<'_> {
                     Ok(second) => {
                         let second_verdict =
                             self.validate(&second, level, threshold, attempts).await?;
-                        if second_verdict.accuracy_percentage >= v.accuracy_percentage {
+                        if second_verdict.reason.is_none()
+                            && second_verdict.accuracy_percentage >= v.accuracy_percentage
+                        {
                             best = second;
                             verdict = Some(second_verdict);
                         } else {
@@ -724,10 +738,11 @@ impl Job<'_> {
                 }
             }
         }
-        if let Some(max) = self.plan.constraints.max_elements {
-            if trim_to_max_elements(self.plan.structure_type, &mut best.structure, max) > 0 {
-                best.report = self.assess(&best.structure);
-            }
+        let p = &self.plan;
+        let (st, g) = (p.structure_type, p.params.granularity_level);
+        let rules = &p.template.structure_rules;
+        if trim_to_max_elements(st, g, rules, &p.constraints, &mut best.structure) > 0 {
+            best.report = self.assess(&best.structure);
         }
         Ok(best)
     }
@@ -752,7 +767,7 @@ impl Job<'_> {
             &draft.report,
             &self.plan.chain,
         );
-        let review = complete(
+        let outcome = complete(
             self.app,
             &self.plan.chain,
             &request,
@@ -761,8 +776,20 @@ impl Job<'_> {
             self.plan.deadline_ms,
             attempts,
         )
-        .await
-        .map_err(chain_error)?;
+        .await;
+        let review = match outcome {
+            Ok(review) => review,
+            // The outline is produced and paid for: keep it, marked unreviewed.
+            Err(e) => {
+                let error = chain_error(e).message;
+                return Ok(validation::review_unavailable(
+                    level,
+                    threshold,
+                    &draft.report,
+                    &error,
+                ));
+            }
+        };
         Ok(validation::verdict(
             level,
             threshold,
@@ -805,7 +832,15 @@ impl Job<'_> {
         );
         let (usage, cost) = totals(attempts);
         let elapsed = now_ms().saturating_sub(self.start);
-        let ready = draft.report.score >= min_quality && verdict.as_ref().is_none_or(|v| v.passed);
+        // The offline provider's outlines are numbered skeletons (`placeholder`).
+        let placeholder = draft.provider == ProviderKind::Offline.as_str();
+        let ready = validation::ready_for_content_generation(
+            draft.report.score,
+            min_quality,
+            verdict.as_ref(),
+            placeholder,
+            self.app.config.environment == "production",
+        );
         let deliverable_specs = json!({
             "format": "structured_json",
             "structureType": st,
@@ -853,13 +888,22 @@ impl Job<'_> {
             "provider": draft.provider,
             "model": draft.model,
             "deliverableSpecs": deliverable_specs,
+            "placeholder": placeholder,
         });
         output[structure_field.0] = structure_field.1;
+        let mut warnings = Vec::new();
         if let Some(v) = &verdict {
             output["validationResult"] = json!({
                 "level": v.level, "accuracyPercentage": v.accuracy_percentage, "threshold": v.threshold, "passed": v.passed,
                 "criteria": v.criteria, "issues": v.issues, "aiFeedback": v.ai_feedback,
             });
+            if let Some(reason) = v.reason {
+                output["validationResult"]["reason"] = json!(reason);
+                warnings.push(json!({"code": reason, "message": v.issues.first()}));
+            }
+        }
+        if placeholder {
+            warnings.push(json!({"code": "placeholder", "message": "the offline provider's outline is a numbered skeleton with template text, not content to write from"}));
         }
         // Top-level `model`: the Resource Manager prices `usage.tokens` under it.
         let envelope = json!({
@@ -877,6 +921,7 @@ impl Job<'_> {
                 "attempts": attempts.len(),
                 "storageTier": tier,
                 "efficiency": efficiency(&usage, elapsed, cost),
+                "warnings": warnings,
             },
         });
         let result_json = envelope.to_string();

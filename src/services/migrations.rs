@@ -14,6 +14,7 @@ pub const EXPECTED: &[&str] = &[
     "0002_seed_templates.sql",
     "0003_tenant_spend.sql",
     "0004_async_jobs.sql",
+    "0005_three_act_novel_has_three_acts.sql",
 ];
 
 /// The expected migrations missing from `applied` (in order).

@@ -4,6 +4,12 @@
 //! granularity, inside the level rules and the caller's constraints, from the
 //! topic alone. `./dev.sh` uses it when no provider key is configured; the
 //! test suite's mock AI server uses it to answer with realistic outlines.
+//!
+//! Its outlines are placeholders (numbered skeletons with template text): the
+//! pipeline marks them `placeholder: true` and never ready for content
+//! generation in production. They are internally consistent all the same: a
+//! quiz's `totalQuestions` counts its questions, its answers vary and are
+//! among the options, a workflow step depends on the step before it by name.
 
 use crate::services::validation::{trim_to_max_elements, Constraints, StructureRules};
 use crate::types::structure::{FieldKind, FieldSpec, Granularity, LevelSpec, StructureType};
@@ -53,10 +59,33 @@ pub fn generate(
 ) -> Value {
     let counts = level_counts(structure_type, granularity, rules, constraints);
     let mut outline = generate_with_counts(structure_type, &counts, topic);
-    if let Some(max) = constraints.max_elements {
-        trim_to_max_elements(structure_type, &mut outline, max);
+    if trim_to_max_elements(
+        structure_type,
+        granularity,
+        rules,
+        constraints,
+        &mut outline,
+    ) > 0
+    {
+        reconcile_totals(structure_type, &mut outline);
     }
     outline
+}
+
+/// Root figures that summarise the items: a quiz's `totalQuestions` (and its
+/// `timeLimit`, two minutes a question) follow the questions it really has.
+fn reconcile_totals(structure_type: StructureType, outline: &mut Value) {
+    if structure_type != StructureType::Quiz {
+        return;
+    }
+    let questions: usize = outline["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["questions"].as_array().map_or(0, Vec::len))
+        .sum();
+    outline["totalQuestions"] = json!(questions);
+    outline["timeLimit"] = json!(questions * 2);
 }
 
 /// Build an outline with exactly `counts[d]` children per parent at depth `d`.
@@ -75,7 +104,9 @@ pub fn generate_with_counts(structure_type: StructureType, counts: &[u32], topic
             .collect();
         root.insert(spec.levels[0].key.into(), Value::Array(items));
     }
-    Value::Object(root)
+    let mut outline = Value::Object(root);
+    reconcile_totals(structure_type, &mut outline);
+    outline
 }
 
 fn root_value(
@@ -87,8 +118,8 @@ fn root_value(
     let kind = structure_type.as_str().replace('_', " ");
     match (field.name, field.kind) {
         ("title", _) => json!(format!("{topic}: a {kind}")),
-        ("totalQuestions", _) => json!(counts.iter().product::<u32>()),
-        ("timeLimit", _) => json!(counts.iter().product::<u32>() * 2),
+        // Set from the questions themselves (`reconcile_totals`).
+        ("totalQuestions" | "timeLimit", _) => json!(0),
         ("duration", _) => json!(format!("{} weeks", counts.first().copied().unwrap_or(1))),
         ("genre", _) => json!("literary fiction"),
         ("domain", _) => json!(topic),
@@ -132,25 +163,22 @@ fn element(
 ) -> Value {
     let spec = structure_type.spec();
     let level = &spec.levels[depth];
-    let position = index
-        .iter()
-        .map(|i| (i + 1).to_string())
-        .collect::<Vec<_>>()
-        .join(".");
-    let name = if depth == 0 {
-        facet_title(topic, index[0])
-    } else {
-        format!(
-            "{} {position}: {}",
-            capitalise(level.element_type),
-            FACETS[*index.last().unwrap_or(&0) as usize % FACETS.len()]
-        )
+    let position = position_of(index);
+    let name = element_name(structure_type, depth, index, topic);
+    // The sibling before this one, by name (a workflow step's dependency).
+    let previous = match index.split_last() {
+        Some((last, parents)) if *last > 0 => {
+            let mut before = parents.to_vec();
+            before.push(last - 1);
+            Some(element_name(structure_type, depth, &before, topic))
+        }
+        _ => None,
     };
     let mut out = Map::new();
     for field in level.fields {
         out.insert(
             field.name.into(),
-            element_value(level, field, &name, &position, index),
+            element_value(level, field, &name, &position, index, previous.as_deref()),
         );
     }
     if let (Some(child), Some(n)) = (spec.levels.get(depth + 1), counts.get(depth + 1)) {
@@ -166,12 +194,36 @@ fn element(
     Value::Object(out)
 }
 
+fn position_of(index: &[u32]) -> String {
+    index
+        .iter()
+        .map(|i| (i + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn element_name(structure_type: StructureType, depth: usize, index: &[u32], topic: &str) -> String {
+    let level = &structure_type.spec().levels[depth];
+    if depth == 0 {
+        return facet_title(topic, index[0]);
+    }
+    format!(
+        "{} {}: {}",
+        capitalise(level.element_type),
+        position_of(index),
+        FACETS[*index.last().unwrap_or(&0) as usize % FACETS.len()]
+    )
+}
+
+const OPTIONS: [&str; 4] = ["Option A", "Option B", "Option C", "Option D"];
+
 fn element_value(
     level: &LevelSpec,
     field: &FieldSpec,
     name: &str,
     position: &str,
     index: &[u32],
+    previous: Option<&str>,
 ) -> Value {
     if field.name == level.title_field {
         return json!(name);
@@ -180,8 +232,9 @@ fn element_value(
     match (field.name, field.kind) {
         ("type", _) if level.element_type == "question" => json!("multiple_choice"),
         ("type", _) => json!(["practice", "discussion", "project", "reading"][last as usize % 4]),
-        ("options", _) => json!(["Option A", "Option B", "Option C", "Option D"]),
-        ("answer", _) => json!("Option A"),
+        ("options", _) => json!(OPTIONS),
+        // Varies from question to question, always one of the options.
+        ("answer", _) => json!(OPTIONS[index.iter().sum::<u32>() as usize % OPTIONS.len()]),
         ("difficulty", _) => json!(["easy", "medium", "hard"][last as usize % 3]),
         ("proficiencyLevel", _) => {
             json!(["beginner", "intermediate", "advanced"][last as usize % 3])
@@ -191,8 +244,7 @@ fn element_value(
         ("duration", _) => json!(format!("{} hours", 2 + last % 3)),
         ("pov", _) => json!("third person limited"),
         ("responsible", _) => json!("Process owner"),
-        ("dependsOn", _) if last == 0 => json!([]),
-        ("dependsOn", _) => json!([format!("step {}", last)]),
+        ("dependsOn", _) => json!(previous.into_iter().collect::<Vec<_>>()),
         (_, FieldKind::TextList | FieldKind::OptionalList) => {
             json!([format!("{} {position} ({})", field.name, name)])
         }
@@ -250,7 +302,7 @@ mod tests {
     #[test]
     fn honours_exact_counts_and_max_elements() {
         let c = Constraints {
-            max_elements: Some(10),
+            max_elements: Some(20),
             counts: [("modules".to_string(), 4)].into(),
         };
         let g = Granularity::new(3).unwrap();
@@ -266,12 +318,62 @@ mod tests {
             StructureType::Course,
             g,
             &StructureRules::contract(StructureType::Course),
-            &Constraints {
-                max_elements: Some(10),
-                ..Default::default()
-            },
+            &c,
             &v,
         );
-        assert_eq!(report.total_elements, 10);
+        // The smallest complete course with 4 modules: 2 lessons each, 1 activity each.
+        assert_eq!(report.total_elements, 20);
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+    }
+
+    #[test]
+    fn quiz_totals_count_the_questions_at_every_granularity() {
+        for g in 1..=5 {
+            let g = Granularity::new(g).unwrap();
+            let rules = StructureRules::contract(StructureType::Quiz);
+            for max in [None, Some(12)] {
+                let c = Constraints {
+                    max_elements: max,
+                    ..Default::default()
+                };
+                let quiz = generate(StructureType::Quiz, g, &rules, &c, "T");
+                let questions: Vec<&Value> = quiz["categories"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c["questions"].as_array().into_iter().flatten())
+                    .collect();
+                assert_eq!(quiz["totalQuestions"], questions.len(), "g{}", g.get());
+                assert_eq!(quiz["timeLimit"], questions.len() * 2);
+            }
+        }
+    }
+
+    #[test]
+    fn quiz_answers_vary_and_are_among_the_options() {
+        let quiz = generate_with_counts(StructureType::Quiz, &[3, 4], "T");
+        let mut answers = std::collections::BTreeSet::new();
+        for c in quiz["categories"].as_array().unwrap() {
+            for q in c["questions"].as_array().unwrap() {
+                assert!(
+                    q["options"].as_array().unwrap().contains(&q["answer"]),
+                    "{q}"
+                );
+                answers.insert(q["answer"].as_str().unwrap().to_string());
+            }
+        }
+        assert_eq!(answers.len(), 4, "{answers:?}");
+    }
+
+    #[test]
+    fn workflow_steps_depend_on_real_steps() {
+        let w = generate_with_counts(StructureType::Workflow, &[3, 3, 1], "T");
+        for phase in w["phases"].as_array().unwrap() {
+            let steps = phase["steps"].as_array().unwrap();
+            assert_eq!(steps[0]["dependsOn"], json!([]));
+            for pair in steps.windows(2) {
+                assert_eq!(pair[1]["dependsOn"], json!([pair[0]["name"]]));
+            }
+        }
     }
 }

@@ -394,25 +394,123 @@ impl Walk {
     }
 }
 
-/// Enforce `maxElements`: remove the last child of the largest sibling group
-/// at the deepest level until the outline fits. Returns how many were removed.
-pub fn trim_to_max_elements(structure_type: StructureType, structure: &mut Value, max: u32) -> u32 {
+/// The smallest complete outline at a granularity: every level it asks for,
+/// each parent at its rule's minimum or the caller's exact count. Returns
+/// the element count and the children per parent, level by level.
+pub fn minimum_outline(
+    structure_type: StructureType,
+    granularity: Granularity,
+    rules: &StructureRules,
+    constraints: &Constraints,
+) -> (u32, Vec<u32>) {
     let spec = structure_type.spec();
-    let mut removed = 0;
-    loop {
-        let total = count_elements(spec, structure, 0);
-        if total <= max as usize {
-            return removed;
-        }
-        let deepest = (0..spec.levels.len())
-            .rev()
-            .find(|d| count_at_depth(spec, structure, 0, *d) > 0)
-            .unwrap_or(0);
-        if !remove_from_largest_group(spec, structure, deepest) {
-            return removed;
-        }
-        removed += 1;
+    let mut total = 0u32;
+    let mut at_level = 1u32;
+    let mut per_parent = Vec::new();
+    for (d, level) in spec.levels[..granularity.depth(spec)].iter().enumerate() {
+        let n = constraints
+            .counts
+            .get(level.key)
+            .copied()
+            .unwrap_or(rules.range(d).0);
+        at_level = at_level.saturating_mul(n);
+        total = total.saturating_add(at_level);
+        per_parent.push(n);
     }
+    (total, per_parent)
+}
+
+/// A `maxElements` too small for any complete outline at the granularity is a
+/// conflict the caller must resolve (checked before any model call): the
+/// message names both numbers and the ways out.
+pub fn check_max_elements_feasible(
+    structure_type: StructureType,
+    granularity: Granularity,
+    rules: &StructureRules,
+    constraints: &Constraints,
+) -> Result<(), String> {
+    let Some(max) = constraints.max_elements else {
+        return Ok(());
+    };
+    let (needed, per_parent) = minimum_outline(structure_type, granularity, rules, constraints);
+    if needed <= max {
+        return Ok(());
+    }
+    let spec = structure_type.spec();
+    let shape = spec
+        .levels
+        .iter()
+        .zip(&per_parent)
+        .enumerate()
+        .map(|(d, (l, n))| {
+            if d == 0 {
+                format!("{n} {}", l.key)
+            } else {
+                format!("{n} {} each", l.key)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lower = (1..granularity.get())
+        .rev()
+        .filter_map(|g| Granularity::new(g as i64))
+        .find(|g| minimum_outline(structure_type, *g, rules, constraints).0 <= max);
+    let lower = lower.map_or(String::new(), |g| {
+        format!(" or lower granularityLevel to {}", g.get())
+    });
+    Err(format!(
+        "maxElements {max} cannot hold a complete {structure_type} at granularity {}: the smallest one has {needed} elements ({shape}); raise maxElements to at least {needed}{lower}",
+        granularity.get()
+    ))
+}
+
+/// Enforce `maxElements` without breaking the outline: first drop levels
+/// deeper than the granularity asks for, then remove the last child of the
+/// largest sibling group that is above its rule's minimum (or above the
+/// caller's exact count for its level), deepest level first — a removed parent takes its
+/// children with it. Stops when nothing more can go without breaking a rule
+/// (`check_max_elements_feasible` keeps that from happening in a job).
+/// Returns how many elements were removed.
+pub fn trim_to_max_elements(
+    structure_type: StructureType,
+    granularity: Granularity,
+    rules: &StructureRules,
+    constraints: &Constraints,
+    structure: &mut Value,
+) -> u32 {
+    let Some(max) = constraints.max_elements else {
+        return 0;
+    };
+    let spec = structure_type.spec();
+    let before = count_elements(spec, structure, 0);
+    let fits = |s: &Value| count_elements(spec, s, 0) <= max as usize;
+    let depth = granularity.depth(spec);
+    for extra in (depth.max(1)..spec.levels.len()).rev() {
+        if fits(structure) {
+            break;
+        }
+        let mut parents = Vec::new();
+        groups_at_depth(spec, structure, 0, extra - 1, &mut parents);
+        for group in parents {
+            for parent in group.iter_mut().filter_map(Value::as_object_mut) {
+                parent.remove(spec.levels[extra].key);
+            }
+        }
+    }
+    while !fits(structure) {
+        let removed = (0..depth).rev().any(|d| {
+            let floor = constraints
+                .counts
+                .get(spec.levels[d].key)
+                .copied()
+                .unwrap_or(rules.range(d).0);
+            remove_from_largest_group(spec, structure, d, floor as usize)
+        });
+        if !removed {
+            break;
+        }
+    }
+    (before - count_elements(spec, structure, 0)) as u32
 }
 
 fn count_elements(spec: &TypeSpec, node: &Value, depth: usize) -> usize {
@@ -425,21 +523,6 @@ fn count_elements(spec: &TypeSpec, node: &Value, depth: usize) -> usize {
                 .map(|x| count_elements(spec, x, depth + 1))
                 .sum::<usize>()
     })
-}
-
-fn count_at_depth(spec: &TypeSpec, node: &Value, depth: usize, target: usize) -> usize {
-    let Some(level) = spec.levels.get(depth) else {
-        return 0;
-    };
-    let children = node[level.key].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    if depth == target {
-        children.len()
-    } else {
-        children
-            .iter()
-            .map(|c| count_at_depth(spec, c, depth + 1, target))
-            .sum()
-    }
 }
 
 fn groups_at_depth<'a>(
@@ -464,11 +547,22 @@ fn groups_at_depth<'a>(
     }
 }
 
-fn remove_from_largest_group(spec: &TypeSpec, structure: &mut Value, depth: usize) -> bool {
+/// Pop the last child of the last largest group at `depth` that has more than
+/// `min` children, so earlier parts of the outline keep their detail.
+fn remove_from_largest_group(
+    spec: &TypeSpec,
+    structure: &mut Value,
+    depth: usize,
+    min: usize,
+) -> bool {
     let mut groups = Vec::new();
     groups_at_depth(spec, structure, 0, depth, &mut groups);
-    // Last largest group, so earlier parts of the outline keep their detail.
-    let Some(largest) = groups.into_iter().rev().max_by_key(|g| g.len()) else {
+    let Some(largest) = groups
+        .into_iter()
+        .filter(|g| g.len() > min)
+        .rev()
+        .max_by_key(|g| g.len())
+    else {
         return false;
     };
     largest.pop().is_some()
@@ -601,6 +695,42 @@ pub struct Verdict {
     pub criteria: Vec<Value>,
     pub issues: Vec<String>,
     pub ai_feedback: Option<String>,
+    /// Why the verdict is not the reviewer's (`review_unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+pub const REVIEW_UNAVAILABLE: &str = "review_unavailable";
+
+/// The verdict when the AI review (levels 2-3) could not be had: the paid
+/// outline is kept with its structural score, but it has not passed.
+pub fn review_unavailable(
+    level: u8,
+    threshold: f64,
+    report: &QualityReport,
+    error: &str,
+) -> Verdict {
+    let mut v = verdict(level, threshold, report, None);
+    v.passed = false;
+    v.issues.insert(
+        0,
+        format!("{REVIEW_UNAVAILABLE}: the level-{level} AI review could not be obtained ({error}); the outline is unreviewed"),
+    );
+    v.reason = Some(REVIEW_UNAVAILABLE);
+    v
+}
+
+/// Whether the next worker may write from an outline. A placeholder (the
+/// offline provider's numbered skeleton) never is in production; in
+/// development it follows the score so local chains run end to end.
+pub fn ready_for_content_generation(
+    score: f64,
+    min_quality: f64,
+    verdict: Option<&Verdict>,
+    placeholder: bool,
+    production: bool,
+) -> bool {
+    score >= min_quality && verdict.is_none_or(|v| v.passed) && !(placeholder && production)
 }
 
 pub fn verdict(
@@ -645,13 +775,14 @@ pub fn verdict(
         criteria,
         issues,
         ai_feedback,
+        reason: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::offline::generate;
+    use crate::services::offline::{generate, generate_with_counts};
     use serde_json::json;
 
     fn course(g: u8) -> (Granularity, Value) {
@@ -779,15 +910,169 @@ mod tests {
             .any(|x| x.code == "count_constraint"));
     }
 
+    fn max(n: u32) -> Constraints {
+        Constraints {
+            max_elements: Some(n),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn trimming_enforces_max_elements_from_the_deepest_level() {
         let (g, mut v) = course(3);
+        let rules = StructureRules::contract(StructureType::Course);
         let before = score_of(g, &v).total_elements;
-        let removed = trim_to_max_elements(StructureType::Course, &mut v, 40);
+        let removed = trim_to_max_elements(StructureType::Course, g, &rules, &max(40), &mut v);
         let after = score_of(g, &v);
         assert_eq!(after.total_elements, 40);
         assert_eq!(removed, before - 40);
         assert_eq!(after.elements_by_level["modules"], 5);
+        assert!(after.violations.is_empty(), "{:?}", after.violations);
+    }
+
+    #[test]
+    fn trimming_never_breaks_a_level_rule_or_an_exact_count() {
+        for t in StructureType::ALL {
+            let rules = StructureRules::contract(t);
+            for level in 1..=5 {
+                let g = Granularity::new(level).unwrap();
+                let full = generate(t, g, &rules, &Constraints::default(), "T");
+                let (smallest, _) = minimum_outline(t, g, &rules, &Constraints::default());
+                let size = assess(t, g, &rules, &Constraints::default(), &full).total_elements;
+                for limit in smallest..=size {
+                    let mut v = full.clone();
+                    trim_to_max_elements(t, g, &rules, &max(limit), &mut v);
+                    let report = assess(t, g, &rules, &max(limit), &v);
+                    assert!(
+                        report.violations.is_empty(),
+                        "{t} g{level} max {limit}: {:?}",
+                        report.violations
+                    );
+                    assert!(report.total_elements <= limit);
+                }
+            }
+        }
+        // An exact count is kept: the other levels give way.
+        let rules = StructureRules::contract(StructureType::Course);
+        let g = Granularity::new(3).unwrap();
+        let c = Constraints {
+            max_elements: Some(20),
+            counts: [("modules".to_string(), 4)].into(),
+        };
+        for modules in [4, 6] {
+            // A model that sent more modules than asked loses the extra ones too.
+            let mut v = generate_with_counts(StructureType::Course, &[modules, 3, 2], "T");
+            trim_to_max_elements(StructureType::Course, g, &rules, &c, &mut v);
+            let report = assess(StructureType::Course, g, &rules, &c, &v);
+            assert_eq!(report.elements_by_level["modules"], 4);
+            assert_eq!(report.total_elements, 20);
+            assert!(report.violations.is_empty(), "{:?}", report.violations);
+        }
+    }
+
+    #[test]
+    fn trimming_drops_levels_the_granularity_did_not_ask_for_first() {
+        let rules = StructureRules::contract(StructureType::Course);
+        let g = Granularity::new(1).unwrap();
+        let mut v = generate_with_counts(StructureType::Course, &[4, 3, 2], "T");
+        assert_eq!(
+            trim_to_max_elements(StructureType::Course, g, &rules, &max(4), &mut v),
+            36
+        );
+        assert!(v["modules"][0].get("lessons").is_none());
+        assert!(assess(StructureType::Course, g, &rules, &max(4), &v)
+            .violations
+            .is_empty());
+    }
+
+    #[test]
+    fn a_max_elements_below_the_smallest_complete_outline_is_a_conflict() {
+        let t = StructureType::Course;
+        let rules = StructureRules::contract(t);
+        let g5 = Granularity::new(5).unwrap();
+        assert_eq!(
+            minimum_outline(t, g5, &rules, &max(10)),
+            (15, vec![3, 2, 1])
+        );
+        let err = check_max_elements_feasible(t, g5, &rules, &max(10)).unwrap_err();
+        assert!(
+            err.contains("maxElements 10 cannot hold a complete course at granularity 5"),
+            "{err}"
+        );
+        assert!(
+            err.contains("15 elements (3 modules, 2 lessons each, 1 activities each)"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("raise maxElements to at least 15 or lower granularityLevel to 2"),
+            "{err}"
+        );
+        assert!(check_max_elements_feasible(t, g5, &rules, &max(15)).is_ok());
+        assert!(check_max_elements_feasible(t, g5, &rules, &Constraints::default()).is_ok());
+        // Exact counts raise the floor; nothing lower fits 2 elements.
+        let c = Constraints {
+            max_elements: Some(19),
+            counts: [("modules".to_string(), 4)].into(),
+        };
+        let err =
+            check_max_elements_feasible(t, Granularity::new(3).unwrap(), &rules, &c).unwrap_err();
+        assert!(
+            err.contains("at least 20 or lower granularityLevel to 2"),
+            "{err}"
+        );
+        let err = check_max_elements_feasible(t, Granularity::new(1).unwrap(), &rules, &max(2))
+            .unwrap_err();
+        assert!(err.ends_with("at least 3"), "{err}");
+    }
+
+    #[test]
+    fn an_unavailable_review_fails_the_verdict_with_its_reason() {
+        let (g, v) = course(3);
+        let report = score_of(g, &v);
+        let u = review_unavailable(2, 70.0, &report, "every AI provider failed; last: HTTP 401");
+        assert!(!u.passed);
+        assert_eq!(u.reason, Some(REVIEW_UNAVAILABLE));
+        assert_eq!(
+            u.accuracy_percentage, 100.0,
+            "the structural score is still reported"
+        );
+        assert!(u.issues[0].starts_with("review_unavailable: the level-2 AI review could not be obtained (every AI provider failed"));
+        assert_eq!(verdict(2, 70.0, &report, None).reason, None);
+    }
+
+    #[test]
+    fn placeholders_are_never_ready_in_production() {
+        let (g, v) = course(3);
+        let report = score_of(g, &v);
+        let passed = verdict(1, 70.0, &report, None);
+        let failed = review_unavailable(2, 70.0, &report, "x");
+        assert!(ready_for_content_generation(
+            1.0,
+            0.7,
+            Some(&passed),
+            false,
+            true
+        ));
+        assert!(!ready_for_content_generation(
+            1.0,
+            0.7,
+            Some(&passed),
+            true,
+            true
+        ));
+        assert!(
+            ready_for_content_generation(1.0, 0.7, None, true, false),
+            "development follows the score"
+        );
+        assert!(!ready_for_content_generation(
+            1.0,
+            0.7,
+            Some(&failed),
+            false,
+            false
+        ));
+        assert!(!ready_for_content_generation(0.69, 0.7, None, false, false));
+        assert!(ready_for_content_generation(0.7, 0.7, None, false, true));
     }
 
     #[test]

@@ -116,6 +116,10 @@ impl Reply {
     }
 }
 
+/// What `wrangler dev` answers when Miniflare restarted a crashed local
+/// workerd under a request (a local-runtime fault, not the worker's answer).
+const LOCAL_RUNTIME_RESTART: &str = "Your worker restarted mid-request";
+
 pub async fn send(
     method: Method,
     path: &str,
@@ -123,26 +127,40 @@ pub async fn send(
     body: Option<&Value>,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let mut rb = who.apply(http().request(method, format!("{}{path}", base())));
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    if let Some(b) = body {
-        rb = rb.json(b);
-    }
-    let response = rb.send().await.expect("the worker answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"))
-    };
-    Reply {
-        status,
-        headers,
-        body,
+    // Safe to send again: reads, and requests that carry an idempotency key.
+    let repeatable = method == Method::GET
+        || headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-request-id"));
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut rb = who.apply(http().request(method.clone(), format!("{}{path}", base())));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let response = rb.send().await.expect("the worker answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        if text.starts_with(LOCAL_RUNTIME_RESTART) && repeatable && tries < 3 {
+            eprintln!("{method} {path}: the local runtime restarted mid-request; sent again (try {tries})");
+            continue;
+        }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"))
+        };
+        return Reply {
+            status,
+            headers,
+            body,
+        };
     }
 }
 

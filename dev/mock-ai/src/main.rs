@@ -10,7 +10,8 @@
 //! marker in the topic, so parallel tests never share a script). Steps:
 //! `valid` (optionally `counts`, `usage`, `billMax`: bill every allowed token), `fenced`, `prose`, `invalid`,
 //! `wrong_shape`, `truncate`, `status` (`code`, `retryAfter`, `body`),
-//! `hang` (`ms`), `refuse`, `review` (`scores`), `delay` (`ms`).
+//! `hang` (`ms`), `refuse`, `review` (`scores`), `delay` (`ms`), `raw` (`text`
+//! served verbatim as the answer, `truncated`).
 //! `GET /__mock/calls?key=` lists what a key's requests looked like;
 //! `POST /__mock/config` sets a global delay and random fault rates (bench,
 //! soak); `GET /__mock/totals` reports tokens served.
@@ -102,6 +103,13 @@ enum Step {
     },
     Delay {
         ms: u64,
+    },
+    /// `text` served verbatim as the model's answer (the corpus of messy
+    /// answers); `truncated` reports it as stopped at the token limit.
+    Raw {
+        text: String,
+        #[serde(default)]
+        truncated: bool,
     },
 }
 
@@ -509,6 +517,9 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     (Some(value.to_string()), "stop", None)
                 }
                 Step::Refuse => (None, "stop", Some("I can't help with that.")),
+                Step::Raw { text, truncated } => {
+                    (Some(text), if truncated { "length" } else { "stop" }, None)
+                }
                 _ => (Some(value.to_string()), "stop", None),
             };
             let body = match provider {
@@ -995,8 +1006,16 @@ mod tests {
 
     #[test]
     fn steps_parse_from_json() {
-        let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}])).unwrap();
-        assert_eq!(steps.len(), 3);
+        let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}, {"kind": "raw", "text": "{a: 1}"}, {"kind": "raw", "text": "{", "truncated": true}])).unwrap();
+        assert_eq!(steps.len(), 5);
+        assert!(matches!(&steps[3], Step::Raw { text, truncated: false } if text == "{a: 1}"));
+        assert!(matches!(
+            &steps[4],
+            Step::Raw {
+                truncated: true,
+                ..
+            }
+        ));
     }
 }
 

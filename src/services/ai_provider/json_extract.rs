@@ -1,7 +1,13 @@
-//! Getting a JSON object out of a model's text: code fences, prose around the
-//! object, and the one repair that is always safe (trailing commas).
-//! Anything else — unbalanced braces, a cut-off string — is reported, never
-//! guessed at: a silently "closed" outline would hide a truncated answer.
+//! Getting a JSON object out of a model's text, the way a careful reader would.
+//!
+//! Recovered: code fences, XML-style tags and prose around the object (also
+//! prose holding other braces: the largest object that parses wins), a byte
+//! order mark, the JSON5 family — `//` and `/* */` comments, single-quoted
+//! strings, unquoted keys, trailing commas (the `json5` crate, a strict
+//! grammar) — raw line breaks inside strings, and a document delivered as a
+//! JSON *string*. Anything else — unbalanced braces, a cut-off string, `...`
+//! standing for elided items, YAML, Markdown — is reported, never guessed at:
+//! a silently "closed" outline would hide a truncated answer.
 
 use serde_json::Value;
 
@@ -12,90 +18,210 @@ pub enum Extracted {
     Invalid(String),
 }
 
+/// Objects tried per answer: bounds the work on text full of stray braces.
+const MAX_CANDIDATES: usize = 64;
+
 pub fn extract_json(text: &str) -> Extracted {
-    let trimmed = text.trim();
-    if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    if trimmed.is_empty() {
+        return Extracted::Invalid("the answer is empty".into());
+    }
+    if let Some(v) = parse_document(trimmed) {
         return Extracted::Json(v);
     }
-    let Some(start) = trimmed.find('{') else {
-        return Extracted::Invalid("the answer contains no JSON object".into());
-    };
-    let Some(end) = matching_brace(&trimmed[start..]) else {
+    let scan = scan_objects(trimmed);
+    let mut candidates: Vec<(usize, Value)> = scan
+        .spans
+        .iter()
+        .filter_map(|&(start, end)| parse_document(&trimmed[start..=end]).map(|v| (end - start, v)))
+        .chain(string_literals(trimmed))
+        .collect();
+    // The outline is the largest object in the answer; smaller ones are examples
+    // or reasoning the model wrote around it.
+    candidates.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+    if let Some((_, v)) = candidates.into_iter().next() {
+        return Extracted::Json(v);
+    }
+    // Escaped quotes unbalance the scan: try the outermost braces unescaped.
+    if let (Some(first), Some(last)) = (trimmed.find('{'), trimmed.rfind('}')) {
+        if let Some(v) = trimmed.get(first..=last).and_then(parse_escaped) {
+            return Extracted::Json(v);
+        }
+    }
+    if scan.unclosed {
         return Extracted::Invalid(
             "the JSON object is not closed (the answer looks cut off)".into(),
         );
-    };
-    let candidate = &trimmed[start..start + end + 1];
-    match serde_json::from_str::<Value>(candidate) {
-        Ok(v) => Extracted::Json(v),
-        Err(first_error) => {
-            match serde_json::from_str::<Value>(&strip_trailing_commas(candidate)) {
-                Ok(v) => Extracted::Json(v),
-                Err(_) => Extracted::Invalid(format!("the JSON is not valid: {first_error}")),
-            }
+    }
+    if let Some(&(start, end)) = scan.spans.iter().max_by_key(|(s, e)| e - s) {
+        let error = match json5::from_str::<Value>(&trimmed[start..=end]) {
+            Err(e) => e.to_string(),
+            Ok(_) => "not an object".into(),
+        };
+        return Extracted::Invalid(format!("the JSON is not valid: {error}"));
+    }
+    Extracted::Invalid("the answer contains no JSON object".into())
+}
+
+/// A whole JSON (or JSON5) document that is an object or an array, or a JSON
+/// string whose content is one (a document delivered as a string).
+fn parse_document(s: &str) -> Option<Value> {
+    match parse_lenient(s)? {
+        Value::String(inner) => {
+            parse_lenient(inner.trim_start_matches('\u{feff}').trim()).filter(is_container)
         }
+        v => Some(v).filter(is_container),
     }
 }
 
+fn is_container(v: &Value) -> bool {
+    v.is_object() || v.is_array()
+}
+
+/// Strict JSON, then JSON5, then JSON5 with raw control characters inside
+/// strings escaped (models put real line breaks in long descriptions).
+fn parse_lenient(s: &str) -> Option<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(s) {
+        return Some(v);
+    }
+    if let Ok(v) = json5::from_str::<Value>(s) {
+        return Some(v);
+    }
+    let escaped = escape_control_chars_in_strings(s)?;
+    json5::from_str::<Value>(&escaped).ok()
+}
+
+/// `{\"title\": …}`: an object whose quotes are escaped, as when a JSON string
+/// holding the document was cut out of its quotes.
+fn parse_escaped(span: &str) -> Option<Value> {
+    if !span.contains("\\\"") {
+        return None;
+    }
+    let inner: String = serde_json::from_str(&format!("\"{span}\"")).ok()?;
+    parse_lenient(&inner).filter(Value::is_object)
+}
+
+/// JSON string literals in prose whose content is a JSON object:
+/// `Here it is: "{\"title\": …}"`. Returned with the literal's length.
+fn string_literals(text: &str) -> Vec<(usize, Value)> {
+    text.match_indices("\"{")
+        .take(MAX_CANDIDATES)
+        .filter_map(|(i, _)| {
+            let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<String>();
+            let inner = stream.next()?.ok()?;
+            let len = stream.byte_offset();
+            parse_lenient(inner.trim())
+                .filter(Value::is_object)
+                .map(|v| (len, v))
+        })
+        .collect()
+}
+
+struct Scan {
+    /// Byte ranges (inclusive) of balanced top-level `{…}` spans.
+    spans: Vec<(usize, usize)>,
+    /// A `{` whose object never closes.
+    unclosed: bool,
+}
+
+/// Find balanced `{…}` spans, skipping strings (both quote styles) and comments.
+fn scan_objects(text: &str) -> Scan {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut unclosed = false;
+    let mut from = 0;
+    while spans.len() < MAX_CANDIDATES {
+        let Some(offset) = text[from..].find('{') else {
+            break;
+        };
+        let start = from + offset;
+        match matching_brace(&bytes[start..]) {
+            Some(end) => {
+                spans.push((start, start + end));
+                from = start + end + 1;
+            }
+            None => {
+                unclosed = true;
+                from = start + 1;
+            }
+        }
+    }
+    Scan { spans, unclosed }
+}
+
 /// Byte offset of the `}` closing the object that starts at `s[0]`.
-fn matching_brace(s: &str) -> Option<usize> {
+fn matching_brace(s: &[u8]) -> Option<usize> {
     let mut depth = 0usize;
-    let mut in_string = false;
+    let mut quote: Option<u8> = None;
     let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if in_string {
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        if let Some(q) = quote {
             match c {
                 _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
+                b'\\' => escaped = true,
+                _ if c == q => quote = None,
                 _ => {}
             }
+            i += 1;
             continue;
         }
         match c {
-            '"' => in_string = true,
-            '{' | '[' => depth += 1,
-            '}' | ']' => {
+            b'"' | b'\'' => quote = Some(c),
+            b'/' if s.get(i + 1) == Some(&b'/') => {
+                i += s[i..].iter().position(|&b| b == b'\n')?;
+            }
+            b'/' if s.get(i + 1) == Some(&b'*') => {
+                i += 2 + s[i + 2..].windows(2).position(|w| w == b"*/")? + 1;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
                 depth = depth.checked_sub(1)?;
                 if depth == 0 {
-                    return (c == '}').then_some(i);
+                    return (c == b'}').then_some(i);
                 }
             }
             _ => {}
         }
+        i += 1;
     }
     None
 }
 
-/// Remove commas that directly precede `}` or `]` (outside strings).
-fn strip_trailing_commas(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_string = false;
+/// Escape raw control characters inside string literals; `None` when there
+/// are none (nothing to retry).
+fn escape_control_chars_in_strings(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut quote: Option<char> = None;
     let mut escaped = false;
-    let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
+    let mut changed = false;
+    for c in s.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                } else if (c as u32) < 0x20 {
+                    changed = true;
+                    match c {
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        other => out.push_str(&format!("\\u{:04x}", other as u32)),
+                    }
+                    continue;
+                }
             }
-            out.push(c);
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-        }
-        if c == ',' {
-            let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
-            if matches!(next, Some('}') | Some(']')) {
-                continue;
-            }
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {}
         }
         out.push(c);
     }
-    out
+    changed.then_some(out)
 }
 
 #[cfg(test)]
@@ -103,41 +229,167 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn ok(text: &str) -> Value {
+        match extract_json(text) {
+            Extracted::Json(v) => v,
+            Extracted::Invalid(why) => panic!("not recovered ({why}): {text}"),
+        }
+    }
+
+    fn refused(text: &str) -> String {
+        match extract_json(text) {
+            Extracted::Invalid(why) => why,
+            Extracted::Json(v) => panic!("should be refused, got {v}: {text}"),
+        }
+    }
+
     #[test]
     fn plain_fenced_and_prose_wrapped_json() {
-        assert_eq!(
-            extract_json(r#" {"a": 1} "#),
-            Extracted::Json(json!({"a": 1}))
-        );
-        assert_eq!(
-            extract_json("```json\n{\"a\": [1, 2]}\n```"),
-            Extracted::Json(json!({"a": [1, 2]}))
-        );
+        assert_eq!(ok(r#" {"a": 1} "#), json!({"a": 1}));
+        assert_eq!(ok("```json\n{\"a\": [1, 2]}\n```"), json!({"a": [1, 2]}));
         let prose = "Here is your outline:\n{\"title\": \"x {y}\", \"b\": \"}\"}\nHope it helps!";
+        assert_eq!(ok(prose), json!({"title": "x {y}", "b": "}"}));
+    }
+
+    #[test]
+    fn xml_tags_bom_and_crlf() {
+        assert_eq!(ok("<outline>\n{\"a\": 1}\n</outline>"), json!({"a": 1}));
         assert_eq!(
-            extract_json(prose),
-            Extracted::Json(json!({"title": "x {y}", "b": "}"}))
+            ok("\u{feff}{\r\n  \"a\": \"b\"\r\n}\r\n"),
+            json!({"a": "b"})
         );
     }
 
     #[test]
     fn trailing_commas_are_repaired_but_not_inside_strings() {
         let text = r#"{"a": [1, 2,], "s": "x,]", }"#;
+        assert_eq!(ok(text), json!({"a": [1, 2], "s": "x,]"}));
+    }
+
+    #[test]
+    fn line_and_block_comments_are_ignored() {
+        let text =
+            "{\n  // the title\n  \"a\": 1, // one\n  /* a list */ \"b\": [1, /* two */ 2]\n}";
+        assert_eq!(ok(text), json!({"a": 1, "b": [1, 2]}));
+        // A comment holding a brace or an apostrophe does not unbalance the scan.
+        let prose = "Sure:\n{\n  // don't forget } this\n  \"a\": 1\n}\nDone.";
+        assert_eq!(ok(prose), json!({"a": 1}));
+        // Braces and quotes inside comments are not code, on one line or many.
+        let text = "Sure: { /* a } ' \" { */ \"a\": 1, // b } ' \"\n \"c\": 2 } ok";
+        assert_eq!(ok(text), json!({"a": 1, "c": 2}));
+        let text = "Sure: {/* x */\"a\": 1} ok";
+        assert_eq!(ok(text), json!({"a": 1}));
+        // `//` inside a string is text, not a comment.
         assert_eq!(
-            extract_json(text),
-            Extracted::Json(json!({"a": [1, 2], "s": "x,]"}))
+            ok(r#"{"url": "https://example.com"}"#),
+            json!({"url": "https://example.com"})
         );
     }
 
     #[test]
-    fn truncated_and_missing_json_are_reported() {
-        let cut = extract_json(r#"{"title": "x", "modules": [{"title": "a"#);
-        assert!(matches!(cut, Extracted::Invalid(ref r) if r.contains("cut off")));
-        assert!(
-            matches!(extract_json("I cannot help with that."), Extracted::Invalid(ref r) if r.contains("no JSON"))
+    fn single_quoted_strings_and_unquoted_keys() {
+        assert_eq!(
+            ok(r#"{'title': 'Don\'t panic', 'tags': ['a', "b"]}"#),
+            json!({"title": "Don't panic", "tags": ["a", "b"]})
         );
-        assert!(
-            matches!(extract_json(r#"{"a": tru}"#), Extracted::Invalid(ref r) if r.contains("not valid"))
+        assert_eq!(
+            ok("{title: \"x\", total_questions: 3, modules: []}"),
+            json!({"title": "x", "total_questions": 3, "modules": []})
+        );
+        assert_eq!(
+            ok("Here's the outline: {title: 'It\\'s {braced}'}"),
+            json!({"title": "It's {braced}"})
+        );
+    }
+
+    #[test]
+    fn a_document_delivered_as_a_json_string() {
+        let inner = r#"{"title": "x", "n": [1]}"#;
+        let as_string = serde_json::to_string(inner).unwrap();
+        assert_eq!(ok(&as_string), json!({"title": "x", "n": [1]}));
+        assert_eq!(
+            ok(&format!("Here is the JSON: {as_string} — enjoy.")),
+            json!({"title": "x", "n": [1]})
+        );
+        assert_eq!(
+            ok(&format!("```json\n{as_string}\n```")),
+            json!({"title": "x", "n": [1]})
+        );
+        // A string that holds no JSON is not an answer.
+        refused(r#""I cannot produce that outline.""#);
+    }
+
+    #[test]
+    fn an_object_cut_out_of_its_string_quotes_is_unescaped() {
+        assert_eq!(
+            ok(r#"Here: {\"title\": \"x\", \"n\": [1]} (escaped)"#),
+            json!({"title": "x", "n": [1]})
+        );
+    }
+
+    #[test]
+    fn only_objects_and_arrays_are_documents() {
+        for text in ["42", "true", "null", r#""42""#, r#""just words""#] {
+            refused(text);
+        }
+        assert_eq!(ok("[1, 2]"), json!([1, 2]));
+        assert_eq!(ok(r#""[1, 2]""#), json!([1, 2]));
+    }
+
+    #[test]
+    fn the_largest_invalid_object_is_the_one_reported() {
+        let big = r#"{"title": "x", "modules": tru}"#;
+        let why = refused(&format!("{big}\nand {{x}}"));
+        let expected = json5::from_str::<Value>(big).unwrap_err().to_string();
+        assert_eq!(why, format!("the JSON is not valid: {expected}"));
+    }
+
+    #[test]
+    fn raw_line_breaks_inside_strings_are_escaped() {
+        assert_eq!(
+            ok("{\"a\": \"line one\nline two\", \"b\": 'tab\there'}"),
+            json!({"a": "line one\nline two", "b": "tab\there"})
+        );
+    }
+
+    #[test]
+    fn the_largest_object_wins_over_braces_in_reasoning() {
+        let text = "<thinking>The shape is {title, modules}; e.g. {\"x\": 1}.</thinking>\n{\"title\": \"t\", \"modules\": [{\"title\": \"m\"}]}";
+        assert_eq!(ok(text), json!({"title": "t", "modules": [{"title": "m"}]}));
+        // Whatever comes first: a short note after the outline does not win.
+        let text = "{\"title\": \"t\", \"modules\": [{\"title\": \"m\"}]}\nNote: {\"x\": 1}";
+        assert_eq!(ok(text), json!({"title": "t", "modules": [{"title": "m"}]}));
+    }
+
+    #[test]
+    fn truncated_and_missing_json_are_reported() {
+        let cut = refused(r#"{"title": "x", "modules": [{"title": "a"#);
+        assert!(cut.contains("cut off"), "{cut}");
+        assert!(refused("I cannot help with that.").contains("no JSON"));
+        assert!(refused(r#"{"a": tru}"#).contains("not valid"));
+        assert!(refused("").contains("empty"));
+    }
+
+    #[test]
+    fn what_a_careful_reader_would_not_guess_is_refused() {
+        // Elided items, YAML, Markdown, Python literals, a missing comma.
+        refused(r#"{"title": "x", "modules": [{"title": "a"}, ...]}"#);
+        refused("title: x\nmodules:\n  - title: a\n");
+        refused("# Course\n## Module 1\n- Lesson 1\n");
+        refused(r#"{"title": "x", "done": True}"#);
+        refused(r#"{"a": 1 "b": 2}"#);
+    }
+
+    #[test]
+    fn escaping_leaves_text_outside_strings_alone() {
+        assert_eq!(escape_control_chars_in_strings("{\n\"a\": 1\n}"), None);
+        assert_eq!(
+            escape_control_chars_in_strings("{'a': 'x\r\ty', \"b\": \"\\\"\n\"}").as_deref(),
+            Some("{'a': 'x\\r\\ty', \"b\": \"\\\"\\n\"}")
+        );
+        assert_eq!(
+            escape_control_chars_in_strings("{\"a\": \"x\ny\u{1}\"}").as_deref(),
+            Some("{\"a\": \"x\\ny\\u0001\"}")
         );
     }
 }

@@ -637,6 +637,7 @@ impl<R: Runtime> Chain<'_, R> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
         provider: &ProviderConfig,
@@ -679,13 +680,8 @@ impl<R: Runtime> Chain<'_, R> {
             ProviderKind::WorkersAi => {
                 let mut decoder = StreamDecoder::new(Format::WorkersAi);
                 let sent = {
-                    let progress = request.progress.clone();
-                    let mut sink = |bytes: &[u8]| {
-                        decoder.feed(bytes);
-                        if let Some(p) = &progress {
-                            p.update(decoder.tokens(), decoder.elements());
-                        }
-                    };
+                    let progress = request.progress.as_deref();
+                    let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
                     self.runtime
                         .workers_ai_stream(
                             &provider.model,
@@ -715,13 +711,8 @@ impl<R: Runtime> Chain<'_, R> {
                 };
                 let mut decoder = StreamDecoder::new(format);
                 let sent = {
-                    let progress = request.progress.clone();
-                    let mut sink = |bytes: &[u8]| {
-                        decoder.feed(bytes);
-                        if let Some(p) = &progress {
-                            p.update(decoder.tokens(), decoder.elements());
-                        }
-                    };
+                    let progress = request.progress.as_deref();
+                    let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
                     self.runtime
                         .http_stream(
                             &call,

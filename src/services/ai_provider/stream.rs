@@ -14,6 +14,7 @@
 
 use super::wire::{self, Reply};
 use crate::helpers::economy::TokenUsage;
+use crate::services::progress::Progress;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,14 @@ impl StreamDecoder {
     /// Outline elements seen so far (each carries a `"title"`).
     pub fn elements(&self) -> u64 {
         self.elements
+    }
+
+    /// `feed`, then tell `progress` the running counts (live job progress).
+    pub fn feed_reporting(&mut self, bytes: &[u8], progress: Option<&Progress>) {
+        self.feed(bytes);
+        if let Some(p) = progress {
+            p.update(self.tokens(), self.elements());
+        }
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
