@@ -15,12 +15,20 @@
 const API_KEYS = {
   "dev-client-key": { clientId: "dev-client", tier: "standard", permissions: ["granulate", "templates:read", "jobs:read"] },
   "dev-other-key": { clientId: "other-client", tier: "basic", permissions: ["granulate", "templates:read", "jobs:read"] },
-  // Tenants of their own for the rate-limit and spend-cap tests, so that
-  // exhausting them never affects another test running in parallel.
-  "dev-ratelimit-key": { clientId: "ratelimit-client", tier: "basic", permissions: ["granulate"] },
-  "dev-capped-key": { clientId: "capped-client", tier: "basic", permissions: ["granulate"] },
   "dev-enterprise-key": { clientId: "enterprise-client", tier: "enterprise", permissions: ["granulate", "templates:read", "jobs:read"] },
 };
+
+// Basic-tier clients made on demand for the rate-limit and spend-cap tests:
+// `dev-basic-key-<name>` is client `basic-<name>`, so every run of such a test
+// exhausts a tenant of its own and never one another test (or an earlier run
+// against the same local state) uses.
+const BASIC_KEY_PREFIX = "dev-basic-key-";
+function lookupKey(apiKey) {
+  if (typeof apiKey === "string" && apiKey.startsWith(BASIC_KEY_PREFIX) && apiKey.length > BASIC_KEY_PREFIX.length) {
+    return { clientId: `basic-${apiKey.slice(BASIC_KEY_PREFIX.length)}`, tier: "basic", permissions: ["granulate", "jobs:read"] };
+  }
+  return API_KEYS[apiKey];
+}
 
 const SESSIONS = {
   "dev-admin-session": { user: { id: "u-admin", username: "admin", email: "admin@example.com", role: "admin" }, clientId: null },
@@ -65,7 +73,7 @@ export default {
     if (pathname === "/auth/validate-key") {
       const injected = await fault(body.apiKey);
       if (injected) return injected;
-      const client = API_KEYS[body.apiKey];
+      const client = lookupKey(body.apiKey);
       return client ? json({ valid: true, ...client }) : json({ valid: false, error: "unknown or revoked API key" }, 401);
     }
     if (pathname === "/auth/validate") {

@@ -495,7 +495,14 @@ impl Database {
 
     /// Create the job, or find what became of an earlier request with the same key.
     /// The `UNIQUE (client_id, execution_id)` constraint makes concurrent duplicates safe.
-    pub async fn claim_job(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Claim> {
+    /// A run claimed here takes over `reservation` (its spend reservation) in
+    /// the same batch, so its completion or failure settles it.
+    pub async fn claim_job(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        reservation: &Reservation,
+    ) -> AppResult<Claim> {
         #[derive(Deserialize)]
         struct Claimed {
             id: f64,
@@ -510,7 +517,21 @@ impl Database {
              ON CONFLICT (client_id, execution_id) DO NOTHING RETURNING id, run_count, cost_usd",
             &Self::job_binds(job, now_ms),
         )?;
-        if let Some(c) = self.first::<Claimed>("creating a job", insert).await? {
+        // Only when the INSERT just before it created the job (not on a conflict).
+        let link_new = self.stmt(
+            "UPDATE spend_reservations SET job_id = last_insert_rowid() WHERE id = ?1 AND changes() = 1",
+            &[t(&reservation.id)],
+        )?;
+        let created = self
+            .batch("creating a job", vec![insert, link_new])
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.results::<Claimed>())
+            .transpose()
+            .map_err(|e| AppError::database("creating a job", e))?
+            .and_then(|rows| rows.into_iter().next());
+        if let Some(c) = created {
             return Ok(Claim::Run {
                 job_id: c.id as i64,
                 run: c.run_count as u32,
@@ -571,7 +592,20 @@ impl Database {
             ),
             &binds,
         )?;
-        match self.first::<Claimed>("re-running a job", reclaim).await? {
+        let link_rerun = self.stmt(
+            "UPDATE spend_reservations SET job_id = ?2 WHERE id = ?1 AND changes() = 1",
+            &[t(&reservation.id), i(job_id)],
+        )?;
+        let rerun = self
+            .batch("re-running a job", vec![reclaim, link_rerun])
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.results::<Claimed>())
+            .transpose()
+            .map_err(|e| AppError::database("re-running a job", e))?
+            .and_then(|rows| rows.into_iter().next());
+        match rerun {
             Some(c) => Ok(Claim::Run {
                 job_id,
                 run: c.run_count as u32,
@@ -1173,18 +1207,6 @@ impl Database {
             )?,
             self.stmt("DELETE FROM spend_reservations WHERE id = ?1", &[t(&r.id)])?,
         ])
-    }
-
-    /// A claimed job owns its run's reservation from now on: its completion
-    /// or failure settles it (`settle_job_statements`).
-    pub async fn link_reservation(&self, r: &Reservation, job_id: i64) -> AppResult<()> {
-        let stmt = self.stmt(
-            "UPDATE spend_reservations SET job_id = ?2 WHERE id = ?1",
-            &[t(&r.id), i(job_id)],
-        )?;
-        self.run("linking a spend reservation", stmt)
-            .await
-            .map(|_| ())
     }
 
     /// Settle a job's reservations and book what its run spent, against the

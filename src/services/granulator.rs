@@ -316,7 +316,7 @@ pub async fn submit(
     )
     .await
     {
-        Ok(reservation) => match db.claim_job(&new_job, start).await {
+        Ok(reservation) => match db.claim_job(&new_job, start, &reservation).await {
             Ok(claim) => (claim, Some(reservation)),
             Err(e) => {
                 let _ = db.settle_spend(&reservation, 0.0).await;
@@ -341,9 +341,6 @@ pub async fn submit(
             run,
             spent_usd,
         } => {
-            if let Some(reservation) = &reservation {
-                db.link_reservation(reservation, job_id).await?;
-            }
             // A re-run of a failed job is charged against the same budget.
             plan.budget.spent_usd = spent_usd;
             Submitted::Claimed { job_id, run }
