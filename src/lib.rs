@@ -47,7 +47,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         request_id,
     };
     let mut log =
-        helpers::log::RequestLog::new(&app.request_id, &req.method().to_string(), &req.path());
+        helpers::log::RequestLog::new(&app.request_id, req.method().as_ref(), &req.path());
     let response = match handle(&app, &ctx, &mut req, &mut log).await {
         Ok(Answer::Json(reply)) => {
             log.note_body(&reply.body);

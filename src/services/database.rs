@@ -277,6 +277,46 @@ pub struct JobFilter<'a> {
     pub offset: u32,
 }
 
+/// The job an earlier request with the same key created.
+#[derive(Deserialize)]
+struct ExistingJob {
+    id: f64,
+    status: String,
+    deadline_at: f64,
+    result_json: Option<String>,
+    request_hash: Option<String>,
+}
+
+impl ExistingJob {
+    /// What it means for a new request with the same key; `None` when it
+    /// failed or was abandoned past its deadline, so it may run again.
+    fn claim(self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
+        let job_id = self.id as i64;
+        // Rows older than the hash column match anything (NULL).
+        if self
+            .request_hash
+            .as_deref()
+            .is_some_and(|h| h != job.request_hash)
+        {
+            return Ok(Some(Claim::Mismatch { job_id }));
+        }
+        match self.status.as_str() {
+            "completed" => {
+                let result = self
+                    .result_json
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+                    .ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
+                Ok(Some(Claim::Replay { job_id, result }))
+            }
+            "processing" if self.deadline_at as u64 >= now_ms => {
+                Ok(Some(Claim::InProgress { job_id }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 impl Database {
     pub fn new(app: &App) -> AppResult<Database> {
         let db = app
@@ -538,44 +578,13 @@ impl Database {
                 spent_usd: c.cost_usd.unwrap_or(0.0),
             });
         }
-        #[derive(Deserialize)]
-        struct Existing {
-            id: f64,
-            status: String,
-            deadline_at: f64,
-            result_json: Option<String>,
-            request_hash: Option<String>,
-        }
-        let lookup = self.stmt(
-            "SELECT id, status, deadline_at, result_json, request_hash FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
-            &[t(job.client_id), t(job.execution_id)],
-        )?;
         let existing = self
-            .first::<Existing>("reading a job", lookup)
+            .existing_job(job)
             .await?
             .ok_or_else(|| AppError::internal("the conflicting job vanished"))?;
         let job_id = existing.id as i64;
-        // Rows older than the hash column match anything (NULL).
-        if existing
-            .request_hash
-            .as_deref()
-            .is_some_and(|h| h != job.request_hash)
-        {
-            return Ok(Claim::Mismatch { job_id });
-        }
-        match existing.status.as_str() {
-            "completed" => {
-                let result = existing
-                    .result_json
-                    .as_deref()
-                    .and_then(|r| serde_json::from_str(r).ok())
-                    .ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
-                return Ok(Claim::Replay { job_id, result });
-            }
-            "processing" if existing.deadline_at as u64 >= now_ms => {
-                return Ok(Claim::InProgress { job_id })
-            }
-            _ => {}
+        if let Some(claim) = existing.claim(job, now_ms)? {
+            return Ok(claim);
         }
         // Failed, or abandoned past its deadline: run it again, unless another request just did.
         let mut binds = vec![i(job_id), n(now_ms as f64)];
@@ -637,40 +646,19 @@ impl Database {
     /// anything: a completed job's result or a running job to join (when the
     /// request hash matches), else `None`.
     pub async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
-        #[derive(Deserialize)]
-        struct Existing {
-            id: f64,
-            status: String,
-            deadline_at: f64,
-            result_json: Option<String>,
-            request_hash: Option<String>,
+        match self.existing_job(job).await? {
+            Some(existing) => existing.claim(job, now_ms),
+            None => Ok(None),
         }
+    }
+
+    /// The job an idempotency key (client, execution id) already names.
+    async fn existing_job(&self, job: &NewJob<'_>) -> AppResult<Option<ExistingJob>> {
         let lookup = self.stmt(
             "SELECT id, status, deadline_at, result_json, request_hash FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
             &[t(job.client_id), t(job.execution_id)],
         )?;
-        let Some(existing) = self.first::<Existing>("reading a job", lookup).await? else {
-            return Ok(None);
-        };
-        let job_id = existing.id as i64;
-        if existing
-            .request_hash
-            .as_deref()
-            .is_some_and(|h| h != job.request_hash)
-        {
-            return Ok(Some(Claim::Mismatch { job_id }));
-        }
-        Ok(match existing.status.as_str() {
-            "completed" => existing
-                .result_json
-                .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok())
-                .map(|result| Claim::Replay { job_id, result }),
-            "processing" if existing.deadline_at as u64 >= now_ms => {
-                Some(Claim::InProgress { job_id })
-            }
-            _ => None,
-        })
+        self.first("reading a job", lookup).await
     }
 
     fn job_binds(job: &NewJob, now_ms: u64) -> Vec<JsValue> {
