@@ -142,19 +142,25 @@ fn report_ratio(case: &str, cost: f64, budget: f64) {
     );
 }
 
+/// A quiz on gpt-4o ($10 / 1M output tokens) whose caller asks for 64,000
+/// output tokens under a budget of `budget`.
+async fn quiz_on_gpt4o_asking_64k_tokens(key: &str, budget: f64) -> Reply {
+    execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"aiProvider": "openai", "aiModel": "gpt-4o", "maxTokens": 64000, "maxCostUsd": budget}}),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_model_that_writes_to_the_limit_cannot_spend_past_the_budget() {
     // gpt-4o at $10 / 1M output tokens; the caller asks for 64,000 tokens.
     let key = unique("billmax");
     script(&key, json!([{"kind": "valid", "billMax": true}])).await;
     let budget = 0.05;
-    let r = execute(
-        &Who::Client,
-        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
-               "config": {"aiProvider": "openai", "aiModel": "gpt-4o", "maxTokens": 64000, "maxCostUsd": budget}}),
-        None,
-    )
-    .await;
+    let r = quiz_on_gpt4o_asking_64k_tokens(&key, budget).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let calls = mock_calls(&key).await;
     let sent = calls[0]["maxTokens"].as_u64().unwrap();
@@ -170,13 +176,7 @@ async fn a_model_that_writes_to_the_limit_cannot_spend_past_the_budget() {
     )
     .await;
     let budget = 0.03;
-    let r = execute(
-        &Who::Client,
-        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
-               "config": {"aiProvider": "openai", "aiModel": "gpt-4o", "maxTokens": 64000, "maxCostUsd": budget}}),
-        None,
-    )
-    .await;
+    let r = quiz_on_gpt4o_asking_64k_tokens(&key, budget).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let job = get(
         &format!("/api/jobs/{}", r.body["output"]["jobId"]),

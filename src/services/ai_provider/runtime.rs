@@ -64,18 +64,7 @@ pub struct WorkerRuntime<'a> {
 
 impl Runtime for WorkerRuntime<'_> {
     async fn http(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, Transport> {
-        let headers = Headers::new();
-        for (name, value) in &call.headers {
-            headers
-                .set(name, value)
-                .map_err(|_| Transport::Failed(format!("invalid header {name}")))?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(call.body.to_string().into()));
-        let request = Request::new_with_init(&call.url, &init)
-            .map_err(|_| Transport::Failed("invalid provider URL".into()))?;
+        let request = provider_request(call)?;
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = async {
