@@ -780,8 +780,8 @@ impl Database {
             > 0)
     }
 
-    pub async fn set_stage(&self, job_id: i64, stage: &str) -> AppResult<()> {
-        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage), n(crate::services::timing::now_ms() as f64)])?;
+    pub async fn set_stage(&self, job_id: i64, stage: &str, now_ms: u64) -> AppResult<()> {
+        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage), n(now_ms as f64)])?;
         self.run("updating a job's stage", stmt).await.map(|_| ())
     }
 
