@@ -2,10 +2,10 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::helpers::economy::TokenUsage;
 use crate::services::database::Database;
 use crate::services::{economy, stats, templates};
 use crate::types::api::{parse_execute, ExecuteRequest};
+use crate::types::pricing::TokenUsage;
 use serde_json::json;
 
 pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {

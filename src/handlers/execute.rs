@@ -2,8 +2,8 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::helpers::envelope::Envelope;
 use crate::services::database::Database;
+use crate::services::envelope::Envelope;
 use crate::services::granulator::{self, Submitted, Waited};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::Payer;

@@ -7,11 +7,11 @@
 //! at the provider's typical speed. A level 2-3 validation adds a review call.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::economy::{Pricing, TokenUsage};
 use crate::helpers::prompts;
-use crate::services::ai_provider::ProviderKind;
 use crate::types::api::{ExecConfig, GranulateParams};
 use crate::types::env::App;
+use crate::types::pricing::{Pricing, TokenUsage};
+use crate::types::provider::ProviderKind;
 use crate::types::template::Template;
 use serde_json::{json, Value};
 

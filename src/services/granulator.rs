@@ -11,12 +11,11 @@
 use crate::error::worker_log;
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::auth::Principal;
-use crate::helpers::economy::{efficiency, TokenUsage};
+use crate::helpers::economy::efficiency;
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::ai_provider::{
-    totals, Attempt, Budget, Chain, ChainError, CompletionRequest, ProviderConfig, ProviderKind,
-    Purpose,
+    feedback_prompt, totals, Attempt, Budget, Chain, ChainError, CompletionRequest, Purpose,
 };
 use crate::services::database::{
     Claim, Completion, Database, Failure, JobRow, NewJob, NewValidation,
@@ -29,11 +28,12 @@ use crate::services::spend::{self, Payer};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::services::timing::{now_ms, sleep, today};
-use crate::services::validation::{
-    self, assess, trim_to_max_elements, Constraints, QualityReport, Verdict,
-};
+use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
 use crate::types::api::{check_counts, GranulateParams, JobRequest};
 use crate::types::env::App;
+use crate::types::pricing::TokenUsage;
+use crate::types::provider::{ProviderConfig, ProviderKind};
+use crate::types::rules::{Constraints, StructureRules};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};
@@ -686,7 +686,7 @@ impl Job<'_> {
             // An unavailable review is no finding to act on: no second outline.
             if !v.passed && v.reason.is_none() {
                 // One more outline with the reviewer's findings, then the better verdict stands.
-                let feedback = prompts::feedback_prompt(
+                let feedback = feedback_prompt(
                     &v.issues
                         .iter()
                         .take(12)
@@ -727,7 +727,7 @@ impl Job<'_> {
                 "{}\n\nYour previous outline:\n{}\n\n{}",
                 self.plan.prompt,
                 best.structure,
-                prompts::feedback_prompt(&best.report.feedback())
+                feedback_prompt(&best.report.feedback())
             );
             if let Ok(repaired) = self.draft(Purpose::Repair, user, attempts).await {
                 if repaired.report.score >= best.report.score {
@@ -1090,7 +1090,7 @@ pub async fn revalidate(
     let rules = template
         .as_ref()
         .map(|t| t.structure_rules.clone())
-        .unwrap_or_else(|| validation::StructureRules::contract(structure_type));
+        .unwrap_or_else(|| StructureRules::contract(structure_type));
     let rules_default = template
         .as_ref()
         .map(|t| t.validation_rules.clone())

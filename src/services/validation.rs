@@ -12,8 +12,11 @@
 //!
 //! A perfect outline scores 1.0; every kind of defect lowers its component.
 
+use crate::helpers::prompts::clean_user_text;
+use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::rules::{Constraints, StructureRules};
 use crate::types::structure::{FieldKind, Granularity, StructureType, TypeSpec};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,89 +27,6 @@ pub const WEIGHTS: [(&str, f64); 5] = [
     ("balance", 0.10),
     ("uniqueness", 0.10),
 ];
-
-/// Allowed children per parent, per level (a template may narrow the
-/// contract's ranges, never widen them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LevelRule {
-    pub level: String,
-    pub min: u32,
-    pub max: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StructureRules {
-    pub levels: Vec<LevelRule>,
-}
-
-impl StructureRules {
-    pub fn contract(structure_type: StructureType) -> StructureRules {
-        let levels = structure_type
-            .spec()
-            .levels
-            .iter()
-            .map(|l| LevelRule {
-                level: l.key.to_string(),
-                min: l.min,
-                max: l.max,
-            })
-            .collect();
-        StructureRules { levels }
-    }
-
-    /// Check rules supplied by a template against the contract's ranges.
-    pub fn check(&self, structure_type: StructureType) -> Result<(), String> {
-        let spec = structure_type.spec();
-        if self.levels.len() != spec.levels.len() {
-            let keys: Vec<&str> = spec.levels.iter().map(|l| l.key).collect();
-            return Err(format!(
-                "structure_rules.levels must list {} levels: {}",
-                keys.len(),
-                keys.join(", ")
-            ));
-        }
-        for (rule, level) in self.levels.iter().zip(spec.levels) {
-            if rule.level != level.key {
-                return Err(format!(
-                    "structure_rules level `{}` should be `{}`",
-                    rule.level, level.key
-                ));
-            }
-            if rule.min > rule.max || rule.min < level.min || rule.max > level.max {
-                return Err(format!(
-                    "structure_rules for `{}` must satisfy {} <= min <= max <= {}",
-                    level.key, level.min, level.max
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub fn range(&self, depth: usize) -> (u32, u32) {
-        self.levels
-            .get(depth)
-            .map(|r| (r.min, r.max))
-            .unwrap_or((0, u32::MAX))
-    }
-
-    /// The target per parent at a granularity, inside these rules.
-    pub fn target(&self, spec: &TypeSpec, depth: usize, granularity: Granularity) -> u32 {
-        let (min, max) = self.range(depth);
-        spec.levels[depth].target(granularity).clamp(min, max)
-    }
-}
-
-/// Caller constraints that are enforced, not only mentioned in the prompt.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Constraints {
-    /// Hard cap on elements: an outline over it is trimmed after one retry.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_elements: Option<u32>,
-    /// Exact children per parent for a level (inside its rule range).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub counts: BTreeMap<String, u32>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -641,8 +561,8 @@ pub fn review_prompt(
     format!(
         "Review this {} outline on <topic>{}</topic> for <audience>{}</audience>.\nCriteria:\n- {criteria}\n\nOutline:\n{}",
         structure_type.as_str().replace('_', " "),
-        crate::helpers::prompts::clean_user_text(topic, crate::helpers::prompts::MAX_TOPIC_CHARS),
-        crate::helpers::prompts::clean_user_text(audience, crate::helpers::prompts::MAX_AUDIENCE_CHARS),
+        clean_user_text(topic, MAX_TOPIC_CHARS),
+        clean_user_text(audience, MAX_AUDIENCE_CHARS),
         structure
     )
 }
@@ -1073,22 +993,6 @@ mod tests {
         ));
         assert!(!ready_for_content_generation(0.69, 0.7, None, false, false));
         assert!(ready_for_content_generation(0.7, 0.7, None, false, true));
-    }
-
-    #[test]
-    fn template_rules_may_narrow_but_not_widen() {
-        let mut rules = StructureRules::contract(StructureType::Quiz);
-        assert!(rules.check(StructureType::Quiz).is_ok());
-        rules.levels[0].min = 3;
-        assert!(rules.check(StructureType::Quiz).is_ok());
-        rules.levels[0].max = 20;
-        assert!(rules
-            .check(StructureType::Quiz)
-            .unwrap_err()
-            .contains("categories"));
-        assert!(StructureRules::contract(StructureType::Course)
-            .check(StructureType::Quiz)
-            .is_err());
     }
 
     #[test]

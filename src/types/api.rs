@@ -7,9 +7,8 @@
 //! that names it, e.g. `params.granularityLevel`.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::prompts::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
-use crate::services::ai_provider::ProviderKind;
-use crate::services::validation::Constraints;
+use crate::types::provider::ProviderKind;
+use crate::types::rules::{Constraints, StructureRules};
 use crate::types::structure::{Granularity, StructureType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -24,6 +23,9 @@ pub const MIN_TIMEOUT_MS: u64 = 1_000;
 pub const MAX_TIMEOUT_MS: u64 = 300_000;
 pub const MAX_ELEMENTS_LIMIT: u32 = 1_000;
 pub const MAX_EXECUTION_ID_LEN: usize = 128;
+/// Longest topic and audience a request may send (prompts clean and cut to these too).
+pub const MAX_TOPIC_CHARS: usize = 500;
+pub const MAX_AUDIENCE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -410,7 +412,7 @@ fn parse_constraints(
 pub fn check_counts(
     params: &GranulateParams,
     structure_type: StructureType,
-    rules: &crate::services::validation::StructureRules,
+    rules: &StructureRules,
 ) -> AppResult<()> {
     let spec = structure_type.spec();
     for (level, n) in &params.counts {
@@ -731,7 +733,7 @@ mod tests {
     #[test]
     fn counts_are_checked_against_the_resolved_type() {
         let r = granulate(json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"questions": 3}}}})).unwrap();
-        let rules = crate::services::validation::StructureRules::contract(StructureType::Course);
+        let rules = StructureRules::contract(StructureType::Course);
         assert!(check_counts(&r.params, StructureType::Course, &rules)
             .unwrap_err()
             .message

@@ -2,5 +2,10 @@
 pub mod api;
 pub mod env;
 pub mod limits;
+pub mod placeholders;
+pub mod pricing;
+pub mod provider;
+pub mod provider_setup;
+pub mod rules;
 pub mod structure;
 pub mod template;

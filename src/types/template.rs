@@ -2,9 +2,9 @@
 //! what an admin submits.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::prompts::check_template;
-use crate::services::ai_provider::ProviderKind;
-use crate::services::validation::StructureRules;
+use crate::types::placeholders::{check_template, MAX_TEMPLATE_CHARS};
+use crate::types::provider::ProviderKind;
+use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -224,7 +224,7 @@ impl TemplateInput {
         };
         let ai_prompt_template = text(
             "aiPromptTemplate",
-            crate::helpers::prompts::MAX_TEMPLATE_CHARS,
+            MAX_TEMPLATE_CHARS,
             base.map(|b| b.ai_prompt_template.as_str()),
         )?
         .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
@@ -383,109 +383,6 @@ mod tests {
 
     fn minimal() -> Value {
         json!({"templateName": "my_course", "structureType": "course", "aiPromptTemplate": "Course on {topic} for {audience}. {level_targets}"})
-    }
-
-    /// The single-quoted literals of an SQL file, in order (`''` is a quote).
-    fn sql_literals(sql: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut chars = sql.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '-' && chars.peek() == Some(&'-') {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            } else if c == '\'' {
-                let mut lit = String::new();
-                while let Some(c) = chars.next() {
-                    if c == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            chars.next();
-                            lit.push('\'');
-                        } else {
-                            break;
-                        }
-                    } else {
-                        lit.push(c);
-                    }
-                }
-                out.push(lit);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn every_seeded_template_is_valid_and_renders_at_every_granularity() {
-        use crate::helpers::prompts::{render, PromptInput};
-        use crate::services::offline::level_counts;
-        use crate::services::validation::Constraints;
-        use crate::types::structure::Granularity;
-        let literals = sql_literals(include_str!("../../migrations/0002_seed_templates.sql"));
-        // Per row: name, type, description, schema, prompt, validation, rules, audience, provider config, cost.
-        assert_eq!(literals.len(), 60, "six rows of ten text values");
-        let mut types = Vec::new();
-        for row in literals.chunks(10) {
-            let input = TemplateInput::parse(
-                &json!({
-                    "templateName": row[0], "structureType": row[1], "description": row[2],
-                    "templateSchema": serde_json::from_str::<Value>(&row[3]).unwrap(),
-                    "aiPromptTemplate": row[4],
-                    "validationRules": serde_json::from_str::<Value>(&row[5]).unwrap(),
-                    "structureRules": serde_json::from_str::<Value>(&row[6]).unwrap(),
-                    "targetAudience": row[7],
-                    "aiProviderConfig": serde_json::from_str::<Value>(&row[8]).unwrap(),
-                    "costOptimization": serde_json::from_str::<Value>(&row[9]).unwrap(),
-                }),
-                None,
-            )
-            .unwrap_or_else(|e| panic!("{}: {}", row[0], e.message));
-            assert_eq!(
-                input.structure_rules,
-                StructureRules::contract(input.structure_type),
-                "{}",
-                row[0]
-            );
-            for g in 1..=5 {
-                let g = Granularity::new(g).unwrap();
-                let constraints = Constraints::default();
-                let counts = level_counts(
-                    input.structure_type,
-                    g,
-                    &input.structure_rules,
-                    &constraints,
-                );
-                let prompt = render(
-                    &input.ai_prompt_template,
-                    &PromptInput {
-                        structure_type: input.structure_type,
-                        topic: "Photosynthesis",
-                        audience: &input.target_audience,
-                        granularity: g,
-                        rules: &input.structure_rules,
-                        constraints: &constraints,
-                        counts: &counts,
-                    },
-                )
-                .unwrap();
-                assert!(
-                    prompt.contains("<topic>Photosynthesis</topic>")
-                        && prompt.contains("Target shape: "),
-                    "{}",
-                    row[0]
-                );
-                assert!(
-                    !prompt.contains('{') && !prompt.contains('}'),
-                    "{}: a placeholder was left: {prompt}",
-                    row[0]
-                );
-            }
-            types.push(input.structure_type);
-        }
-        types.sort_by_key(|t| t.as_str());
-        types.dedup();
-        assert_eq!(types.len(), 6, "one template per structure type");
     }
 
     #[test]
