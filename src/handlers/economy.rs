@@ -4,8 +4,9 @@ use super::{Call, Reply};
 use crate::error::AppResult;
 use crate::services::database::Database;
 use crate::services::{economy, stats, templates};
-use crate::types::api::{parse_execute, ExecuteRequest};
+use crate::types::api::ExecuteRequest;
 use crate::types::pricing::TokenUsage;
+use crate::types::request::parse_execute;
 use serde_json::json;
 
 pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {

@@ -9,7 +9,8 @@ use crate::services::progress::{self, Placement};
 use crate::services::spend::Payer;
 use crate::services::timing::{now_ms, with_timeout};
 use crate::services::{economy, queue_jobs, templates};
-use crate::types::api::{parse_execute, ExecuteRequest, JobRequest};
+use crate::types::api::{ExecuteRequest, JobRequest};
+use crate::types::request::parse_execute;
 use futures_util::FutureExt;
 use serde_json::json;
 
