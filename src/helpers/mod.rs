@@ -2,5 +2,6 @@
 pub mod auth;
 pub mod economy;
 pub mod http;
+pub mod kam_answer;
 pub mod log;
 pub mod prompts;
