@@ -57,7 +57,10 @@ pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
     )
     .await?;
     Ok(Reply::ok(economy::estimate(
-        call.app, &template, &params, &config,
+        &call.app.config,
+        &template,
+        &params,
+        &config,
     )?))
 }
 

@@ -69,7 +69,7 @@ pub async fn execute(
             )
             .await?;
             let started = now_ms();
-            let estimate = economy::estimate(call.app, &template, &params, &config)?;
+            let estimate = economy::estimate(&call.app.config, &template, &params, &config)?;
             // An estimate calls no model: no tokens, no cost.
             Reply::ok(
                 Envelope {
