@@ -10,26 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// A field left out takes its value from `ValidationRules::default()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ValidationRules {
-    #[serde(default = "default_min_quality")]
     pub min_quality_score: f64,
     /// Accuracy (0-100) a validation must reach to pass.
-    #[serde(default = "default_threshold")]
     pub validation_threshold: f64,
-    #[serde(default = "default_level")]
     pub validation_level: u8,
-}
-
-fn default_min_quality() -> f64 {
-    0.7
-}
-fn default_threshold() -> f64 {
-    75.0
-}
-fn default_level() -> u8 {
-    1
 }
 
 impl Default for ValidationRules {
@@ -62,6 +50,81 @@ pub struct AiProviderConfig {
 pub struct CostOptimization {
     #[serde(default)]
     pub max_cost_per_job: Option<f64>,
+}
+
+impl ValidationRules {
+    /// The ranges an admin may set; a problem is a 400 naming the field.
+    pub fn validate(&self) -> AppResult<()> {
+        if !(0.0..=1.0).contains(&self.min_quality_score) {
+            return Err(AppError::invalid_field(
+                "template.validationRules.minQualityScore",
+                "must be between 0 and 1",
+            ));
+        }
+        if !(0.0..=100.0).contains(&self.validation_threshold) {
+            return Err(AppError::invalid_field(
+                "template.validationRules.validationThreshold",
+                "must be between 0 and 100",
+            ));
+        }
+        if !(1..=3).contains(&self.validation_level) {
+            return Err(AppError::invalid_field(
+                "template.validationRules.validationLevel",
+                "must be 1, 2 or 3",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AiProviderConfig {
+    /// Known providers only, and a temperature and token cap in range.
+    pub fn validate(&self) -> AppResult<()> {
+        let names = self
+            .preferred_provider
+            .iter()
+            .chain(&self.fallback_providers)
+            .chain(self.model_preferences.keys());
+        for name in names {
+            if ProviderKind::parse(name).is_none() {
+                return Err(AppError::invalid_field(
+                    "template.aiProviderConfig",
+                    format!("unknown provider `{name}`"),
+                ));
+            }
+        }
+        if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.temperature",
+                "must be between 0 and 2",
+            ));
+        }
+        if self
+            .max_tokens
+            .is_some_and(|t| !(256..=64_000).contains(&t))
+        {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.maxTokens",
+                "must be between 256 and 64000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CostOptimization {
+    pub fn validate(&self) -> AppResult<()> {
+        if self
+            .max_cost_per_job
+            .is_some_and(|c| !(c > 0.0 && c <= 100.0))
+        {
+            return Err(AppError::invalid_field(
+                "template.costOptimization.maxCostPerJob",
+                "must be above 0 and at most 100",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A template as the API shows it.
@@ -268,74 +331,19 @@ impl TemplateInput {
             "validationRules",
             base.map(|b| &b.validation_rules),
         )?;
-        if !(0.0..=1.0).contains(&validation_rules.min_quality_score) {
-            return Err(AppError::invalid_field(
-                "template.validationRules.minQualityScore",
-                "must be between 0 and 1",
-            ));
-        }
-        if !(0.0..=100.0).contains(&validation_rules.validation_threshold) {
-            return Err(AppError::invalid_field(
-                "template.validationRules.validationThreshold",
-                "must be between 0 and 100",
-            ));
-        }
-        if !(1..=3).contains(&validation_rules.validation_level) {
-            return Err(AppError::invalid_field(
-                "template.validationRules.validationLevel",
-                "must be 1, 2 or 3",
-            ));
-        }
+        validation_rules.validate()?;
         let ai_provider_config: AiProviderConfig = parse_json(
             field("aiProviderConfig"),
             "aiProviderConfig",
             base.map(|b| &b.ai_provider_config),
         )?;
-        let names = ai_provider_config
-            .preferred_provider
-            .iter()
-            .chain(&ai_provider_config.fallback_providers)
-            .chain(ai_provider_config.model_preferences.keys());
-        for name in names {
-            if ProviderKind::parse(name).is_none() {
-                return Err(AppError::invalid_field(
-                    "template.aiProviderConfig",
-                    format!("unknown provider `{name}`"),
-                ));
-            }
-        }
-        if ai_provider_config
-            .temperature
-            .is_some_and(|t| !(0.0..=2.0).contains(&t))
-        {
-            return Err(AppError::invalid_field(
-                "template.aiProviderConfig.temperature",
-                "must be between 0 and 2",
-            ));
-        }
-        if ai_provider_config
-            .max_tokens
-            .is_some_and(|t| !(256..=64_000).contains(&t))
-        {
-            return Err(AppError::invalid_field(
-                "template.aiProviderConfig.maxTokens",
-                "must be between 256 and 64000",
-            ));
-        }
+        ai_provider_config.validate()?;
         let cost_optimization: CostOptimization = parse_json(
             field("costOptimization"),
             "costOptimization",
             base.map(|b| &b.cost_optimization),
         )?;
-        if cost_optimization
-            .max_cost_per_job
-            .is_some_and(|c| !(c > 0.0 && c <= 100.0))
-        {
-            return Err(AppError::invalid_field(
-                "template.costOptimization.maxCostPerJob",
-                "must be above 0 and at most 100",
-            ));
-        }
+        cost_optimization.validate()?;
         let complexity_level = match field("complexityLevel") {
             Some(v) => v.as_u64().filter(|n| (1..=5).contains(n)).ok_or_else(|| {
                 AppError::invalid_field("template.complexityLevel", "must be an integer 1-5")
@@ -400,6 +408,24 @@ mod tests {
     }
 
     #[test]
+    fn validation_rules_left_out_take_the_one_default() {
+        let none: ValidationRules = serde_json::from_str("{}").unwrap();
+        assert_eq!(none, ValidationRules::default());
+        let some: ValidationRules = serde_json::from_str(r#"{"validationLevel": 2}"#).unwrap();
+        assert_eq!(
+            some,
+            ValidationRules {
+                validation_level: 2,
+                ..ValidationRules::default()
+            }
+        );
+        assert_eq!(
+            (some.min_quality_score, some.validation_threshold),
+            (0.7, 75.0)
+        );
+    }
+
+    #[test]
     fn each_bad_field_is_named() {
         let cases = [
             ("templateName", json!("Bad Name"), "template.templateName"),
@@ -435,6 +461,26 @@ mod tests {
                 "template.costOptimization.maxCostPerJob",
             ),
             ("complexityLevel", json!(9), "template.complexityLevel"),
+            (
+                "validationRules",
+                json!({"minQualityScore": 1.5}),
+                "template.validationRules.minQualityScore",
+            ),
+            (
+                "validationRules",
+                json!({"validationLevel": 4}),
+                "template.validationRules.validationLevel",
+            ),
+            (
+                "aiProviderConfig",
+                json!({"temperature": 2.5}),
+                "template.aiProviderConfig.temperature",
+            ),
+            (
+                "aiProviderConfig",
+                json!({"maxTokens": 100}),
+                "template.aiProviderConfig.maxTokens",
+            ),
         ];
         for (field, value, named) in cases {
             let mut input = minimal();
