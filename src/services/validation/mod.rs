@@ -2,16 +2,16 @@
 //! (`score`), `maxElements` enforcement (`trim`) and the validation levels
 //! with their AI review and verdict (`review`).
 
-pub mod review;
-pub mod score;
-pub mod trim;
+mod review;
+mod score;
+mod trim;
 
 // The module's face: what the pipeline, the offline builder and `/help` call.
 pub use review::{
     offline_review, parse_review, ready_for_content_generation, review_prompt, review_schema,
     review_system_prompt, review_unavailable, verdict, Verdict, REVIEW_SCHEMA_NAME,
 };
-pub use score::{assess, QualityReport, WEIGHTS};
+pub use score::{assess, QualityReport, Violation, WEIGHTS};
 pub use trim::{check_max_elements_feasible, minimum_outline, trim_to_max_elements};
 
 /// Outlines the tests of all three parts score.
