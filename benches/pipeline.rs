@@ -3,13 +3,14 @@
 //! content metadata, for outlines of about 10, 100 and 500 elements.
 //! Prints one JSON line per size: median time per outline and per element.
 
-use content_granulator::helpers::economy::Pricing;
 use content_granulator::services::normalize::normalize;
 use content_granulator::services::offline::generate_with_counts;
 use content_granulator::services::outline::{
     content_metadata, flatten, word_counts, MetadataInput,
 };
-use content_granulator::services::validation::{assess, Constraints, StructureRules};
+use content_granulator::services::validation::assess;
+use content_granulator::types::pricing::Pricing;
+use content_granulator::types::rules::{Constraints, StructureRules};
 use content_granulator::types::structure::{Granularity, StructureType};
 use std::hint::black_box;
 use std::time::Instant;

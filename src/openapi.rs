@@ -11,8 +11,8 @@
 //! cost more than this module (see README, Bundle).
 
 use crate::routes::{Access, RouteId, ROUTES};
-use crate::services::ai_provider::ProviderKind;
 use crate::types::api::Action;
+use crate::types::provider::ProviderKind;
 use crate::types::structure::StructureType;
 use serde_json::{json, Map, Value};
 
@@ -349,7 +349,7 @@ fn text(max: usize) -> Value {
 
 /// `input` / `params` of a granulation (contracts §2: either may carry them).
 fn granulate_params(required: bool) -> Value {
-    let topic = json!({"type": "string", "minLength": 1, "maxLength": crate::helpers::prompts::MAX_TOPIC_CHARS, "pattern": NON_BLANK});
+    let topic = json!({"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_TOPIC_CHARS, "pattern": NON_BLANK});
     let structure_type = one_of_strings(&structure_types());
     let mut fields = vec![
         (if required { "topic" } else { "topic?" }, topic),
@@ -368,7 +368,7 @@ fn granulate_params(required: bool) -> Value {
         ),
         (
             "targetAudience?",
-            text(crate::helpers::prompts::MAX_AUDIENCE_CHARS),
+            text(crate::types::api::MAX_AUDIENCE_CHARS),
         ),
         (
             "constraints?",
@@ -463,7 +463,7 @@ fn execute_body() -> Value {
                     "granularityLevel?",
                     json!({"type": "integer", "minimum": 1, "maximum": 5}),
                 ),
-                ("topic?", text(crate::helpers::prompts::MAX_TOPIC_CHARS)),
+                ("topic?", text(crate::types::api::MAX_TOPIC_CHARS)),
             ]),
         ),
         ("config?", exec_config()),

@@ -2,10 +2,11 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::helpers::economy::TokenUsage;
 use crate::services::database::Database;
 use crate::services::{economy, stats, templates};
-use crate::types::api::{parse_execute, ExecuteRequest};
+use crate::types::api::ExecuteRequest;
+use crate::types::pricing::TokenUsage;
+use crate::types::request::parse_execute;
 use serde_json::json;
 
 pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {
@@ -56,7 +57,10 @@ pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
     )
     .await?;
     Ok(Reply::ok(economy::estimate(
-        call.app, &template, &params, &config,
+        &call.app.config,
+        &template,
+        &params,
+        &config,
     )?))
 }
 

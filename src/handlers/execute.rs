@@ -2,14 +2,15 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::helpers::envelope::Envelope;
 use crate::services::database::Database;
+use crate::services::envelope::Envelope;
 use crate::services::granulator::{self, Submitted, Waited};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::Payer;
 use crate::services::timing::{now_ms, with_timeout};
 use crate::services::{economy, queue_jobs, templates};
-use crate::types::api::{parse_execute, ExecuteRequest, JobRequest};
+use crate::types::api::{ExecuteRequest, JobRequest};
+use crate::types::request::parse_execute;
 use futures_util::FutureExt;
 use serde_json::json;
 
@@ -68,7 +69,7 @@ pub async fn execute(
             )
             .await?;
             let started = now_ms();
-            let estimate = economy::estimate(call.app, &template, &params, &config)?;
+            let estimate = economy::estimate(&call.app.config, &template, &params, &config)?;
             // An estimate calls no model: no tokens, no cost.
             Reply::ok(
                 Envelope {

@@ -2,14 +2,17 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::helpers::prompts::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS, PLACEHOLDERS};
 use crate::services::database::Database;
 use crate::services::timing::{iso_now, with_timeout};
-use crate::services::validation::{minimum_outline, Constraints, StructureRules, WEIGHTS};
+use crate::services::validation::{minimum_outline, WEIGHTS};
 use crate::services::{kam, storage};
-use crate::types::api::{DEFAULT_TIMEOUT_MS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS};
+use crate::types::api::{
+    DEFAULT_TIMEOUT_MS, MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS,
+};
 use crate::types::env::{JOB_CACHE, SERVICE_NAME, STRUCTURE_STORAGE};
 use crate::types::limits::Tier;
+use crate::types::placeholders::PLACEHOLDERS;
+use crate::types::rules::{Constraints, StructureRules};
 use crate::types::structure::{Granularity, StructureType};
 use serde_json::{json, Value};
 

@@ -6,107 +6,11 @@
 //! supply (topic, audience) is cleaned, length-limited and wrapped in tags
 //! that the system prompt declares to be data, never instructions.
 
-use crate::services::validation::{Constraints, StructureRules};
+use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::placeholders::substitute;
+use crate::types::rules::{level_counts, Constraints, StructureRules};
 use crate::types::structure::{FieldKind, FieldSpec, Granularity, StructureType};
 use serde_json::{json, Map, Value};
-
-pub const MAX_TOPIC_CHARS: usize = 500;
-pub const MAX_AUDIENCE_CHARS: usize = 200;
-pub const MAX_TEMPLATE_CHARS: usize = 16_000;
-
-pub const PLACEHOLDERS: [(&str, &str); 7] = [
-    ("topic", "the topic, cleaned and wrapped in <topic> tags"),
-    (
-        "audience",
-        "the target audience, cleaned and wrapped in <audience> tags",
-    ),
-    ("granularity", "the granularity level, 1-5"),
-    (
-        "granularity_description",
-        "what the granularity level means in words",
-    ),
-    ("structure_type", "the structure type, e.g. course"),
-    (
-        "level_targets",
-        "the target and allowed number of children per level",
-    ),
-    (
-        "constraints",
-        "the caller's hard constraints (maximum elements, exact counts), or 'none'",
-    ),
-];
-
-/// Placeholders a template uses, or why it is not a valid template.
-pub fn check_template(template: &str) -> Result<Vec<String>, String> {
-    if template.trim().is_empty() {
-        return Err("the prompt template is empty".into());
-    }
-    if template.chars().count() > MAX_TEMPLATE_CHARS {
-        return Err(format!(
-            "the prompt template is longer than {MAX_TEMPLATE_CHARS} characters"
-        ));
-    }
-    let mut used = Vec::new();
-    substitute(template, |name| {
-        if PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
-            used.push(name.to_string());
-            Ok(String::new())
-        } else {
-            let known: Vec<&str> = PLACEHOLDERS.iter().map(|(p, _)| *p).collect();
-            Err(format!(
-                "unknown placeholder {{{name}}}; known: {}",
-                known.join(", ")
-            ))
-        }
-    })?;
-    if !used.iter().any(|p| p == "topic") {
-        return Err("the prompt template must use {topic}".into());
-    }
-    Ok(used)
-}
-
-fn substitute(
-    template: &str,
-    mut value: impl FnMut(&str) -> Result<String, String>,
-) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len() + 256);
-    let mut chars = template.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '{' if chars.peek().map(|(_, c)| *c) == Some('{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek().map(|(_, c)| *c) == Some('}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let rest = &template[i + 1..];
-                let end = rest
-                    .find('}')
-                    .ok_or_else(|| format!("unclosed `{{` at character {i}"))?;
-                let name = &rest[..end];
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                    return Err(format!(
-                        "`{{{name}}}` is not a placeholder (write `{{{{` for a literal brace)"
-                    ));
-                }
-                out.push_str(&value(name)?);
-                for _ in 0..=name.len() {
-                    chars.next();
-                }
-            }
-            '}' => {
-                return Err(format!(
-                    "unmatched `}}` at character {i} (write `}}}}` for a literal brace)"
-                ))
-            }
-            _ => out.push(c),
-        }
-    }
-    Ok(out)
-}
 
 /// Clean user text for a prompt: no tags, no control characters, one line,
 /// at most `max` characters.
@@ -209,14 +113,6 @@ pub fn system_prompt(structure_type: StructureType) -> String {
     )
 }
 
-/// What the model is told when its previous answer was not usable.
-pub fn feedback_prompt(problems: &[String]) -> String {
-    format!(
-        "Your previous answer could not be used:\n- {}\nAnswer again with the complete corrected JSON object only.",
-        problems.join("\n- ")
-    )
-}
-
 pub fn schema_name(structure_type: StructureType) -> String {
     format!("granulator_{}", structure_type.as_str())
 }
@@ -280,7 +176,7 @@ pub fn job_prompt(
     params: &crate::types::api::GranulateParams,
 ) -> Result<JobPrompt, String> {
     let constraints = params.constraints();
-    let counts = crate::services::offline::level_counts(
+    let counts = level_counts(
         template.structure_type,
         params.granularity_level,
         &template.structure_rules,
@@ -309,20 +205,6 @@ pub fn job_prompt(
         audience,
         constraints,
     })
-}
-
-/// Parse the `Target shape:` line back into counts (used by the test mock).
-pub fn parse_target_shape(prompt: &str) -> Option<Vec<(String, u32)>> {
-    let line = prompt
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Target shape: "))?;
-    line.trim_end_matches('.')
-        .split(", ")
-        .map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -365,24 +247,6 @@ mod tests {
     }
 
     #[test]
-    fn unknown_placeholders_and_bad_braces_are_refused() {
-        assert!(check_template("About {topic} for {reader}")
-            .unwrap_err()
-            .contains("unknown placeholder {reader}"));
-        assert!(check_template("About {topic")
-            .unwrap_err()
-            .contains("unclosed"));
-        assert!(check_template("About {topic} }")
-            .unwrap_err()
-            .contains("unmatched"));
-        assert!(check_template("No topic here")
-            .unwrap_err()
-            .contains("must use {topic}"));
-        assert!(check_template("{Topic}").is_err());
-        assert_eq!(check_template("{topic} {{x}}").unwrap(), vec!["topic"]);
-    }
-
-    #[test]
     fn user_text_is_cleaned_and_limited() {
         assert_eq!(
             clean_user_text("a\u{0}b <script>\n\n c", 100),
@@ -411,14 +275,103 @@ mod tests {
         );
     }
 
+    /// The single-quoted literals of an SQL file, in order (`''` is a quote).
+    fn sql_literals(sql: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '-' && chars.peek() == Some(&'-') {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            } else if c == '\'' {
+                let mut lit = String::new();
+                while let Some(c) = chars.next() {
+                    if c == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                            lit.push('\'');
+                        } else {
+                            break;
+                        }
+                    } else {
+                        lit.push(c);
+                    }
+                }
+                out.push(lit);
+            }
+        }
+        out
+    }
+
     #[test]
-    fn target_shape_round_trips() {
-        let rules = StructureRules::contract(StructureType::Course);
-        let c = Constraints::default();
-        let line = level_targets(&input(&rules, &c, &[4, 2]));
-        assert_eq!(
-            parse_target_shape(&line).unwrap(),
-            vec![("modules".into(), 4), ("lessons".into(), 2)]
-        );
+    fn every_seeded_template_is_valid_and_renders_at_every_granularity() {
+        use crate::types::template::TemplateInput;
+        let literals = sql_literals(include_str!("../../migrations/0002_seed_templates.sql"));
+        // Per row: name, type, description, schema, prompt, validation, rules, audience, provider config, cost.
+        assert_eq!(literals.len(), 60, "six rows of ten text values");
+        let mut types = Vec::new();
+        for row in literals.chunks(10) {
+            let input = TemplateInput::parse(
+                &json!({
+                    "templateName": row[0], "structureType": row[1], "description": row[2],
+                    "templateSchema": serde_json::from_str::<Value>(&row[3]).unwrap(),
+                    "aiPromptTemplate": row[4],
+                    "validationRules": serde_json::from_str::<Value>(&row[5]).unwrap(),
+                    "structureRules": serde_json::from_str::<Value>(&row[6]).unwrap(),
+                    "targetAudience": row[7],
+                    "aiProviderConfig": serde_json::from_str::<Value>(&row[8]).unwrap(),
+                    "costOptimization": serde_json::from_str::<Value>(&row[9]).unwrap(),
+                }),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{}: {}", row[0], e.message));
+            assert_eq!(
+                input.structure_rules,
+                StructureRules::contract(input.structure_type),
+                "{}",
+                row[0]
+            );
+            for g in 1..=5 {
+                let g = Granularity::new(g).unwrap();
+                let constraints = Constraints::default();
+                let counts = level_counts(
+                    input.structure_type,
+                    g,
+                    &input.structure_rules,
+                    &constraints,
+                );
+                let prompt = render(
+                    &input.ai_prompt_template,
+                    &PromptInput {
+                        structure_type: input.structure_type,
+                        topic: "Photosynthesis",
+                        audience: &input.target_audience,
+                        granularity: g,
+                        rules: &input.structure_rules,
+                        constraints: &constraints,
+                        counts: &counts,
+                    },
+                )
+                .unwrap();
+                assert!(
+                    prompt.contains("<topic>Photosynthesis</topic>")
+                        && prompt.contains("Target shape: "),
+                    "{}",
+                    row[0]
+                );
+                assert!(
+                    !prompt.contains('{') && !prompt.contains('}'),
+                    "{}: a placeholder was left: {prompt}",
+                    row[0]
+                );
+            }
+            types.push(input.structure_type);
+        }
+        types.sort_by_key(|t| t.as_str());
+        types.dedup();
+        assert_eq!(types.len(), 6, "one template per structure type");
     }
 }

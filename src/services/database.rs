@@ -202,7 +202,7 @@ pub struct Completion<'a> {
     pub template_id: i64,
     pub provider: &'a str,
     pub model: &'a str,
-    pub usage: crate::helpers::economy::TokenUsage,
+    pub usage: crate::types::pricing::TokenUsage,
     pub cost_usd: Option<f64>,
     pub quality_score: f64,
     pub validation: Option<&'a NewValidation>,
@@ -228,7 +228,7 @@ pub struct Failure<'a> {
     pub reason: &'a str,
     pub provider: Option<&'a str>,
     pub model: Option<&'a str>,
-    pub usage: crate::helpers::economy::TokenUsage,
+    pub usage: crate::types::pricing::TokenUsage,
     pub cost_usd: Option<f64>,
     pub processing_time_ms: u64,
     pub attempts: &'a [Attempt],
@@ -1323,7 +1323,7 @@ impl Database {
     fn job_usage_statement(
         &self,
         job_id: i64,
-        usage: &crate::helpers::economy::TokenUsage,
+        usage: &crate::types::pricing::TokenUsage,
         cost: Option<f64>,
     ) -> AppResult<D1PreparedStatement> {
         self.stmt(

@@ -7,11 +7,11 @@
 //! at the provider's typical speed. A level 2-3 validation adds a review call.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::economy::{Pricing, TokenUsage};
 use crate::helpers::prompts;
-use crate::services::ai_provider::ProviderKind;
 use crate::types::api::{ExecConfig, GranulateParams};
-use crate::types::env::App;
+use crate::types::env::Config;
+use crate::types::pricing::{Pricing, TokenUsage};
+use crate::types::provider::ProviderKind;
 use crate::types::template::Template;
 use serde_json::{json, Value};
 
@@ -70,22 +70,21 @@ fn priced(pricing: &Pricing, model: &str, usage: &TokenUsage) -> Value {
 }
 
 pub fn estimate(
-    app: &App,
+    config: &Config,
     template: &Template,
     params: &GranulateParams,
-    config: &ExecConfig,
+    exec: &ExecConfig,
 ) -> AppResult<Value> {
-    let level = config
+    let level = exec
         .validation_level
-        .filter(|_| config.validation != Some(false));
+        .filter(|_| exec.validation != Some(false));
     let usage = job_tokens(template, params, level)?;
     // A model named by the request is priced as asked, configured or not
     // (an estimate makes no call); otherwise the job's own chain decides.
-    let primary_model = match (&config.ai_model, config.ai_provider) {
+    let primary_model = match (&exec.ai_model, exec.ai_provider) {
         (Some(model), _) => model.clone(),
-        (None, Some(kind)) => app.config.providers.default_model(kind),
-        (None, None) => app
-            .config
+        (None, Some(kind)) => config.providers.default_model(kind),
+        (None, None) => config
             .providers
             .chain(Some(&template.ai_provider_config), None, None)?
             .first()
@@ -94,17 +93,16 @@ pub fn estimate(
                 AppError::unavailable("no_provider_configured", "no AI provider is configured")
             })?,
     };
-    let chosen = priced(&app.config.pricing, &primary_model, &usage);
+    let chosen = priced(&config.pricing, &primary_model, &usage);
     let chosen_cost = chosen["costUsd"].as_f64();
-    let mut alternatives: Vec<Value> = app
-        .config
+    let mut alternatives: Vec<Value> = config
         .pricing
         .models
         .keys()
         .filter(|m| *m != &primary_model && m.as_str() != "offline")
         .map(|m| {
-            let mut alt = priced(&app.config.pricing, m, &usage);
-            alt["configured"] = json!(app.config.providers.configured(provider_of(m)));
+            let mut alt = priced(&config.pricing, m, &usage);
+            alt["configured"] = json!(config.providers.configured(provider_of(m)));
             alt
         })
         .filter(|alt| match (alt["costUsd"].as_f64(), chosen_cost) {
@@ -132,7 +130,7 @@ pub fn estimate(
             "model": chosen["model"],
             "costUsd": chosen["costUsd"],
             "timeMs": chosen["timeMs"],
-            "pricingDate": app.config.pricing.date,
+            "pricingDate": config.pricing.date,
         },
         "alternatives": alternatives,
         "method": "input: rendered prompt + system prompt + schema at 4 chars/token; output: expected elements x tokens per element of each level + 120; time: 0.8 s + output at the provider's typical tokens/s",
@@ -153,5 +151,85 @@ mod tests {
         );
         assert_eq!(provider_of("local-llama"), ProviderKind::Openai);
         assert_eq!(provider_of("offline"), ProviderKind::Offline);
+    }
+
+    /// `estimate` reads only the configuration: it runs natively.
+    #[test]
+    fn an_estimate_prices_the_requested_model_and_lists_only_cheaper_ones() {
+        use crate::types::env::JobSettings;
+        use crate::types::limits::Limits;
+        use crate::types::provider::Settings;
+        use crate::types::provider_setup::ProviderSetup;
+        use crate::types::request::parse_params_object;
+        use crate::types::rules::StructureRules;
+        use crate::types::structure::StructureType;
+        use crate::types::template::{
+            default_template_schema, AiProviderConfig, CostOptimization, ValidationRules,
+        };
+        let config = Config {
+            environment: "development".into(),
+            version: "test".into(),
+            shared_secret: None,
+            providers: ProviderSetup::default(),
+            settings: Settings::default(),
+            pricing: Pricing::default(),
+            pricing_error: None,
+            kam_timeout_ms: 3_000,
+            limits: Limits::default(),
+            limits_errors: Vec::new(),
+            jobs: JobSettings {
+                job_timeout_ms: 600_000,
+                tokens_per_second: 50,
+                wait_until_grace_ms: 20_000,
+            },
+        };
+        let template = Template {
+            id: 1,
+            template_name: "course_basic".into(),
+            structure_type: StructureType::Course,
+            description: String::new(),
+            template_schema: default_template_schema(StructureType::Course),
+            ai_prompt_template: "Course on {topic} for {audience}. {level_targets}".into(),
+            placeholders: vec!["topic".into()],
+            validation_rules: ValidationRules::default(),
+            structure_rules: StructureRules::contract(StructureType::Course),
+            complexity_level: 3,
+            target_audience: "general audience".into(),
+            ai_provider_config: AiProviderConfig::default(),
+            cost_optimization: CostOptimization::default(),
+            usage_count: 0,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        let params = parse_params_object(
+            &json!({"topic": "Rust", "structureType": "course", "granularityLevel": 3}),
+            true,
+        )
+        .unwrap();
+        let exec = ExecConfig {
+            ai_model: Some("gpt-4o".into()),
+            ..ExecConfig::default()
+        };
+        let out = estimate(&config, &template, &params, &exec).unwrap();
+        let chosen = &out["estimate"];
+        assert_eq!(chosen["model"], "gpt-4o");
+        assert_eq!(chosen["provider"], "openai");
+        assert_eq!(chosen["pricingDate"], config.pricing.date.as_str());
+        let cost = chosen["costUsd"].as_f64().unwrap();
+        let alternatives = out["alternatives"].as_array().unwrap();
+        assert!(!alternatives.is_empty());
+        assert!(alternatives
+            .iter()
+            .all(|a| a["costUsd"].as_f64().unwrap() < cost && a["configured"] == false));
+        // No model named: the job's own chain decides; outside production,
+        // with no provider configured, that is the offline provider (free).
+        let offline = estimate(&config, &template, &params, &ExecConfig::default()).unwrap();
+        assert_eq!(offline["estimate"]["model"], "offline");
+        assert_eq!(offline["estimate"]["costUsd"], 0.0);
+        // In production nothing is configured, so nothing can be priced.
+        let mut production = config.clone();
+        production.providers.production = true;
+        let err = estimate(&production, &template, &params, &ExecConfig::default()).unwrap_err();
+        assert_eq!(err.code, "no_provider_configured");
     }
 }

@@ -6,9 +6,9 @@
 //! a negative one never. KAM down, slow or talking garbage → 503, never a pass.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::auth::{
-    credential_hash, read_key_validation, read_session_validation, secret_matches, Credentials,
-    KamVerdict, Principal, WORKER_ID,
+use crate::helpers::auth::{secret_matches, Credentials, Principal, WORKER_ID};
+use crate::helpers::kam_answer::{
+    credential_hash, read_key_validation, read_session_validation, KamVerdict,
 };
 use crate::services::timing::with_timeout;
 use crate::types::env::{App, JOB_CACHE, KEY_ACCOUNT_MANAGER};

@@ -8,6 +8,7 @@ pub mod progress;
 pub mod validation;
 
 pub mod economy;
+pub mod envelope;
 pub mod stats;
 pub mod storage;
 pub mod timing;

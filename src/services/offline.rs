@@ -11,7 +11,8 @@
 //! quiz's `totalQuestions` counts its questions, its answers vary and are
 //! among the options, a workflow step depends on the step before it by name.
 
-use crate::services::validation::{trim_to_max_elements, Constraints, StructureRules};
+use crate::services::validation::trim_to_max_elements;
+use crate::types::rules::{level_counts, Constraints, StructureRules};
 use crate::types::structure::{FieldKind, FieldSpec, Granularity, LevelSpec, StructureType};
 use serde_json::{json, Map, Value};
 
@@ -29,26 +30,6 @@ const FACETS: [&str; 12] = [
     "Review and Assessment",
     "Next Steps",
 ];
-
-/// Children per parent for each level: the granularity's target inside the
-/// rules, or the caller's exact count.
-pub fn level_counts(
-    structure_type: StructureType,
-    granularity: Granularity,
-    rules: &StructureRules,
-    constraints: &Constraints,
-) -> Vec<u32> {
-    let spec = structure_type.spec();
-    (0..granularity.depth(spec))
-        .map(|d| {
-            constraints
-                .counts
-                .get(spec.levels[d].key)
-                .copied()
-                .unwrap_or_else(|| rules.target(spec, d, granularity))
-        })
-        .collect()
-}
 
 pub fn generate(
     structure_type: StructureType,

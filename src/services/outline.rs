@@ -2,7 +2,7 @@
 //! `structure_elements` (and the way back), word-count estimates (seed §8.2)
 //! and the content metadata the Content Generator plans with (seed §8.3).
 
-use crate::helpers::economy::{Pricing, TokenUsage};
+use crate::types::pricing::{Pricing, TokenUsage};
 use crate::types::structure::{FieldKind, Priority, StructureType, TypeSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};

@@ -172,7 +172,8 @@ pub fn job_links(job_id: i64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::api::{parse_execute, ExecuteRequest};
+    use crate::types::api::ExecuteRequest;
+    use crate::types::request::parse_execute;
 
     /// These bodies are about the request's fields: they name the action.
     fn job(mut body: Value) -> JobRequest {

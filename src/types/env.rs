@@ -1,9 +1,9 @@
 //! The worker's bindings and configuration (seed §13.1), read once per request.
 
-use crate::helpers::economy::Pricing;
-use crate::services::ai_provider::setup::ProviderSetup;
-use crate::services::ai_provider::{Secret, Settings};
 use crate::types::limits::Limits;
+use crate::types::pricing::Pricing;
+use crate::types::provider::{Secret, Settings};
+use crate::types::provider_setup::ProviderSetup;
 use worker::Env;
 
 pub const DB: &str = "DB";

@@ -1,6 +1,13 @@
 //! Types shared across the crate: structure types, templates and API shapes.
 pub mod api;
+pub mod catalog;
 pub mod env;
 pub mod limits;
+pub mod placeholders;
+pub mod pricing;
+pub mod provider;
+pub mod provider_setup;
+pub mod request;
+pub mod rules;
 pub mod structure;
 pub mod template;

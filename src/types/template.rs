@@ -2,34 +2,22 @@
 //! what an admin submits.
 
 use crate::error::{AppError, AppResult};
-use crate::helpers::prompts::check_template;
-use crate::services::ai_provider::ProviderKind;
-use crate::services::validation::StructureRules;
+use crate::types::placeholders::{check_template, MAX_TEMPLATE_CHARS};
+use crate::types::provider::ProviderKind;
+use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// A field left out takes its value from `ValidationRules::default()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ValidationRules {
-    #[serde(default = "default_min_quality")]
     pub min_quality_score: f64,
     /// Accuracy (0-100) a validation must reach to pass.
-    #[serde(default = "default_threshold")]
     pub validation_threshold: f64,
-    #[serde(default = "default_level")]
     pub validation_level: u8,
-}
-
-fn default_min_quality() -> f64 {
-    0.7
-}
-fn default_threshold() -> f64 {
-    75.0
-}
-fn default_level() -> u8 {
-    1
 }
 
 impl Default for ValidationRules {
@@ -62,6 +50,81 @@ pub struct AiProviderConfig {
 pub struct CostOptimization {
     #[serde(default)]
     pub max_cost_per_job: Option<f64>,
+}
+
+impl ValidationRules {
+    /// The ranges an admin may set; a problem is a 400 naming the field.
+    pub fn validate(&self) -> AppResult<()> {
+        if !(0.0..=1.0).contains(&self.min_quality_score) {
+            return Err(AppError::invalid_field(
+                "template.validationRules.minQualityScore",
+                "must be between 0 and 1",
+            ));
+        }
+        if !(0.0..=100.0).contains(&self.validation_threshold) {
+            return Err(AppError::invalid_field(
+                "template.validationRules.validationThreshold",
+                "must be between 0 and 100",
+            ));
+        }
+        if !(1..=3).contains(&self.validation_level) {
+            return Err(AppError::invalid_field(
+                "template.validationRules.validationLevel",
+                "must be 1, 2 or 3",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AiProviderConfig {
+    /// Known providers only, and a temperature and token cap in range.
+    pub fn validate(&self) -> AppResult<()> {
+        let names = self
+            .preferred_provider
+            .iter()
+            .chain(&self.fallback_providers)
+            .chain(self.model_preferences.keys());
+        for name in names {
+            if ProviderKind::parse(name).is_none() {
+                return Err(AppError::invalid_field(
+                    "template.aiProviderConfig",
+                    format!("unknown provider `{name}`"),
+                ));
+            }
+        }
+        if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.temperature",
+                "must be between 0 and 2",
+            ));
+        }
+        if self
+            .max_tokens
+            .is_some_and(|t| !(256..=64_000).contains(&t))
+        {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.maxTokens",
+                "must be between 256 and 64000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CostOptimization {
+    pub fn validate(&self) -> AppResult<()> {
+        if self
+            .max_cost_per_job
+            .is_some_and(|c| !(c > 0.0 && c <= 100.0))
+        {
+            return Err(AppError::invalid_field(
+                "template.costOptimization.maxCostPerJob",
+                "must be above 0 and at most 100",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A template as the API shows it.
@@ -224,7 +287,7 @@ impl TemplateInput {
         };
         let ai_prompt_template = text(
             "aiPromptTemplate",
-            crate::helpers::prompts::MAX_TEMPLATE_CHARS,
+            MAX_TEMPLATE_CHARS,
             base.map(|b| b.ai_prompt_template.as_str()),
         )?
         .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
@@ -268,74 +331,19 @@ impl TemplateInput {
             "validationRules",
             base.map(|b| &b.validation_rules),
         )?;
-        if !(0.0..=1.0).contains(&validation_rules.min_quality_score) {
-            return Err(AppError::invalid_field(
-                "template.validationRules.minQualityScore",
-                "must be between 0 and 1",
-            ));
-        }
-        if !(0.0..=100.0).contains(&validation_rules.validation_threshold) {
-            return Err(AppError::invalid_field(
-                "template.validationRules.validationThreshold",
-                "must be between 0 and 100",
-            ));
-        }
-        if !(1..=3).contains(&validation_rules.validation_level) {
-            return Err(AppError::invalid_field(
-                "template.validationRules.validationLevel",
-                "must be 1, 2 or 3",
-            ));
-        }
+        validation_rules.validate()?;
         let ai_provider_config: AiProviderConfig = parse_json(
             field("aiProviderConfig"),
             "aiProviderConfig",
             base.map(|b| &b.ai_provider_config),
         )?;
-        let names = ai_provider_config
-            .preferred_provider
-            .iter()
-            .chain(&ai_provider_config.fallback_providers)
-            .chain(ai_provider_config.model_preferences.keys());
-        for name in names {
-            if ProviderKind::parse(name).is_none() {
-                return Err(AppError::invalid_field(
-                    "template.aiProviderConfig",
-                    format!("unknown provider `{name}`"),
-                ));
-            }
-        }
-        if ai_provider_config
-            .temperature
-            .is_some_and(|t| !(0.0..=2.0).contains(&t))
-        {
-            return Err(AppError::invalid_field(
-                "template.aiProviderConfig.temperature",
-                "must be between 0 and 2",
-            ));
-        }
-        if ai_provider_config
-            .max_tokens
-            .is_some_and(|t| !(256..=64_000).contains(&t))
-        {
-            return Err(AppError::invalid_field(
-                "template.aiProviderConfig.maxTokens",
-                "must be between 256 and 64000",
-            ));
-        }
+        ai_provider_config.validate()?;
         let cost_optimization: CostOptimization = parse_json(
             field("costOptimization"),
             "costOptimization",
             base.map(|b| &b.cost_optimization),
         )?;
-        if cost_optimization
-            .max_cost_per_job
-            .is_some_and(|c| !(c > 0.0 && c <= 100.0))
-        {
-            return Err(AppError::invalid_field(
-                "template.costOptimization.maxCostPerJob",
-                "must be above 0 and at most 100",
-            ));
-        }
+        cost_optimization.validate()?;
         let complexity_level = match field("complexityLevel") {
             Some(v) => v.as_u64().filter(|n| (1..=5).contains(n)).ok_or_else(|| {
                 AppError::invalid_field("template.complexityLevel", "must be an integer 1-5")
@@ -385,109 +393,6 @@ mod tests {
         json!({"templateName": "my_course", "structureType": "course", "aiPromptTemplate": "Course on {topic} for {audience}. {level_targets}"})
     }
 
-    /// The single-quoted literals of an SQL file, in order (`''` is a quote).
-    fn sql_literals(sql: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut chars = sql.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '-' && chars.peek() == Some(&'-') {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            } else if c == '\'' {
-                let mut lit = String::new();
-                while let Some(c) = chars.next() {
-                    if c == '\'' {
-                        if chars.peek() == Some(&'\'') {
-                            chars.next();
-                            lit.push('\'');
-                        } else {
-                            break;
-                        }
-                    } else {
-                        lit.push(c);
-                    }
-                }
-                out.push(lit);
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn every_seeded_template_is_valid_and_renders_at_every_granularity() {
-        use crate::helpers::prompts::{render, PromptInput};
-        use crate::services::offline::level_counts;
-        use crate::services::validation::Constraints;
-        use crate::types::structure::Granularity;
-        let literals = sql_literals(include_str!("../../migrations/0002_seed_templates.sql"));
-        // Per row: name, type, description, schema, prompt, validation, rules, audience, provider config, cost.
-        assert_eq!(literals.len(), 60, "six rows of ten text values");
-        let mut types = Vec::new();
-        for row in literals.chunks(10) {
-            let input = TemplateInput::parse(
-                &json!({
-                    "templateName": row[0], "structureType": row[1], "description": row[2],
-                    "templateSchema": serde_json::from_str::<Value>(&row[3]).unwrap(),
-                    "aiPromptTemplate": row[4],
-                    "validationRules": serde_json::from_str::<Value>(&row[5]).unwrap(),
-                    "structureRules": serde_json::from_str::<Value>(&row[6]).unwrap(),
-                    "targetAudience": row[7],
-                    "aiProviderConfig": serde_json::from_str::<Value>(&row[8]).unwrap(),
-                    "costOptimization": serde_json::from_str::<Value>(&row[9]).unwrap(),
-                }),
-                None,
-            )
-            .unwrap_or_else(|e| panic!("{}: {}", row[0], e.message));
-            assert_eq!(
-                input.structure_rules,
-                StructureRules::contract(input.structure_type),
-                "{}",
-                row[0]
-            );
-            for g in 1..=5 {
-                let g = Granularity::new(g).unwrap();
-                let constraints = Constraints::default();
-                let counts = level_counts(
-                    input.structure_type,
-                    g,
-                    &input.structure_rules,
-                    &constraints,
-                );
-                let prompt = render(
-                    &input.ai_prompt_template,
-                    &PromptInput {
-                        structure_type: input.structure_type,
-                        topic: "Photosynthesis",
-                        audience: &input.target_audience,
-                        granularity: g,
-                        rules: &input.structure_rules,
-                        constraints: &constraints,
-                        counts: &counts,
-                    },
-                )
-                .unwrap();
-                assert!(
-                    prompt.contains("<topic>Photosynthesis</topic>")
-                        && prompt.contains("Target shape: "),
-                    "{}",
-                    row[0]
-                );
-                assert!(
-                    !prompt.contains('{') && !prompt.contains('}'),
-                    "{}: a placeholder was left: {prompt}",
-                    row[0]
-                );
-            }
-            types.push(input.structure_type);
-        }
-        types.sort_by_key(|t| t.as_str());
-        types.dedup();
-        assert_eq!(types.len(), 6, "one template per structure type");
-    }
-
     #[test]
     fn a_minimal_template_gets_contract_rules_and_schema() {
         let t = TemplateInput::parse(&minimal(), None).unwrap();
@@ -500,6 +405,24 @@ mod tests {
             json!(["modules", "lessons", "activities"])
         );
         assert_eq!(t.validation_rules, ValidationRules::default());
+    }
+
+    #[test]
+    fn validation_rules_left_out_take_the_one_default() {
+        let none: ValidationRules = serde_json::from_str("{}").unwrap();
+        assert_eq!(none, ValidationRules::default());
+        let some: ValidationRules = serde_json::from_str(r#"{"validationLevel": 2}"#).unwrap();
+        assert_eq!(
+            some,
+            ValidationRules {
+                validation_level: 2,
+                ..ValidationRules::default()
+            }
+        );
+        assert_eq!(
+            (some.min_quality_score, some.validation_threshold),
+            (0.7, 75.0)
+        );
     }
 
     #[test]
@@ -538,6 +461,26 @@ mod tests {
                 "template.costOptimization.maxCostPerJob",
             ),
             ("complexityLevel", json!(9), "template.complexityLevel"),
+            (
+                "validationRules",
+                json!({"minQualityScore": 1.5}),
+                "template.validationRules.minQualityScore",
+            ),
+            (
+                "validationRules",
+                json!({"validationLevel": 4}),
+                "template.validationRules.validationLevel",
+            ),
+            (
+                "aiProviderConfig",
+                json!({"temperature": 2.5}),
+                "template.aiProviderConfig.temperature",
+            ),
+            (
+                "aiProviderConfig",
+                json!({"maxTokens": 100}),
+                "template.aiProviderConfig.maxTokens",
+            ),
         ];
         for (field, value, named) in cases {
             let mut input = minimal();

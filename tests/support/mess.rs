@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use content_granulator::services::offline;
-use content_granulator::services::validation::{Constraints, StructureRules};
+use content_granulator::types::rules::{Constraints, StructureRules};
 use content_granulator::types::structure::{Granularity, StructureType};
 use serde_json::{json, Map, Value};
 

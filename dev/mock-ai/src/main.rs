@@ -29,7 +29,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use content_granulator::helpers::prompts::parse_target_shape;
 use content_granulator::services::offline::generate_with_counts;
 use content_granulator::types::structure::StructureType;
 use serde::{Deserialize, Serialize};
@@ -239,6 +238,21 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
     let start = text.find(open)? + open.len();
     let end = text[start..].find(close)? + start;
     Some(&text[start..end])
+}
+
+/// Parse the `Target shape:` line back into counts (the line `helpers::prompts::level_targets`
+/// writes into every job's prompt).
+fn parse_target_shape(prompt: &str) -> Option<Vec<(String, u32)>> {
+    let line = prompt
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Target shape: "))?;
+    line.trim_end_matches('.')
+        .split(", ")
+        .map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }
 
 fn outline(t: StructureType, user: &str, counts: Option<Vec<u32>>) -> Value {
@@ -1004,11 +1018,32 @@ mod tests {
     }
 
     #[test]
+    fn target_shape_round_trips() {
+        use content_granulator::helpers::prompts::{level_targets, PromptInput};
+        use content_granulator::types::rules::{Constraints, StructureRules};
+        use content_granulator::types::structure::Granularity;
+        let rules = StructureRules::contract(StructureType::Course);
+        let c = Constraints::default();
+        let line = level_targets(&PromptInput {
+            structure_type: StructureType::Course,
+            topic: "Rust ownership",
+            audience: "beginners",
+            granularity: Granularity::new(3).unwrap(),
+            rules: &rules,
+            constraints: &c,
+            counts: &[4, 2],
+        });
+        assert_eq!(
+            parse_target_shape(&line).unwrap(),
+            vec![("modules".into(), 4), ("lessons".into(), 2)]
+        );
+    }
+
+    #[test]
     fn schemas_are_recognised() {
         let review_schema = content_granulator::services::validation::review_schema(3);
         assert!(matches!(want_of(&review_schema), Want::Review(ref n) if n.len() == 4));
-        let rules =
-            content_granulator::services::validation::StructureRules::contract(StructureType::Quiz);
+        let rules = content_granulator::types::rules::StructureRules::contract(StructureType::Quiz);
         let s = content_granulator::helpers::prompts::json_schema(StructureType::Quiz, 2, &rules);
         assert!(matches!(want_of(&s), Want::Outline(StructureType::Quiz)));
     }

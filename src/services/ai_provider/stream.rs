@@ -13,8 +13,8 @@
 //! `elements()` say how far the answer has got (for progress).
 
 use super::wire::{self, Reply};
-use crate::helpers::economy::TokenUsage;
 use crate::services::progress::Progress;
+use crate::types::pricing::TokenUsage;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

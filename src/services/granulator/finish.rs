@@ -4,13 +4,15 @@
 use super::job::{Draft, Job};
 use super::ports::{JobStore, StructureStore, TemplateSource};
 use crate::error::{AppError, AppResult};
-use crate::helpers::economy::{efficiency, TokenUsage};
-use crate::services::ai_provider::{totals, Attempt, ProviderKind, Purpose, Runtime};
+use crate::helpers::economy::efficiency;
+use crate::services::ai_provider::{totals, Attempt, Purpose, Runtime};
 use crate::services::database::{Completion, Failure, NewValidation};
 use crate::services::outline::{self, MetadataInput};
 use crate::services::storage::Tier;
 use crate::services::timing::day_of;
 use crate::services::validation::{self, Verdict};
+use crate::types::pricing::TokenUsage;
+use crate::types::provider::ProviderKind;
 use serde_json::{json, Value};
 
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {

@@ -8,7 +8,9 @@ use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use super::Prepared;
 use crate::error::{AppError, AppResult};
 use crate::helpers::prompts;
-use crate::services::ai_provider::{Attempt, ChainError, CompletionRequest, Purpose, Runtime};
+use crate::services::ai_provider::{
+    feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime,
+};
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::progress::Progress;
@@ -179,7 +181,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             // An unavailable review is no finding to act on: no second outline.
             if !v.passed && v.reason.is_none() {
                 // One more outline with the reviewer's findings, then the better verdict stands.
-                let feedback = prompts::feedback_prompt(
+                let feedback = feedback_prompt(
                     &v.issues
                         .iter()
                         .take(12)
@@ -221,7 +223,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 "{}\n\nYour previous outline:\n{}\n\n{}",
                 self.plan.prompt,
                 best.structure,
-                prompts::feedback_prompt(&best.report.feedback())
+                feedback_prompt(&best.report.feedback())
             );
             if let Ok(repaired) = self.draft(Purpose::Repair, user, attempts).await {
                 if repaired.report.score >= best.report.score {

@@ -5,12 +5,14 @@ use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::{
-    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, ProviderConfig,
-    ProviderKind, Purpose, Runtime,
+    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Purpose, Runtime,
 };
-use crate::services::validation::{self, Constraints, QualityReport};
-use crate::types::api::{check_counts, GranulateParams, JobRequest};
+use crate::services::validation::{self, QualityReport};
+use crate::types::api::{GranulateParams, JobRequest};
 use crate::types::env::Config;
+use crate::types::provider::{ProviderConfig, ProviderKind};
+use crate::types::request::check_counts;
+use crate::types::rules::Constraints;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};

@@ -16,6 +16,7 @@ use crate::services::timing::now_ms;
 use crate::services::validation::{self, assess};
 use crate::types::api::JobRequest;
 use crate::types::env::App;
+use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde_json::{json, Value};
 
@@ -101,7 +102,7 @@ pub async fn revalidate(
     let rules = template
         .as_ref()
         .map(|t| t.structure_rules.clone())
-        .unwrap_or_else(|| validation::StructureRules::contract(structure_type));
+        .unwrap_or_else(|| StructureRules::contract(structure_type));
     let rules_default = template
         .as_ref()
         .map(|t| t.validation_rules.clone())

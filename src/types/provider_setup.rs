@@ -7,8 +7,8 @@
 //! offline provider is the default only outside production with no provider
 //! configured, and is used in production only when the order names it.
 
-use super::{ProviderConfig, ProviderKind, Secret};
 use crate::error::{AppError, AppResult};
+use crate::types::provider::{ProviderConfig, ProviderKind, Secret};
 use crate::types::template::AiProviderConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
