@@ -6,7 +6,7 @@
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::auth::Principal;
 use crate::services::database::Reservation;
-use crate::services::granulator::ports::JobStore;
+use crate::services::database::{Database, DaySpend};
 use crate::services::timing::day_of;
 use crate::types::env::App;
 use crate::types::limits::{seconds_until_utc_midnight, Limits, Tier, RATE_LIMIT_PERIOD_SECONDS};
@@ -83,11 +83,41 @@ pub async fn check_rate_limit(app: &App, payer: &Payer) -> AppResult<()> {
     }
 }
 
+/// The daily spend ledger: reservations against a tenant's cap, settled to
+/// what was really spent (D1's `tenant_daily_spend`; an in-memory twin in tests).
+#[allow(async_fn_in_trait)] // used through generics only, on one thread
+pub trait SpendLedger {
+    /// Reserve `r.amount_usd` unless the tenant's day would pass `cap_usd`
+    /// (then what the day holds).
+    async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        expires_at_ms: u64,
+    ) -> AppResult<Result<(), DaySpend>>;
+    /// Turn a reservation into what was really spent.
+    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()>;
+}
+
+impl SpendLedger for Database {
+    async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        expires_at_ms: u64,
+    ) -> AppResult<Result<(), DaySpend>> {
+        Database::reserve_spend(self, r, cap_usd, expires_at_ms).await
+    }
+    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
+        Database::settle_spend(self, r, spent_usd).await
+    }
+}
+
 /// Set `amount_usd` aside against the payer's daily cap until `expires_at_ms`
 /// (after which an unsettled reservation is released by the sweep).
 pub async fn reserve(
     limits: &Limits,
-    ledger: &impl JobStore,
+    ledger: &impl SpendLedger,
     payer: &Payer,
     amount_usd: f64,
     expires_at_ms: u64,

@@ -10,6 +10,7 @@ use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
 use crate::services::database::{
     Claim, Completion, DaySpend, Failure, JobState, NewJob, Reservation,
 };
+use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
 use crate::types::structure::StructureType;
@@ -212,38 +213,6 @@ impl JobStore for MemoryJobs {
 
     async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
         Ok(self.existing(job, now_ms).and_then(|(_, c)| c))
-    }
-
-    async fn reserve_spend(
-        &self,
-        r: &Reservation,
-        cap_usd: f64,
-        _expires: u64,
-    ) -> AppResult<Result<(), DaySpend>> {
-        self.check()?;
-        let mut days = self.days.borrow_mut();
-        let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
-        if day.0 + day.1 + r.amount_usd > cap_usd {
-            return Ok(Err(DaySpend {
-                reserved_usd: day.0,
-                spent_usd: day.1,
-            }));
-        }
-        day.0 += r.amount_usd;
-        self.reservations.borrow_mut().push((r.clone(), None));
-        Ok(Ok(()))
-    }
-
-    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
-        let mut reservations = self.reservations.borrow_mut();
-        if let Some(i) = reservations.iter().position(|(x, _)| x.id == r.id) {
-            reservations.remove(i);
-            let mut days = self.days.borrow_mut();
-            let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
-            day.0 = (day.0 - r.amount_usd).max(0.0);
-            day.1 += spent_usd;
-        }
-        Ok(())
     }
 
     async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>> {
@@ -477,5 +446,39 @@ impl Clock for Model {
     }
     async fn sleep(&self, ms: u64) {
         self.clock.set(self.clock.get() + ms);
+    }
+}
+
+impl SpendLedger for MemoryJobs {
+    async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        _expires: u64,
+    ) -> AppResult<Result<(), DaySpend>> {
+        self.check()?;
+        let mut days = self.days.borrow_mut();
+        let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
+        if day.0 + day.1 + r.amount_usd > cap_usd {
+            return Ok(Err(DaySpend {
+                reserved_usd: day.0,
+                spent_usd: day.1,
+            }));
+        }
+        day.0 += r.amount_usd;
+        self.reservations.borrow_mut().push((r.clone(), None));
+        Ok(Ok(()))
+    }
+
+    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
+        let mut reservations = self.reservations.borrow_mut();
+        if let Some(i) = reservations.iter().position(|(x, _)| x.id == r.id) {
+            reservations.remove(i);
+            let mut days = self.days.borrow_mut();
+            let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
+            day.0 = (day.0 - r.amount_usd).max(0.0);
+            day.1 += spent_usd;
+        }
+        Ok(())
     }
 }

@@ -8,8 +8,9 @@
 use crate::error::AppResult;
 use crate::services::ai_provider::{Attempt, Runtime};
 use crate::services::database::{
-    Claim, Completion, Database, DaySpend, Failure, JobState, NewJob, Reservation,
+    Claim, Completion, Database, Failure, JobState, NewJob, Reservation,
 };
+use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config};
@@ -30,7 +31,7 @@ pub struct StoredJob {
 
 /// Jobs, their runs and the daily spend ledger.
 #[allow(async_fn_in_trait)] // used through generics only, on one thread
-pub trait JobStore {
+pub trait JobStore: SpendLedger {
     /// The stored response of a completed job, by its idempotency key.
     async fn completed_result(
         &self,
@@ -47,16 +48,6 @@ pub trait JobStore {
     ) -> AppResult<Claim>;
     /// A replay or a join of an earlier request with this key, claiming nothing.
     async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>>;
-    /// Reserve `r.amount_usd` unless the tenant's day would pass `cap_usd`
-    /// (then what the day holds).
-    async fn reserve_spend(
-        &self,
-        r: &Reservation,
-        cap_usd: f64,
-        expires_at_ms: u64,
-    ) -> AppResult<Result<(), DaySpend>>;
-    /// Turn a reservation into what was really spent.
-    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()>;
     async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>>;
     /// End a run that never reached a model (its reservation is released).
     async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool>;
@@ -167,17 +158,6 @@ impl JobStore for Database {
     }
     async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
         Database::existing_claim(self, job, now_ms).await
-    }
-    async fn reserve_spend(
-        &self,
-        r: &Reservation,
-        cap_usd: f64,
-        expires_at_ms: u64,
-    ) -> AppResult<Result<(), DaySpend>> {
-        Database::reserve_spend(self, r, cap_usd, expires_at_ms).await
-    }
-    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
-        Database::settle_spend(self, r, spent_usd).await
     }
     async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>> {
         let Some(job) = self.job(job_id, None).await? else {
