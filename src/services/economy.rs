@@ -10,6 +10,7 @@ use crate::error::{AppError, AppResult};
 use crate::helpers::economy::{Pricing, TokenUsage};
 use crate::helpers::prompts;
 use crate::services::ai_provider::ProviderKind;
+use crate::services::database::Database;
 use crate::types::api::{ExecConfig, GranulateParams};
 use crate::types::env::App;
 use crate::types::template::Template;
@@ -137,6 +138,29 @@ pub fn estimate(
         "alternatives": alternatives,
         "method": "input: rendered prompt + system prompt + schema at 4 chars/token; output: expected elements x tokens per element of each level + 120; time: 0.8 s + output at the provider's typical tokens/s",
     }))
+}
+
+/// The estimate of a request (`POST /api/economy/estimate`): its template
+/// resolved, nothing generated, nothing spent.
+pub async fn quote(app: &App, params: &GranulateParams, config: &ExecConfig) -> AppResult<Value> {
+    quote_with(app, &Database::new(app)?, params, config).await
+}
+
+/// `quote` on the request's own D1 handle (the execute `estimate` action).
+pub async fn quote_with(
+    app: &App,
+    db: &Database,
+    params: &GranulateParams,
+    config: &ExecConfig,
+) -> AppResult<Value> {
+    let template = crate::services::templates::resolve(
+        app,
+        db,
+        params.template_name.as_deref(),
+        params.structure_type,
+    )
+    .await?;
+    estimate(app, &template, params, config)
 }
 
 #[cfg(test)]

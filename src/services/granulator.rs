@@ -34,6 +34,7 @@ use crate::services::validation::{
 };
 use crate::types::api::{check_counts, GranulateParams, JobRequest};
 use crate::types::env::App;
+use crate::types::job::{JobStatus, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};
@@ -290,7 +291,7 @@ pub async fn submit(
         client_id,
         execution_id: &execution_id,
         topic: &plan.params.topic,
-        structure_type: plan.structure_type.as_str(),
+        structure_type: plan.structure_type,
         granularity: plan.params.granularity_level.get(),
         target_audience: &plan.audience,
         template_id: plan.template.id,
@@ -298,10 +299,7 @@ pub async fn submit(
         request_params: &request_params,
         deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
         request_hash: &hash,
-        run_mode: match placement {
-            Placement::Inline => "inline",
-            Placement::Queue => "queue",
-        },
+        run_mode: placement,
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
     };
@@ -547,8 +545,8 @@ pub async fn wait_for(db: &Database, job_id: i64, until_ms: u64) -> AppResult<Wa
     let mut n = 0;
     loop {
         if let Some(state) = db.job_state(job_id).await? {
-            match state.status.as_str() {
-                "completed" => {
+            match state.status {
+                JobStatus::Completed => {
                     let result = state
                         .result_json
                         .as_deref()
@@ -558,14 +556,14 @@ pub async fn wait_for(db: &Database, job_id: i64, until_ms: u64) -> AppResult<Wa
                         })?;
                     return Ok(Waited::Completed(result));
                 }
-                "failed" => {
+                JobStatus::Failed => {
                     return Ok(Waited::Failed(failure_error(
                         job_id,
                         state.failure_code.as_deref(),
                         state.failure_reason.as_deref(),
                     )))
                 }
-                _ => {}
+                JobStatus::Processing => {}
             }
         }
         let now = now_ms();
@@ -722,7 +720,7 @@ impl Job<'_> {
     async fn refine(&mut self, draft: Draft, attempts: &mut Vec<Attempt>) -> AppResult<Draft> {
         let mut best = draft;
         if !best.report.violations.is_empty() && now_ms() + 2_000 < self.plan.deadline_ms {
-            self.db.set_stage(self.job_id, "refining").await?;
+            self.db.set_stage(self.job_id, Stage::Refining).await?;
             let user = format!(
                 "{}\n\nYour previous outline:\n{}\n\n{}",
                 self.plan.prompt,
@@ -754,7 +752,7 @@ impl Job<'_> {
         if level < 2 {
             return Ok(validation::verdict(level, threshold, &draft.report, None));
         }
-        self.db.set_stage(self.job_id, "validating").await?;
+        self.db.set_stage(self.job_id, Stage::Validating).await?;
         let request = review_request(
             self.plan.structure_type,
             &self.plan.params.topic,
@@ -808,7 +806,7 @@ impl Job<'_> {
         let structure_json = draft.structure.to_string();
         let tier = Tier::for_size(structure_json.len());
         if tier != Tier::Inline {
-            self.db.set_stage(self.job_id, "storing").await?;
+            self.db.set_stage(self.job_id, Stage::Storing).await?;
         }
         let location = storage::store(self.app, tier, self.job_id, &structure_json).await?;
         let min_quality = p.template.validation_rules.min_quality_score;
@@ -930,18 +928,7 @@ impl Job<'_> {
                     .cloned()
                     .collect::<Vec<_>>(),
             );
-            NewValidation {
-                level: v.level,
-                accuracy_percentage: v.accuracy_percentage,
-                threshold: v.threshold,
-                passed: v.passed,
-                criteria: json!(v.criteria),
-                issues: json!(v.issues),
-                ai_feedback: v.ai_feedback.clone(),
-                tokens_input: vu.input,
-                tokens_output: vu.output,
-                cost_usd: vc,
-            }
+            NewValidation::of(v, &vu, vc)
         });
         self.db
             .complete_job(&Completion {
@@ -1022,7 +1009,7 @@ pub async fn load_structure(
     if !from_elements {
         match (tier, job.storage_location.as_deref()) {
             (Some(Tier::Inline), _) => {
-                let payload = db.job_payload(job.id as i64).await?;
+                let payload = db.job_payload(job.id).await?;
                 let stored = payload
                     .and_then(|p| p.result_json)
                     .and_then(|r| serde_json::from_str::<Value>(&r).ok());
@@ -1042,12 +1029,12 @@ pub async fn load_structure(
         }
     }
     let root = db
-        .job_payload(job.id as i64)
+        .job_payload(job.id)
         .await?
         .and_then(|p| p.structure_root)
         .and_then(|r| serde_json::from_str(&r).ok())
         .unwrap_or_else(|| json!({}));
-    let rows = db.elements(job.id as i64).await?;
+    let rows = db.elements(job.id).await?;
     Ok((outline::rebuild(structure_type, &root, &rows), "elements"))
 }
 
@@ -1065,7 +1052,7 @@ pub async fn revalidate(
         .job(job_id, scope.as_deref())
         .await?
         .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
-    if job.status != "completed" {
+    if job.status != JobStatus::Completed {
         return Err(AppError::conflict(
             "job_not_completed",
             format!(
@@ -1171,18 +1158,7 @@ pub async fn revalidate(
         }
     };
     let (usage, cost) = totals(&attempts);
-    let row = NewValidation {
-        level,
-        accuracy_percentage: verdict.accuracy_percentage,
-        threshold,
-        passed: verdict.passed,
-        criteria: json!(verdict.criteria),
-        issues: json!(verdict.issues),
-        ai_feedback: verdict.ai_feedback.clone(),
-        tokens_input: usage.input,
-        tokens_output: usage.output,
-        cost_usd: cost,
-    };
+    let row = NewValidation::of(&verdict, &usage, cost);
     db.record_validation(job_id, &job.client_id, &row, &attempts)
         .await?;
     Ok(json!({
