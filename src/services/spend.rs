@@ -5,8 +5,9 @@
 
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::auth::Principal;
-use crate::services::database::{Database, Reservation};
-use crate::services::timing::{now_ms, today};
+use crate::services::database::Reservation;
+use crate::services::granulator::ports::JobStore;
+use crate::services::timing::day_of;
 use crate::types::env::App;
 use crate::types::limits::{seconds_until_utc_midnight, Limits, Tier, RATE_LIMIT_PERIOD_SECONDS};
 use serde_json::json;
@@ -85,23 +86,27 @@ pub async fn check_rate_limit(app: &App, payer: &Payer) -> AppResult<()> {
 /// Set `amount_usd` aside against the payer's daily cap until `expires_at_ms`
 /// (after which an unsettled reservation is released by the sweep).
 pub async fn reserve(
-    app: &App,
-    db: &Database,
+    limits: &Limits,
+    ledger: &impl JobStore,
     payer: &Payer,
     amount_usd: f64,
     expires_at_ms: u64,
+    now_ms: u64,
 ) -> AppResult<Reservation> {
     let reservation = Reservation {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: payer.tenant.clone(),
-        day: today(),
+        day: day_of(now_ms),
         amount_usd,
     };
-    let cap = app.config.limits.daily_cap(payer.tier);
-    match db.reserve_spend(&reservation, cap, expires_at_ms).await? {
+    let cap = limits.daily_cap(payer.tier);
+    match ledger
+        .reserve_spend(&reservation, cap, expires_at_ms)
+        .await?
+    {
         Ok(()) => Ok(reservation),
         Err(day) => {
-            let retry_after = seconds_until_utc_midnight(now_ms());
+            let retry_after = seconds_until_utc_midnight(now_ms);
             Err(AppError::new(
                 Kind::TooManyRequests,
                 "spend_cap_exceeded",

@@ -23,9 +23,33 @@ pub async fn sleep(ms: u64) {
     worker::Delay::from(Duration::from_millis(ms)).await;
 }
 
+/// Time as code that waits sees it: the platform's, or a test's virtual one.
+#[allow(async_fn_in_trait)]
+pub trait Clock {
+    fn now_ms(&self) -> u64;
+    async fn sleep(&self, ms: u64);
+}
+
+/// The platform's clock.
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+    async fn sleep(&self, ms: u64) {
+        sleep(ms).await
+    }
+}
+
 /// Today's date (UTC) as `YYYY-MM-DD`.
 pub fn today() -> String {
-    chrono::DateTime::from_timestamp_millis(now_ms() as i64)
+    day_of(now_ms())
+}
+
+/// The UTC date (`YYYY-MM-DD`) of a Unix time in milliseconds.
+pub fn day_of(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "1970-01-01".into())
 }

@@ -7,7 +7,8 @@
 //!
 //! Tests script misbehaviour per key: `POST /__mock/script {"key", "steps"}`
 //! queues steps for requests whose prompt contains `key` (tests put a unique
-//! marker in the topic, so parallel tests never share a script). Steps:
+//! marker in the topic, so parallel tests never share a script);
+//! `DELETE /__mock/script` drops every step not yet used. Steps:
 //! `valid` (optionally `counts`, `usage`, `billMax`: bill every allowed token), `fenced`, `prose`, `invalid`,
 //! `wrong_shape`, `truncate`, `status` (`code`, `retryAfter`, `body`),
 //! `hang` (`ms`), `refuse`, `review` (`scores`), `delay` (`ms`), `raw` (`text`
@@ -933,6 +934,14 @@ async fn totals(State(state): State<Shared>) -> Json<Value> {
     Json(json!(state.totals.lock().unwrap().clone()))
 }
 
+/// Drop every queued step (what tests scripted and did not use).
+async fn clear_scripts(State(state): State<Shared>) -> Json<Value> {
+    let mut scripts = state.scripts.lock().unwrap();
+    let dropped: usize = scripts.values().map(VecDeque::len).sum();
+    scripts.clear();
+    Json(json!({"dropped": dropped}))
+}
+
 async fn reset_totals(State(state): State<Shared>) -> Json<Value> {
     *state.totals.lock().unwrap() = Totals::default();
     Json(json!({"reset": true}))
@@ -961,7 +970,7 @@ async fn main() {
         .route("/v1/chat/completions", post(openai))
         .route("/v1/messages", post(anthropic))
         .route("/keyless/v1/chat/completions", post(keyless_openai))
-        .route("/__mock/script", post(script))
+        .route("/__mock/script", post(script).delete(clear_scripts))
         .route("/__mock/calls", get(calls))
         .route("/__mock/config", post(config))
         .route("/__mock/totals", get(totals).delete(reset_totals))

@@ -216,8 +216,8 @@ impl Database {
         self.run("writing a job's progress", stmt).await.map(|_| ())
     }
 
-    pub async fn set_stage(&self, job_id: i64, stage: Stage) -> AppResult<()> {
-        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage.as_str()), u(crate::services::timing::now_ms())])?;
+    pub async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
+        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage.as_str()), u(now_ms)])?;
         self.run("updating a job's stage", stmt).await.map(|_| ())
     }
 }

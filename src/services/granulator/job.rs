@@ -1,0 +1,297 @@
+//! One run of a claimed job: the first outline, one repair of its rule
+//! violations, the optional review (a failed one re-granulates once with the
+//! findings and the better verdict stands), then `finish` or `fail`. Progress
+//! of the streaming call reaches the job row at most once a second.
+
+use super::plan::{chain_error, complete, review_request, uses_offline, Plan};
+use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
+use super::Prepared;
+use crate::error::{AppError, AppResult};
+use crate::helpers::prompts;
+use crate::services::ai_provider::{Attempt, ChainError, CompletionRequest, Purpose, Runtime};
+use crate::services::normalize::normalize;
+use crate::services::offline;
+use crate::services::progress::Progress;
+use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
+use crate::types::job::Stage;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// At most one progress write a second while a model call streams.
+const PROGRESS_WRITE_MS: u64 = 1_000;
+const PROGRESS_POLL_MS: u64 = 250;
+
+/// Run a claimed job to its end; the job ends `completed` or `failed`.
+pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+    ports: &Ports<'_, R, J, S, T>,
+    job_id: i64,
+    run: u32,
+    prepared: Prepared,
+    start: u64,
+) -> AppResult<Value> {
+    let Prepared {
+        plan,
+        client_id,
+        execution_id,
+    } = prepared;
+    let progress = Rc::new(Progress::default());
+    let mut attempts = Vec::new();
+    let mut runner = Job {
+        ports,
+        plan,
+        job_id,
+        run,
+        client_id: &client_id,
+        execution_id: &execution_id,
+        start,
+        progress: progress.clone(),
+    };
+    let outcome = {
+        let work = runner.run(&mut attempts);
+        // Progress reaches D1 at most once a second and only when it moved; the
+        // first tokens are written within a poll of arriving.
+        let writer = async {
+            let mut seen = progress.version();
+            let mut written_at = 0u64;
+            loop {
+                ports.runtime.sleep(PROGRESS_POLL_MS).await;
+                let now = ports.now_ms();
+                if progress.version() != seen && now.saturating_sub(written_at) >= PROGRESS_WRITE_MS
+                {
+                    seen = progress.version();
+                    written_at = now;
+                    let _ = ports
+                        .jobs
+                        .write_progress(job_id, progress.tokens(), progress.elements(), now)
+                        .await;
+                }
+            }
+        };
+        futures_util::pin_mut!(work);
+        futures_util::pin_mut!(writer);
+        match futures_util::future::select(work, writer).await {
+            futures_util::future::Either::Left((outcome, _)) => outcome,
+            futures_util::future::Either::Right(((), _)) => unreachable_writer(),
+        }
+    };
+    match outcome {
+        Ok(envelope) => Ok(envelope),
+        Err(error) => Err(runner.fail(error, &attempts).await),
+    }
+}
+
+/// The progress writer loops forever; `select` only ever finishes with the work.
+fn unreachable_writer() -> AppResult<Value> {
+    Err(AppError::internal("the progress writer stopped"))
+}
+
+pub(super) struct Job<'a, R, J, S, T> {
+    pub ports: &'a Ports<'a, R, J, S, T>,
+    pub plan: Plan,
+    pub job_id: i64,
+    pub run: u32,
+    pub client_id: &'a str,
+    pub execution_id: &'a str,
+    pub start: u64,
+    pub progress: Rc<Progress>,
+}
+
+/// An outline and how it scored.
+pub(super) struct Draft {
+    pub structure: Value,
+    pub report: QualityReport,
+    pub provider: String,
+    pub model: String,
+}
+
+impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+    fn outline_request(&self, purpose: Purpose, user: String) -> CompletionRequest {
+        let p = &self.plan;
+        CompletionRequest {
+            purpose,
+            system: prompts::system_prompt(p.structure_type),
+            user,
+            schema_name: prompts::schema_name(p.structure_type),
+            schema: p.schema.clone(),
+            max_tokens: p.max_tokens,
+            temperature: p.temperature,
+            expected_output_tokens: p.expected_output_tokens,
+            progress: Some(self.progress.clone()),
+            offline_answer: uses_offline(&p.chain).then(|| {
+                offline::generate(
+                    p.structure_type,
+                    p.params.granularity_level,
+                    &p.template.structure_rules,
+                    &p.constraints,
+                    &p.params.topic,
+                )
+            }),
+        }
+    }
+
+    async fn draft(
+        &mut self,
+        purpose: Purpose,
+        user: String,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Draft, ChainError> {
+        let st = self.plan.structure_type;
+        let request = self.outline_request(purpose, user);
+        let done = complete(
+            self.ports,
+            &self.plan.chain,
+            &request,
+            &|v| normalize(st, v),
+            &mut self.plan.budget,
+            self.plan.deadline_ms,
+            attempts,
+        )
+        .await?;
+        let report = self.assess(&done.value);
+        Ok(Draft {
+            structure: done.value,
+            report,
+            provider: done.provider.as_str().to_string(),
+            model: done.model,
+        })
+    }
+
+    fn assess(&self, structure: &Value) -> QualityReport {
+        let p = &self.plan;
+        assess(
+            p.structure_type,
+            p.params.granularity_level,
+            &p.template.structure_rules,
+            &p.constraints,
+            structure,
+        )
+    }
+
+    pub async fn run(&mut self, attempts: &mut Vec<Attempt>) -> AppResult<Value> {
+        let first = self
+            .draft(Purpose::Granulate, self.plan.prompt.clone(), attempts)
+            .await
+            .map_err(chain_error)?;
+        let mut best = self.refine(first, attempts).await?;
+
+        let mut verdict = None;
+        if let Some((level, threshold)) = self.plan.validation {
+            let v = self.validate(&best, level, threshold, attempts).await?;
+            // An unavailable review is no finding to act on: no second outline.
+            if !v.passed && v.reason.is_none() {
+                // One more outline with the reviewer's findings, then the better verdict stands.
+                let feedback = prompts::feedback_prompt(
+                    &v.issues
+                        .iter()
+                        .take(12)
+                        .cloned()
+                        .chain(v.ai_feedback.clone())
+                        .collect::<Vec<_>>(),
+                );
+                let user = format!("{}\n\n{feedback}", self.plan.prompt);
+                match self.draft(Purpose::Granulate, user, attempts).await {
+                    Ok(second) => {
+                        let second_verdict =
+                            self.validate(&second, level, threshold, attempts).await?;
+                        if second_verdict.reason.is_none()
+                            && second_verdict.accuracy_percentage >= v.accuracy_percentage
+                        {
+                            best = second;
+                            verdict = Some(second_verdict);
+                        } else {
+                            verdict = Some(v);
+                        }
+                    }
+                    Err(_) => verdict = Some(v),
+                }
+            } else {
+                verdict = Some(v);
+            }
+        }
+        self.finish(best, verdict, attempts).await
+    }
+
+    /// Rule and constraint violations go back to the model once; the better
+    /// outline is kept, and `maxElements` is then enforced by trimming.
+    async fn refine(&mut self, draft: Draft, attempts: &mut Vec<Attempt>) -> AppResult<Draft> {
+        let mut best = draft;
+        if !best.report.violations.is_empty() && self.ports.now_ms() + 2_000 < self.plan.deadline_ms
+        {
+            self.set_stage(Stage::Refining).await?;
+            let user = format!(
+                "{}\n\nYour previous outline:\n{}\n\n{}",
+                self.plan.prompt,
+                best.structure,
+                prompts::feedback_prompt(&best.report.feedback())
+            );
+            if let Ok(repaired) = self.draft(Purpose::Repair, user, attempts).await {
+                if repaired.report.score >= best.report.score {
+                    best = repaired;
+                }
+            }
+        }
+        let p = &self.plan;
+        let (st, g) = (p.structure_type, p.params.granularity_level);
+        let rules = &p.template.structure_rules;
+        if trim_to_max_elements(st, g, rules, &p.constraints, &mut best.structure) > 0 {
+            best.report = self.assess(&best.structure);
+        }
+        Ok(best)
+    }
+
+    async fn validate(
+        &mut self,
+        draft: &Draft,
+        level: u8,
+        threshold: f64,
+        attempts: &mut Vec<Attempt>,
+    ) -> AppResult<Verdict> {
+        if level < 2 {
+            return Ok(validation::verdict(level, threshold, &draft.report, None));
+        }
+        self.set_stage(Stage::Validating).await?;
+        let request = review_request(
+            self.plan.structure_type,
+            &self.plan.params.topic,
+            &self.plan.audience,
+            level,
+            &draft.structure,
+            &draft.report,
+            &self.plan.chain,
+        );
+        let outcome = complete(
+            self.ports,
+            &self.plan.chain,
+            &request,
+            &|v| validation::parse_review(level, v),
+            &mut self.plan.budget,
+            self.plan.deadline_ms,
+            attempts,
+        )
+        .await;
+        let review = match outcome {
+            Ok(review) => review,
+            // The outline is produced and paid for: keep it, marked unreviewed.
+            Err(e) => {
+                let error = chain_error(e).message;
+                return Ok(validation::review_unavailable(
+                    level,
+                    threshold,
+                    &draft.report,
+                    &error,
+                ));
+            }
+        };
+        Ok(validation::verdict(
+            level,
+            threshold,
+            &draft.report,
+            Some(&review.value),
+        ))
+    }
+
+    async fn set_stage(&self, stage: Stage) -> AppResult<()> {
+        let now = self.ports.now_ms();
+        self.ports.jobs.set_stage(self.job_id, stage, now).await
+    }
+}

@@ -1,0 +1,484 @@
+//! In-memory twins of the pipeline's ports, for native tests: a job store
+//! with D1's claim, spend and settlement rules (`database.rs` is the
+//! original; keep them in step), structure and template stores, and a model
+//! that answers scripted replies in the OpenAI wire format on a virtual clock.
+
+use super::ports::{JobStore, StoredJob, StructureStore, TemplateSource};
+use crate::error::{AppError, AppResult};
+use crate::services::ai_provider::wire::HttpCall;
+use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
+use crate::services::database::{
+    Claim, Completion, DaySpend, Failure, JobState, NewJob, Reservation,
+};
+use crate::services::storage::Tier;
+use crate::services::timing::Clock;
+use crate::types::job::{JobStatus, Stage};
+use crate::types::structure::StructureType;
+use crate::types::template::Template;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+/// One job row, as much of it as the pipeline reads or writes.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: i64,
+    pub client_id: String,
+    pub execution_id: String,
+    pub status: JobStatus,
+    pub stages: Vec<Stage>,
+    pub run_count: u32,
+    pub cost_usd: f64,
+    pub request_hash: String,
+    pub request_params: String,
+    pub deadline_at: u64,
+    pub result_json: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_reason: Option<String>,
+    pub attempts: Vec<Attempt>,
+    pub elements: usize,
+    pub progress_writes: u32,
+}
+
+#[derive(Default)]
+pub struct MemoryJobs {
+    pub jobs: RefCell<Vec<JobRecord>>,
+    /// (tenant, day) → (reserved, spent).
+    pub days: RefCell<HashMap<(String, String), (f64, f64)>>,
+    /// Open reservations and the job each is linked to.
+    pub reservations: RefCell<Vec<(Reservation, Option<i64>)>>,
+    /// Set to make every write fail (a D1 outage).
+    pub broken: Cell<bool>,
+}
+
+impl MemoryJobs {
+    pub fn job(&self, id: i64) -> JobRecord {
+        self.jobs.borrow()[(id - 1) as usize].clone()
+    }
+
+    pub fn day(&self, tenant: &str) -> (f64, f64) {
+        self.days
+            .borrow()
+            .iter()
+            .find(|((t, _), _)| t == tenant)
+            .map(|(_, v)| *v)
+            .unwrap_or_default()
+    }
+
+    fn check(&self) -> AppResult<()> {
+        if self.broken.get() {
+            return Err(AppError::database("writing", "D1 is down (test)"));
+        }
+        Ok(())
+    }
+
+    fn link(&self, reservation: &Reservation, job_id: i64) {
+        if let Some(r) = self
+            .reservations
+            .borrow_mut()
+            .iter_mut()
+            .find(|(r, _)| r.id == reservation.id)
+        {
+            r.1 = Some(job_id);
+        }
+    }
+
+    /// Settle every reservation of a job to what it spent (D1's
+    /// `settle_job_statements`).
+    fn settle_job(&self, job_id: i64, spent: f64) {
+        let mut reservations = self.reservations.borrow_mut();
+        let mut days = self.days.borrow_mut();
+        let mut first = true;
+        reservations.retain(|(r, job)| {
+            if *job != Some(job_id) {
+                return true;
+            }
+            let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
+            day.0 = (day.0 - r.amount_usd).max(0.0);
+            if first {
+                day.1 += spent;
+                first = false;
+            }
+            false
+        });
+    }
+
+    fn existing(&self, job: &NewJob<'_>, now_ms: u64) -> Option<(usize, Option<Claim>)> {
+        let jobs = self.jobs.borrow();
+        let i = jobs
+            .iter()
+            .position(|j| j.client_id == job.client_id && j.execution_id == job.execution_id)?;
+        let j = &jobs[i];
+        let claim = if j.request_hash != job.request_hash {
+            Some(Claim::Mismatch { job_id: j.id })
+        } else {
+            match j.status {
+                JobStatus::Completed => Some(Claim::Replay {
+                    job_id: j.id,
+                    result: serde_json::from_str(j.result_json.as_deref().unwrap_or("null"))
+                        .unwrap_or(Value::Null),
+                }),
+                JobStatus::Processing if j.deadline_at >= now_ms => {
+                    Some(Claim::InProgress { job_id: j.id })
+                }
+                _ => None,
+            }
+        };
+        Some((i, claim))
+    }
+}
+
+impl JobStore for MemoryJobs {
+    async fn completed_result(
+        &self,
+        client_id: &str,
+        execution_id: &str,
+    ) -> AppResult<Option<Value>> {
+        Ok(self
+            .jobs
+            .borrow()
+            .iter()
+            .find(|j| {
+                j.client_id == client_id
+                    && j.execution_id == execution_id
+                    && j.status == JobStatus::Completed
+            })
+            .and_then(|j| {
+                j.result_json
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+            }))
+    }
+
+    async fn claim_job(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        reservation: &Reservation,
+    ) -> AppResult<Claim> {
+        self.check()?;
+        match self.existing(job, now_ms) {
+            None => {
+                let mut jobs = self.jobs.borrow_mut();
+                let id = jobs.len() as i64 + 1;
+                jobs.push(JobRecord {
+                    id,
+                    client_id: job.client_id.into(),
+                    execution_id: job.execution_id.into(),
+                    status: JobStatus::Processing,
+                    stages: vec![Stage::Generating],
+                    run_count: 1,
+                    cost_usd: 0.0,
+                    request_hash: job.request_hash.into(),
+                    request_params: job.request_params.into(),
+                    deadline_at: job.deadline_at,
+                    result_json: None,
+                    failure_code: None,
+                    failure_reason: None,
+                    attempts: vec![],
+                    elements: 0,
+                    progress_writes: 0,
+                });
+                drop(jobs);
+                self.link(reservation, id);
+                Ok(Claim::Run {
+                    job_id: id,
+                    run: 1,
+                    spent_usd: 0.0,
+                })
+            }
+            Some((_, Some(claim))) => Ok(claim),
+            // Failed, or abandoned past its deadline: run it again.
+            Some((i, None)) => {
+                let mut jobs = self.jobs.borrow_mut();
+                let j = &mut jobs[i];
+                j.status = JobStatus::Processing;
+                j.stages.push(Stage::Generating);
+                j.run_count += 1;
+                j.deadline_at = job.deadline_at;
+                j.request_params = job.request_params.into();
+                j.failure_code = None;
+                j.failure_reason = None;
+                let claim = Claim::Run {
+                    job_id: j.id,
+                    run: j.run_count,
+                    spent_usd: j.cost_usd,
+                };
+                let id = j.id;
+                drop(jobs);
+                self.link(reservation, id);
+                Ok(claim)
+            }
+        }
+    }
+
+    async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
+        Ok(self.existing(job, now_ms).and_then(|(_, c)| c))
+    }
+
+    async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        _expires: u64,
+    ) -> AppResult<Result<(), DaySpend>> {
+        self.check()?;
+        let mut days = self.days.borrow_mut();
+        let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
+        if day.0 + day.1 + r.amount_usd > cap_usd {
+            return Ok(Err(DaySpend {
+                reserved_usd: day.0,
+                spent_usd: day.1,
+            }));
+        }
+        day.0 += r.amount_usd;
+        self.reservations.borrow_mut().push((r.clone(), None));
+        Ok(Ok(()))
+    }
+
+    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
+        let mut reservations = self.reservations.borrow_mut();
+        if let Some(i) = reservations.iter().position(|(x, _)| x.id == r.id) {
+            reservations.remove(i);
+            let mut days = self.days.borrow_mut();
+            let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
+            day.0 = (day.0 - r.amount_usd).max(0.0);
+            day.1 += spent_usd;
+        }
+        Ok(())
+    }
+
+    async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>> {
+        Ok(self
+            .jobs
+            .borrow()
+            .get((job_id - 1) as usize)
+            .map(|j| StoredJob {
+                client_id: j.client_id.clone(),
+                execution_id: j.execution_id.clone(),
+                cost_usd: Some(j.cost_usd),
+                request_params: j.request_params.clone(),
+            }))
+    }
+
+    async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool> {
+        self.check()?;
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[(job_id - 1) as usize];
+        if j.run_count != run || j.status != JobStatus::Processing {
+            return Ok(false);
+        }
+        j.status = JobStatus::Failed;
+        j.stages.push(Stage::Failed);
+        j.failure_code = Some(code.into());
+        j.failure_reason = Some(reason.into());
+        drop(jobs);
+        // No model call was made: the reservation is released, nothing booked.
+        self.settle_job(job_id, 0.0);
+        Ok(true)
+    }
+
+    async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
+        Ok(self
+            .jobs
+            .borrow()
+            .get((job_id - 1) as usize)
+            .map(|j| JobState {
+                status: j.status,
+                failure_code: j.failure_code.clone(),
+                failure_reason: j.failure_reason.clone(),
+                result_json: (j.status == JobStatus::Completed)
+                    .then(|| j.result_json.clone())
+                    .flatten(),
+            }))
+    }
+
+    async fn set_stage(&self, job_id: i64, stage: Stage, _now_ms: u64) -> AppResult<()> {
+        self.check()?;
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[(job_id - 1) as usize];
+        if j.status == JobStatus::Processing {
+            j.stages.push(stage);
+        }
+        Ok(())
+    }
+
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        _tokens: u64,
+        _elements: u64,
+        _now_ms: u64,
+    ) -> AppResult<()> {
+        self.jobs.borrow_mut()[(job_id - 1) as usize].progress_writes += 1;
+        Ok(())
+    }
+
+    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
+        self.check()?;
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[(c.job_id - 1) as usize];
+        j.status = JobStatus::Completed;
+        j.stages.push(Stage::Done);
+        j.cost_usd += c.cost_usd.unwrap_or(0.0);
+        j.result_json = Some(c.result_json.into());
+        j.elements = c.elements.len();
+        j.attempts.extend(c.attempts.iter().cloned());
+        drop(jobs);
+        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
+        Ok(())
+    }
+
+    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
+        self.check()?;
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[(f.job_id - 1) as usize];
+        j.status = JobStatus::Failed;
+        j.stages.push(Stage::Failed);
+        j.cost_usd += f.cost_usd.unwrap_or(0.0);
+        j.failure_code = Some(f.code.into());
+        j.failure_reason = Some(f.reason.into());
+        j.attempts.extend(f.attempts.iter().cloned());
+        drop(jobs);
+        self.settle_job(f.job_id, f.cost_usd.unwrap_or(0.0));
+        Ok(())
+    }
+
+    async fn record_attempts(
+        &self,
+        job_id: i64,
+        _client_id: &str,
+        attempts: &[Attempt],
+    ) -> AppResult<()> {
+        self.jobs.borrow_mut()[(job_id - 1) as usize]
+            .attempts
+            .extend(attempts.iter().cloned());
+        Ok(())
+    }
+}
+
+/// KV and R2 as a map of location → JSON.
+#[derive(Default, Clone)]
+pub struct MemoryStructures {
+    pub stored: Rc<RefCell<HashMap<String, String>>>,
+}
+
+impl StructureStore for MemoryStructures {
+    async fn store(&self, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>> {
+        let Some(location) = tier.location(job_id) else {
+            return Ok(None);
+        };
+        self.stored
+            .borrow_mut()
+            .insert(location.clone(), json.into());
+        Ok(Some(location))
+    }
+}
+
+/// Active templates; a deleted one is simply absent.
+#[derive(Default, Clone)]
+pub struct MemoryTemplates {
+    pub templates: Rc<RefCell<Vec<Template>>>,
+}
+
+impl TemplateSource for MemoryTemplates {
+    async fn resolve(
+        &self,
+        name: Option<&str>,
+        structure_type: Option<StructureType>,
+    ) -> AppResult<Template> {
+        let templates = self.templates.borrow();
+        let found = match name {
+            Some(name) => templates.iter().find(|t| t.template_name == name),
+            None => templates
+                .iter()
+                .find(|t| Some(t.structure_type) == structure_type),
+        };
+        found.cloned().ok_or_else(|| {
+            AppError::invalid_field("input.templateName", "no active template (test)")
+        })
+    }
+}
+
+/// A model behind the OpenAI wire format: each call takes the next scripted
+/// answer (a JSON value, or an HTTP status) and costs 100 virtual ms.
+#[derive(Default)]
+pub struct Model {
+    pub answers: RefCell<VecDeque<Result<Value, u16>>>,
+    pub calls: RefCell<Vec<HttpCall>>,
+    pub clock: Cell<u64>,
+    /// Usage billed per answer: (prompt, completion) tokens.
+    pub usage: Cell<(u64, u64)>,
+}
+
+impl Model {
+    pub fn answering(answers: Vec<Result<Value, u16>>) -> Model {
+        Model {
+            answers: RefCell::new(answers.into()),
+            clock: Cell::new(1_000_000),
+            usage: Cell::new((1_000, 500)),
+            ..Model::default()
+        }
+    }
+
+    /// What the pipeline sent as the user prompt of call `i`.
+    pub fn prompt(&self, i: usize) -> String {
+        let calls = self.calls.borrow();
+        calls[i].body["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Runtime for Model {
+    async fn http(&self, call: &HttpCall, _timeout_ms: u64) -> Result<HttpReply, Transport> {
+        self.calls.borrow_mut().push(call.clone());
+        self.clock.set(self.clock.get() + 100);
+        let answer = self.answers.borrow_mut().pop_front();
+        let (prompt, completion) = self.usage.get();
+        match answer {
+            Some(Ok(value)) => Ok(HttpReply {
+                status: 200,
+                retry_after: None,
+                body: json!({"model": call.body["model"], "choices": [{"message": {"content": value.to_string()}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": prompt, "completion_tokens": completion}})
+                .to_string(),
+            }),
+            Some(Err(status)) => Ok(HttpReply {
+                status,
+                retry_after: None,
+                body: json!({"error": {"message": "scripted failure"}}).to_string(),
+            }),
+            None => Ok(HttpReply {
+                status: 500,
+                retry_after: None,
+                body: json!({"error": {"message": "the script has no more answers"}}).to_string(),
+            }),
+        }
+    }
+    async fn workers_ai(&self, _: &str, _: &Value, _: u64) -> Result<Value, Transport> {
+        Err(Transport::Failed("not scripted".into()))
+    }
+    async fn sleep(&self, ms: u64) {
+        self.clock.set(self.clock.get() + ms);
+    }
+    fn now_ms(&self) -> u64 {
+        self.clock.get()
+    }
+    fn random(&self) -> f64 {
+        0.5
+    }
+}
+
+impl Clock for Model {
+    fn now_ms(&self) -> u64 {
+        self.clock.get()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.clock.set(self.clock.get() + ms);
+    }
+}

@@ -1,0 +1,190 @@
+//! Everything fixed before a job's first model call: template, counts,
+//! prompt, schema, token limits, provider chain, budget and deadline.
+
+use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
+use crate::error::{AppError, AppResult, Kind};
+use crate::helpers::prompts::{self, JobPrompt};
+use crate::services::ai_provider::{
+    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, ProviderConfig,
+    ProviderKind, Purpose, Runtime,
+};
+use crate::services::validation::{self, Constraints, QualityReport};
+use crate::types::api::{check_counts, GranulateParams, JobRequest};
+use crate::types::env::Config;
+use crate::types::structure::StructureType;
+use crate::types::template::Template;
+use serde_json::{json, Value};
+
+/// Everything fixed before the first model call.
+pub(super) struct Plan {
+    pub template: Template,
+    pub structure_type: StructureType,
+    pub params: GranulateParams,
+    pub constraints: Constraints,
+    pub counts: Vec<u32>,
+    pub audience: String,
+    pub prompt: String,
+    pub schema: Value,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub expected_output_tokens: u32,
+    pub chain: Vec<ProviderConfig>,
+    pub budget: Budget,
+    pub validation: Option<(u8, f64)>,
+    pub deadline_ms: u64,
+}
+
+pub fn chain_error(e: ChainError) -> AppError {
+    match e {
+        ChainError::BudgetExceeded(m) => AppError::new(
+            Kind::Unprocessable,
+            "budget_exceeded",
+            format!("the job's budget does not allow another model call: {m}"),
+        ),
+        ChainError::DeadlineExceeded(m) => {
+            AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m)
+        }
+        ChainError::ProvidersFailed(m) => AppError::new(
+            Kind::BadGateway,
+            "provider_error",
+            format!("every AI provider failed; last: {m}"),
+        ),
+    }
+}
+
+/// The AI review of an outline (validation levels 2-3).
+pub(super) fn review_request(
+    structure_type: StructureType,
+    topic: &str,
+    audience: &str,
+    level: u8,
+    structure: &Value,
+    report: &QualityReport,
+    chain: &[ProviderConfig],
+) -> CompletionRequest {
+    CompletionRequest {
+        purpose: Purpose::Validate,
+        system: validation::review_system_prompt(),
+        user: validation::review_prompt(structure_type, topic, audience, level, structure),
+        schema_name: validation::REVIEW_SCHEMA_NAME.into(),
+        schema: validation::review_schema(level),
+        max_tokens: 2_000,
+        temperature: 0.0,
+        expected_output_tokens: 400,
+        progress: None,
+        offline_answer: uses_offline(chain).then(|| validation::offline_review(level, report)),
+    }
+}
+
+/// The offline provider's answer is built only when the chain can use it:
+/// generating a whole outline on every request would be wasted work.
+pub(super) fn uses_offline(chain: &[ProviderConfig]) -> bool {
+    chain.iter().any(|p| p.kind == ProviderKind::Offline)
+}
+
+/// One provider-chain call with this worker's runtime, settings and prices.
+pub(super) async fn complete<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+    ports: &Ports<'_, R, J, S, T>,
+    providers: &[ProviderConfig],
+    request: &CompletionRequest,
+    validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
+    budget: &mut Budget,
+    deadline_ms: u64,
+    attempts: &mut Vec<Attempt>,
+) -> Result<Completion, ChainError> {
+    let chain = Chain {
+        runtime: ports.runtime,
+        providers,
+        settings: ports.config.settings,
+        pricing: &ports.config.pricing,
+    };
+    chain
+        .complete(request, validate, budget, deadline_ms, attempts)
+        .await
+}
+
+pub(super) fn plan(
+    config: &Config,
+    template: Template,
+    request: &JobRequest,
+    start: u64,
+) -> AppResult<Plan> {
+    let params = request.params.clone();
+    let asked = &request.config;
+    let structure_type = template.structure_type;
+    check_counts(&params, structure_type, &template.structure_rules)?;
+    validation::check_max_elements_feasible(
+        structure_type,
+        params.granularity_level,
+        &template.structure_rules,
+        &params.constraints(),
+    )
+    .map_err(|m| {
+        AppError::new(Kind::BadRequest, "constraints_conflict", m)
+            .with_details(json!({"field": "constraints.maxElements"}))
+    })?;
+    let chain = config.providers.chain(
+        Some(&template.ai_provider_config),
+        asked.ai_provider,
+        asked.ai_model.as_deref(),
+    )?;
+    let JobPrompt {
+        prompt,
+        counts,
+        audience,
+        constraints,
+    } = prompts::job_prompt(&template, &params).map_err(AppError::internal)?;
+    let expected = structure_type.spec().expected_output_tokens(&counts);
+    let max_tokens = asked
+        .max_tokens
+        .or(template.ai_provider_config.max_tokens)
+        .unwrap_or((expected * 2 + 500).clamp(1024, 16_000));
+    let validation = match (asked.validation, asked.validation_level) {
+        (Some(false), _) => None,
+        (Some(true), level) | (None, level @ Some(_)) => Some((
+            level.unwrap_or(template.validation_rules.validation_level),
+            asked
+                .validation_threshold
+                .unwrap_or(template.validation_rules.validation_threshold),
+        )),
+        (None, None) => None,
+    };
+    Ok(Plan {
+        schema: prompts::json_schema(structure_type, counts.len(), &template.structure_rules),
+        temperature: asked
+            .temperature
+            .or(template.ai_provider_config.temperature)
+            .unwrap_or(0.4),
+        budget: Budget {
+            limit_usd: Some(config.limits.job_budget(
+                template.cost_optimization.max_cost_per_job,
+                asked.max_cost_usd,
+            )),
+            spent_usd: 0.0,
+        },
+        // The job's own deadline: its request may stop waiting long before.
+        deadline_ms: start + config.jobs.job_timeout_ms.max(request.timeout_ms),
+        template,
+        structure_type,
+        params,
+        constraints,
+        counts,
+        audience,
+        prompt,
+        max_tokens,
+        expected_output_tokens: expected,
+        chain,
+        validation,
+    })
+}
+
+/// Elements an outline of these per-level counts has (each level multiplies).
+pub(super) fn expected_elements(counts: &[u32]) -> u32 {
+    let mut total = 0u32;
+    let mut level = 1u32;
+    for c in counts {
+        level = level.saturating_mul(*c);
+        total = total.saturating_add(level);
+    }
+    total
+}

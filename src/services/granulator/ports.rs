@@ -1,0 +1,226 @@
+//! What the pipeline needs from the outside world, as traits: the job store
+//! (D1), the structure store (KV/R2) and the template source (D1 behind the
+//! KV cache). Model calls and the clock come from the provider chain's
+//! `Runtime`. On Workers they are `Database`, [`WorkerStructures`] and
+//! [`WorkerTemplates`]; the unit tests run the same pipeline on in-memory
+//! twins (`memory.rs`) and a scripted model on a virtual clock.
+
+use crate::error::AppResult;
+use crate::services::ai_provider::{Attempt, Runtime};
+use crate::services::database::{
+    Claim, Completion, Database, DaySpend, Failure, JobState, NewJob, Reservation,
+};
+use crate::services::storage::{self, Tier};
+use crate::services::templates;
+use crate::types::env::{App, Config};
+use crate::types::job::Stage;
+use crate::types::structure::StructureType;
+use crate::types::template::Template;
+use serde_json::Value;
+
+/// A job as a queued run needs it: who it is for and what was asked.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    pub client_id: String,
+    pub execution_id: String,
+    /// What earlier runs of the job spent (counts against its budget).
+    pub cost_usd: Option<f64>,
+    /// The request as submitted (`JobRequest` JSON).
+    pub request_params: String,
+}
+
+/// Jobs, their runs and the daily spend ledger.
+#[allow(async_fn_in_trait)] // used through generics only, on one thread
+pub trait JobStore {
+    /// The stored response of a completed job, by its idempotency key.
+    async fn completed_result(
+        &self,
+        client_id: &str,
+        execution_id: &str,
+    ) -> AppResult<Option<Value>>;
+    /// Create the job or find what became of an earlier request with its key;
+    /// a run claimed here takes over `reservation`.
+    async fn claim_job(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        reservation: &Reservation,
+    ) -> AppResult<Claim>;
+    /// A replay or a join of an earlier request with this key, claiming nothing.
+    async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>>;
+    /// Reserve `r.amount_usd` unless the tenant's day would pass `cap_usd`
+    /// (then what the day holds).
+    async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        expires_at_ms: u64,
+    ) -> AppResult<Result<(), DaySpend>>;
+    /// Turn a reservation into what was really spent.
+    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()>;
+    async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>>;
+    /// End a run that never reached a model (its reservation is released).
+    async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool>;
+    async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>>;
+    async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()>;
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        tokens: u64,
+        elements: u64,
+        now_ms: u64,
+    ) -> AppResult<()>;
+    /// Elements, job, attempts, validation, analytics and spend in one batch.
+    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()>;
+    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()>;
+    /// Attempts paid for outside a run (a failed re-validation).
+    async fn record_attempts(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        attempts: &[Attempt],
+    ) -> AppResult<()>;
+}
+
+/// Where outlines too large for D1 go: `None` for the inline tier.
+#[allow(async_fn_in_trait)]
+pub trait StructureStore {
+    async fn store(&self, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>>;
+}
+
+/// The template a job uses: the named one, else the type's default.
+#[allow(async_fn_in_trait)]
+pub trait TemplateSource {
+    async fn resolve(
+        &self,
+        name: Option<&str>,
+        structure_type: Option<StructureType>,
+    ) -> AppResult<Template>;
+}
+
+/// Everything the pipeline runs on.
+pub struct Ports<'a, R, J, S, T> {
+    pub config: &'a Config,
+    /// Model calls, the clock and pauses.
+    pub runtime: &'a R,
+    pub jobs: &'a J,
+    pub structures: S,
+    pub templates: T,
+}
+
+/// The pipeline as it runs on Workers.
+pub type WorkerPorts<'a> = Ports<
+    'a,
+    crate::services::ai_provider::runtime::WorkerRuntime<'a>,
+    Database,
+    WorkerStructures<'a>,
+    WorkerTemplates<'a>,
+>;
+
+impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Ports<'_, R, J, S, T> {
+    pub fn now_ms(&self) -> u64 {
+        self.runtime.now_ms()
+    }
+}
+
+/// KV and R2 of the worker's bindings.
+pub struct WorkerStructures<'a> {
+    pub app: &'a App,
+}
+
+impl StructureStore for WorkerStructures<'_> {
+    async fn store(&self, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>> {
+        storage::store(self.app, tier, job_id, json).await
+    }
+}
+
+/// Templates from D1 behind the KV cache.
+pub struct WorkerTemplates<'a> {
+    pub app: &'a App,
+    pub db: &'a Database,
+}
+
+impl TemplateSource for WorkerTemplates<'_> {
+    async fn resolve(
+        &self,
+        name: Option<&str>,
+        structure_type: Option<StructureType>,
+    ) -> AppResult<Template> {
+        templates::resolve(self.app, self.db, name, structure_type).await
+    }
+}
+
+impl JobStore for Database {
+    async fn completed_result(
+        &self,
+        client_id: &str,
+        execution_id: &str,
+    ) -> AppResult<Option<Value>> {
+        Database::completed_result(self, client_id, execution_id).await
+    }
+    async fn claim_job(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        reservation: &Reservation,
+    ) -> AppResult<Claim> {
+        Database::claim_job(self, job, now_ms, reservation).await
+    }
+    async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
+        Database::existing_claim(self, job, now_ms).await
+    }
+    async fn reserve_spend(
+        &self,
+        r: &Reservation,
+        cap_usd: f64,
+        expires_at_ms: u64,
+    ) -> AppResult<Result<(), DaySpend>> {
+        Database::reserve_spend(self, r, cap_usd, expires_at_ms).await
+    }
+    async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
+        Database::settle_spend(self, r, spent_usd).await
+    }
+    async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>> {
+        let Some(job) = self.job(job_id, None).await? else {
+            return Ok(None);
+        };
+        Ok(self.job_payload(job_id).await?.map(|p| StoredJob {
+            client_id: job.client_id,
+            execution_id: job.execution_id,
+            cost_usd: job.cost_usd,
+            request_params: p.request_params,
+        }))
+    }
+    async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool> {
+        Database::fail_run(self, job_id, run, code, reason).await
+    }
+    async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
+        Database::job_state(self, job_id).await
+    }
+    async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
+        Database::set_stage(self, job_id, stage, now_ms).await
+    }
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        tokens: u64,
+        elements: u64,
+        now_ms: u64,
+    ) -> AppResult<()> {
+        Database::write_progress(self, job_id, tokens, elements, now_ms).await
+    }
+    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
+        Database::complete_job(self, c).await
+    }
+    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
+        Database::fail_job(self, f).await
+    }
+    async fn record_attempts(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        attempts: &[Attempt],
+    ) -> AppResult<()> {
+        Database::record_attempts(self, job_id, client_id, attempts).await
+    }
+}

@@ -1,0 +1,199 @@
+//! Reading a completed job's structure back, and validating a completed
+//! job again (`POST /api/validate`, execute `validate`).
+
+use super::plan::{complete, review_request};
+use super::{chain_error, worker_ports, ABANDON_GRACE_MS};
+use crate::error::{AppError, AppResult};
+use crate::helpers::auth::Principal;
+use crate::services::ai_provider::runtime::WorkerRuntime;
+use crate::services::ai_provider::{totals, Budget};
+use crate::services::database::{Database, JobRow, NewValidation};
+use crate::services::outline;
+use crate::services::spend::{self, Payer};
+use crate::services::storage::{self, Tier};
+use crate::services::templates;
+use crate::services::timing::now_ms;
+use crate::services::validation::{self, assess};
+use crate::types::api::JobRequest;
+use crate::types::env::App;
+use crate::types::job::JobStatus;
+use crate::types::structure::StructureType;
+use serde_json::{json, Value};
+
+/// The structure of a completed job: from its storage tier, or rebuilt from
+/// `structure_elements` (`from_elements`, or when a KV copy has expired).
+pub async fn load_structure(
+    app: &App,
+    db: &Database,
+    job: &JobRow,
+    from_elements: bool,
+) -> AppResult<(Value, &'static str)> {
+    let structure_type = StructureType::parse(&job.structure_type)
+        .ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    let tier = job.storage_type.as_deref().and_then(Tier::parse);
+    if !from_elements {
+        match (tier, job.storage_location.as_deref()) {
+            (Some(Tier::Inline), _) => {
+                let payload = db.job_payload(job.id).await?;
+                let stored = payload
+                    .and_then(|p| p.result_json)
+                    .and_then(|r| serde_json::from_str::<Value>(&r).ok());
+                if let Some(structure) = stored
+                    .map(|r| r["output"]["structure"].clone())
+                    .filter(|s| s.is_object())
+                {
+                    return Ok((structure, "inline"));
+                }
+            }
+            (Some(tier), Some(location)) => {
+                if let Some(structure) = storage::load(app, tier, location).await? {
+                    return Ok((structure, tier.as_str()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let root = db
+        .job_payload(job.id)
+        .await?
+        .and_then(|p| p.structure_root)
+        .and_then(|r| serde_json::from_str(&r).ok())
+        .unwrap_or_else(|| json!({}));
+    let rows = db.elements(job.id).await?;
+    Ok((outline::rebuild(structure_type, &root, &rows), "elements"))
+}
+
+/// Validate a completed job again (`POST /api/validate`, execute `validate`).
+pub async fn revalidate(
+    app: &App,
+    db: &Database,
+    principal: &Principal,
+    job_id: i64,
+    level: Option<u8>,
+    threshold: Option<f64>,
+) -> AppResult<Value> {
+    let scope = principal.scope();
+    let job = db
+        .job(job_id, scope.as_deref())
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    if job.status != JobStatus::Completed {
+        return Err(AppError::conflict(
+            "job_not_completed",
+            format!(
+                "job {job_id} is {}; only completed jobs can be validated",
+                job.status
+            ),
+        ));
+    }
+    let payload = db
+        .job_payload(job_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let request: JobRequest = serde_json::from_str(&payload.request_params)
+        .map_err(|e| AppError::internal(format!("job {job_id} has unreadable parameters: {e}")))?;
+    let structure_type = StructureType::parse(&job.structure_type)
+        .ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    // A template deleted since keeps its job valid against the contract's rules.
+    let template = match job.template_name.as_deref() {
+        Some(name) => templates::by_name(app, db, name).await?,
+        None => None,
+    };
+    let rules = template
+        .as_ref()
+        .map(|t| t.structure_rules.clone())
+        .unwrap_or_else(|| validation::StructureRules::contract(structure_type));
+    let rules_default = template
+        .as_ref()
+        .map(|t| t.validation_rules.clone())
+        .unwrap_or_default();
+    let level = level.unwrap_or(rules_default.validation_level);
+    let threshold = threshold.unwrap_or(rules_default.validation_threshold);
+    let (structure, _) = load_structure(app, db, &job, false).await?;
+    let report = assess(
+        structure_type,
+        request.params.granularity_level,
+        &rules,
+        &request.params.constraints(),
+        &structure,
+    );
+    let mut attempts = Vec::new();
+    let verdict = if level < 2 {
+        validation::verdict(level, threshold, &report, None)
+    } else {
+        let chain = app.config.providers.chain(
+            template.as_ref().map(|t| &t.ai_provider_config),
+            None,
+            None,
+        )?;
+        let request_review = review_request(
+            structure_type,
+            &job.topic,
+            &job.target_audience,
+            level,
+            &structure,
+            &report,
+            &chain,
+        );
+        // A review is charged against the job's own budget (what its runs and
+        // earlier reviews spent counts) and reserved against the daily cap.
+        let mut budget = Budget {
+            limit_usd: Some(
+                app.config.limits.job_budget(
+                    template
+                        .as_ref()
+                        .and_then(|t| t.cost_optimization.max_cost_per_job),
+                    request.config.max_cost_usd,
+                ),
+            ),
+            spent_usd: job.cost_usd.unwrap_or(0.0),
+        };
+        let payer = Payer::for_tenant(principal, &job.client_id, &app.config.limits);
+        let now = now_ms();
+        let deadline = now + 60_000;
+        let reservation = spend::reserve(
+            &app.config.limits,
+            db,
+            &payer,
+            budget.left_usd().unwrap_or(0.0),
+            deadline + ABANDON_GRACE_MS,
+            now,
+        )
+        .await?;
+        let runtime = WorkerRuntime { env: &app.env };
+        let ports = worker_ports(app, db, &runtime);
+        let outcome = complete(
+            &ports,
+            &chain,
+            &request_review,
+            &|v| validation::parse_review(level, v),
+            &mut budget,
+            deadline,
+            &mut attempts,
+        )
+        .await;
+        let (_, spent) = totals(&attempts);
+        db.settle_spend(&reservation, spent.unwrap_or(0.0)).await?;
+        match outcome {
+            Ok(review) => validation::verdict(level, threshold, &report, Some(&review.value)),
+            Err(e) => {
+                // The attempts were paid for: record them even though the review failed.
+                if !attempts.is_empty() {
+                    db.record_attempts(job_id, &job.client_id, &attempts)
+                        .await?;
+                }
+                return Err(chain_error(e));
+            }
+        }
+    };
+    let (usage, cost) = totals(&attempts);
+    let row = NewValidation::of(&verdict, &usage, cost);
+    db.record_validation(job_id, &job.client_id, &row, &attempts)
+        .await?;
+    Ok(json!({
+        "level": level, "accuracyPercentage": verdict.accuracy_percentage, "threshold": threshold, "passed": verdict.passed,
+        "criteria": verdict.criteria, "issues": verdict.issues, "aiFeedback": verdict.ai_feedback,
+        "tokensUsed": {"input": usage.input, "output": usage.output}, "costUsd": cost,
+        "model": attempts.iter().rev().find(|a| a.status == crate::services::ai_provider::AttemptStatus::Success).map(|a| a.model.clone()),
+    }))
+}
