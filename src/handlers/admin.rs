@@ -3,7 +3,6 @@
 
 use super::{Call, Reply};
 use crate::error::{AppError, AppResult};
-use crate::services::database::Database;
 use crate::services::templates;
 use crate::types::template::TemplateInput;
 use serde_json::json;
@@ -17,11 +16,10 @@ pub async fn templates(call: &Call<'_>) -> AppResult<Reply> {
         .get("template")
         .filter(|t| t.is_object())
         .ok_or_else(|| AppError::invalid_field("template", "must be an object"))?;
-    let db = Database::new(call.app)?;
     match action {
         "create" => {
             let input = TemplateInput::parse(template, None)?;
-            let created = templates::create(call.app, &db, &input).await?;
+            let created = templates::create(call.app, &input).await?;
             Ok(Reply::ok(json!({"action": "create", "template": created})).status(201))
         }
         "update" => {
@@ -33,14 +31,14 @@ pub async fn templates(call: &Call<'_>) -> AppResult<Reply> {
             if let Some(new_name) = template.get("newTemplateName") {
                 patch["templateName"] = new_name.clone();
             }
-            let updated = templates::update(call.app, &db, name, &patch).await?;
+            let updated = templates::update(call.app, name, &patch).await?;
             Ok(Reply::ok(json!({"action": "update", "template": updated})))
         }
         "delete" => {
             let name = template["templateName"]
                 .as_str()
                 .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
-            templates::delete(call.app, &db, name).await?;
+            templates::delete(call.app, name).await?;
             Ok(Reply::ok(json!({"action": "delete", "deleted": name})))
         }
         other => Err(AppError::invalid_field(

@@ -8,8 +8,9 @@ use crate::services::granulator::{self, Submitted, Waited};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::Payer;
 use crate::services::timing::{now_ms, with_timeout};
-use crate::services::{economy, queue_jobs, templates};
+use crate::services::{economy, jobs, queue_jobs};
 use crate::types::api::{ExecuteRequest, JobRequest};
+use crate::types::bodies::parse_validate;
 use crate::types::request::parse_execute;
 use futures_util::FutureExt;
 use serde_json::json;
@@ -61,15 +62,8 @@ pub async fn execute(
             )
         }
         ExecuteRequest::Estimate { params, config } => {
-            let template = templates::resolve(
-                call.app,
-                &db,
-                params.template_name.as_deref(),
-                params.structure_type,
-            )
-            .await?;
             let started = now_ms();
-            let estimate = economy::estimate(&call.app.config, &template, &params, &config)?;
+            let estimate = economy::quote_with(call.app, &db, &params, &config).await?;
             // An estimate calls no model: no tokens, no cost.
             Reply::ok(
                 Envelope {
@@ -117,7 +111,7 @@ pub async fn granulate(
     let (submitted, placement, prepared) =
         granulator::submit(app, db, payer, &request, execution_id, asynchronous).await?;
     match submitted {
-        Submitted::Replay(envelope) => Ok(Reply::ok(envelope).header("Idempotent-Replay", "true")),
+        Submitted::Replay(envelope) => Ok(finished(envelope, true)),
         Submitted::Running { job_id } if asynchronous => Ok(accepted(job_id)),
         Submitted::Running { job_id } => wait(db, job_id, until, started, true).await,
         Submitted::Claimed { job_id, run } if placement == Placement::Queue => {
@@ -138,16 +132,25 @@ pub async fn granulate(
             match with_timeout(until.saturating_sub(now_ms()).max(1), work).await {
                 Some((Ok(envelope), trips)) => {
                     db.add_round_trips(trips);
-                    Ok(Reply::ok(envelope))
+                    Ok(finished(envelope, false))
                 }
                 Some((Err(error), _)) => Err(error),
-                None => Err(granulator::still_running(
-                    job_id,
-                    now_ms().saturating_sub(started),
-                )),
+                None => Err(still_running(job_id, started)),
             }
         }
     }
+}
+
+/// Run a failed job again in place (`POST /api/jobs/{id}/retry`): its stored
+/// request under its own execution id, answered like a synchronous execute.
+pub async fn rerun(
+    call: &Call<'_>,
+    payer: &Payer,
+    request: JobRequest,
+    execution_id: String,
+) -> AppResult<Reply> {
+    let db = Database::new(call.app)?;
+    granulate(call, &db, payer, request, Some(execution_id), false).await
 }
 
 /// Wait on a job someone else runs (the queue, or an earlier request).
@@ -159,46 +162,32 @@ async fn wait(
     joined: bool,
 ) -> AppResult<Reply> {
     match granulator::wait_for(db, job_id, until).await? {
-        Waited::Completed(envelope) if joined => {
-            Ok(Reply::ok(envelope).header("Idempotent-Replay", "true"))
-        }
-        Waited::Completed(envelope) => Ok(Reply::ok(envelope)),
+        Waited::Completed(envelope) => Ok(finished(envelope, joined)),
         Waited::Failed(error) => Err(error),
-        Waited::Running => Err(granulator::still_running(
-            job_id,
-            now_ms().saturating_sub(started),
-        )),
+        Waited::Running => Err(still_running(job_id, started)),
     }
 }
 
+/// A finished job's envelope; `replayed` when this request did not run it
+/// (a completed job replayed, or a running one joined).
+fn finished(envelope: serde_json::Value, replayed: bool) -> Reply {
+    let reply = Reply::ok(envelope);
+    if replayed {
+        reply.header("Idempotent-Replay", "true")
+    } else {
+        reply
+    }
+}
+
+/// The request stopped waiting at its timeout; the job goes on.
+fn still_running(job_id: i64, started: u64) -> crate::error::AppError {
+    granulator::still_running(job_id, now_ms().saturating_sub(started))
+}
+
 pub async fn validate(call: &Call<'_>) -> AppResult<Reply> {
-    let body = call.body()?;
-    let job_id = body["jobId"].as_i64().filter(|id| *id > 0).ok_or_else(|| {
-        crate::error::AppError::invalid_field("jobId", "must be a positive integer")
-    })?;
-    let level = match body.get("validationLevel").filter(|v| !v.is_null()) {
-        None => None,
-        Some(v) => Some(v.as_u64().filter(|l| (1..=3).contains(l)).ok_or_else(|| {
-            crate::error::AppError::invalid_field("validationLevel", "must be 1, 2 or 3")
-        })? as u8),
-    };
-    let threshold = match body.get("threshold").filter(|v| !v.is_null()) {
-        None => None,
-        Some(v) => Some(
-            v.as_f64()
-                .filter(|t| (0.0..=100.0).contains(t))
-                .ok_or_else(|| {
-                    crate::error::AppError::invalid_field(
-                        "threshold",
-                        "must be a number from 0 to 100",
-                    )
-                })?,
-        ),
-    };
-    let db = Database::new(call.app)?;
-    let result =
-        granulator::revalidate(call.app, &db, call.principal()?, job_id, level, threshold).await?;
+    let request = parse_validate(call.body()?)?;
+    let result = jobs::revalidate(call.app, call.principal()?, &request).await?;
     Ok(Reply::ok(
-        json!({"jobId": job_id, "validationResult": result}),
+        json!({"jobId": request.job_id, "validationResult": result}),
     ))
 }

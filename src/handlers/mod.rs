@@ -1,4 +1,5 @@
-//! HTTP handlers: parse, call one service, shape the response.
+//! HTTP handlers: parse (in `types`), authorise, call one service, shape
+//! the response. No handler queries D1 itself: services do.
 
 pub mod admin;
 pub mod economy;
@@ -28,6 +29,13 @@ impl Reply {
             body,
             headers: Headers::new(),
         }
+    }
+
+    /// A typed answer as its JSON body.
+    pub fn json<T: serde::Serialize>(body: &T) -> AppResult<Reply> {
+        serde_json::to_value(body)
+            .map(Reply::ok)
+            .map_err(|e| AppError::internal(format!("shaping a reply: {e}")))
     }
 
     pub fn status(mut self, status: u16) -> Reply {

@@ -2,21 +2,18 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::services::database::Database;
-use crate::services::timing::{iso_now, with_timeout};
+use crate::services::timing::iso_now;
 use crate::services::validation::{minimum_outline, WEIGHTS};
-use crate::services::{kam, storage};
+use crate::services::{health, storage};
 use crate::types::api::{
     DEFAULT_TIMEOUT_MS, MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS,
 };
-use crate::types::env::{JOB_CACHE, SERVICE_NAME, STRUCTURE_STORAGE};
+use crate::types::env::SERVICE_NAME;
 use crate::types::limits::Tier;
 use crate::types::placeholders::PLACEHOLDERS;
 use crate::types::rules::{Constraints, StructureRules};
 use crate::types::structure::{Granularity, StructureType};
 use serde_json::{json, Value};
-
-const CHECK_TIMEOUT_MS: u64 = 3_000;
 
 pub async fn root(call: &Call<'_>) -> AppResult<Reply> {
     let c = &call.app.config;
@@ -25,91 +22,12 @@ pub async fn root(call: &Call<'_>) -> AppResult<Reply> {
     ))
 }
 
-fn check(result: Result<(), String>) -> Value {
-    match result {
-        Ok(()) => json!({"ok": true}),
-        Err(e) => json!({"ok": false, "error": e}),
-    }
-}
-
-/// A worker that is not on loopback runs as `production` or `staging`: the
-/// top level of wrangler.toml (ENVIRONMENT=development) is for local dev,
-/// and a plain `wrangler deploy` that shipped it must not go unnoticed.
-pub fn environment_check(environment: &str, host: &str) -> Result<(), String> {
-    let local = host == "localhost"
-        || host.ends_with(".localhost")
-        || host.starts_with("127.")
-        || host == "[::1]"
-        || host == "::1";
-    if local || matches!(environment, "production" | "staging") {
-        Ok(())
-    } else {
-        Err(format!(
-            "ENVIRONMENT is `{environment}` on {host}: deployed without --env? Deploy with `npm run deploy` (--env production) or `npm run deploy:staging`"
-        ))
-    }
-}
-
 /// Every check reads; none writes, and no AI provider is called.
 pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
     let app = call.app;
-    let database = async {
-        let db = Database::new(app).map_err(|e| e.message)?;
-        with_timeout(CHECK_TIMEOUT_MS, db.ping())
-            .await
-            .ok_or("timed out")?
-            .map_err(|e| e.message)?;
-        // Reachable is not enough: a schema behind this code fails every route.
-        with_timeout(CHECK_TIMEOUT_MS, crate::services::migrations::check(&db))
-            .await
-            .ok_or("timed out")?
-    };
-    let kv = async {
-        let kv = app
-            .env
-            .kv(JOB_CACHE)
-            .map_err(|_| "binding missing".to_string())?;
-        with_timeout(CHECK_TIMEOUT_MS, kv.get("health:probe").text())
-            .await
-            .ok_or("timed out")?
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
-    let r2 = async {
-        let bucket = app
-            .env
-            .bucket(STRUCTURE_STORAGE)
-            .map_err(|_| "binding missing".to_string())?;
-        with_timeout(CHECK_TIMEOUT_MS, bucket.head("health/probe"))
-            .await
-            .ok_or("timed out")?
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
-    let (database, kv, r2, kam) = futures_util::join!(database, kv, r2, kam::reachable(app));
-    let environment = environment_check(&app.config.environment, &call.host);
-    let checks = json!({"database": check(database), "kv": check(kv), "r2": check(r2), "kam": check(kam),
-        "environment": check(environment)});
-    let healthy = checks
-        .as_object()
-        .is_some_and(|c| c.values().all(|v| v["ok"] == true));
-    let mut warnings = app.config.providers.order_problems();
-    warnings.extend(app.config.pricing_error.clone());
-    warnings.extend(app.config.limits_errors.iter().cloned());
-    for tier in Tier::ALL {
-        if app.env.rate_limiter(tier.rate_limit_binding()).is_err() {
-            warnings.push(format!(
-                "the {} binding is missing: {} clients are not rate limited",
-                tier.rate_limit_binding(),
-                tier.as_str()
-            ));
-        }
-    }
-    if app.config.shared_secret.is_none() {
-        warnings.push(
-            "SHARED_SECRET is not set: worker authentication and KAM calls are refused".into(),
-        );
-    }
+    let checks = health::checks(app, &call.host).await;
+    let healthy = checks.healthy();
+    let warnings = health::warnings(app);
     let body = json!({
         "status": if healthy { "healthy" } else { "degraded" },
         "service": SERVICE_NAME,
@@ -235,19 +153,4 @@ pub async fn ai_providers(call: &Call<'_>) -> AppResult<Reply> {
     body["settings"] = json!(call.app.config.settings);
     body["pricingDate"] = json!(call.app.config.pricing.date);
     Ok(Reply::ok(body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_development_build_off_loopback_is_reported() {
-        assert!(environment_check("development", "127.0.0.1").is_ok());
-        assert!(environment_check("development", "localhost").is_ok());
-        assert!(environment_check("production", "granulator.example.com").is_ok());
-        assert!(environment_check("staging", "granulator.example.workers.dev").is_ok());
-        let e = environment_check("development", "granulator.example.workers.dev").unwrap_err();
-        assert!(e.contains("--env"), "{e}");
-    }
 }

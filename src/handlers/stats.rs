@@ -2,25 +2,24 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::services::database::Database;
 use crate::services::stats;
 
 pub async fn client(call: &Call<'_>) -> AppResult<Reply> {
     let days = call.query_u32("days", 30, 1, 365)?;
-    let db = Database::new(call.app)?;
-    Ok(Reply::ok(
-        stats::jobs(&db, call.scope()?.as_deref(), days).await?,
-    ))
+    let jobs = stats::jobs(call.app, call.scope()?.as_deref(), days).await?;
+    Ok(Reply::ok(stats::render(&jobs)))
 }
 
 pub async fn admin(call: &Call<'_>) -> AppResult<Reply> {
     let days = call.query_u32("days", 30, 1, 365)?;
-    let db = Database::new(call.app)?;
-    Ok(Reply::ok(stats::admin(&db, days).await?))
+    Ok(Reply::ok(stats::render(
+        &stats::admin(call.app, days).await?,
+    )))
 }
 
 pub async fn analytics(call: &Call<'_>) -> AppResult<Reply> {
     let days = call.query_u32("days", 30, 1, 365)?;
-    let db = Database::new(call.app)?;
-    Ok(Reply::ok(stats::analytics(&db, days).await?))
+    Ok(Reply::ok(stats::render(
+        &stats::analytics(call.app, days).await?,
+    )))
 }

@@ -2,7 +2,7 @@
 
 use super::{Call, Reply};
 use crate::error::{AppError, AppResult};
-use crate::services::database::Database;
+use crate::services::templates;
 use crate::types::structure::StructureType;
 use serde_json::json;
 
@@ -19,18 +19,12 @@ pub async fn list(call: &Call<'_>) -> AppResult<Reply> {
             )
         })?),
     };
-    let db = Database::new(call.app)?;
-    // Reads go to D1 so usage counts are current; the KV cache serves the execute path.
-    let list = db.list_templates(filter.map(|t| t.as_str())).await?;
+    let list = templates::list(call.app, filter).await?;
     Ok(Reply::ok(json!({"templates": list, "count": list.len()})))
 }
 
 pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
     let name = call.param("name");
-    let db = Database::new(call.app)?;
-    let template = db
-        .template_by_name(name)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("no template is named `{name}`")))?;
+    let template = templates::get(call.app, name).await?;
     Ok(Reply::ok(json!({"template": template})))
 }

@@ -8,8 +8,9 @@
 
 use crate::error::{AppError, AppResult};
 use crate::helpers::prompts;
+use crate::services::database::Database;
 use crate::types::api::{ExecConfig, GranulateParams};
-use crate::types::env::Config;
+use crate::types::env::{App, Config};
 use crate::types::pricing::{Pricing, TokenUsage};
 use crate::types::provider::ProviderKind;
 use crate::types::template::Template;
@@ -135,6 +136,29 @@ pub fn estimate(
         "alternatives": alternatives,
         "method": "input: rendered prompt + system prompt + schema at 4 chars/token; output: expected elements x tokens per element of each level + 120; time: 0.8 s + output at the provider's typical tokens/s",
     }))
+}
+
+/// The estimate of a request (`POST /api/economy/estimate`): its template
+/// resolved, nothing generated, nothing spent.
+pub async fn quote(app: &App, params: &GranulateParams, config: &ExecConfig) -> AppResult<Value> {
+    quote_with(app, &Database::new(app)?, params, config).await
+}
+
+/// `quote` on the request's own D1 handle (the execute `estimate` action).
+pub async fn quote_with(
+    app: &App,
+    db: &Database,
+    params: &GranulateParams,
+    config: &ExecConfig,
+) -> AppResult<Value> {
+    let template = crate::services::templates::resolve(
+        app,
+        db,
+        params.template_name.as_deref(),
+        params.structure_type,
+    )
+    .await?;
+    estimate(&app.config, &template, params, config)
 }
 
 #[cfg(test)]

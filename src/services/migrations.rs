@@ -28,21 +28,10 @@ pub fn missing<'a>(applied: &[String]) -> Vec<&'a str> {
 
 /// `Ok(())` when every expected migration is applied, else what is missing.
 pub async fn check(db: &Database) -> Result<(), String> {
-    let rows = db
-        .aggregate(
-            "reading d1_migrations",
-            "SELECT name FROM d1_migrations ORDER BY id",
-            &[],
-        )
-        .await
-        .map_err(|_| {
-            "no migrations applied (d1_migrations is missing): run `wrangler d1 migrations apply DB`"
-                .to_string()
-        })?;
-    let applied: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r["name"].as_str().map(str::to_string))
-        .collect();
+    let applied = db.applied_migrations().await.map_err(|_| {
+        "no migrations applied (d1_migrations is missing): run `wrangler d1 migrations apply DB`"
+            .to_string()
+    })?;
     let missing = missing(&applied);
     if missing.is_empty() {
         Ok(())

@@ -15,6 +15,9 @@ pub mod timing;
 
 pub mod database;
 pub mod granulator;
+pub mod health;
+pub mod job_events;
+pub mod jobs;
 pub mod kam;
 pub mod migrations;
 pub mod queue_jobs;

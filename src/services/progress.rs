@@ -4,6 +4,7 @@
 //! `Prefer: respond-async`, where a job runs, and the join poll's backoff.
 
 use crate::types::api::JobRequest;
+use crate::types::job::Stage;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
@@ -52,7 +53,7 @@ pub struct Estimate {
 /// received against what the outline is expected to need (whichever is
 /// further); remaining time extrapolates the generation's rate so far.
 pub fn estimate(
-    stage: &str,
+    stage: Stage,
     tokens: u64,
     expected_tokens: u64,
     elements: u64,
@@ -67,11 +68,11 @@ pub fn estimate(
         }
     };
     match stage {
-        "queued" => Estimate {
+        Stage::Queued => Estimate {
             percent: 0,
             remaining_ms: None,
         },
-        "generating" => {
+        Stage::Generating => {
             let f = fraction(tokens, expected_tokens)
                 .max(fraction(elements, expected_elements))
                 .min(0.99);
@@ -82,23 +83,19 @@ pub fn estimate(
                 remaining_ms,
             }
         }
-        "refining" => Estimate {
+        Stage::Refining => Estimate {
             percent: 85,
             remaining_ms: None,
         },
-        "validating" => Estimate {
+        Stage::Validating => Estimate {
             percent: 90,
             remaining_ms: None,
         },
-        "storing" => Estimate {
+        Stage::Storing => Estimate {
             percent: 97,
             remaining_ms: Some(1_000),
         },
-        "done" => Estimate {
-            percent: 100,
-            remaining_ms: Some(0),
-        },
-        _ => Estimate {
+        Stage::Done | Stage::Failed => Estimate {
             percent: 100,
             remaining_ms: Some(0),
         },
@@ -122,15 +119,8 @@ pub fn prefers_async(prefer: Option<&str>) -> bool {
     })
 }
 
-/// Where a synchronous job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    /// In the request's isolate, kept alive past the response by `waitUntil`
-    /// (which the platform honours for ~30 s after the response).
-    Inline,
-    /// In the queue consumer (15 min of wall time); the request waits on the row.
-    Queue,
-}
+/// Where a synchronous job runs (the job row's `run_mode`).
+pub use crate::types::job::RunMode as Placement;
 
 /// A job expected to need longer than the request's wait plus what
 /// `waitUntil` guarantees after it goes to the queue, so it cannot be cut
@@ -231,20 +221,20 @@ mod tests {
 
     #[test]
     fn percent_follows_tokens_or_elements_and_estimates_what_is_left() {
-        let e = estimate("generating", 500, 1_000, 0, 50, 5_000);
+        let e = estimate(Stage::Generating, 500, 1_000, 0, 50, 5_000);
         assert_eq!(e.percent, 45);
         assert_eq!(e.remaining_ms, Some(5_000));
-        let by_elements = estimate("generating", 100, 1_000, 40, 50, 5_000);
+        let by_elements = estimate(Stage::Generating, 100, 1_000, 40, 50, 5_000);
         assert_eq!(by_elements.percent, 69);
-        assert_eq!(estimate("generating", 0, 1_000, 0, 50, 0).percent, 5);
+        assert_eq!(estimate(Stage::Generating, 0, 1_000, 0, 50, 0).percent, 5);
         assert_eq!(
-            estimate("generating", 0, 1_000, 0, 50, 0).remaining_ms,
+            estimate(Stage::Generating, 0, 1_000, 0, 50, 0).remaining_ms,
             None
         );
         // Never 100 % before the job is done, even past the expectation.
-        assert!(estimate("generating", 5_000, 1_000, 0, 0, 9_000).percent < 100);
-        assert_eq!(estimate("queued", 0, 0, 0, 0, 0).percent, 0);
-        assert_eq!(estimate("done", 0, 0, 0, 0, 0).percent, 100);
+        assert!(estimate(Stage::Generating, 5_000, 1_000, 0, 0, 9_000).percent < 100);
+        assert_eq!(estimate(Stage::Queued, 0, 0, 0, 0, 0).percent, 0);
+        assert_eq!(estimate(Stage::Done, 0, 0, 0, 0, 0).percent, 100);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::services::database::Database;
 use crate::services::granulator;
 use crate::services::timing::now_ms;
 use crate::types::env::{App, JOB_QUEUE};
+use crate::types::job::JobStatus;
 use serde::{Deserialize, Serialize};
 
 /// A runner silent this long (no progress or stage write) has gone away.
@@ -90,7 +91,7 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
         Err(e) => {
             // The run recorded its failure unless the database itself failed.
             match db.job_state(message.job_id).await {
-                Ok(Some(state)) if state.status != "processing" => Delivery::Ack,
+                Ok(Some(state)) if state.status != JobStatus::Processing => Delivery::Ack,
                 _ => {
                     worker_log(&format!(
                         "job {}: run failed unrecorded: {e}",

@@ -1,132 +1,163 @@
 //! Statistics, economy and analytics from recorded data only (seed §7.2, §9.2).
-//! Every figure is an aggregate over `granulation_jobs`, `resource_consumption`
-//! or `template_analytics`; none is hard-coded. `?1` is the client scope
-//! (NULL for worker and admin callers, who see every client).
+//! Every figure is an aggregate of `database::stats` over `granulation_jobs`,
+//! `resource_consumption` or `template_analytics`; none is hard-coded. Each
+//! route's answer is a typed struct; `render` turns it into its JSON.
 
 use crate::error::AppResult;
-use crate::services::database::{Database, StatBind};
-use serde::{Deserialize, Serialize};
+use crate::helpers::economy::Efficiency;
+use crate::services::database::{
+    AnalyticsDay, ClientJobs, DailyConsumption, Database, JobsByStatus, ModelConsumption,
+    ProviderConsumption, TemplatePerformance, TypeJobs,
+};
+use crate::types::env::App;
+use crate::types::job::JobStatus;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-// ---- typed rows: D1's snake_case columns in, camelCase out ---------------
-
-/// A day of recorded attempts (`GET /api/economy/stats` `daily[]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all(serialize = "camelCase"))]
-pub struct DailyConsumption {
-    pub date: String,
-    pub attempts: f64,
-    pub tokens_input: Option<f64>,
-    pub tokens_output: Option<f64>,
-    pub cost_usd: Option<f64>,
-}
-
-/// Attempts of one provider (`byProvider[]`, admin `providers[]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all(serialize = "camelCase"))]
-pub struct ProviderConsumption {
-    pub provider: String,
-    pub attempts: f64,
-    pub successes: Option<f64>,
-    pub tokens_input: Option<f64>,
-    pub tokens_output: Option<f64>,
-    pub cost_usd: Option<f64>,
-    #[serde(rename(serialize = "averageLatencyMs"))]
-    pub avg_latency_ms: Option<f64>,
-    #[serde(default)]
+/// `GET /api/stats`: the caller's jobs (`jobs` of `GET /api/admin/stats`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStats {
+    pub scope: String,
+    pub days: u32,
+    pub jobs: JobCounts,
     pub success_rate: Option<f64>,
-}
-
-/// Attempts of one model (`byModel[]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all(serialize = "camelCase"))]
-pub struct ModelConsumption {
-    pub provider: String,
-    pub model: String,
-    pub attempts: f64,
-    pub tokens_input: Option<f64>,
-    pub tokens_output: Option<f64>,
+    pub average_quality_score: Option<f64>,
+    pub processing_time_ms: Percentiles,
+    pub tokens: InputOutput,
     pub cost_usd: Option<f64>,
+    pub jobs_with_unknown_cost: u64,
 }
 
-/// Jobs of one tenant (admin `clients[]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all(serialize = "camelCase"))]
-pub struct ClientJobs {
-    pub client_id: String,
-    pub jobs: f64,
-    pub cost_usd: Option<f64>,
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCounts {
+    pub total: u64,
+    pub by_status: ByStatus,
 }
 
-/// Jobs of one structure type (analytics `structureTypes[]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all(serialize = "camelCase"))]
-pub struct TypeJobs {
+#[derive(Debug, Clone, Serialize)]
+pub struct ByStatus {
+    pub completed: u64,
+    pub failed: u64,
+    pub processing: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputOutput {
+    pub input: u64,
+    pub output: u64,
+}
+
+/// `GET /api/economy/stats`: consumption from recorded attempts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EconomyStats {
+    pub scope: String,
+    pub days: u32,
+    pub totals: ConsumptionSummary,
+    pub daily: Vec<DailyConsumption>,
+    pub by_provider: Vec<ProviderConsumption>,
+    pub by_model: Vec<ModelConsumption>,
+    pub cost_per_job: Option<f64>,
+    pub efficiency: Efficiency,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumptionSummary {
+    pub attempts: u64,
+    pub jobs: u64,
+    pub tokens: TokenTotals,
+    pub cost_usd: f64,
+    pub unpriced_attempts: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenTotals {
+    pub input: u64,
+    pub output: u64,
+    pub cached: u64,
+    pub total: u64,
+}
+
+/// `GET /api/admin/stats`: across clients.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminStats {
+    pub days: u32,
+    pub jobs: JobStats,
+    pub templates: Vec<TemplateStats>,
+    pub providers: Vec<ProviderConsumption>,
+    pub clients: Vec<ClientJobs>,
+}
+
+/// One template's performance from the daily rollup.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateStats {
+    pub template_name: String,
     pub structure_type: String,
-    pub jobs: f64,
-    pub completed: Option<f64>,
+    pub jobs: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub success_rate: Option<f64>,
+    pub average_quality_score: Option<f64>,
+    pub validation_failure_rate: Option<f64>,
+    pub average_processing_time_ms: Option<f64>,
+    pub average_cost_usd: Option<f64>,
+    pub tokens: u64,
 }
 
-fn typed<T: for<'de> Deserialize<'de>>(context: &str, rows: Vec<Value>) -> AppResult<Vec<T>> {
-    rows.into_iter()
-        .map(|r| {
-            serde_json::from_value(r).map_err(|e| {
-                crate::error::AppError::internal(format!("{context}: unexpected row: {e}"))
-            })
-        })
-        .collect()
+/// `GET /api/admin/analytics`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Analytics {
+    pub days: u32,
+    pub templates: Vec<TemplateStats>,
+    pub daily: Vec<DayStats>,
+    pub structure_types: Vec<TypeJobs>,
+    pub providers: Vec<ProviderComparison>,
+    pub recommendations: Vec<String>,
 }
 
-fn provider_rows(rows: Vec<Value>) -> AppResult<Vec<ProviderConsumption>> {
-    let mut rows: Vec<ProviderConsumption> = typed("consumption by provider", rows)?;
-    for p in &mut rows {
-        p.success_rate = ratio(p.successes.unwrap_or(0.0), p.attempts);
-    }
-    Ok(rows)
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayStats {
+    pub date: String,
+    pub jobs: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub average_quality_score: Option<f64>,
+    pub cost_usd: f64,
 }
 
-const JOBS_BY_STATUS: &str = "SELECT status, COUNT(*) AS jobs, AVG(quality_score) AS avg_quality, SUM(cost_usd) AS cost_usd, \
-    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unknown_cost_jobs, SUM(tokens_input) AS tokens_input, SUM(tokens_output) AS tokens_output \
-    FROM granulation_jobs WHERE (?1 IS NULL OR client_id = ?1) AND created_at >= ?2 GROUP BY status ORDER BY status";
+/// A provider compared with the others (analytics `providers[]`).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderComparison {
+    pub provider: String,
+    pub attempts: u64,
+    pub success_rate: Option<f64>,
+    pub average_latency_ms: Option<f64>,
+    pub cost_usd: f64,
+    #[serde(rename = "costPer1kTokens")]
+    pub cost_per_1k_tokens: Option<f64>,
+    pub successes: u64,
+}
 
-const PROCESSING_TIMES: &str = "SELECT processing_time_ms AS ms FROM granulation_jobs WHERE (?1 IS NULL OR client_id = ?1) \
-    AND created_at >= ?2 AND status = 'completed' AND processing_time_ms IS NOT NULL ORDER BY processing_time_ms";
+/// A stats answer as JSON, integral numbers as integers.
+pub fn render<T: Serialize>(stats: &T) -> Value {
+    tidy(serde_json::to_value(stats).unwrap_or(Value::Null))
+}
 
-const CONSUMPTION_TOTALS: &str = "SELECT COUNT(*) AS attempts, COUNT(DISTINCT job_id) AS jobs, SUM(tokens_input) AS tokens_input, \
-    SUM(tokens_output) AS tokens_output, SUM(tokens_cached) AS tokens_cached, SUM(cost_usd) AS cost_usd, \
-    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_attempts, SUM(latency_ms) AS latency_ms \
-    FROM resource_consumption WHERE (?1 IS NULL OR client_id = ?1) AND created_at >= ?2";
-
-const CONSUMPTION_DAILY: &str = "SELECT substr(created_at, 1, 10) AS date, COUNT(*) AS attempts, SUM(tokens_input) AS tokens_input, \
-    SUM(tokens_output) AS tokens_output, SUM(cost_usd) AS cost_usd FROM resource_consumption \
-    WHERE (?1 IS NULL OR client_id = ?1) AND created_at >= ?2 GROUP BY date ORDER BY date";
-
-const CONSUMPTION_BY_PROVIDER: &str = "SELECT provider, COUNT(*) AS attempts, SUM(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS successes, \
-    SUM(tokens_input) AS tokens_input, SUM(tokens_output) AS tokens_output, SUM(cost_usd) AS cost_usd, AVG(latency_ms) AS avg_latency_ms \
-    FROM resource_consumption WHERE (?1 IS NULL OR client_id = ?1) AND created_at >= ?2 GROUP BY provider ORDER BY provider";
-
-const CONSUMPTION_BY_MODEL: &str = "SELECT provider, model, COUNT(*) AS attempts, SUM(tokens_input) AS tokens_input, \
-    SUM(tokens_output) AS tokens_output, SUM(cost_usd) AS cost_usd FROM resource_consumption \
-    WHERE (?1 IS NULL OR client_id = ?1) AND created_at >= ?2 GROUP BY provider, model ORDER BY provider, model";
-
-const TEMPLATE_PERFORMANCE: &str = "SELECT t.template_name, t.structure_type, SUM(a.jobs_total) AS jobs, SUM(a.jobs_completed) AS completed, \
-    SUM(a.jobs_failed) AS failed, SUM(a.validation_failures) AS validation_failures, SUM(a.quality_sum) AS quality_sum, \
-    SUM(a.processing_ms_sum) AS processing_ms_sum, SUM(a.cost_usd_sum) AS cost_usd_sum, SUM(a.tokens_sum) AS tokens_sum \
-    FROM template_analytics a JOIN granulation_templates t ON t.id = a.template_id WHERE a.date >= substr(?1, 1, 10) \
-    GROUP BY a.template_id ORDER BY t.template_name";
-
-const ANALYTICS_DAILY: &str = "SELECT date, SUM(jobs_total) AS jobs, SUM(jobs_completed) AS completed, SUM(jobs_failed) AS failed, \
-    SUM(quality_sum) AS quality_sum, SUM(cost_usd_sum) AS cost_usd FROM template_analytics WHERE date >= substr(?1, 1, 10) \
-    GROUP BY date ORDER BY date";
-
-const TYPE_DISTRIBUTION: &str = "SELECT structure_type, COUNT(*) AS jobs, SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed \
-    FROM granulation_jobs WHERE created_at >= ?1 GROUP BY structure_type ORDER BY structure_type";
-
-const JOBS_BY_CLIENT: &str =
-    "SELECT client_id, COUNT(*) AS jobs, SUM(cost_usd) AS cost_usd FROM granulation_jobs \
-    WHERE created_at >= ?1 GROUP BY client_id ORDER BY jobs DESC, client_id LIMIT 50";
-
-/// Integral floats (D1 returns every number as f64) back to integers.
+/// Integral floats (sums and averages of whole numbers) back to integers.
 pub fn tidy(value: Value) -> Value {
     match value {
         Value::Number(n) => match n.as_f64() {
@@ -159,10 +190,6 @@ fn since(days: u32) -> String {
         .unwrap_or_default()
 }
 
-fn f(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or(0.0)
-}
-
 /// A rate (success, failure), to 4 decimals.
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| ((a / b) * 1e4).round() / 1e4)
@@ -173,171 +200,175 @@ fn per(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
+fn num(x: Option<u64>) -> u64 {
+    x.unwrap_or(0)
+}
+
+/// The job figures of a window from its per-status rows and sorted times.
+pub fn job_stats(
+    scope: Option<&str>,
+    days: u32,
+    by_status: &[JobsByStatus],
+    times_ms: &[u64],
+) -> JobStats {
+    let times: Vec<f64> = times_ms.iter().map(|t| *t as f64).collect();
+    let row = |s: JobStatus| by_status.iter().find(|r| r.status == s);
+    let count = |s: JobStatus| row(s).map(|r| r.jobs).unwrap_or(0);
+    let (completed, failed) = (count(JobStatus::Completed), count(JobStatus::Failed));
+    let unknown: u64 = by_status.iter().map(|r| num(r.unknown_cost_jobs)).sum();
+    let cost: f64 = by_status.iter().map(|r| r.cost_usd.unwrap_or(0.0)).sum();
+    JobStats {
+        scope: scope.unwrap_or("all").to_string(),
+        days,
+        jobs: JobCounts {
+            total: by_status.iter().map(|r| r.jobs).sum(),
+            by_status: ByStatus {
+                completed,
+                failed,
+                processing: count(JobStatus::Processing),
+            },
+        },
+        success_rate: ratio(completed as f64, (completed + failed) as f64),
+        average_quality_score: row(JobStatus::Completed).and_then(|r| r.avg_quality),
+        processing_time_ms: Percentiles {
+            p50: percentile(&times, 50.0),
+            p90: percentile(&times, 90.0),
+            p99: percentile(&times, 99.0),
+        },
+        tokens: InputOutput {
+            input: by_status.iter().map(|r| num(r.tokens_input)).sum(),
+            output: by_status.iter().map(|r| num(r.tokens_output)).sum(),
+        },
+        cost_usd: (unknown == 0).then_some(cost),
+        jobs_with_unknown_cost: unknown,
+    }
+}
+
 /// `GET /api/stats`: the caller's jobs.
-pub async fn jobs(db: &Database, scope: Option<&str>, days: u32) -> AppResult<Value> {
+pub async fn jobs(app: &App, scope: Option<&str>, days: u32) -> AppResult<JobStats> {
+    let db = Database::new(app)?;
+    jobs_with(&db, scope, days).await
+}
+
+async fn jobs_with(db: &Database, scope: Option<&str>, days: u32) -> AppResult<JobStats> {
     let from = since(days);
-    let binds = [StatBind::OptText(scope), StatBind::Text(&from)];
-    let by_status = db
-        .aggregate("job statistics", JOBS_BY_STATUS, &binds)
-        .await?;
-    let times: Vec<f64> = db
-        .aggregate("processing times", PROCESSING_TIMES, &binds)
-        .await?
-        .iter()
-        .map(|r| f(r, "ms"))
-        .collect();
-    let total: f64 = by_status.iter().map(|r| f(r, "jobs")).sum();
-    let count = |s: &str| {
-        by_status
-            .iter()
-            .find(|r| r["status"] == s)
-            .map(|r| f(r, "jobs"))
-            .unwrap_or(0.0)
-    };
-    let completed = by_status.iter().find(|r| r["status"] == "completed");
-    let unknown: f64 = by_status.iter().map(|r| f(r, "unknown_cost_jobs")).sum();
-    let cost: f64 = by_status.iter().map(|r| f(r, "cost_usd")).sum();
-    Ok(tidy(json!({
-        "scope": scope.unwrap_or("all"),
-        "days": days,
-        "jobs": {"total": total, "byStatus": {"completed": count("completed"), "failed": count("failed"), "processing": count("processing")}},
-        "successRate": ratio(count("completed"), count("completed") + count("failed")),
-        "averageQualityScore": completed.and_then(|r| r["avg_quality"].as_f64()),
-        "processingTimeMs": {"p50": percentile(&times, 50.0), "p90": percentile(&times, 90.0), "p99": percentile(&times, 99.0)},
-        "tokens": {"input": by_status.iter().map(|r| f(r, "tokens_input")).sum::<f64>(), "output": by_status.iter().map(|r| f(r, "tokens_output")).sum::<f64>()},
-        "costUsd": if unknown > 0.0 { None } else { Some(cost) },
-        "jobsWithUnknownCost": unknown,
-    })))
+    let by_status = db.jobs_by_status(scope, &from).await?;
+    let times = db.processing_times(scope, &from).await?;
+    Ok(job_stats(scope, days, &by_status, &times))
+}
+
+fn provider_rows(mut rows: Vec<ProviderConsumption>) -> Vec<ProviderConsumption> {
+    for p in &mut rows {
+        p.success_rate = ratio(num(p.successes) as f64, p.attempts as f64);
+    }
+    rows
 }
 
 /// `GET /api/economy/stats`: consumption from recorded attempts.
-pub async fn economy(db: &Database, scope: Option<&str>, days: u32) -> AppResult<Value> {
+pub async fn economy(app: &App, scope: Option<&str>, days: u32) -> AppResult<EconomyStats> {
+    let db = Database::new(app)?;
     let from = since(days);
-    let binds = [StatBind::OptText(scope), StatBind::Text(&from)];
-    let totals = db
-        .aggregate("consumption totals", CONSUMPTION_TOTALS, &binds)
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| json!({}));
-    let daily: Vec<DailyConsumption> = typed(
-        "daily consumption",
-        db.aggregate("daily consumption", CONSUMPTION_DAILY, &binds)
-            .await?,
-    )?;
-    let by_provider = provider_rows(
-        db.aggregate("consumption by provider", CONSUMPTION_BY_PROVIDER, &binds)
-            .await?,
-    )?;
-    let by_model: Vec<ModelConsumption> = typed(
-        "consumption by model",
-        db.aggregate("consumption by model", CONSUMPTION_BY_MODEL, &binds)
-            .await?,
-    )?;
-    let tokens = f(&totals, "tokens_input") + f(&totals, "tokens_output");
-    let cost = f(&totals, "cost_usd");
+    let totals = db.consumption_totals(scope, &from).await?;
+    let daily = db.consumption_daily(scope, &from).await?;
+    let by_provider = provider_rows(db.consumption_by_provider(scope, &from).await?);
+    let by_model = db.consumption_by_model(scope, &from).await?;
+    let (input, output) = (num(totals.tokens_input), num(totals.tokens_output));
+    let tokens = input + output;
+    let cost = totals.cost_usd.unwrap_or(0.0);
     let efficiency = crate::helpers::economy::efficiency_of(
-        f(&totals, "tokens_output"),
-        tokens,
-        f(&totals, "latency_ms"),
+        output as f64,
+        tokens as f64,
+        num(totals.latency_ms) as f64,
         Some(cost),
     );
-    Ok(tidy(json!({
-        "scope": scope.unwrap_or("all"),
-        "days": days,
-        "totals": {
-            "attempts": f(&totals, "attempts"),
-            "jobs": f(&totals, "jobs"),
-            "tokens": {"input": f(&totals, "tokens_input"), "output": f(&totals, "tokens_output"), "cached": f(&totals, "tokens_cached"), "total": tokens},
-            "costUsd": cost,
-            "unpricedAttempts": f(&totals, "unpriced_attempts"),
+    Ok(EconomyStats {
+        scope: scope.unwrap_or("all").to_string(),
+        days,
+        totals: ConsumptionSummary {
+            attempts: totals.attempts,
+            jobs: totals.jobs,
+            tokens: TokenTotals {
+                input,
+                output,
+                cached: num(totals.tokens_cached),
+                total: tokens,
+            },
+            cost_usd: cost,
+            unpriced_attempts: num(totals.unpriced_attempts),
         },
-        "daily": daily,
-        "byProvider": by_provider,
-        "byModel": by_model,
-        "costPerJob": per(cost, f(&totals, "jobs")),
-        "efficiency": efficiency,
-    })))
+        daily,
+        by_provider,
+        by_model,
+        cost_per_job: per(cost, totals.jobs as f64),
+        efficiency,
+    })
 }
 
 /// Per-template performance from the daily rollup.
-fn template_rows(rows: &[Value]) -> Vec<Value> {
+pub fn template_stats(rows: &[TemplatePerformance]) -> Vec<TemplateStats> {
     rows.iter()
         .map(|r| {
-            let jobs = f(r, "jobs");
-            let completed = f(r, "completed");
-            json!({
-                "templateName": r["template_name"],
-                "structureType": r["structure_type"],
-                "jobs": jobs,
-                "completed": completed,
-                "failed": f(r, "failed"),
-                "successRate": ratio(completed, jobs),
-                "averageQualityScore": ratio(f(r, "quality_sum"), completed),
-                "validationFailureRate": ratio(f(r, "validation_failures"), completed),
-                "averageProcessingTimeMs": per(f(r, "processing_ms_sum"), jobs).map(f64::round),
-                "averageCostUsd": per(f(r, "cost_usd_sum"), jobs),
-                "tokens": f(r, "tokens_sum"),
-            })
+            let (jobs, completed) = (r.jobs as f64, r.completed as f64);
+            TemplateStats {
+                template_name: r.template_name.clone(),
+                structure_type: r.structure_type.clone(),
+                jobs: r.jobs,
+                completed: r.completed,
+                failed: r.failed,
+                success_rate: ratio(completed, jobs),
+                average_quality_score: ratio(r.quality_sum.unwrap_or(0.0), completed),
+                validation_failure_rate: ratio(r.validation_failures as f64, completed),
+                average_processing_time_ms: per(num(r.processing_ms_sum) as f64, jobs)
+                    .map(f64::round),
+                average_cost_usd: per(r.cost_usd_sum.unwrap_or(0.0), jobs),
+                tokens: num(r.tokens_sum),
+            }
         })
         .collect()
 }
 
 /// `GET /api/admin/stats`: across clients.
-pub async fn admin(db: &Database, days: u32) -> AppResult<Value> {
+pub async fn admin(app: &App, days: u32) -> AppResult<AdminStats> {
+    let db = Database::new(app)?;
     let from = since(days);
-    let jobs = jobs(db, None, days).await?;
-    let templates = template_rows(
-        &db.aggregate(
-            "template performance",
-            TEMPLATE_PERFORMANCE,
-            &[StatBind::Text(&from)],
-        )
-        .await?,
-    );
-    let providers = provider_rows(
-        db.aggregate(
-            "consumption by provider",
-            CONSUMPTION_BY_PROVIDER,
-            &[StatBind::OptText(None), StatBind::Text(&from)],
-        )
-        .await?,
-    )?;
-    let clients: Vec<ClientJobs> = typed(
-        "jobs by client",
-        db.aggregate("jobs by client", JOBS_BY_CLIENT, &[StatBind::Text(&from)])
-            .await?,
-    )?;
-    Ok(tidy(
-        json!({"days": days, "jobs": jobs, "templates": templates, "providers": providers, "clients": clients}),
-    ))
+    let jobs = jobs_with(&db, None, days).await?;
+    let templates = template_stats(&db.template_performance(&from).await?);
+    let providers = provider_rows(db.consumption_by_provider(None, &from).await?);
+    let clients = db.jobs_by_client(&from).await?;
+    Ok(AdminStats {
+        days,
+        jobs,
+        templates,
+        providers,
+        clients,
+    })
 }
 
 /// Recommendations that follow from the numbers, each naming its evidence.
-pub fn recommendations(templates: &[Value], providers: &[Value]) -> Vec<String> {
+pub fn recommendations(
+    templates: &[TemplateStats],
+    providers: &[ProviderComparison],
+) -> Vec<String> {
     let mut out = Vec::new();
     for t in templates {
-        let name = t["templateName"].as_str().unwrap_or("?");
-        if let Some(rate) = t["successRate"]
-            .as_f64()
-            .filter(|r| *r < 0.8 && f(t, "jobs") >= 5.0)
-        {
-            out.push(format!("template {name}: success rate {:.0}% over {} jobs; review its prompt and provider settings", rate * 100.0, f(t, "jobs")));
+        let name = &t.template_name;
+        if let Some(rate) = t.success_rate.filter(|r| *r < 0.8 && t.jobs >= 5) {
+            out.push(format!("template {name}: success rate {:.0}% over {} jobs; review its prompt and provider settings", rate * 100.0, t.jobs));
         }
-        if let Some(rate) = t["validationFailureRate"].as_f64().filter(|r| *r > 0.3) {
+        if let Some(rate) = t.validation_failure_rate.filter(|r| *r > 0.3) {
             out.push(format!("template {name}: {:.0}% of validated jobs fail validation; tighten the prompt's guidance", rate * 100.0));
         }
-        if let Some(q) = t["averageQualityScore"].as_f64().filter(|q| *q < 0.7) {
+        if let Some(q) = t.average_quality_score.filter(|q| *q < 0.7) {
             out.push(format!(
                 "template {name}: average quality {q:.2} is below 0.70"
             ));
         }
     }
     for p in providers {
-        let name = p["provider"].as_str().unwrap_or("?");
-        let attempts = f(p, "attempts");
+        let name = &p.provider;
+        let attempts = p.attempts;
         if let Some(rate) =
-            ratio(f(p, "successes"), attempts).filter(|r| *r < 0.8 && attempts >= 5.0)
+            ratio(p.successes as f64, attempts as f64).filter(|r| *r < 0.8 && attempts >= 5)
         {
             out.push(format!("provider {name}: only {:.0}% of {attempts} attempts succeed; consider moving it later in AI_PROVIDER_ORDER", rate * 100.0));
         }
@@ -348,48 +379,59 @@ pub fn recommendations(templates: &[Value], providers: &[Value]) -> Vec<String> 
     out
 }
 
+fn day_stats(d: &AnalyticsDay) -> DayStats {
+    DayStats {
+        date: d.date.clone(),
+        jobs: d.jobs,
+        completed: d.completed,
+        failed: d.failed,
+        average_quality_score: ratio(d.quality_sum.unwrap_or(0.0), d.completed as f64),
+        cost_usd: d.cost_usd.unwrap_or(0.0),
+    }
+}
+
+fn provider_comparison(p: &ProviderConsumption) -> ProviderComparison {
+    let successes = num(p.successes);
+    let cost = p.cost_usd.unwrap_or(0.0);
+    let tokens = num(p.tokens_input) + num(p.tokens_output);
+    ProviderComparison {
+        provider: p.provider.clone(),
+        attempts: p.attempts,
+        success_rate: ratio(successes as f64, p.attempts as f64),
+        average_latency_ms: p.avg_latency_ms,
+        cost_usd: cost,
+        cost_per_1k_tokens: per(cost * 1000.0, tokens as f64),
+        successes,
+    }
+}
+
 /// `GET /api/admin/analytics`.
-pub async fn analytics(db: &Database, days: u32) -> AppResult<Value> {
+pub async fn analytics(app: &App, days: u32) -> AppResult<Analytics> {
+    let db = Database::new(app)?;
     let from = since(days);
-    let templates = template_rows(
-        &db.aggregate(
-            "template performance",
-            TEMPLATE_PERFORMANCE,
-            &[StatBind::Text(&from)],
-        )
-        .await?,
-    );
-    let daily: Vec<Value> = db
-        .aggregate("daily analytics", ANALYTICS_DAILY, &[StatBind::Text(&from)])
+    let templates = template_stats(&db.template_performance(&from).await?);
+    let daily = db
+        .analytics_daily(&from)
         .await?
         .iter()
-        .map(|d| json!({"date": d["date"], "jobs": f(d, "jobs"), "completed": f(d, "completed"), "failed": f(d, "failed"),
-            "averageQualityScore": ratio(f(d, "quality_sum"), f(d, "completed")), "costUsd": f(d, "cost_usd")}))
+        .map(day_stats)
         .collect();
-    let types: Vec<TypeJobs> = typed(
-        "structure types",
-        db.aggregate(
-            "structure types",
-            TYPE_DISTRIBUTION,
-            &[StatBind::Text(&from)],
-        )
-        .await?,
-    )?;
-    let providers: Vec<Value> = db
-        .aggregate("provider comparison", CONSUMPTION_BY_PROVIDER, &[StatBind::OptText(None), StatBind::Text(&from)])
+    let structure_types = db.jobs_by_type(&from).await?;
+    let providers: Vec<ProviderComparison> = db
+        .consumption_by_provider(None, &from)
         .await?
-        .into_iter()
-        .map(|p| {
-            let tokens = f(&p, "tokens_input") + f(&p, "tokens_output");
-            json!({"provider": p["provider"], "attempts": f(&p, "attempts"), "successRate": ratio(f(&p, "successes"), f(&p, "attempts")),
-                "averageLatencyMs": p["avg_latency_ms"], "costUsd": f(&p, "cost_usd"), "costPer1kTokens": per(f(&p, "cost_usd") * 1000.0, tokens),
-                "successes": f(&p, "successes")})
-        })
+        .iter()
+        .map(provider_comparison)
         .collect();
-    let recs = recommendations(&templates, &providers);
-    Ok(tidy(
-        json!({"days": days, "templates": templates, "daily": daily, "structureTypes": types, "providers": providers, "recommendations": recs}),
-    ))
+    let recommendations = recommendations(&templates, &providers);
+    Ok(Analytics {
+        days,
+        templates,
+        daily,
+        structure_types,
+        providers,
+        recommendations,
+    })
 }
 
 #[cfg(test)]
@@ -414,14 +456,101 @@ mod tests {
 
     #[test]
     fn recommendations_name_their_evidence() {
-        let t = vec![
-            json!({"templateName": "x", "jobs": 10, "successRate": 0.5, "validationFailureRate": 0.5, "averageQualityScore": 0.6}),
-        ];
-        let p = vec![json!({"provider": "openai", "attempts": 10, "successes": 5})];
+        let t = vec![TemplateStats {
+            template_name: "x".into(),
+            jobs: 10,
+            success_rate: Some(0.5),
+            validation_failure_rate: Some(0.5),
+            average_quality_score: Some(0.6),
+            ..TemplateStats::default()
+        }];
+        let p = vec![ProviderComparison {
+            provider: "openai".into(),
+            attempts: 10,
+            successes: 5,
+            ..ProviderComparison::default()
+        }];
         let r = recommendations(&t, &p);
         assert_eq!(r.len(), 4);
         assert!(r[0].contains("success rate 50% over 10 jobs"));
         assert!(r[3].contains("openai"));
         assert_eq!(recommendations(&[], &[]).len(), 1);
+    }
+
+    fn status(status: JobStatus, jobs: u64, cost: Option<f64>, unknown: u64) -> JobsByStatus {
+        JobsByStatus {
+            status,
+            jobs,
+            avg_quality: (status == JobStatus::Completed).then_some(0.875),
+            cost_usd: cost,
+            unknown_cost_jobs: Some(unknown),
+            tokens_input: Some(jobs * 100),
+            tokens_output: Some(jobs * 200),
+        }
+    }
+
+    /// The documented `GET /api/stats` shape, every field name pinned.
+    #[test]
+    fn job_stats_render_the_documented_shape() {
+        let rows = [
+            status(JobStatus::Completed, 3, Some(0.03), 0),
+            status(JobStatus::Failed, 1, Some(0.0), 0),
+        ];
+        let body = render(&job_stats(Some("c"), 30, &rows, &[100, 200, 300]));
+        assert_eq!(
+            body,
+            json!({
+                "scope": "c", "days": 30,
+                "jobs": {"total": 4, "byStatus": {"completed": 3, "failed": 1, "processing": 0}},
+                "successRate": 0.75, "averageQualityScore": 0.875,
+                "processingTimeMs": {"p50": 200, "p90": 300, "p99": 300},
+                "tokens": {"input": 400, "output": 800},
+                "costUsd": 0.03, "jobsWithUnknownCost": 0,
+            })
+        );
+        // One unpriced job makes the total unknown, not low.
+        let rows = [status(JobStatus::Completed, 2, Some(0.02), 1)];
+        let body = render(&job_stats(None, 7, &rows, &[]));
+        assert_eq!(body["scope"], "all");
+        assert_eq!(body["costUsd"], Value::Null);
+        assert_eq!(body["jobsWithUnknownCost"], 1);
+        assert_eq!(body["processingTimeMs"]["p50"], Value::Null);
+    }
+
+    #[test]
+    fn template_and_provider_figures_render_the_documented_names() {
+        let t = template_stats(&[TemplatePerformance {
+            template_name: "course_basic".into(),
+            structure_type: "course".into(),
+            jobs: 4,
+            completed: 2,
+            failed: 2,
+            validation_failures: 1,
+            quality_sum: Some(1.5),
+            processing_ms_sum: Some(1001),
+            cost_usd_sum: Some(0.4),
+            tokens_sum: Some(900),
+        }]);
+        assert_eq!(
+            render(&t),
+            json!([{"templateName": "course_basic", "structureType": "course", "jobs": 4, "completed": 2, "failed": 2,
+                "successRate": 0.5, "averageQualityScore": 0.75, "validationFailureRate": 0.5,
+                "averageProcessingTimeMs": 250, "averageCostUsd": 0.1, "tokens": 900}])
+        );
+        let p = provider_comparison(&ProviderConsumption {
+            provider: "openai".into(),
+            attempts: 4,
+            successes: Some(3),
+            tokens_input: Some(1000),
+            tokens_output: Some(1000),
+            cost_usd: Some(0.5),
+            avg_latency_ms: Some(20.0),
+            success_rate: None,
+        });
+        assert_eq!(
+            render(&p),
+            json!({"provider": "openai", "attempts": 4, "successRate": 0.75, "averageLatencyMs": 20,
+                "costUsd": 0.5, "costPer1kTokens": 0.25, "successes": 3})
+        );
     }
 }

@@ -143,6 +143,32 @@ pub async fn load(app: &App, tier: Tier, location: &str) -> AppResult<Option<Val
     .transpose()
 }
 
+/// `/health`'s KV probe: a read of a key that need not exist (never a write).
+pub async fn kv_reachable(app: &App, timeout_ms: u64) -> Result<(), String> {
+    let kv = app
+        .env
+        .kv(JOB_CACHE)
+        .map_err(|_| "binding missing".to_string())?;
+    crate::services::timing::with_timeout(timeout_ms, kv.get("health:probe").text())
+        .await
+        .ok_or("timed out")?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// `/health`'s R2 probe: a HEAD of an object that need not exist.
+pub async fn r2_reachable(app: &App, timeout_ms: u64) -> Result<(), String> {
+    let bucket = app
+        .env
+        .bucket(STRUCTURE_STORAGE)
+        .map_err(|_| "binding missing".to_string())?;
+    crate::services::timing::with_timeout(timeout_ms, bucket.head("health/probe"))
+        .await
+        .ok_or("timed out")?
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ pub async fn default_for(
     db: &Database,
     t: StructureType,
 ) -> AppResult<Option<Template>> {
-    cached(app, &default_key(t), db.default_template(t.as_str())).await
+    cached(app, &default_key(t), db.default_template(t)).await
 }
 
 /// The template a job uses: the named one, else the type's default.
@@ -107,18 +107,28 @@ async fn invalidate(app: &App, names: &[&str]) {
     }
 }
 
-pub async fn create(app: &App, db: &Database, input: &TemplateInput) -> AppResult<Template> {
-    let created = db.create_template(input).await?;
+/// `GET /api/templates`: read from D1, so usage counts are current (the KV
+/// cache serves the execute path).
+pub async fn list(app: &App, structure_type: Option<StructureType>) -> AppResult<Vec<Template>> {
+    Database::new(app)?.list_templates(structure_type).await
+}
+
+/// `GET /api/templates/{name}`: the live template of exactly that name.
+pub async fn get(app: &App, name: &str) -> AppResult<Template> {
+    Database::new(app)?
+        .template_by_name(name)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no template is named `{name}`")))
+}
+
+pub async fn create(app: &App, input: &TemplateInput) -> AppResult<Template> {
+    let created = Database::new(app)?.create_template(input).await?;
     invalidate(app, &[&created.template_name]).await;
     Ok(created)
 }
 
-pub async fn update(
-    app: &App,
-    db: &Database,
-    name: &str,
-    patch: &serde_json::Value,
-) -> AppResult<Template> {
+pub async fn update(app: &App, name: &str, patch: &serde_json::Value) -> AppResult<Template> {
+    let db = Database::new(app)?;
     let current = db
         .template_by_name(name)
         .await?
@@ -132,8 +142,8 @@ pub async fn update(
     Ok(updated)
 }
 
-pub async fn delete(app: &App, db: &Database, name: &str) -> AppResult<()> {
-    if !db.delete_template(name).await? {
+pub async fn delete(app: &App, name: &str) -> AppResult<()> {
+    if !Database::new(app)?.delete_template(name).await? {
         return Err(AppError::not_found(format!(
             "no active template is named `{name}`"
         )));

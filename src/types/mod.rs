@@ -1,7 +1,9 @@
 //! Types shared across the crate: structure types, templates and API shapes.
 pub mod api;
+pub mod bodies;
 pub mod catalog;
 pub mod env;
+pub mod job;
 pub mod limits;
 pub mod placeholders;
 pub mod pricing;

@@ -340,7 +340,7 @@ pub fn check_counts(
     Ok(())
 }
 
-fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig> {
+pub fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig> {
     let Some(c) = config else {
         return Ok(ExecConfig::default());
     };

@@ -152,7 +152,7 @@ pub struct Template {
 /// A `granulation_templates` row as D1 returns it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TemplateRow {
-    pub id: f64,
+    pub id: i64,
     pub template_name: String,
     pub structure_type: String,
     pub description: String,
@@ -160,11 +160,11 @@ pub struct TemplateRow {
     pub ai_prompt_template: String,
     pub validation_rules: String,
     pub structure_rules: String,
-    pub complexity_level: f64,
+    pub complexity_level: u8,
     pub target_audience: String,
     pub ai_provider_config: String,
     pub cost_optimization: String,
-    pub usage_count: f64,
+    pub usage_count: i64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -176,7 +176,7 @@ impl TryFrom<TemplateRow> for Template {
             format!("template {} has invalid {col}: {e}", row.template_name)
         };
         Ok(Template {
-            id: row.id as i64,
+            id: row.id,
             structure_type: StructureType::parse(&row.structure_type).ok_or_else(|| {
                 format!("template {} has unknown structure_type", row.template_name)
             })?,
@@ -189,13 +189,13 @@ impl TryFrom<TemplateRow> for Template {
                 .map_err(|e| bad("validation_rules", e))?,
             structure_rules: serde_json::from_str(&row.structure_rules)
                 .map_err(|e| bad("structure_rules", e))?,
-            complexity_level: row.complexity_level as u8,
+            complexity_level: row.complexity_level,
             target_audience: row.target_audience.clone(),
             ai_provider_config: serde_json::from_str(&row.ai_provider_config)
                 .map_err(|e| bad("ai_provider_config", e))?,
             cost_optimization: serde_json::from_str(&row.cost_optimization)
                 .map_err(|e| bad("cost_optimization", e))?,
-            usage_count: row.usage_count as i64,
+            usage_count: row.usage_count,
             created_at: row.created_at.clone(),
             updated_at: row.updated_at.clone(),
             template_name: row.template_name,

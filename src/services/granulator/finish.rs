@@ -11,6 +11,7 @@ use crate::services::outline::{self, MetadataInput};
 use crate::services::storage::Tier;
 use crate::services::timing::day_of;
 use crate::services::validation::{self, Verdict};
+use crate::types::job::Stage;
 use crate::types::pricing::TokenUsage;
 use crate::types::provider::ProviderKind;
 use serde_json::{json, Value};
@@ -32,7 +33,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             let now = self.ports.now_ms();
             self.ports
                 .jobs
-                .set_stage(self.job_id, "storing", now)
+                .set_stage(self.job_id, Stage::Storing, now)
                 .await?;
         }
         let location = self
@@ -160,18 +161,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                     .cloned()
                     .collect::<Vec<_>>(),
             );
-            NewValidation {
-                level: v.level,
-                accuracy_percentage: v.accuracy_percentage,
-                threshold: v.threshold,
-                passed: v.passed,
-                criteria: json!(v.criteria),
-                issues: json!(v.issues),
-                ai_feedback: v.ai_feedback.clone(),
-                tokens_input: vu.input,
-                tokens_output: vu.output,
-                cost_usd: vc,
-            }
+            NewValidation::of(v, &vu, vc)
         });
         self.ports
             .jobs

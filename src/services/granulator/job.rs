@@ -15,6 +15,7 @@ use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::progress::Progress;
 use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
+use crate::types::job::Stage;
 use serde_json::Value;
 use std::rc::Rc;
 
@@ -218,7 +219,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let mut best = draft;
         if !best.report.violations.is_empty() && self.ports.now_ms() + 2_000 < self.plan.deadline_ms
         {
-            self.set_stage("refining").await?;
+            self.set_stage(Stage::Refining).await?;
             let user = format!(
                 "{}\n\nYour previous outline:\n{}\n\n{}",
                 self.plan.prompt,
@@ -250,7 +251,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         if level < 2 {
             return Ok(validation::verdict(level, threshold, &draft.report, None));
         }
-        self.set_stage("validating").await?;
+        self.set_stage(Stage::Validating).await?;
         let request = review_request(
             self.plan.structure_type,
             &self.plan.params.topic,
@@ -291,7 +292,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         ))
     }
 
-    async fn set_stage(&self, stage: &str) -> AppResult<()> {
+    async fn set_stage(&self, stage: Stage) -> AppResult<()> {
         let now = self.ports.now_ms();
         self.ports.jobs.set_stage(self.job_id, stage, now).await
     }

@@ -13,6 +13,7 @@ use crate::services::database::{
 use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
+use crate::types::job::{JobStatus, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};
@@ -26,8 +27,8 @@ pub struct JobRecord {
     pub id: i64,
     pub client_id: String,
     pub execution_id: String,
-    pub status: &'static str,
-    pub stages: Vec<String>,
+    pub status: JobStatus,
+    pub stages: Vec<Stage>,
     pub run_count: u32,
     pub cost_usd: f64,
     pub request_hash: String,
@@ -114,12 +115,14 @@ impl MemoryJobs {
             Some(Claim::Mismatch { job_id: j.id })
         } else {
             match j.status {
-                "completed" => Some(Claim::Replay {
+                JobStatus::Completed => Some(Claim::Replay {
                     job_id: j.id,
                     result: serde_json::from_str(j.result_json.as_deref().unwrap_or("null"))
                         .unwrap_or(Value::Null),
                 }),
-                "processing" if j.deadline_at >= now_ms => Some(Claim::InProgress { job_id: j.id }),
+                JobStatus::Processing if j.deadline_at >= now_ms => {
+                    Some(Claim::InProgress { job_id: j.id })
+                }
                 _ => None,
             }
         };
@@ -140,7 +143,7 @@ impl JobStore for MemoryJobs {
             .find(|j| {
                 j.client_id == client_id
                     && j.execution_id == execution_id
-                    && j.status == "completed"
+                    && j.status == JobStatus::Completed
             })
             .and_then(|j| {
                 j.result_json
@@ -164,8 +167,8 @@ impl JobStore for MemoryJobs {
                     id,
                     client_id: job.client_id.into(),
                     execution_id: job.execution_id.into(),
-                    status: "processing",
-                    stages: vec!["generating".into()],
+                    status: JobStatus::Processing,
+                    stages: vec![Stage::Generating],
                     run_count: 1,
                     cost_usd: 0.0,
                     request_hash: job.request_hash.into(),
@@ -191,8 +194,8 @@ impl JobStore for MemoryJobs {
             Some((i, None)) => {
                 let mut jobs = self.jobs.borrow_mut();
                 let j = &mut jobs[i];
-                j.status = "processing";
-                j.stages.push("generating".into());
+                j.status = JobStatus::Processing;
+                j.stages.push(Stage::Generating);
                 j.run_count += 1;
                 j.deadline_at = job.deadline_at;
                 j.request_params = job.request_params.into();
@@ -232,11 +235,11 @@ impl JobStore for MemoryJobs {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(job_id - 1) as usize];
-        if j.run_count != run || j.status != "processing" {
+        if j.run_count != run || j.status != JobStatus::Processing {
             return Ok(false);
         }
-        j.status = "failed";
-        j.stages.push("failed".into());
+        j.status = JobStatus::Failed;
+        j.stages.push(Stage::Failed);
         j.failure_code = Some(code.into());
         j.failure_reason = Some(reason.into());
         drop(jobs);
@@ -251,21 +254,21 @@ impl JobStore for MemoryJobs {
             .borrow()
             .get((job_id - 1) as usize)
             .map(|j| JobState {
-                status: j.status.into(),
+                status: j.status,
                 failure_code: j.failure_code.clone(),
                 failure_reason: j.failure_reason.clone(),
-                result_json: (j.status == "completed")
+                result_json: (j.status == JobStatus::Completed)
                     .then(|| j.result_json.clone())
                     .flatten(),
             }))
     }
 
-    async fn set_stage(&self, job_id: i64, stage: &str, _now_ms: u64) -> AppResult<()> {
+    async fn set_stage(&self, job_id: i64, stage: Stage, _now_ms: u64) -> AppResult<()> {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(job_id - 1) as usize];
-        if j.status == "processing" {
-            j.stages.push(stage.into());
+        if j.status == JobStatus::Processing {
+            j.stages.push(stage);
         }
         Ok(())
     }
@@ -285,8 +288,8 @@ impl JobStore for MemoryJobs {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(c.job_id - 1) as usize];
-        j.status = "completed";
-        j.stages.push("done".into());
+        j.status = JobStatus::Completed;
+        j.stages.push(Stage::Done);
         j.cost_usd += c.cost_usd.unwrap_or(0.0);
         j.result_json = Some(c.result_json.into());
         j.elements = c.elements.len();
@@ -300,8 +303,8 @@ impl JobStore for MemoryJobs {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(f.job_id - 1) as usize];
-        j.status = "failed";
-        j.stages.push("failed".into());
+        j.status = JobStatus::Failed;
+        j.stages.push(Stage::Failed);
         j.cost_usd += f.cost_usd.unwrap_or(0.0);
         j.failure_code = Some(f.code.into());
         j.failure_reason = Some(f.reason.into());

@@ -14,6 +14,7 @@ use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config};
+use crate::types::job::Stage;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::Value;
@@ -52,7 +53,7 @@ pub trait JobStore: SpendLedger {
     /// End a run that never reached a model (its reservation is released).
     async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool>;
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>>;
-    async fn set_stage(&self, job_id: i64, stage: &str, now_ms: u64) -> AppResult<()>;
+    async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()>;
     async fn write_progress(
         &self,
         job_id: i64,
@@ -176,7 +177,7 @@ impl JobStore for Database {
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
         Database::job_state(self, job_id).await
     }
-    async fn set_stage(&self, job_id: i64, stage: &str, now_ms: u64) -> AppResult<()> {
+    async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
         Database::set_stage(self, job_id, stage, now_ms).await
     }
     async fn write_progress(

@@ -16,6 +16,7 @@ use crate::services::timing::now_ms;
 use crate::services::validation::{self, assess};
 use crate::types::api::JobRequest;
 use crate::types::env::App;
+use crate::types::job::JobStatus;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde_json::{json, Value};
@@ -34,7 +35,7 @@ pub async fn load_structure(
     if !from_elements {
         match (tier, job.storage_location.as_deref()) {
             (Some(Tier::Inline), _) => {
-                let payload = db.job_payload(job.id as i64).await?;
+                let payload = db.job_payload(job.id).await?;
                 let stored = payload
                     .and_then(|p| p.result_json)
                     .and_then(|r| serde_json::from_str::<Value>(&r).ok());
@@ -54,12 +55,12 @@ pub async fn load_structure(
         }
     }
     let root = db
-        .job_payload(job.id as i64)
+        .job_payload(job.id)
         .await?
         .and_then(|p| p.structure_root)
         .and_then(|r| serde_json::from_str(&r).ok())
         .unwrap_or_else(|| json!({}));
-    let rows = db.elements(job.id as i64).await?;
+    let rows = db.elements(job.id).await?;
     Ok((outline::rebuild(structure_type, &root, &rows), "elements"))
 }
 
@@ -77,7 +78,7 @@ pub async fn revalidate(
         .job(job_id, scope.as_deref())
         .await?
         .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
-    if job.status != "completed" {
+    if job.status != JobStatus::Completed {
         return Err(AppError::conflict(
             "job_not_completed",
             format!(
@@ -187,18 +188,7 @@ pub async fn revalidate(
         }
     };
     let (usage, cost) = totals(&attempts);
-    let row = NewValidation {
-        level,
-        accuracy_percentage: verdict.accuracy_percentage,
-        threshold,
-        passed: verdict.passed,
-        criteria: json!(verdict.criteria),
-        issues: json!(verdict.issues),
-        ai_feedback: verdict.ai_feedback.clone(),
-        tokens_input: usage.input,
-        tokens_output: usage.output,
-        cost_usd: cost,
-    };
+    let row = NewValidation::of(&verdict, &usage, cost);
     db.record_validation(job_id, &job.client_id, &row, &attempts)
         .await?;
     Ok(json!({

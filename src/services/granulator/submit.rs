@@ -71,7 +71,7 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         client_id,
         execution_id: &execution_id,
         topic: &plan.params.topic,
-        structure_type: plan.structure_type.as_str(),
+        structure_type: plan.structure_type,
         granularity: plan.params.granularity_level.get(),
         target_audience: &plan.audience,
         template_id: plan.template.id,
@@ -79,10 +79,7 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         request_params: &request_params,
         deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
         request_hash: &hash,
-        run_mode: match placement {
-            Placement::Inline => "inline",
-            Placement::Queue => "queue",
-        },
+        run_mode: placement,
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
     };

@@ -7,6 +7,7 @@
 use super::fixtures::*;
 use super::{job, submit, wait, Submitted, Waited};
 use crate::services::spend::Payer;
+use crate::types::job::{JobStatus, Stage};
 use crate::types::limits::Tier;
 use serde_json::json;
 
@@ -15,7 +16,7 @@ fn a_valid_outline_completes_in_one_call_and_settles_its_reservation() {
     let w = World::new(vec![Ok(valid())]);
     let s = w.submit(&request(json!({})), "r1").unwrap();
     let job = w.jobs.job(job_id(&s));
-    assert_eq!(job.status, "completed");
+    assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.attempts.len(), 1);
     assert_eq!(w.model.calls.borrow().len(), 1);
     assert!(job.elements > 0);
@@ -44,7 +45,7 @@ fn rule_violations_go_back_to_the_model_once_and_a_better_repair_is_kept() {
         "{}",
         w.model.prompt(1)
     );
-    assert!(job.stages.contains(&"refining".to_string()));
+    assert!(job.stages.contains(&Stage::Refining));
     assert_eq!(w.result(job.id)["output"]["structure"], valid());
     assert_eq!(job.attempts.len(), 2);
 }
@@ -70,7 +71,7 @@ fn violations_are_repaired_once_only() {
     let s = w.submit(&request(json!({})), "r1").unwrap();
     assert_eq!(w.model.calls.borrow().len(), 2);
     let job = w.jobs.job(job_id(&s));
-    assert_eq!(job.status, "completed");
+    assert_eq!(job.status, JobStatus::Completed);
     assert!(!w.result(job.id)["output"]["qualityReport"]["violations"]
         .as_array()
         .unwrap()
@@ -132,12 +133,12 @@ fn a_provider_failure_ends_the_job_failed_with_its_attempts_and_releases_the_res
     let w = World::new(vec![Err(500)]);
     let s = w.submit(&request(json!({})), "r1").unwrap();
     let job = w.jobs.job(job_id(&s));
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.failure_code.as_deref(), Some("provider_error"));
     // A server error is retried up to the settings' attempts, each recorded.
     assert_eq!(job.attempts.len(), w.config.settings.max_attempts as usize);
     assert!(job.attempts.iter().all(|a| a.http_status == Some(500)));
-    assert_eq!(job.stages.last().map(String::as_str), Some("failed"));
+    assert_eq!(job.stages.last(), Some(&Stage::Failed));
     assert_eq!(w.jobs.day("client-a"), (0.0, 0.0));
 }
 
@@ -210,7 +211,7 @@ fn a_failed_job_runs_again_charged_with_what_its_first_run_spent() {
     let again = w.submit(&request(json!({})), "r1").unwrap();
     assert!(matches!(again, Submitted::Claimed { run: 2, .. }));
     let job = w.jobs.job(id);
-    assert_eq!(job.status, "completed");
+    assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.run_count, 2);
     // The job's cost is both runs'; the day's spend too.
     let out = w.result(id);
@@ -230,7 +231,7 @@ fn an_abandoned_run_is_claimed_again_after_its_deadline() {
     w.model.clock.set(deadline + 1);
     let again = w.submit(&request(json!({})), "r1").unwrap();
     assert!(matches!(again, Submitted::Claimed { run: 2, .. }));
-    assert_eq!(w.jobs.job(job_id(&first)).status, "completed");
+    assert_eq!(w.jobs.job(job_id(&first)).status, JobStatus::Completed);
 }
 
 #[test]
@@ -284,7 +285,7 @@ fn a_request_can_lower_the_budget_and_a_call_it_cannot_afford_is_not_made() {
         .submit(&request(json!({"maxCostUsd": 0.000001})), "r1")
         .unwrap();
     let job = w.jobs.job(job_id(&refused));
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.failure_code.as_deref(), Some("budget_exceeded"));
     assert!(w.model.calls.borrow().is_empty());
     assert_eq!(w.jobs.day("client-a"), (0.0, 0.0));
@@ -310,7 +311,7 @@ fn a_queued_job_is_planned_again_from_its_stored_request() {
     };
     let envelope = w.run_queued(job_id, run).unwrap();
     assert_eq!(envelope["output"]["topic"], TOPIC);
-    assert_eq!(w.jobs.job(job_id).status, "completed");
+    assert_eq!(w.jobs.job(job_id).status, JobStatus::Completed);
 }
 
 #[test]
@@ -323,7 +324,7 @@ fn a_queued_job_whose_template_is_gone_fails_its_run_and_frees_its_reservation()
     w.templates.templates.borrow_mut().clear();
     assert_eq!(code(w.run_queued(job_id, run).err().unwrap()).0, 400);
     let job = w.jobs.job(job_id);
-    assert_eq!(job.status, "failed");
+    assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.failure_code.as_deref(), Some("invalid_field"));
     assert!(w.jobs.reservations.borrow().is_empty());
     assert_eq!(w.jobs.day("client-a"), (0.0, 0.0));
@@ -375,5 +376,5 @@ fn a_database_outage_at_the_end_of_a_run_is_an_error_not_a_completed_job() {
     .err()
     .unwrap();
     assert_eq!(e.status(), 503);
-    assert_ne!(w.jobs.job(job_id).status, "completed");
+    assert_ne!(w.jobs.job(job_id).status, JobStatus::Completed);
 }

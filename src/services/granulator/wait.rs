@@ -5,6 +5,7 @@ use super::ports::JobStore;
 use crate::error::{AppError, AppResult, Kind};
 use crate::services::progress;
 use crate::services::timing::Clock;
+use crate::types::job::JobStatus;
 use serde_json::{json, Value};
 
 /// What a waiting request saw.
@@ -50,8 +51,8 @@ pub async fn wait_for<C: Clock, J: JobStore>(
     let mut n = 0;
     loop {
         if let Some(state) = db.job_state(job_id).await? {
-            match state.status.as_str() {
-                "completed" => {
+            match state.status {
+                JobStatus::Completed => {
                     let result = state
                         .result_json
                         .as_deref()
@@ -61,14 +62,14 @@ pub async fn wait_for<C: Clock, J: JobStore>(
                         })?;
                     return Ok(Waited::Completed(result));
                 }
-                "failed" => {
+                JobStatus::Failed => {
                     return Ok(Waited::Failed(failure_error(
                         job_id,
                         state.failure_code.as_deref(),
                         state.failure_reason.as_deref(),
                     )))
                 }
-                _ => {}
+                JobStatus::Processing => {}
             }
         }
         let now = clock.now_ms();

@@ -1,0 +1,238 @@
+//! Idempotent job creation on `granulation_jobs`: a request claims its
+//! (client, execution id), replays a completed job, joins a running one, or
+//! runs a failed or abandoned one again; its spend reservation is linked to
+//! the run in the same batch.
+
+use super::{i, t, u, Database, Reservation, NOW};
+use crate::error::{AppError, AppResult};
+use crate::types::job::{JobStatus, RunMode};
+use crate::types::structure::StructureType;
+use serde::Deserialize;
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+
+pub struct NewJob<'a> {
+    pub client_id: &'a str,
+    pub execution_id: &'a str,
+    pub topic: &'a str,
+    pub structure_type: StructureType,
+    pub granularity: u8,
+    pub target_audience: &'a str,
+    pub template_id: i64,
+    pub template_name: &'a str,
+    pub request_params: &'a str,
+    pub deadline_at: u64,
+    pub request_hash: &'a str,
+    /// Runs now, in this request, or waits for the queue consumer.
+    pub run_mode: RunMode,
+    pub expected_tokens: u32,
+    pub expected_elements: u32,
+}
+
+#[derive(Debug)]
+pub enum Claim {
+    /// This request owns the job now (a new one, or a failed/abandoned one run again).
+    /// `spent_usd` is what earlier runs of the job already cost: a re-run
+    /// is charged against the same budget.
+    Run {
+        job_id: i64,
+        run: u32,
+        spent_usd: f64,
+    },
+    /// Completed before: replay what was returned then.
+    Replay { job_id: i64, result: Value },
+    /// Another request is running it.
+    InProgress { job_id: i64 },
+    /// The key was used for a different request.
+    Mismatch { job_id: i64 },
+}
+
+/// The job an earlier request with the same key created.
+#[derive(Deserialize)]
+struct ExistingJob {
+    id: i64,
+    status: JobStatus,
+    deadline_at: u64,
+    result_json: Option<String>,
+    request_hash: Option<String>,
+}
+
+impl ExistingJob {
+    /// What it means for a new request with the same key; `None` when it
+    /// failed or was abandoned past its deadline, so it may run again.
+    fn claim(self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
+        let job_id = self.id;
+        // Rows older than the hash column match anything (NULL).
+        if self
+            .request_hash
+            .as_deref()
+            .is_some_and(|h| h != job.request_hash)
+        {
+            return Ok(Some(Claim::Mismatch { job_id }));
+        }
+        match self.status {
+            JobStatus::Completed => {
+                let result = self
+                    .result_json
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok())
+                    .ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
+                Ok(Some(Claim::Replay { job_id, result }))
+            }
+            JobStatus::Processing if self.deadline_at >= now_ms => {
+                Ok(Some(Claim::InProgress { job_id }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Database {
+    /// Create the job, or find what became of an earlier request with the same key.
+    /// The `UNIQUE (client_id, execution_id)` constraint makes concurrent duplicates safe.
+    /// A run claimed here takes over `reservation` (its spend reservation) in
+    /// the same batch, so its completion or failure settles it.
+    pub async fn claim_job(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        reservation: &Reservation,
+    ) -> AppResult<Claim> {
+        #[derive(Deserialize)]
+        struct Claimed {
+            id: i64,
+            run_count: u32,
+            cost_usd: Option<f64>,
+        }
+        let insert = self.stmt(
+            "INSERT INTO granulation_jobs (client_id, execution_id, topic, structure_type, granularity_level, target_audience, \
+             template_id, template_name, request_params, deadline_at, request_hash, run_mode, expected_tokens, expected_elements, \
+             submitted_at_ms, started_at_ms, heartbeat_at_ms, cost_usd) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, CASE WHEN ?12 = 'inline' THEN ?15 END, ?15, 0) \
+             ON CONFLICT (client_id, execution_id) DO NOTHING RETURNING id, run_count, cost_usd",
+            &Self::job_binds(job, now_ms),
+        )?;
+        // Only when the INSERT just before it created the job (not on a conflict).
+        let link_new = self.stmt(
+            "UPDATE spend_reservations SET job_id = last_insert_rowid() WHERE id = ?1 AND changes() = 1",
+            &[t(&reservation.id)],
+        )?;
+        let created = self
+            .batch("creating a job", vec![insert, link_new])
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.results::<Claimed>())
+            .transpose()
+            .map_err(|e| AppError::database("creating a job", e))?
+            .and_then(|rows| rows.into_iter().next());
+        if let Some(c) = created {
+            return Ok(Claim::Run {
+                job_id: c.id,
+                run: c.run_count,
+                spent_usd: c.cost_usd.unwrap_or(0.0),
+            });
+        }
+        let existing = self
+            .existing_job(job)
+            .await?
+            .ok_or_else(|| AppError::internal("the conflicting job vanished"))?;
+        let job_id = existing.id;
+        if let Some(claim) = existing.claim(job, now_ms)? {
+            return Ok(claim);
+        }
+        // Failed, or abandoned past its deadline: run it again, unless another request just did.
+        let mut binds = vec![i(job_id), u(now_ms)];
+        binds.extend(Self::job_binds(job, now_ms).into_iter().skip(2));
+        let reclaim = self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET status = 'processing', stage = 'generating', run_count = run_count + 1, topic = ?3, \
+                 structure_type = ?4, granularity_level = ?5, target_audience = ?6, template_id = ?7, template_name = ?8, \
+                 request_params = ?9, deadline_at = ?10, request_hash = ?11, run_mode = ?12, expected_tokens = ?13, \
+                 expected_elements = ?14, submitted_at_ms = ?15, started_at_ms = CASE WHEN ?12 = 'inline' THEN ?15 END, \
+                 heartbeat_at_ms = ?15, progress_tokens = 0, progress_elements = 0, failure_code = NULL, failure_reason = NULL, provider = NULL, model = NULL, \
+                 quality_score = NULL, validation_passed = NULL, completed_at = NULL, updated_at = {NOW} \
+                 WHERE id = ?1 AND (status = 'failed' OR (status = 'processing' AND deadline_at < ?2)) RETURNING id, run_count, cost_usd"
+            ),
+            &binds,
+        )?;
+        let link_rerun = self.stmt(
+            "UPDATE spend_reservations SET job_id = ?2 WHERE id = ?1 AND changes() = 1",
+            &[t(&reservation.id), i(job_id)],
+        )?;
+        let rerun = self
+            .batch("re-running a job", vec![reclaim, link_rerun])
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| r.results::<Claimed>())
+            .transpose()
+            .map_err(|e| AppError::database("re-running a job", e))?
+            .and_then(|rows| rows.into_iter().next());
+        match rerun {
+            Some(c) => Ok(Claim::Run {
+                job_id,
+                run: c.run_count,
+                spent_usd: c.cost_usd.unwrap_or(0.0),
+            }),
+            None => Ok(Claim::InProgress { job_id }),
+        }
+    }
+
+    /// The stored response of a completed job, by its idempotency key.
+    pub async fn completed_result(
+        &self,
+        client_id: &str,
+        execution_id: &str,
+    ) -> AppResult<Option<Value>> {
+        #[derive(Deserialize)]
+        struct Stored {
+            result_json: String,
+        }
+        let stmt = self.stmt(
+            "SELECT result_json FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2 AND status = 'completed'",
+            &[t(client_id), t(execution_id)],
+        )?;
+        let stored: Option<Stored> = self.first("reading a completed job", stmt).await?;
+        Ok(stored.and_then(|s| serde_json::from_str(&s.result_json).ok()))
+    }
+
+    /// What became of an earlier request under this key, without claiming
+    /// anything: a completed job's result or a running job to join (when the
+    /// request hash matches), else `None`.
+    pub async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
+        match self.existing_job(job).await? {
+            Some(existing) => existing.claim(job, now_ms),
+            None => Ok(None),
+        }
+    }
+
+    /// The job an idempotency key (client, execution id) already names.
+    async fn existing_job(&self, job: &NewJob<'_>) -> AppResult<Option<ExistingJob>> {
+        let lookup = self.stmt(
+            "SELECT id, status, deadline_at, result_json, request_hash FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
+            &[t(job.client_id), t(job.execution_id)],
+        )?;
+        self.first("reading a job", lookup).await
+    }
+
+    fn job_binds(job: &NewJob, now_ms: u64) -> Vec<JsValue> {
+        vec![
+            t(job.client_id),
+            t(job.execution_id),
+            t(job.topic),
+            t(job.structure_type.as_str()),
+            u(job.granularity as u64),
+            t(job.target_audience),
+            i(job.template_id),
+            t(job.template_name),
+            t(job.request_params),
+            u(job.deadline_at),
+            t(job.request_hash),
+            t(job.run_mode.as_str()),
+            u(job.expected_tokens as u64),
+            u(job.expected_elements as u64),
+            u(now_ms),
+        ]
+    }
+}

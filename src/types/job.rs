@@ -1,0 +1,174 @@
+//! A job's lifecycle as D1 stores it and the API shows it: its status, the
+//! pipeline stage it is in, and where it runs. Serde uses the lowercase
+//! strings of the schema's CHECK constraints (`schema/granulator.sql`).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `granulation_jobs.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 3] = [
+        JobStatus::Processing,
+        JobStatus::Completed,
+        JobStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.as_str()).collect()
+    }
+}
+
+/// `granulation_jobs.stage`: where the pipeline is. `Queued` is never
+/// stored: it is what a queued job that no consumer has started shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Queued,
+    Generating,
+    Refining,
+    Validating,
+    Storing,
+    Done,
+    Failed,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Queued,
+        Stage::Generating,
+        Stage::Refining,
+        Stage::Validating,
+        Stage::Storing,
+        Stage::Done,
+        Stage::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Queued => "queued",
+            Stage::Generating => "generating",
+            Stage::Refining => "refining",
+            Stage::Validating => "validating",
+            Stage::Storing => "storing",
+            Stage::Done => "done",
+            Stage::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// `granulation_jobs.run_mode`: where a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    /// In the request's isolate, kept alive past the response by `waitUntil`
+    /// (which the platform honours for ~30 s after the response).
+    Inline,
+    /// In the queue consumer (15 min of wall time); the request waits on the row.
+    Queue,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Inline => "inline",
+            RunMode::Queue => "queue",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for RunMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_round_trip_through_their_schema_strings() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+            assert_eq!(
+                serde_json::from_value::<JobStatus>(json!(s.as_str())).unwrap(),
+                s
+            );
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert_eq!(
+            JobStatus::names(),
+            vec!["processing", "completed", "failed"]
+        );
+        assert_eq!(JobStatus::parse("Completed"), None);
+        assert!(serde_json::from_value::<JobStatus>(json!("done")).is_err());
+    }
+
+    #[test]
+    fn stages_round_trip_through_their_schema_strings() {
+        for s in Stage::ALL {
+            assert_eq!(Stage::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+            assert_eq!(
+                serde_json::from_value::<Stage>(json!(s.as_str())).unwrap(),
+                s
+            );
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert_eq!(Stage::parse("processing"), None);
+    }
+
+    /// Every stage the schema's CHECK allows is a `Stage` (plus the shown-only `queued`).
+    #[test]
+    fn the_schema_names_every_stored_stage_and_status() {
+        let schema = include_str!("../../schema/granulator.sql");
+        for s in Stage::ALL.into_iter().filter(|s| *s != Stage::Queued) {
+            assert!(schema.contains(&format!("'{}'", s.as_str())), "{s}");
+        }
+        for s in JobStatus::ALL {
+            assert!(schema.contains(&format!("'{}'", s.as_str())), "{s}");
+        }
+        for m in [RunMode::Inline, RunMode::Queue] {
+            assert!(schema.contains(&format!("'{}'", m.as_str())), "{m}");
+            assert_eq!(serde_json::to_value(m).unwrap(), json!(m.as_str()));
+        }
+    }
+}
