@@ -7,7 +7,8 @@
 //! rules, scoring, prompts, wire formats, retry policy, pricing — has no
 //! `worker` types and is unit-tested natively.
 
-pub mod error;
+/// The error type and its JSON mapping are the kit's (`bitware_kit::error`).
+pub use bitware_kit::error;
 pub mod handlers;
 pub mod helpers;
 pub mod openapi;
@@ -176,7 +177,7 @@ async fn handle(
         _ => {
             let headers = req.headers();
             let credentials = Credentials::from_headers(|name| headers.get(name).ok().flatten())?;
-            services::kam::authenticate(app, credentials).await?
+            bitware_kit::kam::authenticate(&app.kam(), credentials).await?
         }
     };
     if let Some(p) = principal.as_ref() {

@@ -1,27 +1,13 @@
-//! The route table: the router, the 405 `Allow` header, the access rule of
-//! every route, `/help` and `/openapi.json` (with the schemas of
-//! `crate::openapi`) all read this one list, so they cannot drift.
+//! The granulator's route table: the router, the 405 `Allow` header, the
+//! access rule of every route, `/help` and `/openapi.json` (with the schemas
+//! of `crate::openapi`) all read this one list, so they cannot drift. The
+//! matching is `bitware_kit::routes`.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Access {
-    /// No credentials.
-    Public,
-    /// A client API key, a dashboard session or worker credentials.
-    Authenticated,
-    /// Worker credentials or an admin session.
-    Admin,
-}
+pub use bitware_kit::routes::Access;
 
-impl Access {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Public => "public",
-            Access::Authenticated => "authenticated",
-            Access::Admin => "admin",
-        }
-    }
-}
+/// A route of this worker's table, and the result of matching a request against it.
+pub type Route = bitware_kit::routes::Route<RouteId>;
+pub type Match = bitware_kit::routes::Match<RouteId>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
@@ -50,28 +36,10 @@ pub enum RouteId {
     AdminAnalytics,
 }
 
-#[derive(Debug, PartialEq)]
-pub struct Route {
-    pub id: RouteId,
-    pub method: &'static str,
-    pub path: &'static str,
-    pub access: Access,
-    pub summary: &'static str,
-    pub request: &'static str,
-    pub response: &'static str,
-}
-
+/// `route!(Id, ...)`: a row of the table, `Id` a `RouteId` variant.
 macro_rules! route {
-    ($id:ident, $method:literal, $path:literal, $access:ident, $summary:literal, $request:literal, $response:literal) => {
-        Route {
-            id: RouteId::$id,
-            method: $method,
-            path: $path,
-            access: Access::$access,
-            summary: $summary,
-            request: $request,
-            response: $response,
-        }
+    ($id:ident, $($rest:tt)*) => {
+        bitware_kit::route!(RouteId::$id, $($rest)*)
     };
 }
 
@@ -128,51 +96,9 @@ pub static ROUTES: &[Route] = &[
         "query: days?", "templates[], daily[], structureTypes[], providers[], recommendations[]"),
 ];
 
-#[derive(Debug, PartialEq)]
-pub enum Match {
-    Found(&'static Route, Vec<(&'static str, String)>),
-    MethodNotAllowed(Vec<&'static str>),
-    NotFound,
-}
-
-/// Match a request; `{name}` segments capture one non-empty path segment.
+/// Match a request against this worker's table (`bitware_kit::routes::match_route`).
 pub fn match_route(method: &str, path: &str) -> Match {
-    let path = if path.len() > 1 {
-        path.trim_end_matches('/')
-    } else {
-        path
-    };
-    let mut allowed = Vec::new();
-    for route in ROUTES {
-        if let Some(params) = match_path(route.path, path) {
-            if route.method == method {
-                return Match::Found(route, params);
-            }
-            allowed.push(route.method);
-        }
-    }
-    if allowed.is_empty() {
-        Match::NotFound
-    } else {
-        allowed.push("OPTIONS");
-        Match::MethodNotAllowed(allowed)
-    }
-}
-
-fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
-    let mut pattern_parts = pattern.split('/');
-    let mut path_parts = path.split('/');
-    let mut params = Vec::new();
-    loop {
-        match (pattern_parts.next(), path_parts.next()) {
-            (None, None) => return Some(params),
-            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {
-                params.push((&p[1..p.len() - 1], s.to_string()));
-            }
-            (Some(p), Some(s)) if p == s => {}
-            _ => return None,
-        }
-    }
+    bitware_kit::routes::match_route(ROUTES, method, path)
 }
 
 #[cfg(test)]

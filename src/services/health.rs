@@ -5,7 +5,7 @@
 use crate::services::database::Database;
 use crate::services::timing::with_timeout;
 use crate::services::{kam, migrations, storage};
-use crate::types::env::App;
+use crate::types::env::{App, JOB_CACHE, STRUCTURE_STORAGE};
 use crate::types::limits::Tier;
 use serde::Serialize;
 
@@ -70,11 +70,12 @@ pub async fn checks(app: &App, host: &str) -> Checks {
             .await
             .ok_or("timed out")?
     };
+    let kam_client = app.kam();
     let (database, kv, r2, kam) = futures_util::join!(
         database,
-        storage::kv_reachable(app, CHECK_TIMEOUT_MS),
-        storage::r2_reachable(app, CHECK_TIMEOUT_MS),
-        kam::reachable(app)
+        storage::kv_reachable(&app.env, JOB_CACHE, CHECK_TIMEOUT_MS),
+        storage::r2_reachable(&app.env, STRUCTURE_STORAGE, CHECK_TIMEOUT_MS),
+        kam::reachable(&kam_client)
     );
     Checks {
         database: database.into(),

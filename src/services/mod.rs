@@ -10,15 +10,13 @@ pub mod validation;
 pub mod economy;
 pub mod envelope;
 pub mod stats;
-pub mod storage;
-pub mod timing;
+pub use bitware_kit::{kam, storage, timing};
 
 pub mod database;
 pub mod granulator;
 pub mod health;
 pub mod job_events;
 pub mod jobs;
-pub mod kam;
 pub mod migrations;
 pub mod queue_jobs;
 pub mod spend;

@@ -4,16 +4,26 @@ use crate::types::limits::Limits;
 use crate::types::pricing::Pricing;
 use crate::types::provider::{Secret, Settings};
 use crate::types::provider_setup::ProviderSetup;
+use bitware_kit::kam::Kam;
+use bitware_kit::storage::Shelf;
 use worker::Env;
 
 pub const DB: &str = "DB";
 pub const TEMPLATE_CACHE: &str = "TEMPLATE_CACHE";
 pub const JOB_CACHE: &str = "JOB_CACHE";
 pub const STRUCTURE_STORAGE: &str = "STRUCTURE_STORAGE";
-pub const KEY_ACCOUNT_MANAGER: &str = "KEY_ACCOUNT_MANAGER";
+pub use bitware_kit::kam::KEY_ACCOUNT_MANAGER;
 pub const AI: &str = "AI";
 pub const JOB_QUEUE: &str = "JOB_QUEUE";
 pub const SERVICE_NAME: &str = "bitware-content-granulator";
+
+/// Where finished structures too large to inline are kept (`bitware_kit::storage`).
+pub const STRUCTURES: Shelf = Shelf {
+    kv_binding: JOB_CACHE,
+    r2_binding: STRUCTURE_STORAGE,
+    kv_prefix: "structure:",
+    r2_prefix: "structures/",
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -151,4 +161,17 @@ pub struct App {
     pub env: Env,
     pub config: Config,
     pub request_id: String,
+}
+
+impl App {
+    /// KAM as this worker asks it: its id, shared secret, auth cache and timeout.
+    pub fn kam(&self) -> Kam<'_> {
+        Kam {
+            env: &self.env,
+            worker_id: SERVICE_NAME,
+            shared_secret: self.config.shared_secret.as_ref().map(|s| s.expose()),
+            cache_kv: JOB_CACHE,
+            timeout_ms: self.config.kam_timeout_ms,
+        }
+    }
 }

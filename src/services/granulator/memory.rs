@@ -13,6 +13,7 @@ use crate::services::database::{
 use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
+use crate::types::env::STRUCTURES;
 use crate::types::job::{JobStatus, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
@@ -335,7 +336,7 @@ pub struct MemoryStructures {
 
 impl StructureStore for MemoryStructures {
     async fn store(&self, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>> {
-        let Some(location) = tier.location(job_id) else {
+        let Some(location) = STRUCTURES.location(tier, job_id) else {
             return Ok(None);
         };
         self.stored

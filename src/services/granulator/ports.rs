@@ -13,7 +13,7 @@ use crate::services::database::{
 use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
-use crate::types::env::{App, Config};
+use crate::types::env::{App, Config, STRUCTURES};
 use crate::types::job::Stage;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
@@ -121,7 +121,7 @@ pub struct WorkerStructures<'a> {
 
 impl StructureStore for WorkerStructures<'_> {
     async fn store(&self, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>> {
-        storage::store(self.app, tier, job_id, json).await
+        storage::store(&self.app.env, &STRUCTURES, tier, job_id, json).await
     }
 }
 

@@ -15,7 +15,7 @@ use crate::services::templates;
 use crate::services::timing::now_ms;
 use crate::services::validation::{self, assess};
 use crate::types::api::JobRequest;
-use crate::types::env::App;
+use crate::types::env::{App, STRUCTURES};
 use crate::types::job::JobStatus;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
@@ -47,7 +47,9 @@ pub async fn load_structure(
                 }
             }
             (Some(tier), Some(location)) => {
-                if let Some(structure) = storage::load(app, tier, location).await? {
+                if let Some(structure) =
+                    storage::load(&app.env, &STRUCTURES, tier, location).await?
+                {
                     return Ok((structure, tier.as_str()));
                 }
             }

@@ -1,15 +1,21 @@
 //! Time on the Workers runtime: `std::time` panics on wasm32, so the clock is
-//! `Date.now()` and timeouts race a future against a `Delay`.
+//! `Date.now()` and timeouts race a future against a `Delay` (`worker`
+//! feature). The `Clock` trait and date arithmetic are pure.
 
+#[cfg(feature = "worker")]
 use futures_util::future::{select, Either};
+#[cfg(feature = "worker")]
 use std::future::Future;
+#[cfg(feature = "worker")]
 use std::time::Duration;
 
+#[cfg(feature = "worker")]
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
 /// `Some(output)` if `future` finishes within `ms`, else `None` (it is dropped).
+#[cfg(feature = "worker")]
 pub async fn with_timeout<F: Future>(ms: u64, future: F) -> Option<F::Output> {
     let delay = worker::Delay::from(Duration::from_millis(ms));
     futures_util::pin_mut!(future);
@@ -19,6 +25,7 @@ pub async fn with_timeout<F: Future>(ms: u64, future: F) -> Option<F::Output> {
     }
 }
 
+#[cfg(feature = "worker")]
 pub async fn sleep(ms: u64) {
     worker::Delay::from(Duration::from_millis(ms)).await;
 }
@@ -31,8 +38,10 @@ pub trait Clock {
 }
 
 /// The platform's clock.
+#[cfg(feature = "worker")]
 pub struct WallClock;
 
+#[cfg(feature = "worker")]
 impl Clock for WallClock {
     fn now_ms(&self) -> u64 {
         now_ms()
@@ -43,6 +52,7 @@ impl Clock for WallClock {
 }
 
 /// Today's date (UTC) as `YYYY-MM-DD`.
+#[cfg(feature = "worker")]
 pub fn today() -> String {
     day_of(now_ms())
 }
@@ -54,6 +64,7 @@ pub fn day_of(ms: u64) -> String {
         .unwrap_or_else(|| "1970-01-01".into())
 }
 
+#[cfg(feature = "worker")]
 pub fn iso_now() -> String {
     chrono::DateTime::from_timestamp_millis(now_ms() as i64)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))

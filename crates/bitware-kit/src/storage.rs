@@ -1,11 +1,16 @@
-//! Storage tiering of finished structures (seed §6.1), by UTF-8 size:
+//! Storage tiering of a worker's results (seed §6.1), by UTF-8 size:
 //! under 25 KiB inline in the response and D1; under 128 KiB in KV
-//! (`structure:{jobId}`, 7-day TTL); larger in R2 (`structures/{jobId}.json`).
+//! (`{kv_prefix}{id}`, 7-day TTL); larger in R2 (`{r2_prefix}{id}.json`).
+//! Which bindings and key names is the worker's [`Shelf`].
 
-use crate::error::{AppError, AppResult};
-use crate::types::env::{App, JOB_CACHE, STRUCTURE_STORAGE};
+use crate::error::AppError;
+#[cfg(feature = "worker")]
+use crate::error::AppResult;
 use serde::Serialize;
+#[cfg(feature = "worker")]
 use serde_json::Value;
+#[cfg(feature = "worker")]
+use worker::Env;
 
 pub const INLINE_LIMIT: usize = 25 * 1024;
 pub const KV_LIMIT: usize = 128 * 1024;
@@ -43,16 +48,32 @@ impl Tier {
             .into_iter()
             .find(|t| t.as_str() == s)
     }
+}
 
-    pub fn location(self, job_id: i64) -> Option<String> {
-        match self {
+/// Where a worker keeps results too large to inline: its KV and R2 bindings
+/// and the key names under them.
+#[derive(Debug, Clone, Copy)]
+pub struct Shelf {
+    pub kv_binding: &'static str,
+    pub r2_binding: &'static str,
+    /// KV key prefix, e.g. `structure:` → `structure:7`.
+    pub kv_prefix: &'static str,
+    /// R2 key prefix, e.g. `structures/` → `structures/7.json`.
+    pub r2_prefix: &'static str,
+}
+
+impl Shelf {
+    /// Where a result of `tier` is kept; `None` inline.
+    pub fn location(&self, tier: Tier, id: i64) -> Option<String> {
+        match tier {
             Tier::Inline => None,
-            Tier::Kv => Some(format!("structure:{job_id}")),
-            Tier::R2 => Some(format!("structures/{job_id}.json")),
+            Tier::Kv => Some(format!("{}{id}", self.kv_prefix)),
+            Tier::R2 => Some(format!("{}{id}.json", self.r2_prefix)),
         }
     }
 }
 
+#[cfg_attr(not(feature = "worker"), allow(dead_code))]
 fn storage_error(what: &str, e: impl std::fmt::Display) -> AppError {
     crate::error::worker_log(&format!("storage error while {what}: {e}"));
     AppError::unavailable(
@@ -61,16 +82,22 @@ fn storage_error(what: &str, e: impl std::fmt::Display) -> AppError {
     )
 }
 
-/// Write a structure that is too large to inline. Inline needs no write.
-pub async fn store(app: &App, tier: Tier, job_id: i64, json: &str) -> AppResult<Option<String>> {
-    let Some(location) = tier.location(job_id) else {
+/// Write a result that is too large to inline. Inline needs no write.
+#[cfg(feature = "worker")]
+pub async fn store(
+    env: &Env,
+    shelf: &Shelf,
+    tier: Tier,
+    id: i64,
+    json: &str,
+) -> AppResult<Option<String>> {
+    let Some(location) = shelf.location(tier, id) else {
         return Ok(None);
     };
     match tier {
         Tier::Kv => {
-            let kv = app
-                .env
-                .kv(JOB_CACHE)
+            let kv = env
+                .kv(shelf.kv_binding)
                 .map_err(|e| storage_error("opening KV", e))?;
             kv.put(&location, json)
                 .map_err(|e| storage_error("writing KV", e))?
@@ -80,9 +107,8 @@ pub async fn store(app: &App, tier: Tier, job_id: i64, json: &str) -> AppResult<
                 .map_err(|e| storage_error("writing KV", e))?;
         }
         Tier::R2 => {
-            let bucket = app
-                .env
-                .bucket(STRUCTURE_STORAGE)
+            let bucket = env
+                .bucket(shelf.r2_binding)
                 .map_err(|e| storage_error("opening R2", e))?;
             let metadata = worker::HttpMetadata {
                 content_type: Some("application/json".into()),
@@ -100,13 +126,18 @@ pub async fn store(app: &App, tier: Tier, job_id: i64, json: &str) -> AppResult<
     Ok(Some(location))
 }
 
-/// Read a stored structure back; `None` when it is gone (KV entries expire).
-pub async fn load(app: &App, tier: Tier, location: &str) -> AppResult<Option<Value>> {
+/// Read a stored result back; `None` when it is gone (KV entries expire).
+#[cfg(feature = "worker")]
+pub async fn load(
+    env: &Env,
+    shelf: &Shelf,
+    tier: Tier,
+    location: &str,
+) -> AppResult<Option<Value>> {
     let text = match tier {
         Tier::Kv => {
-            let kv = app
-                .env
-                .kv(JOB_CACHE)
+            let kv = env
+                .kv(shelf.kv_binding)
                 .map_err(|e| storage_error("opening KV", e))?;
             kv.get(location)
                 .text()
@@ -114,9 +145,8 @@ pub async fn load(app: &App, tier: Tier, location: &str) -> AppResult<Option<Val
                 .map_err(|e| storage_error("reading KV", e))?
         }
         Tier::R2 => {
-            let bucket = app
-                .env
-                .bucket(STRUCTURE_STORAGE)
+            let bucket = env
+                .bucket(shelf.r2_binding)
                 .map_err(|e| storage_error("opening R2", e))?;
             match bucket
                 .get(location)
@@ -144,12 +174,10 @@ pub async fn load(app: &App, tier: Tier, location: &str) -> AppResult<Option<Val
 }
 
 /// `/health`'s KV probe: a read of a key that need not exist (never a write).
-pub async fn kv_reachable(app: &App, timeout_ms: u64) -> Result<(), String> {
-    let kv = app
-        .env
-        .kv(JOB_CACHE)
-        .map_err(|_| "binding missing".to_string())?;
-    crate::services::timing::with_timeout(timeout_ms, kv.get("health:probe").text())
+#[cfg(feature = "worker")]
+pub async fn kv_reachable(env: &Env, binding: &str, timeout_ms: u64) -> Result<(), String> {
+    let kv = env.kv(binding).map_err(|_| "binding missing".to_string())?;
+    crate::timing::with_timeout(timeout_ms, kv.get("health:probe").text())
         .await
         .ok_or("timed out")?
         .map(|_| ())
@@ -157,12 +185,12 @@ pub async fn kv_reachable(app: &App, timeout_ms: u64) -> Result<(), String> {
 }
 
 /// `/health`'s R2 probe: a HEAD of an object that need not exist.
-pub async fn r2_reachable(app: &App, timeout_ms: u64) -> Result<(), String> {
-    let bucket = app
-        .env
-        .bucket(STRUCTURE_STORAGE)
+#[cfg(feature = "worker")]
+pub async fn r2_reachable(env: &Env, binding: &str, timeout_ms: u64) -> Result<(), String> {
+    let bucket = env
+        .bucket(binding)
         .map_err(|_| "binding missing".to_string())?;
-    crate::services::timing::with_timeout(timeout_ms, bucket.head("health/probe"))
+    crate::timing::with_timeout(timeout_ms, bucket.head("health/probe"))
         .await
         .ok_or("timed out")?
         .map(|_| ())
@@ -180,8 +208,18 @@ mod tests {
         assert_eq!(Tier::for_size(INLINE_LIMIT), Tier::Kv);
         assert_eq!(Tier::for_size(KV_LIMIT - 1), Tier::Kv);
         assert_eq!(Tier::for_size(KV_LIMIT), Tier::R2);
-        assert_eq!(Tier::Kv.location(7).as_deref(), Some("structure:7"));
-        assert_eq!(Tier::R2.location(7).as_deref(), Some("structures/7.json"));
+        let shelf = Shelf {
+            kv_binding: "JOB_CACHE",
+            r2_binding: "STRUCTURE_STORAGE",
+            kv_prefix: "structure:",
+            r2_prefix: "structures/",
+        };
+        assert_eq!(shelf.location(Tier::Kv, 7).as_deref(), Some("structure:7"));
+        assert_eq!(
+            shelf.location(Tier::R2, 7).as_deref(),
+            Some("structures/7.json")
+        );
+        assert_eq!(shelf.location(Tier::Inline, 7), None);
         assert_eq!(Tier::parse("r2"), Some(Tier::R2));
     }
 }

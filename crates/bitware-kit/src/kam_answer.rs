@@ -1,7 +1,7 @@
 //! What the Key Account Manager's answers mean (contracts §1), and the cache
-//! key a positive answer is kept under. The calls live in `services::kam`.
+//! key a positive answer is kept under. The calls live in `kam`.
 
-use crate::helpers::auth::Principal;
+use crate::auth::Principal;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

@@ -1,4 +1,4 @@
-//! The crate's one error type and its one mapping to HTTP:
+//! The one error type of a worker and its one mapping to HTTP:
 //! `{"error": "<what was wrong>", "status": N, "code": "<machine_code>", "details"?: …}`.
 
 use serde_json::{json, Value};
@@ -149,9 +149,9 @@ impl AppError {
 
 /// Log a line (never with a credential in it). Native tests print to stderr.
 pub fn worker_log(line: &str) {
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(feature = "worker", target_arch = "wasm32"))]
     worker::console_error!("{line}");
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(not(all(feature = "worker", target_arch = "wasm32")))]
     eprintln!("{line}");
 }
 

@@ -1,6 +1,6 @@
 //! Three-tier authentication (seed §3, contracts §1), the pure part: which
 //! credential a request carries and who may do what. What KAM's answers
-//! mean is `helpers::kam_answer`; the calls to KAM live in `services::kam`.
+//! mean is `kam_answer`; the calls to KAM live in `kam` (`worker` feature).
 
 use crate::error::{AppError, AppResult};
 use crate::routes::Access;
@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub const WORKER_ID: &str = "bitware-content-granulator";
 const MAX_CREDENTIAL_LEN: usize = 512;
 
 /// The credential a request presents, tried in the seed's order.

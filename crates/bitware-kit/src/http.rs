@@ -1,8 +1,10 @@
 //! Standard HTTP responses (seed §5.1): JSON bodies, CORS, request ids, and
-//! reading a JSON body within limits.
+//! reading a JSON body within limits. The rules are pure; the response
+//! builders and body reading use `worker` types (`worker` feature).
 
 use crate::error::{AppError, AppResult, Kind};
 use serde_json::Value;
+#[cfg(feature = "worker")]
 use worker::{Request, Response};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -16,6 +18,7 @@ pub const CORS_EXPOSE_HEADERS: &str =
 /// Extra response headers a handler may add.
 pub type Headers = Vec<(&'static str, String)>;
 
+#[cfg(feature = "worker")]
 pub fn json_response(
     status: u16,
     body: &Value,
@@ -33,6 +36,7 @@ pub fn json_response(
 }
 
 /// A Server-Sent Events stream (`text/event-stream`), never cached or buffered.
+#[cfg(feature = "worker")]
 pub fn event_stream_response<S>(stream: S, request_id: &str) -> worker::Result<Response>
 where
     S: futures_util::TryStream + 'static,
@@ -48,7 +52,19 @@ where
     Ok(response)
 }
 
+#[cfg(feature = "worker")]
 pub fn error_response(error: &AppError, request_id: &str) -> worker::Result<Response> {
+    json_response(
+        error.status(),
+        &error.body(),
+        request_id,
+        &error_headers(error),
+    )
+}
+
+/// The headers an error answer carries: `Allow` on a 405, `Retry-After` on a
+/// 503 or when the error says when to retry.
+pub fn error_headers(error: &AppError) -> Headers {
     let mut extra = Headers::new();
     if error.kind == Kind::MethodNotAllowed {
         if let Some(allow) = error.details.as_ref().and_then(|d| d["allow"].as_array()) {
@@ -66,9 +82,10 @@ pub fn error_response(error: &AppError, request_id: &str) -> worker::Result<Resp
     {
         extra.push(("Retry-After", seconds.to_string()));
     }
-    json_response(error.status(), &error.body(), request_id, &extra)
+    extra
 }
 
+#[cfg(feature = "worker")]
 pub fn preflight(request_id: &str) -> worker::Result<Response> {
     let mut response = Response::empty()?.with_status(204);
     let headers = response.headers_mut();
@@ -77,6 +94,7 @@ pub fn preflight(request_id: &str) -> worker::Result<Response> {
     Ok(response)
 }
 
+#[cfg(feature = "worker")]
 fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result<()> {
     headers.set("Access-Control-Allow-Origin", CORS_ALLOW_ORIGIN)?;
     headers.set("Access-Control-Allow-Methods", CORS_ALLOW_METHODS)?;
@@ -87,11 +105,14 @@ fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result
 }
 
 /// The caller's request id when it is printable and short, else a new uuid.
+#[cfg(feature = "worker")]
 pub fn request_id(req: &Request) -> String {
-    req.headers()
-        .get("X-Request-ID")
-        .ok()
-        .flatten()
+    request_id_from(req.headers().get("X-Request-ID").ok().flatten())
+}
+
+/// `X-Request-ID` as sent when it is printable and at most 128 characters, else a new uuid.
+pub fn request_id_from(header: Option<String>) -> String {
+    header
         .map(|id| id.trim().to_string())
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()))
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
@@ -99,13 +120,29 @@ pub fn request_id(req: &Request) -> String {
 
 /// Read a JSON body: 415 unless `application/json`, 413 over the limit,
 /// 400 when it does not parse.
+#[cfg(feature = "worker")]
 pub async fn read_json(req: &mut Request) -> AppResult<Value> {
-    let content_type = req
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let declared = header("Content-Length").and_then(|l| l.parse::<usize>().ok());
+    check_json_headers(&header("Content-Type").unwrap_or_default(), declared)?;
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| AppError::bad_request("unreadable_body", "the body could not be read"))?;
+    parse_json_body(&bytes)
+}
+
+fn too_large() -> AppError {
+    AppError::new(
+        Kind::PayloadTooLarge,
+        "payload_too_large",
+        format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Before the body is read: 415 unless `application/json`, 413 when the
+/// declared length is over the limit.
+pub fn check_json_headers(content_type: &str, declared: Option<usize>) -> AppResult<()> {
     let media = content_type
         .split(';')
         .next()
@@ -119,26 +156,14 @@ pub async fn read_json(req: &mut Request) -> AppResult<Value> {
             "Content-Type must be application/json",
         ));
     }
-    let too_large = || {
-        AppError::new(
-            Kind::PayloadTooLarge,
-            "payload_too_large",
-            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| AppError::bad_request("unreadable_body", "the body could not be read"))?;
+    Ok(())
+}
+
+/// The body read: 413 over the limit, 400 when empty, not JSON, or holding NUL.
+pub fn parse_json_body(bytes: &[u8]) -> AppResult<Value> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(too_large());
     }
@@ -148,7 +173,7 @@ pub async fn read_json(req: &mut Request) -> AppResult<Value> {
             "the body is empty; send a JSON object",
         ));
     }
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
         AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
     if let Some(path) = find_nul(&body, "body") {
@@ -187,6 +212,48 @@ pub fn find_nul(value: &Value, path: &str) -> Option<String> {
 mod nul_tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bodies_are_json_objects_within_the_limit() {
+        assert_eq!(
+            check_json_headers("text/plain", None).unwrap_err().status(),
+            415
+        );
+        assert!(check_json_headers("Application/JSON; charset=utf-8", Some(10)).is_ok());
+        assert_eq!(
+            check_json_headers("application/json", Some(MAX_BODY_BYTES + 1))
+                .unwrap_err()
+                .status(),
+            413
+        );
+        assert_eq!(parse_json_body(b"  ").unwrap_err().code, "empty_body");
+        assert_eq!(parse_json_body(b"{").unwrap_err().code, "malformed_json");
+        assert_eq!(
+            parse_json_body(br#"{"a":"\u0000"}"#).unwrap_err().code,
+            "invalid_text"
+        );
+        assert_eq!(parse_json_body(br#"{"a":1}"#).unwrap(), json!({"a": 1}));
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_printable_and_short() {
+        assert_eq!(request_id_from(Some(" abc-1 ".into())), "abc-1");
+        assert_eq!(request_id_from(Some("a b".into())).len(), 36);
+        assert_eq!(request_id_from(Some("x".repeat(129))).len(), 36);
+        assert_eq!(request_id_from(None).len(), 36);
+    }
+
+    #[test]
+    fn errors_carry_allow_and_retry_after() {
+        let e = AppError::new(Kind::MethodNotAllowed, "method_not_allowed", "no")
+            .with_details(json!({"allow": ["GET", "OPTIONS"]}));
+        assert_eq!(
+            error_headers(&e),
+            vec![("Allow", "GET, OPTIONS".to_string())]
+        );
+        let e = AppError::unavailable("kam_unavailable", "down");
+        assert_eq!(error_headers(&e), vec![("Retry-After", "5".to_string())]);
+    }
 
     #[test]
     fn nul_is_found_in_any_string_or_key_and_named_by_its_path() {

@@ -1,0 +1,28 @@
+//! bitware-kit: what every AI Factory worker shares, so the Content Granulator,
+//! the Content Generator and the Content Packager cannot drift apart.
+//!
+//! - [`auth`]: the three credential tiers (seed §3), principals and tenants,
+//!   the access rule, constant-time secret checks; [`kam_answer`]: what KAM's
+//!   answers mean; [`kam`]: the KAM client with its 60 s KV cache (`worker`).
+//! - [`error`]: the one error type and its JSON body.
+//! - [`routes`]: the route table a worker declares, matched with 404 / 405 +
+//!   `Allow` from the same list that `/help` and OpenAPI read.
+//! - [`http`]: JSON responses, CORS, request ids, bounded JSON bodies;
+//!   [`log`]: one structured JSON line per request.
+//! - [`storage`]: inline / KV / R2 tiering of large results.
+//! - [`timing`]: the platform clock, timeouts, a `Clock` trait for tests.
+//!
+//! Worker-specific names (worker id, bindings, key prefixes, routes) are
+//! parameters. Everything that calls Workers bindings sits behind the
+//! `worker` feature; without it the crate is pure and tests natively.
+
+pub mod auth;
+pub mod error;
+pub mod http;
+#[cfg(feature = "worker")]
+pub mod kam;
+pub mod kam_answer;
+pub mod log;
+pub mod routes;
+pub mod storage;
+pub mod timing;

@@ -1,0 +1,151 @@
+//! The route table a worker declares: the router, the 405 `Allow` header,
+//! the access rule of every route, `/help` and `/openapi.json` all read one
+//! list, so they cannot drift. The worker names its routes (`Id`, usually an
+//! enum) and the kit matches them.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// No credentials.
+    Public,
+    /// A client API key, a dashboard session or worker credentials.
+    Authenticated,
+    /// Worker credentials or an admin session.
+    Admin,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Authenticated => "authenticated",
+            Access::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Route<Id: 'static> {
+    pub id: Id,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    pub request: &'static str,
+    pub response: &'static str,
+}
+
+/// One row of a route table:
+/// `route!(RouteId::Health, "GET", "/health", Public, "summary", "request", "response")`.
+#[macro_export]
+macro_rules! route {
+    ($id:path, $method:literal, $path:literal, $access:ident, $summary:literal, $request:literal, $response:literal) => {
+        $crate::routes::Route {
+            id: $id,
+            method: $method,
+            path: $path,
+            access: $crate::routes::Access::$access,
+            summary: $summary,
+            request: $request,
+            response: $response,
+        }
+    };
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Match<Id: 'static> {
+    Found(&'static Route<Id>, Vec<(&'static str, String)>),
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+/// Match a request against `routes`; `{name}` segments capture one
+/// non-empty path segment, and a trailing `/` is ignored.
+pub fn match_route<Id>(routes: &'static [Route<Id>], method: &str, path: &str) -> Match<Id> {
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    let mut allowed = Vec::new();
+    for route in routes {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method == method {
+                return Match::Found(route, params);
+            }
+            allowed.push(route.method);
+        }
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        allowed.push("OPTIONS");
+        Match::MethodNotAllowed(allowed)
+    }
+}
+
+fn match_path(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut pattern_parts = pattern.split('/');
+    let mut path_parts = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (pattern_parts.next(), path_parts.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {
+                params.push((&p[1..p.len() - 1], s.to_string()));
+            }
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum Id {
+        Root,
+        Item,
+        Create,
+    }
+
+    static TABLE: &[Route<Id>] = &[
+        route!(Id::Root, "GET", "/", Public, "root", "-", "-"),
+        route!(
+            Id::Item,
+            "GET",
+            "/api/items/{id}",
+            Authenticated,
+            "one",
+            "-",
+            "-"
+        ),
+        route!(Id::Create, "POST", "/api/items", Admin, "create", "-", "-"),
+    ];
+
+    #[test]
+    fn parameters_are_captured_and_a_trailing_slash_is_ignored() {
+        let Match::Found(r, params) = match_route(TABLE, "GET", "/api/items/7/") else {
+            panic!()
+        };
+        assert_eq!((&r.id, r.access), (&Id::Item, Access::Authenticated));
+        assert_eq!(params, vec![("id", "7".to_string())]);
+        assert!(matches!(match_route(TABLE, "GET", "/"), Match::Found(r, _) if r.id == Id::Root));
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_with_the_allowed_ones() {
+        assert_eq!(
+            match_route(TABLE, "GET", "/api/items"),
+            Match::MethodNotAllowed(vec!["POST", "OPTIONS"])
+        );
+        assert_eq!(
+            match_route(TABLE, "GET", "/api/items//"),
+            Match::MethodNotAllowed(vec!["POST", "OPTIONS"])
+        );
+        assert_eq!(match_route(TABLE, "GET", "/api/items/7/x"), Match::NotFound);
+        assert_eq!(Access::Admin.as_str(), "admin");
+    }
+}
