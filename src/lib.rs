@@ -16,24 +16,16 @@ pub mod routes;
 pub mod services;
 pub mod types;
 
-use error::{AppError, AppResult, Kind};
+use bitware_kit::front::{self, Admitted, Answer};
+use error::AppResult;
 use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call};
-use helpers::auth::{authorize, Credentials};
 use helpers::http;
-use routes::{match_route, Access, Match, RouteId};
-use serde_json::json;
-use std::collections::HashMap;
+use routes::{RouteId, ROUTES};
 use types::env::{App, Config};
 use worker::{
     event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
     ScheduledEvent,
 };
-
-/// What a route answers: JSON, or a stream (the events route).
-pub enum Answer {
-    Json(handlers::Reply),
-    Stream(Response),
-}
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
@@ -49,22 +41,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     };
     let mut log =
         helpers::log::RequestLog::new(&app.request_id, req.method().as_ref(), &req.path());
-    let response = match handle(&app, &ctx, &mut req, &mut log).await {
-        Ok(Answer::Json(reply)) => {
-            log.note_body(&reply.body);
-            http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers)
-        }
-        Ok(Answer::Stream(response)) => Ok(response),
-        Err(e) => {
-            log.error_code = Some(e.code);
-            http::error_response(&e, &app.request_id)
-        }
-    };
-    // One JSON line per request: never a header value or a body, so never a credential.
-    let status = response.as_ref().map(|r| r.status_code()).unwrap_or(500);
-    let ms = services::timing::now_ms().saturating_sub(started);
-    worker::console_log!("{}", log.line(status, ms));
-    response
+    let answer = handle(&app, &ctx, &mut req, &mut log).await;
+    front::respond(answer, &app.request_id, &mut log, started)
 }
 
 /// Cron (wrangler.toml `[triggers]`): end jobs abandoned past their deadline.
@@ -147,44 +125,16 @@ async fn handle(
     req: &mut Request,
     log: &mut helpers::log::RequestLog,
 ) -> AppResult<Answer> {
-    let url = req
-        .url()
-        .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
-    let method = req.method().to_string();
-    let (route, params) = match match_route(&method, url.path()) {
-        Match::Found(route, params) => (route, params),
-        Match::MethodNotAllowed(allow) => {
-            return Err(AppError::new(
-                Kind::MethodNotAllowed,
-                "method_not_allowed",
-                format!("{method} is not allowed on {}", url.path()),
-            )
-            .with_details(json!({"allow": allow})))
-        }
-        Match::NotFound => {
-            return Err(AppError::not_found(format!(
-                "no route for {method} {}",
-                url.path()
-            )))
-        }
-    };
-    log.route = route.path.to_string();
-    log.access = Some(route.access.as_str());
-    // Credentials are checked before the body is read: an unauthenticated
-    // caller learns nothing about what the route would accept.
-    let principal = match route.access {
-        Access::Public => None,
-        _ => {
-            let headers = req.headers();
-            let credentials = Credentials::from_headers(|name| headers.get(name).ok().flatten())?;
-            bitware_kit::kam::authenticate(&app.kam(), credentials).await?
-        }
-    };
-    if let Some(p) = principal.as_ref() {
-        log.caller = Some(p.tier_name());
-        log.tier = Some(app.config.limits.tier_of(p.kam_tier()).as_str());
-    }
-    authorize(route.access, principal.as_ref())?;
+    let Admitted {
+        route,
+        params,
+        query,
+        host,
+        principal,
+    } = front::admit(req, ROUTES, &app.kam(), log, |p| {
+        app.config.limits.tier_of(p.kam_tier()).as_str()
+    })
+    .await?;
     // Paid routes count against the caller's tier, before any work is done.
     if let (true, Some(p)) = (is_paid(route.id), principal.as_ref()) {
         services::spend::check_rate_limit(app, &services::spend::Payer::of(p, &app.config.limits))
@@ -197,13 +147,9 @@ async fn handle(
     };
     let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
     let prefer = req.headers().get("Prefer").ok().flatten();
-    let query: HashMap<String, String> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
     let call = Call {
         app,
-        host: url.host_str().unwrap_or("").to_string(),
+        host,
         ctx,
         principal: principal.as_ref(),
         params,

@@ -11,43 +11,10 @@ pub mod templates;
 
 use crate::error::{AppError, AppResult};
 use crate::helpers::auth::Principal;
-use crate::helpers::http::Headers;
+pub use crate::helpers::http::Reply;
 use crate::types::env::App;
 use serde_json::Value;
 use std::collections::HashMap;
-
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-    pub headers: Headers,
-}
-
-impl Reply {
-    pub fn ok(body: Value) -> Reply {
-        Reply {
-            status: 200,
-            body,
-            headers: Headers::new(),
-        }
-    }
-
-    /// A typed answer as its JSON body.
-    pub fn json<T: serde::Serialize>(body: &T) -> AppResult<Reply> {
-        serde_json::to_value(body)
-            .map(Reply::ok)
-            .map_err(|e| AppError::internal(format!("shaping a reply: {e}")))
-    }
-
-    pub fn status(mut self, status: u16) -> Reply {
-        self.status = status;
-        self
-    }
-
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
 
 /// One routed request.
 pub struct Call<'a> {

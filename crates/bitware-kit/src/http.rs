@@ -18,6 +18,40 @@ pub const CORS_EXPOSE_HEADERS: &str =
 /// Extra response headers a handler may add.
 pub type Headers = Vec<(&'static str, String)>;
 
+/// A handler's JSON answer: status, body, extra headers.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Headers,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply {
+            status: 200,
+            body,
+            headers: Headers::new(),
+        }
+    }
+
+    /// A typed answer as its JSON body.
+    pub fn json<T: serde::Serialize>(body: &T) -> AppResult<Reply> {
+        serde_json::to_value(body)
+            .map(Reply::ok)
+            .map_err(|e| AppError::internal(format!("shaping a reply: {e}")))
+    }
+
+    pub fn status(mut self, status: u16) -> Reply {
+        self.status = status;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
 #[cfg(feature = "worker")]
 pub fn json_response(
     status: u16,

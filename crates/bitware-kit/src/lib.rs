@@ -5,6 +5,8 @@
 //!   the access rule, constant-time secret checks; [`kam_answer`]: what KAM's
 //!   answers mean; [`kam`]: the KAM client with its 60 s KV cache (`worker`).
 //! - [`error`]: the one error type and its JSON body.
+//! - [`front`]: the front door: route, authenticate, authorise, answer and
+//!   log one JSON line (`worker`).
 //! - [`routes`]: the route table a worker declares, matched with 404 / 405 +
 //!   `Allow` from the same list that `/help` and OpenAPI read.
 //! - [`http`]: JSON responses, CORS, request ids, bounded JSON bodies;
@@ -18,6 +20,8 @@
 
 pub mod auth;
 pub mod error;
+#[cfg(feature = "worker")]
+pub mod front;
 pub mod http;
 #[cfg(feature = "worker")]
 pub mod kam;

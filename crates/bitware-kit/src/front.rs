@@ -1,0 +1,117 @@
+//! The front door every worker shares (`worker` feature): a request is
+//! matched against the worker's route table (404, 405 + `Allow`), its
+//! credentials are checked with KAM before its body is read, the access
+//! rule is applied, and the answer goes out as JSON (or a stream) with
+//! CORS and the request id, logged as one JSON line.
+
+use crate::auth::{authorize, Credentials, Principal};
+use crate::error::{AppError, AppResult, Kind};
+use crate::http::{self, Reply};
+use crate::kam::{self, Kam};
+use crate::log::RequestLog;
+use crate::routes::{match_route, Access, Match, Route};
+use serde_json::json;
+use std::collections::HashMap;
+use worker::{Request, Response};
+
+/// What a route answers: JSON, or a stream (Server-Sent Events).
+pub enum Answer {
+    Json(Reply),
+    Stream(Response),
+}
+
+/// A request the route table and the access rule let through.
+pub struct Admitted<Id: 'static> {
+    pub route: &'static Route<Id>,
+    pub params: Vec<(&'static str, String)>,
+    pub query: HashMap<String, String>,
+    /// The request URL's host (a deployed worker is not on loopback).
+    pub host: String,
+    /// `None` on public routes.
+    pub principal: Option<Principal>,
+}
+
+/// Route, authenticate, authorise. `tier` names a principal's billing tier
+/// for the log (the worker's own tier policy).
+pub async fn admit<Id>(
+    req: &Request,
+    routes: &'static [Route<Id>],
+    kam_client: &Kam<'_>,
+    log: &mut RequestLog,
+    tier: impl Fn(&Principal) -> &'static str,
+) -> AppResult<Admitted<Id>> {
+    let url = req
+        .url()
+        .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let method = req.method().to_string();
+    let (route, params) = match match_route(routes, &method, url.path()) {
+        Match::Found(route, params) => (route, params),
+        Match::MethodNotAllowed(allow) => {
+            return Err(AppError::new(
+                Kind::MethodNotAllowed,
+                "method_not_allowed",
+                format!("{method} is not allowed on {}", url.path()),
+            )
+            .with_details(json!({"allow": allow})))
+        }
+        Match::NotFound => {
+            return Err(AppError::not_found(format!(
+                "no route for {method} {}",
+                url.path()
+            )))
+        }
+    };
+    log.route = route.path.to_string();
+    log.access = Some(route.access.as_str());
+    // Credentials are checked before the body is read: an unauthenticated
+    // caller learns nothing about what the route would accept.
+    let principal = match route.access {
+        Access::Public => None,
+        _ => {
+            let headers = req.headers();
+            let credentials = Credentials::from_headers(|name| headers.get(name).ok().flatten())?;
+            kam::authenticate(kam_client, credentials).await?
+        }
+    };
+    if let Some(p) = principal.as_ref() {
+        log.caller = Some(p.tier_name());
+        log.tier = Some(tier(p));
+    }
+    authorize(route.access, principal.as_ref())?;
+    let query = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    Ok(Admitted {
+        route,
+        params,
+        query,
+        host: url.host_str().unwrap_or("").to_string(),
+        principal,
+    })
+}
+
+/// The response of a request, and its one log line (never a header value or
+/// a body, so never a credential). `started_ms` is when it arrived.
+pub fn respond(
+    result: AppResult<Answer>,
+    request_id: &str,
+    log: &mut RequestLog,
+    started_ms: u64,
+) -> worker::Result<Response> {
+    let response = match result {
+        Ok(Answer::Json(reply)) => {
+            log.note_body(&reply.body);
+            http::json_response(reply.status, &reply.body, request_id, &reply.headers)
+        }
+        Ok(Answer::Stream(response)) => Ok(response),
+        Err(e) => {
+            log.error_code = Some(e.code);
+            http::error_response(&e, request_id)
+        }
+    };
+    let status = response.as_ref().map(|r| r.status_code()).unwrap_or(500);
+    let ms = crate::timing::now_ms().saturating_sub(started_ms);
+    worker::console_log!("{}", log.line(status, ms));
+    response
+}
