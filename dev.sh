@@ -55,7 +55,7 @@ The granulator is running on http://127.0.0.1:$PORT  (logs: $STATE_DIR/wrangler.
 AI providers: $(jq -c '.aiProviders.order' <<<"$health")
 $(jq -r '.warnings[] | "WARNING: " + .' <<<"$health")$(jq -r 'select(.status != "healthy") | "\nDEGRADED: " + ([.checks | to_entries[] | select(.value.ok != true) | .key + ": " + (.value.error // "failed")] | join("; "))' <<<"$health")
 
-Dev credentials (KAM stand-in, dev/kam/index.js):
+Dev credentials (KAM stand-in, crates/bitware-kit/dev/kam/index.js):
   client          X-API-Key: dev-client-key          (client dev-client, tier standard)
   other client    X-API-Key: dev-other-key           (client other-client, tier basic)
   admin session   x-bitware-session-token: dev-admin-session

@@ -3,7 +3,8 @@
 # worker-build would download is pointed at what scripts/setup.sh installed.
 set -eu
 cd "$(dirname "$0")/.."
-if [ "${GRANULATOR_SKIP_BUILD:-}" = "1" ]; then exit 0; fi
+# BITWARE_SKIP_BUILD=1: the bundle is already built (the kit's start_worker sets it).
+if [ "${BITWARE_SKIP_BUILD:-}" = "1" ]; then exit 0; fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"

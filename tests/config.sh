@@ -56,7 +56,7 @@ AI_STREAM_STALL_MS=2500
 VARS
 # The environment wins over .dev.vars; anthropic is ordered but has no key.
 env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u SHARED_SECRET \
-  PORT="$port" STATE_DIR="$work/state" DEV_VARS="$work/dev.vars" GRANULATOR_SKIP_BUILD=1 \
+  PORT="$port" STATE_DIR="$work/state" DEV_VARS="$work/dev.vars" BITWARE_SKIP_BUILD=1 \
   AI_ATTEMPT_TIMEOUT_MS=3000 AI_PROVIDER_ORDER=openai,anthropic \
   bash -c 'source scripts/lib.sh; start_bg pid "$0" ./dev.sh; echo "$pid" > "$1"' "$work/dev.out" "$work/dev.pid"
 dev_pgid=$(cat "$work/dev.pid")

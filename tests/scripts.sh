@@ -18,8 +18,8 @@ check "write_private does not change the caller's umask" "$(umask)" "$before"
 
 # Every script that writes a secrets file goes through write_private.
 check "dev.sh writes its secrets file through write_private" "$(grep -c 'write_private "$env_file"' dev.sh)" 1
-check "the KAM stand-in's vars go through write_private" "$(grep -c 'write_private dev/kam/.dev.vars' scripts/lib.sh)" 1
-check "no script redirects a secret with a bare >" "$(grep -nE "SHARED_SECRET=.*> *\"?\\$" dev.sh scripts/*.sh | grep -vc write_private)" 0
+check "the KAM stand-in's vars go through write_private" "$(grep -c 'write_private "$KIT_DIR/dev/kam/.dev.vars"' crates/bitware-kit/scripts/kit.sh)" 1
+check "no script redirects a secret with a bare >" "$(grep -nE "SHARED_SECRET=.*> *\"?\\$" dev.sh scripts/*.sh crates/bitware-kit/scripts/*.sh | grep -vc write_private)" 0
 
 # dev.sh's configuration: .dev.vars (dotenv) overlaid by the environment.
 cat > "$tmp/dev.vars" <<'VARS'

@@ -13,6 +13,13 @@
 //!   [`log`]: one structured JSON line per request.
 //! - [`storage`]: inline / KV / R2 tiering of large results.
 //! - [`timing`]: the platform clock, timeouts, a `Clock` trait for tests.
+//! - [`testing`]: the end-to-end harness (every credential tier of the KAM
+//!   stand-in, the error model's assertions), `test-support` feature.
+//!
+//! Test support beside the crate: `dev/kam/` (the KAM stand-in, a JS worker
+//! run next to the worker by `wrangler dev -c`), `scripts/kit.sh` (ports,
+//! process groups, `start_worker`, migrations) and `scripts/new-worker.sh`
+//! (the scaffold of the next worker).
 //!
 //! Worker-specific names (worker id, bindings, key prefixes, routes) are
 //! parameters. Everything that calls Workers bindings sits behind the
@@ -29,4 +36,6 @@ pub mod kam_answer;
 pub mod log;
 pub mod routes;
 pub mod storage;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod timing;

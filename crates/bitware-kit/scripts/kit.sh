@@ -1,0 +1,96 @@
+# bitware-kit's shell library, sourced by every AI Factory worker's dev.sh,
+# test.sh and scripts: free ports, starting and stopping the processes a
+# script owns (always by PID / process group, never by name), wrangler dev
+# with the kit's KAM stand-in (dev/kam), local D1 migrations.
+# shellcheck shell=bash
+
+KIT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false WRANGLER_LOG=warn
+# The worker's own wrangler dev logs at `log`: its per-request JSON lines
+# (console.log) are hidden at `warn`, and they belong in the log file.
+WORKER_LOG_LEVEL=${WORKER_LOG_LEVEL:-log}
+STARTED_PGIDS=()
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_bg VAR LOGFILE CMD...: run CMD in its own process group and store its
+# PID in VAR. Never call it inside $(...): the PGID must be recorded in this
+# shell, or stop_started cannot stop what was started.
+start_bg() {
+  local var=$1 log=$2; shift 2
+  setsid "$@" >"$log" 2>&1 < /dev/null &
+  STARTED_PGIDS+=("$!")
+  printf -v "$var" '%s' "$!"
+}
+
+stop_started() {
+  local pgid
+  for pgid in "${STARTED_PGIDS[@]:-}"; do
+    [ -n "$pgid" ] || continue
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+  done
+  sleep 0.5
+  for pgid in "${STARTED_PGIDS[@]:-}"; do
+    [ -n "$pgid" ] || continue
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+  done
+  STARTED_PGIDS=()
+}
+
+# wait_http URL SECONDS PID: until URL answers 200, the process dies, or time runs out.
+wait_http() {
+  local url=$1 seconds=$2 pid=$3 i
+  for ((i = 0; i < seconds * 4; i++)); do
+    curl -sf -o /dev/null "$url" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.25
+  done
+  return 1
+}
+
+# write_private FILE: stdin to FILE, readable by its owner only (0600), even
+# when FILE existed before with a wider mode.
+write_private() {
+  (umask 077; rm -f "$1"; cat > "$1") && chmod 600 "$1"
+}
+
+# write_kam_vars SECRET: the KAM stand-in's own dev vars file (gitignored).
+write_kam_vars() {
+  printf 'SHARED_SECRET=%s\n' "$1" | write_private "$KIT_DIR/dev/kam/.dev.vars"
+}
+
+# start_worker VAR PORT STATE_DIR ENV_FILE LOG [--var K:V ...]: wrangler dev of
+# the worker in the current directory with the kit's KAM stand-in bound as
+# KEY_ACCOUNT_MANAGER; its process group id goes to VAR. The bundle is built
+# beforehand (BITWARE_SKIP_BUILD=1 tells the worker's scripts/build.sh).
+start_worker() {
+  local var=$1 port=$2 state=$3 env_file=$4 log=$5; shift 5
+  BITWARE_SKIP_BUILD=1 WRANGLER_LOG=$WORKER_LOG_LEVEL start_bg "$var" "$log" node_modules/.bin/wrangler dev \
+    -c wrangler.toml -c "$KIT_DIR/dev/kam/wrangler.toml" \
+    --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
+    --persist-to "$state" --env-file "$env_file" \
+    --show-interactive-dev-session=false --test-scheduled "$@"
+}
+
+apply_migrations() {
+  node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null
+}
+
+# The local D1 database file of a state directory (read with sqlite3).
+d1_file() {
+  find "$1/v3/d1" -name '*.sqlite' ! -name 'metadata.sqlite' | head -n 1
+}
+
+# port_free PORT: true when nothing listens on 127.0.0.1:PORT.
+port_free() {
+  python3 -c 'import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()' "$1"
+}
