@@ -94,3 +94,72 @@ except OSError:
 finally:
     s.close()' "$1"
 }
+
+# kit_build: build/index.js + the wasm of the worker in the current directory
+# with worker-build, offline: every helper worker-build would download is
+# pointed at what kit_setup installed. Then binaryen's wasm-opt -Oz (pinned in
+# package.json) shrinks the module Cloudflare loads on every cold start; only
+# the features the module already uses (--all-features emits encodings workerd
+# rejects). -Oz takes ~30 s, so its output is reused while wasm-bindgen's is
+# unchanged. BITWARE_SKIP_BUILD=1: nothing to do (the bundle is built).
+kit_build() {
+  if [ "${BITWARE_SKIP_BUILD:-}" = "1" ]; then return 0; fi
+  export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+  export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+  export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+  local bin cache input
+  for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+    [ -x "$bin" ] || { echo "build: $bin is missing; run scripts/setup.sh" >&2; return 1; }
+  done
+  "$HOME/.cargo/bin/worker-build" --release || return 1
+  # One cached module per worker directory (workers may share a target dir).
+  cache=${CARGO_TARGET_DIR:-target}/wasm-opt-cache/$(basename "$PWD")
+  mkdir -p "$cache"
+  input=$(sha256sum build/index_bg.wasm | cut -d' ' -f1)
+  if [ ! -f "$cache/$input.wasm" ]; then
+    "$WASM_OPT_BIN" -Oz --enable-exception-handling --enable-reference-types --enable-bulk-memory \
+      --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+      build/index_bg.wasm -o "$cache/$input.tmp" || return 1
+    rm -f "$cache"/*.wasm
+    mv "$cache/$input.tmp" "$cache/$input.wasm"
+  fi
+  cp "$cache/$input.wasm" build/index_bg.wasm
+}
+
+# kit_setup: what building and running a worker needs, skipping what is
+# already there: the wasm32 target, the wasm-bindgen CLI and worker-build at
+# the kit's pins, and the npm packages of the worker's package-lock.json
+# (npm ci only when the lock file changed since the last install).
+KIT_WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen pin in the workers' Cargo.toml
+KIT_WORKER_BUILD_VERSION=0.8.7     # must equal the worker pin
+kit_setup() {
+  local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin" tool stamp want bin
+  step() { printf '\n== setup: %s\n' "$*"; }
+  for tool in cargo rustup node npm curl jq python3; do
+    command -v "$tool" >/dev/null || { echo "setup: '$tool' is required and missing" >&2; return 1; }
+  done
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown || return 1
+  fi
+  installed() { cargo install --list 2>/dev/null | grep -qx "$1 v$2:" && [ -x "$cargo_bin/$3" ]; }
+  if ! installed wasm-bindgen-cli "$KIT_WASM_BINDGEN_VERSION" wasm-bindgen; then
+    step "installing wasm-bindgen-cli $KIT_WASM_BINDGEN_VERSION (about 2 minutes)"
+    # Not --locked: its lock file names a webpki-roots release the registry no longer serves.
+    cargo install wasm-bindgen-cli --version "$KIT_WASM_BINDGEN_VERSION" --force || return 1
+  fi
+  if ! installed worker-build "$KIT_WORKER_BUILD_VERSION" worker-build; then
+    step "installing worker-build $KIT_WORKER_BUILD_VERSION (about 3 minutes)"
+    cargo install worker-build --version "$KIT_WORKER_BUILD_VERSION" --locked --force || return 1
+  fi
+  stamp=node_modules/.granulator-lock.sha256
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    step "npm ci (wrangler, workerd, esbuild, binaryen)"
+    npm ci --no-audit --no-fund || return 1
+    echo "$want" > "$stamp"
+  fi
+  for bin in "$cargo_bin/wasm-bindgen" "$cargo_bin/worker-build" node_modules/.bin/wrangler node_modules/.bin/esbuild node_modules/.bin/wasm-opt; do
+    [ -x "$bin" ] || { echo "setup: $bin is still missing" >&2; return 1; }
+  done
+}
