@@ -27,6 +27,9 @@
 #           claim takes effect (tests/config.sh)
 #   ledger  a fresh stack, a known set of jobs by every tier, then every stats,
 #           economy and analytics figure checked exactly (tests/ledger.rs)
+#   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
+#           (sharing this target dir and node_modules), then its own ./test.sh
+#           must pass: setup, unit, build, e2e (tests/scaffold.sh)
 # Every layer must pass; a layer that did not run fails the suite.
 #
 # BASE_URL=http://127.0.0.1:8787 ./test.sh --smoke  runs only the smoke checks
@@ -40,7 +43,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger)
+LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger scaffold)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -55,7 +58,11 @@ layer() {
   printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
 }
 
-unit() { cargo test --workspace --lib --bins && cargo test --test recovery && bash tests/scripts.sh; }
+# The kit's pure core alone first: without the `worker` feature it must build
+# and pass natively.
+unit() {
+  cargo test -p bitware-kit --lib && cargo test --workspace --lib --bins && cargo test --test recovery && bash tests/scripts.sh
+}
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
     cargo test --test e2e --test safety --test contract --test output_quality --test async_jobs --test ledger --test corpus --no-run
@@ -116,6 +123,11 @@ smoke() {
   bash tests/smoke.sh "$GRANULATOR_URL"
 }
 
+scaffold() {
+  stop_started
+  bash tests/scaffold.sh "$WORK/scaffold"
+}
+
 layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
@@ -128,6 +140,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[e2e]:-}" != "" ] && layer openapi openapi
 [ "${RESULT[build]:-}" = passed ] && layer config config
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
+[ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
 
 passed=0; failed=0
 printf '\n======== summary ========\n'

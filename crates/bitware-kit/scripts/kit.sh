@@ -152,7 +152,7 @@ kit_setup() {
     step "installing worker-build $KIT_WORKER_BUILD_VERSION (about 3 minutes)"
     cargo install worker-build --version "$KIT_WORKER_BUILD_VERSION" --locked --force || return 1
   fi
-  stamp=node_modules/.granulator-lock.sha256
+  stamp=node_modules/.bitware-lock.sha256
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     step "npm ci (wrangler, workerd, esbuild, binaryen)"

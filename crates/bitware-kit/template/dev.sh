@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# ./dev.sh: install what is missing, build, apply D1 migrations locally and run
+# the worker in `wrangler dev` with bitware-kit's KAM stand-in bound as
+# KEY_ACCOUNT_MANAGER. Ctrl-C stops everything it started.
+# Settings: PORT (8787), STATE_DIR (.state), SHARED_SECRET (dev-shared-secret).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/lib.sh
+
+PORT=${PORT:-8787}
+STATE_DIR=${STATE_DIR:-.state}
+SHARED_SECRET=${SHARED_SECRET:-dev-shared-secret}
+port_free "$PORT" || { echo "dev: port $PORT on 127.0.0.1 is in use; PORT=<free port> ./dev.sh" >&2; exit 1; }
+
+scripts/setup.sh
+echo "== dev: building the worker"
+sh scripts/build.sh
+mkdir -p "$STATE_DIR"
+apply_migrations "$STATE_DIR"
+printf 'SHARED_SECRET=%s\n' "$SHARED_SECRET" | write_private "$STATE_DIR/secrets.env"
+write_kam_vars "$SHARED_SECRET"
+
+trap stop_started EXIT INT TERM
+start_worker pid "$PORT" "$STATE_DIR" "$STATE_DIR/secrets.env" "$STATE_DIR/wrangler.log"
+wait_http "http://127.0.0.1:$PORT/" 90 "$pid" || { tail -n 30 "$STATE_DIR/wrangler.log" >&2; exit 1; }
+cat <<MSG
+
+__SERVICE__ is running on http://127.0.0.1:$PORT  (logs: $STATE_DIR/wrangler.log)
+Dev credentials (the KAM stand-in of bitware-kit): X-API-Key: dev-client-key,
+x-bitware-session-token: dev-admin-session, Authorization: Bearer <SHARED_SECRET> + X-Worker-ID: <any>.
+Try:
+  curl -s http://127.0.0.1:$PORT/api/execute -H 'X-API-Key: dev-client-key' -H 'Content-Type: application/json' \\
+    -d '{"action":"example","input":{"text":"One two. Three!"}}'
+Ctrl-C to stop.
+MSG
+wait "$pid"

@@ -1,0 +1,11 @@
+-- __SERVICE__: the whole schema as the migrations build it (scripts/check-schema.sh
+-- in the granulator shows the pattern of checking that the two agree).
+CREATE TABLE IF NOT EXISTS executions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- The tenant key (bitware_kit::auth::Tenant::key): client id, user:<id> or worker:<id>.
+  tenant TEXT NOT NULL CHECK (length(tenant) BETWEEN 1 AND 600),
+  action TEXT NOT NULL CHECK (action IN ('example')),
+  input_chars INTEGER NOT NULL CHECK (input_chars >= 0),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS idx_executions_tenant ON executions (tenant);

@@ -1,0 +1,74 @@
+//! __SERVICE__: an AI Factory worker. A request walks `lib.rs` (the kit's
+//! front door: route table, auth, dispatch) → `handlers/*` (parse, call one
+//! service, shape the reply) → `services/*` (the work, SQL). What every
+//! worker shares — auth and KAM, the error model, routing, CORS, request
+//! ids, logs, storage tiering — is `bitware_kit`.
+
+pub mod handlers;
+pub mod helpers;
+pub mod routes;
+pub mod services;
+pub mod types;
+
+pub use bitware_kit::error;
+
+use bitware_kit::front::{self, Admitted, Answer};
+use bitware_kit::http;
+use error::AppResult;
+use handlers::{admin, execute, monitoring, Call};
+use routes::{RouteId, ROUTES};
+use types::env::{App, Config};
+use worker::{event, Context, Env, Request, Response};
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started = bitware_kit::timing::now_ms();
+    let request_id = http::request_id(&req);
+    if req.method() == worker::Method::Options {
+        return http::preflight(&request_id);
+    }
+    let app = App {
+        config: Config::from_env(&env),
+        env,
+        request_id,
+    };
+    let mut log =
+        bitware_kit::log::RequestLog::new(&app.request_id, req.method().as_ref(), &req.path());
+    let answer = handle(&app, &mut req, &mut log).await;
+    front::respond(answer, &app.request_id, &mut log, started)
+}
+
+async fn handle(
+    app: &App,
+    req: &mut Request,
+    log: &mut bitware_kit::log::RequestLog,
+) -> AppResult<Answer> {
+    let Admitted {
+        route,
+        params: _,
+        query: _,
+        host: _,
+        principal,
+    } = front::admit(req, ROUTES, &app.kam(), log, |p| {
+        p.kam_tier().and_then(routes::known_tier).unwrap_or("standard")
+    })
+    .await?;
+    let body = if route.id == RouteId::Execute {
+        Some(http::read_json(req).await?)
+    } else {
+        None
+    };
+    let call = Call {
+        app,
+        principal: principal.as_ref(),
+        body,
+    };
+    let reply = match route.id {
+        RouteId::Root => monitoring::root(&call).await,
+        RouteId::Health => monitoring::health(&call).await,
+        RouteId::Help => monitoring::help(&call).await,
+        RouteId::Execute => execute::execute(&call).await,
+        RouteId::AdminStats => admin::stats(&call).await,
+    };
+    reply.map(Answer::Json)
+}

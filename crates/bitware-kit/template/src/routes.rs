@@ -1,0 +1,49 @@
+//! The route table: the router (`bitware_kit::routes`), the 405 `Allow`
+//! header, the access rule of every route and `/help` all read this list.
+//! A route added here needs its handler in `lib.rs` and a row in the auth
+//! matrix of `tests/e2e.rs`.
+
+pub use bitware_kit::routes::Access;
+
+pub type Route = bitware_kit::routes::Route<RouteId>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Root,
+    Health,
+    Help,
+    Execute,
+    AdminStats,
+}
+
+pub static ROUTES: &[Route] = &[
+    bitware_kit::route!(RouteId::Root, "GET", "/", Public, "Liveness: the worker answers.", "-", "status, service, version, timestamp"),
+    bitware_kit::route!(RouteId::Health, "GET", "/health", Public,
+        "Dependency health (D1, KV, R2, KAM), read-only; 503 when degraded.", "-", "status, service, version, checks{database,kv,r2,kam}"),
+    bitware_kit::route!(RouteId::Help, "GET", "/help", Public, "This document: every route, its auth tier and fields.", "-",
+        "service, version, auth, routes[{method,path,auth,summary,request,response}], actions"),
+    bitware_kit::route!(RouteId::Execute, "POST", "/api/execute", Authenticated,
+        "Resource Manager entry point. Action `example`: counts the words, sentences and characters of input.text.",
+        "action, input{text}", "success, output{words, sentences, characters, readyForNext}, usage.tokens{input,output}, duration, cost, metadata{executionId, worker}"),
+    bitware_kit::route!(RouteId::AdminStats, "GET", "/api/admin/stats", Admin, "Executions recorded, per tenant.", "-", "executions, tenants[{tenant, executions}]"),
+];
+
+/// KAM tiers this worker knows (for the request log); others log as `standard`.
+pub fn known_tier(tier: &str) -> Option<&'static str> {
+    ["basic", "standard", "premium", "enterprise"].into_iter().find(|t| *t == tier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitware_kit::routes::{match_route, Match};
+
+    #[test]
+    fn every_route_matches_itself_and_admin_routes_are_admin() {
+        for route in ROUTES {
+            assert!(matches!(match_route(ROUTES, route.method, route.path), Match::Found(r, _) if r.id == route.id));
+            assert_eq!(route.path.starts_with("/api/admin/"), route.access == Access::Admin, "{}", route.path);
+            assert_eq!(route.path.starts_with("/api/"), route.access != Access::Public, "{}", route.path);
+        }
+    }
+}

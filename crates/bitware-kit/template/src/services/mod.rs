@@ -1,0 +1,5 @@
+//! Business logic. Pure modules (no `worker` types) are unit-tested natively;
+//! the rest implements I/O with Workers bindings.
+pub mod database;
+pub mod example;
+pub mod health;

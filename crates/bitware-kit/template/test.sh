@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# ./test.sh: the whole suite. Layers, in order:
+#   setup  install what is missing (scripts/setup.sh)
+#   unit   cargo test of the pure code (native)
+#   build  the worker bundle and the e2e test binary
+#   e2e    tests/e2e.rs against wrangler dev (real workerd, local D1/KV/R2,
+#          bitware-kit's KAM stand-in): public endpoints, every route x every
+#          credential tier, the error model, one execute end to end
+# Every layer must pass; a layer that did not run fails the suite.
+set -uo pipefail
+cd "$(dirname "$0")"
+source scripts/lib.sh
+
+LAYERS=(setup unit build e2e)
+declare -A RESULT
+WORK=$(mktemp -d)
+cleanup() { stop_started; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+layer() {
+  local name=$1; shift
+  printf '\n======== %s ========\n' "$name"
+  local start=$SECONDS
+  if "$@"; then RESULT[$name]=passed; else RESULT[$name]=failed; fi
+  printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
+}
+
+unit() { cargo test --lib; }
+build() { sh scripts/build.sh && cargo test --test e2e --no-run; }
+e2e() {
+  start_stack "$WORK" || return 1
+  cargo test --test e2e -- --test-threads 6 || { tail -n 40 "$WORK/wrangler.log"; return 1; }
+}
+
+layer setup scripts/setup.sh
+[ "${RESULT[setup]}" = passed ] && layer unit unit
+[ "${RESULT[setup]}" = passed ] && layer build build
+[ "${RESULT[build]:-}" = passed ] && layer e2e e2e
+
+passed=0; failed=0
+printf '\n======== summary ========\n'
+for l in "${LAYERS[@]}"; do
+  status=${RESULT[$l]:-did-not-run}
+  printf '  %-6s %s\n' "$l" "$status"
+  if [ "$status" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+echo "layers: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
