@@ -12,6 +12,10 @@
 //! - [`http`]: JSON responses, CORS, request ids, bounded JSON bodies;
 //!   [`log`]: one structured JSON line per request.
 //! - [`storage`]: inline / KV / R2 tiering of large results.
+//! - [`ai`]: the provider chain (OpenAI, Anthropic, Workers AI wire formats,
+//!   streaming, retries, fallback, per-job budget) behind a `Runtime` trait,
+//!   its Workers implementation (`worker`); [`pricing`], [`provider`]: prices
+//!   per model and provider settings. The worker names its call purposes.
 //! - [`timing`]: the platform clock, timeouts, a `Clock` trait for tests.
 //! - [`testing`]: the end-to-end harness (every credential tier of the KAM
 //!   stand-in, the error model's assertions), `test-support` feature.
@@ -25,6 +29,7 @@
 //! parameters. Everything that calls Workers bindings sits behind the
 //! `worker` feature; without it the crate is pure and tests natively.
 
+pub mod ai;
 pub mod auth;
 pub mod error;
 #[cfg(feature = "worker")]
@@ -34,6 +39,8 @@ pub mod http;
 pub mod kam;
 pub mod kam_answer;
 pub mod log;
+pub mod pricing;
+pub mod provider;
 pub mod routes;
 pub mod storage;
 #[cfg(feature = "test-support")]

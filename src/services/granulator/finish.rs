@@ -5,7 +5,7 @@ use super::job::{Draft, Job};
 use super::ports::{JobStore, StructureStore, TemplateSource};
 use crate::error::{AppError, AppResult};
 use crate::helpers::economy::efficiency;
-use crate::services::ai_provider::{totals, Attempt, Purpose, Runtime};
+use crate::services::ai_provider::{totals, Attempt, Runtime};
 use crate::services::database::{Completion, Failure, NewValidation};
 use crate::services::outline::{self, MetadataInput};
 use crate::services::storage::Tier;
@@ -14,6 +14,7 @@ use crate::services::validation::{self, Verdict};
 use crate::types::job::Stage;
 use crate::types::pricing::TokenUsage;
 use crate::types::provider::ProviderKind;
+use crate::types::purpose;
 use serde_json::{json, Value};
 
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
@@ -157,7 +158,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             let (vu, vc) = totals(
                 &attempts
                     .iter()
-                    .filter(|a| a.purpose == Purpose::Validate)
+                    .filter(|a| a.purpose == purpose::VALIDATE)
                     .cloned()
                     .collect::<Vec<_>>(),
             );

@@ -16,6 +16,7 @@ use crate::services::offline;
 use crate::services::progress::Progress;
 use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
 use crate::types::job::Stage;
+use crate::types::purpose;
 use serde_json::Value;
 use std::rc::Rc;
 
@@ -171,7 +172,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
 
     pub async fn run(&mut self, attempts: &mut Vec<Attempt>) -> AppResult<Value> {
         let first = self
-            .draft(Purpose::Granulate, self.plan.prompt.clone(), attempts)
+            .draft(purpose::GRANULATE, self.plan.prompt.clone(), attempts)
             .await
             .map_err(chain_error)?;
         let mut best = self.refine(first, attempts).await?;
@@ -191,7 +192,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                         .collect::<Vec<_>>(),
                 );
                 let user = format!("{}\n\n{feedback}", self.plan.prompt);
-                match self.draft(Purpose::Granulate, user, attempts).await {
+                match self.draft(purpose::GRANULATE, user, attempts).await {
                     Ok(second) => {
                         let second_verdict =
                             self.validate(&second, level, threshold, attempts).await?;
@@ -226,7 +227,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 best.structure,
                 feedback_prompt(&best.report.feedback())
             );
-            if let Ok(repaired) = self.draft(Purpose::Repair, user, attempts).await {
+            if let Ok(repaired) = self.draft(purpose::REPAIR, user, attempts).await {
                 if repaired.report.score >= best.report.score {
                     best = repaired;
                 }

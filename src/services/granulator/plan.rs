@@ -5,12 +5,13 @@ use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::{
-    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Purpose, Runtime,
+    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Runtime,
 };
 use crate::services::validation::{self, QualityReport};
 use crate::types::api::{GranulateParams, JobRequest};
 use crate::types::env::Config;
 use crate::types::provider::{ProviderConfig, ProviderKind};
+use crate::types::purpose;
 use crate::types::request::check_counts;
 use crate::types::rules::Constraints;
 use crate::types::structure::StructureType;
@@ -65,7 +66,7 @@ pub(super) fn review_request(
     chain: &[ProviderConfig],
 ) -> CompletionRequest {
     CompletionRequest {
-        purpose: Purpose::Validate,
+        purpose: purpose::VALIDATE,
         system: validation::review_system_prompt(),
         user: validation::review_prompt(structure_type, topic, audience, level, structure),
         schema_name: validation::REVIEW_SCHEMA_NAME.into(),

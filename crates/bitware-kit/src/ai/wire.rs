@@ -5,7 +5,7 @@
 //! structured output on models that support it, a forced tool call otherwise.
 //! Workers AI — the `AI` binding's input and output objects.
 
-use crate::types::pricing::TokenUsage;
+use crate::pricing::TokenUsage;
 use serde_json::{json, Value};
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";

@@ -103,7 +103,7 @@ fn providers() -> Vec<ProviderConfig> {
 
 fn request() -> CompletionRequest {
     CompletionRequest {
-        purpose: Purpose::Granulate,
+        purpose: Purpose::named("granulate"),
         system: "s".into(),
         user: "u".into(),
         schema_name: "granulator_course".into(),

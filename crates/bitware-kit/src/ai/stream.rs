@@ -13,8 +13,8 @@
 //! `elements()` say how far the answer has got (for progress).
 
 use super::wire::{self, Reply};
-use crate::services::progress::Progress;
-use crate::types::pricing::TokenUsage;
+use super::Progress;
+use crate::pricing::TokenUsage;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

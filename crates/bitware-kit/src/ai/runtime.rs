@@ -3,8 +3,10 @@
 
 use super::wire::HttpCall;
 use super::{HttpReply, Runtime, Transport};
-use crate::services::timing::{now_ms, sleep, with_timeout};
-use crate::types::env::AI;
+use crate::timing::{now_ms, sleep, with_timeout};
+
+/// The Workers AI binding every worker of the system binds the model under.
+pub const AI: &str = "AI";
 use futures_util::StreamExt;
 use serde_json::Value;
 use worker::{AbortController, ByteStream, Env, Fetch, Headers, Method, Request, RequestInit};

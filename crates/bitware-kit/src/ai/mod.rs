@@ -13,39 +13,41 @@
 //!   what is left of the job's budget; when not even the expected output
 //!   fits, the attempt is refused before it is made.
 //!
-//! All I/O goes through `Runtime`, so the whole policy is tested natively.
+//! All I/O goes through `Runtime`, so the whole policy is tested natively;
+//! `runtime` implements it on Workers (`worker` feature).
 
 mod chain;
 pub mod json_extract;
+pub mod progress;
+#[cfg(feature = "worker")]
 pub mod runtime;
 pub mod stream;
 pub mod wire;
 
 pub use chain::{feedback_prompt, Chain};
 
-use crate::services::progress::Progress;
-use crate::types::pricing::{round_usd, sum_costs, Price, Pricing, TokenUsage};
-use crate::types::provider::{ProviderConfig, ProviderKind, Secret, Settings};
+pub use progress::Progress;
+
+use crate::pricing::{round_usd, sum_costs, Price, Pricing, TokenUsage};
+use crate::provider::{ProviderConfig, ProviderKind, Secret, Settings};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::rc::Rc;
 use wire::HttpCall;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Purpose {
-    Granulate,
-    Repair,
-    Validate,
-}
+/// Why a call is made (`granulate`, `repair`, `validate`, ...): the worker
+/// names its own purposes; attempts are recorded under them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Purpose(&'static str);
 
 impl Purpose {
+    pub const fn named(name: &'static str) -> Purpose {
+        Purpose(name)
+    }
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Granulate => "granulate",
-            Purpose::Repair => "repair",
-            Purpose::Validate => "validate",
-        }
+        self.0
     }
 }
 
