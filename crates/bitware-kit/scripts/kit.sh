@@ -155,6 +155,11 @@ kit_setup() {
   stamp=node_modules/.bitware-lock.sha256
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
   if [ ! -x node_modules/.bin/wrangler ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    # A linked node_modules is another worker's install: npm ci would empty it.
+    if [ -L node_modules ]; then
+      echo "setup: node_modules links to $(readlink node_modules), which does not match package-lock.json; run setup there or remove the link" >&2
+      return 1
+    fi
     step "npm ci (wrangler, workerd, esbuild, binaryen)"
     npm ci --no-audit --no-fund || return 1
     echo "$want" > "$stamp"
