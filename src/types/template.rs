@@ -3,12 +3,10 @@
 
 use crate::error::{AppError, AppResult};
 use crate::types::placeholders::{check_template, MAX_TEMPLATE_CHARS};
-use crate::types::provider::ProviderKind;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// A field left out takes its value from `ValidationRules::default()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,20 +28,8 @@ impl Default for ValidationRules {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AiProviderConfig {
-    #[serde(default)]
-    pub preferred_provider: Option<String>,
-    #[serde(default)]
-    pub fallback_providers: Vec<String>,
-    #[serde(default)]
-    pub model_preferences: BTreeMap<String, String>,
-    #[serde(default)]
-    pub temperature: Option<f64>,
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
-}
+/// A template's provider preferences (the kit's: `bitware_kit::provider_setup`).
+pub use bitware_kit::provider_setup::AiProviderConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,41 +57,6 @@ impl ValidationRules {
             return Err(AppError::invalid_field(
                 "template.validationRules.validationLevel",
                 "must be 1, 2 or 3",
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl AiProviderConfig {
-    /// Known providers only, and a temperature and token cap in range.
-    pub fn validate(&self) -> AppResult<()> {
-        let names = self
-            .preferred_provider
-            .iter()
-            .chain(&self.fallback_providers)
-            .chain(self.model_preferences.keys());
-        for name in names {
-            if ProviderKind::parse(name).is_none() {
-                return Err(AppError::invalid_field(
-                    "template.aiProviderConfig",
-                    format!("unknown provider `{name}`"),
-                ));
-            }
-        }
-        if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
-            return Err(AppError::invalid_field(
-                "template.aiProviderConfig.temperature",
-                "must be between 0 and 2",
-            ));
-        }
-        if self
-            .max_tokens
-            .is_some_and(|t| !(256..=64_000).contains(&t))
-        {
-            return Err(AppError::invalid_field(
-                "template.aiProviderConfig.maxTokens",
-                "must be between 256 and 64000",
             ));
         }
         Ok(())

@@ -14,8 +14,9 @@
 //! - [`storage`]: inline / KV / R2 tiering of large results.
 //! - [`ai`]: the provider chain (OpenAI, Anthropic, Workers AI wire formats,
 //!   streaming, retries, fallback, per-job budget) behind a `Runtime` trait,
-//!   its Workers implementation (`worker`); [`pricing`], [`provider`]: prices
-//!   per model and provider settings. The worker names its call purposes.
+//!   its Workers implementation (`worker`); [`pricing`], [`provider`],
+//!   [`provider_setup`]: prices per model, provider settings, which
+//!   providers are configured and the chain a call runs with. The worker names its call purposes.
 //! - [`timing`]: the platform clock, timeouts, a `Clock` trait for tests.
 //! - [`testing`]: the end-to-end harness (every credential tier of the KAM
 //!   stand-in, the error model's assertions), `test-support` feature.
@@ -41,6 +42,7 @@ pub mod kam_answer;
 pub mod log;
 pub mod pricing;
 pub mod provider;
+pub mod provider_setup;
 pub mod routes;
 pub mod storage;
 #[cfg(feature = "test-support")]

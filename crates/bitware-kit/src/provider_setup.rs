@@ -8,10 +8,62 @@
 //! configured, and is used in production only when the order names it.
 
 use crate::error::{AppError, AppResult};
-use crate::types::provider::{ProviderConfig, ProviderKind, Secret};
-use crate::types::template::AiProviderConfig;
-use serde::Serialize;
+use crate::provider::{ProviderConfig, ProviderKind, Secret};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// A template's provider preferences (seed §10 `aiProviderConfig`):
+/// preferred provider, fallbacks, a model per provider, temperature, token cap.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiProviderConfig {
+    #[serde(default)]
+    pub preferred_provider: Option<String>,
+    #[serde(default)]
+    pub fallback_providers: Vec<String>,
+    #[serde(default)]
+    pub model_preferences: BTreeMap<String, String>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+}
+
+impl AiProviderConfig {
+    /// Known providers only, and a temperature and token cap in range.
+    pub fn validate(&self) -> AppResult<()> {
+        let names = self
+            .preferred_provider
+            .iter()
+            .chain(&self.fallback_providers)
+            .chain(self.model_preferences.keys());
+        for name in names {
+            if ProviderKind::parse(name).is_none() {
+                return Err(AppError::invalid_field(
+                    "template.aiProviderConfig",
+                    format!("unknown provider `{name}`"),
+                ));
+            }
+        }
+        if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.temperature",
+                "must be between 0 and 2",
+            ));
+        }
+        if self
+            .max_tokens
+            .is_some_and(|t| !(256..=64_000).contains(&t))
+        {
+            return Err(AppError::invalid_field(
+                "template.aiProviderConfig.maxTokens",
+                "must be between 256 and 64000",
+            ));
+        }
+        Ok(())
+    }
+}
 
 pub const DEFAULT_ORDER: [ProviderKind; 3] = [
     ProviderKind::Openai,
