@@ -1,87 +1,17 @@
 //! Who pays for a paid request, and the two guards on it: the tier's rate
-//! limit (a Workers Rate Limiting binding per tier, keyed by the tenant) and
-//! the tier's daily spend cap (reserved atomically in D1 before the first
-//! model call, settled to the real cost when the run ends).
+//! limit (a Workers Rate Limiting binding per tier, keyed by the tenant; the
+//! kit's) and the tier's daily spend cap (reserved atomically in D1 before
+//! the first model call, settled to the real cost when the run ends).
 
 use crate::error::{AppError, AppResult, Kind};
-use crate::helpers::auth::Principal;
 use crate::services::database::Reservation;
 use crate::services::database::{Database, DaySpend};
 use crate::services::timing::day_of;
-use crate::types::env::App;
-use crate::types::limits::{seconds_until_utc_midnight, Limits, Tier, RATE_LIMIT_PERIOD_SECONDS};
+use crate::types::limits::{seconds_until_utc_midnight, Limits};
 use serde_json::json;
 
-/// The tenant a paid request is charged to, and its tier.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Payer {
-    pub tenant: String,
-    pub tier: Tier,
-}
-
-impl Payer {
-    pub fn of(principal: &Principal, limits: &Limits) -> Payer {
-        Payer {
-            tenant: principal.client_id(),
-            tier: limits.tier_of(principal.kam_tier()),
-        }
-    }
-
-    /// Work on a job of `tenant` started by `principal`: the job's tenant
-    /// pays, at the caller's tier when the caller is that tenant and at the
-    /// default tier when an administrator or worker acts on it.
-    pub fn for_tenant(principal: &Principal, tenant: &str, limits: &Limits) -> Payer {
-        let caller = Payer::of(principal, limits);
-        if caller.tenant == tenant {
-            caller
-        } else {
-            Payer {
-                tenant: tenant.to_string(),
-                tier: limits.default_tier,
-            }
-        }
-    }
-}
-
-/// One paid request more for this tenant, or 429 with `Retry-After`. A
-/// missing binding is logged and lets the request through (the spend cap
-/// still bounds the money); `/health` reports it.
-pub async fn check_rate_limit(app: &App, payer: &Payer) -> AppResult<()> {
-    let binding = payer.tier.rate_limit_binding();
-    let limiter = match app.env.rate_limiter(binding) {
-        Ok(l) => l,
-        Err(_) => {
-            crate::error::worker_log(&format!(
-                "rate limiting is off: the {binding} binding is missing"
-            ));
-            return Ok(());
-        }
-    };
-    match limiter.limit(payer.tenant.clone()).await {
-        Ok(outcome) if outcome.success => Ok(()),
-        Ok(_) => Err(AppError::new(
-            Kind::TooManyRequests,
-            "rate_limited",
-            format!(
-                "too many paid requests: the {} tier allows {} per {RATE_LIMIT_PERIOD_SECONDS} s",
-                payer.tier.as_str(),
-                payer.tier.requests_per_minute()
-            ),
-        )
-        .with_details(json!({
-            "tier": payer.tier,
-            "limit": payer.tier.requests_per_minute(),
-            "periodSeconds": RATE_LIMIT_PERIOD_SECONDS,
-            "retryAfterSeconds": RATE_LIMIT_PERIOD_SECONDS,
-        }))),
-        Err(e) => {
-            crate::error::worker_log(&format!(
-                "the rate limiter failed, request let through: {e}"
-            ));
-            Ok(())
-        }
-    }
-}
+/// Who pays, and the tier's rate limit, are the kit's (`bitware_kit::limits`).
+pub use bitware_kit::limits::{check_rate_limit, Payer};
 
 /// The daily spend ledger: reservations against a tenant's cap, settled to
 /// what was really spent (D1's `tenant_daily_spend`; an in-memory twin in tests).
@@ -179,60 +109,5 @@ mod tests {
         assert_eq!(next_day("2026-11-25"), "2026-11-26");
         assert_eq!(next_day("2026-11-30"), "2026-12-01");
         assert_eq!(next_day("2026-12-31"), "2027-01-01");
-    }
-
-    #[test]
-    fn payers_are_tenants_with_kam_or_default_tiers() {
-        let limits = Limits::default();
-        let client = Principal::Client {
-            client_id: "acme".into(),
-            tier: "premium".into(),
-        };
-        assert_eq!(
-            Payer::of(&client, &limits),
-            Payer {
-                tenant: "acme".into(),
-                tier: Tier::Premium
-            }
-        );
-        let worker = Principal::Worker {
-            worker_id: "rm".into(),
-            acting_for: Some("acme".into()),
-        };
-        assert_eq!(
-            Payer::of(&worker, &limits),
-            Payer {
-                tenant: "acme".into(),
-                tier: Tier::Standard
-            },
-            "a worker acting for a client counts against that client"
-        );
-    }
-
-    #[test]
-    fn work_on_someone_else_s_job_is_paid_by_its_tenant_at_the_default_tier() {
-        let limits = Limits::default();
-        let owner = Principal::Client {
-            client_id: "acme".into(),
-            tier: "premium".into(),
-        };
-        assert_eq!(
-            Payer::for_tenant(&owner, "acme", &limits),
-            Payer::of(&owner, &limits),
-            "the owner pays at its own tier"
-        );
-        let admin = Principal::Session {
-            user_id: "u-admin".into(),
-            email: "".into(),
-            role: "admin".into(),
-            client_id: None,
-        };
-        assert_eq!(
-            Payer::for_tenant(&admin, "acme", &limits),
-            Payer {
-                tenant: "acme".into(),
-                tier: Tier::Standard
-            }
-        );
     }
 }

@@ -175,3 +175,43 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::types::limits::{Tier, RATE_LIMIT_PERIOD_SECONDS};
+
+    /// The limits `/help` and the 429 announce are the ones wrangler.toml
+    /// configures, locally and in production: each binding's first `simple`
+    /// setting after its name.
+    #[test]
+    fn rate_limit_bindings_match_wrangler_toml() {
+        let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml"))
+            .expect("wrangler.toml");
+        for tier in Tier::ALL {
+            let name = format!("\"{}\"", tier.rate_limit_binding());
+            let want = format!(
+                "simple = {{ limit = {}, period = {RATE_LIMIT_PERIOD_SECONDS} }}",
+                tier.requests_per_minute()
+            );
+            let settings: Vec<&str> = toml
+                .match_indices(&name)
+                .map(|(at, _)| {
+                    let rest = &toml[at..];
+                    let start = rest.find("simple = ").unwrap_or(0);
+                    let end = rest[start..]
+                        .find('}')
+                        .map_or(rest.len(), |e| start + e + 1);
+                    &rest[start..end]
+                })
+                .collect();
+            assert!(
+                settings.len() >= 2,
+                "{name} is bound locally and in production"
+            );
+            assert!(
+                settings.iter().all(|s| *s == want),
+                "{name}: {settings:?}, want {want}"
+            );
+        }
+    }
+}

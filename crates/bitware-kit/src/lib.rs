@@ -17,6 +17,8 @@
 //!   its Workers implementation (`worker`); [`pricing`], [`provider`],
 //!   [`provider_setup`]: prices per model, provider settings, which
 //!   providers are configured and the chain a call runs with. The worker names its call purposes.
+//! - [`limits`]: KAM tiers, per-job ceiling, daily caps by tier, who pays
+//!   and the tier's rate limit (`worker`).
 //! - [`timing`]: the platform clock, timeouts, a `Clock` trait for tests.
 //! - [`testing`]: the end-to-end harness (every credential tier of the KAM
 //!   stand-in, the error model's assertions), `test-support` feature.
@@ -39,6 +41,7 @@ pub mod http;
 #[cfg(feature = "worker")]
 pub mod kam;
 pub mod kam_answer;
+pub mod limits;
 pub mod log;
 pub mod pricing;
 pub mod provider;

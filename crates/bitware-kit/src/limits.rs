@@ -5,7 +5,12 @@
 //! wrangler.toml, one per tier, keyed by the tenant); their numbers live
 //! there. Spend caps and the per-job ceiling are vars, read here.
 
+use crate::auth::Principal;
+#[cfg(feature = "worker")]
+use crate::error::{AppError, AppResult, Kind};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "worker")]
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// A client's KAM tier. Sessions and workers carry none: they get
@@ -177,6 +182,78 @@ pub fn seconds_until_utc_midnight(now_ms: u64) -> u64 {
     (day_ms - now_ms % day_ms).div_ceil(1000)
 }
 
+/// The tenant a paid request is charged to, and its tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payer {
+    pub tenant: String,
+    pub tier: Tier,
+}
+
+impl Payer {
+    pub fn of(principal: &Principal, limits: &Limits) -> Payer {
+        Payer {
+            tenant: principal.client_id(),
+            tier: limits.tier_of(principal.kam_tier()),
+        }
+    }
+
+    /// Work on a job of `tenant` started by `principal`: the job's tenant
+    /// pays, at the caller's tier when the caller is that tenant and at the
+    /// default tier when an administrator or worker acts on it.
+    pub fn for_tenant(principal: &Principal, tenant: &str, limits: &Limits) -> Payer {
+        let caller = Payer::of(principal, limits);
+        if caller.tenant == tenant {
+            caller
+        } else {
+            Payer {
+                tenant: tenant.to_string(),
+                tier: limits.default_tier,
+            }
+        }
+    }
+}
+
+/// One paid request more for this tenant, or 429 with `Retry-After`. A
+/// missing binding is logged and lets the request through (the spend cap
+/// still bounds the money); `/health` reports it.
+#[cfg(feature = "worker")]
+pub async fn check_rate_limit(env: &worker::Env, payer: &Payer) -> AppResult<()> {
+    let binding = payer.tier.rate_limit_binding();
+    let limiter = match env.rate_limiter(binding) {
+        Ok(l) => l,
+        Err(_) => {
+            crate::error::worker_log(&format!(
+                "rate limiting is off: the {binding} binding is missing"
+            ));
+            return Ok(());
+        }
+    };
+    match limiter.limit(payer.tenant.clone()).await {
+        Ok(outcome) if outcome.success => Ok(()),
+        Ok(_) => Err(AppError::new(
+            Kind::TooManyRequests,
+            "rate_limited",
+            format!(
+                "too many paid requests: the {} tier allows {} per {RATE_LIMIT_PERIOD_SECONDS} s",
+                payer.tier.as_str(),
+                payer.tier.requests_per_minute()
+            ),
+        )
+        .with_details(json!({
+            "tier": payer.tier,
+            "limit": payer.tier.requests_per_minute(),
+            "periodSeconds": RATE_LIMIT_PERIOD_SECONDS,
+            "retryAfterSeconds": RATE_LIMIT_PERIOD_SECONDS,
+        }))),
+        Err(e) => {
+            crate::error::worker_log(&format!(
+                "the rate limiter failed, request let through: {e}"
+            ));
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,41 +273,6 @@ mod tests {
             "a broken value never lowers the budget below what is set"
         );
         assert_eq!(l.job_budget(Some(0.0), None), 0.0, "0 is a real budget");
-    }
-
-    /// The limits `/help` and the 429 announce are the ones wrangler.toml
-    /// configures, locally and in production: each binding's first `simple`
-    /// setting after its name.
-    #[test]
-    fn rate_limit_bindings_match_wrangler_toml() {
-        let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml"))
-            .expect("wrangler.toml");
-        for tier in Tier::ALL {
-            let name = format!("\"{}\"", tier.rate_limit_binding());
-            let want = format!(
-                "simple = {{ limit = {}, period = {RATE_LIMIT_PERIOD_SECONDS} }}",
-                tier.requests_per_minute()
-            );
-            let settings: Vec<&str> = toml
-                .match_indices(&name)
-                .map(|(at, _)| {
-                    let rest = &toml[at..];
-                    let start = rest.find("simple = ").unwrap_or(0);
-                    let end = rest[start..]
-                        .find('}')
-                        .map_or(rest.len(), |e| start + e + 1);
-                    &rest[start..end]
-                })
-                .collect();
-            assert!(
-                settings.len() >= 2,
-                "{name} is bound locally and in production"
-            );
-            assert!(
-                settings.iter().all(|s| *s == want),
-                "{name}: {settings:?}, want {want}"
-            );
-        }
     }
 
     #[test]
@@ -273,5 +315,60 @@ mod tests {
         assert_eq!(seconds_until_utc_midnight(0), 86_400);
         assert_eq!(seconds_until_utc_midnight(86_400_000 - 1_500), 2);
         assert_eq!(seconds_until_utc_midnight(86_400_000 + 60_000), 86_340);
+    }
+
+    #[test]
+    fn payers_are_tenants_with_kam_or_default_tiers() {
+        let limits = Limits::default();
+        let client = Principal::Client {
+            client_id: "acme".into(),
+            tier: "premium".into(),
+        };
+        assert_eq!(
+            Payer::of(&client, &limits),
+            Payer {
+                tenant: "acme".into(),
+                tier: Tier::Premium
+            }
+        );
+        let worker = Principal::Worker {
+            worker_id: "rm".into(),
+            acting_for: Some("acme".into()),
+        };
+        assert_eq!(
+            Payer::of(&worker, &limits),
+            Payer {
+                tenant: "acme".into(),
+                tier: Tier::Standard
+            },
+            "a worker acting for a client counts against that client"
+        );
+    }
+
+    #[test]
+    fn work_on_someone_else_s_job_is_paid_by_its_tenant_at_the_default_tier() {
+        let limits = Limits::default();
+        let owner = Principal::Client {
+            client_id: "acme".into(),
+            tier: "premium".into(),
+        };
+        assert_eq!(
+            Payer::for_tenant(&owner, "acme", &limits),
+            Payer::of(&owner, &limits),
+            "the owner pays at its own tier"
+        );
+        let admin = Principal::Session {
+            user_id: "u-admin".into(),
+            email: "".into(),
+            role: "admin".into(),
+            client_id: None,
+        };
+        assert_eq!(
+            Payer::for_tenant(&admin, "acme", &limits),
+            Payer {
+                tenant: "acme".into(),
+                tier: Tier::Standard
+            }
+        );
     }
 }
