@@ -29,7 +29,7 @@
 #           economy and analytics figure checked exactly (tests/ledger.rs)
 #   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
 #           (sharing this target dir and node_modules), then its own ./test.sh
-#           must pass: setup, unit, build, e2e (tests/scaffold.sh)
+#           must pass: setup, unit, build, schema, deploy, e2e (tests/scaffold.sh)
 # Every layer must pass; a layer that did not run fails the suite.
 #
 # BASE_URL=http://127.0.0.1:8787 ./test.sh --smoke  runs only the smoke checks

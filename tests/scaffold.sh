@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/scaffold.sh WORKDIR: the scaffold works as promised. scripts/new-worker.sh
 # creates a worker in WORKDIR, which then passes its own ./test.sh (setup, unit,
-# build, e2e) as created. It shares this project's target directory (the
+# build, schema, deploy, e2e) as created. It shares this project's target directory (the
 # scaffold starts it from the same Cargo.lock) and node_modules (the same
 # package-lock.json), so nothing already compiled or installed is redone.
 # Prints the time from the scaffold command to the green suite.

@@ -168,3 +168,58 @@ kit_setup() {
     [ -x "$bin" ] || { echo "setup: $bin is still missing" >&2; return 1; }
   done
 }
+
+# kit_check_schema "SCHEMA FILES" [QUERY]: schema/*.sql and migrations/ build
+# the same database (sqlite_schema, plus what QUERY selects, e.g. seed rows),
+# then wrangler applies the migrations to a fresh local D1 and a second apply
+# finds nothing to do.
+kit_check_schema() {
+  local files=$1 query=${2:-} tmp first second rc=0
+  tmp=$(mktemp -d)
+  # shellcheck disable=SC2086
+  cat $files | sqlite3 "$tmp/from-schema.db" && cat migrations/*.sql | sqlite3 "$tmp/from-migrations.db" || rc=1
+  dump() {
+    sqlite3 "$1" "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name;" ${query:+"$query"}
+  }
+  if [ $rc -eq 0 ] && ! diff <(dump "$tmp/from-schema.db") <(dump "$tmp/from-migrations.db"); then
+    echo "schema: $files and migrations/ have drifted apart (diff above)"; rc=1
+  fi
+  [ $rc -eq 0 ] && echo "schema: $files and migrations/ build identical databases ($(dump "$tmp/from-schema.db" | wc -l) lines compared)"
+  if [ $rc -eq 0 ]; then
+    first=$(WRANGLER_LOG=log node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$tmp/d1" 2>&1)
+    second=$(WRANGLER_LOG=log node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$tmp/d1" 2>&1)
+    if ! grep -q "$(basename "$(ls migrations/*.sql | tail -n 1)")" <<<"$first"; then
+      echo "$first"; echo "schema: migrations did not apply"; rc=1
+    elif ! grep -qi "no migrations to apply" <<<"$second"; then
+      echo "$second"; echo "schema: re-applying migrations was not a no-op"; rc=1
+    else
+      echo "schema: migrations apply to an empty local D1 and re-apply as a no-op"
+    fi
+  fi
+  rm -rf "$tmp"
+  return $rc
+}
+
+# kit_check_deploy OUTDIR BINDING...: `wrangler deploy --dry-run` of staging and
+# production, offline, with the bundle already built: each succeeds, writes
+# the bundle, binds every BINDING and sets ENVIRONMENT to its own name. Counts
+# into KIT_PASS / KIT_FAIL (the caller may add checks of its own).
+KIT_PASS=0; KIT_FAIL=0
+kit_check() {
+  if [ "$2" = "$3" ]; then echo "ok    $1"; KIT_PASS=$((KIT_PASS + 1)); else echo "FAIL  $1: got '$2', want '$3'"; KIT_FAIL=$((KIT_FAIL + 1)); fi
+}
+kit_check_deploy() {
+  local tmp=$1 env out rc binding; shift
+  for env in staging production; do
+    out="$tmp/$env.out"
+    BITWARE_SKIP_BUILD=1 WRANGLER_LOG=log node_modules/.bin/wrangler deploy --dry-run --env "$env" --outdir "$tmp/$env" >"$out" 2>&1
+    rc=$?
+    kit_check "wrangler deploy --dry-run --env $env succeeds" "$rc" 0
+    [ "$rc" -eq 0 ] || tail -n 20 "$out"
+    kit_check "$env: the bundle is written" "$([ -s "$tmp/$env/index.js" ] && echo yes)" yes
+    for binding in "$@"; do
+      kit_check "$env binds $binding" "$(grep -c "^env.$binding " "$out")" 1
+    done
+    kit_check "$env: ENVIRONMENT is $env" "$(grep -c "^env.ENVIRONMENT (\"$env\")" "$out")" 1
+  done
+}

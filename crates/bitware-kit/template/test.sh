@@ -3,6 +3,10 @@
 #   setup  install what is missing (scripts/setup.sh)
 #   unit   cargo test of the pure code (native)
 #   build  the worker bundle and the e2e test binary
+#   schema schema/*.sql and migrations/ build the same database; migrations
+#          re-apply as a no-op (kit_check_schema)
+#   deploy wrangler deploy --dry-run --env staging and --env production,
+#          offline: each binds its own D1, KV, R2 and KAM (kit_check_deploy)
 #   e2e    tests/e2e.rs against wrangler dev (real workerd, local D1/KV/R2,
 #          bitware-kit's KAM stand-in): public endpoints, every route x every
 #          credential tier, the error model, one execute end to end
@@ -11,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
-LAYERS=(setup unit build e2e)
+LAYERS=(setup unit build schema deploy e2e)
 declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
@@ -28,6 +32,13 @@ layer() {
 
 unit() { cargo test --lib; }
 build() { sh scripts/build.sh && cargo test --test e2e --no-run; }
+schema() { kit_check_schema "schema/__NAME__.sql"; }
+deploy() {
+  mkdir -p "$WORK/deploy"
+  kit_check_deploy "$WORK/deploy" DB CACHE STORAGE KEY_ACCOUNT_MANAGER
+  echo "deploy: $KIT_PASS passed, $KIT_FAIL failed"
+  [ "$KIT_FAIL" -eq 0 ]
+}
 e2e() {
   start_stack "$WORK" || return 1
   cargo test --test e2e -- --test-threads 6 || { tail -n 40 "$WORK/wrangler.log"; return 1; }
@@ -36,6 +47,8 @@ e2e() {
 layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
+[ "${RESULT[build]:-}" = passed ] && layer schema schema
+[ "${RESULT[build]:-}" = passed ] && layer deploy deploy
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 
 passed=0; failed=0

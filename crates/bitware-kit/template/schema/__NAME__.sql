@@ -1,5 +1,5 @@
--- __SERVICE__: the whole schema as the migrations build it (scripts/check-schema.sh
--- in the granulator shows the pattern of checking that the two agree).
+-- __SERVICE__: the whole schema, as the migrations build it (the schema layer
+-- of ./test.sh checks that the two agree).
 CREATE TABLE IF NOT EXISTS executions (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   -- The tenant key (bitware_kit::auth::Tenant::key): client id, user:<id> or worker:<id>.
