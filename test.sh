@@ -44,19 +44,10 @@ if [ "${1:-}" = "--smoke" ]; then
 fi
 
 LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger scaffold)
-declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-layer() {
-  local name=$1; shift
-  printf '\n======== %s ========\n' "$name"
-  local start=$SECONDS
-  if "$@"; then RESULT[$name]=passed; else RESULT[$name]=failed; fi
-  printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
-}
 
 # The kit's pure core alone first: without the `worker` feature it must build
 # and pass natively.
@@ -142,12 +133,4 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
 [ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
 
-passed=0; failed=0
-printf '\n======== summary ========\n'
-for l in "${LAYERS[@]}"; do
-  status=${RESULT[$l]:-did-not-run}
-  printf '  %-7s %s\n' "$l" "$status"
-  if [ "$status" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-done
-echo "layers: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summarize_layers "${LAYERS[@]}"

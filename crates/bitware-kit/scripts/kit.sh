@@ -223,3 +223,25 @@ kit_check_deploy() {
     kit_check "$env: ENVIRONMENT is $env" "$(grep -c "^env.ENVIRONMENT (\"$env\")" "$out")" 1
   done
 }
+
+# A ./test.sh's layers: `layer NAME CMD...` runs CMD as the layer NAME and
+# records passed/failed in RESULT[NAME]; `summarize_layers NAME...` prints
+# every layer's result and fails when one failed or did not run.
+declare -gA RESULT
+layer() {
+  local name=$1 start=$SECONDS; shift
+  printf '\n======== %s ========\n' "$name"
+  if "$@"; then RESULT[$name]=passed; else RESULT[$name]=failed; fi
+  printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
+}
+summarize_layers() {
+  local l status passed=0 failed=0
+  printf '\n======== summary ========\n'
+  for l in "$@"; do
+    status=${RESULT[$l]:-did-not-run}
+    printf '  %-8s %s\n' "$l" "$status"
+    if [ "$status" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  done
+  echo "layers: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}

@@ -16,19 +16,10 @@ cd "$(dirname "$0")"
 source scripts/lib.sh
 
 LAYERS=(setup unit build schema deploy e2e)
-declare -A RESULT
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-layer() {
-  local name=$1; shift
-  printf '\n======== %s ========\n' "$name"
-  local start=$SECONDS
-  if "$@"; then RESULT[$name]=passed; else RESULT[$name]=failed; fi
-  printf -- '-------- %s %s in %ss\n' "$name" "${RESULT[$name]}" $((SECONDS - start))
-}
 
 unit() { cargo test --lib; }
 build() { sh scripts/build.sh && cargo test --test e2e --no-run; }
@@ -51,12 +42,4 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer deploy deploy
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 
-passed=0; failed=0
-printf '\n======== summary ========\n'
-for l in "${LAYERS[@]}"; do
-  status=${RESULT[$l]:-did-not-run}
-  printf '  %-6s %s\n' "$l" "$status"
-  if [ "$status" = passed ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-done
-echo "layers: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summarize_layers "${LAYERS[@]}"
