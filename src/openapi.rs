@@ -223,6 +223,10 @@ fn job_status() -> Value {
         ),
         ("elements", counts.clone()),
         ("tokens", counts),
+        (
+            "branches",
+            nullable(object(&[("done", integer()), ("total", integer())])),
+        ),
         ("elapsedMs", nullable(integer())),
         ("estimatedRemainingMs", nullable(integer())),
         ("runMode", string()),
@@ -421,6 +425,7 @@ fn exec_config() -> Value {
             "maxCostUsd?",
             json!({"type": "number", "exclusiveMinimum": 0}),
         ),
+        ("strategy?", one_of_strings(&["single", "fanout", "auto"])),
     ])
 }
 
@@ -609,6 +614,7 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
                         ("tokens", reference("Tokens")),
                         ("costUsd", nullable(number())),
                         ("error", nullable(string())),
+                        ("branch", nullable(string())),
                         ("createdAt", string()),
                     ])),
                 ),

@@ -1,6 +1,7 @@
 //! Business logic. Pure modules (no `worker` types) are unit-tested natively;
 //! the rest implements I/O with Workers bindings.
 pub mod ai_provider;
+pub mod fanout;
 pub mod normalize;
 pub mod offline;
 pub mod outline;

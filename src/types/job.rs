@@ -172,3 +172,14 @@ mod tests {
         }
     }
 }
+
+/// What a running job's progress write records: tokens and elements of the
+/// model calls streaming now (summed over a fan-out's calls), and branches of
+/// a fanned-out outline done of total (0 of 0 for one call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProgressWrite {
+    pub tokens: u64,
+    pub elements: u64,
+    pub branches_done: u64,
+    pub branches_total: u64,
+}

@@ -64,7 +64,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
                     written_at = now;
                     let _ = ports
                         .jobs
-                        .write_progress(job_id, progress.tokens(), progress.elements(), now)
+                        .write_progress(job_id, &progress.snapshot(), now)
                         .await;
                 }
             }
