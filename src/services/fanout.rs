@@ -127,7 +127,11 @@ pub struct Skeleton {
 
 /// The chain's check of a skeleton answer: root fields normalised, exactly
 /// `counts[0]` nodes, each with a title distinct from the others.
-pub fn check_skeleton(st: StructureType, counts: &[u32], raw: &Value) -> Result<Value, Vec<String>> {
+pub fn check_skeleton(
+    st: StructureType,
+    counts: &[u32],
+    raw: &Value,
+) -> Result<Value, Vec<String>> {
     let spec = st.spec();
     let level = &spec.levels[0];
     let normalized = normalize(st, raw)?;
@@ -146,7 +150,13 @@ pub fn check_skeleton(st: StructureType, counts: &[u32], raw: &Value) -> Result<
         .map(|items| {
             items
                 .iter()
-                .map(|i| i[level.title_field].as_str().unwrap_or("").trim().to_string())
+                .map(|i| {
+                    i[level.title_field]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -162,9 +172,15 @@ pub fn check_skeleton(st: StructureType, counts: &[u32], raw: &Value) -> Result<
     let mut seen = HashSet::new();
     for t in &titles {
         if t.is_empty() {
-            problems.push(format!("every item of `{}` needs a `{}`", level.key, level.title_field));
+            problems.push(format!(
+                "every item of `{}` needs a `{}`",
+                level.key, level.title_field
+            ));
         } else if !seen.insert(t.to_lowercase()) {
-            problems.push(format!("`{}` titles must be distinct: `{t}` appears twice", level.key));
+            problems.push(format!(
+                "`{}` titles must be distinct: `{t}` appears twice",
+                level.key
+            ));
         }
     }
     if !problems.is_empty() {
@@ -245,7 +261,11 @@ pub fn branch_prompt(
     let allowed: Vec<String> = (1..counts.len())
         .map(|d| {
             let (min, max) = rules.range(d);
-            format!("{min}-{max} {} per {}", spec.levels[d].key, spec.levels[d - 1].element_type)
+            format!(
+                "{min}-{max} {} per {}",
+                spec.levels[d].key,
+                spec.levels[d - 1].element_type
+            )
         })
         .collect();
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
@@ -296,7 +316,10 @@ pub fn check_branch(
         other => other,
     };
     if !node.is_object() {
-        return Err(vec![format!("the answer must be one {} object", level.element_type)]);
+        return Err(vec![format!(
+            "the answer must be one {} object",
+            level.element_type
+        )]);
     }
     let normalized = normalize(st, &json!({ level.key: [node] }))?;
     let mut node = normalized[level.key][0].clone();
@@ -323,11 +346,16 @@ fn check_groups(
         return;
     }
     let level = &spec.levels[depth];
-    let items = parent[level.key].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let items = parent[level.key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let (min, max) = rules.range(depth);
     let n = items.len() as u32;
     if !(min..=max).contains(&n) {
-        let name = parent[spec.levels[depth - 1].title_field].as_str().unwrap_or("");
+        let name = parent[spec.levels[depth - 1].title_field]
+            .as_str()
+            .unwrap_or("");
         problems.push(format!(
             "`{name}` has {n} {}; it needs {} ({min}-{max} allowed)",
             level.key, counts[depth]
@@ -423,7 +451,11 @@ pub struct CallCost {
 /// in proportion to each one's worst case (prompt plus `max_tokens` at the
 /// first provider's price): every call then clamps its `max_tokens`, retries
 /// included, to its share, so all of them together never pass the budget.
-pub fn budget_shares(left: Option<f64>, price: Option<Price>, calls: &[CallCost]) -> Vec<Option<f64>> {
+pub fn budget_shares(
+    left: Option<f64>,
+    price: Option<Price>,
+    calls: &[CallCost],
+) -> Vec<Option<f64>> {
     let Some(left) = left else {
         return vec![None; calls.len()];
     };

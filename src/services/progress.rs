@@ -302,7 +302,12 @@ mod tests {
         assert!(job.version() > v);
         assert_eq!(
             job.snapshot(),
-            ProgressWrite { tokens: 40, elements: 1, branches_done: 1, branches_total: 8 }
+            ProgressWrite {
+                tokens: 40,
+                elements: 1,
+                branches_done: 1,
+                branches_total: 8
+            }
         );
     }
 }

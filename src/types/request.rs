@@ -8,9 +8,9 @@
 
 use crate::error::{AppError, AppResult};
 use crate::types::api::{
-    Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, DEFAULT_TIMEOUT_MS,
+    Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, Strategy, DEFAULT_TIMEOUT_MS,
     MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS,
-    MIN_TIMEOUT_MS, Strategy,
+    MIN_TIMEOUT_MS,
 };
 use crate::types::provider::ProviderKind;
 use crate::types::rules::StructureRules;

@@ -206,7 +206,12 @@ impl Database {
 
     /// Progress of the running model calls (and branches of a fanned-out
     /// outline); also the runner's heartbeat.
-    pub async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()> {
+    pub async fn write_progress(
+        &self,
+        job_id: i64,
+        p: &ProgressWrite,
+        now_ms: u64,
+    ) -> AppResult<()> {
         let stmt = self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, \

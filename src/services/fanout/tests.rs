@@ -30,7 +30,12 @@ fn parts(st: StructureType, c: &[u32], topic: &str) -> (Skeleton, Vec<Value>) {
     root.remove(level.key);
     let nodes = branches
         .iter()
-        .map(|b| (b[level.title_field].as_str().unwrap().to_string(), "one line".to_string()))
+        .map(|b| {
+            (
+                b[level.title_field].as_str().unwrap().to_string(),
+                "one line".to_string(),
+            )
+        })
         .collect();
     (Skeleton { root, nodes }, branches)
 }
@@ -48,21 +53,49 @@ fn auto_keeps_every_type_at_granularity_1_and_2_in_one_call_and_fans_out_a_granu
     }
     // The default templates' granularity 3 stays one call too (the
     // three-act novel, at most 3 acts, is the largest: 5,700 tokens).
-    assert!(!fans_out(None, &[3, 5, 3], StructureType::Novel.spec().expected_output_tokens(&[3, 5, 3]), false));
-    for st in [StructureType::Course, StructureType::Quiz, StructureType::Workflow, StructureType::KnowledgeMap, StructureType::LearningPath] {
-        assert!(!fans_out(None, &counts(st, 3), expected(st, 3), false), "{st:?} g3");
+    assert!(!fans_out(
+        None,
+        &[3, 5, 3],
+        StructureType::Novel
+            .spec()
+            .expected_output_tokens(&[3, 5, 3]),
+        false
+    ));
+    for st in [
+        StructureType::Course,
+        StructureType::Quiz,
+        StructureType::Workflow,
+        StructureType::KnowledgeMap,
+        StructureType::LearningPath,
+    ] {
+        assert!(
+            !fans_out(None, &counts(st, 3), expected(st, 3), false),
+            "{st:?} g3"
+        );
     }
     let c5 = counts(StructureType::Course, 5);
     assert_eq!(c5, vec![8, 4, 3]);
-    assert!(fans_out(Some(Strategy::Auto), &c5, expected(StructureType::Course, 5), false));
-    assert!(fans_out(None, &counts(StructureType::Novel, 5), expected(StructureType::Novel, 5), false));
+    assert!(fans_out(
+        Some(Strategy::Auto),
+        &c5,
+        expected(StructureType::Course, 5),
+        false
+    ));
+    assert!(fans_out(
+        None,
+        &counts(StructureType::Novel, 5),
+        expected(StructureType::Novel, 5),
+        false
+    ));
 }
 
 #[test]
 #[ignore = "prints the expected output tokens per type and granularity"]
 fn print_expected_tokens() {
     for st in StructureType::ALL {
-        let row: Vec<String> = (1..=5).map(|g| format!("g{g} {:?} {}", counts(st, g), expected(st, g))).collect();
+        let row: Vec<String> = (1..=5)
+            .map(|g| format!("g{g} {:?} {}", counts(st, g), expected(st, g)))
+            .collect();
         println!("{st:?}: {}", row.join(" | "));
     }
 }
@@ -86,7 +119,10 @@ fn the_skeleton_asks_for_root_fields_and_exactly_the_level_1_titles_with_summari
     let st = StructureType::Course;
     let schema = skeleton_schema(st, &[8, 4, 3], &StructureRules::contract(st));
     let modules = &schema["properties"]["modules"];
-    assert_eq!((modules["minItems"].as_u64(), modules["maxItems"].as_u64()), (Some(8), Some(8)));
+    assert_eq!(
+        (modules["minItems"].as_u64(), modules["maxItems"].as_u64()),
+        (Some(8), Some(8))
+    );
     assert_eq!(modules["items"]["required"], json!(["title", "summary"]));
     assert!(schema["properties"]["learningOutcomes"].is_object());
     let prompt = skeleton_prompt(st, "JOB PROMPT", &[8, 4, 3]);
@@ -131,7 +167,10 @@ fn a_branch_is_one_level_1_node_with_its_subtree_under_the_skeleton_title() {
     let mut crowded = branches[2].clone();
     let extra = crowded["lessons"][0]["activities"][0].clone();
     for _ in 0..3 {
-        crowded["lessons"][0]["activities"].as_array_mut().unwrap().push(extra.clone());
+        crowded["lessons"][0]["activities"]
+            .as_array_mut()
+            .unwrap()
+            .push(extra.clone());
     }
     let problems = check_branch(st, &[3, 4, 3], &rules, "T", &crowded).unwrap_err();
     assert!(problems[0].contains("6 activities"), "{problems:?}");
@@ -142,7 +181,16 @@ fn a_branch_is_one_level_1_node_with_its_subtree_under_the_skeleton_title() {
 fn the_prompt_of_a_branch_carries_the_whole_skeleton_and_its_own_shape() {
     let st = StructureType::Course;
     let (skeleton, _) = parts(st, &[3, 4, 3], "Rust");
-    let p = branch_prompt(st, "Rust <b>", "devs", &skeleton, 1, &[3, 4, 3], &StructureRules::contract(st), "none");
+    let p = branch_prompt(
+        st,
+        "Rust <b>",
+        "devs",
+        &skeleton,
+        1,
+        &[3, 4, 3],
+        &StructureRules::contract(st),
+        "none",
+    );
     for (title, _) in &skeleton.nodes {
         assert!(p.contains(title.as_str()), "the skeleton is context: {p}");
     }
@@ -168,7 +216,11 @@ fn the_merge_is_the_outline_a_single_call_would_give() {
         let g = Granularity::new(5).unwrap();
         let rules = StructureRules::contract(st);
         let report = assess(st, g, &rules, &Constraints::default(), &merged);
-        assert!(report.violations.is_empty(), "{st:?}: {:?}", report.violations);
+        assert!(
+            report.violations.is_empty(),
+            "{st:?}: {:?}",
+            report.violations
+        );
     }
 }
 
@@ -201,17 +253,36 @@ fn titles_repeated_across_branches_are_made_distinct_and_counts_kept() {
         .collect();
     let distinct: HashSet<&str> = titles.iter().copied().collect();
     assert_eq!((titles.len(), distinct.len()), (6, 6));
-    assert_eq!(titles[2], format!("Getting started 0 ({})", skeleton.nodes[1].0));
+    assert_eq!(
+        titles[2],
+        format!("Getting started 0 ({})", skeleton.nodes[1].0)
+    );
     assert_eq!(merged["modules"][2]["lessons"].as_array().unwrap().len(), 2);
 }
 
 #[test]
 fn shares_of_the_budget_add_up_to_at_most_what_is_left() {
-    let price = Some(Price { input: 0.15, output: 0.6, cached_input: None });
+    let price = Some(Price {
+        input: 0.15,
+        output: 0.6,
+        cached_input: None,
+    });
     let calls = vec![
-        CallCost { input_bytes: 3_000, max_tokens: 1_024, expected_tokens: 360 },
-        CallCost { input_bytes: 5_000, max_tokens: 2_120, expected_tokens: 810 },
-        CallCost { input_bytes: 5_000, max_tokens: 2_120, expected_tokens: 810 },
+        CallCost {
+            input_bytes: 3_000,
+            max_tokens: 1_024,
+            expected_tokens: 360,
+        },
+        CallCost {
+            input_bytes: 5_000,
+            max_tokens: 2_120,
+            expected_tokens: 810,
+        },
+        CallCost {
+            input_bytes: 5_000,
+            max_tokens: 2_120,
+            expected_tokens: 810,
+        },
     ];
     let shares = budget_shares(Some(0.01), price, &calls);
     let sum: f64 = shares.iter().map(|s| s.unwrap()).sum();

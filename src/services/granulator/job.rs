@@ -11,6 +11,7 @@ use crate::helpers::prompts;
 use crate::services::ai_provider::{
     feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime,
 };
+use crate::services::fanout;
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::progress::Progress;
@@ -47,6 +48,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         execution_id: &execution_id,
         start,
         progress: progress.clone(),
+        branches: None,
     };
     let outcome = {
         let work = runner.run(&mut attempts);
@@ -96,6 +98,8 @@ pub(super) struct Job<'a, R, J, S, T> {
     pub execution_id: &'a str,
     pub start: u64,
     pub progress: Rc<Progress>,
+    /// Branches of the first outline when it was fanned out.
+    pub branches: Option<u32>,
 }
 
 /// An outline and how it scored.
@@ -158,7 +162,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         })
     }
 
-    fn assess(&self, structure: &Value) -> QualityReport {
+    pub(super) fn assess(&self, structure: &Value) -> QualityReport {
         let p = &self.plan;
         assess(
             p.structure_type,
@@ -170,10 +174,24 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
     }
 
     pub async fn run(&mut self, attempts: &mut Vec<Attempt>) -> AppResult<Value> {
-        let first = self
-            .draft(Purpose::Granulate, self.plan.prompt.clone(), attempts)
-            .await
-            .map_err(chain_error)?;
+        let p = &self.plan;
+        let fans_out = fanout::fans_out(
+            p.strategy,
+            &p.counts,
+            p.expected_output_tokens,
+            uses_offline(&p.chain),
+        );
+        let fanned = match fans_out {
+            true => self.fanned_out(attempts).await.map_err(chain_error)?,
+            false => None,
+        };
+        let first = match fanned {
+            Some(draft) => draft,
+            None => self
+                .draft(Purpose::Granulate, self.plan.prompt.clone(), attempts)
+                .await
+                .map_err(chain_error)?,
+        };
         let mut best = self.refine(first, attempts).await?;
 
         let mut verdict = None;

@@ -8,6 +8,7 @@
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
 //! Any failure ends the job `failed` with its reason and its attempts' usage.
 
+mod fanout;
 mod finish;
 mod job;
 mod plan;
@@ -16,6 +17,8 @@ mod revalidate;
 mod submit;
 mod wait;
 
+#[cfg(test)]
+mod fanout_tests;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
