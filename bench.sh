@@ -9,6 +9,9 @@
 #   ./bench.sh --async  jobs at model speed (scripts/bench_async.py): time to 202, events
 #                       stream latency and interval, the Resource Manager's retry pattern
 #                       against a ~60 s job (mock streaming at 100 tokens/s)
+#   ./bench.sh fanout   parallel hierarchical generation (scripts/bench_fanout.py): course, novel and
+#                       workflow at granularity 3-5 with `single` and `fanout` at the same token rate
+#                       (speedup, token and cost ratios, quality), then `auto` at granularity 1-2
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
@@ -26,6 +29,15 @@ if [ "${1:-}" = "--soak" ]; then
   # Not exec: the EXIT trap must still stop the stack.
   bash scripts/soak.sh 60 32 4 400
   exit $?
+fi
+
+if [ "${1:-}" = "fanout" ] || [ "${1:-}" = "--fanout" ]; then
+  rc=0
+  python3 scripts/bench_fanout.py | tee "$WORK/fanout.out" || rc=1
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  jq -s --arg when "$stamp" '{when: $when, section: "fanout", results: .}' "$WORK/fanout.out" > "bench/results/fanout-$stamp.json" || rc=1
+  echo "== written to bench/results/fanout-$stamp.json"
+  exit $rc
 fi
 
 if [ "${1:-}" = "--async" ]; then

@@ -58,7 +58,7 @@ layer() {
 unit() { cargo test --workspace --lib --bins && cargo test --test recovery && bash tests/scripts.sh; }
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test --test e2e --test safety --test contract --test output_quality --test async_jobs --test ledger --test corpus --no-run
+    cargo test --test e2e --test safety --test contract --test output_quality --test async_jobs --test fanout --test ledger --test corpus --no-run
 }
 
 e2e() {
@@ -68,6 +68,8 @@ e2e() {
   cargo test --test output_quality -- --test-threads 4 || rc=1
   # Jobs at model speed (the mock streams at a real token rate; the local queue).
   cargo test --test async_jobs -- --test-threads 6 || rc=1
+  # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
+  cargo test --test fanout -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }

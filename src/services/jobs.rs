@@ -245,8 +245,12 @@ pub fn job_progress(job: &JobRow, now: u64) -> JobProgress {
             received: tokens,
             expected: expected_tokens,
         },
+        // A completed fan-out wrote every branch, whenever progress was last written.
         branches: (job.progress_branches_total > 0).then_some(Branches {
-            done: job.progress_branches_done,
+            done: match job.status {
+                JobStatus::Completed => job.progress_branches_total,
+                _ => job.progress_branches_done,
+            },
             total: job.progress_branches_total,
         }),
         elapsed_ms: elapsed,

@@ -17,6 +17,15 @@
 //! `POST /__mock/config` sets a global delay and random fault rates (bench,
 //! soak); `GET /__mock/totals` reports tokens served.
 //!
+//! A fanned-out outline's calls are answered in kind (`fanout.rs`): a
+//! skeleton request gets root fields and level-1 titles, a branch request
+//! its node with the subtree its `Branch shape:` asks for. A script key may
+//! hold several parts joined by ` && `, all of which the prompt must contain
+//! (`"<topic> && Branch: 2 of"` scripts one branch of one test's job).
+//! `measured` (a `valid` step) or `measureUsage` (config) bills what was
+//! really sent and written, at 4 characters a token, instead of fixed usage
+//! (benchmarks of token counts; streaming time then follows the answer's size).
+//!
 //! A request with `"stream": true` is answered as a stream in its provider's
 //! wire format (OpenAI chunks with a usage chunk and `[DONE]`; Anthropic
 //! `message_start` … `message_stop`), paced at `tokensPerSecond` after
@@ -36,6 +45,8 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod fanout;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
 struct Usage {
@@ -71,6 +82,9 @@ enum Step {
         tokens_per_second: Option<f64>,
         #[serde(default, rename = "ttftMs")]
         ttft_ms: Option<u64>,
+        /// Bill the prompt and answer actually sent, at 4 characters a token.
+        #[serde(default)]
+        measured: bool,
     },
     /// Streams half the answer, then sends nothing for `ms`.
     Stall {
@@ -137,6 +151,9 @@ struct GlobalConfig {
     /// Usage reported for unscripted answers (default 1000 in / 500 out).
     #[serde(default)]
     usage: Option<Usage>,
+    /// Bill unscripted answers by what was sent and written (4 characters a token).
+    #[serde(default)]
+    measure_usage: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -162,6 +179,8 @@ struct CallRecord {
     user: String,
     max_tokens: Option<u64>,
     usage: Option<Usage>,
+    /// `skeleton` or `branch 3/8` for a fanned-out outline's calls.
+    part: Option<String>,
 }
 
 #[derive(Default)]
@@ -198,6 +217,8 @@ enum Provider {
 /// What the request asks for.
 enum Want {
     Outline(StructureType),
+    /// One level-1 node of a fanned-out outline, with its subtree.
+    Branch(StructureType),
     Review(Vec<String>),
     Unknown,
 }
@@ -219,7 +240,13 @@ fn want_of(schema: &Value) -> Want {
         .into_iter()
         .find(|t| props.get(t.spec().levels[0].key).is_some())
         .map(Want::Outline)
+        .or_else(|| fanout::branch_type(schema).map(Want::Branch))
         .unwrap_or(Want::Unknown)
+}
+
+/// A script key matches when the text holds it, or each of its ` && ` parts.
+fn key_matches(text: &str, key: &str) -> bool {
+    key.split(" && ").all(|part| text.contains(part))
 }
 
 fn text_of(v: &Value) -> String {
@@ -383,7 +410,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         let scripts = state.scripts.lock().unwrap();
         scripts
             .keys()
-            .filter(|k| all_text.contains(k.as_str()))
+            .filter(|k| key_matches(&all_text, k))
             .max_by_key(|k| k.len())
             .cloned()
     };
@@ -417,6 +444,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     bill_max: false,
                     tokens_per_second: None,
                     ttft_ms: None,
+                    measured: config.measure_usage,
                 }
             }
         }
@@ -442,12 +470,32 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         _ => (config.tokens_per_second, config.ttft_ms),
     };
     let mut stream_end = StreamEnd::Complete;
+    let branch = fanout::branch_of(&user);
+    let part = match (&want, &branch) {
+        (Want::Outline(_), _) if fanout::is_skeleton(&user) => Some("skeleton".to_string()),
+        (Want::Branch(_), Some((i, n, _))) => Some(format!("branch {}/{n}", i + 1)),
+        _ => None,
+    };
+    let topic = between(&user, "<topic>", "</topic>").unwrap_or("Mock topic");
     let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
+        Want::Outline(t) if fanout::is_skeleton(&user) => {
+            let n = counts
+                .as_ref()
+                .and_then(|c| c.first().copied())
+                .or_else(|| parse_target_shape(&user).and_then(|p| p.first().map(|x| x.1)))
+                .unwrap_or(t.spec().levels[0].min);
+            fanout::skeleton(*t, n, topic)
+        }
         Want::Outline(t) => outline(*t, &user, counts),
+        // `counts` of a step, for a branch: the shape below its node.
+        Want::Branch(t) => match (&branch, counts.or_else(|| fanout::branch_shape(&user))) {
+            (Some((i, n, title)), Some(shape)) => fanout::branch(*t, *i, *n, title, &shape, topic),
+            _ => json!({"mock": "a branch request without its Branch lines"}),
+        },
         Want::Review(names) => review(names, scores),
         Want::Unknown => json!({"mock": "unknown schema"}),
     };
-    let usage: Option<Usage>;
+    let mut usage: Option<Usage>;
     let (status, reply, headers): (u16, Value, Vec<(&str, String)>) = match step {
         Step::Status {
             code,
@@ -475,7 +523,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             let max_tokens = body["max_completion_tokens"]
                 .as_u64()
                 .or(body["max_tokens"].as_u64());
-            let u = match &other {
+            let mut u = match &other {
                 Step::Valid { bill_max: true, .. } => Usage {
                     input: ((system.len() + user.len() + schema.to_string().len()) as u64)
                         .div_ceil(3),
@@ -486,6 +534,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 _ => DEFAULT_USAGE,
             };
             usage = Some(u);
+            let other_measured = matches!(other, Step::Valid { measured: true, .. });
             if let Step::Delay { ms } = other {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
@@ -537,6 +586,15 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 }
                 _ => (Some(value.to_string()), "stop", None),
             };
+            if other_measured {
+                u = Usage {
+                    input: ((system.len() + user.len() + schema.to_string().len()) as u64)
+                        .div_ceil(4),
+                    output: (text.as_deref().map_or(0, str::len) as u64).div_ceil(4),
+                    cached: 0,
+                };
+                usage = Some(u);
+            }
             let body = match provider {
                 Provider::OpenAi => openai_body(&model, text, refusal, finish, u),
                 Provider::Anthropic => {
@@ -583,7 +641,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         },
         model,
         kind: match want {
-            Want::Outline(t) => t.as_str().to_string(),
+            Want::Outline(t) | Want::Branch(t) => t.as_str().to_string(),
             Want::Review(_) => "review".into(),
             Want::Unknown => "unknown".into(),
         },
@@ -594,6 +652,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             .as_u64()
             .or(body["max_tokens"].as_u64()),
         usage,
+        part,
     });
     if stream && status == 200 {
         return stream_response(state, provider, reply, pace, stream_end);
@@ -926,7 +985,7 @@ async fn calls(State(state): State<Shared>, Query(q): Query<KeyQuery>) -> Json<V
         .lock()
         .unwrap()
         .iter()
-        .filter(|c| c.user.contains(q.key.as_str()))
+        .filter(|c| key_matches(&c.user, &q.key))
         .cloned()
         .collect();
     let remaining = state

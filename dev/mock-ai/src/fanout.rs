@@ -1,0 +1,130 @@
+//! The two kinds of request a fanned-out outline makes (issue 13), answered
+//! as a model would: a skeleton request (its prompt ends `Part: skeleton.`)
+//! gets the root fields and the level-1 nodes as titles with a summary; a
+//! branch request (`Branch: 3 of 8: <title>` and `Branch shape: lessons=4,
+//! activities=3.`) gets that level-1 node with a subtree of that shape, its
+//! child titles numbered from the branch's position so branches never repeat
+//! each other.
+
+use content_granulator::services::offline::{generate_branch, generate_with_counts};
+use content_granulator::types::structure::StructureType;
+use serde_json::{json, Value};
+
+/// `(index from 0, of, title)` of a branch request.
+pub fn branch_of(prompt: &str) -> Option<(u32, u32, String)> {
+    let line = prompt
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Branch: "))?;
+    let (position, title) = line.split_once(": ")?;
+    let (i, n) = position.split_once(" of ")?;
+    let i: u32 = i.trim().parse().ok()?;
+    Some((
+        i.checked_sub(1)?,
+        n.trim().parse().ok()?,
+        title.trim().to_string(),
+    ))
+}
+
+/// Counts below level 1 from the `Branch shape:` line.
+pub fn branch_shape(prompt: &str) -> Option<Vec<u32>> {
+    let line = prompt
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Branch shape: "))?;
+    line.trim_end_matches('.')
+        .split(", ")
+        .map(|pair| pair.split_once('=')?.1.parse().ok())
+        .collect()
+}
+
+pub fn is_skeleton(prompt: &str) -> bool {
+    prompt.contains("Part: skeleton.")
+}
+
+/// The type a branch schema describes: a level-1 node holding level 2.
+pub fn branch_type(schema: &Value) -> Option<StructureType> {
+    let props = &schema["properties"];
+    StructureType::ALL.into_iter().find(|t| {
+        let spec = t.spec();
+        spec.levels.len() > 1
+            && props.get(spec.levels[1].key).is_some()
+            && spec.levels[0]
+                .fields
+                .iter()
+                .all(|f| props.get(f.name).is_some())
+    })
+}
+
+/// Root fields and `n` level-1 titles with summaries.
+pub fn skeleton(t: StructureType, n: u32, topic: &str) -> Value {
+    let level = &t.spec().levels[0];
+    let mut v = generate_with_counts(t, &[n], topic);
+    let nodes: Vec<Value> = v[level.key]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|node| {
+            let title = node[level.title_field].clone();
+            json!({level.title_field: title, "summary": format!("What {} covers, in one line", title.as_str().unwrap_or(""))})
+        })
+        .collect();
+    v[level.key] = Value::Array(nodes);
+    v
+}
+
+/// Branch `index` of `of`: its node under `title`, with `shape` below it.
+pub fn branch(
+    t: StructureType,
+    index: u32,
+    of: u32,
+    title: &str,
+    shape: &[u32],
+    topic: &str,
+) -> Value {
+    let mut counts = vec![of.max(index + 1)];
+    counts.extend_from_slice(shape);
+    let mut node = generate_branch(t, index, &counts, topic);
+    node[t.spec().levels[0].title_field] = json!(title);
+    node
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use content_granulator::services::fanout;
+    use content_granulator::types::rules::StructureRules;
+
+    #[test]
+    fn branch_requests_are_read_back_from_the_prompts_the_worker_writes() {
+        let st = StructureType::Course;
+        let rules = StructureRules::contract(st);
+        let sk = fanout::skeleton_of(
+            st,
+            &fanout::check_skeleton(st, &[3, 4, 2], &skeleton(st, 3, "Rust")).unwrap(),
+        );
+        let prompt = fanout::branch_prompt(st, "Rust", "devs", &sk, 2, &[3, 4, 2], &rules, "none");
+        let (i, n, title) = branch_of(&prompt).unwrap();
+        assert_eq!((i, n, title.as_str()), (2, 3, sk.nodes[2].0.as_str()));
+        assert_eq!(branch_shape(&prompt), Some(vec![4, 2]));
+        assert_eq!(
+            branch_type(&fanout::branch_schema(st, &[3, 4, 2], &rules)),
+            Some(st)
+        );
+        assert!(is_skeleton(&fanout::skeleton_prompt(st, "p", &[3, 4, 2])));
+        let node = branch(st, i, n, &title, &[4, 2], "Rust");
+        let checked = fanout::check_branch(st, &[3, 4, 2], &rules, &title, &node).unwrap();
+        assert_eq!(checked["lessons"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn every_type_with_two_levels_has_a_recognisable_branch_schema() {
+        for st in StructureType::ALL {
+            let rules = StructureRules::contract(st);
+            assert_eq!(
+                branch_type(&fanout::branch_schema(st, &[3, 2, 2], &rules)),
+                Some(st),
+                "{st:?}"
+            );
+        }
+    }
+}
