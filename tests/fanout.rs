@@ -1,7 +1,7 @@
 //! Parallel hierarchical generation (issue 13), end to end against `wrangler
 //! dev` and the mock answering skeleton and branch calls in their wire
 //! formats: the merged outline's shape, counts and titles; attempts labelled
-//! per branch; a failed or unusable branch retried alone while the others are
+//! per branch (and the skeleton and root calls); a failed or unusable branch retried alone while the others are
 //! kept; the budget's worst case; async mode with progress counting branches
 //! and the events stream; a replay identical to the first answer. Not timed:
 //! `./bench.sh fanout` measures the speed-up.
@@ -68,11 +68,12 @@ async fn a_fanned_out_course_is_merged_with_its_counts_distinct_titles_labelled_
     }
     assert_eq!(out["summary"]["totalElements"], 5 + 15 + 30);
     assert_eq!(out["qualityScore"], 1.0);
-    // One skeleton call, then one per branch, each naming its own node.
+    // One skeleton call, then one per branch, each naming its own node, and the root call.
     let calls = mock_calls(&key).await;
     let seen = parts(&calls);
-    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen.len(), 7, "{seen:?}");
     assert_eq!(count(&seen, "skeleton"), 1);
+    assert_eq!(count(&seen, "root"), 1);
     for i in 1..=5 {
         assert_eq!(count(&seen, &format!("branch {i}/5")), 1, "{seen:?}");
     }
@@ -91,12 +92,13 @@ async fn a_fanned_out_course_is_merged_with_its_counts_distinct_titles_labelled_
             "branch 2/5",
             "branch 3/5",
             "branch 4/5",
-            "branch 5/5"
+            "branch 5/5",
+            "root"
         ]
     );
     assert!(attempts.iter().all(|a| a["status"] == "success"));
     assert!(
-        approx(&r.body["cost"], 6.0 * DEFAULT_CALL_COST),
+        approx(&r.body["cost"], 7.0 * DEFAULT_CALL_COST),
         "{}",
         r.body["cost"]
     );
@@ -105,7 +107,7 @@ async fn a_fanned_out_course_is_merged_with_its_counts_distinct_titles_labelled_
     assert_eq!(again.status, 200);
     assert_eq!(again.header("Idempotent-Replay"), Some("true"));
     assert_eq!(again.body, r.body);
-    assert_eq!(mock_calls(&key).await.len(), 6);
+    assert_eq!(mock_calls(&key).await.len(), 7);
 }
 
 #[tokio::test]
@@ -132,7 +134,7 @@ async fn a_failed_branch_and_an_unusable_one_are_each_retried_alone_while_the_ot
     );
     let calls = mock_calls(&key).await;
     let seen = parts(&calls);
-    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert_eq!(seen.len(), 9, "{seen:?}");
     assert_eq!(count(&seen, "branch 2/5"), 2, "the 500 was retried");
     assert_eq!(
         count(&seen, "branch 4/5"),
@@ -175,7 +177,7 @@ async fn the_fan_out_stays_within_its_budget_when_every_call_bills_its_limit() {
     let key = unique("fan-budget");
     let budget = 0.004;
     // Every call bills the worst case it was allowed: its whole prompt and max_tokens.
-    let bill_max: Vec<Value> = (0..6)
+    let bill_max: Vec<Value> = (0..7)
         .map(|_| json!({"kind": "valid", "billMax": true}))
         .collect();
     script(&key, json!(bill_max)).await;
@@ -226,7 +228,7 @@ async fn an_async_fan_out_at_model_speed_counts_branches_in_its_progress_and_eve
     // Every call streams what it writes at 150 tokens/s after 200 ms; branch 1 is quicker,
     // so the branches end apart and progress shows some done before all.
     let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
-    script(&key, json!([at(150), at(150), at(150), at(150), at(150)])).await;
+    script(&key, json!([at(150), at(150), at(150), at(150), at(150), at(150)])).await;
     script(&format!("{key} && Branch: 1 of"), json!([at(600)])).await;
     let body = {
         let mut b = course(&key, json!({}));

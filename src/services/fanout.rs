@@ -1,9 +1,15 @@
 //! Parallel hierarchical generation (issue 13), the pure part: whether an
-//! outline fans out, the skeleton call (root fields and level-1 titles with
-//! one-line summaries), one branch call per level-1 node (its whole subtree,
-//! with the skeleton as context), the budget share of every call, and the
-//! merge back into one canonical outline. The calls themselves run in
+//! outline fans out, the skeleton call (the outline's title and its level-1
+//! titles with one-line summaries), one branch call per level-1 node (its
+//! whole subtree, with the skeleton as context), one root call for the other
+//! root fields (description, outcomes…), the budget share of every call, and
+//! the merge back into one canonical outline. The calls themselves run in
 //! `granulator::fanout` through the provider chain.
+//!
+//! The skeleton is on every fanned-out outline's critical path, so it holds
+//! only what the branches need; the root call runs beside the branches,
+//! queued last: with more than `MAX_IN_FLIGHT` branches it fills a slot of
+//! the second wave and costs no time.
 //!
 //! An outline's wall-clock time is its output divided by the model's token
 //! rate; once its top level is fixed its branches can be written at once
@@ -31,6 +37,10 @@ pub const MAX_IN_FLIGHT: usize = 6;
 pub const AUTO_MIN_OUTPUT_TOKENS: u32 = 6_000;
 /// The root fields of an outline, in tokens (as `TypeSpec::expected_output_tokens`).
 const ROOT_TOKENS: u32 = 120;
+/// The outline's title in the skeleton.
+const TITLE_TOKENS: u32 = 20;
+/// The root field the skeleton writes; the root call writes the others.
+pub const TITLE: &str = "title";
 /// A level-1 node in the skeleton: its title and a one-line summary.
 const SKELETON_NODE_TOKENS: u32 = 30;
 /// The extra field each skeleton node carries.
@@ -58,7 +68,12 @@ pub fn fans_out(
 
 /// Output tokens of the skeleton call.
 pub fn skeleton_expected_tokens(counts: &[u32]) -> u32 {
-    ROOT_TOKENS + counts.first().copied().unwrap_or(0) * SKELETON_NODE_TOKENS
+    TITLE_TOKENS + counts.first().copied().unwrap_or(0) * SKELETON_NODE_TOKENS
+}
+
+/// Output tokens of the root call.
+pub fn root_expected_tokens() -> u32 {
+    ROOT_TOKENS
 }
 
 /// Output tokens of one branch: its level-1 node and everything below it.
@@ -78,22 +93,41 @@ pub fn max_tokens_for(expected: u32) -> u32 {
     (expected * 2 + 500).clamp(1024, 16_000)
 }
 
-/// The skeleton's strict schema: the root fields, and exactly `counts[0]`
-/// level-1 nodes of a title and a summary.
-pub fn skeleton_schema(st: StructureType, counts: &[u32], rules: &StructureRules) -> Value {
-    let spec = st.spec();
-    let level = &spec.levels[0];
-    let mut schema = json_schema(st, 1, rules);
+/// The skeleton's strict schema: the outline's title, and exactly
+/// `counts[0]` level-1 nodes of a title and a summary.
+pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
+    let level = &st.spec().levels[0];
     let n = counts.first().copied().unwrap_or(level.min);
-    schema["properties"][level.key] = json!({
-        "type": "array", "minItems": n, "maxItems": n,
-        "items": {
-            "type": "object",
-            "properties": {level.title_field: {"type": "string"}, SUMMARY: {"type": "string"}},
-            "required": [level.title_field, SUMMARY],
-            "additionalProperties": false
-        }
-    });
+    json!({
+        "type": "object",
+        "properties": {
+            TITLE: {"type": "string"},
+            level.key: {
+                "type": "array", "minItems": n, "maxItems": n,
+                "items": {
+                    "type": "object",
+                    "properties": {level.title_field: {"type": "string"}, SUMMARY: {"type": "string"}},
+                    "required": [level.title_field, SUMMARY],
+                    "additionalProperties": false
+                }
+            }
+        },
+        "required": [TITLE, level.key],
+        "additionalProperties": false
+    })
+}
+
+/// The root call's strict schema: every root field but the title.
+pub fn root_schema(st: StructureType, rules: &StructureRules) -> Value {
+    let mut schema = json_schema(st, 0, rules);
+    if let Some(props) = schema["properties"].as_object_mut() {
+        props.remove(TITLE);
+    }
+    let required: Vec<Value> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().map(|k| json!(k)).collect())
+        .unwrap_or_default();
+    schema["required"] = Value::Array(required);
     schema
 }
 
@@ -103,10 +137,10 @@ pub fn skeleton_prompt(st: StructureType, job_prompt: &str, counts: &[u32]) -> S
     let level = &spec.levels[0];
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
     format!(
-        "{job_prompt}\n\nThis call writes the skeleton only: every root field of the {kind}, and exactly {n} {key}, \
-         each with its {title} and a one-line {SUMMARY} (at most 25 words) of what it covers. Their {below} are written \
-         afterwards, one {element} at a time, from this skeleton: make the {key} distinct, cover the topic between \
-         them without overlap, and order them as a reader should meet them.\nPart: skeleton.",
+        "{job_prompt}\n\nThis call writes the skeleton only: the {kind}'s {TITLE}, and exactly {n} {key}, \
+         each with its {title} and a one-line {SUMMARY} (at most 20 words) of what it covers. The other fields, and their \
+         {below}, are written afterwards, one {element} at a time, from this skeleton: make the {key} distinct, cover the \
+         topic between them without overlap, and order them as a reader should meet them.\nPart: skeleton.",
         kind = st.as_str().replace('_', " "),
         n = counts.first().copied().unwrap_or(0),
         key = level.key,
@@ -196,6 +230,56 @@ pub fn check_skeleton(
     Ok(out)
 }
 
+/// What the root call is told: the job's prompt and the skeleton.
+pub fn root_prompt(st: StructureType, job_prompt: &str, skeleton: &Skeleton) -> String {
+    let level = &st.spec().levels[0];
+    let fields: Vec<&str> = st
+        .spec()
+        .root_fields
+        .iter()
+        .map(|f| f.name)
+        .filter(|n| *n != TITLE)
+        .collect();
+    format!(
+        "{job_prompt}\n\nThe outline's skeleton is fixed: {title}\n{list}\n\nThis call writes the {kind}'s other fields only \
+         ({fields}), true to the whole skeleton; its {key} are written by other calls.\nPart: root.",
+        title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
+        list = numbered(skeleton),
+        kind = st.as_str().replace('_', " "),
+        fields = fields.join(", "),
+        key = level.key,
+    )
+}
+
+fn numbered(skeleton: &Skeleton) -> String {
+    skeleton
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (t, s))| format!("{}. {t}: {s}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The chain's check of a root answer: the root fields, normalised (a
+/// missing one is empty, as in a single outline).
+pub fn check_root(st: StructureType, raw: &Value) -> Result<Value, Vec<String>> {
+    let level = &st.spec().levels[0];
+    let Some(object) = raw.as_object() else {
+        return Err(vec![
+            "the answer must be one JSON object of the root fields".into(),
+        ]);
+    };
+    let mut probe = object.clone();
+    probe.insert(level.key.into(), json!([{level.title_field: "probe"}]));
+    let mut root = normalize(st, &Value::Object(probe))?;
+    if let Some(o) = root.as_object_mut() {
+        o.remove(level.key);
+        o.remove(TITLE);
+    }
+    Ok(root)
+}
+
 /// Read a checked skeleton back.
 pub fn skeleton_of(st: StructureType, checked: &Value) -> Skeleton {
     let level = &st.spec().levels[0];
@@ -246,15 +330,9 @@ pub fn branch_prompt(
     let (title, summary) = skeleton.nodes.get(index).cloned().unwrap_or_default();
     let root_title = skeleton
         .root
-        .get("title")
+        .get(TITLE)
         .and_then(Value::as_str)
         .unwrap_or("");
-    let list: Vec<String> = skeleton
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, (t, s))| format!("{}. {t}: {s}", i + 1))
-        .collect();
     let shape: Vec<String> = (1..counts.len())
         .map(|d| format!("{}={}", spec.levels[d].key, counts[d]))
         .collect();
@@ -282,7 +360,7 @@ pub fn branch_prompt(
         topic = clean_user_text(topic, MAX_TOPIC_CHARS),
         audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
         key = level.key,
-        list = list.join("\n"),
+        list = numbered(skeleton),
         element = level.element_type,
         i = index + 1,
         title_field = level.title_field,
@@ -366,11 +444,27 @@ fn check_groups(
     }
 }
 
-/// One outline from the skeleton's root fields and the branches in skeleton
-/// order; a quiz's `totalQuestions` counts the merged questions.
-pub fn merge(st: StructureType, skeleton: &Skeleton, branches: Vec<Value>) -> Value {
+/// One outline from the skeleton's title, the root call's fields and the
+/// branches in skeleton order, root fields in the type's order; a quiz's
+/// `totalQuestions` counts the merged questions.
+pub fn merge(
+    st: StructureType,
+    skeleton: &Skeleton,
+    root_fields: &Value,
+    branches: Vec<Value>,
+) -> Value {
     let spec = st.spec();
-    let mut root = skeleton.root.clone();
+    let mut root = Map::new();
+    for field in spec.root_fields {
+        let value = match field.name {
+            TITLE => skeleton.root.get(TITLE),
+            name => root_fields.get(name).or(skeleton.root.get(name)),
+        };
+        root.insert(
+            field.name.to_string(),
+            value.cloned().unwrap_or(Value::Null),
+        );
+    }
     root.insert(spec.levels[0].key.to_string(), Value::Array(branches));
     let mut outline = Value::Object(root);
     if st == StructureType::Quiz && outline.get("totalQuestions").is_some() {

@@ -1,7 +1,7 @@
-//! The two kinds of request a fanned-out outline makes (issue 13), answered
+//! The three kinds of request a fanned-out outline makes (issue 13), answered
 //! as a model would: a skeleton request (its prompt ends `Part: skeleton.`)
-//! gets the root fields and the level-1 nodes as titles with a summary; a
-//! branch request (`Branch: 3 of 8: <title>` and `Branch shape: lessons=4,
+//! gets the outline's title and the level-1 nodes as titles with a summary;
+//! a root request (`Part: root.`) the other root fields; a branch request (`Branch: 3 of 8: <title>` and `Branch shape: lessons=4,
 //! activities=3.`) gets that level-1 node with a subtree of that shape, its
 //! child titles numbered from the branch's position so branches never repeat
 //! each other.
@@ -40,6 +40,35 @@ pub fn is_skeleton(prompt: &str) -> bool {
     prompt.contains("Part: skeleton.")
 }
 
+pub fn is_root(prompt: &str) -> bool {
+    prompt.contains("Part: root.")
+}
+
+/// The type whose root fields but the title a root schema lists.
+pub fn root_type(schema: &Value) -> Option<StructureType> {
+    let props = schema["properties"].as_object()?;
+    StructureType::ALL.into_iter().find(|t| {
+        let fields: Vec<&str> = t
+            .spec()
+            .root_fields
+            .iter()
+            .map(|f| f.name)
+            .filter(|n| *n != "title")
+            .collect();
+        fields.len() == props.len() && fields.iter().all(|f| props.contains_key(*f))
+    })
+}
+
+/// Every root field but the title.
+pub fn root(t: StructureType, topic: &str) -> Value {
+    let mut v = generate_with_counts(t, &[1], topic);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("title");
+        o.remove(t.spec().levels[0].key);
+    }
+    v
+}
+
 /// The type a branch schema describes: a level-1 node holding level 2.
 pub fn branch_type(schema: &Value) -> Option<StructureType> {
     let props = &schema["properties"];
@@ -57,7 +86,7 @@ pub fn branch_type(schema: &Value) -> Option<StructureType> {
 /// Root fields and `n` level-1 titles with summaries.
 pub fn skeleton(t: StructureType, n: u32, topic: &str) -> Value {
     let level = &t.spec().levels[0];
-    let mut v = generate_with_counts(t, &[n], topic);
+    let v = generate_with_counts(t, &[n], topic);
     let nodes: Vec<Value> = v[level.key]
         .as_array()
         .cloned()
@@ -68,8 +97,7 @@ pub fn skeleton(t: StructureType, n: u32, topic: &str) -> Value {
             json!({level.title_field: title, "summary": format!("What {} covers, in one line", title.as_str().unwrap_or(""))})
         })
         .collect();
-    v[level.key] = Value::Array(nodes);
-    v
+    json!({"title": v["title"], level.key: nodes})
 }
 
 /// Branch `index` of `of`: its node under `title`, with `shape` below it.
@@ -111,6 +139,8 @@ mod tests {
             Some(st)
         );
         assert!(is_skeleton(&fanout::skeleton_prompt(st, "p", &[3, 4, 2])));
+        assert!(is_root(&fanout::root_prompt(st, "p", &sk)));
+        assert!(fanout::check_root(st, &root(st, "Rust")).is_ok());
         let node = branch(st, i, n, &title, &[4, 2], "Rust");
         let checked = fanout::check_branch(st, &[3, 4, 2], &rules, &title, &node).unwrap();
         assert_eq!(checked["lessons"].as_array().unwrap().len(), 4);
@@ -122,6 +152,11 @@ mod tests {
             let rules = StructureRules::contract(st);
             assert_eq!(
                 branch_type(&fanout::branch_schema(st, &[3, 2, 2], &rules)),
+                Some(st),
+                "{st:?}"
+            );
+            assert_eq!(
+                root_type(&fanout::root_schema(st, &rules)),
                 Some(st),
                 "{st:?}"
             );

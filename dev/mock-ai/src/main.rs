@@ -219,6 +219,8 @@ enum Want {
     Outline(StructureType),
     /// One level-1 node of a fanned-out outline, with its subtree.
     Branch(StructureType),
+    /// The root fields but the title of a fanned-out outline.
+    Root(StructureType),
     Review(Vec<String>),
     Unknown,
 }
@@ -241,6 +243,7 @@ fn want_of(schema: &Value) -> Want {
         .find(|t| props.get(t.spec().levels[0].key).is_some())
         .map(Want::Outline)
         .or_else(|| fanout::branch_type(schema).map(Want::Branch))
+        .or_else(|| fanout::root_type(schema).map(Want::Root))
         .unwrap_or(Want::Unknown)
 }
 
@@ -474,6 +477,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     let part = match (&want, &branch) {
         (Want::Outline(_), _) if fanout::is_skeleton(&user) => Some("skeleton".to_string()),
         (Want::Branch(_), Some((i, n, _))) => Some(format!("branch {}/{n}", i + 1)),
+        (Want::Root(_), _) if fanout::is_root(&user) => Some("root".to_string()),
         _ => None,
     };
     let topic = between(&user, "<topic>", "</topic>").unwrap_or("Mock topic");
@@ -492,6 +496,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             (Some((i, n, title)), Some(shape)) => fanout::branch(*t, *i, *n, title, &shape, topic),
             _ => json!({"mock": "a branch request without its Branch lines"}),
         },
+        Want::Root(t) => fanout::root(*t, topic),
         Want::Review(names) => review(names, scores),
         Want::Unknown => json!({"mock": "unknown schema"}),
     };
@@ -641,7 +646,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         },
         model,
         kind: match want {
-            Want::Outline(t) | Want::Branch(t) => t.as_str().to_string(),
+            Want::Outline(t) | Want::Branch(t) | Want::Root(t) => t.as_str().to_string(),
             Want::Review(_) => "review".into(),
             Want::Unknown => "unknown".into(),
         },

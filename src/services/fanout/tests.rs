@@ -115,20 +115,49 @@ fn explicit_strategies_win_except_where_nothing_can_run_in_parallel() {
 }
 
 #[test]
-fn the_skeleton_asks_for_root_fields_and_exactly_the_level_1_titles_with_summaries() {
+fn the_skeleton_asks_for_the_title_and_exactly_the_level_1_titles_with_summaries() {
     let st = StructureType::Course;
-    let schema = skeleton_schema(st, &[8, 4, 3], &StructureRules::contract(st));
+    let schema = skeleton_schema(st, &[8, 4, 3]);
     let modules = &schema["properties"]["modules"];
     assert_eq!(
         (modules["minItems"].as_u64(), modules["maxItems"].as_u64()),
         (Some(8), Some(8))
     );
     assert_eq!(modules["items"]["required"], json!(["title", "summary"]));
-    assert!(schema["properties"]["learningOutcomes"].is_object());
+    assert_eq!(schema["required"], json!(["title", "modules"]));
     let prompt = skeleton_prompt(st, "JOB PROMPT", &[8, 4, 3]);
     assert!(prompt.starts_with("JOB PROMPT"));
     assert!(prompt.contains("exactly 8 modules") && prompt.contains("lessons and activities"));
     assert!(prompt.ends_with("Part: skeleton."));
+}
+
+#[test]
+fn the_root_call_writes_every_other_root_field_true_to_the_skeleton() {
+    let st = StructureType::Course;
+    let schema = root_schema(st, &StructureRules::contract(st));
+    assert!(schema["properties"].get("title").is_none());
+    assert_eq!(
+        schema["required"],
+        json!([
+            "description",
+            "duration",
+            "learningOutcomes",
+            "prerequisites"
+        ])
+    );
+    let (skeleton, _) = parts(st, &[3, 2, 1], "Rust");
+    let prompt = root_prompt(st, "JOB PROMPT", &skeleton);
+    assert!(prompt.contains(&skeleton.nodes[2].0) && prompt.ends_with("Part: root."));
+    let root = check_root(
+        st,
+        &json!({"description": "d", "duration": 8, "learning_outcomes": "x"}),
+    )
+    .unwrap();
+    assert_eq!(
+        root,
+        json!({"description": "d", "duration": "8", "prerequisites": [], "learningOutcomes": ["x"]})
+    );
+    assert!(check_root(st, &json!(["no"])).is_err());
 }
 
 #[test]
@@ -210,7 +239,8 @@ fn the_merge_is_the_outline_a_single_call_would_give() {
         }
         let whole = generate_with_counts(st, &c, "Merge topic");
         let (skeleton, branches) = parts(st, &c, "Merge topic");
-        let mut merged = merge(st, &skeleton, branches);
+        let root = Value::Object(skeleton.root.clone());
+        let mut merged = merge(st, &skeleton, &root, branches);
         assert_eq!(dedupe_titles(st, &mut merged), 0);
         assert_eq!(merged, whole, "{st:?}");
         let g = Granularity::new(5).unwrap();
@@ -229,7 +259,10 @@ fn a_quiz_merge_counts_its_questions() {
     let st = StructureType::Quiz;
     let (mut skeleton, branches) = parts(st, &[3, 4], "Quiz");
     skeleton.root.insert("totalQuestions".into(), json!(99));
-    assert_eq!(merge(st, &skeleton, branches)["totalQuestions"], 12);
+    assert_eq!(
+        merge(st, &skeleton, &json!({}), branches)["totalQuestions"],
+        12
+    );
 }
 
 #[test]
@@ -242,7 +275,7 @@ fn titles_repeated_across_branches_are_made_distinct_and_counts_kept() {
             lesson["title"] = json!(format!("Getting started {i}"));
         }
     }
-    let mut merged = merge(st, &skeleton, branches);
+    let mut merged = merge(st, &skeleton, &json!({}), branches);
     assert_eq!(dedupe_titles(st, &mut merged), 4);
     let titles: Vec<&str> = merged["modules"]
         .as_array()

@@ -1,7 +1,7 @@
 //! A fanned-out outline (issue 13): the skeleton call, then one call per
-//! level-1 branch, at most `MAX_IN_FLIGHT` at once, each through the
-//! provider chain (its retries, re-asks and fallback are the branch's own)
-//! with its own share of the budget, then the merge. The rules live in
+//! level-1 branch and one for the other root fields, at most `MAX_IN_FLIGHT`
+//! at once, each through the provider chain (its retries, re-asks and
+//! fallback are its own) with its own share of the budget, then the merge. The rules live in
 //! `services::fanout`; this is their run.
 
 use super::job::{Draft, Job};
@@ -15,6 +15,7 @@ use crate::services::fanout::{self, max_tokens_for, CallCost};
 use crate::services::normalize::normalize;
 use crate::types::pricing::round_usd;
 use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
 
 fn label(attempts: &mut [Attempt], label: &str) {
     for a in attempts {
@@ -40,7 +41,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         };
         let system = prompts::system_prompt(st);
         let skeleton_user = fanout::skeleton_prompt(st, &p.prompt, &counts);
-        let skeleton_schema = fanout::skeleton_schema(st, &counts, rules);
+        let skeleton_schema = fanout::skeleton_schema(st, &counts);
         let skeleton_expected = fanout::skeleton_expected_tokens(&counts);
         let branch_expected = fanout::branch_expected_tokens(st.spec(), &counts);
         let skeleton_cost = CallCost {
@@ -53,10 +54,20 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             max_tokens: max_tokens_for(branch_expected),
             expected_tokens: branch_expected,
         };
+        let root_cost = CallCost {
+            input_bytes: system.len()
+                + p.prompt.len()
+                + fanout::root_schema(st, rules).to_string().len()
+                + 600
+                + skeleton_expected as usize * 4,
+            max_tokens: max_tokens_for(fanout::root_expected_tokens()),
+            expected_tokens: fanout::root_expected_tokens(),
+        };
         // Reserve before fanning out: every call's worst case must fit its share.
         let price = self.ports.config.pricing.price(&first.model);
         let mut calls = vec![skeleton_cost];
         calls.extend(std::iter::repeat_n(branch_cost, n));
+        calls.push(root_cost);
         let shares = fanout::budget_shares(p.budget.left_usd(), price, &calls);
         if !fanout::shares_fit(price, &first.model, &shares, &calls) {
             return Ok(None);
@@ -99,14 +110,29 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
 
         let p = &self.plan;
         let rules = &p.template.structure_rules;
-        let shares = fanout::budget_shares(p.budget.left_usd(), price, &vec![branch_cost; n]);
+        let mut costs = vec![branch_cost; n];
+        costs.push(root_cost);
+        let shares = fanout::budget_shares(p.budget.left_usd(), price, &costs);
         let constraints = branch_constraints(p);
         let branch_schema = fanout::branch_schema(st, &counts, rules);
-        let requests: Vec<CompletionRequest> = (0..n)
-            .map(|i| CompletionRequest {
+        let request =
+            |user: String, schema: Value, name: &str, cost: &CallCost| CompletionRequest {
                 purpose: Purpose::Granulate,
                 system: system.clone(),
-                user: fanout::branch_prompt(
+                user,
+                schema_name: format!("{}_{name}", prompts::schema_name(st)),
+                schema,
+                max_tokens: cost.max_tokens,
+                temperature: p.temperature,
+                expected_output_tokens: cost.expected_tokens,
+                progress: Some(progress.child()),
+                offline_answer: None,
+            };
+        // The branches, then the root call: queued last, it takes a slot the
+        // branches leave (with more than 6 of them, one of the second wave's).
+        let mut requests: Vec<CompletionRequest> = (0..n)
+            .map(|i| {
+                let user = fanout::branch_prompt(
                     st,
                     &p.params.topic,
                     &p.audience,
@@ -115,33 +141,36 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                     &counts,
                     rules,
                     &constraints,
-                ),
-                schema_name: format!("{}_branch", prompts::schema_name(st)),
-                schema: branch_schema.clone(),
-                max_tokens: branch_cost.max_tokens,
-                temperature: p.temperature,
-                expected_output_tokens: branch_expected,
-                progress: Some(progress.child()),
-                offline_answer: None,
+                );
+                request(user, branch_schema.clone(), "branch", &branch_cost)
             })
             .collect();
+        requests.push(request(
+            fanout::root_prompt(st, &p.prompt, &skeleton),
+            fanout::root_schema(st, rules),
+            "root",
+            &root_cost,
+        ));
         let (ports, chain, deadline_ms) = (self.ports, &p.chain, p.deadline_ms);
         let (counts_ref, skeleton_ref) = (&counts, &skeleton);
         let mut runs = stream::iter(requests.iter().enumerate())
             .map(|(i, request)| {
                 let share = shares[i];
                 async move {
-                    let title = &skeleton_ref.nodes[i].0;
                     let mut budget = Budget {
                         limit_usd: share,
                         spent_usd: 0.0,
                     };
                     let mut tried = Vec::new();
+                    let check = |v: &Value| match skeleton_ref.nodes.get(i) {
+                        Some((title, _)) => fanout::check_branch(st, counts_ref, rules, title, v),
+                        None => fanout::check_root(st, v),
+                    };
                     let outcome = complete(
                         ports,
                         chain,
                         request,
-                        &|v| fanout::check_branch(st, counts_ref, rules, title, v),
+                        &check,
                         &mut budget,
                         deadline_ms,
                         &mut tried,
@@ -151,38 +180,47 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 }
             })
             .buffer_unordered(fanout::MAX_IN_FLIGHT);
-        let mut outcomes: Vec<Option<Result<Completion, ChainError>>> = vec![None; n];
-        let mut branch_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n];
+        let part = |i: usize| match i < n {
+            true => fanout::branch_label(i, n),
+            false => "root".to_string(),
+        };
+        let mut outcomes: Vec<Option<Result<Completion, ChainError>>> = vec![None; n + 1];
+        let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
         let (mut spent, mut done) = (0.0, 0u64);
-        // Every branch runs to its end, failed or not: calls already paid
-        // for are recorded, and a failed branch never cancels the others.
+        // Every call runs to its end, failed or not: calls already paid for
+        // are recorded, and a failed branch never cancels the others.
         while let Some((i, outcome, cost, mut tried)) = runs.next().await {
-            label(&mut tried, &fanout::branch_label(i, n));
-            branch_attempts[i] = tried;
+            label(&mut tried, &part(i));
+            part_attempts[i] = tried;
             spent += cost;
-            if outcome.is_ok() {
+            if outcome.is_ok() && i < n {
                 done += 1;
                 progress.set_branches(done, n as u64);
             }
             outcomes[i] = Some(outcome);
         }
         drop(runs);
-        attempts.extend(branch_attempts.into_iter().flatten());
+        attempts.extend(part_attempts.into_iter().flatten());
         self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + spent);
 
-        let mut nodes = Vec::with_capacity(n);
+        let mut values = Vec::with_capacity(n + 1);
         for (i, outcome) in outcomes.into_iter().enumerate() {
-            let name = fanout::branch_label(i, n);
             match outcome {
-                Some(Ok(c)) => nodes.push(c.value),
+                Some(Ok(c)) => values.push(c.value),
                 Some(Err(ChainError::ProvidersFailed(m))) => {
-                    return Err(ChainError::ProvidersFailed(format!("{name}: {m}")))
+                    return Err(ChainError::ProvidersFailed(format!("{}: {m}", part(i))))
                 }
                 Some(Err(e)) => return Err(e),
-                None => return Err(ChainError::ProvidersFailed(format!("{name} did not run"))),
+                None => {
+                    return Err(ChainError::ProvidersFailed(format!(
+                        "{} did not run",
+                        part(i)
+                    )))
+                }
             }
         }
-        let mut merged = fanout::merge(st, &skeleton, nodes);
+        let root = values.pop().unwrap_or(Value::Null);
+        let mut merged = fanout::merge(st, &skeleton, &root, values);
         fanout::dedupe_titles(st, &mut merged);
         let structure = normalize(st, &merged).unwrap_or(merged);
         let report = self.assess(&structure);

@@ -8,15 +8,23 @@ use super::fixtures::*;
 use crate::types::job::JobStatus;
 use serde_json::{json, Value};
 
-/// The skeleton a model would write for `valid()`.
+/// The skeleton a model would write for `valid()`: its title and modules.
 fn skeleton() -> Value {
     let mut s = valid();
     let nodes: Vec<Value> = modules(&mut s)
         .iter()
         .map(|m| json!({"title": m["title"], "summary": "what it covers"}))
         .collect();
-    s["modules"] = Value::Array(nodes);
-    s
+    json!({"title": s["title"], "modules": nodes})
+}
+
+/// The root call's answer for `valid()`: every root field but the title.
+fn root() -> Value {
+    let mut r = valid();
+    let o = r.as_object_mut().unwrap();
+    o.remove("modules");
+    o.remove("title");
+    r
 }
 
 fn branch(i: usize) -> Value {
@@ -32,11 +40,13 @@ fn a_fanned_out_outline_is_a_skeleton_then_one_call_per_branch_merged_in_order()
     let n = valid()["modules"].as_array().unwrap().len();
     let mut answers = vec![Ok(skeleton())];
     answers.extend((0..n).map(|i| Ok(branch(i))));
+    answers.push(Ok(root()));
     let w = World::new(answers);
     let s = w.submit(&request(fanout()), "r1").unwrap();
     let job = w.jobs.job(job_id(&s));
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.failure_reason);
-    assert_eq!(w.model.calls.borrow().len(), 1 + n);
+    assert_eq!(w.model.calls.borrow().len(), 2 + n);
+    assert!(w.model.prompt(1 + n).ends_with("Part: root."));
     assert!(w.model.prompt(0).ends_with("Part: skeleton."));
     // Each branch call carries the whole skeleton and names its own node.
     let titles: Vec<String> = (0..n)
@@ -61,6 +71,7 @@ fn a_fanned_out_outline_is_a_skeleton_then_one_call_per_branch_merged_in_order()
         .collect();
     let mut want = vec!["skeleton".to_string()];
     want.extend((0..n).map(|i| format!("branch {}/{n}", i + 1)));
+    want.push("root".into());
     assert_eq!(labels, want);
     // Every call is an attempt with its own usage and cost.
     assert!(job
@@ -76,13 +87,14 @@ fn a_failed_branch_is_retried_alone_and_the_other_branches_are_kept() {
     // virtual clock, before branch 3 is asked.
     let mut answers = vec![Ok(skeleton()), Ok(branch(0)), Err(500), Ok(branch(1))];
     answers.extend((2..n).map(|i| Ok(branch(i))));
+    answers.push(Ok(root()));
     let w = World::new(answers);
     let s = w.submit(&request(fanout()), "r1").unwrap();
     let job = w.jobs.job(job_id(&s));
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.failure_reason);
     assert_eq!(
         w.model.calls.borrow().len(),
-        2 + n,
+        3 + n,
         "one extra call: branch 2's retry"
     );
     let of = |label: &str| {
@@ -108,6 +120,7 @@ fn a_branch_no_provider_can_write_fails_the_job_by_name_with_every_attempt_recor
         Ok(json!("still not")),
     ];
     answers.extend((1..n).map(|i| Ok(branch(i))));
+    answers.push(Ok(root()));
     let w = World::new(answers);
     let s = w.submit(&request(fanout()), "r1").unwrap();
     let job = w.jobs.job(job_id(&s));
@@ -121,7 +134,7 @@ fn a_branch_no_provider_can_write_fails_the_job_by_name_with_every_attempt_recor
         job.failure_reason
     );
     // The other branches still ran and were paid for, so they are recorded.
-    assert_eq!(job.attempts.len(), 1 + 2 + (n - 1));
+    assert_eq!(job.attempts.len(), 1 + 2 + (n - 1) + 1);
     assert!(job.cost_usd > 0.0);
 }
 
