@@ -2,7 +2,10 @@
 """Parallel hierarchical generation against a running stack (./bench.sh fanout;
 GRANULATOR_URL, MOCK_URL from scripts/lib.sh start_stack).
 
-The mock streams every answer at MOCK_TPS tokens/s after MOCK_TTFT_MS and
+The mock streams every answer at MOCK_TPS tokens/s after MOCK_TTFT_MS, writes
+outlines as long as the catalog's per-level token estimates (what a model
+writes: a granularity-5 course is ~6,600 output tokens; the offline
+generator's own text is about half that, MOCK_CATALOG_LENGTH=0 keeps it), and
 bills what was really sent and written (4 characters a token). For course,
 novel and workflow at granularity 3, 4 and 5 the same request runs with
 `single` and with `fanout`, one after the other at the same rate; one JSON
@@ -23,6 +26,7 @@ BASE = os.environ["GRANULATOR_URL"]
 MOCK = os.environ["MOCK_URL"]
 TPS = float(os.environ.get("MOCK_TPS", "400"))
 TTFT = int(os.environ.get("MOCK_TTFT_MS", "125"))
+CATALOG_LENGTH = os.environ.get("MOCK_CATALOG_LENGTH", "1") != "0"
 WORKER = {"Authorization": "Bearer dev-shared-secret", "X-Worker-ID": "bench-fanout",
           "X-Client-ID": f"bench-fanout-{uuid.uuid4().hex[:8]}"}
 
@@ -61,7 +65,8 @@ def run(structure_type, granularity, strategy):
             "elements": reply["output"]["summary"]["totalElements"]}
 
 
-call("POST", f"{MOCK}/__mock/config", {"tokensPerSecond": TPS, "ttftMs": TTFT, "measureUsage": True})
+call("POST", f"{MOCK}/__mock/config", {"tokensPerSecond": TPS, "ttftMs": TTFT, "measureUsage": True,
+                                      "catalogLength": CATALOG_LENGTH})
 rows, ok = [], True
 try:
     for structure_type in ("course", "novel", "workflow"):
@@ -71,6 +76,7 @@ try:
             assert f["strategy"] == "fanout" and s["strategy"] == "single", (s, f)
             assert f["elements"] == s["elements"], (s, f)
             row = {"type": structure_type, "granularity": g, "tokensPerSecond": TPS, "ttftMs": TTFT,
+                   "catalogLength": CATALOG_LENGTH,
                    "elements": s["elements"], "branches": f["branches"],
                    "singleMs": round(s["ms"]), "fanoutMs": round(f["ms"]),
                    "speedup": round(s["ms"] / f["ms"], 2),

@@ -228,7 +228,11 @@ async fn an_async_fan_out_at_model_speed_counts_branches_in_its_progress_and_eve
     // Every call streams what it writes at 150 tokens/s after 200 ms; branch 1 is quicker,
     // so the branches end apart and progress shows some done before all.
     let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
-    script(&key, json!([at(150), at(150), at(150), at(150), at(150), at(150)])).await;
+    script(
+        &key,
+        json!([at(150), at(150), at(150), at(150), at(150), at(150)]),
+    )
+    .await;
     script(&format!("{key} && Branch: 1 of"), json!([at(600)])).await;
     let body = {
         let mut b = course(&key, json!({}));

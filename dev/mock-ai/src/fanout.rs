@@ -7,7 +7,7 @@
 //! each other.
 
 use content_granulator::services::offline::{generate_branch, generate_with_counts};
-use content_granulator::types::structure::StructureType;
+use content_granulator::types::structure::{FieldKind, StructureType, TypeSpec};
 use serde_json::{json, Value};
 
 /// `(index from 0, of, title)` of a branch request.
@@ -114,6 +114,84 @@ pub fn branch(
     let mut node = generate_branch(t, index, &counts, topic);
     node[t.spec().levels[0].title_field] = json!(title);
     node
+}
+
+/// Lengthen an answer to what a model writes: each element as many tokens
+/// (4 characters each) as the catalog's `output_tokens` for its level, the
+/// root fields as the 120 the estimates assume (the offline generator's text
+/// is about half that): a whole outline, a branch's node and its subtree, or
+/// a root call's fields.
+pub fn pad_to_estimate(t: StructureType, v: &mut Value, part: Part) {
+    let spec = t.spec();
+    match part {
+        Part::Outline | Part::Root => {
+            let field = spec
+                .root_fields
+                .iter()
+                .find(|f| f.name != "title" && matches!(f.kind, FieldKind::Text))
+                .map(|f| f.name);
+            if let Some(field) = field {
+                let own = if part == Part::Root {
+                    v.to_string().len() + 40
+                } else {
+                    own_chars(v, spec)
+                };
+                pad_field(v, field, 120 * 4, own);
+            }
+            if part == Part::Outline {
+                if let Some(items) = v.get_mut(spec.levels[0].key).and_then(Value::as_array_mut) {
+                    items.iter_mut().for_each(|n| pad_node(spec, n, 0));
+                }
+            }
+        }
+        Part::Branch => pad_node(spec, v, 0),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Part {
+    Outline,
+    Branch,
+    Root,
+}
+
+fn own_chars(v: &Value, spec: &TypeSpec) -> usize {
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !spec.levels.iter().any(|l| l.key == k.as_str()))
+                .map(|(k, v)| k.len() + v.to_string().len() + 4)
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn pad_field(v: &mut Value, field: &str, want: usize, own: usize) {
+    if let Some(Value::String(s)) = v.get_mut(field) {
+        let mut filler = String::new();
+        while own + filler.len() < want {
+            filler.push_str(" with worked examples");
+        }
+        s.push_str(&filler);
+    }
+}
+
+fn pad_node(spec: &TypeSpec, node: &mut Value, depth: usize) {
+    let Some(level) = spec.levels.get(depth) else {
+        return;
+    };
+    let own = own_chars(node, spec);
+    pad_field(
+        node,
+        level.outline_field,
+        level.output_tokens as usize * 4,
+        own,
+    );
+    if let Some(child) = spec.levels.get(depth + 1) {
+        if let Some(items) = node.get_mut(child.key).and_then(Value::as_array_mut) {
+            items.iter_mut().for_each(|n| pad_node(spec, n, depth + 1));
+        }
+    }
 }
 
 #[cfg(test)]

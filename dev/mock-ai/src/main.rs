@@ -154,6 +154,10 @@ struct GlobalConfig {
     /// Bill unscripted answers by what was sent and written (4 characters a token).
     #[serde(default)]
     measure_usage: bool,
+    /// Write outlines as long as the catalog's per-level token estimates (what
+    /// a model writes), not the offline generator's terse text (benchmarks).
+    #[serde(default)]
+    catalog_length: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -490,13 +494,31 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 .unwrap_or(t.spec().levels[0].min);
             fanout::skeleton(*t, n, topic)
         }
-        Want::Outline(t) => outline(*t, &user, counts),
+        Want::Outline(t) => {
+            let mut v = outline(*t, &user, counts);
+            if config.catalog_length {
+                fanout::pad_to_estimate(*t, &mut v, fanout::Part::Outline);
+            }
+            v
+        }
         // `counts` of a step, for a branch: the shape below its node.
         Want::Branch(t) => match (&branch, counts.or_else(|| fanout::branch_shape(&user))) {
-            (Some((i, n, title)), Some(shape)) => fanout::branch(*t, *i, *n, title, &shape, topic),
+            (Some((i, n, title)), Some(shape)) => {
+                let mut v = fanout::branch(*t, *i, *n, title, &shape, topic);
+                if config.catalog_length {
+                    fanout::pad_to_estimate(*t, &mut v, fanout::Part::Branch);
+                }
+                v
+            }
             _ => json!({"mock": "a branch request without its Branch lines"}),
         },
-        Want::Root(t) => fanout::root(*t, topic),
+        Want::Root(t) => {
+            let mut v = fanout::root(*t, topic);
+            if config.catalog_length {
+                fanout::pad_to_estimate(*t, &mut v, fanout::Part::Root);
+            }
+            v
+        }
         Want::Review(names) => review(names, scores),
         Want::Unknown => json!({"mock": "unknown schema"}),
     };
