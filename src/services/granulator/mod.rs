@@ -7,6 +7,8 @@
 //! re-granulates once with the feedback) → estimates and metadata → storage
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
 //! Any failure ends the job `failed` with its reason and its attempts' usage.
+//! A large outline's first draft may be fanned out instead (`fanout.rs`): a
+//! skeleton call, then its branches and root fields in parallel, merged.
 
 mod fanout;
 mod finish;
