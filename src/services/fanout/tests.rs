@@ -5,6 +5,8 @@
 use super::*;
 use crate::services::offline::generate_with_counts;
 use crate::services::validation::assess;
+use crate::types::pricing::Price;
+use crate::types::rules::StructureRules;
 use crate::types::rules::{level_counts, Constraints};
 use crate::types::structure::Granularity;
 
