@@ -111,6 +111,60 @@ async fn a_fanned_out_course_is_merged_with_its_counts_distinct_titles_labelled_
 }
 
 #[tokio::test]
+async fn a_three_act_novel_writes_each_act_in_two_parts_that_merge_into_whole_acts() {
+    // 3 acts leave 3 of the 6 calls idle: each act's 7 chapters go to 2 calls (4 + 3).
+    let key = unique("fan-novel");
+    let body = json!({"input": {"topic": key, "structureType": "novel", "granularityLevel": 5}, "config": {"strategy": "fanout"}});
+    let r = execute(&Who::Client, body, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["branches"], 6);
+    // Large enough for KV: read it back through its reference.
+    let stored = get(&format!("/api/jobs/{}/structure", job_id(&r)), &Who::Client).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let acts = stored.body["structure"]["acts"].as_array().unwrap();
+    assert_eq!(acts.len(), 3);
+    let mut titles = HashSet::new();
+    for act in acts {
+        assert!(
+            act["purpose"].as_str().is_some_and(|p| !p.is_empty()),
+            "{act}"
+        );
+        let chapters = act["chapters"].as_array().unwrap();
+        assert_eq!(chapters.len(), 7);
+        for c in chapters {
+            assert!(
+                titles.insert(c["title"].as_str().unwrap().to_string()),
+                "{}",
+                c["title"]
+            );
+            assert_eq!(c["scenes"].as_array().unwrap().len(), 4);
+        }
+    }
+    assert_eq!(r.body["output"]["qualityScore"], 1.0);
+    let seen = parts(&mock_calls(&key).await);
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    for act in 1..=3 {
+        for part in 1..=2 {
+            assert_eq!(
+                count(&seen, &format!("branch {act}/3 part {part}/2")),
+                1,
+                "{seen:?}"
+            );
+        }
+    }
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let labels: Vec<&str> = detail.body["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["branch"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels[0], "skeleton");
+    assert_eq!(labels[2], "branch 1/3 part 2/2");
+    assert_eq!(labels[7], "root");
+}
+
+#[tokio::test]
 async fn a_failed_branch_and_an_unusable_one_are_each_retried_alone_while_the_others_are_kept() {
     let key = unique("fan-fail");
     script(

@@ -18,10 +18,12 @@
 
 mod branch;
 mod budget;
+mod pieces;
 mod skeleton;
 
 pub use branch::*;
 pub use budget::*;
+pub use pieces::*;
 pub use skeleton::*;
 
 use crate::types::api::Strategy;
@@ -46,6 +48,8 @@ const TITLE_TOKENS: u32 = 20;
 pub const TITLE: &str = "title";
 /// A level-1 node in the skeleton: its title and a one-line summary.
 const SKELETON_NODE_TOKENS: u32 = 30;
+/// A level-2 title in the skeleton.
+const CHILD_TITLE_TOKENS: u32 = 12;
 /// The extra field each skeleton node carries.
 pub const SUMMARY: &str = "summary";
 
@@ -69,9 +73,15 @@ pub fn fans_out(
     }
 }
 
-/// Output tokens of the skeleton call.
+/// Output tokens of the skeleton call (with its child titles when the
+/// branches are written in parts).
 pub fn skeleton_expected_tokens(counts: &[u32]) -> u32 {
-    TITLE_TOKENS + counts.first().copied().unwrap_or(0) * SKELETON_NODE_TOKENS
+    let n = counts.first().copied().unwrap_or(0);
+    let children = match parts_per_node(counts) > 1 {
+        true => n * counts[1] * CHILD_TITLE_TOKENS,
+        false => 0,
+    };
+    TITLE_TOKENS + n * SKELETON_NODE_TOKENS + children
 }
 
 /// Output tokens of the root call.

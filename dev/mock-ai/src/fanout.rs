@@ -36,6 +36,29 @@ pub fn branch_shape(prompt: &str) -> Option<Vec<u32>> {
         .collect()
 }
 
+/// `(from, to, of)` of a branch written in parts (`Branch part: 2 of 2:
+/// chapters 5-7 of 7.`), children counted from 0, `to` excluded.
+pub fn branch_part(prompt: &str) -> Option<(u32, u32, u32)> {
+    let line = prompt
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Branch part: "))?;
+    let (_, range) = line.split_once(": ")?;
+    let range = range.trim_end_matches('.');
+    let (span, of) = range.rsplit_once(" of ")?;
+    let (a, b) = span.rsplit_once(' ')?.1.split_once('-')?;
+    let a: u32 = a.parse().ok()?;
+    Some((a.checked_sub(1)?, b.parse().ok()?, of.trim().parse().ok()?))
+}
+
+/// The type whose level-2 list is a part's whole schema (`{"chapters": […]}`).
+pub fn children_type(schema: &Value) -> Option<StructureType> {
+    let props = schema["properties"].as_object()?;
+    StructureType::ALL.into_iter().find(|t| {
+        let levels = t.spec().levels;
+        props.len() == 1 && levels.len() > 1 && props.contains_key(levels[1].key)
+    })
+}
+
 pub fn is_skeleton(prompt: &str) -> bool {
     prompt.contains("Part: skeleton.")
 }
@@ -83,10 +106,12 @@ pub fn branch_type(schema: &Value) -> Option<StructureType> {
     })
 }
 
-/// Root fields and `n` level-1 titles with summaries.
-pub fn skeleton(t: StructureType, n: u32, topic: &str) -> Value {
+/// The title and `n` level-1 titles with summaries (and each one's level-2
+/// titles when the schema asks for them: `children` of them).
+pub fn skeleton(t: StructureType, n: u32, children: Option<u32>, topic: &str) -> Value {
     let level = &t.spec().levels[0];
-    let v = generate_with_counts(t, &[n], topic);
+    let counts: Vec<u32> = std::iter::once(n).chain(children).collect();
+    let v = generate_with_counts(t, &counts, topic);
     let nodes: Vec<Value> = v[level.key]
         .as_array()
         .cloned()
@@ -94,25 +119,47 @@ pub fn skeleton(t: StructureType, n: u32, topic: &str) -> Value {
         .iter()
         .map(|node| {
             let title = node[level.title_field].clone();
-            json!({level.title_field: title, "summary": format!("What {} covers, in one line", title.as_str().unwrap_or(""))})
+            let mut out = json!({level.title_field: title, "summary": format!("What {} covers, in one line", title.as_str().unwrap_or(""))});
+            if let Some(child) = t.spec().levels.get(1).filter(|_| children.is_some()) {
+                let titles: Vec<Value> = node[child.key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| json!({child.title_field: c[child.title_field]}))
+                    .collect();
+                out[child.key] = Value::Array(titles);
+            }
+            out
         })
         .collect();
     json!({"title": v["title"], level.key: nodes})
 }
 
 /// Branch `index` of `of`: its node under `title`, with `shape` below it.
+/// For a part (`from`, `to`, `of` children), just those children.
 pub fn branch(
     t: StructureType,
     index: u32,
     of: u32,
     title: &str,
     shape: &[u32],
+    part: Option<(u32, u32, u32)>,
     topic: &str,
 ) -> Value {
     let mut counts = vec![of.max(index + 1)];
     counts.extend_from_slice(shape);
+    if let (Some((_, _, children)), Some(first)) = (part, counts.get_mut(1)) {
+        *first = children;
+    }
     let mut node = generate_branch(t, index, &counts, topic);
     node[t.spec().levels[0].title_field] = json!(title);
+    if let (Some((from, to, _)), Some(child)) = (part, t.spec().levels.get(1)) {
+        if let Some(items) = node[child.key].as_array() {
+            let end = (to as usize).min(items.len());
+            let slice = items[(from as usize).min(end)..end].to_vec();
+            node[child.key] = Value::Array(slice);
+        }
+    }
     node
 }
 
@@ -145,6 +192,16 @@ pub fn pad_to_estimate(t: StructureType, v: &mut Value, part: Part) {
             }
         }
         Part::Branch => pad_node(spec, v, 0),
+        Part::Children => {
+            if let Some(items) = spec
+                .levels
+                .get(1)
+                .and_then(|l| v.get_mut(l.key))
+                .and_then(Value::as_array_mut)
+            {
+                items.iter_mut().for_each(|n| pad_node(spec, n, 1));
+            }
+        }
     }
 }
 
@@ -152,6 +209,8 @@ pub fn pad_to_estimate(t: StructureType, v: &mut Value, part: Part) {
 pub enum Part {
     Outline,
     Branch,
+    /// A part's children only.
+    Children,
     Root,
 }
 
@@ -206,22 +265,56 @@ mod tests {
         let rules = StructureRules::contract(st);
         let sk = fanout::skeleton_of(
             st,
-            &fanout::check_skeleton(st, &[3, 4, 2], &skeleton(st, 3, "Rust")).unwrap(),
+            &fanout::check_skeleton(st, &[6, 4, 2], &skeleton(st, 6, None, "Rust")).unwrap(),
         );
-        let prompt = fanout::branch_prompt(st, "Rust", "devs", &sk, 2, &[3, 4, 2], &rules, "none");
+        let prompt = fanout::branch_prompt(st, "Rust", "devs", &sk, 2, &[6, 4, 2], &rules, "none");
         let (i, n, title) = branch_of(&prompt).unwrap();
-        assert_eq!((i, n, title.as_str()), (2, 3, sk.nodes[2].0.as_str()));
+        assert_eq!((i, n, title.as_str()), (2, 6, sk.nodes[2].0.as_str()));
         assert_eq!(branch_shape(&prompt), Some(vec![4, 2]));
         assert_eq!(
             branch_type(&fanout::branch_schema(st, &[3, 4, 2], &rules)),
             Some(st)
         );
-        assert!(is_skeleton(&fanout::skeleton_prompt(st, "p", &[3, 4, 2])));
+        assert!(is_skeleton(&fanout::skeleton_prompt(st, "p", &[6, 4, 2])));
         assert!(is_root(&fanout::root_prompt(st, "p", &sk)));
         assert!(fanout::check_root(st, &root(st, "Rust")).is_ok());
-        let node = branch(st, i, n, &title, &[4, 2], "Rust");
-        let checked = fanout::check_branch(st, &[3, 4, 2], &rules, &title, &node).unwrap();
+        let node = branch(st, i, n, &title, &[4, 2], None, "Rust");
+        let checked = fanout::check_branch(st, &[6, 4, 2], &rules, &title, &node).unwrap();
         assert_eq!(checked["lessons"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn parts_of_a_branch_are_read_back_and_answered_with_their_slice() {
+        let st = StructureType::Novel;
+        let rules = StructureRules::contract(st);
+        let counts = [3, 7, 4];
+        let raw = skeleton(st, 3, Some(7), "Saga");
+        let sk = fanout::skeleton_of(st, &fanout::check_skeleton(st, &counts, &raw).unwrap());
+        let pieces = fanout::pieces(&counts);
+        for piece in &pieces {
+            let prompt =
+                fanout::piece_prompt(st, "Saga", "readers", &sk, piece, &counts, &rules, "none");
+            let part = branch_part(&prompt).unwrap();
+            assert_eq!(part, (piece.from, piece.to, 7));
+            let (i, n, title) = branch_of(&prompt).unwrap();
+            let shape = branch_shape(&prompt).unwrap();
+            let schema = fanout::piece_schema(st, &counts, &rules, piece);
+            let node = branch(st, i, n, &title, &shape, Some(part), "Saga");
+            let answer = match piece.part {
+                0 => {
+                    assert_eq!(branch_type(&schema), Some(st));
+                    node
+                }
+                _ => {
+                    assert_eq!(children_type(&schema), Some(st));
+                    json!({"chapters": node["chapters"]})
+                }
+            };
+            assert!(
+                fanout::check_piece(st, &counts, &rules, &sk, piece, &answer).is_ok(),
+                "{piece:?}"
+            );
+        }
     }
 
     #[test]

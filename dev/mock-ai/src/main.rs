@@ -225,6 +225,8 @@ enum Want {
     Branch(StructureType),
     /// The root fields but the title of a fanned-out outline.
     Root(StructureType),
+    /// Some level-2 children of a branch written in parts.
+    Children(StructureType),
     Review(Vec<String>),
     Unknown,
 }
@@ -248,6 +250,7 @@ fn want_of(schema: &Value) -> Want {
         .map(Want::Outline)
         .or_else(|| fanout::branch_type(schema).map(Want::Branch))
         .or_else(|| fanout::root_type(schema).map(Want::Root))
+        .or_else(|| fanout::children_type(schema).map(Want::Children))
         .unwrap_or(Want::Unknown)
 }
 
@@ -478,9 +481,23 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     };
     let mut stream_end = StreamEnd::Complete;
     let branch = fanout::branch_of(&user);
+    let branch_part = fanout::branch_part(&user);
+    let part_label = |i: &u32, n: &u32| {
+        let label = format!("branch {}/{n}", i + 1);
+        match user
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Branch part: "))
+        {
+            Some(p) => format!(
+                "{label} part {}",
+                p.split(':').next().unwrap_or("").replace(" of ", "/")
+            ),
+            None => label,
+        }
+    };
     let part = match (&want, &branch) {
         (Want::Outline(_), _) if fanout::is_skeleton(&user) => Some("skeleton".to_string()),
-        (Want::Branch(_), Some((i, n, _))) => Some(format!("branch {}/{n}", i + 1)),
+        (Want::Branch(_) | Want::Children(_), Some((i, n, _))) => Some(part_label(i, n)),
         (Want::Root(_), _) if fanout::is_root(&user) => Some("root".to_string()),
         _ => None,
     };
@@ -492,7 +509,12 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 .and_then(|c| c.first().copied())
                 .or_else(|| parse_target_shape(&user).and_then(|p| p.first().map(|x| x.1)))
                 .unwrap_or(t.spec().levels[0].min);
-            fanout::skeleton(*t, n, topic)
+            let level = &t.spec().levels[0];
+            let children = schema["properties"][level.key]["items"]["properties"]
+                .as_object()
+                .and_then(|p| p.values().find_map(|v| v["maxItems"].as_u64()))
+                .map(|c| c as u32);
+            fanout::skeleton(*t, n, children, topic)
         }
         Want::Outline(t) => {
             let mut v = outline(*t, &user, counts);
@@ -504,13 +526,25 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         // `counts` of a step, for a branch: the shape below its node.
         Want::Branch(t) => match (&branch, counts.or_else(|| fanout::branch_shape(&user))) {
             (Some((i, n, title)), Some(shape)) => {
-                let mut v = fanout::branch(*t, *i, *n, title, &shape, topic);
+                let mut v = fanout::branch(*t, *i, *n, title, &shape, branch_part, topic);
                 if config.catalog_length {
                     fanout::pad_to_estimate(*t, &mut v, fanout::Part::Branch);
                 }
                 v
             }
             _ => json!({"mock": "a branch request without its Branch lines"}),
+        },
+        Want::Children(t) => match (&branch, fanout::branch_shape(&user)) {
+            (Some((i, n, title)), Some(shape)) => {
+                let key = t.spec().levels[1].key;
+                let node = fanout::branch(*t, *i, *n, title, &shape, branch_part, topic);
+                let mut v = json!({key: node[key]});
+                if config.catalog_length {
+                    fanout::pad_to_estimate(*t, &mut v, fanout::Part::Children);
+                }
+                v
+            }
+            _ => json!({"mock": "a part request without its Branch lines"}),
         },
         Want::Root(t) => {
             let mut v = fanout::root(*t, topic);
@@ -668,7 +702,9 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         },
         model,
         kind: match want {
-            Want::Outline(t) | Want::Branch(t) | Want::Root(t) => t.as_str().to_string(),
+            Want::Outline(t) | Want::Branch(t) | Want::Root(t) | Want::Children(t) => {
+                t.as_str().to_string()
+            }
             Want::Review(_) => "review".into(),
             Want::Unknown => "unknown".into(),
         },

@@ -122,7 +122,7 @@ pub fn check_branch(
     }
 }
 
-fn check_groups(
+pub(super) fn check_groups(
     spec: &TypeSpec,
     rules: &StructureRules,
     counts: &[u32],

@@ -2,7 +2,7 @@
 //! summaries) and the root call (every other root field), from the
 //! skeleton.
 
-use super::{SUMMARY, TITLE};
+use super::{parts_per_node, SUMMARY, TITLE};
 use crate::helpers::prompts::json_schema;
 use crate::services::normalize::normalize;
 use crate::types::rules::StructureRules;
@@ -11,11 +11,13 @@ use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
 /// The skeleton's strict schema: the outline's title, and exactly
-/// `counts[0]` level-1 nodes of a title and a summary.
+/// `counts[0]` level-1 nodes of a title and a summary (and, when their
+/// branches are written in parts, exactly `counts[1]` child titles each).
 pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
-    let level = &st.spec().levels[0];
+    let spec = st.spec();
+    let level = &spec.levels[0];
     let n = counts.first().copied().unwrap_or(level.min);
-    json!({
+    let mut schema = json!({
         "type": "object",
         "properties": {
             TITLE: {"type": "string"},
@@ -31,7 +33,22 @@ pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
         },
         "required": [TITLE, level.key],
         "additionalProperties": false
-    })
+    });
+    if parts_per_node(counts) > 1 {
+        let child = &spec.levels[1];
+        let items = &mut schema["properties"][level.key]["items"];
+        items["properties"][child.key] = json!({
+            "type": "array", "minItems": counts[1], "maxItems": counts[1],
+            "items": {
+                "type": "object",
+                "properties": {child.title_field: {"type": "string"}},
+                "required": [child.title_field],
+                "additionalProperties": false
+            }
+        });
+        items["required"] = json!([level.title_field, SUMMARY, child.key]);
+    }
+    schema
 }
 
 /// The root call's strict schema: every root field but the title.
@@ -53,17 +70,23 @@ pub fn skeleton_prompt(st: StructureType, job_prompt: &str, counts: &[u32]) -> S
     let spec = st.spec();
     let level = &spec.levels[0];
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
+    let children = match parts_per_node(counts) > 1 {
+        true => format!(
+            ", and the {} of its exactly {} {} (titles only, distinct across the whole outline)",
+            spec.levels[1].title_field, counts[1], spec.levels[1].key
+        ),
+        false => String::new(),
+    };
     format!(
         "{job_prompt}\n\nThis call writes the skeleton only: the {kind}'s {TITLE}, and exactly {n} {key}, \
-         each with its {title} and a one-line {SUMMARY} (at most 20 words) of what it covers. The other fields, and their \
-         {below}, are written afterwards, one {element} at a time, from this skeleton: make the {key} distinct, cover the \
+         each with its {title}, a one-line {SUMMARY} (at most 20 words) of what it covers{children}. The other fields, and \
+         their {below}, are written afterwards, by other calls, from this skeleton: make the {key} distinct, cover the \
          topic between them without overlap, and order them as a reader should meet them.\nPart: skeleton.",
         kind = st.as_str().replace('_', " "),
         n = counts.first().copied().unwrap_or(0),
         key = level.key,
         title = level.title_field,
         below = below.join(" and "),
-        element = level.element_type,
     )
 }
 
@@ -74,6 +97,8 @@ pub struct Skeleton {
     pub root: Map<String, Value>,
     /// Level-1 titles and summaries, in order.
     pub nodes: Vec<(String, String)>,
+    /// Each node's level-2 titles, when its branch is written in parts.
+    pub children: Vec<Vec<String>>,
 }
 
 /// The chain's check of a skeleton answer: root fields normalised, exactly
@@ -120,8 +145,49 @@ pub fn check_skeleton(
             titles.len()
         ));
     }
+    let split = parts_per_node(counts) > 1;
+    let child = spec.levels.get(1);
+    let children: Vec<Vec<String>> = match (split, child) {
+        (true, Some(child)) => normalized[level.key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| {
+                        i[child.key]
+                            .as_array()
+                            .map(|c| {
+                                c.iter()
+                                    .map(|c| {
+                                        c[child.title_field]
+                                            .as_str()
+                                            .unwrap_or("")
+                                            .trim()
+                                            .to_string()
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if let Some(child) = child.filter(|_| split) {
+        for (t, c) in titles.iter().zip(&children) {
+            if c.len() != counts[1] as usize {
+                problems.push(format!(
+                    "`{t}` must list exactly {} {}, it lists {}",
+                    counts[1],
+                    child.key,
+                    c.len()
+                ));
+            }
+        }
+    }
     let mut seen = HashSet::new();
-    for t in &titles {
+    for t in titles.iter().chain(children.iter().flatten()) {
         if t.is_empty() {
             problems.push(format!(
                 "every item of `{}` needs a `{}`",
@@ -141,7 +207,14 @@ pub fn check_skeleton(
     let nodes: Vec<Value> = titles
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({level.title_field: t, SUMMARY: summaries.get(i).cloned().unwrap_or_default()}))
+        .map(|(i, t)| {
+            let mut node = json!({level.title_field: t, SUMMARY: summaries.get(i).cloned().unwrap_or_default()});
+            if let (Some(child), Some(c)) = (child, children.get(i)) {
+                let c: Vec<Value> = c.iter().map(|t| json!({child.title_field: t})).collect();
+                node[child.key] = Value::Array(c);
+            }
+            node
+        })
         .collect();
     out[level.key] = Value::Array(nodes);
     Ok(out)
@@ -173,7 +246,13 @@ pub(super) fn numbered(skeleton: &Skeleton) -> String {
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, (t, s))| format!("{}. {t}: {s}", i + 1))
+        .map(|(i, (t, s))| {
+            let mut line = format!("{}. {t}: {s}", i + 1);
+            for (j, c) in skeleton.children.get(i).into_iter().flatten().enumerate() {
+                line.push_str(&format!("\n   {}.{} {c}", i + 1, j + 1));
+            }
+            line
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -199,12 +278,14 @@ pub fn check_root(st: StructureType, raw: &Value) -> Result<Value, Vec<String>> 
 
 /// Read a checked skeleton back.
 pub fn skeleton_of(st: StructureType, checked: &Value) -> Skeleton {
-    let level = &st.spec().levels[0];
+    let spec = st.spec();
+    let level = &spec.levels[0];
     let mut root = checked.as_object().cloned().unwrap_or_default();
-    let nodes = root
+    let items = root
         .remove(level.key)
         .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let nodes = items
         .iter()
         .map(|n| {
             (
@@ -213,5 +294,23 @@ pub fn skeleton_of(st: StructureType, checked: &Value) -> Skeleton {
             )
         })
         .collect();
-    Skeleton { root, nodes }
+    let children: Vec<Vec<String>> = match spec.levels.get(1) {
+        Some(child) if items.iter().any(|n| n.get(child.key).is_some()) => items
+            .iter()
+            .map(|n| {
+                n[child.key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c[child.title_field].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Skeleton {
+        root,
+        nodes,
+        children,
+    }
 }

@@ -39,7 +39,14 @@ fn parts(st: StructureType, c: &[u32], topic: &str) -> (Skeleton, Vec<Value>) {
             )
         })
         .collect();
-    (Skeleton { root, nodes }, branches)
+    (
+        Skeleton {
+            root,
+            nodes,
+            children: vec![],
+        },
+        branches,
+    )
 }
 
 #[test]
@@ -167,16 +174,17 @@ fn a_skeleton_with_the_wrong_count_or_repeated_titles_goes_back_to_the_model() {
     let st = StructureType::Course;
     let ok = json!({"title": "Rust", "description": "d", "duration": "8 weeks", "prerequisites": [], "learningOutcomes": ["x"],
         "modules": [{"title": "A", "summary": "a"}, {"title": "B", "summary": "b"}, {"title": "C", "summary": "c"}]});
-    let checked = check_skeleton(st, &[3, 2], &ok).unwrap();
+    // One lesson each: nothing to write in parts, so no lesson titles in the skeleton.
+    let checked = check_skeleton(st, &[3, 1], &ok).unwrap();
     let skeleton = skeleton_of(st, &checked);
     assert_eq!(skeleton.nodes[1], ("B".to_string(), "b".to_string()));
     assert_eq!(skeleton.root["title"], "Rust");
     assert!(!skeleton.root.contains_key("modules"));
-    let short = check_skeleton(st, &[4, 2], &ok).unwrap_err();
+    let short = check_skeleton(st, &[4, 1], &ok).unwrap_err();
     assert!(short[0].contains("exactly 4"), "{short:?}");
     let mut twice = ok.clone();
     twice["modules"][2]["title"] = json!("a");
-    assert!(check_skeleton(st, &[3, 2], &twice).unwrap_err()[0].contains("distinct"));
+    assert!(check_skeleton(st, &[3, 1], &twice).unwrap_err()[0].contains("distinct"));
 }
 
 #[test]
@@ -330,4 +338,119 @@ fn shares_of_the_budget_add_up_to_at_most_what_is_left() {
     assert_eq!(budget_shares(None, price, &calls), vec![None, None, None]);
     // A model without a price cannot be bounded under a budget.
     assert!(!shares_fit(None, "m", &shares, &calls));
+}
+
+#[test]
+fn fewer_than_3_level_1_nodes_are_written_in_parts_that_keep_6_calls_busy() {
+    assert_eq!(parts_per_node(&[3, 7, 4]), 2);
+    assert_eq!(parts_per_node(&[2, 5]), 3);
+    assert_eq!(parts_per_node(&[3, 1]), 1);
+    assert_eq!(parts_per_node(&[4, 7, 4]), 1);
+    assert_eq!(parts_per_node(&[8, 4, 3]), 1);
+    let p = pieces(&[3, 7, 4]);
+    assert_eq!(p.len(), 6);
+    let ranges: Vec<(usize, u32, u32)> = p.iter().map(|p| (p.node, p.from, p.to)).collect();
+    assert_eq!(
+        ranges,
+        [
+            (0, 0, 4),
+            (0, 4, 7),
+            (1, 0, 4),
+            (1, 4, 7),
+            (2, 0, 4),
+            (2, 4, 7)
+        ]
+    );
+    assert_eq!(p[3].label(), "branch 2/3 part 2/2");
+    assert_eq!(pieces(&[5, 3, 2])[4].label(), "branch 5/5");
+    // The skeleton then lists every chapter title, distinct across the outline.
+    let st = StructureType::Novel;
+    let schema = skeleton_schema(st, &[3, 7, 4]);
+    let chapters = &schema["properties"]["acts"]["items"]["properties"]["chapters"];
+    assert_eq!(
+        (chapters["minItems"].as_u64(), chapters["maxItems"].as_u64()),
+        (Some(7), Some(7))
+    );
+    assert!(skeleton_prompt(st, "p", &[3, 7, 4]).contains("exactly 7 chapters"));
+}
+
+/// A three-act novel's skeleton with its chapter titles, and its whole outline.
+fn novel() -> (Vec<u32>, Skeleton, Value) {
+    let st = StructureType::Novel;
+    let counts = vec![3, 7, 4];
+    let whole = generate_with_counts(st, &counts, "Novel");
+    let raw = json!({"title": whole["title"], "acts": whole["acts"].as_array().unwrap().iter().map(|a| json!({
+        "title": a["title"], "summary": "s",
+        "chapters": a["chapters"].as_array().unwrap().iter().map(|c| json!({"title": c["title"]})).collect::<Vec<_>>()
+    })).collect::<Vec<_>>()});
+    let skeleton = skeleton_of(st, &check_skeleton(st, &counts, &raw).unwrap());
+    (counts, skeleton, whole)
+}
+
+#[test]
+fn parts_of_a_node_are_checked_titled_from_the_skeleton_and_assembled_into_the_outline() {
+    let st = StructureType::Novel;
+    let rules = StructureRules::contract(st);
+    let (counts, skeleton, whole) = novel();
+    assert_eq!(skeleton.children[1].len(), 7);
+    let p = pieces(&counts);
+    // Each part answers with its slice: the first with the act's fields, the others just chapters.
+    let answers: Vec<Value> = p
+        .iter()
+        .map(|piece| {
+            let act = &whole["acts"][piece.node];
+            let mut chapters: Vec<Value> = act["chapters"].as_array().unwrap()
+                [piece.from as usize..piece.to as usize]
+                .to_vec();
+            chapters[0]["title"] = json!("A model's own title");
+            match piece.part {
+                0 => {
+                    let mut node = act.clone();
+                    node["chapters"] = Value::Array(chapters);
+                    node
+                }
+                _ => json!({"chapters": chapters}),
+            }
+        })
+        .collect();
+    let checked: Vec<Value> = p
+        .iter()
+        .zip(&answers)
+        .map(|(piece, a)| check_piece(st, &counts, &rules, &skeleton, piece, a).unwrap())
+        .collect();
+    let acts = assemble(st, &p, checked);
+    let root = Value::Object(skeleton.root.clone());
+    let mut merged = merge(st, &skeleton, &root, acts);
+    assert_eq!(dedupe_titles(st, &mut merged), 0);
+    let mut want = whole.clone();
+    let o = want.as_object_mut().unwrap();
+    for (k, v) in skeleton.root.iter() {
+        o.insert(k.clone(), v.clone());
+    }
+    assert_eq!(merged, want, "the skeleton's chapter titles win");
+    // A part with the wrong number of chapters goes back to its model alone.
+    let mut short = answers[1].clone();
+    short["chapters"].as_array_mut().unwrap().pop();
+    let problems = check_piece(st, &counts, &rules, &skeleton, &p[1], &short).unwrap_err();
+    assert!(problems[0].contains("exactly 3"), "{problems:?}");
+    // A part's prompt names its place and its chapters; its schema asks for just them.
+    let prompt = piece_prompt(
+        st, "Novel", "readers", &skeleton, &p[1], &counts, &rules, "none",
+    );
+    assert!(
+        prompt.contains("Branch part: 2 of 2: chapters 5-7 of 7."),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("Branch shape: chapters=3, scenes=4."),
+        "{prompt}"
+    );
+    assert!(prompt.contains(&skeleton.children[0][6]));
+    let schema = piece_schema(st, &counts, &rules, &p[1]);
+    assert_eq!(schema["required"], json!(["chapters"]));
+    assert_eq!(schema["properties"]["chapters"]["maxItems"], 3);
+    assert_eq!(
+        piece_schema(st, &counts, &rules, &p[0])["properties"]["chapters"]["maxItems"],
+        4
+    );
 }

@@ -35,7 +35,8 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let st = p.structure_type;
         let rules = &p.template.structure_rules;
         let counts = p.counts.clone();
-        let n = counts[0] as usize;
+        let pieces = fanout::pieces(&counts);
+        let n = pieces.len();
         let Some(first) = p.chain.first() else {
             return Ok(None);
         };
@@ -49,11 +50,18 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             max_tokens: max_tokens_for(skeleton_expected),
             expected_tokens: skeleton_expected,
         };
-        let branch_cost = CallCost {
-            input_bytes: fanout::branch_input_bytes(st, &counts, rules),
-            max_tokens: max_tokens_for(branch_expected),
-            expected_tokens: branch_expected,
-        };
+        let branch_bytes = fanout::branch_input_bytes(st, &counts, rules);
+        let piece_costs: Vec<CallCost> = pieces
+            .iter()
+            .map(|piece| {
+                let expected = fanout::piece_expected_tokens(st, piece, branch_expected);
+                CallCost {
+                    input_bytes: branch_bytes,
+                    max_tokens: max_tokens_for(expected),
+                    expected_tokens: expected,
+                }
+            })
+            .collect();
         let root_cost = CallCost {
             input_bytes: system.len()
                 + p.prompt.len()
@@ -66,7 +74,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         // Reserve before fanning out: every call's worst case must fit its share.
         let price = self.ports.config.pricing.price(&first.model);
         let mut calls = vec![skeleton_cost];
-        calls.extend(std::iter::repeat_n(branch_cost, n));
+        calls.extend(piece_costs.iter().copied());
         calls.push(root_cost);
         let shares = fanout::budget_shares(p.budget.left_usd(), price, &calls);
         if !fanout::shares_fit(price, &first.model, &shares, &calls) {
@@ -110,11 +118,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
 
         let p = &self.plan;
         let rules = &p.template.structure_rules;
-        let mut costs = vec![branch_cost; n];
+        let mut costs = piece_costs.clone();
         costs.push(root_cost);
         let shares = fanout::budget_shares(p.budget.left_usd(), price, &costs);
         let constraints = branch_constraints(p);
-        let branch_schema = fanout::branch_schema(st, &counts, rules);
         let request =
             |user: String, schema: Value, name: &str, cost: &CallCost| CompletionRequest {
                 purpose: Purpose::Granulate,
@@ -130,19 +137,22 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             };
         // The branches, then the root call: queued last, it takes a slot the
         // branches leave (with more than 6 of them, one of the second wave's).
-        let mut requests: Vec<CompletionRequest> = (0..n)
-            .map(|i| {
-                let user = fanout::branch_prompt(
+        let mut requests: Vec<CompletionRequest> = pieces
+            .iter()
+            .zip(&piece_costs)
+            .map(|(piece, cost)| {
+                let user = fanout::piece_prompt(
                     st,
                     &p.params.topic,
                     &p.audience,
                     &skeleton,
-                    i,
+                    piece,
                     &counts,
                     rules,
                     &constraints,
                 );
-                request(user, branch_schema.clone(), "branch", &branch_cost)
+                let schema = fanout::piece_schema(st, &counts, rules, piece);
+                request(user, schema, "branch", cost)
             })
             .collect();
         requests.push(request(
@@ -152,7 +162,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             &root_cost,
         ));
         let (ports, chain, deadline_ms) = (self.ports, &p.chain, p.deadline_ms);
-        let (counts_ref, skeleton_ref) = (&counts, &skeleton);
+        let (counts_ref, skeleton_ref, pieces_ref) = (&counts, &skeleton, &pieces);
         let mut runs = stream::iter(requests.iter().enumerate())
             .map(|(i, request)| {
                 let share = shares[i];
@@ -162,8 +172,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                         spent_usd: 0.0,
                     };
                     let mut tried = Vec::new();
-                    let check = |v: &Value| match skeleton_ref.nodes.get(i) {
-                        Some((title, _)) => fanout::check_branch(st, counts_ref, rules, title, v),
+                    let check = |v: &Value| match pieces_ref.get(i) {
+                        Some(piece) => {
+                            fanout::check_piece(st, counts_ref, rules, skeleton_ref, piece, v)
+                        }
                         None => fanout::check_root(st, v),
                     };
                     let outcome = complete(
@@ -180,9 +192,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 }
             })
             .buffer_unordered(fanout::MAX_IN_FLIGHT);
-        let part = |i: usize| match i < n {
-            true => fanout::branch_label(i, n),
-            false => "root".to_string(),
+        let part = |i: usize| match pieces.get(i) {
+            Some(piece) => piece.label(),
+            None => "root".to_string(),
         };
         let mut outcomes: Vec<Option<Result<Completion, ChainError>>> = vec![None; n + 1];
         let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
@@ -220,7 +232,8 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             }
         }
         let root = values.pop().unwrap_or(Value::Null);
-        let mut merged = fanout::merge(st, &skeleton, &root, values);
+        let nodes = fanout::assemble(st, &pieces, values);
+        let mut merged = fanout::merge(st, &skeleton, &root, nodes);
         fanout::dedupe_titles(st, &mut merged);
         let structure = normalize(st, &merged).unwrap_or(merged);
         let report = self.assess(&structure);
