@@ -28,10 +28,11 @@ use worker::{
     ScheduledEvent,
 };
 
-/// What a route answers: JSON, or a stream (the events route).
+/// What a route answers: JSON, or a response its handler built (the events
+/// stream, the embedded OpenAPI document).
 pub enum Answer {
     Json(handlers::Reply),
-    Stream(Response),
+    Built(Response),
 }
 
 #[event(fetch)]
@@ -53,7 +54,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             log.note_body(&reply.body);
             http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers)
         }
-        Ok(Answer::Stream(response)) => Ok(response),
+        Ok(Answer::Built(response)) => Ok(response),
         Err(e) => {
             log.error_code = Some(e.code);
             http::error_response(&e, &app.request_id)
@@ -210,11 +211,11 @@ async fn handle(
         body,
     };
     let reply = match route.id {
-        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Stream),
+        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Built),
+        RouteId::OpenApi => return monitoring::openapi(&call).await.map(Answer::Built),
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,
         RouteId::Help => monitoring::help(&call).await,
-        RouteId::OpenApi => monitoring::openapi(&call).await,
         RouteId::AiProviders => monitoring::ai_providers(&call).await,
         RouteId::Execute => {
             execute::execute(&call, request_id_header.as_deref(), prefer.as_deref()).await

@@ -32,6 +32,16 @@ pub fn json_response(
     Ok(response)
 }
 
+/// A JSON body that is already text (the embedded OpenAPI document): sent as
+/// it is, with the headers of every answer.
+pub fn json_text_response(body: String, request_id: &str) -> worker::Result<Response> {
+    let mut response = Response::ok(body)?;
+    let headers = response.headers_mut();
+    headers.set("Content-Type", "application/json")?;
+    set_common(headers, request_id)?;
+    Ok(response)
+}
+
 /// A Server-Sent Events stream (`text/event-stream`), never cached or buffered.
 pub fn event_stream_response<S>(stream: S, request_id: &str) -> worker::Result<Response>
 where
