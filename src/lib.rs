@@ -43,7 +43,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         return http::preflight(&request_id);
     }
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id,
     };
@@ -71,7 +71,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id: "scheduled".into(),
     };
@@ -108,7 +108,7 @@ async fn queue(
     _ctx: Context,
 ) -> worker::Result<()> {
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id: "queue".into(),
     };
