@@ -110,7 +110,8 @@ for c in 1 8 32; do
 done
 # The issue's figures: the granulator over the floor, in this run.
 ratios=$(jq -s '
-  def at($t; $c): map(select(.section == "floor" and .target == $t and .concurrency == $c))[0];
+  . as $rows
+  | def at($t; $c): $rows | map(select(.section == "floor" and .target == $t and .concurrency == $c))[0];
   def ratio($a; $b): if $b == 0 then null else ($a / $b * 100 | round / 100) end;
   {section: "ratios",
    rootRps: [1, 8, 32] | map({concurrency: ., ratio: ratio(at("root"; .).rps; at("floor-root"; .).rps)}),
