@@ -147,25 +147,20 @@ async fn handle(
     req: &mut Request,
     log: &mut helpers::log::RequestLog,
 ) -> AppResult<Answer> {
-    let url = req
-        .url()
-        .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let path = req.path();
     let method = req.method().to_string();
-    let (route, params) = match match_route(&method, url.path()) {
+    let (route, params) = match match_route(&method, &path) {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(allow) => {
             return Err(AppError::new(
                 Kind::MethodNotAllowed,
                 "method_not_allowed",
-                format!("{method} is not allowed on {}", url.path()),
+                format!("{method} is not allowed on {path}"),
             )
             .with_details(json!({"allow": allow})))
         }
         Match::NotFound => {
-            return Err(AppError::not_found(format!(
-                "no route for {method} {}",
-                url.path()
-            )))
+            return Err(AppError::not_found(format!("no route for {method} {path}")))
         }
     };
     log.route = route.path.to_string();
@@ -197,13 +192,11 @@ async fn handle(
     };
     let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
     let prefer = req.headers().get("Prefer").ok().flatten();
-    let query: HashMap<String, String> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let (host, query) = http::url_parts(&req.inner().url());
+    let query: HashMap<String, String> = query.into_iter().collect();
     let call = Call {
         app,
-        host: url.host_str().unwrap_or("").to_string(),
+        host,
         ctx,
         principal: principal.as_ref(),
         params,
