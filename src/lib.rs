@@ -190,8 +190,6 @@ async fn handle(
     } else {
         None
     };
-    let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
-    let prefer = req.headers().get("Prefer").ok().flatten();
     let (host, query) = http::url_parts(&req.inner().url());
     let query: HashMap<String, String> = query.into_iter().collect();
     let call = Call {
@@ -211,7 +209,11 @@ async fn handle(
         RouteId::Help => monitoring::help(&call).await,
         RouteId::AiProviders => monitoring::ai_providers(&call).await,
         RouteId::Execute => {
-            execute::execute(&call, request_id_header.as_deref(), prefer.as_deref()).await
+            // Only execute reads these (idempotency key, async preference).
+            let headers = req.headers();
+            let request_id = headers.get("X-Request-ID").ok().flatten();
+            let prefer = headers.get("Prefer").ok().flatten();
+            execute::execute(&call, request_id.as_deref(), prefer.as_deref()).await
         }
         RouteId::Validate => execute::validate(&call).await,
         RouteId::Templates => templates::list(&call).await,
