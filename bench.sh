@@ -45,6 +45,16 @@ CLIENT_KEY='X-API-Key: dev-client-key'
 # Each loadgen connection acts for a client of its own ({c}), so per-tenant
 # rate limits and spend caps stay out of the figures.
 WORKER=(--header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: bench' --header 'X-Client-ID: bench-{c}')
+# Sections 2 and 3 act for other clients: section 1 leaves bench-{c} near its
+# per-minute rate limit, and a 429 must never pass for a fast answer.
+WORKER_SIZE=(--header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: bench' --header 'X-Client-ID: bench-size-{c}')
+WORKER_CRITICAL=(--header 'Authorization: Bearer dev-shared-secret' --header 'X-Worker-ID: bench' --header 'X-Client-ID: bench-critical-{c}')
+# all_ok SECTION JSON: fail the bench on any non-200 answer.
+all_ok() {
+  local bad
+  bad=$(jq '[.statuses | to_entries[] | select(.key != "200") | .value] | add // 0' <<<"$2")
+  [ "$bad" = 0 ] || { echo "bench: $1 had non-200 answers: $(jq -c .statuses <<<"$2")"; exit 1; }
+}
 mock_config() { curl -sf -X POST "$MOCK_URL/__mock/config" -H 'Content-Type: application/json' -d "$1" >/dev/null; }
 # load C PATH METHOD BODY HEADER...: one bounded run, JSON summary on stdout.
 load() {
@@ -124,7 +134,8 @@ jq -r '"  GET / req/s: \(.rootRps | map("c=\(.concurrency) \(.ratio)x") | join("
 echo "== 2. scaling with outline size (c=1, mock answers instantly)"
 for counts in "[3,2,1]" "[5,4,4]" "[12,6,6]"; do
   mock_config "{\"counts\": $counts}"
-  out=$(SECONDS_PER_RUN=$((SECONDS_PER_RUN * REPS)) load 1 /api/execute POST "$EXEC_BODY" "${WORKER[@]}")
+  out=$(SECONDS_PER_RUN=$((SECONDS_PER_RUN * REPS)) load 1 /api/execute POST "$EXEC_BODY" "${WORKER_SIZE[@]}")
+  all_ok "size $counts" "$out"
   sample=$(curl -s -D "$WORK/h" "$GRANULATOR_URL/api/execute" -H 'Authorization: Bearer dev-shared-secret' -H 'X-Worker-ID: bench' \
     -H 'Content-Type: application/json' -d "${EXEC_BODY//\{n\}/sample}")
   trips=$(awk 'tolower($1) == "x-d1-round-trips:" {print $2}' "$WORK/h" | tr -d '\r')
@@ -139,7 +150,8 @@ mock_config '{}'
 echo "== 3. critical path (mock delays every call by 300 ms; granulate + validation level 2)"
 mock_config '{"delayMs": 300}'
 VAL_BODY='{"action":"granulate","input":{"topic":"Critical path {n}","structureType":"course","granularityLevel":3},"config":{"validationLevel":2}}'
-out=$(target/release/loadgen --url "$GRANULATOR_URL/api/execute" --method POST "${WORKER[@]}" --body "$VAL_BODY" --concurrency 1 --seconds 30 --max-requests $((REPS * 2 + 1)))
+out=$(target/release/loadgen --url "$GRANULATOR_URL/api/execute" --method POST "${WORKER_CRITICAL[@]}" --body "$VAL_BODY" --concurrency 1 --seconds 30 --max-requests $((REPS * 2 + 1)))
+all_ok "critical path" "$out"
 mock_config '{}'
 row=$(jq -n --argjson out "$out" '{section: "critical", p50Ms: $out.latencyMs.p50, sequentialModelCalls: (($out.latencyMs.p50 / 300) * 100 | round / 100)}')
 echo "$row" >> "$results"
