@@ -123,6 +123,23 @@ pub fn url_parts(url: &str) -> (String, Vec<(String, String)>) {
     (host.to_string(), pairs)
 }
 
+/// An outbound request built on the runtime's own `RequestInit`:
+/// `worker::RequestInit` converts itself to JS through serde (its `cf` image
+/// and cache options), code this worker never needs in its wasm.
+pub fn outbound_request(
+    url: &str,
+    post: Option<(&worker::Headers, &str)>,
+) -> worker::Result<Request> {
+    let init = worker::web_sys::RequestInit::new();
+    if let Some((headers, body)) = post {
+        init.set_method("POST");
+        init.set_headers(&headers.0);
+        init.set_body(&worker::wasm_bindgen::JsValue::from_str(body));
+    }
+    let request = worker::web_sys::Request::new_with_str_and_init(url, &init)?;
+    Ok(Request::from(request))
+}
+
 /// The caller's request id when it is printable and short, else a new uuid.
 pub fn request_id(req: &Request) -> String {
     req.headers()
