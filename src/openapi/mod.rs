@@ -6,9 +6,10 @@
 //! route added to the table appears in both documents, and a unit test fails
 //! until its schemas are declared.
 //!
-//! The worker serves what that code generated: `openapi.json` and
-//! `help_routes.json` beside this file, embedded at build time, so the
-//! schema-building code stays out of the wasm (native only). A unit test
+//! The worker serves what that code generated: `api/openapi.json` and
+//! `api/help_routes.json` at the top of the repository (checked in, to be
+//! read and diffed), embedded at build time, so the schema-building code
+//! stays out of the wasm (native only). A unit test
 //! regenerates both and fails when a checked-in copy is stale; refresh them
 //! with `UPDATE_OPENAPI=1 cargo test --lib openapi`.
 
@@ -20,9 +21,9 @@ pub mod components;
 pub mod paths;
 
 /// The generated document; `info.version` is [`VERSION_SLOT`].
-pub const DOCUMENT: &str = include_str!("openapi.json");
+pub const DOCUMENT: &str = include_str!("../../api/openapi.json");
 /// `/help`'s `routes[]`, generated from the same source.
-pub const HELP_ROUTES: &str = include_str!("help_routes.json");
+pub const HELP_ROUTES: &str = include_str!("../../api/help_routes.json");
 /// Stands for the deployment's version in [`DOCUMENT`].
 pub const VERSION_SLOT: &str = "\"@VERSION@\"";
 
@@ -73,7 +74,7 @@ mod tests {
     /// The embedded copies are what the code generates today.
     #[test]
     fn the_served_documents_are_current() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/openapi/");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/api/");
         let generated = [
             ("openapi.json", DOCUMENT, generate_document("@VERSION@")),
             ("help_routes.json", HELP_ROUTES, generate_help_routes()),
@@ -85,7 +86,7 @@ mod tests {
             } else {
                 assert!(
                     served == text,
-                    "src/openapi/{file} is stale: run `UPDATE_OPENAPI=1 cargo test --lib openapi` and commit it"
+                    "api/{file} is stale: run `UPDATE_OPENAPI=1 cargo test --lib openapi` and commit it"
                 );
             }
         }
