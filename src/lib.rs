@@ -28,10 +28,11 @@ use worker::{
     ScheduledEvent,
 };
 
-/// What a route answers: JSON, or a stream (the events route).
+/// What a route answers: JSON, or a response its handler built (the events
+/// stream, the embedded OpenAPI document).
 pub enum Answer {
     Json(handlers::Reply),
-    Stream(Response),
+    Built(Response),
 }
 
 #[event(fetch)]
@@ -42,7 +43,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         return http::preflight(&request_id);
     }
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id,
     };
@@ -53,7 +54,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             log.note_body(&reply.body);
             http::json_response(reply.status, &reply.body, &app.request_id, &reply.headers)
         }
-        Ok(Answer::Stream(response)) => Ok(response),
+        Ok(Answer::Built(response)) => Ok(response),
         Err(e) => {
             log.error_code = Some(e.code);
             http::error_response(&e, &app.request_id)
@@ -70,7 +71,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id: "scheduled".into(),
     };
@@ -107,7 +108,7 @@ async fn queue(
     _ctx: Context,
 ) -> worker::Result<()> {
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id: "queue".into(),
     };
@@ -146,25 +147,20 @@ async fn handle(
     req: &mut Request,
     log: &mut helpers::log::RequestLog,
 ) -> AppResult<Answer> {
-    let url = req
-        .url()
-        .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let path = req.path();
     let method = req.method().to_string();
-    let (route, params) = match match_route(&method, url.path()) {
+    let (route, params) = match match_route(&method, &path) {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(allow) => {
             return Err(AppError::new(
                 Kind::MethodNotAllowed,
                 "method_not_allowed",
-                format!("{method} is not allowed on {}", url.path()),
+                format!("{method} is not allowed on {path}"),
             )
             .with_details(json!({"allow": allow})))
         }
         Match::NotFound => {
-            return Err(AppError::not_found(format!(
-                "no route for {method} {}",
-                url.path()
-            )))
+            return Err(AppError::not_found(format!("no route for {method} {path}")))
         }
     };
     log.route = route.path.to_string();
@@ -194,15 +190,11 @@ async fn handle(
     } else {
         None
     };
-    let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
-    let prefer = req.headers().get("Prefer").ok().flatten();
-    let query: HashMap<String, String> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let (host, query) = http::url_parts(&req.inner().url());
+    let query: HashMap<String, String> = query.into_iter().collect();
     let call = Call {
         app,
-        host: url.host_str().unwrap_or("").to_string(),
+        host,
         ctx,
         principal: principal.as_ref(),
         params,
@@ -210,14 +202,18 @@ async fn handle(
         body,
     };
     let reply = match route.id {
-        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Stream),
+        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Built),
+        RouteId::OpenApi => return monitoring::openapi(&call).await.map(Answer::Built),
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,
         RouteId::Help => monitoring::help(&call).await,
-        RouteId::OpenApi => monitoring::openapi(&call).await,
         RouteId::AiProviders => monitoring::ai_providers(&call).await,
         RouteId::Execute => {
-            execute::execute(&call, request_id_header.as_deref(), prefer.as_deref()).await
+            // Only execute reads these (idempotency key, async preference).
+            let headers = req.headers();
+            let request_id = headers.get("X-Request-ID").ok().flatten();
+            let prefer = headers.get("Prefer").ok().flatten();
+            execute::execute(&call, request_id.as_deref(), prefer.as_deref()).await
         }
         RouteId::Validate => execute::validate(&call).await,
         RouteId::Templates => templates::list(&call).await,

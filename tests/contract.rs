@@ -2,7 +2,7 @@
 //! Manager envelope for every action of `/api/execute` with its top-level
 //! `model`, `structureReference.url`, `/help` naming fields as the API returns
 //! them, meaningful efficiency ratings, and estimates of any priced model.
-//! Run through `./test.sh` against the same stack as tests/e2e.rs.
+//! Run through `./test.sh` against the same stack as the behaviour tests (tests/auth.rs …).
 
 mod support;
 

@@ -7,13 +7,14 @@
 
 use crate::error::{AppError, AppResult};
 use crate::helpers::auth::{secret_matches, Credentials, Principal, WORKER_ID};
+use crate::helpers::http::outbound_request;
 use crate::helpers::kam_answer::{
     credential_hash, read_key_validation, read_session_validation, KamVerdict,
 };
 use crate::services::timing::with_timeout;
 use crate::types::env::{App, JOB_CACHE, KEY_ACCOUNT_MANAGER};
 use serde_json::json;
-use worker::{Headers, Method, RequestInit};
+use worker::Headers;
 
 const CACHE_TTL_SECONDS: u64 = 60;
 
@@ -90,21 +91,17 @@ async fn ask_kam(app: &App, kind: &str, credential: &str) -> KamVerdict {
             json!({"apiKey": credential}),
         )
     };
-    let built = (|| -> worker::Result<RequestInit> {
+    let built = (|| -> worker::Result<worker::Request> {
         headers.set("Authorization", &format!("Bearer {}", secret.expose()))?;
         headers.set("X-Worker-ID", WORKER_ID)?;
         headers.set("Content-Type", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.to_string().into()));
-        Ok(init)
+        outbound_request(path, Some((&headers, &body.to_string())))
     })();
-    let Ok(init) = built else {
+    let Ok(request) = built else {
         return KamVerdict::Unavailable("could not build the KAM request".into());
     };
     let call = async {
-        let mut response = kam.fetch(path, Some(init)).await?;
+        let mut response = kam.fetch_request(request).await?;
         let status = response.status_code();
         let text = response.text().await.unwrap_or_default();
         Ok::<_, worker::Error>((status, text))
@@ -126,10 +123,10 @@ pub async fn reachable(app: &App) -> Result<(), String> {
         .env
         .service(KEY_ACCOUNT_MANAGER)
         .map_err(|_| "binding missing".to_string())?;
-    match with_timeout(
-        app.config.kam_timeout_ms,
-        kam.fetch("https://kam/health", None),
-    )
+    match with_timeout(app.config.kam_timeout_ms, async {
+        let request = outbound_request("https://kam/health", None)?;
+        kam.fetch_request(request).await
+    })
     .await
     {
         None => Err(format!("no answer within {} ms", app.config.kam_timeout_ms)),
