@@ -9,7 +9,8 @@
 #           offline: each resolves its own bindings (scripts/check-deploy.sh)
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2/queues, the KAM stand-in) and the mock AI provider on
-#           loopback: tests/e2e.rs (behaviour), tests/safety.rs (tenants,
+#           loopback: tests/{auth,execute,jobs,templates,economy,faults}.rs
+#           (behaviour, by area), tests/safety.rs (tenants,
 #           budgets, rate limits, spend caps, leaks, input at the edge),
 #           tests/contract.rs (the response contract),
 #           tests/output_quality.rs (paid outlines kept, constraint conflicts,
@@ -54,18 +55,23 @@ trap 'exit 130' INT TERM
 unit() {
   cargo test -p bitware-kit --lib && cargo test --workspace --lib --bins && cargo test --test recovery && bash tests/scripts.sh
 }
+
+# The behaviour tests, one file per area (they share tests/support/).
+E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test --test e2e --test safety --test contract --test output_quality --test async_jobs --test ledger --test corpus --no-run
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test ledger --test corpus --no-run
 }
 
 e2e() {
   start_stack "$WORK" || return 1
   local rc=0
-  cargo test --test e2e --test safety --test contract -- --test-threads 6 || rc=1
+  cargo test "${E2E_TESTS[@]}" --test safety --test contract -- --test-threads 6 || rc=1
   cargo test --test output_quality -- --test-threads 4 || rc=1
   # Jobs at model speed (the mock streams at a real token rate; the local queue).
   cargo test --test async_jobs -- --test-threads 6 || rc=1
+  # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
+  cargo test --test fanout -- --test-threads 6 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }

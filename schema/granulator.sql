@@ -191,3 +191,9 @@ ALTER TABLE granulation_jobs ADD COLUMN progress_tokens INTEGER NOT NULL DEFAULT
 ALTER TABLE granulation_jobs ADD COLUMN progress_elements INTEGER NOT NULL DEFAULT 0 CHECK (progress_elements >= 0);
 ALTER TABLE granulation_jobs ADD COLUMN expected_tokens INTEGER;
 ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;
+
+-- Parallel hierarchical generation (issue 13): which part of a fanned-out outline an attempt wrote
+-- ('skeleton', 'branch 3/8'; NULL for a single call, a repair, a review), and branches written so far.
+ALTER TABLE resource_consumption ADD COLUMN branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64);
+ALTER TABLE granulation_jobs ADD COLUMN progress_branches_done INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_done >= 0);
+ALTER TABLE granulation_jobs ADD COLUMN progress_branches_total INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_total >= 0);

@@ -39,7 +39,9 @@ def mock_config(cfg):
 
 
 def course(topic):
-    return {"action": "granulate", "input": {"topic": topic, "structureType": "course", "granularityLevel": 5}}
+    # One call (not fanned out): these figures are about a single long stream.
+    return {"action": "granulate", "input": {"topic": topic, "structureType": "course", "granularityLevel": 5},
+            "config": {"strategy": "single"}}
 
 
 def wait_done(job_id, limit=600):

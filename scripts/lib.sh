@@ -47,3 +47,20 @@ start_stack() {
   echo "worker on $GRANULATOR_URL, mock AI on $MOCK_URL"
 }
 
+# start_floor WORKDIR: bench/floor (built by `scripts/build.sh --floor`) on its
+# own local D1 with the granulator's migrations. Exports FLOOR_URL and
+# FLOOR_PGID (its wrangler/workerd process group).
+start_floor() {
+  local work=$1 port
+  port=$(free_port)
+  mkdir -p "$work/state"
+  node_modules/.bin/wrangler d1 migrations apply DB --local -c bench/floor/wrangler.toml --persist-to "$work/state" >/dev/null || return 1
+  start_bg FLOOR_PGID "$work/wrangler.log" node_modules/.bin/wrangler dev -c bench/floor/wrangler.toml \
+    --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" --persist-to "$work/state" \
+    --show-interactive-dev-session=false
+  if ! wait_http "http://127.0.0.1:$port/" 120 "$FLOOR_PGID"; then
+    echo "the floor did not start:"; tail -n 40 "$work/wrangler.log"; return 1
+  fi
+  export FLOOR_URL="http://127.0.0.1:$port" FLOOR_PGID
+  echo "floor on $FLOOR_URL"
+}

@@ -35,7 +35,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         return http::preflight(&request_id);
     }
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id,
     };
@@ -49,7 +49,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id: "scheduled".into(),
     };
@@ -86,7 +86,7 @@ async fn queue(
     _ctx: Context,
 ) -> worker::Result<()> {
     let app = App {
-        config: Config::from_env(&env),
+        config: Config::of_isolate(&env),
         env,
         request_id: "queue".into(),
     };
@@ -148,8 +148,6 @@ async fn handle(
     } else {
         None
     };
-    let request_id_header = req.headers().get("X-Request-ID").ok().flatten();
-    let prefer = req.headers().get("Prefer").ok().flatten();
     let call = Call {
         app,
         host,
@@ -160,14 +158,18 @@ async fn handle(
         body,
     };
     let reply = match route.id {
-        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Stream),
+        RouteId::JobEvents => return jobs::events(&call).await.map(Answer::Built),
+        RouteId::OpenApi => return monitoring::openapi(&call).await.map(Answer::Built),
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,
         RouteId::Help => monitoring::help(&call).await,
-        RouteId::OpenApi => monitoring::openapi(&call).await,
         RouteId::AiProviders => monitoring::ai_providers(&call).await,
         RouteId::Execute => {
-            execute::execute(&call, request_id_header.as_deref(), prefer.as_deref()).await
+            // Only execute reads these (idempotency key, async preference).
+            let headers = req.headers();
+            let request_id = headers.get("X-Request-ID").ok().flatten();
+            let prefer = headers.get("Prefer").ok().flatten();
+            execute::execute(&call, request_id.as_deref(), prefer.as_deref()).await
         }
         RouteId::Validate => execute::validate(&call).await,
         RouteId::Templates => templates::list(&call).await,

@@ -2,7 +2,7 @@
 //! Manager envelope for every action of `/api/execute` with its top-level
 //! `model`, `structureReference.url`, `/help` naming fields as the API returns
 //! them, meaningful efficiency ratings, and estimates of any priced model.
-//! Run through `./test.sh` against the same stack as tests/e2e.rs.
+//! Run through `./test.sh` against the same stack as the behaviour tests (tests/auth.rs …).
 
 mod support;
 
@@ -99,7 +99,10 @@ async fn a_stored_structure_reference_carries_the_url_that_returns_it() {
         json!([{"kind": "valid", "counts": [12, 5, 4], "pad": 600}]),
     )
     .await;
-    let r = execute(&Who::Client, granulate(&key, "course", 5), None).await;
+    // One call, so the scripted answer is the outline (a granularity-5 course fans out under auto).
+    let mut body = granulate(&key, "course", 5);
+    body["config"] = json!({"strategy": "single"});
+    let r = execute(&Who::Client, body, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let out = &r.body["output"];
     let reference = &out["structureReference"];

@@ -1,7 +1,8 @@
 //! `GET /`, `GET /health`, `GET /help` (seed §7.1): public, read-only, free.
 
 use super::{Call, Reply};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
+use crate::helpers::http;
 use crate::services::timing::iso_now;
 use crate::services::validation::{minimum_outline, WEIGHTS};
 use crate::services::{health, storage};
@@ -56,16 +57,18 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
     Ok(Reply::ok(body).status(if healthy { 200 } else { 503 }))
 }
 
-/// `GET /openapi.json`: generated from the route table and `crate::openapi`.
-pub async fn openapi(call: &Call<'_>) -> AppResult<Reply> {
-    Ok(Reply::ok(crate::openapi::document(
-        &call.app.config.version,
-    )))
+/// `GET /openapi.json`: generated from the route table and `crate::openapi`
+/// natively, served as embedded text.
+pub async fn openapi(call: &Call<'_>) -> AppResult<worker::Response> {
+    let document = crate::openapi::document(&call.app.config.version);
+    http::json_text_response(document, &call.app.request_id)
+        .map_err(|e| AppError::internal(format!("answering /openapi.json: {e}")))
 }
 
 pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
     // The same source as /openapi.json: the route table and its schemas.
-    let routes = crate::openapi::help_routes();
+    let routes = crate::openapi::help_routes()
+        .map_err(|e| AppError::internal(format!("the embedded help routes: {e}")))?;
     let types: Vec<Value> = StructureType::ALL
         .iter()
         .map(|t| {

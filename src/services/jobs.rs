@@ -119,6 +119,8 @@ pub struct AttemptView {
     pub tokens: TokenCounts,
     pub cost_usd: Option<f64>,
     pub error: Option<String>,
+    /// The part of a fanned-out outline the call wrote (`skeleton`, `branch 3/8`).
+    pub branch: Option<String>,
     pub created_at: String,
 }
 
@@ -138,6 +140,7 @@ impl From<AttemptRow> for AttemptView {
             },
             cost_usd: a.cost_usd,
             error: a.error,
+            branch: a.branch,
             created_at: a.created_at,
         }
     }
@@ -159,6 +162,13 @@ pub struct JobPage {
     pub offset: u32,
 }
 
+/// Branches of a fanned-out outline written so far, of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Branches {
+    pub done: u64,
+    pub total: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Received {
     pub received: u64,
@@ -177,6 +187,8 @@ pub struct JobProgress {
     pub progress: u8,
     pub elements: Received,
     pub tokens: Received,
+    /// `null` for an outline made in one call.
+    pub branches: Option<Branches>,
     pub elapsed_ms: Option<u64>,
     pub estimated_remaining_ms: Option<u64>,
     pub run_mode: RunMode,
@@ -233,6 +245,14 @@ pub fn job_progress(job: &JobRow, now: u64) -> JobProgress {
             received: tokens,
             expected: expected_tokens,
         },
+        // A completed fan-out wrote every branch, whenever progress was last written.
+        branches: (job.progress_branches_total > 0).then_some(Branches {
+            done: match job.status {
+                JobStatus::Completed => job.progress_branches_total,
+                _ => job.progress_branches_done,
+            },
+            total: job.progress_branches_total,
+        }),
         elapsed_ms: elapsed,
         estimated_remaining_ms: if running {
             estimate.remaining_ms

@@ -2,6 +2,7 @@
 //! the rest implements I/O with Workers bindings.
 /// The provider chain is the kit's (`bitware_kit::ai`).
 pub use bitware_kit::ai as ai_provider;
+pub mod fanout;
 pub mod normalize;
 pub mod offline;
 pub mod outline;

@@ -90,6 +90,17 @@ pub fn generate_with_counts(structure_type: StructureType, counts: &[u32], topic
     outline
 }
 
+/// Level-1 node `index` of an outline of `counts`, with its subtree (the
+/// test suite's mock answers a fanned-out outline's branch calls with it).
+pub fn generate_branch(
+    structure_type: StructureType,
+    index: u32,
+    counts: &[u32],
+    topic: &str,
+) -> Value {
+    element(structure_type, 0, &[index], counts, topic)
+}
+
 fn root_value(
     structure_type: StructureType,
     field: &FieldSpec,

@@ -93,11 +93,7 @@ pub async fn reserve(
 
 /// `YYYY-MM-DD` of the day after `day`.
 fn next_day(day: &str) -> String {
-    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.succ_opt())
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| day.to_string())
+    crate::services::timing::next_day(day).unwrap_or_else(|| day.to_string())
 }
 
 #[cfg(test)]

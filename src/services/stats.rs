@@ -185,9 +185,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 
 fn since(days: u32) -> String {
     let now = crate::services::timing::now_ms() as i64;
-    chrono::DateTime::from_timestamp_millis(now - days as i64 * 86_400_000)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    crate::services::timing::iso_of(now - days as i64 * 86_400_000)
 }
 
 /// A rate (success, failure), to 4 decimals.

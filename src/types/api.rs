@@ -81,6 +81,36 @@ pub struct ExecConfig {
     pub validation_level: Option<u8>,
     pub validation_threshold: Option<f64>,
     pub max_cost_usd: Option<f64>,
+    /// How the outline is generated: one call, or a skeleton then its
+    /// branches in parallel (`None` = `auto`). Left out of the stored JSON
+    /// when unset, so the request hash of a request without it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+}
+
+/// `config.strategy`: `single` (one model call), `fanout` (a skeleton call,
+/// then each level-1 branch in its own call, at most 6 in flight) or `auto`
+/// (fan out only an outline large enough to gain; see `services::fanout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Single,
+    Fanout,
+    Auto,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::Single, Strategy::Fanout, Strategy::Auto];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Single => "single",
+            Strategy::Fanout => "fanout",
+            Strategy::Auto => "auto",
+        }
+    }
+    pub fn parse(name: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 /// Everything a granulation job is run with; stored for `POST /jobs/{id}/retry`.

@@ -1,4 +1,6 @@
-//! The worker's bindings and configuration (seed §13.1), read once per request.
+//! The worker's bindings and configuration (seed §13.1), read once per
+//! isolate: vars and secrets do not change within an isolate's life (a new
+//! deployment, or `wrangler dev` reloading, starts a new one).
 
 use crate::types::limits::Limits;
 use crate::types::pricing::Pricing;
@@ -6,6 +8,7 @@ use crate::types::provider::{Secret, Settings};
 use crate::types::provider_setup::ProviderSetup;
 use bitware_kit::kam::Kam;
 use bitware_kit::storage::Shelf;
+use std::rc::Rc;
 use worker::Env;
 
 pub const DB: &str = "DB";
@@ -71,7 +74,19 @@ fn read_number(env: &Env, name: &str, default: u64, min: u64, max: u64) -> u64 {
         .unwrap_or(default)
 }
 
+thread_local! {
+    /// This isolate's configuration, read from the env on first use.
+    static CONFIG: std::cell::OnceCell<Rc<Config>> = const { std::cell::OnceCell::new() };
+}
+
 impl Config {
+    /// The configuration of this isolate: read from `env` the first time, then
+    /// shared by every request, queue batch and cron run (wasm isolates run
+    /// one thread, so the thread-local is per isolate).
+    pub fn of_isolate(env: &Env) -> Rc<Config> {
+        CONFIG.with(|cell| cell.get_or_init(|| Rc::new(Config::from_env(env))).clone())
+    }
+
     pub fn from_env(env: &Env) -> Config {
         let environment = read(env, "ENVIRONMENT").unwrap_or_else(|| "production".into());
         let production = environment == "production";
@@ -159,7 +174,7 @@ impl Config {
 #[derive(Clone)]
 pub struct App {
     pub env: Env,
-    pub config: Config,
+    pub config: Rc<Config>,
     pub request_id: String,
 }
 

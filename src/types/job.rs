@@ -172,3 +172,6 @@ mod tests {
         }
     }
 }
+
+/// What a job's progress write records (the kit's, beside `Progress`).
+pub use bitware_kit::ai::progress::ProgressWrite;

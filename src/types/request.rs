@@ -8,7 +8,7 @@
 
 use crate::error::{AppError, AppResult};
 use crate::types::api::{
-    Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, DEFAULT_TIMEOUT_MS,
+    Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, Strategy, DEFAULT_TIMEOUT_MS,
     MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS,
     MIN_TIMEOUT_MS,
 };
@@ -374,6 +374,15 @@ pub fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig
             "needs config.aiProvider: a model belongs to one provider",
         ));
     }
+    let strategy = match string("strategy")? {
+        None => None,
+        Some(name) => Some(Strategy::parse(&name).ok_or_else(|| {
+            AppError::invalid_field(
+                "config.strategy",
+                format!("`{name}` is not one of single, fanout, auto"),
+            )
+        })?),
+    };
     let validation = match get("validation") {
         None => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -412,6 +421,7 @@ pub fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig
             }
             other => other,
         },
+        strategy,
     })
 }
 #[cfg(test)]

@@ -76,3 +76,44 @@ pub async fn create_quiz_template(name: &str) -> Reply {
     )
     .await
 }
+
+/// Read an SSE stream to its end: (event name, data, ms since opened).
+pub async fn read_events(id: i64, who: &Who) -> (u16, String, Vec<(String, Value, u128)>) {
+    let mut rb = http().get(format!("{}/api/jobs/{id}/events", base()));
+    rb = match who {
+        Who::Client => rb.header("X-API-Key", "dev-client-key"),
+        Who::OtherClient => rb.header("X-API-Key", "dev-other-key"),
+        _ => rb
+            .header("Authorization", format!("Bearer {SECRET}"))
+            .header("X-Worker-ID", "e2e"),
+    };
+    let mut response = rb.send().await.expect("events answer");
+    // Timed from the stream's start (authentication before it is not the stream's cadence).
+    let opened = std::time::Instant::now();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::from("message");
+            let mut data = Value::Null;
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = serde_json::from_str(d).unwrap_or(Value::Null);
+                }
+            }
+            events.push((name, data, opened.elapsed().as_millis()));
+        }
+    }
+    (status, content_type, events)
+}

@@ -95,6 +95,18 @@ finally:
     s.close()' "$1"
 }
 
+# kit_build_tools: point worker-build at the helpers kit_setup installed
+# (WASM_BINDGEN_BIN, ESBUILD_BIN, WASM_OPT_BIN), so it downloads nothing.
+kit_build_tools() {
+  export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+  export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
+  export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
+  local bin
+  for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+    [ -x "$bin" ] || { echo "build: $bin is missing; run scripts/setup.sh" >&2; return 1; }
+  done
+}
+
 # kit_build: build/index.js + the wasm of the worker in the current directory
 # with worker-build, offline: every helper worker-build would download is
 # pointed at what kit_setup installed. Then binaryen's wasm-opt -Oz (pinned in
@@ -104,13 +116,8 @@ finally:
 # unchanged. BITWARE_SKIP_BUILD=1: nothing to do (the bundle is built).
 kit_build() {
   if [ "${BITWARE_SKIP_BUILD:-}" = "1" ]; then return 0; fi
-  export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
-  export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
-  export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
-  local bin cache input
-  for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
-    [ -x "$bin" ] || { echo "build: $bin is missing; run scripts/setup.sh" >&2; return 1; }
-  done
+  kit_build_tools || return 1
+  local cache input
   "$HOME/.cargo/bin/worker-build" --release || return 1
   # One cached module per worker directory (workers may share a target dir).
   cache=${CARGO_TARGET_DIR:-target}/wasm-opt-cache/$(basename "$PWD")

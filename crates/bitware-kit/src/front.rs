@@ -14,10 +14,11 @@ use serde_json::json;
 use std::collections::HashMap;
 use worker::{Request, Response};
 
-/// What a route answers: JSON, or a stream (Server-Sent Events).
+/// What a route answers: JSON, or a response its handler built (a stream of
+/// Server-Sent Events, an embedded document).
 pub enum Answer {
     Json(Reply),
-    Stream(Response),
+    Built(Response),
 }
 
 /// A request the route table and the access rule let through.
@@ -40,25 +41,20 @@ pub async fn admit<Id>(
     log: &mut RequestLog,
     tier: impl Fn(&Principal) -> &'static str,
 ) -> AppResult<Admitted<Id>> {
-    let url = req
-        .url()
-        .map_err(|_| AppError::bad_request("invalid_url", "the request URL is not valid"))?;
+    let path = req.path();
     let method = req.method().to_string();
-    let (route, params) = match match_route(routes, &method, url.path()) {
+    let (route, params) = match match_route(routes, &method, &path) {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(allow) => {
             return Err(AppError::new(
                 Kind::MethodNotAllowed,
                 "method_not_allowed",
-                format!("{method} is not allowed on {}", url.path()),
+                format!("{method} is not allowed on {path}"),
             )
             .with_details(json!({"allow": allow})))
         }
         Match::NotFound => {
-            return Err(AppError::not_found(format!(
-                "no route for {method} {}",
-                url.path()
-            )))
+            return Err(AppError::not_found(format!("no route for {method} {path}")))
         }
     };
     log.route = route.path.to_string();
@@ -78,15 +74,13 @@ pub async fn admit<Id>(
         log.tier = Some(tier(p));
     }
     authorize(route.access, principal.as_ref())?;
-    let query = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    // The runtime's serialised URL, read without a URL parser (http::url_parts).
+    let (host, query) = http::url_parts(&req.inner().url());
     Ok(Admitted {
         route,
         params,
-        query,
-        host: url.host_str().unwrap_or("").to_string(),
+        query: query.into_iter().collect(),
+        host,
         principal,
     })
 }
@@ -104,7 +98,7 @@ pub fn respond(
             log.note_body(&reply.body);
             http::json_response(reply.status, &reply.body, request_id, &reply.headers)
         }
-        Ok(Answer::Stream(response)) => Ok(response),
+        Ok(Answer::Built(response)) => Ok(response),
         Err(e) => {
             log.error_code = Some(e.code);
             http::error_response(&e, request_id)

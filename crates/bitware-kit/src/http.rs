@@ -69,6 +69,17 @@ pub fn json_response(
     Ok(response)
 }
 
+/// A JSON body that is already text (the embedded OpenAPI document): sent as
+/// it is, with the headers of every answer.
+#[cfg(feature = "worker")]
+pub fn json_text_response(body: String, request_id: &str) -> worker::Result<Response> {
+    let mut response = Response::ok(body)?;
+    let headers = response.headers_mut();
+    headers.set("Content-Type", "application/json")?;
+    set_common(headers, request_id)?;
+    Ok(response)
+}
+
 /// A Server-Sent Events stream (`text/event-stream`), never cached or buffered.
 #[cfg(feature = "worker")]
 pub fn event_stream_response<S>(stream: S, request_id: &str) -> worker::Result<Response>
@@ -136,6 +147,51 @@ fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result
     headers.set("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)?;
     headers.set("X-Request-ID", request_id)?;
     headers.set("Cache-Control", "no-store")
+}
+
+/// The host and the decoded query pairs of a request URL as the runtime
+/// serialises it (WHATWG: scheme, `://`, host already lowercased and
+/// IDNA-encoded). Read without a URL parser: `worker::Request::url` parses
+/// with the `url` crate, whose IDNA tables were ~85 KB of the wasm, and the
+/// runtime has already validated the URL. Query pairs decode as
+/// `application/x-www-form-urlencoded`, as `Url::query_pairs` did.
+pub fn url_parts(url: &str) -> (String, Vec<(String, String)>) {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let authority_end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let authority = &after_scheme[..authority_end];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.find(']').map_or(host_port, |i| &host_port[..=i])
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let rest = &after_scheme[authority_end..];
+    let rest = rest.split('#').next().unwrap_or("");
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let pairs = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    (host.to_string(), pairs)
+}
+
+/// An outbound request built on the runtime's own `RequestInit`:
+/// `worker::RequestInit` converts itself to JS through serde (its `cf` image
+/// and cache options), code this worker never needs in its wasm.
+#[cfg(feature = "worker")]
+pub fn outbound_request(
+    url: &str,
+    post: Option<(&worker::Headers, &str)>,
+) -> worker::Result<Request> {
+    let init = worker::web_sys::RequestInit::new();
+    if let Some((headers, body)) = post {
+        init.set_method("POST");
+        init.set_headers(&headers.0);
+        init.set_body(&worker::wasm_bindgen::JsValue::from_str(body));
+    }
+    let request = worker::web_sys::Request::new_with_str_and_init(url, &init)?;
+    Ok(Request::from(request))
 }
 
 /// The caller's request id when it is printable and short, else a new uuid.
@@ -303,6 +359,37 @@ mod nul_tests {
         assert_eq!(
             find_nul(&json!({"k\u{0}": 1}), "body").as_deref(),
             Some("body.k\u{0}")
+        );
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::url_parts;
+
+    #[test]
+    fn url_parts_read_the_host_and_decode_the_query() {
+        let (host, query) = url_parts(
+            "http://127.0.0.1:8787/api/jobs?status=failed&structure_type=knowledge_map&x=a+b%2Fc#frag",
+        );
+        assert_eq!(host, "127.0.0.1");
+        assert_eq!(
+            query,
+            vec![
+                ("status".to_string(), "failed".to_string()),
+                ("structure_type".to_string(), "knowledge_map".to_string()),
+                ("x".to_string(), "a b/c".to_string()),
+            ]
+        );
+        assert_eq!(
+            url_parts("https://user:pw@granulator.example.com/").0,
+            "granulator.example.com"
+        );
+        assert_eq!(url_parts("http://[::1]:8787/health").0, "[::1]");
+        assert_eq!(url_parts("https://example.com").1, vec![]);
+        assert_eq!(
+            url_parts("https://example.com/?a").1,
+            vec![("a".to_string(), String::new())]
         );
     }
 }

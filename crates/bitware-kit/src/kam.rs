@@ -8,12 +8,13 @@
 
 use crate::auth::{secret_matches, Credentials, Principal};
 use crate::error::{AppError, AppResult};
+use crate::http::outbound_request;
 use crate::kam_answer::{
     credential_hash, read_key_validation, read_session_validation, KamVerdict,
 };
 use crate::timing::with_timeout;
 use serde_json::json;
-use worker::{Env, Headers, Method, RequestInit};
+use worker::{Env, Headers};
 
 /// The service binding every worker of the system binds KAM under.
 pub const KEY_ACCOUNT_MANAGER: &str = "KEY_ACCOUNT_MANAGER";
@@ -104,21 +105,17 @@ async fn ask_kam(kam_config: &Kam<'_>, kind: &str, credential: &str) -> KamVerdi
             json!({"apiKey": credential}),
         )
     };
-    let built = (|| -> worker::Result<RequestInit> {
+    let built = (|| -> worker::Result<worker::Request> {
         headers.set("Authorization", &format!("Bearer {secret}"))?;
         headers.set("X-Worker-ID", kam_config.worker_id)?;
         headers.set("Content-Type", "application/json")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.to_string().into()));
-        Ok(init)
+        outbound_request(path, Some((&headers, &body.to_string())))
     })();
-    let Ok(init) = built else {
+    let Ok(request) = built else {
         return KamVerdict::Unavailable("could not build the KAM request".into());
     };
     let call = async {
-        let mut response = kam.fetch(path, Some(init)).await?;
+        let mut response = kam.fetch_request(request).await?;
         let status = response.status_code();
         let text = response.text().await.unwrap_or_default();
         Ok::<_, worker::Error>((status, text))
@@ -140,7 +137,12 @@ pub async fn reachable(kam_config: &Kam<'_>) -> Result<(), String> {
         .env
         .service(KEY_ACCOUNT_MANAGER)
         .map_err(|_| "binding missing".to_string())?;
-    match with_timeout(kam_config.timeout_ms, kam.fetch("https://kam/health", None)).await {
+    match with_timeout(kam_config.timeout_ms, async {
+        let request = outbound_request("https://kam/health", None)?;
+        kam.fetch_request(request).await
+    })
+    .await
+    {
         None => Err(format!("no answer within {} ms", kam_config.timeout_ms)),
         Some(Err(_)) => Err("unreachable".into()),
         Some(Ok(r)) if r.status_code() >= 500 => Err(format!("HTTP {}", r.status_code())),

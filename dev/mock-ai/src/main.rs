@@ -17,6 +17,15 @@
 //! `POST /__mock/config` sets a global delay and random fault rates (bench,
 //! soak); `GET /__mock/totals` reports tokens served.
 //!
+//! A fanned-out outline's calls are answered in kind (`fanout.rs`): a
+//! skeleton request gets root fields and level-1 titles, a branch request
+//! its node with the subtree its `Branch shape:` asks for. A script key may
+//! hold several parts joined by ` && `, all of which the prompt must contain
+//! (`"<topic> && Branch: 2 of"` scripts one branch of one test's job).
+//! `measured` (a `valid` step) or `measureUsage` (config) bills what was
+//! really sent and written, at 4 characters a token, instead of fixed usage
+//! (benchmarks of token counts; streaming time then follows the answer's size).
+//!
 //! A request with `"stream": true` is answered as a stream in its provider's
 //! wire format (OpenAI chunks with a usage chunk and `[DONE]`; Anthropic
 //! `message_start` … `message_stop`), paced at `tokensPerSecond` after
@@ -36,6 +45,8 @@ use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod fanout;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
 struct Usage {
@@ -71,6 +82,9 @@ enum Step {
         tokens_per_second: Option<f64>,
         #[serde(default, rename = "ttftMs")]
         ttft_ms: Option<u64>,
+        /// Bill the prompt and answer actually sent, at 4 characters a token.
+        #[serde(default)]
+        measured: bool,
     },
     /// Streams half the answer, then sends nothing for `ms`.
     Stall {
@@ -137,6 +151,13 @@ struct GlobalConfig {
     /// Usage reported for unscripted answers (default 1000 in / 500 out).
     #[serde(default)]
     usage: Option<Usage>,
+    /// Bill unscripted answers by what was sent and written (4 characters a token).
+    #[serde(default)]
+    measure_usage: bool,
+    /// Write outlines as long as the catalog's per-level token estimates (what
+    /// a model writes), not the offline generator's terse text (benchmarks).
+    #[serde(default)]
+    catalog_length: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -162,6 +183,8 @@ struct CallRecord {
     user: String,
     max_tokens: Option<u64>,
     usage: Option<Usage>,
+    /// `skeleton` or `branch 3/8` for a fanned-out outline's calls.
+    part: Option<String>,
 }
 
 #[derive(Default)]
@@ -198,6 +221,12 @@ enum Provider {
 /// What the request asks for.
 enum Want {
     Outline(StructureType),
+    /// One level-1 node of a fanned-out outline, with its subtree.
+    Branch(StructureType),
+    /// The root fields but the title of a fanned-out outline.
+    Root(StructureType),
+    /// Some level-2 children of a branch written in parts.
+    Children(StructureType),
     Review(Vec<String>),
     Unknown,
 }
@@ -219,7 +248,15 @@ fn want_of(schema: &Value) -> Want {
         .into_iter()
         .find(|t| props.get(t.spec().levels[0].key).is_some())
         .map(Want::Outline)
+        .or_else(|| fanout::branch_type(schema).map(Want::Branch))
+        .or_else(|| fanout::root_type(schema).map(Want::Root))
+        .or_else(|| fanout::children_type(schema).map(Want::Children))
         .unwrap_or(Want::Unknown)
+}
+
+/// A script key matches when the text holds it, or each of its ` && ` parts.
+fn key_matches(text: &str, key: &str) -> bool {
+    key.split(" && ").all(|part| text.contains(part))
 }
 
 fn text_of(v: &Value) -> String {
@@ -383,7 +420,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         let scripts = state.scripts.lock().unwrap();
         scripts
             .keys()
-            .filter(|k| all_text.contains(k.as_str()))
+            .filter(|k| key_matches(&all_text, k))
             .max_by_key(|k| k.len())
             .cloned()
     };
@@ -417,6 +454,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     bill_max: false,
                     tokens_per_second: None,
                     ttft_ms: None,
+                    measured: config.measure_usage,
                 }
             }
         }
@@ -442,12 +480,83 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         _ => (config.tokens_per_second, config.ttft_ms),
     };
     let mut stream_end = StreamEnd::Complete;
+    let branch = fanout::branch_of(&user);
+    let branch_part = fanout::branch_part(&user);
+    let part_label = |i: &u32, n: &u32| {
+        let label = format!("branch {}/{n}", i + 1);
+        match user
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Branch part: "))
+        {
+            Some(p) => format!(
+                "{label} part {}",
+                p.split(':').next().unwrap_or("").replace(" of ", "/")
+            ),
+            None => label,
+        }
+    };
+    let part = match (&want, &branch) {
+        (Want::Outline(_), _) if fanout::is_skeleton(&user) => Some("skeleton".to_string()),
+        (Want::Branch(_) | Want::Children(_), Some((i, n, _))) => Some(part_label(i, n)),
+        (Want::Root(_), _) if fanout::is_root(&user) => Some("root".to_string()),
+        _ => None,
+    };
+    let topic = between(&user, "<topic>", "</topic>").unwrap_or("Mock topic");
     let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
-        Want::Outline(t) => outline(*t, &user, counts),
+        Want::Outline(t) if fanout::is_skeleton(&user) => {
+            let n = counts
+                .as_ref()
+                .and_then(|c| c.first().copied())
+                .or_else(|| parse_target_shape(&user).and_then(|p| p.first().map(|x| x.1)))
+                .unwrap_or(t.spec().levels[0].min);
+            let level = &t.spec().levels[0];
+            let children = schema["properties"][level.key]["items"]["properties"]
+                .as_object()
+                .and_then(|p| p.values().find_map(|v| v["maxItems"].as_u64()))
+                .map(|c| c as u32);
+            fanout::skeleton(*t, n, children, topic)
+        }
+        Want::Outline(t) => {
+            let mut v = outline(*t, &user, counts);
+            if config.catalog_length {
+                fanout::pad_to_estimate(*t, &mut v, fanout::Part::Outline);
+            }
+            v
+        }
+        // `counts` of a step, for a branch: the shape below its node.
+        Want::Branch(t) => match (&branch, counts.or_else(|| fanout::branch_shape(&user))) {
+            (Some((i, n, title)), Some(shape)) => {
+                let mut v = fanout::branch(*t, *i, *n, title, &shape, branch_part, topic);
+                if config.catalog_length {
+                    fanout::pad_to_estimate(*t, &mut v, fanout::Part::Branch);
+                }
+                v
+            }
+            _ => json!({"mock": "a branch request without its Branch lines"}),
+        },
+        Want::Children(t) => match (&branch, fanout::branch_shape(&user)) {
+            (Some((i, n, title)), Some(shape)) => {
+                let key = t.spec().levels[1].key;
+                let node = fanout::branch(*t, *i, *n, title, &shape, branch_part, topic);
+                let mut v = json!({key: node[key]});
+                if config.catalog_length {
+                    fanout::pad_to_estimate(*t, &mut v, fanout::Part::Children);
+                }
+                v
+            }
+            _ => json!({"mock": "a part request without its Branch lines"}),
+        },
+        Want::Root(t) => {
+            let mut v = fanout::root(*t, topic);
+            if config.catalog_length {
+                fanout::pad_to_estimate(*t, &mut v, fanout::Part::Root);
+            }
+            v
+        }
         Want::Review(names) => review(names, scores),
         Want::Unknown => json!({"mock": "unknown schema"}),
     };
-    let usage: Option<Usage>;
+    let mut usage: Option<Usage>;
     let (status, reply, headers): (u16, Value, Vec<(&str, String)>) = match step {
         Step::Status {
             code,
@@ -475,7 +584,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             let max_tokens = body["max_completion_tokens"]
                 .as_u64()
                 .or(body["max_tokens"].as_u64());
-            let u = match &other {
+            let mut u = match &other {
                 Step::Valid { bill_max: true, .. } => Usage {
                     input: ((system.len() + user.len() + schema.to_string().len()) as u64)
                         .div_ceil(3),
@@ -486,6 +595,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 _ => DEFAULT_USAGE,
             };
             usage = Some(u);
+            let other_measured = matches!(other, Step::Valid { measured: true, .. });
             if let Step::Delay { ms } = other {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
@@ -537,6 +647,15 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 }
                 _ => (Some(value.to_string()), "stop", None),
             };
+            if other_measured {
+                u = Usage {
+                    input: ((system.len() + user.len() + schema.to_string().len()) as u64)
+                        .div_ceil(4),
+                    output: (text.as_deref().map_or(0, str::len) as u64).div_ceil(4),
+                    cached: 0,
+                };
+                usage = Some(u);
+            }
             let body = match provider {
                 Provider::OpenAi => openai_body(&model, text, refusal, finish, u),
                 Provider::Anthropic => {
@@ -583,7 +702,9 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         },
         model,
         kind: match want {
-            Want::Outline(t) => t.as_str().to_string(),
+            Want::Outline(t) | Want::Branch(t) | Want::Root(t) | Want::Children(t) => {
+                t.as_str().to_string()
+            }
             Want::Review(_) => "review".into(),
             Want::Unknown => "unknown".into(),
         },
@@ -594,6 +715,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             .as_u64()
             .or(body["max_tokens"].as_u64()),
         usage,
+        part,
     });
     if stream && status == 200 {
         return stream_response(state, provider, reply, pace, stream_end);
@@ -926,7 +1048,7 @@ async fn calls(State(state): State<Shared>, Query(q): Query<KeyQuery>) -> Json<V
         .lock()
         .unwrap()
         .iter()
-        .filter(|c| c.user.contains(q.key.as_str()))
+        .filter(|c| key_matches(&c.user, &q.key))
         .cloned()
         .collect();
     let remaining = state

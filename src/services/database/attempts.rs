@@ -22,6 +22,9 @@ pub struct AttemptRow {
     pub tokens_cached: u64,
     pub cost_usd: Option<f64>,
     pub error: Option<String>,
+    /// The part of a fanned-out outline the call wrote.
+    #[serde(default)]
+    pub branch: Option<String>,
     pub created_at: String,
 }
 
@@ -29,7 +32,7 @@ impl Database {
     pub async fn attempts(&self, job_id: i64) -> AppResult<Vec<AttemptRow>> {
         let stmt = self.stmt(
             "SELECT provider, model, purpose, status, http_status, latency_ms, tokens_input, tokens_output, tokens_cached, cost_usd, error, \
-             created_at FROM resource_consumption WHERE job_id = ?1 ORDER BY id",
+             branch, created_at FROM resource_consumption WHERE job_id = ?1 ORDER BY id",
             &[i(job_id)],
         )?;
         self.all("reading attempts", stmt).await
@@ -63,11 +66,11 @@ impl Database {
             serde_json::to_string(attempts).map_err(|e| AppError::internal(e.to_string()))?;
         self.stmt(
             "INSERT INTO resource_consumption (job_id, client_id, provider, model, purpose, status, http_status, latency_ms, \
-             tokens_input, tokens_output, tokens_cached, cost_usd, error) \
+             tokens_input, tokens_output, tokens_cached, cost_usd, error, branch) \
              SELECT ?1, ?2, json_extract(a.value, '$.provider'), json_extract(a.value, '$.model'), json_extract(a.value, '$.purpose'), \
              json_extract(a.value, '$.status'), json_extract(a.value, '$.httpStatus'), json_extract(a.value, '$.latencyMs'), \
              json_extract(a.value, '$.usage.input'), json_extract(a.value, '$.usage.output'), json_extract(a.value, '$.usage.cached'), \
-             json_extract(a.value, '$.costUsd'), json_extract(a.value, '$.error') FROM json_each(?3) a",
+             json_extract(a.value, '$.costUsd'), json_extract(a.value, '$.error'), json_extract(a.value, '$.branch') FROM json_each(?3) a",
             &[i(job_id), t(client_id), t(&rows)],
         )
     }

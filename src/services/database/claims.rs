@@ -150,7 +150,7 @@ impl Database {
                  structure_type = ?4, granularity_level = ?5, target_audience = ?6, template_id = ?7, template_name = ?8, \
                  request_params = ?9, deadline_at = ?10, request_hash = ?11, run_mode = ?12, expected_tokens = ?13, \
                  expected_elements = ?14, submitted_at_ms = ?15, started_at_ms = CASE WHEN ?12 = 'inline' THEN ?15 END, \
-                 heartbeat_at_ms = ?15, progress_tokens = 0, progress_elements = 0, failure_code = NULL, failure_reason = NULL, provider = NULL, model = NULL, \
+                 heartbeat_at_ms = ?15, progress_tokens = 0, progress_elements = 0, progress_branches_done = 0, progress_branches_total = 0, failure_code = NULL, failure_reason = NULL, provider = NULL, model = NULL, \
                  quality_score = NULL, validation_passed = NULL, completed_at = NULL, updated_at = {NOW} \
                  WHERE id = ?1 AND (status = 'failed' OR (status = 'processing' AND deadline_at < ?2)) RETURNING id, run_count, cost_usd"
             ),

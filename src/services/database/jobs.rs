@@ -4,7 +4,7 @@
 
 use super::{i, sql_bool, t, u, Database, NOW};
 use crate::error::AppResult;
-use crate::types::job::{JobStatus, RunMode, Stage};
+use crate::types::job::{JobStatus, ProgressWrite, RunMode, Stage};
 use crate::types::structure::StructureType;
 use serde::Deserialize;
 
@@ -52,13 +52,18 @@ pub struct JobRow {
     pub progress_elements: u64,
     pub expected_tokens: Option<u64>,
     pub expected_elements: Option<u64>,
+    #[serde(default)]
+    pub progress_branches_done: u64,
+    #[serde(default)]
+    pub progress_branches_total: u64,
 }
 
 const JOB_COLUMNS: &str = "id, client_id, execution_id, topic, structure_type, granularity_level, target_audience, template_id, \
     template_name, status, stage, run_count, provider, model, tokens_input, tokens_output, tokens_cached, cost_usd, quality_score, \
     validation_passed, total_elements, estimated_total_words, storage_type, storage_location, structure_bytes, processing_time_ms, \
     failure_code, failure_reason, deadline_at, created_at, updated_at, completed_at, run_mode, submitted_at_ms, started_at_ms, \
-    heartbeat_at_ms, progress_tokens, progress_elements, expected_tokens, expected_elements";
+    heartbeat_at_ms, progress_tokens, progress_elements, expected_tokens, expected_elements, progress_branches_done, \
+    progress_branches_total";
 
 /// The JSON text columns of a job: its request, stored result and root fields.
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +192,7 @@ impl Database {
         let stmt = self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET started_at_ms = ?3, heartbeat_at_ms = ?3, progress_tokens = 0, progress_elements = 0, \
+                 progress_branches_done = 0, progress_branches_total = 0, \
                  updated_at = {NOW} WHERE id = ?1 AND run_count = ?2 AND status = 'processing' \
                  AND (started_at_ms IS NULL OR coalesce(heartbeat_at_ms, started_at_ms) < ?4) RETURNING id"
             ),
@@ -198,20 +204,28 @@ impl Database {
             .is_some())
     }
 
-    /// Progress of the running model call; also the runner's heartbeat.
+    /// Progress of the running model calls (and branches of a fanned-out
+    /// outline); also the runner's heartbeat.
     pub async fn write_progress(
         &self,
         job_id: i64,
-        tokens: u64,
-        elements: u64,
+        p: &ProgressWrite,
         now_ms: u64,
     ) -> AppResult<()> {
         let stmt = self.stmt(
             &format!(
-                "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, updated_at = {NOW} \
+                "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, \
+                 progress_branches_done = ?5, progress_branches_total = ?6, updated_at = {NOW} \
                  WHERE id = ?1 AND status = 'processing'"
             ),
-            &[i(job_id), u(tokens), u(elements), u(now_ms)],
+            &[
+                i(job_id),
+                u(p.tokens),
+                u(p.elements),
+                u(now_ms),
+                u(p.branches_done),
+                u(p.branches_total),
+            ],
         )?;
         self.run("writing a job's progress", stmt).await.map(|_| ())
     }

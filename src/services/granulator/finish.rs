@@ -148,6 +148,8 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 "executionId": self.execution_id,
                 "run": self.run,
                 "attempts": attempts.len(),
+                "strategy": if self.branches.is_some() { "fanout" } else { "single" },
+                "branches": self.branches,
                 "storageTier": tier,
                 "efficiency": efficiency(&usage, elapsed, cost),
                 "warnings": warnings,

@@ -11,6 +11,7 @@ use crate::helpers::prompts;
 use crate::services::ai_provider::{
     feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime,
 };
+use crate::services::fanout;
 use crate::services::normalize::normalize;
 use crate::services::offline;
 use crate::services::progress::Progress;
@@ -48,6 +49,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         execution_id: &execution_id,
         start,
         progress: progress.clone(),
+        branches: None,
     };
     let outcome = {
         let work = runner.run(&mut attempts);
@@ -65,7 +67,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
                     written_at = now;
                     let _ = ports
                         .jobs
-                        .write_progress(job_id, progress.tokens(), progress.elements(), now)
+                        .write_progress(job_id, &progress.snapshot(), now)
                         .await;
                 }
             }
@@ -97,6 +99,8 @@ pub(super) struct Job<'a, R, J, S, T> {
     pub execution_id: &'a str,
     pub start: u64,
     pub progress: Rc<Progress>,
+    /// Branches of the first outline when it was fanned out.
+    pub branches: Option<u32>,
 }
 
 /// An outline and how it scored.
@@ -159,7 +163,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         })
     }
 
-    fn assess(&self, structure: &Value) -> QualityReport {
+    pub(super) fn assess(&self, structure: &Value) -> QualityReport {
         let p = &self.plan;
         assess(
             p.structure_type,
@@ -171,10 +175,24 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
     }
 
     pub async fn run(&mut self, attempts: &mut Vec<Attempt>) -> AppResult<Value> {
-        let first = self
-            .draft(purpose::GRANULATE, self.plan.prompt.clone(), attempts)
-            .await
-            .map_err(chain_error)?;
+        let p = &self.plan;
+        let fans_out = fanout::fans_out(
+            p.strategy,
+            &p.counts,
+            p.expected_output_tokens,
+            uses_offline(&p.chain),
+        );
+        let fanned = match fans_out {
+            true => self.fanned_out(attempts).await.map_err(chain_error)?,
+            false => None,
+        };
+        let first = match fanned {
+            Some(draft) => draft,
+            None => self
+                .draft(purpose::GRANULATE, self.plan.prompt.clone(), attempts)
+                .await
+                .map_err(chain_error)?,
+        };
         let mut best = self.refine(first, attempts).await?;
 
         let mut verdict = None;

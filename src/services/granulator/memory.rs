@@ -14,7 +14,7 @@ use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
 use crate::types::env::STRUCTURES;
-use crate::types::job::{JobStatus, Stage};
+use crate::types::job::{JobStatus, ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::{json, Value};
@@ -41,6 +41,8 @@ pub struct JobRecord {
     pub attempts: Vec<Attempt>,
     pub elements: usize,
     pub progress_writes: u32,
+    /// The last progress written (tokens, elements, branches).
+    pub last_progress: ProgressWrite,
 }
 
 #[derive(Default)]
@@ -181,6 +183,7 @@ impl JobStore for MemoryJobs {
                     attempts: vec![],
                     elements: 0,
                     progress_writes: 0,
+                    last_progress: ProgressWrite::default(),
                 });
                 drop(jobs);
                 self.link(reservation, id);
@@ -274,14 +277,11 @@ impl JobStore for MemoryJobs {
         Ok(())
     }
 
-    async fn write_progress(
-        &self,
-        job_id: i64,
-        _tokens: u64,
-        _elements: u64,
-        _now_ms: u64,
-    ) -> AppResult<()> {
-        self.jobs.borrow_mut()[(job_id - 1) as usize].progress_writes += 1;
+    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, _now_ms: u64) -> AppResult<()> {
+        let mut jobs = self.jobs.borrow_mut();
+        let job = &mut jobs[(job_id - 1) as usize];
+        job.progress_writes += 1;
+        job.last_progress = *p;
         Ok(())
     }
 

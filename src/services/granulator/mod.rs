@@ -7,7 +7,10 @@
 //! re-granulates once with the feedback) → estimates and metadata → storage
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
 //! Any failure ends the job `failed` with its reason and its attempts' usage.
+//! A large outline's first draft may be fanned out instead (`fanout.rs`): a
+//! skeleton call, then its branches and root fields in parallel, merged.
 
+mod fanout;
 mod finish;
 mod job;
 mod plan;
@@ -16,6 +19,8 @@ mod revalidate;
 mod submit;
 mod wait;
 
+#[cfg(test)]
+mod fanout_tests;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]

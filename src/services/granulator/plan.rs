@@ -8,7 +8,7 @@ use crate::services::ai_provider::{
     Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Runtime,
 };
 use crate::services::validation::{self, QualityReport};
-use crate::types::api::{GranulateParams, JobRequest};
+use crate::types::api::{GranulateParams, JobRequest, Strategy};
 use crate::types::env::Config;
 use crate::types::provider::{ProviderConfig, ProviderKind};
 use crate::types::purpose;
@@ -35,6 +35,8 @@ pub(super) struct Plan {
     pub budget: Budget,
     pub validation: Option<(u8, f64)>,
     pub deadline_ms: u64,
+    /// `config.strategy` (`None`: auto).
+    pub strategy: Option<Strategy>,
 }
 
 pub fn chain_error(e: ChainError) -> AppError {
@@ -178,6 +180,7 @@ pub(super) fn plan(
         expected_output_tokens: expected,
         chain,
         validation,
+        strategy: asked.strategy,
     })
 }
 

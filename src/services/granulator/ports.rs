@@ -14,7 +14,7 @@ use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config, STRUCTURES};
-use crate::types::job::Stage;
+use crate::types::job::{ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use serde_json::Value;
@@ -54,13 +54,7 @@ pub trait JobStore: SpendLedger {
     async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool>;
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>>;
     async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()>;
-    async fn write_progress(
-        &self,
-        job_id: i64,
-        tokens: u64,
-        elements: u64,
-        now_ms: u64,
-    ) -> AppResult<()>;
+    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()>;
     /// Elements, job, attempts, validation, analytics and spend in one batch.
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()>;
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()>;
@@ -180,14 +174,8 @@ impl JobStore for Database {
     async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
         Database::set_stage(self, job_id, stage, now_ms).await
     }
-    async fn write_progress(
-        &self,
-        job_id: i64,
-        tokens: u64,
-        elements: u64,
-        now_ms: u64,
-    ) -> AppResult<()> {
-        Database::write_progress(self, job_id, tokens, elements, now_ms).await
+    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()> {
+        Database::write_progress(self, job_id, p, now_ms).await
     }
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
         Database::complete_job(self, c).await

@@ -147,6 +147,10 @@ fn every_bad_field_is_named() {
             "config.validation",
         ),
         (
+            json!({"input": {"topic": "x", "structureType": "course"}, "config": {"strategy": "parallel"}}),
+            "config.strategy",
+        ),
+        (
             json!({"input": {"topic": "x", "structureType": "course"}, "timeout": 10}),
             "timeout",
         ),
@@ -223,4 +227,17 @@ fn counts_are_checked_against_the_resolved_type() {
         .contains("not a level of course"));
     let r = granulate(json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"modules": 20}}}})).unwrap();
     assert!(check_counts(&r.params, StructureType::Course, &rules).is_err());
+}
+
+#[test]
+fn strategy_is_parsed_and_left_out_of_the_stored_request_when_unset() {
+    use crate::types::api::Strategy;
+    let r = granulate(json!({"input": {"topic": "x", "structureType": "course"}, "config": {"strategy": "fanout"}})).unwrap();
+    assert_eq!(r.config.strategy, Some(Strategy::Fanout));
+    // Unset, it is not serialised: a request hash from before fan-out is unchanged.
+    let r = granulate(json!({"input": {"topic": "x", "structureType": "course"}})).unwrap();
+    assert!(serde_json::to_value(&r.config)
+        .unwrap()
+        .get("strategy")
+        .is_none());
 }

@@ -257,6 +257,7 @@ impl<R: Runtime> Chain<'_, R> {
             usage,
             cost_usd,
             error,
+            branch: None,
         }
     }
 

@@ -118,6 +118,10 @@ pub struct Attempt {
     /// `None` when the model has no price: unknown, never 0.
     pub cost_usd: Option<f64>,
     pub error: Option<String>,
+    /// Which part of a fanned-out outline the call wrote (`skeleton`,
+    /// `branch 3/8`); `None` for a single call, a repair or a review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// Spend allowed for one job, across all its model calls: a ceiling on what

@@ -9,7 +9,7 @@ use crate::timing::{now_ms, sleep, with_timeout};
 pub const AI: &str = "AI";
 use futures_util::StreamExt;
 use serde_json::Value;
-use worker::{AbortController, ByteStream, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, ByteStream, Env, Fetch, Headers, Request};
 
 /// A failed exchange: the platform's or provider's text goes to the log,
 /// redacted; the attempt (stored, and shown to clients) gets our words.
@@ -52,11 +52,7 @@ fn provider_request(call: &HttpCall) -> Result<Request, Transport> {
             .set(name, value)
             .map_err(|_| Transport::Failed(format!("invalid header {name}")))?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(call.body.to_string().into()));
-    Request::new_with_init(&call.url, &init)
+    crate::http::outbound_request(&call.url, Some((&headers, &call.body.to_string())))
         .map_err(|_| Transport::Failed("invalid provider URL".into()))
 }
 

@@ -1,0 +1,199 @@
+//! Parallel hierarchical generation (issue 13), the pure part: whether an
+//! outline fans out, the skeleton call (the outline's title and its level-1
+//! titles with one-line summaries), one branch call per level-1 node (its
+//! whole subtree, with the skeleton as context), one root call for the other
+//! root fields (description, outcomes…), the budget share of every call, and
+//! the merge back into one canonical outline. The calls themselves run in
+//! `granulator::fanout` through the provider chain.
+//!
+//! The skeleton is on every fanned-out outline's critical path, so it holds
+//! only what the branches need; the root call runs beside the branches,
+//! queued last: with more than `MAX_IN_FLIGHT` branches it fills a slot of
+//! the second wave and costs no time.
+//!
+//! An outline's wall-clock time is its output divided by the model's token
+//! rate; once its top level is fixed its branches can be written at once
+//! (Skeleton-of-Thought, Ning et al. 2023), so a fanned-out outline takes
+//! about one skeleton plus the slowest wave of branches.
+
+mod branch;
+mod budget;
+mod pieces;
+mod skeleton;
+
+pub use branch::*;
+pub use budget::*;
+pub use pieces::*;
+pub use skeleton::*;
+
+use crate::types::api::Strategy;
+use crate::types::structure::{StructureType, TypeSpec};
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+
+/// Model calls in flight at once: the Workers limit on simultaneous
+/// outgoing connections per invocation.
+pub const MAX_IN_FLIGHT: usize = 6;
+/// `auto` fans out an outline expected to need at least this many output
+/// tokens: about a minute at 100 tokens/s, where a third of the time is
+/// worth the extra prompt tokens of one call per branch. Every type's default
+/// at granularity 1-2 (at most ~1,700 tokens) and 3 (at most ~5,700, the
+/// three-act novel) stays one call.
+pub const AUTO_MIN_OUTPUT_TOKENS: u32 = 6_000;
+/// The root fields of an outline, in tokens (as `TypeSpec::expected_output_tokens`).
+const ROOT_TOKENS: u32 = 120;
+/// The outline's title in the skeleton.
+const TITLE_TOKENS: u32 = 20;
+/// The root field the skeleton writes; the root call writes the others.
+pub const TITLE: &str = "title";
+/// A level-1 node in the skeleton: its title and a one-line summary.
+const SKELETON_NODE_TOKENS: u32 = 30;
+/// A level-2 title in the skeleton.
+const CHILD_TITLE_TOKENS: u32 = 12;
+/// The extra field each skeleton node carries.
+pub const SUMMARY: &str = "summary";
+
+/// Whether a job's outline is written as a skeleton plus branches: never
+/// when there is nothing below level 1 or fewer than two level-1 nodes (no
+/// parallelism to gain), nor for the offline provider (it answers at once);
+/// `auto` only from [`AUTO_MIN_OUTPUT_TOKENS`].
+pub fn fans_out(
+    strategy: Option<Strategy>,
+    counts: &[u32],
+    expected_output_tokens: u32,
+    offline: bool,
+) -> bool {
+    if counts.len() < 2 || counts[0] < 2 || offline {
+        return false;
+    }
+    match strategy.unwrap_or(Strategy::Auto) {
+        Strategy::Single => false,
+        Strategy::Fanout => true,
+        Strategy::Auto => expected_output_tokens >= AUTO_MIN_OUTPUT_TOKENS,
+    }
+}
+
+/// Output tokens of the skeleton call (with its child titles when the
+/// branches are written in parts).
+pub fn skeleton_expected_tokens(counts: &[u32]) -> u32 {
+    let n = counts.first().copied().unwrap_or(0);
+    let children = match parts_per_node(counts) > 1 {
+        true => n * counts[1] * CHILD_TITLE_TOKENS,
+        false => 0,
+    };
+    TITLE_TOKENS + n * SKELETON_NODE_TOKENS + children
+}
+
+/// Output tokens of the root call.
+pub fn root_expected_tokens() -> u32 {
+    ROOT_TOKENS
+}
+
+/// Output tokens of one branch: its level-1 node and everything below it.
+pub fn branch_expected_tokens(spec: &TypeSpec, counts: &[u32]) -> u32 {
+    let mut total = spec.levels[0].output_tokens;
+    let mut per_level = 1;
+    for (d, n) in counts.iter().enumerate().skip(1) {
+        per_level *= n;
+        total += per_level * spec.levels[d].output_tokens;
+    }
+    total
+}
+
+/// `max_tokens` of a call expected to write `expected` tokens (the single
+/// call's rule: twice the expectation plus headroom).
+pub fn max_tokens_for(expected: u32) -> u32 {
+    (expected * 2 + 500).clamp(1024, 16_000)
+}
+
+/// One outline from the skeleton's title, the root call's fields and the
+/// branches in skeleton order, root fields in the type's order; a quiz's
+/// `totalQuestions` counts the merged questions.
+pub fn merge(
+    st: StructureType,
+    skeleton: &Skeleton,
+    root_fields: &Value,
+    branches: Vec<Value>,
+) -> Value {
+    let spec = st.spec();
+    let mut root = Map::new();
+    for field in spec.root_fields {
+        let value = match field.name {
+            TITLE => skeleton.root.get(TITLE),
+            name => root_fields.get(name).or(skeleton.root.get(name)),
+        };
+        root.insert(
+            field.name.to_string(),
+            value.cloned().unwrap_or(Value::Null),
+        );
+    }
+    root.insert(spec.levels[0].key.to_string(), Value::Array(branches));
+    let mut outline = Value::Object(root);
+    if st == StructureType::Quiz && outline.get("totalQuestions").is_some() {
+        let questions: usize = outline["categories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["questions"].as_array().map_or(0, Vec::len))
+            .sum();
+        outline["totalQuestions"] = json!(questions);
+    }
+    outline
+}
+
+/// Branches written at once cannot see each other's titles: a title that an
+/// earlier branch already used at the same level gets its branch's name
+/// (then a number). Returns how many were renamed.
+pub fn dedupe_titles(st: StructureType, outline: &mut Value) -> usize {
+    let spec = st.spec();
+    let first = &spec.levels[0];
+    let mut renamed = 0;
+    let Some(nodes) = outline.get_mut(first.key).and_then(Value::as_array_mut) else {
+        return 0;
+    };
+    let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); spec.levels.len()];
+    for node in nodes.iter_mut() {
+        let branch = node[first.title_field].as_str().unwrap_or("").to_string();
+        dedupe_below(spec, node, 1, &branch, &mut seen, &mut renamed);
+    }
+    renamed
+}
+
+fn dedupe_below(
+    spec: &TypeSpec,
+    parent: &mut Value,
+    depth: usize,
+    branch: &str,
+    seen: &mut [HashSet<String>],
+    renamed: &mut usize,
+) {
+    let Some(level) = spec.levels.get(depth) else {
+        return;
+    };
+    let Some(items) = parent.get_mut(level.key).and_then(Value::as_array_mut) else {
+        return;
+    };
+    for item in items.iter_mut() {
+        if let Some(title) = item[level.title_field].as_str().map(str::to_string) {
+            let mut candidate = title.clone();
+            let mut k = 1;
+            while !title.is_empty() && seen[depth].contains(&candidate.trim().to_lowercase()) {
+                k += 1;
+                candidate = if k == 2 {
+                    format!("{title} ({branch})")
+                } else {
+                    format!("{title} ({branch}, {k})")
+                };
+            }
+            if candidate != title {
+                item[level.title_field] = json!(candidate);
+                *renamed += 1;
+            }
+            seen[depth].insert(candidate.trim().to_lowercase());
+        }
+        dedupe_below(spec, item, depth + 1, branch, seen, renamed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! Branch calls: one level-1 node with its subtree, its schema, prompt and
+//! check.
+
+use super::{numbered, Skeleton, TITLE};
+use crate::helpers::prompts::{clean_user_text, json_schema};
+use crate::services::normalize::normalize;
+use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::rules::StructureRules;
+use crate::types::structure::{StructureType, TypeSpec};
+use serde_json::{json, Value};
+
+/// A branch's strict schema: one level-1 node with its subtree.
+pub fn branch_schema(st: StructureType, counts: &[u32], rules: &StructureRules) -> Value {
+    let key = st.spec().levels[0].key;
+    json_schema(st, counts.len(), rules)["properties"][key]["items"].clone()
+}
+
+/// Label of a call in `resource_consumption.branch`: `skeleton`, `branch 3/8`.
+pub fn branch_label(index: usize, of: usize) -> String {
+    format!("branch {}/{of}", index + 1)
+}
+
+/// What a branch call is told: the topic, the whole skeleton, which node it
+/// writes and the shape below it. The `Branch:` and `Branch shape:` lines are
+/// read by the test suite's mock as the prompt's `Target shape:` line is.
+#[allow(clippy::too_many_arguments)]
+pub fn branch_prompt(
+    st: StructureType,
+    topic: &str,
+    audience: &str,
+    skeleton: &Skeleton,
+    index: usize,
+    counts: &[u32],
+    rules: &StructureRules,
+    constraints: &str,
+) -> String {
+    let spec = st.spec();
+    let level = &spec.levels[0];
+    let n = skeleton.nodes.len();
+    let (title, summary) = skeleton.nodes.get(index).cloned().unwrap_or_default();
+    let root_title = skeleton
+        .root
+        .get(TITLE)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let shape: Vec<String> = (1..counts.len())
+        .map(|d| format!("{}={}", spec.levels[d].key, counts[d]))
+        .collect();
+    let allowed: Vec<String> = (1..counts.len())
+        .map(|d| {
+            let (min, max) = rules.range(d);
+            format!(
+                "{min}-{max} {} per {}",
+                spec.levels[d].key,
+                spec.levels[d - 1].element_type
+            )
+        })
+        .collect();
+    let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
+    format!(
+        "Write one part of a {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience>. \
+         Its skeleton is fixed; {n} calls like this one each write one of its {key} in full, at the same time.\n\
+         Skeleton: {root_title}\n{list}\n\n\
+         Write {element} {i} of {n}, \"{title}\" ({summary}), in full: every field of a {element} with exactly this {title_field}, \
+         and its {below}. Cover only what belongs to this {element}: the other {key} cover their own parts. Every title \
+         must be specific to this {element} and distinct from the titles above and from those the other {key} will use. \
+         Answer with the {element} object itself.\n\
+         Branch: {i} of {n}: {title}\nBranch shape: {shape}.\nAllowed: {allowed}.\nConstraints: {constraints}.",
+        kind = st.as_str().replace('_', " "),
+        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
+        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
+        key = level.key,
+        list = numbered(skeleton),
+        element = level.element_type,
+        i = index + 1,
+        title_field = level.title_field,
+        below = below.join(" and "),
+        shape = shape.join(", "),
+        allowed = allowed.join("; "),
+    )
+}
+
+/// The chain's check of a branch answer: normalised as a level-1 node of
+/// the type, its title the skeleton's, and every group below it within the
+/// level rules (an outline outside them goes back to this branch's model).
+pub fn check_branch(
+    st: StructureType,
+    counts: &[u32],
+    rules: &StructureRules,
+    title: &str,
+    raw: &Value,
+) -> Result<Value, Vec<String>> {
+    let spec = st.spec();
+    let level = &spec.levels[0];
+    // The node itself, or the node inside a one-key wrapper (`{"module": {…}}`).
+    let node = match raw.as_object() {
+        Some(o) if o.len() == 1 && !o.contains_key(level.title_field) => {
+            o.values().next().cloned().unwrap_or(Value::Null)
+        }
+        _ => raw.clone(),
+    };
+    let node = match node {
+        Value::Array(mut items) if items.len() == 1 => items.remove(0),
+        other => other,
+    };
+    if !node.is_object() {
+        return Err(vec![format!(
+            "the answer must be one {} object",
+            level.element_type
+        )]);
+    }
+    let normalized = normalize(st, &json!({ level.key: [node] }))?;
+    let mut node = normalized[level.key][0].clone();
+    node[level.title_field] = json!(title);
+    let mut problems = Vec::new();
+    check_groups(spec, rules, counts, &node, 1, &mut problems);
+    if problems.is_empty() {
+        Ok(node)
+    } else {
+        problems.truncate(6);
+        Err(problems)
+    }
+}
+
+pub(super) fn check_groups(
+    spec: &TypeSpec,
+    rules: &StructureRules,
+    counts: &[u32],
+    parent: &Value,
+    depth: usize,
+    problems: &mut Vec<String>,
+) {
+    if depth >= counts.len() {
+        return;
+    }
+    let level = &spec.levels[depth];
+    let items = parent[level.key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let (min, max) = rules.range(depth);
+    let n = items.len() as u32;
+    if !(min..=max).contains(&n) {
+        let name = parent[spec.levels[depth - 1].title_field]
+            .as_str()
+            .unwrap_or("");
+        problems.push(format!(
+            "`{name}` has {n} {}; it needs {} ({min}-{max} allowed)",
+            level.key, counts[depth]
+        ));
+    }
+    for item in items {
+        check_groups(spec, rules, counts, item, depth + 1, problems);
+    }
+}

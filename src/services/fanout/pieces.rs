@@ -1,0 +1,331 @@
+//! Branches written in parts. With fewer level-1 nodes than calls allowed in
+//! flight (a three-act novel), one call per node leaves slots idle and the
+//! slowest node sets the pace; each node's level-2 children are then split
+//! into parts of about equal size, one call each: the first part writes the
+//! node's own fields with its children, the others only their children. The
+//! skeleton lists every level-2 title, so parts know their siblings.
+
+use super::{
+    branch_label, branch_prompt, branch_schema, check_branch, check_groups, numbered, Skeleton,
+    MAX_IN_FLIGHT, TITLE,
+};
+use crate::helpers::prompts::clean_user_text;
+use crate::services::normalize::normalize;
+use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::rules::StructureRules;
+use crate::types::structure::StructureType;
+use serde_json::{json, Value};
+
+/// Parts each level-1 node's branch is written in: as many as keep the
+/// calls in flight busy (6 / nodes), at most one per level-2 child; 1 (the
+/// whole node) with 3 or more nodes, or nothing below level 2's parent.
+pub fn parts_per_node(counts: &[u32]) -> usize {
+    match counts {
+        [n, children, ..] if *n > 0 => (MAX_IN_FLIGHT / *n as usize).clamp(1, *children as usize),
+        _ => 1,
+    }
+}
+
+/// One call's share of the branches: level-1 node `node` (of `nodes`) and
+/// its level-2 children `from..to` (of `of`), part `part` of `parts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub node: usize,
+    pub nodes: usize,
+    pub from: u32,
+    pub to: u32,
+    pub of: u32,
+    pub part: usize,
+    pub parts: usize,
+}
+
+impl Piece {
+    pub fn size(&self) -> u32 {
+        self.to - self.from
+    }
+    /// `branch 2/3`, or `branch 2/3 part 1/2` for a node written in parts.
+    pub fn label(&self) -> String {
+        match self.parts {
+            1 => branch_label(self.node, self.nodes),
+            k => format!(
+                "{} part {}/{k}",
+                branch_label(self.node, self.nodes),
+                self.part + 1
+            ),
+        }
+    }
+}
+
+/// Every call of the branches, node by node, parts in order.
+pub fn pieces(counts: &[u32]) -> Vec<Piece> {
+    let nodes = counts.first().copied().unwrap_or(0) as usize;
+    let of = counts.get(1).copied().unwrap_or(0);
+    let parts = parts_per_node(counts);
+    let mut out = Vec::new();
+    for node in 0..nodes {
+        for part in 0..parts {
+            // Balanced: the first parts take one more child when it does not divide.
+            let at = |p: usize| (of as usize * p).div_ceil(parts) as u32;
+            out.push(Piece {
+                node,
+                nodes,
+                from: at(part),
+                to: at(part + 1),
+                of,
+                part,
+                parts,
+            });
+        }
+    }
+    out
+}
+
+/// Output tokens of a piece, given its whole branch's.
+pub fn piece_expected_tokens(st: StructureType, piece: &Piece, branch: u32) -> u32 {
+    if piece.parts == 1 {
+        return branch;
+    }
+    let own = st.spec().levels[0].output_tokens;
+    let below = branch.saturating_sub(own) * piece.size() / piece.of.max(1);
+    if piece.part == 0 {
+        own + below
+    } else {
+        below
+    }
+}
+
+/// A piece's strict schema: the node with exactly its children (first
+/// part), or an object of just its children.
+pub fn piece_schema(
+    st: StructureType,
+    counts: &[u32],
+    rules: &StructureRules,
+    piece: &Piece,
+) -> Value {
+    let mut node = branch_schema(st, counts, rules);
+    if piece.parts == 1 {
+        return node;
+    }
+    let child = &st.spec().levels[1];
+    let children = &mut node["properties"][child.key];
+    children["minItems"] = json!(piece.size());
+    children["maxItems"] = json!(piece.size());
+    if piece.part == 0 {
+        return node;
+    }
+    json!({
+        "type": "object",
+        "properties": {child.key: node["properties"][child.key].clone()},
+        "required": [child.key],
+        "additionalProperties": false
+    })
+}
+
+/// What a piece's call is told (a whole node's is [`branch_prompt`]). The
+/// `Branch part:` line tells the test suite's mock which children it writes.
+#[allow(clippy::too_many_arguments)]
+pub fn piece_prompt(
+    st: StructureType,
+    topic: &str,
+    audience: &str,
+    skeleton: &Skeleton,
+    piece: &Piece,
+    counts: &[u32],
+    rules: &StructureRules,
+    constraints: &str,
+) -> String {
+    if piece.parts == 1 {
+        return branch_prompt(
+            st,
+            topic,
+            audience,
+            skeleton,
+            piece.node,
+            counts,
+            rules,
+            constraints,
+        );
+    }
+    let spec = st.spec();
+    let (level, child) = (&spec.levels[0], &spec.levels[1]);
+    let (title, summary) = skeleton.nodes.get(piece.node).cloned().unwrap_or_default();
+    let titles: Vec<String> = skeleton
+        .children
+        .get(piece.node)
+        .map(|c| {
+            c[piece.from as usize..piece.to as usize]
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut shape = vec![format!("{}={}", child.key, piece.size())];
+    shape.extend((2..counts.len()).map(|d| format!("{}={}", spec.levels[d].key, counts[d])));
+    let allowed: Vec<String> = (2..counts.len())
+        .map(|d| {
+            let (min, max) = rules.range(d);
+            format!(
+                "{min}-{max} {} per {}",
+                spec.levels[d].key,
+                spec.levels[d - 1].element_type
+            )
+        })
+        .collect();
+    let below: Vec<&str> = spec.levels[2..counts.len()].iter().map(|l| l.key).collect();
+    let with_below = match below.is_empty() {
+        true => String::new(),
+        false => format!(", each with its {}", below.join(" and ")),
+    };
+    let (i, n, a, b, of) = (
+        piece.node + 1,
+        piece.nodes,
+        piece.from + 1,
+        piece.to,
+        piece.of,
+    );
+    let titles = titles.join(", ");
+    let task = match piece.part {
+        0 => format!(
+            "Write {element} {i} of {n}, \"{title}\" ({summary}): every field of a {element} with exactly this {tf}, and only \
+             its {key} {a}-{b} of {of}, exactly these titles in this order: {titles}{with_below}. Its other {key} are written \
+             by other calls. Answer with the {element} object itself.",
+            element = level.element_type,
+            tf = level.title_field,
+            key = child.key,
+        ),
+        _ => format!(
+            "Write only {key} {a}-{b} of {of} of {element} {i} of {n}, \"{title}\" ({summary}): exactly these titles in this \
+             order: {titles}{with_below}. The {element}'s own fields and its other {key} are written by other calls. Answer \
+             with an object holding just `{key}`.",
+            element = level.element_type,
+            key = child.key,
+        ),
+    };
+    format!(
+        "Write one part of a {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience>. Its skeleton is \
+         fixed; {calls} calls like this one each write one part of it, at the same time.\nSkeleton: {root_title}\n{list}\n\n\
+         {task} Every title must be specific to its place and distinct from every other title of the outline.\n\
+         Branch: {i} of {n}: {title}\nBranch part: {p} of {k}: {key} {a}-{b} of {of}.\nBranch shape: {shape}.\n\
+         Allowed: {allowed}.\nConstraints: {constraints}.",
+        kind = st.as_str().replace('_', " "),
+        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
+        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
+        calls = piece.nodes * piece.parts,
+        root_title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
+        list = numbered(skeleton),
+        p = piece.part + 1,
+        k = piece.parts,
+        key = child.key,
+        shape = shape.join(", "),
+        allowed = if allowed.is_empty() { "as the schema says".to_string() } else { allowed.join("; ") },
+    )
+}
+
+/// The chain's check of a piece's answer: a whole node as [`check_branch`];
+/// a part's children exactly as many as asked, titled as the skeleton says,
+/// every group below them within the level rules.
+pub fn check_piece(
+    st: StructureType,
+    counts: &[u32],
+    rules: &StructureRules,
+    skeleton: &Skeleton,
+    piece: &Piece,
+    raw: &Value,
+) -> Result<Value, Vec<String>> {
+    let spec = st.spec();
+    let (level, child) = (&spec.levels[0], spec.levels.get(1));
+    let title = skeleton
+        .nodes
+        .get(piece.node)
+        .map(|n| n.0.as_str())
+        .unwrap_or("");
+    let (Some(child), true) = (child, piece.parts > 1) else {
+        return check_branch(st, counts, rules, title, raw);
+    };
+    let node = match piece.part {
+        0 => match raw.as_object() {
+            Some(o) if o.len() == 1 && !o.contains_key(level.title_field) => {
+                o.values().next().cloned()
+            }
+            _ => Some(raw.clone()),
+        },
+        // Just the children: `{"chapters": […]}`, the bare list, or one wrapper around either.
+        _ => {
+            let list = match raw {
+                Value::Array(_) => Some(raw.clone()),
+                Value::Object(o) => o
+                    .get(child.key)
+                    .cloned()
+                    .or_else(|| (o.len() == 1).then(|| o.values().next().cloned()).flatten()),
+                _ => None,
+            };
+            list.filter(Value::is_array)
+                .map(|l| json!({level.title_field: title, child.key: l}))
+        }
+    };
+    let Some(node) = node.filter(Value::is_object) else {
+        return Err(vec![format!(
+            "the answer must be one object holding `{}`",
+            child.key
+        )]);
+    };
+    let normalized = normalize(st, &json!({ level.key: [node] }))?;
+    let mut node = normalized[level.key][0].clone();
+    node[level.title_field] = json!(title);
+    let names = skeleton
+        .children
+        .get(piece.node)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut problems = Vec::new();
+    let items = node[child.key]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    if items.len() != piece.size() as usize {
+        problems.push(format!(
+            "`{}` must have exactly {} items, it has {}",
+            child.key,
+            piece.size(),
+            items.len()
+        ));
+    }
+    let items: Vec<Value> = items
+        .into_iter()
+        .enumerate()
+        .map(|(j, mut item)| {
+            if let Some(name) = names.get(piece.from as usize + j) {
+                item[child.title_field] = json!(name);
+            }
+            check_groups(spec, rules, counts, &item, 2, &mut problems);
+            item
+        })
+        .collect();
+    if !problems.is_empty() {
+        problems.truncate(6);
+        return Err(problems);
+    }
+    node[child.key] = Value::Array(items.clone());
+    Ok(match piece.part {
+        0 => node,
+        _ => Value::Array(items),
+    })
+}
+
+/// The level-1 nodes from the pieces' checked answers, in order: a node's
+/// first part, then the children of its other parts.
+pub fn assemble(st: StructureType, pieces: &[Piece], values: Vec<Value>) -> Vec<Value> {
+    let key = st.spec().levels.get(1).map(|l| l.key).unwrap_or("");
+    let mut nodes: Vec<Value> = Vec::new();
+    for (piece, value) in pieces.iter().zip(values) {
+        match (piece.part, nodes.last_mut()) {
+            (0, _) | (_, None) => nodes.push(value),
+            (_, Some(node)) => {
+                if let (Some(children), Value::Array(more)) = (node[key].as_array_mut(), value) {
+                    children.extend(more);
+                }
+            }
+        }
+    }
+    nodes
+}

@@ -1,0 +1,316 @@
+//! The skeleton call (the outline's title and its level-1 titles with
+//! summaries) and the root call (every other root field), from the
+//! skeleton.
+
+use super::{parts_per_node, SUMMARY, TITLE};
+use crate::helpers::prompts::json_schema;
+use crate::services::normalize::normalize;
+use crate::types::rules::StructureRules;
+use crate::types::structure::StructureType;
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+
+/// The skeleton's strict schema: the outline's title, and exactly
+/// `counts[0]` level-1 nodes of a title and a summary (and, when their
+/// branches are written in parts, exactly `counts[1]` child titles each).
+pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
+    let spec = st.spec();
+    let level = &spec.levels[0];
+    let n = counts.first().copied().unwrap_or(level.min);
+    let mut schema = json!({
+        "type": "object",
+        "properties": {
+            TITLE: {"type": "string"},
+            level.key: {
+                "type": "array", "minItems": n, "maxItems": n,
+                "items": {
+                    "type": "object",
+                    "properties": {level.title_field: {"type": "string"}, SUMMARY: {"type": "string"}},
+                    "required": [level.title_field, SUMMARY],
+                    "additionalProperties": false
+                }
+            }
+        },
+        "required": [TITLE, level.key],
+        "additionalProperties": false
+    });
+    if parts_per_node(counts) > 1 {
+        let child = &spec.levels[1];
+        let items = &mut schema["properties"][level.key]["items"];
+        items["properties"][child.key] = json!({
+            "type": "array", "minItems": counts[1], "maxItems": counts[1],
+            "items": {
+                "type": "object",
+                "properties": {child.title_field: {"type": "string"}},
+                "required": [child.title_field],
+                "additionalProperties": false
+            }
+        });
+        items["required"] = json!([level.title_field, SUMMARY, child.key]);
+    }
+    schema
+}
+
+/// The root call's strict schema: every root field but the title.
+pub fn root_schema(st: StructureType, rules: &StructureRules) -> Value {
+    let mut schema = json_schema(st, 0, rules);
+    if let Some(props) = schema["properties"].as_object_mut() {
+        props.remove(TITLE);
+    }
+    let required: Vec<Value> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().map(|k| json!(k)).collect())
+        .unwrap_or_default();
+    schema["required"] = Value::Array(required);
+    schema
+}
+
+/// The job's own prompt, told to write the skeleton only.
+pub fn skeleton_prompt(st: StructureType, job_prompt: &str, counts: &[u32]) -> String {
+    let spec = st.spec();
+    let level = &spec.levels[0];
+    let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
+    let children = match parts_per_node(counts) > 1 {
+        true => format!(
+            ", and the {} of its exactly {} {} (titles only, distinct across the whole outline)",
+            spec.levels[1].title_field, counts[1], spec.levels[1].key
+        ),
+        false => String::new(),
+    };
+    format!(
+        "{job_prompt}\n\nThis call writes the skeleton only: the {kind}'s {TITLE}, and exactly {n} {key}, \
+         each with its {title}, a one-line {SUMMARY} (at most 20 words) of what it covers{children}. The other fields, and \
+         their {below}, are written afterwards, by other calls, from this skeleton: make the {key} distinct, cover the \
+         topic between them without overlap, and order them as a reader should meet them.\nPart: skeleton.",
+        kind = st.as_str().replace('_', " "),
+        n = counts.first().copied().unwrap_or(0),
+        key = level.key,
+        title = level.title_field,
+        below = below.join(" and "),
+    )
+}
+
+/// A skeleton as a branch prompt uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skeleton {
+    /// The root fields (normalised), without the level-1 list.
+    pub root: Map<String, Value>,
+    /// Level-1 titles and summaries, in order.
+    pub nodes: Vec<(String, String)>,
+    /// Each node's level-2 titles, when its branch is written in parts.
+    pub children: Vec<Vec<String>>,
+}
+
+/// The chain's check of a skeleton answer: root fields normalised, exactly
+/// `counts[0]` nodes, each with a title distinct from the others.
+pub fn check_skeleton(
+    st: StructureType,
+    counts: &[u32],
+    raw: &Value,
+) -> Result<Value, Vec<String>> {
+    let spec = st.spec();
+    let level = &spec.levels[0];
+    let normalized = normalize(st, raw)?;
+    let summaries: Vec<String> = raw
+        .get(level.key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i[SUMMARY].as_str().unwrap_or("").trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let titles: Vec<String> = normalized[level.key]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    i[level.title_field]
+                        .as_str()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let want = counts.first().copied().unwrap_or(0) as usize;
+    let mut problems = Vec::new();
+    if titles.len() != want {
+        problems.push(format!(
+            "`{}` must have exactly {want} items, it has {}",
+            level.key,
+            titles.len()
+        ));
+    }
+    let split = parts_per_node(counts) > 1;
+    let child = spec.levels.get(1);
+    let children: Vec<Vec<String>> = match (split, child) {
+        (true, Some(child)) => normalized[level.key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| {
+                        i[child.key]
+                            .as_array()
+                            .map(|c| {
+                                c.iter()
+                                    .map(|c| {
+                                        c[child.title_field]
+                                            .as_str()
+                                            .unwrap_or("")
+                                            .trim()
+                                            .to_string()
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if let Some(child) = child.filter(|_| split) {
+        for (t, c) in titles.iter().zip(&children) {
+            if c.len() != counts[1] as usize {
+                problems.push(format!(
+                    "`{t}` must list exactly {} {}, it lists {}",
+                    counts[1],
+                    child.key,
+                    c.len()
+                ));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for t in titles.iter().chain(children.iter().flatten()) {
+        if t.is_empty() {
+            problems.push(format!(
+                "every item of `{}` needs a `{}`",
+                level.key, level.title_field
+            ));
+        } else if !seen.insert(t.to_lowercase()) {
+            problems.push(format!(
+                "`{}` titles must be distinct: `{t}` appears twice",
+                level.key
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut out = normalized;
+    let nodes: Vec<Value> = titles
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut node = json!({level.title_field: t, SUMMARY: summaries.get(i).cloned().unwrap_or_default()});
+            if let (Some(child), Some(c)) = (child, children.get(i)) {
+                let c: Vec<Value> = c.iter().map(|t| json!({child.title_field: t})).collect();
+                node[child.key] = Value::Array(c);
+            }
+            node
+        })
+        .collect();
+    out[level.key] = Value::Array(nodes);
+    Ok(out)
+}
+
+/// What the root call is told: the job's prompt and the skeleton.
+pub fn root_prompt(st: StructureType, job_prompt: &str, skeleton: &Skeleton) -> String {
+    let level = &st.spec().levels[0];
+    let fields: Vec<&str> = st
+        .spec()
+        .root_fields
+        .iter()
+        .map(|f| f.name)
+        .filter(|n| *n != TITLE)
+        .collect();
+    format!(
+        "{job_prompt}\n\nThe outline's skeleton is fixed: {title}\n{list}\n\nThis call writes the {kind}'s other fields only \
+         ({fields}), true to the whole skeleton; its {key} are written by other calls.\nPart: root.",
+        title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
+        list = numbered(skeleton),
+        kind = st.as_str().replace('_', " "),
+        fields = fields.join(", "),
+        key = level.key,
+    )
+}
+
+pub(super) fn numbered(skeleton: &Skeleton) -> String {
+    skeleton
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (t, s))| {
+            let mut line = format!("{}. {t}: {s}", i + 1);
+            for (j, c) in skeleton.children.get(i).into_iter().flatten().enumerate() {
+                line.push_str(&format!("\n   {}.{} {c}", i + 1, j + 1));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The chain's check of a root answer: the root fields, normalised (a
+/// missing one is empty, as in a single outline).
+pub fn check_root(st: StructureType, raw: &Value) -> Result<Value, Vec<String>> {
+    let level = &st.spec().levels[0];
+    let Some(object) = raw.as_object() else {
+        return Err(vec![
+            "the answer must be one JSON object of the root fields".into(),
+        ]);
+    };
+    let mut probe = object.clone();
+    probe.insert(level.key.into(), json!([{level.title_field: "probe"}]));
+    let mut root = normalize(st, &Value::Object(probe))?;
+    if let Some(o) = root.as_object_mut() {
+        o.remove(level.key);
+        o.remove(TITLE);
+    }
+    Ok(root)
+}
+
+/// Read a checked skeleton back.
+pub fn skeleton_of(st: StructureType, checked: &Value) -> Skeleton {
+    let spec = st.spec();
+    let level = &spec.levels[0];
+    let mut root = checked.as_object().cloned().unwrap_or_default();
+    let items = root
+        .remove(level.key)
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    let nodes = items
+        .iter()
+        .map(|n| {
+            (
+                n[level.title_field].as_str().unwrap_or("").to_string(),
+                n[SUMMARY].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let children: Vec<Vec<String>> = match spec.levels.get(1) {
+        Some(child) if items.iter().any(|n| n.get(child.key).is_some()) => items
+            .iter()
+            .map(|n| {
+                n[child.key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c[child.title_field].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Skeleton {
+        root,
+        nodes,
+        children,
+    }
+}

@@ -1,0 +1,267 @@
+//! A fanned-out outline (issue 13): the skeleton call, then one call per
+//! level-1 branch and one for the other root fields, at most `MAX_IN_FLIGHT`
+//! at once, each through the provider chain (its retries, re-asks and
+//! fallback are its own) with its own share of the budget, then the merge. The rules live in
+//! `services::fanout`; this is their run.
+
+use super::job::{Draft, Job};
+use super::plan::complete;
+use super::ports::{JobStore, StructureStore, TemplateSource};
+use crate::helpers::prompts;
+use crate::services::ai_provider::{
+    Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
+};
+use crate::services::fanout::{self, max_tokens_for, CallCost};
+use crate::services::normalize::normalize;
+use crate::types::pricing::round_usd;
+use crate::types::purpose;
+use futures_util::stream::{self, StreamExt};
+use serde_json::Value;
+
+fn label(attempts: &mut [Attempt], label: &str) {
+    for a in attempts {
+        a.branch = Some(label.to_string());
+    }
+}
+
+impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+    /// The first outline as a skeleton plus branches. `Ok(None)` when the
+    /// budget cannot pay every call of the fan-out in the worst case: the
+    /// caller then makes it in one call (which has its own budget check).
+    pub(super) async fn fanned_out(
+        &mut self,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Option<Draft>, ChainError> {
+        let p = &self.plan;
+        let st = p.structure_type;
+        let rules = &p.template.structure_rules;
+        let counts = p.counts.clone();
+        let pieces = fanout::pieces(&counts);
+        let n = pieces.len();
+        let Some(first) = p.chain.first() else {
+            return Ok(None);
+        };
+        let system = prompts::system_prompt(st);
+        let skeleton_user = fanout::skeleton_prompt(st, &p.prompt, &counts);
+        let skeleton_schema = fanout::skeleton_schema(st, &counts);
+        let skeleton_expected = fanout::skeleton_expected_tokens(&counts);
+        let branch_expected = fanout::branch_expected_tokens(st.spec(), &counts);
+        let skeleton_cost = CallCost {
+            input_bytes: system.len() + skeleton_user.len() + skeleton_schema.to_string().len(),
+            max_tokens: max_tokens_for(skeleton_expected),
+            expected_tokens: skeleton_expected,
+        };
+        let branch_bytes = fanout::branch_input_bytes(st, &counts, rules);
+        let piece_costs: Vec<CallCost> = pieces
+            .iter()
+            .map(|piece| {
+                let expected = fanout::piece_expected_tokens(st, piece, branch_expected);
+                CallCost {
+                    input_bytes: branch_bytes,
+                    max_tokens: max_tokens_for(expected),
+                    expected_tokens: expected,
+                }
+            })
+            .collect();
+        let root_cost = CallCost {
+            input_bytes: system.len()
+                + p.prompt.len()
+                + fanout::root_schema(st, rules).to_string().len()
+                + 600
+                + skeleton_expected as usize * 4,
+            max_tokens: max_tokens_for(fanout::root_expected_tokens()),
+            expected_tokens: fanout::root_expected_tokens(),
+        };
+        // Reserve before fanning out: every call's worst case must fit its share.
+        let price = self.ports.config.pricing.price(&first.model);
+        let mut calls = vec![skeleton_cost];
+        calls.extend(piece_costs.iter().copied());
+        calls.push(root_cost);
+        let shares = fanout::budget_shares(p.budget.left_usd(), price, &calls);
+        if !fanout::shares_fit(price, &first.model, &shares, &calls) {
+            return Ok(None);
+        }
+        let progress = self.progress.clone();
+        progress.set_branches(0, n as u64);
+
+        let request = CompletionRequest {
+            purpose: purpose::GRANULATE,
+            system: system.clone(),
+            user: skeleton_user,
+            schema_name: format!("{}_skeleton", prompts::schema_name(st)),
+            schema: skeleton_schema,
+            max_tokens: skeleton_cost.max_tokens,
+            temperature: p.temperature,
+            expected_output_tokens: skeleton_expected,
+            progress: Some(progress.child()),
+            offline_answer: None,
+        };
+        let mut budget = Budget {
+            limit_usd: shares[0],
+            spent_usd: 0.0,
+        };
+        let mut tried = Vec::new();
+        let outcome = complete(
+            self.ports,
+            &p.chain,
+            &request,
+            &|v| fanout::check_skeleton(st, &counts, v),
+            &mut budget,
+            p.deadline_ms,
+            &mut tried,
+        )
+        .await;
+        label(&mut tried, "skeleton");
+        attempts.extend(tried);
+        self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + budget.spent_usd);
+        let skeleton_done = outcome?;
+        let skeleton = fanout::skeleton_of(st, &skeleton_done.value);
+
+        let p = &self.plan;
+        let rules = &p.template.structure_rules;
+        let mut costs = piece_costs.clone();
+        costs.push(root_cost);
+        let shares = fanout::budget_shares(p.budget.left_usd(), price, &costs);
+        let constraints = branch_constraints(p);
+        let request =
+            |user: String, schema: Value, name: &str, cost: &CallCost| CompletionRequest {
+                purpose: purpose::GRANULATE,
+                system: system.clone(),
+                user,
+                schema_name: format!("{}_{name}", prompts::schema_name(st)),
+                schema,
+                max_tokens: cost.max_tokens,
+                temperature: p.temperature,
+                expected_output_tokens: cost.expected_tokens,
+                progress: Some(progress.child()),
+                offline_answer: None,
+            };
+        // The branches, then the root call: queued last, it takes a slot the
+        // branches leave (with more than 6 of them, one of the second wave's).
+        let mut requests: Vec<CompletionRequest> = pieces
+            .iter()
+            .zip(&piece_costs)
+            .map(|(piece, cost)| {
+                let user = fanout::piece_prompt(
+                    st,
+                    &p.params.topic,
+                    &p.audience,
+                    &skeleton,
+                    piece,
+                    &counts,
+                    rules,
+                    &constraints,
+                );
+                let schema = fanout::piece_schema(st, &counts, rules, piece);
+                request(user, schema, "branch", cost)
+            })
+            .collect();
+        requests.push(request(
+            fanout::root_prompt(st, &p.prompt, &skeleton),
+            fanout::root_schema(st, rules),
+            "root",
+            &root_cost,
+        ));
+        let (ports, chain, deadline_ms) = (self.ports, &p.chain, p.deadline_ms);
+        let (counts_ref, skeleton_ref, pieces_ref) = (&counts, &skeleton, &pieces);
+        let mut runs = stream::iter(requests.iter().enumerate())
+            .map(|(i, request)| {
+                let share = shares[i];
+                async move {
+                    let mut budget = Budget {
+                        limit_usd: share,
+                        spent_usd: 0.0,
+                    };
+                    let mut tried = Vec::new();
+                    let check = |v: &Value| match pieces_ref.get(i) {
+                        Some(piece) => {
+                            fanout::check_piece(st, counts_ref, rules, skeleton_ref, piece, v)
+                        }
+                        None => fanout::check_root(st, v),
+                    };
+                    let outcome = complete(
+                        ports,
+                        chain,
+                        request,
+                        &check,
+                        &mut budget,
+                        deadline_ms,
+                        &mut tried,
+                    )
+                    .await;
+                    (i, outcome, budget.spent_usd, tried)
+                }
+            })
+            .buffer_unordered(fanout::MAX_IN_FLIGHT);
+        let part = |i: usize| match pieces.get(i) {
+            Some(piece) => piece.label(),
+            None => "root".to_string(),
+        };
+        let mut outcomes: Vec<Option<Result<Completion, ChainError>>> = vec![None; n + 1];
+        let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
+        let (mut spent, mut done) = (0.0, 0u64);
+        // Every call runs to its end, failed or not: calls already paid for
+        // are recorded, and a failed branch never cancels the others.
+        while let Some((i, outcome, cost, mut tried)) = runs.next().await {
+            label(&mut tried, &part(i));
+            part_attempts[i] = tried;
+            spent += cost;
+            if outcome.is_ok() && i < n {
+                done += 1;
+                progress.set_branches(done, n as u64);
+            }
+            outcomes[i] = Some(outcome);
+        }
+        drop(runs);
+        attempts.extend(part_attempts.into_iter().flatten());
+        self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + spent);
+
+        let mut values = Vec::with_capacity(n + 1);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Some(Ok(c)) => values.push(c.value),
+                Some(Err(ChainError::ProvidersFailed(m))) => {
+                    return Err(ChainError::ProvidersFailed(format!("{}: {m}", part(i))))
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(ChainError::ProvidersFailed(format!(
+                        "{} did not run",
+                        part(i)
+                    )))
+                }
+            }
+        }
+        let root = values.pop().unwrap_or(Value::Null);
+        let nodes = fanout::assemble(st, &pieces, values);
+        let mut merged = fanout::merge(st, &skeleton, &root, nodes);
+        fanout::dedupe_titles(st, &mut merged);
+        let structure = normalize(st, &merged).unwrap_or(merged);
+        let report = self.assess(&structure);
+        self.branches = Some(n as u32);
+        Ok(Some(Draft {
+            structure,
+            report,
+            provider: skeleton_done.provider.as_str().to_string(),
+            model: skeleton_done.model,
+        }))
+    }
+}
+
+/// The caller's exact counts below level 1 (the branch shape already holds
+/// them); `maxElements` applies to the merged outline, which is trimmed.
+fn branch_constraints(p: &super::plan::Plan) -> String {
+    let spec = p.structure_type.spec();
+    let parts: Vec<String> = p
+        .constraints
+        .counts
+        .iter()
+        .filter(|(level, _)| spec.levels[0].key != level.as_str())
+        .map(|(level, n)| format!("exactly {n} {level} per parent"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join("; ")
+    }
+}

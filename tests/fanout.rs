@@ -1,0 +1,357 @@
+//! Parallel hierarchical generation (issue 13), end to end against `wrangler
+//! dev` and the mock answering skeleton and branch calls in their wire
+//! formats: the merged outline's shape, counts and titles; attempts labelled
+//! per branch (and the skeleton and root calls); a failed or unusable branch retried alone while the others are
+//! kept; the budget's worst case; async mode with progress counting branches
+//! and the events stream; a replay identical to the first answer. Not timed:
+//! `./bench.sh fanout` measures the speed-up.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use support::*;
+
+/// A granularity-3 course (5 modules × 3 lessons × 2 activities) made as a
+/// skeleton plus 5 branches.
+fn course(topic: &str, config: Value) -> Value {
+    let mut config = config;
+    config["strategy"] = json!("fanout");
+    json!({"input": {"topic": topic, "structureType": "course", "granularityLevel": 3}, "config": config})
+}
+
+fn job_id(r: &Reply) -> i64 {
+    r.body["jobId"]
+        .as_i64()
+        .or(r.body["output"]["jobId"].as_i64())
+        .unwrap_or_else(|| panic!("no job id in {}", r.body))
+}
+
+/// The mock's calls for a job, by part (`skeleton`, `branch 2/5`).
+fn parts(calls: &[Value]) -> Vec<String> {
+    calls
+        .iter()
+        .map(|c| c["part"].as_str().unwrap_or("single").to_string())
+        .collect()
+}
+
+fn count(parts: &[String], part: &str) -> usize {
+    parts.iter().filter(|p| p.as_str() == part).count()
+}
+
+#[tokio::test]
+async fn a_fanned_out_course_is_merged_with_its_counts_distinct_titles_labelled_attempts_and_an_identical_replay(
+) {
+    let key = unique("fan-merge");
+    let rid = unique("fan-merge-rid");
+    let r = execute(&Who::Client, course(&key, json!({})), Some(&rid)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = &r.body["output"];
+    assert_eq!(r.body["metadata"]["strategy"], "fanout");
+    assert_eq!(r.body["metadata"]["branches"], 5);
+    let modules = out["structure"]["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 5);
+    let mut titles = HashSet::new();
+    for m in modules {
+        assert!(titles.insert(m["title"].as_str().unwrap().to_string()));
+        let lessons = m["lessons"].as_array().unwrap();
+        assert_eq!(lessons.len(), 3, "{m}");
+        for l in lessons {
+            assert!(
+                titles.insert(l["title"].as_str().unwrap().to_string()),
+                "a lesson title repeats across branches: {}",
+                l["title"]
+            );
+            assert_eq!(l["activities"].as_array().unwrap().len(), 2);
+        }
+    }
+    assert_eq!(out["summary"]["totalElements"], 5 + 15 + 30);
+    assert_eq!(out["qualityScore"], 1.0);
+    // One skeleton call, then one per branch, each naming its own node, and the root call.
+    let calls = mock_calls(&key).await;
+    let seen = parts(&calls);
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    assert_eq!(count(&seen, "skeleton"), 1);
+    assert_eq!(count(&seen, "root"), 1);
+    for i in 1..=5 {
+        assert_eq!(count(&seen, &format!("branch {i}/5")), 1, "{seen:?}");
+    }
+    // Every call is an attempt of its own, labelled with its branch.
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let attempts = detail.body["attempts"].as_array().unwrap();
+    let labels: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["branch"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "skeleton",
+            "branch 1/5",
+            "branch 2/5",
+            "branch 3/5",
+            "branch 4/5",
+            "branch 5/5",
+            "root"
+        ]
+    );
+    assert!(attempts.iter().all(|a| a["status"] == "success"));
+    assert!(
+        approx(&r.body["cost"], 7.0 * DEFAULT_CALL_COST),
+        "{}",
+        r.body["cost"]
+    );
+    // The same request id: the stored answer, verbatim, and no new call.
+    let again = execute(&Who::Client, course(&key, json!({})), Some(&rid)).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("Idempotent-Replay"), Some("true"));
+    assert_eq!(again.body, r.body);
+    assert_eq!(mock_calls(&key).await.len(), 7);
+}
+
+#[tokio::test]
+async fn a_three_act_novel_writes_each_act_in_two_parts_that_merge_into_whole_acts() {
+    // 3 acts leave 3 of the 6 calls idle: each act's 7 chapters go to 2 calls (4 + 3).
+    let key = unique("fan-novel");
+    let body = json!({"input": {"topic": key, "structureType": "novel", "granularityLevel": 5}, "config": {"strategy": "fanout"}});
+    let r = execute(&Who::Client, body, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["branches"], 6);
+    // Large enough for KV: read it back through its reference.
+    let stored = get(&format!("/api/jobs/{}/structure", job_id(&r)), &Who::Client).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let acts = stored.body["structure"]["acts"].as_array().unwrap();
+    assert_eq!(acts.len(), 3);
+    let mut titles = HashSet::new();
+    for act in acts {
+        assert!(
+            act["purpose"].as_str().is_some_and(|p| !p.is_empty()),
+            "{act}"
+        );
+        let chapters = act["chapters"].as_array().unwrap();
+        assert_eq!(chapters.len(), 7);
+        for c in chapters {
+            assert!(
+                titles.insert(c["title"].as_str().unwrap().to_string()),
+                "{}",
+                c["title"]
+            );
+            assert_eq!(c["scenes"].as_array().unwrap().len(), 4);
+        }
+    }
+    assert_eq!(r.body["output"]["qualityScore"], 1.0);
+    let seen = parts(&mock_calls(&key).await);
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    for act in 1..=3 {
+        for part in 1..=2 {
+            assert_eq!(
+                count(&seen, &format!("branch {act}/3 part {part}/2")),
+                1,
+                "{seen:?}"
+            );
+        }
+    }
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let labels: Vec<&str> = detail.body["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["branch"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels[0], "skeleton");
+    assert_eq!(labels[2], "branch 1/3 part 2/2");
+    assert_eq!(labels[7], "root");
+}
+
+#[tokio::test]
+async fn a_failed_branch_and_an_unusable_one_are_each_retried_alone_while_the_others_are_kept() {
+    let key = unique("fan-fail");
+    script(
+        &format!("{key} && Branch: 2 of"),
+        json!([{"kind": "status", "code": 500}]),
+    )
+    .await;
+    script(
+        &format!("{key} && Branch: 4 of"),
+        json!([{"kind": "invalid"}]),
+    )
+    .await;
+    let r = execute(&Who::Client, course(&key, json!({})), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["output"]["structure"]["modules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let calls = mock_calls(&key).await;
+    let seen = parts(&calls);
+    assert_eq!(seen.len(), 9, "{seen:?}");
+    assert_eq!(count(&seen, "branch 2/5"), 2, "the 500 was retried");
+    assert_eq!(
+        count(&seen, "branch 4/5"),
+        2,
+        "the unusable answer was asked again"
+    );
+    for i in [1, 3, 5] {
+        assert_eq!(
+            count(&seen, &format!("branch {i}/5")),
+            1,
+            "branch {i} was kept: {seen:?}"
+        );
+    }
+    let asked_again = calls
+        .iter()
+        .filter(|c| c["part"] == "branch 4/5")
+        .nth(1)
+        .unwrap();
+    assert!(asked_again["user"]
+        .as_str()
+        .unwrap()
+        .contains("could not be used"));
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let of = |label: &str| -> Vec<String> {
+        detail.body["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["branch"] == label)
+            .map(|a| a["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(of("branch 2/5"), ["http_error", "success"]);
+    assert_eq!(of("branch 4/5"), ["invalid_output", "success"]);
+    assert_eq!(of("branch 3/5"), ["success"]);
+}
+
+#[tokio::test]
+async fn the_fan_out_stays_within_its_budget_when_every_call_bills_its_limit() {
+    let key = unique("fan-budget");
+    let budget = 0.004;
+    // Every call bills the worst case it was allowed: its whole prompt and max_tokens.
+    let bill_max: Vec<Value> = (0..7)
+        .map(|_| json!({"kind": "valid", "billMax": true}))
+        .collect();
+    script(&key, json!(bill_max)).await;
+    let r = execute(
+        &Who::Client,
+        course(&key, json!({"maxCostUsd": budget})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["strategy"], "fanout");
+    let cost = r.body["cost"].as_f64().unwrap();
+    assert!(cost <= budget, "spent {cost} of {budget}");
+    assert!(
+        cost > budget * 0.6,
+        "billMax bills what each share allowed: {cost}"
+    );
+    // Each branch's max_tokens was clamped to its share, below the unclamped 1,540.
+    let calls = mock_calls(&key).await;
+    let branch_limits: Vec<u64> = calls
+        .iter()
+        .filter(|c| c["part"].as_str().is_some_and(|p| p.starts_with("branch")))
+        .map(|c| c["maxTokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(branch_limits.len(), 5);
+    assert!(
+        branch_limits.iter().all(|m| *m < 1_540),
+        "{branch_limits:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_budget_no_call_fits_is_refused_before_any_call_fan_out_or_not() {
+    let key = unique("fan-nobudget");
+    let r = execute(
+        &Who::Client,
+        course(&key, json!({"maxCostUsd": 0.0001})),
+        None,
+    )
+    .await;
+    assert_error(&r, 422, "budget_exceeded");
+    assert!(mock_calls(&key).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_async_fan_out_at_model_speed_counts_branches_in_its_progress_and_events() {
+    let key = unique("fan-async");
+    // Every call streams what it writes at 150 tokens/s after 200 ms; branch 1 is quicker,
+    // so the branches end apart and progress shows some done before all.
+    let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
+    script(
+        &key,
+        json!([at(150), at(150), at(150), at(150), at(150), at(150)]),
+    )
+    .await;
+    script(&format!("{key} && Branch: 1 of"), json!([at(600)])).await;
+    let body = {
+        let mut b = course(&key, json!({}));
+        b["action"] = json!("granulate");
+        b
+    };
+    let r = send(
+        Method::POST,
+        "/api/execute",
+        &Who::Client,
+        Some(&body),
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = job_id(&r);
+    let (status, _, events) = read_events(id, &Who::Client).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names.last(), Some(&"completed"), "{names:?}");
+    let done: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e.1["branches"]["done"].as_u64())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.1["branches"].is_null() || e.1["branches"]["total"] == 5),
+        "{events:?}"
+    );
+    assert!(
+        done.windows(2).all(|w| w[0] <= w[1]),
+        "branches done never go back: {done:?}"
+    );
+    assert_eq!(done.last(), Some(&5), "{done:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1["stage"] == "generating" && e.1["branches"]["done"].as_u64() < Some(5)),
+        "progress while the branches are written: {events:?}"
+    );
+    let s = get(&format!("/api/jobs/{id}/status"), &Who::Client).await;
+    assert_eq!(s.body["branches"], json!({"done": 5, "total": 5}));
+    assert_eq!(s.body["status"], "completed");
+    // Usage is what the mock served: measured from the text, call by call.
+    let served: u64 = mock_calls(&key)
+        .await
+        .iter()
+        .map(|c| c["usage"]["output"].as_u64().unwrap_or(0))
+        .sum();
+    let result = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    assert_eq!(
+        result.body["job"]["tokensUsed"]["output"].as_u64(),
+        Some(served),
+        "{}",
+        result.body["job"]
+    );
+}
+
+#[tokio::test]
+async fn auto_makes_a_small_outline_in_one_call() {
+    let key = unique("fan-auto");
+    let r = execute(&Who::Client, granulate(&key, "course", 2), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["strategy"], "single");
+    let calls = mock_calls(&key).await;
+    assert_eq!(parts(&calls), ["single"]);
+}

@@ -1,0 +1,241 @@
+//! Provider faults end to end, each scripted at the mock: fenced and prose
+//! answers, invalid JSON asked again, wrong shapes and truncation, 429 with
+//! `Retry-After`, 5xx then the next provider, bad keys and refusals, hangs,
+//! every provider failing, the budget, the request deadline (504, the job goes
+//! on), older Claude models.
+//! Run through `./test.sh` (against the stack it starts); each test uses its
+//! own topic marker (and, where it counts rows, its own client), so tests run
+//! in parallel.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+// ---- provider faults --------------------------------------------------------------
+
+async fn run_with(steps: Value) -> (Reply, Vec<Value>) {
+    let key = unique("fault");
+    script(&key, steps).await;
+    let r = execute(&Who::Client, granulate(&key, "quiz", 2), None).await;
+    let calls = mock_calls(&key).await;
+    (r, calls)
+}
+
+fn attempt_statuses(job: &Value) -> Vec<String> {
+    job["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["provider"].as_str().unwrap(),
+                a["status"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+async fn job_of(reply: &Reply) -> Value {
+    let id = reply.body["output"]["jobId"]
+        .as_i64()
+        .or(reply.body["details"]["jobId"].as_i64())
+        .expect("a job id");
+    get(&format!("/api/jobs/{id}"), &Who::Client).await.body
+}
+
+#[tokio::test]
+async fn fenced_and_prose_wrapped_json_are_extracted() {
+    for kind in ["fenced", "prose"] {
+        let (r, calls) = run_with(json!([{"kind": kind}])).await;
+        assert_eq!(r.status, 200, "{kind}: {}", r.body);
+        assert_eq!(calls.len(), 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_json_is_asked_again_and_every_attempt_is_billed() {
+    let (r, calls) = run_with(json!([{"kind": "invalid", "usage": {"input": 1000, "output": 500}}, {"kind": "valid", "usage": {"input": 2000, "output": 800}}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(calls.len(), 2);
+    assert!(calls[1]["user"]
+        .as_str()
+        .unwrap()
+        .contains("could not be used"));
+    // (3000 × 0.15 + 1300 × 0.60) / 1M
+    assert!(approx(&r.body["cost"], 0.00123), "{}", r.body["cost"]);
+    assert_eq!(
+        r.body["usage"]["tokens"],
+        json!({"input": 3000, "output": 1300, "cached": 0})
+    );
+    let job = job_of(&r).await;
+    assert_eq!(
+        attempt_statuses(&job),
+        vec!["openai:invalid_output", "openai:success"]
+    );
+    assert!(approx(&job["job"]["costUsd"], 0.00123));
+}
+
+#[tokio::test]
+async fn wrong_shapes_and_truncation_are_detected() {
+    let (r, _) = run_with(json!([{"kind": "wrong_shape"}])).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        attempt_statuses(&job_of(&r).await),
+        vec!["openai:invalid_output", "openai:success"]
+    );
+    let (r, calls) = run_with(json!([{"kind": "truncate"}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(calls[1]["user"].as_str().unwrap().contains("cut off"));
+    assert_eq!(
+        attempt_statuses(&job_of(&r).await),
+        vec!["openai:truncated", "openai:success"]
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_after_retry_after() {
+    let started = std::time::Instant::now();
+    let (r, calls) = run_with(json!([{"kind": "status", "code": 429, "retryAfter": "1"}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(calls.len(), 2);
+    assert!(
+        started.elapsed().as_millis() >= 1000,
+        "Retry-After was not honoured"
+    );
+    let job = job_of(&r).await;
+    assert_eq!(
+        attempt_statuses(&job),
+        vec!["openai:http_error", "openai:success"]
+    );
+    assert_eq!(job["attempts"][0]["httpStatus"], 429);
+    assert_eq!(job["attempts"][0]["costUsd"], 0.0);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_the_next_provider_answers() {
+    let (r, calls) = run_with(json!([{"kind": "status", "code": 500}, {"kind": "status", "code": 529}, {"kind": "status", "code": 503}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["output"]["provider"], "anthropic");
+    assert_eq!(
+        calls
+            .iter()
+            .map(|c| c["provider"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["openai", "openai", "openai", "anthropic"]
+    );
+    // claude-haiku-4-5: (1000 × 1 + 500 × 5) / 1M
+    assert!(approx(&r.body["cost"], 0.0035), "{}", r.body["cost"]);
+}
+
+#[tokio::test]
+async fn bad_keys_and_refusals_skip_to_the_next_provider_without_retries() {
+    for first in [
+        json!({"kind": "status", "code": 401}),
+        json!({"kind": "refuse"}),
+    ] {
+        let (r, calls) = run_with(json!([first])).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[1]["provider"], "anthropic");
+    }
+}
+
+#[tokio::test]
+async fn a_hung_provider_times_out_and_is_retried() {
+    let (r, calls) = run_with(json!([{"kind": "hang", "ms": 4000}])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(calls.len(), 1, "the hung call never completed at the mock");
+    let job = job_of(&r).await;
+    assert_eq!(
+        attempt_statuses(&job),
+        vec!["openai:timeout", "openai:success"]
+    );
+}
+
+#[tokio::test]
+async fn when_every_provider_fails_the_job_fails_cleanly_with_502() {
+    let steps: Vec<Value> = (0..6)
+        .map(|_| json!({"kind": "status", "code": 500}))
+        .collect();
+    let (r, calls) = run_with(json!(steps)).await;
+    assert_error(&r, 502, "provider_error");
+    assert_eq!(calls.len(), 6, "3 attempts per provider, bounded");
+    let job = job_of(&r).await;
+    assert_eq!(job["job"]["status"], "failed");
+    assert_eq!(job["job"]["failureCode"], "provider_error");
+    assert_eq!(job["attempts"].as_array().unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn the_budget_refuses_calls_that_would_exceed_it() {
+    let key = unique("budget");
+    let r = execute(&Who::Client, json!({"input": {"topic": key, "structureType": "course", "granularityLevel": 5}, "config": {"maxCostUsd": 0.0001}}), None).await;
+    assert_error(&r, 422, "budget_exceeded");
+    assert!(mock_calls(&key).await.is_empty());
+    let job = job_of(&r).await;
+    assert_eq!(job["job"]["status"], "failed");
+    assert_eq!(
+        attempt_statuses(&job),
+        vec!["openai:budget_refused", "anthropic:budget_refused"]
+    );
+}
+
+#[tokio::test]
+async fn the_request_deadline_answers_504_and_the_job_goes_on() {
+    let key = unique("deadline");
+    let rid = unique("rid");
+    script(&key, json!([{"kind": "hang", "ms": 3000}, {"kind": "hang", "ms": 3000}, {"kind": "hang", "ms": 3000}])).await;
+    let body = json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1}, "timeout": 2500});
+    let r = execute(&Who::Client, body.clone(), Some(&rid)).await;
+    assert_error(&r, 504, "deadline_exceeded");
+    let id = r.body["details"]["jobId"].as_i64().unwrap();
+    assert_eq!(
+        r.body["details"]["statusUrl"],
+        format!("/api/jobs/{id}/status")
+    );
+    // The job outlives its request: three timed-out attempts, then the next provider answers.
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = get(&format!("/api/jobs/{id}/status"), &Who::Client)
+            .await
+            .body;
+        if status["status"] != "processing" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status["status"], "completed", "{status}");
+    let replay = execute(&Who::Client, body, Some(&rid)).await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    assert_eq!(replay.header("Idempotent-Replay"), Some("true"));
+    assert_eq!(
+        attempt_statuses(&job_of(&replay).await),
+        vec![
+            "openai:timeout",
+            "openai:timeout",
+            "openai:timeout",
+            "anthropic:success"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn older_claude_models_use_a_forced_tool_and_declared_prices_apply() {
+    let key = unique("tool");
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+        "config": {"aiProvider": "anthropic", "aiModel": "claude-3-5-haiku-latest"}}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["output"]["model"], "claude-3-5-haiku-latest");
+    // The stack declares its price in PRICING ($0.80 / $4 per 1M): 1,000 in + 500 out.
+    assert!(approx(&r.body["cost"], 0.0028), "{}", r.body["cost"]);
+    assert!(approx(&r.body["output"]["costUsd"], 0.0028));
+    let calls = mock_calls(&key).await;
+    assert_eq!(calls[0]["step"], "valid");
+}
