@@ -29,12 +29,7 @@ pub fn providers() -> Vec<&'static str> {
 pub fn components() -> Value {
     json!({
         "schemas": {
-            "Error": object(&[
-                ("error", string()),
-                ("status", integer()),
-                ("code", string()),
-                ("details?", any()),
-            ]),
+            "Error": error_schema(),
             "Tokens": tokens(),
             "Envelope": envelope(),
             "Job": job(),
@@ -87,16 +82,7 @@ pub fn components() -> Value {
                 ]))),
             ]),
         },
-        "securitySchemes": {
-            "clientKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                "description": "A client API key, validated by the Key Account Manager."},
-            "session": {"type": "apiKey", "in": "header", "name": "x-bitware-session-token",
-                "description": "A dashboard session, validated by the Key Account Manager; role admin reaches admin routes."},
-            "workerSecret": {"type": "http", "scheme": "bearer",
-                "description": "Worker-to-worker: Authorization: Bearer <SHARED_SECRET>, always with X-Worker-ID."},
-            "workerId": {"type": "apiKey", "in": "header", "name": "X-Worker-ID",
-                "description": "The calling worker's name (with the bearer secret); X-Client-ID names the client it acts for."},
-        },
+        "securitySchemes": security_schemes(),
     })
 }
 

@@ -2,7 +2,7 @@
 //! `/help`, both generated from one source: the route table
 //! (`routes::ROUTES`: method, path, access tier, summary) plus the request
 //! and response schema of each route (`paths.rs`, with the shared shapes of
-//! `components.rs`), assembled by the route-table-generic `builder.rs`. A
+//! `components.rs`), assembled by the route-table-generic builder (`bitware_kit::openapi`). A
 //! route added to the table appears in both documents, and a unit test fails
 //! until its schemas are declared.
 //!
@@ -13,8 +13,9 @@
 //! regenerates both and fails when a checked-in copy is stale; refresh them
 //! with `UPDATE_OPENAPI=1 cargo test --lib openapi`.
 
+/// The route-table-generic builder is the kit's (`bitware_kit::openapi`).
 #[cfg(not(target_arch = "wasm32"))]
-pub mod builder;
+pub use bitware_kit::openapi as builder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod components;
 #[cfg(not(target_arch = "wasm32"))]

@@ -9,6 +9,8 @@
 //!   log one JSON line (`worker`).
 //! - [`routes`]: the route table a worker declares, matched with 404 / 405 +
 //!   `Allow` from the same list that `/help` and OpenAPI read.
+//! - [`openapi`]: the OpenAPI 3.1 document and `/help`'s route
+//!   list from a worker's route table and one `RouteDoc` per route.
 //! - [`http`]: JSON responses, CORS, request ids, bounded JSON bodies;
 //!   [`log`]: one structured JSON line per request.
 //! - [`storage`]: inline / KV / R2 tiering of large results.
@@ -43,6 +45,7 @@ pub mod kam;
 pub mod kam_answer;
 pub mod limits;
 pub mod log;
+pub mod openapi;
 pub mod pricing;
 pub mod provider;
 pub mod provider_setup;

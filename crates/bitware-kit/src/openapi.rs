@@ -1,14 +1,17 @@
-//! The generic part of the API documents: small JSON-Schema builders, what a
-//! route declares beyond the route table (`RouteDoc`), and the OpenAPI 3.1
-//! document and `/help`'s route list built from `routes::ROUTES` + one
-//! `RouteDoc` per route. Nothing here names a granulator route: the
-//! granulator's schemas are `components.rs` and `paths.rs`.
+//! The generic part of a worker's API documents: small JSON-Schema builders,
+//! what a route declares beyond the route table (`RouteDoc`), and the
+//! OpenAPI 3.1 document and `/help`'s route list built from a worker's route
+//! table + one `RouteDoc` per route. Nothing here names a worker's route: the
+//! worker declares its schemas (the granulator: `src/openapi/components.rs`
+//! and `paths.rs`).
 //!
-//! Native only: the worker serves the documents this code generated
-//! (`super::DOCUMENT`, `super::HELP_ROUTES`), so none of it is in the wasm.
+//! The granulator runs it natively only and serves the documents it
+//! generated (embedded JSON), keeping it out of its wasm; a small worker may
+//! build its document per request.
 
-use crate::routes::{Access, Route, RouteId};
+use crate::routes::{Access, Route};
 use serde_json::{json, Map, Value};
+use std::fmt::Debug;
 
 // ---- schema builders ------------------------------------------------------
 
@@ -115,6 +118,30 @@ pub struct Info<'a> {
     pub components: Value,
 }
 
+/// The `Error` schema every error answer has (`crate::error`).
+pub fn error_schema() -> Value {
+    object(&[
+        ("error", string()),
+        ("status", integer()),
+        ("code", string()),
+        ("details?", any()),
+    ])
+}
+
+/// `components.securitySchemes`: the three credential tiers, as [`security`] names them.
+pub fn security_schemes() -> Value {
+    json!({
+        "clientKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+            "description": "A client API key, validated by the Key Account Manager."},
+        "session": {"type": "apiKey", "in": "header", "name": "x-bitware-session-token",
+            "description": "A dashboard session, validated by the Key Account Manager; role admin reaches admin routes."},
+        "workerSecret": {"type": "http", "scheme": "bearer",
+            "description": "Worker-to-worker: Authorization: Bearer <SHARED_SECRET>, always with X-Worker-ID."},
+        "workerId": {"type": "apiKey", "in": "header", "name": "X-Worker-ID",
+            "description": "The calling worker's name (with the bearer secret); X-Client-ID names the client it acts for."},
+    })
+}
+
 pub fn security(access: Access) -> Value {
     match access {
         Access::Public => json!([]),
@@ -130,7 +157,11 @@ pub fn error_response(description: &str) -> Value {
 }
 
 /// The whole document.
-pub fn document(routes: &[Route], route_doc: impl Fn(RouteId) -> RouteDoc, info: Info) -> Value {
+pub fn document<Id: Copy + Debug>(
+    routes: &[Route<Id>],
+    route_doc: impl Fn(Id) -> RouteDoc,
+    info: Info,
+) -> Value {
     let mut paths = Map::new();
     for route in routes {
         let doc = route_doc(route.id);
@@ -267,9 +298,9 @@ pub fn resolve(schema: &Value, components: &Value) -> Value {
 }
 
 /// `/help`'s `routes[]`: the same route table and schemas as the document.
-pub fn help_routes(
-    routes: &[Route],
-    route_doc: impl Fn(RouteId) -> RouteDoc,
+pub fn help_routes<Id: Copy>(
+    routes: &[Route<Id>],
+    route_doc: impl Fn(Id) -> RouteDoc,
     components: &Value,
 ) -> Vec<Value> {
     routes
@@ -292,4 +323,84 @@ pub fn help_routes(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Id {
+        Health,
+        Item,
+    }
+
+    static TABLE: &[Route<Id>] = &[
+        crate::route!(
+            Id::Health,
+            "GET",
+            "/health",
+            Public,
+            "health",
+            "-",
+            "status"
+        ),
+        crate::route!(
+            Id::Item,
+            "GET",
+            "/api/items/{id}",
+            Admin,
+            "one item",
+            "-",
+            "item"
+        ),
+    ];
+
+    fn doc(id: Id) -> RouteDoc {
+        match id {
+            Id::Health => RouteDoc::new(Vec::new(), None, object(&[("status", string())])),
+            Id::Item => RouteDoc::new(
+                vec![("fields", string(), "which fields")],
+                None,
+                object(&[("item", object(&[("id", integer()), ("name?", string())]))]),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_document_has_every_route_with_its_tier_parameters_and_errors() {
+        let components =
+            json!({"schemas": {"Error": error_schema()}, "securitySchemes": security_schemes()});
+        let d = document(
+            TABLE,
+            doc,
+            Info {
+                title: "t",
+                version: "1",
+                description: "d",
+                components,
+            },
+        );
+        let health = &d["paths"]["/health"]["get"];
+        assert_eq!(health["security"], json!([]));
+        assert!(health["responses"].get("401").is_none());
+        let item = &d["paths"]["/api/items/{id}"]["get"];
+        assert_eq!(item["x-access"], "admin");
+        assert_eq!(item["operationId"], "Item");
+        assert_eq!(item["parameters"][0]["in"], "path");
+        assert_eq!(item["parameters"][1]["name"], "fields");
+        assert!(item["responses"]["403"]["content"].is_object());
+        assert_eq!(
+            d["components"]["securitySchemes"]["clientKey"]["name"],
+            "X-API-Key"
+        );
+    }
+
+    #[test]
+    fn help_lists_fields_with_optional_ones_marked() {
+        let rows = help_routes(TABLE, doc, &json!({}));
+        assert_eq!(rows[1]["request"], "query: fields?");
+        assert_eq!(rows[1]["response"], "item{id, name?}");
+        assert_eq!(rows[0]["auth"], "public");
+    }
 }
