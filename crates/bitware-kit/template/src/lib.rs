@@ -6,6 +6,7 @@
 
 pub mod handlers;
 pub mod helpers;
+pub mod openapi;
 pub mod routes;
 pub mod services;
 pub mod types;
@@ -67,6 +68,7 @@ async fn handle(
         RouteId::Root => monitoring::root(&call).await,
         RouteId::Health => monitoring::health(&call).await,
         RouteId::Help => monitoring::help(&call).await,
+        RouteId::OpenApi => monitoring::openapi(&call).await,
         RouteId::Execute => execute::execute(&call).await,
         RouteId::AdminStats => admin::stats(&call).await,
     };

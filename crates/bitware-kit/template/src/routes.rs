@@ -1,7 +1,7 @@
 //! The route table: the router (`bitware_kit::routes`), the 405 `Allow`
-//! header, the access rule of every route and `/help` all read this list.
-//! A route added here needs its handler in `lib.rs` and a row in the auth
-//! matrix of `tests/e2e.rs`.
+//! header, the access rule of every route, `/help` and `/openapi.json` all
+//! read this list. A route added here needs its handler in `lib.rs`, its
+//! `RouteDoc` in `openapi.rs` and a row in the auth matrix of `tests/e2e.rs`.
 
 pub use bitware_kit::routes::Access;
 
@@ -12,6 +12,7 @@ pub enum RouteId {
     Root,
     Health,
     Help,
+    OpenApi,
     Execute,
     AdminStats,
 }
@@ -22,6 +23,8 @@ pub static ROUTES: &[Route] = &[
         "Dependency health (D1, KV, R2, KAM), read-only; 503 when degraded.", "-", "status, service, version, checks{database,kv,r2,kam}"),
     bitware_kit::route!(RouteId::Help, "GET", "/help", Public, "This document: every route, its auth tier and fields.", "-",
         "service, version, auth, routes[{method,path,auth,summary,request,response}], actions"),
+    bitware_kit::route!(RouteId::OpenApi, "GET", "/openapi.json", Public, "This API as an OpenAPI 3.1 document, generated from the route table.", "-",
+        "openapi, info, paths, components{schemas, securitySchemes}"),
     bitware_kit::route!(RouteId::Execute, "POST", "/api/execute", Authenticated,
         "Resource Manager entry point. Action `example`: counts the words, sentences and characters of input.text.",
         "action, input{text}", "success, output{words, sentences, characters, readyForNext}, usage.tokens{input,output}, duration, cost, metadata{executionId, worker}"),

@@ -12,6 +12,7 @@ fn routes() -> Vec<(Method, &'static str, &'static str, Option<Value>)> {
         (Method::GET, "/", "public", None),
         (Method::GET, "/health", "public", None),
         (Method::GET, "/help", "public", None),
+        (Method::GET, "/openapi.json", "public", None),
         (Method::POST, "/api/execute", "authenticated", Some(json!({"action": "example", "input": {"text": "auth matrix"}}))),
         (Method::GET, "/api/admin/stats", "admin", None),
     ]
@@ -60,6 +61,13 @@ async fn public_endpoints_say_who_and_how_the_worker_is() {
     }
     let help = get("/help", &Who::Nobody).await;
     assert_eq!(help.body["actions"], json!(["example"]));
+    let doc = get("/openapi.json", &Who::Nobody).await;
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    for route in help.body["routes"].as_array().into_iter().flatten() {
+        let method = route["method"].as_str().unwrap_or("").to_ascii_lowercase();
+        let path = route["path"].as_str().unwrap_or("");
+        assert_eq!(doc.body["paths"][path][&method]["x-access"], route["auth"], "{method} {path}");
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use super::{Call, Reply};
 use crate::error::AppResult;
-use crate::routes::ROUTES;
+use crate::openapi;
 use crate::services::health;
 use crate::types::env::SERVICE_NAME;
 use crate::types::execute::Action;
@@ -23,13 +23,10 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
     Ok(Reply::ok(body).status(if healthy { 200 } else { 503 }))
 }
 
-/// Every route from the route table, so `/help` cannot drift from the router.
+/// Every route from the route table and its schemas, so `/help` cannot drift
+/// from the router or from `/openapi.json`.
 pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
-    let routes: Vec<_> = ROUTES
-        .iter()
-        .map(|r| json!({"method": r.method, "path": r.path, "auth": r.access, "summary": r.summary,
-            "request": r.request, "response": r.response}))
-        .collect();
+    let routes = openapi::help();
     Ok(Reply::ok(json!({
         "service": SERVICE_NAME,
         "version": call.app.config.version,
@@ -41,4 +38,9 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
         "routes": routes,
         "actions": Action::NAMES,
     })))
+}
+
+/// `GET /openapi.json`: generated from the route table and `crate::openapi`.
+pub async fn openapi(call: &Call<'_>) -> AppResult<Reply> {
+    Ok(Reply::ok(openapi::document(&call.app.config.version)))
 }
