@@ -231,8 +231,8 @@ pub fn root_prompt(st: StructureType, job_prompt: &str, skeleton: &Skeleton) -> 
         .filter(|n| *n != TITLE)
         .collect();
     format!(
-        "{job_prompt}\n\nThe outline's skeleton is fixed: {title}\n{list}\n\nThis call writes the {kind}'s other fields only \
-         ({fields}), true to the whole skeleton; its {key} are written by other calls.\nPart: root.",
+        "{job_prompt}\n\nFixed skeleton: {title}\n{list}\n\nWrite only the {kind}'s {fields}, true to this skeleton \
+         (other calls write its {key}).\nPart: root.",
         title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
         list = numbered(skeleton),
         kind = st.as_str().replace('_', " "),
@@ -241,13 +241,17 @@ pub fn root_prompt(st: StructureType, job_prompt: &str, skeleton: &Skeleton) -> 
     )
 }
 
+/// The skeleton as context: every level-1 title (and level-2 title when
+/// branches are written in parts), numbered. Titles only: a call is told its
+/// own node's summary beside its task, and every call re-sends this list, so
+/// the others' summaries would cost each call their tokens again.
 pub(super) fn numbered(skeleton: &Skeleton) -> String {
     skeleton
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, (t, s))| {
-            let mut line = format!("{}. {t}: {s}", i + 1);
+        .map(|(i, (t, _))| {
+            let mut line = format!("{}. {t}", i + 1);
             for (j, c) in skeleton.children.get(i).into_iter().flatten().enumerate() {
                 line.push_str(&format!("\n   {}.{} {c}", i + 1, j + 1));
             }
