@@ -66,7 +66,7 @@ pub fn branch_prompt(
         kind = st.as_str().replace('_', " "),
         topic = clean_user_text(topic, MAX_TOPIC_CHARS),
         audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
-        list = numbered(skeleton),
+        list = numbered(skeleton, Some(index)),
         element = level.element_type,
         i = index + 1,
         title_field = level.title_field,

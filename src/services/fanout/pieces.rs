@@ -210,7 +210,7 @@ pub fn piece_prompt(
         audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
         calls = piece.nodes * piece.parts,
         root_title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
-        list = numbered(skeleton),
+        list = numbered(skeleton, Some(piece.node)),
         p = piece.part + 1,
         k = piece.parts,
         key = child.key,
