@@ -58,19 +58,15 @@ pub fn branch_prompt(
         .collect();
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
     format!(
-        "Write one part of a {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience>. \
-         Its skeleton is fixed; {n} calls like this one each write one of its {key} in full, at the same time.\n\
-         Skeleton: {root_title}\n{list}\n\n\
-         Write {element} {i} of {n}, \"{title}\" ({summary}), in full: every field of a {element} with exactly this {title_field}, \
-         and its {below}. Cover only what belongs to this {element}: the other {key} cover their own parts. Every title \
-         must be specific to this {element} and distinct from the titles above and from those the other {key} will use. \
-         Answer with the {element} object itself.\n\
+        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written by {n} calls at \
+         once from this fixed skeleton:\n{root_title}\n{list}\n\n\
+         Write {element} {i}, \"{title}\" ({summary}), in full: its fields, this exact {title_field}, its {below}. Only \
+         its own scope; every title specific and distinct from all others. Answer with the {element} object.\n\
          Branch: {i} of {n}: {title}\nBranch shape: {shape}.\nAllowed: {allowed}.\nConstraints: {constraints}.",
         kind = st.as_str().replace('_', " "),
         topic = clean_user_text(topic, MAX_TOPIC_CHARS),
         audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
-        key = level.key,
-        list = numbered(skeleton),
+        list = numbered(skeleton, Some(index)),
         element = level.element_type,
         i = index + 1,
         title_field = level.title_field,

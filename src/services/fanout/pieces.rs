@@ -186,25 +186,23 @@ pub fn piece_prompt(
     let titles = titles.join(", ");
     let task = match piece.part {
         0 => format!(
-            "Write {element} {i} of {n}, \"{title}\" ({summary}): every field of a {element} with exactly this {tf}, and only \
-             its {key} {a}-{b} of {of}, exactly these titles in this order: {titles}{with_below}. Its other {key} are written \
-             by other calls. Answer with the {element} object itself.",
+            "Write {element} {i}, \"{title}\" ({summary}): its fields, this exact {tf}, and only its {key} {a}-{b} of \
+             {of}, these titles in order: {titles}{with_below}. Answer with the {element} object.",
             element = level.element_type,
             tf = level.title_field,
             key = child.key,
         ),
         _ => format!(
-            "Write only {key} {a}-{b} of {of} of {element} {i} of {n}, \"{title}\" ({summary}): exactly these titles in this \
-             order: {titles}{with_below}. The {element}'s own fields and its other {key} are written by other calls. Answer \
-             with an object holding just `{key}`.",
+            "Write only {key} {a}-{b} of {of} of {element} {i}, \"{title}\" ({summary}), these titles in order: \
+             {titles}{with_below}. Answer with an object holding just `{key}`.",
             element = level.element_type,
             key = child.key,
         ),
     };
     format!(
-        "Write one part of a {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience>. Its skeleton is \
-         fixed; {calls} calls like this one each write one part of it, at the same time.\nSkeleton: {root_title}\n{list}\n\n\
-         {task} Every title must be specific to its place and distinct from every other title of the outline.\n\
+        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written in parts by {calls} \
+         calls at once from this fixed skeleton:\n{root_title}\n{list}\n\n\
+         {task} Every title specific and distinct from all others.\n\
          Branch: {i} of {n}: {title}\nBranch part: {p} of {k}: {key} {a}-{b} of {of}.\nBranch shape: {shape}.\n\
          Allowed: {allowed}.\nConstraints: {constraints}.",
         kind = st.as_str().replace('_', " "),
@@ -212,7 +210,7 @@ pub fn piece_prompt(
         audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
         calls = piece.nodes * piece.parts,
         root_title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
-        list = numbered(skeleton),
+        list = numbered(skeleton, Some(piece.node)),
         p = piece.part + 1,
         k = piece.parts,
         key = child.key,

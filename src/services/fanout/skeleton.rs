@@ -3,8 +3,9 @@
 //! skeleton.
 
 use super::{parts_per_node, SUMMARY, TITLE};
-use crate::helpers::prompts::json_schema;
+use crate::helpers::prompts::{clean_user_text, json_schema};
 use crate::services::normalize::normalize;
+use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde_json::{json, Map, Value};
@@ -220,8 +221,10 @@ pub fn check_skeleton(
     Ok(out)
 }
 
-/// What the root call is told: the job's prompt and the skeleton.
-pub fn root_prompt(st: StructureType, job_prompt: &str, skeleton: &Skeleton) -> String {
+/// What the root call is told: the topic, the audience and the skeleton
+/// (as a branch is; the job's whole prompt is about the levels below, which
+/// this call does not write, and would cost its tokens again).
+pub fn root_prompt(st: StructureType, topic: &str, audience: &str, skeleton: &Skeleton) -> String {
     let level = &st.spec().levels[0];
     let fields: Vec<&str> = st
         .spec()
@@ -231,24 +234,34 @@ pub fn root_prompt(st: StructureType, job_prompt: &str, skeleton: &Skeleton) -> 
         .filter(|n| *n != TITLE)
         .collect();
     format!(
-        "{job_prompt}\n\nThe outline's skeleton is fixed: {title}\n{list}\n\nThis call writes the {kind}'s other fields only \
-         ({fields}), true to the whole skeleton; its {key} are written by other calls.\nPart: root.",
+        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> has this fixed skeleton:\n\
+         {title}\n{list}\n\nWrite only the {kind}'s {fields}, true to this skeleton (other calls write its {key}).\n\
+         Part: root.",
+        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
+        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
         title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
-        list = numbered(skeleton),
+        list = numbered(skeleton, None),
         kind = st.as_str().replace('_', " "),
         fields = fields.join(", "),
         key = level.key,
     )
 }
 
-pub(super) fn numbered(skeleton: &Skeleton) -> String {
+/// The skeleton as context: every level-1 title (and level-2 title when
+/// branches are written in parts), numbered. Titles only: a call is told its
+/// own node's summary beside its task, and every call re-sends this list, so
+/// the others' summaries would cost each call their tokens again. Level-2
+/// titles only under `own` (the node a part writes; the skeleton already
+/// made them distinct across the outline).
+pub(super) fn numbered(skeleton: &Skeleton, own: Option<usize>) -> String {
     skeleton
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, (t, s))| {
-            let mut line = format!("{}. {t}: {s}", i + 1);
-            for (j, c) in skeleton.children.get(i).into_iter().flatten().enumerate() {
+        .map(|(i, (t, _))| {
+            let mut line = format!("{}. {t}", i + 1);
+            let children = skeleton.children.get(i).filter(|_| own == Some(i));
+            for (j, c) in children.into_iter().flatten().enumerate() {
                 line.push_str(&format!("\n   {}.{} {c}", i + 1, j + 1));
             }
             line

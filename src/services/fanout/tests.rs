@@ -155,8 +155,9 @@ fn the_root_call_writes_every_other_root_field_true_to_the_skeleton() {
         ])
     );
     let (skeleton, _) = parts(st, &[3, 2, 1], "Rust");
-    let prompt = root_prompt(st, "JOB PROMPT", &skeleton);
+    let prompt = root_prompt(st, "Rust <b>", "devs", &skeleton);
     assert!(prompt.contains(&skeleton.nodes[2].0) && prompt.ends_with("Part: root."));
+    assert!(prompt.contains("<topic>Rust b</topic>") && !prompt.contains("JOB PROMPT"));
     let root = check_root(
         st,
         &json!({"description": "d", "duration": 8, "learning_outcomes": "x"}),
@@ -446,6 +447,15 @@ fn parts_of_a_node_are_checked_titled_from_the_skeleton_and_assembled_into_the_o
         "{prompt}"
     );
     assert!(prompt.contains(&skeleton.children[0][6]));
+    // Every act's title is context; other acts' chapters are not re-sent.
+    assert!(skeleton
+        .nodes
+        .iter()
+        .all(|(t, _)| prompt.contains(t.as_str())));
+    assert!(
+        !prompt.contains(&format!("2.1 {}", skeleton.children[1][0])),
+        "{prompt}"
+    );
     let schema = piece_schema(st, &counts, &rules, &p[1]);
     assert_eq!(schema["required"], json!(["chapters"]));
     assert_eq!(schema["properties"]["chapters"]["maxItems"], 3);

@@ -65,7 +65,8 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             .collect();
         let root_cost = CallCost {
             input_bytes: system.len()
-                + p.prompt.len()
+                + p.params.topic.len()
+                + p.audience.len()
                 + fanout::root_schema(st, rules).to_string().len()
                 + 600
                 + skeleton_expected as usize * 4,
@@ -157,7 +158,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             })
             .collect();
         requests.push(request(
-            fanout::root_prompt(st, &p.prompt, &skeleton),
+            fanout::root_prompt(st, &p.params.topic, &p.audience, &skeleton),
             fanout::root_schema(st, rules),
             "root",
             &root_cost,
