@@ -26,7 +26,9 @@ pub use budget::*;
 pub use pieces::*;
 pub use skeleton::*;
 
+use crate::services::outline::quiz_questions;
 use crate::types::api::Strategy;
+use crate::types::rules::StructureRules;
 use crate::types::structure::{StructureType, TypeSpec};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -102,6 +104,26 @@ pub fn branch_expected_tokens(spec: &TypeSpec, counts: &[u32]) -> u32 {
 
 /// `max_tokens` of a call expected to write `expected` tokens (the single
 /// call's rule: twice the expectation plus headroom).
+/// The level rules a branch or part must keep, from depth `from` down:
+/// `2-4 lessons per module`, … (the mock and the model read the same line).
+fn allowed_ranges(
+    spec: &TypeSpec,
+    rules: &StructureRules,
+    counts: &[u32],
+    from: usize,
+) -> Vec<String> {
+    (from..counts.len())
+        .map(|d| {
+            let (min, max) = rules.range(d);
+            format!(
+                "{min}-{max} {} per {}",
+                spec.levels[d].key,
+                spec.levels[d - 1].element_type
+            )
+        })
+        .collect()
+}
+
 pub fn max_tokens_for(expected: u32) -> u32 {
     (expected * 2 + 500).clamp(1024, 16_000)
 }
@@ -130,13 +152,7 @@ pub fn merge(
     root.insert(spec.levels[0].key.to_string(), Value::Array(branches));
     let mut outline = Value::Object(root);
     if st == StructureType::Quiz && outline.get("totalQuestions").is_some() {
-        let questions: usize = outline["categories"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| c["questions"].as_array().map_or(0, Vec::len))
-            .sum();
-        outline["totalQuestions"] = json!(questions);
+        outline["totalQuestions"] = json!(quiz_questions(&outline));
     }
     outline
 }

@@ -11,6 +11,7 @@
 //! quiz's `totalQuestions` counts its questions, its answers vary and are
 //! among the options, a workflow step depends on the step before it by name.
 
+use crate::services::outline::quiz_questions;
 use crate::services::validation::trim_to_max_elements;
 use crate::types::rules::{level_counts, Constraints, StructureRules};
 use crate::types::structure::{FieldKind, FieldSpec, Granularity, LevelSpec, StructureType};
@@ -59,12 +60,7 @@ fn reconcile_totals(structure_type: StructureType, outline: &mut Value) {
     if structure_type != StructureType::Quiz {
         return;
     }
-    let questions: usize = outline["categories"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| c["questions"].as_array().map_or(0, Vec::len))
-        .sum();
+    let questions = quiz_questions(outline);
     outline["totalQuestions"] = json!(questions);
     outline["timeLimit"] = json!(questions * 2);
 }

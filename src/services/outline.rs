@@ -36,6 +36,17 @@ pub struct ElementRow {
     pub metadata: Value,
 }
 
+/// The questions a quiz outline really has, over all its categories (its
+/// `totalQuestions` must say the same).
+pub fn quiz_questions(outline: &Value) -> usize {
+    outline["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["questions"].as_array().map_or(0, Vec::len))
+        .sum()
+}
+
 pub fn priority_rank(p: Priority) -> u8 {
     match p {
         Priority::High => 1,

@@ -118,6 +118,9 @@ impl fmt::Display for RunMode {
     }
 }
 
+/// What a job's progress write records (the kit's, beside `Progress`).
+pub use bitware_kit::ai::progress::ProgressWrite;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +175,3 @@ mod tests {
         }
     }
 }
-
-/// What a job's progress write records (the kit's, beside `Progress`).
-pub use bitware_kit::ai::progress::ProgressWrite;

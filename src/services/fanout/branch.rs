@@ -1,7 +1,7 @@
 //! Branch calls: one level-1 node with its subtree, its schema, prompt and
 //! check.
 
-use super::{numbered, Skeleton, TITLE};
+use super::{allowed_ranges, numbered, Skeleton, TITLE};
 use crate::helpers::prompts::{clean_user_text, json_schema};
 use crate::services::normalize::normalize;
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
@@ -46,16 +46,7 @@ pub fn branch_prompt(
     let shape: Vec<String> = (1..counts.len())
         .map(|d| format!("{}={}", spec.levels[d].key, counts[d]))
         .collect();
-    let allowed: Vec<String> = (1..counts.len())
-        .map(|d| {
-            let (min, max) = rules.range(d);
-            format!(
-                "{min}-{max} {} per {}",
-                spec.levels[d].key,
-                spec.levels[d - 1].element_type
-            )
-        })
-        .collect();
+    let allowed = allowed_ranges(spec, rules, counts, 1);
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
     format!(
         "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written by {n} calls at \

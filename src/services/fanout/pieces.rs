@@ -6,8 +6,8 @@
 //! skeleton lists every level-2 title, so parts know their siblings.
 
 use super::{
-    branch_label, branch_prompt, branch_schema, check_branch, check_groups, numbered, Skeleton,
-    MAX_IN_FLIGHT, TITLE,
+    allowed_ranges, branch_label, branch_prompt, branch_schema, check_branch, check_groups,
+    numbered, Skeleton, MAX_IN_FLIGHT, TITLE,
 };
 use crate::helpers::prompts::clean_user_text;
 use crate::services::normalize::normalize;
@@ -161,16 +161,7 @@ pub fn piece_prompt(
         .unwrap_or_default();
     let mut shape = vec![format!("{}={}", child.key, piece.size())];
     shape.extend((2..counts.len()).map(|d| format!("{}={}", spec.levels[d].key, counts[d])));
-    let allowed: Vec<String> = (2..counts.len())
-        .map(|d| {
-            let (min, max) = rules.range(d);
-            format!(
-                "{min}-{max} {} per {}",
-                spec.levels[d].key,
-                spec.levels[d - 1].element_type
-            )
-        })
-        .collect();
+    let allowed = allowed_ranges(spec, rules, counts, 2);
     let below: Vec<&str> = spec.levels[2..counts.len()].iter().map(|l| l.key).collect();
     let with_below = match below.is_empty() {
         true => String::new(),
