@@ -7,8 +7,6 @@
 //! rules, scoring, prompts, wire formats, retry policy, pricing — has no
 //! `worker` types and is unit-tested natively.
 
-/// The error type and its JSON mapping are the kit's (`bitware_kit::error`).
-pub use bitware_kit::error;
 pub mod handlers;
 pub mod helpers;
 pub mod openapi;
@@ -16,8 +14,8 @@ pub mod routes;
 pub mod services;
 pub mod types;
 
+use bitware_kit::error::AppResult;
 use bitware_kit::front::{self, Admitted, Answer};
-use error::AppResult;
 use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call};
 use helpers::http;
 use routes::{RouteId, ROUTES};

@@ -2,9 +2,9 @@
 //! Admin statistics and analytics live in `handlers::stats`.
 
 use super::{Call, Reply};
-use crate::error::{AppError, AppResult};
 use crate::services::templates;
 use crate::types::template::TemplateInput;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::json;
 
 pub async fn templates(call: &Call<'_>) -> AppResult<Reply> {

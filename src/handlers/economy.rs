@@ -1,10 +1,10 @@
 //! Economy endpoints (seed §2.1): pricing, estimates, consumption stats.
 
 use super::{Call, Reply};
-use crate::error::AppResult;
 use crate::services::{economy, stats};
 use crate::types::bodies::parse_estimate;
 use crate::types::pricing::TokenUsage;
+use bitware_kit::error::AppResult;
 use serde_json::json;
 
 pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {

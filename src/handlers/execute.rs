@@ -1,7 +1,6 @@
 //! `POST /api/execute` (seed §2.2) and `POST /api/validate`.
 
 use super::{Call, Reply};
-use crate::error::AppResult;
 use crate::services::database::Database;
 use crate::services::envelope::Envelope;
 use crate::services::granulator::{self, Submitted, Waited};
@@ -12,6 +11,7 @@ use crate::services::{economy, jobs, queue_jobs};
 use crate::types::api::{ExecuteRequest, JobRequest};
 use crate::types::bodies::parse_validate;
 use crate::types::request::parse_execute;
+use bitware_kit::error::AppResult;
 use futures_util::FutureExt;
 use serde_json::json;
 
@@ -180,7 +180,7 @@ fn finished(envelope: serde_json::Value, replayed: bool) -> Reply {
 }
 
 /// The request stopped waiting at its timeout; the job goes on.
-fn still_running(job_id: i64, started: u64) -> crate::error::AppError {
+fn still_running(job_id: i64, started: u64) -> bitware_kit::error::AppError {
     granulator::still_running(job_id, now_ms().saturating_sub(started))
 }
 

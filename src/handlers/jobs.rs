@@ -2,12 +2,12 @@
 //! Another client's job is a 404, exactly like a job that does not exist.
 
 use super::{Call, Reply};
-use crate::error::{AppError, AppResult};
 use crate::services::database::JobFilter;
 use crate::services::spend::Payer;
 use crate::services::{job_events, jobs};
 use crate::types::job::JobStatus;
 use crate::types::structure::StructureType;
+use bitware_kit::error::{AppError, AppResult};
 
 pub const MAX_PAGE: u32 = 100;
 

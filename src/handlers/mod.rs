@@ -9,10 +9,10 @@ pub mod monitoring;
 pub mod stats;
 pub mod templates;
 
-use crate::error::{AppError, AppResult};
 use crate::helpers::auth::Principal;
 pub use crate::helpers::http::Reply;
 use crate::types::env::App;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::Value;
 use std::collections::HashMap;
 

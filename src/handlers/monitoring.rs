@@ -1,7 +1,6 @@
 //! `GET /`, `GET /health`, `GET /help` (seed §7.1): public, read-only, free.
 
 use super::{Call, Reply};
-use crate::error::{AppError, AppResult};
 use crate::helpers::http;
 use crate::services::timing::iso_now;
 use crate::services::validation::{minimum_outline, WEIGHTS};
@@ -14,6 +13,7 @@ use crate::types::limits::Tier;
 use crate::types::placeholders::PLACEHOLDERS;
 use crate::types::rules::{Constraints, StructureRules};
 use crate::types::structure::{Granularity, StructureType};
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 
 pub async fn root(call: &Call<'_>) -> AppResult<Reply> {

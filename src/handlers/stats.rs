@@ -1,8 +1,8 @@
 //! `GET /api/stats` (the caller's scope), `GET /api/admin/stats`, `GET /api/admin/analytics`.
 
 use super::{Call, Reply};
-use crate::error::AppResult;
 use crate::services::stats;
+use bitware_kit::error::AppResult;
 
 pub async fn client(call: &Call<'_>) -> AppResult<Reply> {
     let days = call.query_u32("days", 30, 1, 365)?;

@@ -1,9 +1,9 @@
 //! `GET /api/templates[?structure_type=]` and `GET /api/templates/{name}` (exact name only).
 
 use super::{Call, Reply};
-use crate::error::{AppError, AppResult};
 use crate::services::templates;
 use crate::types::structure::StructureType;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::json;
 
 pub async fn list(call: &Call<'_>) -> AppResult<Reply> {

@@ -6,7 +6,6 @@
 //! `output_tokens`) plus 120 for the root; time is 0.8 s plus output tokens
 //! at the provider's typical speed. A level 2-3 validation adds a review call.
 
-use crate::error::{AppError, AppResult};
 use crate::helpers::prompts;
 use crate::services::database::Database;
 use crate::types::api::{ExecConfig, GranulateParams};
@@ -14,6 +13,7 @@ use crate::types::env::{App, Config};
 use crate::types::pricing::{Pricing, TokenUsage};
 use crate::types::provider::ProviderKind;
 use crate::types::template::Template;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 
 pub fn tokens_per_second(provider: ProviderKind) -> f64 {

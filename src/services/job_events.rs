@@ -1,12 +1,12 @@
 //! `GET /api/jobs/{id}/events`: a job's status as a stream of events, read
 //! from its row until it ends.
 
-use crate::error::AppResult;
 use crate::services::database::Database;
 use crate::services::jobs::{job_progress, scoped};
 use crate::services::timing;
 use crate::types::env::App;
 use crate::types::job::{JobStatus, Stage};
+use bitware_kit::error::AppResult;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -3,7 +3,6 @@
 //! stream, the stored structure, validation history; what a retry re-runs.
 //! Each answer is a struct that serde turns into the documented JSON.
 
-use crate::error::{AppError, AppResult};
 use crate::helpers::auth::Principal;
 use crate::services::database::{AttemptRow, Database, JobFilter, JobRow, ValidationRow};
 use crate::services::{granulator, progress, timing};
@@ -11,6 +10,7 @@ use crate::types::api::JobRequest;
 use crate::types::bodies::Revalidation;
 use crate::types::env::App;
 use crate::types::job::{JobStatus, RunMode, Stage};
+use bitware_kit::error::{AppError, AppResult};
 use serde::Serialize;
 use serde_json::Value;
 

@@ -7,12 +7,12 @@
 //! failing reaches the dead-letter queue, whose consumer ends the run `failed`
 //! with the reason: nothing is left `processing`.
 
-use crate::error::{worker_log, AppError, AppResult};
 use crate::services::database::Database;
 use crate::services::granulator;
 use crate::services::timing::now_ms;
 use crate::types::env::{App, JOB_QUEUE};
 use crate::types::job::JobStatus;
+use bitware_kit::error::{worker_log, AppError, AppResult};
 use serde::{Deserialize, Serialize};
 
 /// A runner silent this long (no progress or stage write) has gone away.
@@ -41,7 +41,7 @@ pub async fn enqueue(app: &App, db: &Database, job_id: i64, run: u32) -> AppResu
         db.fail_run(job_id, run, "queue_unavailable", reason)
             .await?;
         return Err(AppError::new(
-            crate::error::Kind::Unavailable,
+            bitware_kit::error::Kind::Unavailable,
             "queue_unavailable",
             reason,
         ));

@@ -3,11 +3,11 @@
 //! kit's) and the tier's daily spend cap (reserved atomically in D1 before
 //! the first model call, settled to the real cost when the run ends).
 
-use crate::error::{AppError, AppResult, Kind};
 use crate::services::database::Reservation;
 use crate::services::database::{Database, DaySpend};
 use crate::services::timing::day_of;
 use crate::types::limits::{seconds_until_utc_midnight, Limits};
+use bitware_kit::error::{AppError, AppResult, Kind};
 use serde_json::json;
 
 /// Who pays, and the tier's rate limit, are the kit's (`bitware_kit::limits`).

@@ -3,7 +3,6 @@
 //! `resource_consumption` or `template_analytics`; none is hard-coded. Each
 //! route's answer is a typed struct; `render` turns it into its JSON.
 
-use crate::error::AppResult;
 use crate::helpers::economy::Efficiency;
 use crate::services::database::{
     AnalyticsDay, ClientJobs, DailyConsumption, Database, JobsByStatus, ModelConsumption,
@@ -11,6 +10,7 @@ use crate::services::database::{
 };
 use crate::types::env::App;
 use crate::types::job::JobStatus;
+use bitware_kit::error::AppResult;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 

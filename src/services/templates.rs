@@ -4,11 +4,11 @@
 //! In production KV is eventually consistent: other locations may serve a
 //! cached template for up to a minute after an admin change.
 
-use crate::error::{AppError, AppResult};
 use crate::services::database::Database;
 use crate::types::env::{App, TEMPLATE_CACHE};
 use crate::types::structure::StructureType;
 use crate::types::template::{Template, TemplateInput};
+use bitware_kit::error::{AppError, AppResult};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -1,10 +1,10 @@
 //! The bodies of `POST /api/validate` and `POST /api/economy/estimate`,
 //! parsed once here like `api::parse_execute` parses `POST /api/execute`.
 
-use crate::error::{AppError, AppResult};
 use crate::types::api::{ExecConfig, GranulateParams};
 use crate::types::provider::ProviderKind;
 use crate::types::request::{parse_config, parse_params_object};
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Map, Value};
 
 /// Validate a completed job again, at a level and threshold or the template's.

@@ -6,7 +6,6 @@
 //! whole outputs); a known field of the wrong type or out of range is a 400
 //! that names it, e.g. `params.granularityLevel`.
 
-use crate::error::{AppError, AppResult};
 use crate::types::api::{
     Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, Strategy, DEFAULT_TIMEOUT_MS,
     MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS,
@@ -15,6 +14,7 @@ use crate::types::api::{
 use crate::types::provider::ProviderKind;
 use crate::types::rules::StructureRules;
 use crate::types::structure::{Granularity, StructureType};
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 

@@ -1,10 +1,10 @@
 //! Templates (seed §10): the stored row, the API shape, and validation of
 //! what an admin submits.
 
-use crate::error::{AppError, AppResult};
 use crate::types::placeholders::{check_template, MAX_TEMPLATE_CHARS};
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
+use bitware_kit::error::{AppError, AppResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 

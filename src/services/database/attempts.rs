@@ -2,9 +2,9 @@
 //! written with the job's totals in the same batch.
 
 use super::{i, on, t, u, Database, NOW};
-use crate::error::{AppError, AppResult};
 use crate::services::ai_provider::Attempt;
 use crate::types::pricing::TokenUsage;
+use bitware_kit::error::{AppError, AppResult};
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 

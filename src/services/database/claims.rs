@@ -4,9 +4,9 @@
 //! the run in the same batch.
 
 use super::{i, t, u, Database, Reservation, NOW};
-use crate::error::{AppError, AppResult};
 use crate::types::job::{JobStatus, RunMode};
 use crate::types::structure::StructureType;
+use bitware_kit::error::{AppError, AppResult};
 use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;

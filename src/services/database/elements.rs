@@ -3,8 +3,8 @@
 //! `(job_id, path)`), read back in depth order to rebuild the structure.
 
 use super::{i, t, Database};
-use crate::error::{AppError, AppResult};
 use crate::services::outline::ElementRow;
+use bitware_kit::error::{AppError, AppResult};
 use serde::Deserialize;
 use serde_json::Value;
 use worker::D1PreparedStatement;

@@ -3,9 +3,9 @@
 //! stage). Claims are in `claims`, final states in `runs`.
 
 use super::{i, sql_bool, t, u, Database, NOW};
-use crate::error::AppResult;
 use crate::types::job::{JobStatus, ProgressWrite, RunMode, Stage};
 use crate::types::structure::StructureType;
+use bitware_kit::error::AppResult;
 use serde::Deserialize;
 
 /// A job as the API reads it (heavy JSON columns are read separately).

@@ -28,8 +28,8 @@ pub use stats::{
 };
 pub use validation::{NewValidation, ValidationRow};
 
-use crate::error::{AppError, AppResult};
 use crate::types::env::{App, DB};
+use bitware_kit::error::{AppError, AppResult};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::cell::Cell;

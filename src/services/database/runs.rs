@@ -3,10 +3,10 @@
 //! failed (with the usage it incurred); and the sweep of abandoned runs.
 
 use super::{changes, flag, i, n, on, ot, t, u, Database, NewValidation, NOW};
-use crate::error::AppResult;
 use crate::services::ai_provider::Attempt;
 use crate::services::outline::ElementRow;
 use crate::types::pricing::TokenUsage;
+use bitware_kit::error::AppResult;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;

@@ -3,7 +3,7 @@
 //! settles to its real cost when it ends; the sweep releases what dead runs held.
 
 use super::{changes, i, n, t, u, Database, NOW};
-use crate::error::{AppError, AppResult};
+use bitware_kit::error::{AppError, AppResult};
 use serde::Deserialize;
 use worker::D1PreparedStatement;
 

@@ -5,8 +5,8 @@
 //! integers (SUM of nothing is NULL, hence the `Option`s), money as `f64`.
 
 use super::{ot, t, Database};
-use crate::error::AppResult;
 use crate::types::job::JobStatus;
+use bitware_kit::error::AppResult;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 

@@ -2,9 +2,9 @@
 //! a 409) and soft deletes.
 
 use super::{t, to_json, u, Database, NOW};
-use crate::error::{AppError, AppResult};
 use crate::types::structure::StructureType;
 use crate::types::template::{Template, TemplateInput, TemplateRow};
+use bitware_kit::error::{AppError, AppResult};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;

@@ -2,10 +2,10 @@
 //! later), with what its review cost.
 
 use super::{flag, i, n, on, ot, sql_flag, t, u, Database, NOW};
-use crate::error::AppResult;
 use crate::services::ai_provider::Attempt;
 use crate::services::validation::Verdict;
 use crate::types::pricing::TokenUsage;
+use bitware_kit::error::AppResult;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::D1PreparedStatement;

@@ -3,7 +3,6 @@
 
 use super::job::{Draft, Job};
 use super::ports::{JobStore, StructureStore, TemplateSource};
-use crate::error::{AppError, AppResult};
 use crate::helpers::economy::efficiency;
 use crate::services::ai_provider::{totals, Attempt, Runtime};
 use crate::services::database::{Completion, Failure, NewValidation};
@@ -15,6 +14,7 @@ use crate::types::job::Stage;
 use crate::types::pricing::TokenUsage;
 use crate::types::provider::ProviderKind;
 use crate::types::purpose;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
@@ -215,7 +215,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             date: &day_of(now),
         };
         if let Err(e) = self.ports.jobs.fail_job(&failure).await {
-            crate::error::worker_log(&format!(
+            bitware_kit::error::worker_log(&format!(
                 "job {} could not be marked failed: {e}",
                 self.job_id
             ));

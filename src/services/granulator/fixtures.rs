@@ -4,7 +4,6 @@
 use super::memory::{MemoryJobs, MemoryStructures, MemoryTemplates, Model};
 use super::ports::Ports;
 use super::{job, submit, Submitted};
-use crate::error::{AppError, AppResult};
 use crate::services::offline;
 use crate::services::spend::Payer;
 use crate::services::validation::{self, assess};
@@ -18,6 +17,7 @@ use crate::types::request::parse_execute;
 use crate::types::rules::StructureRules;
 use crate::types::structure::{Granularity, StructureType};
 use crate::types::template::{AiProviderConfig, CostOptimization, Template, ValidationRules};
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 
 pub(super) const TOPIC: &str = "Rust ownership";

@@ -6,7 +6,6 @@
 use super::plan::{chain_error, complete, review_request, uses_offline, Plan};
 use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use super::Prepared;
-use crate::error::{AppError, AppResult};
 use crate::helpers::prompts;
 use crate::services::ai_provider::{
     feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime,
@@ -18,6 +17,7 @@ use crate::services::progress::Progress;
 use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
 use crate::types::job::Stage;
 use crate::types::purpose;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::Value;
 use std::rc::Rc;
 

@@ -4,7 +4,6 @@
 //! that answers scripted replies in the OpenAI wire format on a virtual clock.
 
 use super::ports::{JobStore, StoredJob, StructureStore, TemplateSource};
-use crate::error::{AppError, AppResult};
 use crate::services::ai_provider::wire::HttpCall;
 use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
 use crate::services::database::{
@@ -17,6 +16,7 @@ use crate::types::env::STRUCTURES;
 use crate::types::job::{JobStatus, ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};

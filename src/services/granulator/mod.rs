@@ -32,7 +32,6 @@ pub use plan::chain_error;
 pub use revalidate::{load_structure, revalidate};
 pub use wait::{failure_error, still_running, Waited};
 
-use crate::error::AppResult;
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::database::Database;
 use crate::services::progress::Placement;
@@ -40,6 +39,7 @@ use crate::services::spend::Payer;
 use crate::services::timing::WallClock;
 use crate::types::api::JobRequest;
 use crate::types::env::App;
+use bitware_kit::error::AppResult;
 use plan::Plan;
 use ports::{WorkerPorts, WorkerStructures, WorkerTemplates};
 use serde_json::Value;

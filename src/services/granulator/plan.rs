@@ -2,7 +2,6 @@
 //! prompt, schema, token limits, provider chain, budget and deadline.
 
 use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
-use crate::error::{AppError, AppResult, Kind};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::{
     Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Runtime,
@@ -16,6 +15,7 @@ use crate::types::request::check_counts;
 use crate::types::rules::Constraints;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
+use bitware_kit::error::{AppError, AppResult, Kind};
 use serde_json::{json, Value};
 
 /// Everything fixed before the first model call.

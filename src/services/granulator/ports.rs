@@ -5,7 +5,6 @@
 //! [`WorkerTemplates`]; the unit tests run the same pipeline on in-memory
 //! twins (`memory.rs`) and a scripted model on a virtual clock.
 
-use crate::error::AppResult;
 use crate::services::ai_provider::{Attempt, Runtime};
 use crate::services::database::{
     Claim, Completion, Database, Failure, JobState, NewJob, Reservation,
@@ -17,6 +16,7 @@ use crate::types::env::{App, Config, STRUCTURES};
 use crate::types::job::{ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
+use bitware_kit::error::AppResult;
 use serde_json::Value;
 
 /// A job as a queued run needs it: who it is for and what was asked.

@@ -3,7 +3,6 @@
 
 use super::plan::{complete, review_request};
 use super::{chain_error, worker_ports, ABANDON_GRACE_MS};
-use crate::error::{AppError, AppResult};
 use crate::helpers::auth::Principal;
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::ai_provider::{totals, Budget};
@@ -19,6 +18,7 @@ use crate::types::env::{App, STRUCTURES};
 use crate::types::job::JobStatus;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
+use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 
 /// The structure of a completed job: from its storage tier, or rebuilt from

@@ -5,12 +5,12 @@
 use super::plan::{expected_elements, plan};
 use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use super::{Prepared, Submitted, ABANDON_GRACE_MS};
-use crate::error::{worker_log, AppError, AppResult, Kind};
 use crate::services::ai_provider::Runtime;
 use crate::services::database::{Claim, NewJob};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::{self, Payer};
 use crate::types::api::JobRequest;
+use bitware_kit::error::{worker_log, AppError, AppResult, Kind};
 use serde_json::json;
 
 /// Check a granulation request and claim its job (idempotent per client and

@@ -2,10 +2,10 @@
 //! waiters get.
 
 use super::ports::JobStore;
-use crate::error::{AppError, AppResult, Kind};
 use crate::services::progress;
 use crate::services::timing::Clock;
 use crate::types::job::JobStatus;
+use bitware_kit::error::{AppError, AppResult, Kind};
 use serde_json::{json, Value};
 
 /// What a waiting request saw.
