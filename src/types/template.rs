@@ -187,131 +187,158 @@ pub fn valid_template_name(name: &str) -> bool {
         && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
+/// A template body as sent to `POST /api/admin/templates`: every field may
+/// be left out (an update names only what changes; `null` counts as left
+/// out). serde reads the shape; each section's check below turns it into a
+/// `TemplateInput` and names the field it refuses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct TemplateBody {
+    template_name: Sent<String>,
+    structure_type: Sent<String>,
+    description: Sent<String>,
+    template_schema: Sent<Value>,
+    ai_prompt_template: Sent<String>,
+    structure_rules: Sent<StructureRules>,
+    validation_rules: Sent<ValidationRules>,
+    ai_provider_config: Sent<AiProviderConfig>,
+    cost_optimization: Sent<CostOptimization>,
+    complexity_level: Sent<u8>,
+    target_audience: Sent<String>,
+}
+
+/// One field of a body: left out, read, or refused with serde's reason.
+/// Reading never fails the whole body, so the error names the field.
+#[derive(Debug, Default)]
+enum Sent<T> {
+    #[default]
+    Absent,
+    Read(T),
+    Refused(String),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Sent<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => Sent::Absent,
+            v => {
+                serde_json::from_value(v).map_or_else(|e| Sent::Refused(e.to_string()), Sent::Read)
+            }
+        })
+    }
+}
+
+impl<T> Sent<T> {
+    /// The value sent, else `current` (the stored template's on update),
+    /// else `None`; a refused value is a 400 worded by `refused`.
+    fn or(
+        self,
+        name: &str,
+        current: Option<T>,
+        refused: impl FnOnce(String) -> String,
+    ) -> AppResult<Option<T>> {
+        match self {
+            Sent::Absent => Ok(current),
+            Sent::Read(v) => Ok(Some(v)),
+            Sent::Refused(e) => Err(AppError::invalid_field(
+                &format!("template.{name}"),
+                refused(e),
+            )),
+        }
+    }
+}
+
+/// A text field: trimmed, at most `max` characters; left out, the current.
+fn text(
+    sent: Sent<String>,
+    name: &str,
+    max: usize,
+    current: Option<&str>,
+) -> AppResult<Option<String>> {
+    match sent {
+        Sent::Absent => Ok(current.map(str::to_string)),
+        Sent::Read(s) if s.chars().count() <= max => Ok(Some(s.trim().to_string())),
+        Sent::Read(_) => Err(AppError::invalid_field(
+            &format!("template.{name}"),
+            format!("must be at most {max} characters"),
+        )),
+        Sent::Refused(_) => Err(AppError::invalid_field(
+            &format!("template.{name}"),
+            "must be a string",
+        )),
+    }
+}
+
+/// A settings object (validation rules, provider config, cost limits): the
+/// one sent, else the current, else the default.
+fn settings<T: Clone + Default>(sent: Sent<T>, name: &str, current: Option<&T>) -> AppResult<T> {
+    Ok(sent
+        .or(name, current.cloned(), |e| format!("is not valid: {e}"))?
+        .unwrap_or_default())
+}
+
 impl TemplateInput {
     /// Validate a template object (camelCase fields). Every problem is a 400
     /// naming the field; `base` supplies the current values on update.
     pub fn parse(value: &Value, base: Option<&Template>) -> AppResult<TemplateInput> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| AppError::invalid_field("template", "must be an object"))?;
-        let field = |name: &str| obj.get(name).filter(|v| !v.is_null());
-        let text = |name: &str, max: usize, current: Option<&str>| -> AppResult<Option<String>> {
-            match field(name) {
-                None => Ok(current.map(str::to_string)),
-                Some(Value::String(s)) if s.chars().count() <= max => {
-                    Ok(Some(s.trim().to_string()))
-                }
-                Some(Value::String(_)) => Err(AppError::invalid_field(
-                    &format!("template.{name}"),
-                    format!("must be at most {max} characters"),
-                )),
-                Some(_) => Err(AppError::invalid_field(
-                    &format!("template.{name}"),
-                    "must be a string",
-                )),
-            }
-        };
-        let template_name = text("templateName", 64, base.map(|b| b.template_name.as_str()))?
-            .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
-        if !valid_template_name(&template_name) {
-            return Err(AppError::invalid_field(
-                "template.templateName",
-                "must be 3-64 characters of a-z, 0-9 and _, starting with a letter",
-            ));
+        if !value.is_object() {
+            return Err(AppError::invalid_field("template", "must be an object"));
         }
-        let structure_type = match field("structureType") {
-            Some(Value::String(s)) => StructureType::parse(s).ok_or_else(|| {
-                AppError::invalid_field(
-                    "template.structureType",
-                    format!("must be one of {}", StructureType::names().join(", ")),
-                )
-            })?,
-            Some(_) => {
-                return Err(AppError::invalid_field(
-                    "template.structureType",
-                    "must be a string",
-                ))
-            }
-            None => base
-                .map(|b| b.structure_type)
-                .ok_or_else(|| AppError::invalid_field("template.structureType", "is required"))?,
-        };
-        let ai_prompt_template = text(
-            "aiPromptTemplate",
-            MAX_TEMPLATE_CHARS,
-            base.map(|b| b.ai_prompt_template.as_str()),
-        )?
-        .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
-        check_template(&ai_prompt_template)
-            .map_err(|e| AppError::invalid_field("template.aiPromptTemplate", e))?;
-
-        let type_changed = base.is_some_and(|b| b.structure_type != structure_type);
-        let template_schema = match field("templateSchema") {
-            Some(schema) => {
-                let expected = default_template_schema(structure_type);
-                let ok = schema.is_object() && schema.get("levels") == expected.get("levels");
-                if !ok {
-                    return Err(AppError::invalid_field(
-                        "template.templateSchema",
-                        format!(
-                            "must be an object whose levels are {} for {structure_type}",
-                            expected["levels"]
-                        ),
-                    ));
-                }
-                schema.clone()
-            }
-            None if type_changed || base.is_none() => default_template_schema(structure_type),
-            None => base.map(|b| b.template_schema.clone()).unwrap_or_default(),
-        };
-        let structure_rules = match field("structureRules") {
-            Some(v) => serde_json::from_value::<StructureRules>(v.clone()).map_err(|e| {
-                AppError::invalid_field("template.structureRules", format!("is not valid: {e}"))
-            })?,
-            None if type_changed || base.is_none() => StructureRules::contract(structure_type),
-            None => base
-                .map(|b| b.structure_rules.clone())
-                .unwrap_or_else(|| StructureRules::contract(structure_type)),
-        };
-        structure_rules
-            .check(structure_type)
-            .map_err(|e| AppError::invalid_field("template.structureRules", e))?;
-
-        let validation_rules: ValidationRules = parse_json(
-            field("validationRules"),
+        let body: TemplateBody = serde_json::from_value(value.clone())
+            .map_err(|e| AppError::invalid_field("template", format!("is not valid: {e}")))?;
+        let (template_name, structure_type) =
+            Self::identity(body.template_name, body.structure_type, base)?;
+        let ai_prompt_template = Self::prompt(body.ai_prompt_template, base)?;
+        // A new type starts from its own contract; otherwise the stored
+        // template's schema and rules stay unless replaced.
+        let kept = base.filter(|b| b.structure_type == structure_type);
+        let template_schema = Self::schema(body.template_schema, structure_type, kept)?;
+        let structure_rules = Self::rules(body.structure_rules, structure_type, kept)?;
+        let validation_rules = settings(
+            body.validation_rules,
             "validationRules",
             base.map(|b| &b.validation_rules),
         )?;
         validation_rules.validate()?;
-        let ai_provider_config: AiProviderConfig = parse_json(
-            field("aiProviderConfig"),
+        let ai_provider_config = settings(
+            body.ai_provider_config,
             "aiProviderConfig",
             base.map(|b| &b.ai_provider_config),
         )?;
         ai_provider_config.validate()?;
-        let cost_optimization: CostOptimization = parse_json(
-            field("costOptimization"),
+        let cost_optimization = settings(
+            body.cost_optimization,
             "costOptimization",
             base.map(|b| &b.cost_optimization),
         )?;
         cost_optimization.validate()?;
-        let complexity_level = match field("complexityLevel") {
-            Some(v) => v.as_u64().filter(|n| (1..=5).contains(n)).ok_or_else(|| {
-                AppError::invalid_field("template.complexityLevel", "must be an integer 1-5")
-            })? as u8,
-            None => base.map(|b| b.complexity_level).unwrap_or(3),
+        let complexity_level = match body.complexity_level {
+            Sent::Read(n) if (1..=5).contains(&n) => n,
+            Sent::Absent => base.map_or(3, |b| b.complexity_level),
+            _ => {
+                return Err(AppError::invalid_field(
+                    "template.complexityLevel",
+                    "must be an integer 1-5",
+                ))
+            }
         };
         Ok(TemplateInput {
             template_name,
             structure_type,
-            description: text("description", 500, base.map(|b| b.description.as_str()))?
-                .unwrap_or_default(),
+            description: text(
+                body.description,
+                "description",
+                500,
+                base.map(|b| b.description.as_str()),
+            )?
+            .unwrap_or_default(),
             template_schema,
             ai_prompt_template,
             validation_rules,
             structure_rules,
             complexity_level,
             target_audience: text(
+                body.target_audience,
                 "targetAudience",
                 200,
                 base.map(|b| b.target_audience.as_str()),
@@ -321,18 +348,96 @@ impl TemplateInput {
             cost_optimization,
         })
     }
-}
 
-fn parse_json<T: serde::de::DeserializeOwned + Clone + Default>(
-    value: Option<&Value>,
-    name: &str,
-    current: Option<&T>,
-) -> AppResult<T> {
-    match value {
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-            AppError::invalid_field(&format!("template.{name}"), format!("is not valid: {e}"))
-        }),
-        None => Ok(current.cloned().unwrap_or_default()),
+    /// Name and structure type: required on create, kept on update.
+    fn identity(
+        name: Sent<String>,
+        structure_type: Sent<String>,
+        base: Option<&Template>,
+    ) -> AppResult<(String, StructureType)> {
+        let name = text(
+            name,
+            "templateName",
+            64,
+            base.map(|b| b.template_name.as_str()),
+        )?
+        .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
+        if !valid_template_name(&name) {
+            return Err(AppError::invalid_field(
+                "template.templateName",
+                "must be 3-64 characters of a-z, 0-9 and _, starting with a letter",
+            ));
+        }
+        let structure_type =
+            match structure_type.or("structureType", None, |_| "must be a string".into())? {
+                Some(s) => StructureType::parse(&s).ok_or_else(|| {
+                    AppError::invalid_field(
+                        "template.structureType",
+                        format!("must be one of {}", StructureType::names().join(", ")),
+                    )
+                })?,
+                None => base.map(|b| b.structure_type).ok_or_else(|| {
+                    AppError::invalid_field("template.structureType", "is required")
+                })?,
+            };
+        Ok((name, structure_type))
+    }
+
+    /// The prompt template: required, and its placeholders must be known.
+    fn prompt(sent: Sent<String>, base: Option<&Template>) -> AppResult<String> {
+        let prompt = text(
+            sent,
+            "aiPromptTemplate",
+            MAX_TEMPLATE_CHARS,
+            base.map(|b| b.ai_prompt_template.as_str()),
+        )?
+        .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
+        check_template(&prompt)
+            .map_err(|e| AppError::invalid_field("template.aiPromptTemplate", e))?;
+        Ok(prompt)
+    }
+
+    /// `templateSchema`: an object whose levels are the type's own.
+    fn schema(
+        sent: Sent<Value>,
+        structure_type: StructureType,
+        kept: Option<&Template>,
+    ) -> AppResult<Value> {
+        let expected = default_template_schema(structure_type);
+        match sent {
+            Sent::Absent => Ok(kept.map_or(expected, |b| b.template_schema.clone())),
+            Sent::Read(schema)
+                if schema.is_object() && schema.get("levels") == expected.get("levels") =>
+            {
+                Ok(schema)
+            }
+            _ => Err(AppError::invalid_field(
+                "template.templateSchema",
+                format!(
+                    "must be an object whose levels are {} for {structure_type}",
+                    expected["levels"]
+                ),
+            )),
+        }
+    }
+
+    /// `structureRules`: well-formed and within the type's contract.
+    fn rules(
+        sent: Sent<StructureRules>,
+        structure_type: StructureType,
+        kept: Option<&Template>,
+    ) -> AppResult<StructureRules> {
+        let rules = sent
+            .or(
+                "structureRules",
+                kept.map(|b| b.structure_rules.clone()),
+                |e| format!("is not valid: {e}"),
+            )?
+            .unwrap_or_else(|| StructureRules::contract(structure_type));
+        rules
+            .check(structure_type)
+            .map_err(|e| AppError::invalid_field("template.structureRules", e))?;
+        Ok(rules)
     }
 }
 
@@ -445,6 +550,42 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named_and_null_is_left_out() {
+        let cases = [
+            ("templateName", json!(5), "must be a string"),
+            ("structureType", json!(["course"]), "must be a string"),
+            (
+                "description",
+                json!("x".repeat(501)),
+                "must be at most 500 characters",
+            ),
+            ("targetAudience", json!({"who": "devs"}), "must be a string"),
+            ("complexityLevel", json!(3.5), "must be an integer 1-5"),
+            ("complexityLevel", json!(300), "must be an integer 1-5"),
+            ("validationRules", json!("strict"), "is not valid"),
+        ];
+        for (field, value, says) in cases {
+            let mut input = minimal();
+            input[field] = value;
+            let err = TemplateInput::parse(&input, None).unwrap_err();
+            assert_eq!(
+                err.details.as_ref().unwrap()["field"],
+                format!("template.{field}")
+            );
+            assert!(err.message.contains(says), "{field}: {}", err.message);
+        }
+        let mut input = minimal();
+        input["description"] = json!("  padded  ");
+        input["complexityLevel"] = Value::Null;
+        input["validationRules"] = Value::Null;
+        let t = TemplateInput::parse(&input, None).unwrap();
+        assert_eq!((t.description.as_str(), t.complexity_level), ("padded", 3));
+        assert_eq!(t.validation_rules, ValidationRules::default());
+        let err = TemplateInput::parse(&json!(["not", "an", "object"]), None).unwrap_err();
+        assert_eq!(err.details.as_ref().unwrap()["field"], "template");
     }
 
     #[test]
