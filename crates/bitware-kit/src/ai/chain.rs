@@ -1,12 +1,17 @@
 //! The chain itself: providers in order, each attempt timed, retried, fed
 //! back or refused by the policy in the module doc, and recorded.
 
+// `Outcome` is the senders' error type: see its doc.
+#![allow(clippy::result_large_err)]
+
 use super::json_extract::{extract_json, Extracted};
 use super::stream::{Format, StreamDecoder};
 use super::wire::{ErrorClass, Reply, WireRequest};
 use super::*;
 
-/// What one call produced, before bookkeeping.
+/// What one call produced, before bookkeeping. The senders below return it
+/// as their error (`Result<Reply, Outcome>`): one per attempt, as large as
+/// the reply it sits beside, so boxing it would buy nothing.
 enum Outcome {
     Usable(Value, Reply),
     Retry {
@@ -35,6 +40,37 @@ pub struct Chain<'a, R: Runtime> {
     pub pricing: &'a Pricing,
 }
 
+/// What a run of the chain carries from attempt to attempt: the job's
+/// budget, its deadline, the attempts so far and the last failure.
+struct Run<'r> {
+    budget: &'r mut Budget,
+    deadline_ms: u64,
+    attempts: &'r mut Vec<Attempt>,
+    last_error: String,
+}
+
+impl Run<'_> {
+    /// Record an attempt; a call that produced an answer is paid for.
+    fn note(&mut self, attempt: Attempt, paid: bool) {
+        if paid {
+            self.budget.spent_usd =
+                round_usd(self.budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
+        }
+        self.attempts.push(attempt);
+    }
+}
+
+/// How one provider's turn in the chain ended.
+enum Turn {
+    Answered(Completion),
+    /// Too little time is left for another attempt anywhere.
+    OutOfTime,
+    /// Not even the expected output fits what is left of the budget.
+    OverBudget,
+    /// Retries, the one re-ask or a fatal error used the provider up.
+    GaveUp,
+}
+
 impl<R: Runtime> Chain<'_, R> {
     /// Run `request` through the providers until one answers with JSON that
     /// `validate` accepts (it returns the normalised value or the problems).
@@ -46,150 +82,155 @@ impl<R: Runtime> Chain<'_, R> {
         deadline_ms: u64,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Completion, ChainError> {
-        let mut last_error = String::from("no AI provider is configured");
+        let mut run = Run {
+            budget,
+            deadline_ms,
+            attempts,
+            last_error: String::from("no AI provider is configured"),
+        };
         let mut budget_refusals = 0;
         for provider in self.providers {
-            let mut feedback: Option<Vec<String>> = None;
-            let mut asked_again = false;
-            let mut calls = 0;
-            while calls < self.settings.max_attempts {
-                let now = self.runtime.now_ms();
-                let remaining = deadline_ms.saturating_sub(now);
-                if remaining < self.settings.min_attempt_ms {
+            match self.turn(provider, request, validate, &mut run).await {
+                Turn::Answered(completion) => return Ok(completion),
+                Turn::OutOfTime => {
                     return Err(ChainError::DeadlineExceeded(format!(
-                        "the request deadline passed after {} attempt(s); last error: {last_error}",
-                        attempts.len()
-                    )));
+                        "the request deadline passed after {} attempt(s); last error: {}",
+                        run.attempts.len(),
+                        run.last_error
+                    )))
                 }
-                let user = match &feedback {
-                    Some(problems) => format!("{}\n\n{}", request.user, feedback_prompt(problems)),
-                    None => request.user.clone(),
-                };
-                let max_tokens = match self.fit_to_budget(provider, request, &user, budget) {
-                    Ok(max_tokens) => max_tokens,
-                    Err(refusal) => {
-                        attempts.push(self.record(
-                            provider,
-                            request.purpose,
-                            AttemptStatus::BudgetRefused,
-                            None,
-                            0,
-                            None,
-                            Some(refusal.clone()),
-                        ));
-                        last_error = refusal;
-                        budget_refusals += 1;
-                        break;
-                    }
-                };
-                calls += 1;
-                let timeout = self.settings.attempt_timeout_ms.min(remaining);
-                let outcome = self
-                    .call(
-                        provider, request, &user, max_tokens, timeout, remaining, validate,
-                    )
-                    .await;
-                let latency = self.runtime.now_ms().saturating_sub(now);
-                match outcome {
-                    Outcome::Usable(value, reply) => {
-                        let attempt = self.record(
-                            provider,
-                            request.purpose,
-                            AttemptStatus::Success,
-                            Some(200),
-                            latency,
-                            Some(&reply),
-                            None,
-                        );
-                        budget.spent_usd =
-                            round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
-                        attempts.push(attempt);
-                        let model = reply.model.unwrap_or_else(|| provider.model.clone());
-                        return Ok(Completion {
-                            value,
-                            provider: provider.kind,
-                            model,
-                        });
-                    }
-                    Outcome::Retry {
-                        status,
-                        http_status,
-                        retry_after_ms,
-                        error,
-                    } => {
-                        attempts.push(self.record(
-                            provider,
-                            request.purpose,
-                            status,
-                            http_status,
-                            latency,
-                            None,
-                            Some(error.clone()),
-                        ));
-                        last_error = format!("{}: {error}", provider.kind);
-                        if calls >= self.settings.max_attempts {
-                            break;
-                        }
-                        let pause = self.backoff(calls, retry_after_ms);
-                        let left = deadline_ms.saturating_sub(self.runtime.now_ms());
-                        if pause + self.settings.min_attempt_ms > left {
-                            break; // no time to wait and retry here: try the next provider
-                        }
-                        self.runtime.sleep(pause).await;
-                    }
-                    Outcome::NextProvider {
-                        status,
-                        http_status,
-                        error,
-                        reply,
-                    } => {
-                        let attempt = self.record(
-                            provider,
-                            request.purpose,
-                            status,
-                            http_status,
-                            latency,
-                            reply.as_ref(),
-                            Some(error.clone()),
-                        );
-                        budget.spent_usd =
-                            round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
-                        attempts.push(attempt);
-                        last_error = format!("{}: {error}", provider.kind);
-                        break;
-                    }
-                    Outcome::AskAgain {
-                        status,
-                        problems,
-                        reply,
-                    } => {
-                        let error = problems.join("; ");
-                        let attempt = self.record(
-                            provider,
-                            request.purpose,
-                            status,
-                            Some(200),
-                            latency,
-                            Some(&reply),
-                            Some(error.clone()),
-                        );
-                        budget.spent_usd =
-                            round_usd(budget.spent_usd + attempt.cost_usd.unwrap_or(0.0));
-                        attempts.push(attempt);
-                        last_error = format!("{}: {error}", provider.kind);
-                        if asked_again {
-                            break;
-                        }
-                        asked_again = true;
-                        feedback = Some(problems);
-                    }
-                }
+                Turn::OverBudget => budget_refusals += 1,
+                Turn::GaveUp => {}
             }
         }
         if budget_refusals > 0 && budget_refusals == self.providers.len() {
-            return Err(ChainError::BudgetExceeded(last_error));
+            return Err(ChainError::BudgetExceeded(run.last_error));
         }
-        Err(ChainError::ProvidersFailed(last_error))
+        Err(ChainError::ProvidersFailed(run.last_error))
+    }
+
+    /// One provider's attempts: retried, asked again once, or given up.
+    async fn turn(
+        &self,
+        provider: &ProviderConfig,
+        request: &CompletionRequest,
+        validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
+        run: &mut Run<'_>,
+    ) -> Turn {
+        let mut feedback: Option<Vec<String>> = None;
+        let mut calls = 0;
+        while calls < self.settings.max_attempts {
+            let now = self.runtime.now_ms();
+            let remaining = run.deadline_ms.saturating_sub(now);
+            if remaining < self.settings.min_attempt_ms {
+                return Turn::OutOfTime;
+            }
+            let user = match &feedback {
+                Some(problems) => format!("{}\n\n{}", request.user, feedback_prompt(problems)),
+                None => request.user.clone(),
+            };
+            let max_tokens = match self.fit_to_budget(provider, request, &user, run.budget) {
+                Ok(max_tokens) => max_tokens,
+                Err(refusal) => {
+                    let attempt = self.record(
+                        provider,
+                        request.purpose,
+                        AttemptStatus::BudgetRefused,
+                        None,
+                        0,
+                        None,
+                        Some(refusal.clone()),
+                    );
+                    run.note(attempt, false);
+                    run.last_error = refusal;
+                    return Turn::OverBudget;
+                }
+            };
+            calls += 1;
+            let timeout = self.settings.attempt_timeout_ms.min(remaining);
+            let outcome = self
+                .call(
+                    provider, request, &user, max_tokens, timeout, remaining, validate,
+                )
+                .await;
+            let latency = self.runtime.now_ms().saturating_sub(now);
+            let attempt = |status, http_status, reply: Option<&Reply>, error| {
+                self.record(
+                    provider,
+                    request.purpose,
+                    status,
+                    http_status,
+                    latency,
+                    reply,
+                    error,
+                )
+            };
+            match outcome {
+                Outcome::Usable(value, reply) => {
+                    run.note(
+                        attempt(AttemptStatus::Success, Some(200), Some(&reply), None),
+                        true,
+                    );
+                    let model = reply.model.unwrap_or_else(|| provider.model.clone());
+                    return Turn::Answered(Completion {
+                        value,
+                        provider: provider.kind,
+                        model,
+                    });
+                }
+                Outcome::Retry {
+                    status,
+                    http_status,
+                    retry_after_ms,
+                    error,
+                } => {
+                    run.note(
+                        attempt(status, http_status, None, Some(error.clone())),
+                        false,
+                    );
+                    run.last_error = format!("{}: {error}", provider.kind);
+                    if calls >= self.settings.max_attempts {
+                        break;
+                    }
+                    let pause = self.backoff(calls, retry_after_ms);
+                    let left = run.deadline_ms.saturating_sub(self.runtime.now_ms());
+                    if pause + self.settings.min_attempt_ms > left {
+                        break; // no time to wait and retry here: try the next provider
+                    }
+                    self.runtime.sleep(pause).await;
+                }
+                Outcome::NextProvider {
+                    status,
+                    http_status,
+                    error,
+                    reply,
+                } => {
+                    run.note(
+                        attempt(status, http_status, reply.as_ref(), Some(error.clone())),
+                        true,
+                    );
+                    run.last_error = format!("{}: {error}", provider.kind);
+                    break;
+                }
+                Outcome::AskAgain {
+                    status,
+                    problems,
+                    reply,
+                } => {
+                    let error = problems.join("; ");
+                    run.note(
+                        attempt(status, Some(200), Some(&reply), Some(error.clone())),
+                        true,
+                    );
+                    run.last_error = format!("{}: {error}", provider.kind);
+                    if feedback.is_some() {
+                        break; // asked again once already
+                    }
+                    feedback = Some(problems);
+                }
+            }
+        }
+        Turn::GaveUp
     }
 
     /// The `max_tokens` this attempt may ask for within the budget.
@@ -261,6 +302,7 @@ impl<R: Runtime> Chain<'_, R> {
         }
     }
 
+    /// One attempt: send it, then judge the reply.
     #[allow(clippy::too_many_arguments)]
     async fn call(
         &self,
@@ -281,148 +323,182 @@ impl<R: Runtime> Chain<'_, R> {
             max_tokens,
             temperature: request.temperature,
         };
-        let key = provider.api_key.as_ref().map(Secret::expose).unwrap_or("");
         if let Some(p) = &request.progress {
             p.reset();
         }
-        let reply = match provider.kind {
-            ProviderKind::Offline => {
-                let Some(answer) = request.offline_answer.clone() else {
-                    return Outcome::NextProvider {
-                        status: AttemptStatus::Refused,
-                        http_status: None,
-                        error: "the offline provider cannot answer this request".into(),
-                        reply: None,
-                    };
-                };
-                Ok(Reply {
-                    json: Some(answer),
-                    model: Some("offline".into()),
-                    ..Reply::default()
-                })
-            }
+        let sent = match provider.kind {
+            ProviderKind::Offline => offline_reply(request),
             ProviderKind::WorkersAi => {
-                let mut decoder = StreamDecoder::new(Format::WorkersAi);
-                let sent = {
-                    let progress = request.progress.as_deref();
-                    let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
-                    self.runtime
-                        .workers_ai_stream(
-                            &provider.model,
-                            &wire::workers_ai_input(&wire_request),
-                            timeout_ms,
-                            total_ms,
-                            self.settings.stream_stall_ms,
-                            &mut sink,
-                        )
-                        .await
-                };
-                match sent {
-                    Ok(()) => decoder.finish(max_tokens).map_err(|e| e.0),
-                    Err(e) => return transport_outcome(e, timeout_ms),
-                }
+                self.send_workers_ai(provider, request, &wire_request, timeout_ms, total_ms)
+                    .await
             }
             ProviderKind::Openai | ProviderKind::Anthropic => {
-                let call = if provider.kind == ProviderKind::Openai {
-                    wire::openai_call(&provider.base_url, key, &wire_request)
-                } else {
-                    wire::anthropic_call(&provider.base_url, key, &wire_request)
-                };
-                let format = if provider.kind == ProviderKind::Openai {
-                    Format::Openai
-                } else {
-                    Format::Anthropic
-                };
-                let mut decoder = StreamDecoder::new(format);
-                let sent = {
-                    let progress = request.progress.as_deref();
-                    let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
-                    self.runtime
-                        .http_stream(
-                            &call,
-                            timeout_ms,
-                            total_ms,
-                            self.settings.stream_stall_ms,
-                            &mut sink,
-                        )
-                        .await
-                };
-                let http = match sent {
-                    Ok(http) => http,
-                    Err(e) => return transport_outcome(e, timeout_ms),
-                };
-                if !(200..300).contains(&http.status) {
-                    let error = wire::error_summary(http.status, &http.body);
-                    // The provider's own words go to the log only, redacted.
-                    if let Some(message) = wire::provider_message(&http.body) {
-                        crate::error::worker_log(&format!(
-                            "{} ({}) answered HTTP {}: {message}",
-                            provider.kind, provider.model, http.status
-                        ));
-                    }
-                    return match wire::classify_http(
-                        http.status,
-                        &http.body,
-                        http.retry_after.as_deref(),
-                    ) {
-                        ErrorClass::Retryable { retry_after_ms } => Outcome::Retry {
-                            status: AttemptStatus::HttpError,
-                            http_status: Some(http.status),
-                            retry_after_ms,
-                            error,
-                        },
-                        ErrorClass::Fatal => Outcome::NextProvider {
-                            status: AttemptStatus::HttpError,
-                            http_status: Some(http.status),
-                            error,
-                            reply: None,
-                        },
-                    };
-                }
-                decoder.finish(max_tokens).map_err(|e| e.0)
+                self.send_http(provider, request, &wire_request, timeout_ms, total_ms)
+                    .await
             }
         };
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(error) => {
-                return Outcome::Retry {
-                    status: AttemptStatus::HttpError,
-                    http_status: Some(200),
-                    retry_after_ms: None,
-                    error,
-                }
-            }
-        };
-        if let Some(refusal) = &reply.refusal {
-            let error = format!("refused: {}", refusal.chars().take(200).collect::<String>());
-            return Outcome::NextProvider {
-                status: AttemptStatus::Refused,
-                http_status: Some(200),
-                error,
-                reply: Some(reply),
-            };
+        match sent {
+            Ok(reply) => judge(reply, validate),
+            Err(outcome) => outcome,
         }
-        let parsed = match (&reply.json, &reply.text) {
-            (Some(json), _) => Extracted::Json(json.clone()),
-            (None, Some(text)) => extract_json(text),
-            (None, None) => Extracted::Invalid("the answer is empty".into()),
+    }
+
+    /// A Workers AI call through the `AI` binding, its stream decoded.
+    async fn send_workers_ai(
+        &self,
+        provider: &ProviderConfig,
+        request: &CompletionRequest,
+        wire_request: &WireRequest<'_>,
+        timeout_ms: u64,
+        total_ms: u64,
+    ) -> Result<Reply, Outcome> {
+        let mut decoder = StreamDecoder::new(Format::WorkersAi);
+        let sent = {
+            let progress = request.progress.as_deref();
+            let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
+            self.runtime
+                .workers_ai_stream(
+                    &provider.model,
+                    &wire::workers_ai_input(wire_request),
+                    timeout_ms,
+                    total_ms,
+                    self.settings.stream_stall_ms,
+                    &mut sink,
+                )
+                .await
         };
-        match parsed {
-            Extracted::Json(value) => match validate(&value) {
-                Ok(valid) => Outcome::Usable(valid, reply),
-                Err(problems) if reply.truncated => truncated(problems, reply),
-                Err(problems) => Outcome::AskAgain {
-                    status: AttemptStatus::InvalidOutput,
-                    problems,
-                    reply,
+        match sent {
+            Ok(()) => decoder.finish(wire_request.max_tokens).map_err(unreadable),
+            Err(e) => Err(transport_outcome(e, timeout_ms)),
+        }
+    }
+
+    /// An OpenAI-compatible or Anthropic call over HTTP, its stream decoded;
+    /// an HTTP error is classified (retry here, or the next provider).
+    async fn send_http(
+        &self,
+        provider: &ProviderConfig,
+        request: &CompletionRequest,
+        wire_request: &WireRequest<'_>,
+        timeout_ms: u64,
+        total_ms: u64,
+    ) -> Result<Reply, Outcome> {
+        let key = provider.api_key.as_ref().map(Secret::expose).unwrap_or("");
+        let (call, format) = if provider.kind == ProviderKind::Openai {
+            (
+                wire::openai_call(&provider.base_url, key, wire_request),
+                Format::Openai,
+            )
+        } else {
+            (
+                wire::anthropic_call(&provider.base_url, key, wire_request),
+                Format::Anthropic,
+            )
+        };
+        let mut decoder = StreamDecoder::new(format);
+        let sent = {
+            let progress = request.progress.as_deref();
+            let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
+            self.runtime
+                .http_stream(
+                    &call,
+                    timeout_ms,
+                    total_ms,
+                    self.settings.stream_stall_ms,
+                    &mut sink,
+                )
+                .await
+        };
+        let http = sent.map_err(|e| transport_outcome(e, timeout_ms))?;
+        if (200..300).contains(&http.status) {
+            return decoder.finish(wire_request.max_tokens).map_err(unreadable);
+        }
+        let error = wire::error_summary(http.status, &http.body);
+        // The provider's own words go to the log only, redacted.
+        if let Some(message) = wire::provider_message(&http.body) {
+            crate::error::worker_log(&format!(
+                "{} ({}) answered HTTP {}: {message}",
+                provider.kind, provider.model, http.status
+            ));
+        }
+        Err(
+            match wire::classify_http(http.status, &http.body, http.retry_after.as_deref()) {
+                ErrorClass::Retryable { retry_after_ms } => Outcome::Retry {
+                    status: AttemptStatus::HttpError,
+                    http_status: Some(http.status),
+                    retry_after_ms,
+                    error,
+                },
+                ErrorClass::Fatal => Outcome::NextProvider {
+                    status: AttemptStatus::HttpError,
+                    http_status: Some(http.status),
+                    error,
+                    reply: None,
                 },
             },
-            Extracted::Invalid(problem) if reply.truncated => truncated(vec![problem], reply),
-            Extracted::Invalid(problem) => Outcome::AskAgain {
-                status: AttemptStatus::InvalidOutput,
-                problems: vec![problem],
-                reply,
-            },
+        )
+    }
+}
+
+/// The offline provider answers what the caller computed, or refuses.
+fn offline_reply(request: &CompletionRequest) -> Result<Reply, Outcome> {
+    match request.offline_answer.clone() {
+        Some(answer) => Ok(Reply {
+            json: Some(answer),
+            model: Some("offline".into()),
+            ..Reply::default()
+        }),
+        None => Err(Outcome::NextProvider {
+            status: AttemptStatus::Refused,
+            http_status: None,
+            error: "the offline provider cannot answer this request".into(),
+            reply: None,
+        }),
+    }
+}
+
+/// A 2xx whose stream could not be decoded: retried like a server error.
+fn unreadable(e: super::stream::StreamError) -> Outcome {
+    Outcome::Retry {
+        status: AttemptStatus::HttpError,
+        http_status: Some(200),
+        retry_after_ms: None,
+        error: e.0,
+    }
+}
+
+/// What a decoded reply is worth: a refusal goes to the next provider, JSON
+/// that `validate` accepts is usable, anything else is asked again (a
+/// truncated answer with the advice to be more concise).
+fn judge(reply: Reply, validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>) -> Outcome {
+    if let Some(refusal) = &reply.refusal {
+        let error = format!("refused: {}", refusal.chars().take(200).collect::<String>());
+        return Outcome::NextProvider {
+            status: AttemptStatus::Refused,
+            http_status: Some(200),
+            error,
+            reply: Some(reply),
+        };
+    }
+    let parsed = match (&reply.json, &reply.text) {
+        (Some(json), _) => Extracted::Json(json.clone()),
+        (None, Some(text)) => extract_json(text),
+        (None, None) => Extracted::Invalid("the answer is empty".into()),
+    };
+    let problems = match parsed {
+        Extracted::Json(value) => match validate(&value) {
+            Ok(valid) => return Outcome::Usable(valid, reply),
+            Err(problems) => problems,
+        },
+        Extracted::Invalid(problem) => vec![problem],
+    };
+    if reply.truncated {
+        truncated(problems, reply)
+    } else {
+        Outcome::AskAgain {
+            status: AttemptStatus::InvalidOutput,
+            problems,
+            reply,
         }
     }
 }
