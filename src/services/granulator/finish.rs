@@ -6,7 +6,10 @@ use super::ports::{JobStore, StructureStore, TemplateSource};
 use crate::helpers::economy::efficiency;
 use crate::services::ai_provider::{totals, Attempt, Runtime};
 use crate::services::database::{Completion, Failure, NewValidation};
-use crate::services::outline::{self, MetadataInput};
+use crate::services::envelope::{
+    Granulated, Metadata, Output, QualityOf, StructureReference, Summary, TokensUsed, Usage,
+};
+use crate::services::outline::{self, ElementRow, MetadataInput, WordCountEstimates};
 use crate::services::storage::Tier;
 use crate::services::timing::day_of;
 use crate::services::validation::{self, Verdict};
@@ -17,13 +20,86 @@ use crate::types::purpose;
 use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Value};
 
+/// What finishing a draft works out before the answer is written.
+struct Finished {
+    rows: Vec<ElementRow>,
+    words: WordCountEstimates,
+    structure_json: String,
+    tier: Tier,
+    /// Where the outline went when it is not inline (KV key, R2 object).
+    location: Option<String>,
+    metadata: Value,
+    deliverable_specs: Value,
+    usage: TokenUsage,
+    cost: Option<f64>,
+    now: u64,
+    elapsed: u64,
+    /// The offline provider's outlines are numbered skeletons.
+    placeholder: bool,
+    ready: bool,
+}
+
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+    /// Store the outline in its tier, answer with the envelope, and write
+    /// the job's end (elements, usage, validation, result) in one batch.
     pub async fn finish(
         &mut self,
         draft: Draft,
         verdict: Option<Verdict>,
         attempts: &[Attempt],
     ) -> AppResult<Value> {
+        let f = self.work_out(&draft, verdict.as_ref(), attempts).await?;
+        let envelope = serde_json::to_value(self.envelope(&draft, verdict.as_ref(), attempts, &f))
+            .map_err(|e| AppError::internal(format!("the answer could not be written: {e}")))?;
+        let result_json = envelope.to_string();
+        let validation_row = verdict.as_ref().map(|v| {
+            let (vu, vc) = totals(
+                &attempts
+                    .iter()
+                    .filter(|a| a.purpose == purpose::VALIDATE)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            NewValidation::of(v, &vu, vc)
+        });
+        let p = &self.plan;
+        self.ports
+            .jobs
+            .complete_job(&Completion {
+                job_id: self.job_id,
+                client_id: self.client_id,
+                template_id: p.template.id,
+                provider: &draft.provider,
+                model: &draft.model,
+                usage: f.usage,
+                cost_usd: f.cost,
+                quality_score: draft.report.score,
+                validation: validation_row.as_ref(),
+                elements: &f.rows,
+                estimated_total_words: f.words.total,
+                content_metadata: &f.metadata,
+                deliverable_specs: &f.deliverable_specs,
+                structure_root: &outline::root_fields(p.structure_type, &draft.structure),
+                storage_type: f.tier.as_str(),
+                storage_location: f.location.as_deref(),
+                structure_bytes: f.structure_json.len(),
+                result_json: &result_json,
+                processing_time_ms: f.elapsed,
+                attempts,
+                date: &day_of(f.now),
+            })
+            .await?;
+        Ok(envelope)
+    }
+
+    /// Rows, word counts, the outline stored in its tier, metadata, usage
+    /// and readiness.
+    async fn work_out(
+        &self,
+        draft: &Draft,
+        verdict: Option<&Verdict>,
+        attempts: &[Attempt],
+    ) -> AppResult<Finished> {
         let p = &self.plan;
         let st = p.structure_type;
         let rows = outline::flatten(st, &draft.structure);
@@ -58,18 +134,6 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             &words,
             &self.ports.config.pricing,
         );
-        let (usage, cost) = totals(attempts);
-        let now = self.ports.now_ms();
-        let elapsed = now.saturating_sub(self.start);
-        // The offline provider's outlines are numbered skeletons (`placeholder`).
-        let placeholder = draft.provider == ProviderKind::Offline.as_str();
-        let ready = validation::ready_for_content_generation(
-            draft.report.score,
-            min_quality,
-            verdict.as_ref(),
-            placeholder,
-            self.ports.config.environment == "production",
-        );
         let deliverable_specs = json!({
             "format": "structured_json",
             "structureType": st,
@@ -77,122 +141,117 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             "estimatedTotalWords": words.total,
             "storage": tier,
         });
-        let structure_field = match &location {
-            None => ("structure", draft.structure.clone()),
-            Some(loc) => (
-                "structureReference",
-                json!({"type": tier, "location": loc, "sizeBytes": structure_json.len(),
-                    "url": format!("/api/jobs/{}/structure", self.job_id)}),
-            ),
-        };
-        let mut summary = json!({
-            "totalElements": rows.len(),
-            "elementsByLevel": draft.report.elements_by_level,
-            "depth": draft.report.depth,
-            "wordCountEstimates": words,
-            "contentMetadata": metadata,
-        });
-        for (level, count) in &draft.report.elements_by_level {
-            summary[level] = json!(count);
-        }
-        let mut output = json!({
-            "granulatorJobId": self.job_id,
-            "jobId": self.job_id,
-            "topic": p.params.topic,
-            "structureType": st,
-            "templateName": p.template.template_name,
-            "granularityLevel": p.params.granularity_level.get(),
-            "targetAudience": p.audience,
-            "summary": summary,
-            "wordCountEstimates": words,
-            "contentMetadata": metadata,
-            "qualityScore": draft.report.score,
-            "qualityReport": {"components": draft.report.components, "violations": draft.report.violations},
-            "readyForContentGeneration": ready,
-            "readyForNext": ready,
-            "nextWorkerRecommendation": outline::NEXT_WORKERS[0],
-            "processingTimeMs": elapsed,
-            "tokensUsed": {"input": usage.input, "output": usage.output, "total": usage.total()},
-            "costUsd": cost,
-            "provider": draft.provider,
-            "model": draft.model,
-            "deliverableSpecs": deliverable_specs,
-            "placeholder": placeholder,
-        });
-        output[structure_field.0] = structure_field.1;
+        let (usage, cost) = totals(attempts);
+        let now = self.ports.now_ms();
+        let placeholder = draft.provider == ProviderKind::Offline.as_str();
+        let ready = validation::ready_for_content_generation(
+            draft.report.score,
+            min_quality,
+            verdict,
+            placeholder,
+            self.ports.config.environment == "production",
+        );
+        Ok(Finished {
+            rows,
+            words,
+            structure_json,
+            tier,
+            location,
+            metadata,
+            deliverable_specs,
+            usage,
+            cost,
+            now,
+            elapsed: now.saturating_sub(self.start),
+            placeholder,
+            ready,
+        })
+    }
+
+    /// The answer, typed (`services::envelope::Granulated`).
+    fn envelope<'s>(
+        &'s self,
+        draft: &'s Draft,
+        verdict: Option<&'s Verdict>,
+        attempts: &[Attempt],
+        f: &'s Finished,
+    ) -> Granulated<'s> {
+        let p = &self.plan;
         let mut warnings = Vec::new();
-        if let Some(v) = &verdict {
-            output["validationResult"] = json!({
-                "level": v.level, "accuracyPercentage": v.accuracy_percentage, "threshold": v.threshold, "passed": v.passed,
-                "criteria": v.criteria, "issues": v.issues, "aiFeedback": v.ai_feedback,
-            });
-            if let Some(reason) = v.reason {
-                output["validationResult"]["reason"] = json!(reason);
-                warnings.push(json!({"code": reason, "message": v.issues.first()}));
-            }
+        if let Some(reason) = verdict.and_then(|v| v.reason) {
+            warnings
+                .push(json!({"code": reason, "message": verdict.and_then(|v| v.issues.first())}));
         }
-        if placeholder {
+        if f.placeholder {
             warnings.push(json!({"code": "placeholder", "message": "the offline provider's outline is a numbered skeleton with template text, not content to write from"}));
         }
-        // Top-level `model`: the Resource Manager prices `usage.tokens` under it.
-        let envelope = json!({
-            "success": true,
-            "model": draft.model,
-            "output": output,
-            "usage": {"tokens": {"input": usage.input, "output": usage.output, "cached": usage.cached}},
-            "duration": elapsed,
-            "cost": cost,
-            "metadata": {
-                "workerChain": outline::worker_chain(),
-                "jobId": self.job_id,
-                "executionId": self.execution_id,
-                "run": self.run,
-                "attempts": attempts.len(),
-                "strategy": if self.branches.is_some() { "fanout" } else { "single" },
-                "branches": self.branches,
-                "storageTier": tier,
-                "efficiency": efficiency(&usage, elapsed, cost),
-                "warnings": warnings,
-            },
+        let structure_reference = f.location.as_deref().map(|location| StructureReference {
+            tier: f.tier,
+            location,
+            size_bytes: f.structure_json.len(),
+            url: format!("/api/jobs/{}/structure", self.job_id),
         });
-        let result_json = envelope.to_string();
-        let validation_row = verdict.as_ref().map(|v| {
-            let (vu, vc) = totals(
-                &attempts
-                    .iter()
-                    .filter(|a| a.purpose == purpose::VALIDATE)
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
-            NewValidation::of(v, &vu, vc)
-        });
-        self.ports
-            .jobs
-            .complete_job(&Completion {
+        Granulated {
+            success: true,
+            model: &draft.model,
+            output: Output {
+                granulator_job_id: self.job_id,
                 job_id: self.job_id,
-                client_id: self.client_id,
-                template_id: p.template.id,
+                topic: &p.params.topic,
+                structure_type: p.structure_type,
+                template_name: &p.template.template_name,
+                granularity_level: p.params.granularity_level.get(),
+                target_audience: &p.audience,
+                summary: Summary {
+                    total_elements: f.rows.len(),
+                    elements_by_level: &draft.report.elements_by_level,
+                    depth: draft.report.depth,
+                    word_count_estimates: &f.words,
+                    content_metadata: &f.metadata,
+                    per_level: &draft.report.elements_by_level,
+                },
+                word_count_estimates: &f.words,
+                content_metadata: &f.metadata,
+                quality_score: draft.report.score,
+                quality_report: QualityOf::of(&draft.report),
+                ready_for_content_generation: f.ready,
+                ready_for_next: f.ready,
+                next_worker_recommendation: outline::NEXT_WORKERS[0],
+                processing_time_ms: f.elapsed,
+                tokens_used: TokensUsed {
+                    input: f.usage.input,
+                    output: f.usage.output,
+                    total: f.usage.total(),
+                },
+                cost_usd: f.cost,
                 provider: &draft.provider,
                 model: &draft.model,
-                usage,
-                cost_usd: cost,
-                quality_score: draft.report.score,
-                validation: validation_row.as_ref(),
-                elements: &rows,
-                estimated_total_words: words.total,
-                content_metadata: &metadata,
-                deliverable_specs: &deliverable_specs,
-                structure_root: &outline::root_fields(st, &draft.structure),
-                storage_type: tier.as_str(),
-                storage_location: location.as_deref(),
-                structure_bytes: structure_json.len(),
-                result_json: &result_json,
-                processing_time_ms: elapsed,
-                attempts,
-                date: &day_of(now),
-            })
-            .await?;
-        Ok(envelope)
+                deliverable_specs: &f.deliverable_specs,
+                placeholder: f.placeholder,
+                structure: f.location.is_none().then_some(&draft.structure),
+                structure_reference,
+                validation_result: verdict,
+            },
+            usage: Usage::of(&f.usage),
+            duration: f.elapsed,
+            cost: f.cost,
+            metadata: Metadata {
+                worker_chain: outline::worker_chain(),
+                job_id: self.job_id,
+                execution_id: self.execution_id,
+                run: self.run,
+                attempts: attempts.len(),
+                strategy: if self.branches.is_some() {
+                    "fanout"
+                } else {
+                    "single"
+                },
+                branches: self.branches,
+                storage_tier: f.tier,
+                efficiency: efficiency(&f.usage, f.elapsed, f.cost),
+                warnings,
+            },
+        }
     }
 
     /// Leave the job `failed` with the reason and the usage it incurred.
