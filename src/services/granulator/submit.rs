@@ -83,37 +83,8 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
     };
-    // A request whose job already completed is replayed, and one whose job
-    // is running joins it, even when the cap is reached: neither spends.
-    let (claim, reservation) = match spend::reserve(
-        &config.limits,
-        db,
-        payer,
-        plan.budget.limit_usd.unwrap_or(0.0),
-        new_job.deadline_at,
-        start,
-    )
-    .await
-    {
-        Ok(reservation) => match db.claim_job(&new_job, start, &reservation).await {
-            Ok(claim) => (claim, Some(reservation)),
-            Err(e) => {
-                let _ = db.settle_spend(&reservation, 0.0).await;
-                return Err(e);
-            }
-        },
-        Err(refused) if refused.kind == Kind::TooManyRequests => {
-            match db.existing_claim(&new_job, start).await? {
-                Some(claim) => (claim, None),
-                None => return Err(refused),
-            }
-        }
-        Err(e) => return Err(e),
-    };
-    if let (false, Some(reservation)) = (matches!(claim, Claim::Run { .. }), &reservation) {
-        // Nothing runs under this reservation: give it back.
-        db.settle_spend(reservation, 0.0).await?;
-    }
+    let budget = plan.budget.limit_usd.unwrap_or(0.0);
+    let claim = reserve_and_claim(ports, payer, &new_job, budget, start).await?;
     let submitted = match claim {
         Claim::Run {
             job_id,
@@ -126,14 +97,7 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         }
         Claim::Replay { result, .. } => Submitted::Replay(result),
         Claim::InProgress { job_id } => Submitted::Running { job_id },
-        Claim::Mismatch { job_id } => {
-            return Err(AppError::new(
-                Kind::Unprocessable,
-                "idempotency_key_reused",
-                "this X-Request-ID (or executionId) was used for a different request; use a new id for a new request",
-            )
-            .with_details(json!({"jobId": job_id})))
-        }
+        Claim::Mismatch { job_id } => return Err(idempotency_key_reused(job_id)),
     };
     let prepared = matches!(submitted, Submitted::Claimed { .. }).then(|| Prepared {
         plan,
@@ -141,6 +105,52 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         execution_id: execution_id.clone(),
     });
     Ok((submitted, placement, prepared))
+}
+
+/// Reserve the job's budget against the payer's daily cap, then claim the
+/// job. A request whose job already completed is replayed, and one whose
+/// job is running joins it, even when the cap is reached: neither spends.
+/// Only a claimed run keeps its reservation; any other claim gives it back.
+async fn reserve_and_claim<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+    ports: &Ports<'_, R, J, S, T>,
+    payer: &Payer,
+    new_job: &NewJob<'_>,
+    budget_usd: f64,
+    start: u64,
+) -> AppResult<Claim> {
+    let db = ports.jobs;
+    let limits = &ports.config.limits;
+    let (claim, reservation) =
+        match spend::reserve(limits, db, payer, budget_usd, new_job.deadline_at, start).await {
+            Ok(reservation) => match db.claim_job(new_job, start, &reservation).await {
+                Ok(claim) => (claim, Some(reservation)),
+                Err(e) => {
+                    let _ = db.settle_spend(&reservation, 0.0).await;
+                    return Err(e);
+                }
+            },
+            Err(refused) if refused.kind == Kind::TooManyRequests => {
+                match db.existing_claim(new_job, start).await? {
+                    Some(claim) => (claim, None),
+                    None => return Err(refused),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+    if let (false, Some(reservation)) = (matches!(claim, Claim::Run { .. }), &reservation) {
+        // Nothing runs under this reservation: give it back.
+        db.settle_spend(reservation, 0.0).await?;
+    }
+    Ok(claim)
+}
+
+fn idempotency_key_reused(job_id: i64) -> AppError {
+    AppError::new(
+        Kind::Unprocessable,
+        "idempotency_key_reused",
+        "this X-Request-ID (or executionId) was used for a different request; use a new id for a new request",
+    )
+    .with_details(json!({"jobId": job_id}))
 }
 
 /// Plan a queued job again from its stored request. The outer error is the
