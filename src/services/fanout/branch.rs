@@ -5,6 +5,7 @@ use super::{allowed_ranges, numbered, Skeleton, TITLE};
 use crate::helpers::prompts::{clean_user_text, json_schema};
 use crate::services::normalize::normalize;
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::outline::Outline;
 use crate::types::rules::StructureRules;
 use crate::types::structure::{StructureType, TypeSpec};
 use serde_json::{json, Value};
@@ -96,8 +97,7 @@ pub fn check_branch(
             level.element_type
         )]);
     }
-    let normalized = normalize(st, &json!({ level.key: [node] }))?;
-    let mut node = normalized[level.key][0].clone();
+    let mut node = first_node(normalize(st, &json!({ level.key: [node] }))?);
     node[level.title_field] = json!(title);
     let mut problems = Vec::new();
     check_groups(spec, rules, counts, &node, 1, &mut problems);
@@ -107,6 +107,15 @@ pub fn check_branch(
         problems.truncate(6);
         Err(problems)
     }
+}
+
+/// The one level-1 node of a normalised `{key: [node]}`, as canonical JSON
+/// (the chain's checks answer in JSON; the merge reads it back strictly).
+pub(super) fn first_node(outline: Outline) -> Value {
+    outline
+        .items
+        .first()
+        .map_or(Value::Null, |node| node.to_value())
 }
 
 pub(super) fn check_groups(

@@ -7,7 +7,7 @@
 
 use super::{
     allowed_ranges, branch_label, branch_prompt, branch_schema, check_branch, check_groups,
-    numbered, Skeleton, MAX_IN_FLIGHT, TITLE,
+    first_node, numbered, Skeleton, MAX_IN_FLIGHT, TITLE,
 };
 use crate::helpers::prompts::clean_user_text;
 use crate::services::normalize::normalize;
@@ -258,8 +258,7 @@ pub fn check_piece(
             child.key
         )]);
     };
-    let normalized = normalize(st, &json!({ level.key: [node] }))?;
-    let mut node = normalized[level.key][0].clone();
+    let mut node = first_node(normalize(st, &json!({ level.key: [node] }))?);
     node[level.title_field] = json!(title);
     let names = skeleton
         .children

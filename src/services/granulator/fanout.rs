@@ -12,7 +12,6 @@ use crate::services::ai_provider::{
     Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
 };
 use crate::services::fanout::{self, max_tokens_for, CallCost};
-use crate::services::normalize::normalize;
 use crate::types::pricing::round_usd;
 use crate::types::purpose;
 use futures_util::stream::{self, StreamExt};
@@ -235,9 +234,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         }
         let root = values.pop().unwrap_or(Value::Null);
         let nodes = fanout::assemble(st, &pieces, values);
-        let mut merged = fanout::merge(st, &skeleton, &root, nodes);
-        fanout::dedupe_titles(st, &mut merged);
-        let structure = normalize(st, &merged).unwrap_or(merged);
+        // The checks made every piece canonical, so the merge cannot refuse one.
+        let mut structure = fanout::merge(st, &skeleton, &root, nodes)
+            .map_err(|e| ChainError::ProvidersFailed(format!("the merged outline: {e}")))?;
+        fanout::dedupe_titles(&mut structure);
         let report = self.assess(&structure);
         self.branches = Some(n as u32);
         Ok(Some(Draft {

@@ -26,7 +26,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
     ) -> AppResult<Value> {
         let p = &self.plan;
         let st = p.structure_type;
-        let rows = outline::flatten(st, &draft.structure);
+        let rows = outline::flatten(&draft.structure);
         let words = outline::word_counts(st, &rows);
         let structure_json = draft.structure.to_string();
         let tier = Tier::for_size(structure_json.len());
@@ -78,7 +78,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             "storage": tier,
         });
         let structure_field = match &location {
-            None => ("structure", draft.structure.clone()),
+            None => ("structure", draft.structure.to_value()),
             Some(loc) => (
                 "structureReference",
                 json!({"type": tier, "location": loc, "sizeBytes": structure_json.len(),
@@ -182,7 +182,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 estimated_total_words: words.total,
                 content_metadata: &metadata,
                 deliverable_specs: &deliverable_specs,
-                structure_root: &outline::root_fields(st, &draft.structure),
+                structure_root: &draft.structure.root_value(),
                 storage_type: tier.as_str(),
                 storage_location: location.as_deref(),
                 structure_bytes: structure_json.len(),
