@@ -131,14 +131,13 @@ pub fn max_tokens_for(expected: u32) -> u32 {
 
 /// One outline from the skeleton's title, the root call's fields and the
 /// branches in skeleton order (a missing root field is empty, as in a single
-/// outline); a quiz's `totalQuestions` counts the merged questions. The
-/// branches are the checks' canonical nodes: anything else is refused.
+/// outline); a quiz's `totalQuestions` counts the merged questions.
 pub fn merge(
     st: StructureType,
     skeleton: &Skeleton,
     root_fields: &Value,
-    branches: Vec<Value>,
-) -> Result<Outline, String> {
+    branches: Vec<Node>,
+) -> Outline {
     let spec = st.spec();
     let mut root = Map::new();
     for field in spec.root_fields {
@@ -150,17 +149,12 @@ pub fn merge(
             root.insert(field.name.to_string(), v.clone());
         }
     }
-    let items = branches
-        .iter()
-        .enumerate()
-        .map(|(i, b)| Node::from_canonical(st, 0, b).map_err(|e| format!("branch {}: {e}", i + 1)))
-        .collect::<Result<_, _>>()?;
-    let mut outline = Outline::from_root_value(st, &Value::Object(root), items);
+    let mut outline = Outline::from_root_value(st, &Value::Object(root), branches);
     if st == StructureType::Quiz {
         let questions = quiz_questions(&outline) as i64;
         outline.set_integer("totalQuestions", questions);
     }
-    Ok(outline)
+    outline
 }
 
 /// Branches written at once cannot see each other's titles: a title that an

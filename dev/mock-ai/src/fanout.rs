@@ -280,7 +280,7 @@ mod tests {
         assert!(fanout::check_root(st, &root(st, "Rust")).is_ok());
         let node = branch(st, i, n, &title, &[4, 2], None, "Rust");
         let checked = fanout::check_branch(st, &[6, 4, 2], &rules, &title, &node).unwrap();
-        assert_eq!(checked["lessons"].as_array().unwrap().len(), 4);
+        assert_eq!(checked.to_value()["lessons"].as_array().unwrap().len(), 4);
     }
 
     #[test]
