@@ -4,13 +4,15 @@
 //! an outline is its root's field values and a list of nodes, each node its
 //! level's field values (in the spec's order) and its children. Normalisation
 //! produces it; rules, scoring, element rows and the envelope read it; JSON
-//! exists only at the edges: `Serialize` writes exactly the canonical JSON
-//! (keys sorted as `serde_json::Map` sorts them, a node's empty child list
-//! left out), and `Outline::from_canonical` reads stored canonical JSON back,
-//! refusing anything else.
+//! exists only at the edges: `to_value` (and `Serialize`, through it) makes
+//! exactly the canonical JSON (keys in `serde_json::Map` order, a node's empty
+//! child list left out), and `Outline::from_canonical` reads stored canonical
+//! JSON back, refusing anything else. (A serializer writing the tree directly,
+//! keys sorted, cost 3 KB of gzipped wasm; through a `Value` is what the
+//! pipeline did before the outline was typed.)
 
 use crate::types::structure::{FieldKind, FieldSpec, LevelSpec, StructureType, TypeSpec};
-use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use serde::ser::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// A knowledge map's edge (`{"from", "to", "type"}`).
@@ -19,16 +21,6 @@ pub struct Relationship {
     pub from: String,
     pub to: String,
     pub kind: String,
-}
-
-impl Serialize for Relationship {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut out = s.serialize_struct("Relationship", 3)?;
-        out.serialize_field("from", &self.from)?;
-        out.serialize_field("to", &self.to)?;
-        out.serialize_field("type", &self.kind)?;
-        out.end()
-    }
 }
 
 /// One field's value; its variant follows the field's `FieldKind`.
@@ -130,17 +122,6 @@ impl FieldValue {
                     .map(|e| serde_json::json!({"from": e.from, "to": e.to, "type": e.kind}))
                     .collect(),
             ),
-        }
-    }
-}
-
-impl Serialize for FieldValue {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            FieldValue::Text(text) => s.serialize_str(text),
-            FieldValue::Integer(n) => s.serialize_i64(*n),
-            FieldValue::List(items) => items.serialize(s),
-            FieldValue::Relationships(edges) => edges.serialize(s),
         }
     }
 }
@@ -281,11 +262,7 @@ impl Node {
 
 impl Serialize for Node {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let child = self
-            .child_level()
-            .filter(|_| !self.children.is_empty())
-            .map(|l| l.key);
-        serialize_sorted(s, self.level().fields, &self.fields, child, &self.children)
+        self.to_value().serialize(s)
     }
 }
 
@@ -380,7 +357,7 @@ impl Outline {
         fields_value(self.spec().root_fields, &self.root)
     }
 
-    /// The canonical JSON (what `Serialize` writes, as a `Value`).
+    /// The canonical JSON (what `Serialize` writes).
     pub fn to_value(&self) -> Value {
         let mut out = match self.root_value() {
             Value::Object(o) => o,
@@ -444,15 +421,10 @@ impl Outline {
 }
 
 impl Serialize for Outline {
+    /// Through `to_value`: one way to the canonical JSON (a `serde_json::Map`
+    /// keeps its keys sorted, the order the stored text has always had).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let spec = self.spec();
-        serialize_sorted(
-            s,
-            spec.root_fields,
-            &self.root,
-            Some(spec.levels[0].key),
-            &self.items,
-        )
+        self.to_value().serialize(s)
     }
 }
 
@@ -498,39 +470,6 @@ fn node_value(node: &Node) -> Value {
         }
     }
     value
-}
-
-/// Write fields and the child list as one JSON object, keys in the order a
-/// `serde_json::Map` keeps them (sorted by bytes), so the text is the same
-/// as the `Value` the pipeline wrote before it was typed.
-fn serialize_sorted<S: Serializer>(
-    s: S,
-    specs: &[FieldSpec],
-    values: &[FieldValue],
-    child_key: Option<&'static str>,
-    children: &[Node],
-) -> Result<S::Ok, S::Error> {
-    enum Entry<'a> {
-        Field(&'a FieldValue),
-        Children,
-    }
-    let mut entries: Vec<(&str, Entry)> = specs
-        .iter()
-        .zip(values)
-        .map(|(f, v)| (f.name, Entry::Field(v)))
-        .collect();
-    if let Some(key) = child_key {
-        entries.push((key, Entry::Children));
-    }
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut map = s.serialize_map(Some(entries.len()))?;
-    for (key, entry) in entries {
-        match entry {
-            Entry::Field(v) => map.serialize_entry(key, v)?,
-            Entry::Children => map.serialize_entry(key, children)?,
-        }
-    }
-    map.end()
 }
 
 fn fields_from_canonical(

@@ -28,7 +28,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let st = p.structure_type;
         let rows = outline::flatten(&draft.structure);
         let words = outline::word_counts(st, &rows);
-        let structure_json = draft.structure.to_string();
+        // The canonical JSON, made once: stored as text, inline in the envelope.
+        let structure_value = draft.structure.to_value();
+        let structure_json = structure_value.to_string();
         let tier = Tier::for_size(structure_json.len());
         if tier != Tier::Inline {
             let now = self.ports.now_ms();
@@ -78,7 +80,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             "storage": tier,
         });
         let structure_field = match &location {
-            None => ("structure", draft.structure.to_value()),
+            None => ("structure", structure_value),
             Some(loc) => (
                 "structureReference",
                 json!({"type": tier, "location": loc, "sizeBytes": structure_json.len(),
