@@ -27,22 +27,13 @@ fn main() {
         // Serialised as a model would send it: parsing is part of the work.
         let raw =
             generate_with_counts(StructureType::Course, &counts, "Benchmark topic").to_string();
-        let elements = flatten(
-            StructureType::Course,
-            &serde_json::from_str(&raw).expect("json"),
-        )
-        .len();
+        let elements =
+            generate_with_counts(StructureType::Course, &counts, "Benchmark topic").element_count();
         let run = || {
             let value: serde_json::Value = serde_json::from_str(&raw).expect("json");
             let canonical = normalize(StructureType::Course, &value).expect("canonical");
-            let report = assess(
-                StructureType::Course,
-                g,
-                &rules,
-                &Constraints::default(),
-                &canonical,
-            );
-            let rows = flatten(StructureType::Course, &canonical);
+            let report = assess(g, &rules, &Constraints::default(), &canonical);
+            let rows = flatten(&canonical);
             let words = word_counts(StructureType::Course, &rows);
             let input = MetadataInput {
                 structure_type: StructureType::Course,

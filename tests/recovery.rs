@@ -15,7 +15,9 @@ use content_granulator::types::structure::StructureType;
 fn clean_outlines_are_canonical() {
     for t in StructureType::ALL {
         let clean = mess::clean_outline(t, "Clean topic");
-        assert_eq!(normalize(t, &clean).as_ref(), Ok(&clean), "{t}");
+        let typed = normalize(t, &clean).unwrap();
+        assert_eq!(typed.to_value(), clean, "{t}");
+        assert_eq!(serde_json::to_string(&typed).unwrap(), clean.to_string());
     }
 }
 
@@ -25,7 +27,9 @@ fn every_recoverable_kind_is_recovered_exactly_and_every_other_refused() {
     for t in StructureType::ALL {
         for case in mess::cases(t, "Rust's ownership \"model\"") {
             let outcome = match extract_json(&case.text) {
-                Extracted::Json(v) => normalize(t, &v).map_err(|e| e.join("; ")),
+                Extracted::Json(v) => normalize(t, &v)
+                    .map(|o| o.to_value())
+                    .map_err(|e| e.join("; ")),
                 Extracted::Invalid(why) => Err(why),
             };
             match (case.recoverable, outcome) {

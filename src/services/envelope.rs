@@ -10,6 +10,7 @@ use crate::helpers::economy::Efficiency;
 use crate::services::outline::{self, WordCountEstimates};
 use crate::services::storage::Tier;
 use crate::services::validation::{QualityReport, Verdict};
+use crate::types::outline::Outline;
 use crate::types::pricing::TokenUsage;
 use crate::types::structure::StructureType;
 use serde::Serialize;
@@ -60,7 +61,7 @@ pub struct Output<'a> {
     pub placeholder: bool,
     /// The outline itself when it is stored inline ...
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub structure: Option<&'a Value>,
+    pub structure: Option<&'a Outline>,
     /// ... or where it is (KV, R2) and the URL that returns it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub structure_reference: Option<StructureReference<'a>>,
@@ -195,13 +196,12 @@ mod tests {
         let st = StructureType::Course;
         let outline = offline::generate_with_counts(st, &[2, 2, 1], "Rust");
         let report = assess(
-            st,
             Granularity::DEFAULT,
             &StructureRules::contract(st),
             &Constraints::default(),
             &outline,
         );
-        let rows = outline::flatten(st, &outline);
+        let rows = outline::flatten(&outline);
         let words = outline::word_counts(st, &rows);
         let (metadata, specs) = (json!({"m": 1}), json!({"s": 1}));
         let usage = TokenUsage {

@@ -28,9 +28,10 @@ pub use skeleton::*;
 
 use crate::services::outline::quiz_questions;
 use crate::types::api::Strategy;
+use crate::types::outline::{Node, Outline};
 use crate::types::rules::StructureRules;
 use crate::types::structure::{StructureType, TypeSpec};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 /// Model calls in flight at once: the Workers limit on simultaneous
@@ -129,14 +130,14 @@ pub fn max_tokens_for(expected: u32) -> u32 {
 }
 
 /// One outline from the skeleton's title, the root call's fields and the
-/// branches in skeleton order, root fields in the type's order; a quiz's
-/// `totalQuestions` counts the merged questions.
+/// branches in skeleton order (a missing root field is empty, as in a single
+/// outline); a quiz's `totalQuestions` counts the merged questions.
 pub fn merge(
     st: StructureType,
     skeleton: &Skeleton,
     root_fields: &Value,
-    branches: Vec<Value>,
-) -> Value {
+    branches: Vec<Node>,
+) -> Outline {
     let spec = st.spec();
     let mut root = Map::new();
     for field in spec.root_fields {
@@ -144,15 +145,14 @@ pub fn merge(
             TITLE => skeleton.root.get(TITLE),
             name => root_fields.get(name).or(skeleton.root.get(name)),
         };
-        root.insert(
-            field.name.to_string(),
-            value.cloned().unwrap_or(Value::Null),
-        );
+        if let Some(v) = value {
+            root.insert(field.name.to_string(), v.clone());
+        }
     }
-    root.insert(spec.levels[0].key.to_string(), Value::Array(branches));
-    let mut outline = Value::Object(root);
-    if st == StructureType::Quiz && outline.get("totalQuestions").is_some() {
-        outline["totalQuestions"] = json!(quiz_questions(&outline));
+    let mut outline = Outline::from_root_value(st, &Value::Object(root), branches);
+    if st == StructureType::Quiz {
+        let questions = quiz_questions(&outline) as i64;
+        outline.set_integer("totalQuestions", questions);
     }
     outline
 }
@@ -160,54 +160,41 @@ pub fn merge(
 /// Branches written at once cannot see each other's titles: a title that an
 /// earlier branch already used at the same level gets its branch's name
 /// (then a number). Returns how many were renamed.
-pub fn dedupe_titles(st: StructureType, outline: &mut Value) -> usize {
-    let spec = st.spec();
-    let first = &spec.levels[0];
+pub fn dedupe_titles(outline: &mut Outline) -> usize {
     let mut renamed = 0;
-    let Some(nodes) = outline.get_mut(first.key).and_then(Value::as_array_mut) else {
-        return 0;
-    };
-    let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); spec.levels.len()];
-    for node in nodes.iter_mut() {
-        let branch = node[first.title_field].as_str().unwrap_or("").to_string();
-        dedupe_below(spec, node, 1, &branch, &mut seen, &mut renamed);
+    let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); outline.spec().levels.len()];
+    for node in outline.items.iter_mut() {
+        let branch = node.title().to_string();
+        dedupe_below(&mut node.children, 1, &branch, &mut seen, &mut renamed);
     }
     renamed
 }
 
 fn dedupe_below(
-    spec: &TypeSpec,
-    parent: &mut Value,
+    items: &mut [Node],
     depth: usize,
     branch: &str,
     seen: &mut [HashSet<String>],
     renamed: &mut usize,
 ) {
-    let Some(level) = spec.levels.get(depth) else {
-        return;
-    };
-    let Some(items) = parent.get_mut(level.key).and_then(Value::as_array_mut) else {
-        return;
-    };
     for item in items.iter_mut() {
-        if let Some(title) = item[level.title_field].as_str().map(str::to_string) {
-            let mut candidate = title.clone();
-            let mut k = 1;
-            while !title.is_empty() && seen[depth].contains(&candidate.trim().to_lowercase()) {
-                k += 1;
-                candidate = if k == 2 {
-                    format!("{title} ({branch})")
-                } else {
-                    format!("{title} ({branch}, {k})")
-                };
-            }
-            if candidate != title {
-                item[level.title_field] = json!(candidate);
-                *renamed += 1;
-            }
-            seen[depth].insert(candidate.trim().to_lowercase());
+        let title = item.title().to_string();
+        let mut candidate = title.clone();
+        let mut k = 1;
+        while !title.is_empty() && seen[depth].contains(&candidate.trim().to_lowercase()) {
+            k += 1;
+            candidate = if k == 2 {
+                format!("{title} ({branch})")
+            } else {
+                format!("{title} ({branch}, {k})")
+            };
         }
-        dedupe_below(spec, item, depth + 1, branch, seen, renamed);
+        seen[depth].insert(candidate.trim().to_lowercase());
+        if candidate != title {
+            item.set_title(candidate);
+            *renamed += 1;
+        }
+        dedupe_below(&mut item.children, depth + 1, branch, seen, renamed);
     }
 }
 

@@ -10,6 +10,7 @@ use crate::types::api::JobRequest;
 use crate::types::bodies::Revalidation;
 use crate::types::env::App;
 use crate::types::job::{JobStatus, RunMode, Stage};
+use crate::types::outline::Outline;
 use bitware_kit::error::{AppError, AppResult};
 use serde::Serialize;
 use serde_json::Value;
@@ -277,7 +278,7 @@ pub struct StructureView {
     pub job_id: i64,
     pub structure_type: String,
     pub source: &'static str,
-    pub structure: Value,
+    pub structure: Outline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -12,6 +12,7 @@
 //! item with no name) is an error whose text is fed back to the model.
 
 use crate::services::ai_provider::json_extract::{extract_json, Extracted};
+use crate::types::outline::{FieldValue, Node, Outline, Relationship};
 use crate::types::structure::{FieldKind, FieldSpec, LevelSpec, StructureType, TypeSpec};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -21,9 +22,10 @@ const MAX_WRAPPER_DEPTH: usize = 3;
 /// Keys that wrap a list of items rather than name an item (`{"items": […]}`).
 const LIST_WRAPPERS: [&str; 6] = ["items", "item", "list", "entries", "elements", "values"];
 
-/// Normalise `raw` into the canonical JSON of `structure_type`.
+/// Normalise `raw` into the canonical outline of `structure_type`.
 /// Returns the problems that make the output unusable, worded for a model.
-pub fn normalize(structure_type: StructureType, raw: &Value) -> Result<Value, Vec<String>> {
+/// Canonical JSON normalises to itself (`Outline`'s JSON).
+pub fn normalize(structure_type: StructureType, raw: &Value) -> Result<Outline, Vec<String>> {
     let spec = structure_type.spec();
     // Structured output (a tool's input, a Workers AI object) may itself be the
     // document as a JSON string.
@@ -39,25 +41,21 @@ pub fn normalize(structure_type: StructureType, raw: &Value) -> Result<Value, Ve
         .ok_or_else(|| vec!["the answer must be a JSON object".to_string()])?;
     let root = root.as_ref();
     let mut errors = Vec::new();
-    let mut out = Map::new();
-    for field in spec.root_fields {
-        out.insert(
-            field.name.to_string(),
-            coerce(field, lookup(root, field.name, field.aliases)),
-        );
-    }
+    let mut out = Outline::new(structure_type);
+    out.root = spec
+        .root_fields
+        .iter()
+        .map(|field| coerce(field, lookup(root, field.name, field.aliases)))
+        .collect();
     let first = &spec.levels[0];
     match lookup(root, first.key, first.aliases).and_then(|v| as_items(v, first)) {
         Some(items) if !items.is_empty() => {
-            out.insert(
-                first.key.to_string(),
-                Value::Array(normalize_level(spec, 0, &items, first.key, &mut errors)),
-            );
+            out.items = normalize_level(spec, 0, &items, first.key, &mut errors);
         }
         _ => errors.push(format!("`{}` must be a non-empty array", first.key)),
     }
     if errors.is_empty() {
-        Ok(Value::Object(out))
+        Ok(out)
     } else {
         errors.truncate(10);
         Err(errors)
@@ -159,7 +157,7 @@ fn normalize_level(
     items: &[Value],
     path: &str,
     errors: &mut Vec<String>,
-) -> Vec<Value> {
+) -> Vec<Node> {
     let level = &spec.levels[depth];
     items
         .iter()
@@ -177,7 +175,7 @@ fn normalize_element(
     item: &Value,
     path: &str,
     errors: &mut Vec<String>,
-) -> Value {
+) -> Node {
     let owned: Map<String, Value>;
     let object = match item {
         Value::Object(object) => object,
@@ -192,18 +190,13 @@ fn normalize_element(
             &owned
         }
     };
-    let mut out = Map::new();
-    for field in level.fields {
-        out.insert(
-            field.name.to_string(),
-            coerce(field, lookup(object, field.name, field.aliases)),
-        );
-    }
-    let title_missing = out
-        .get(level.title_field)
-        .and_then(Value::as_str)
-        .is_none_or(|t| t.trim().is_empty());
-    if title_missing {
+    let fields = level
+        .fields
+        .iter()
+        .map(|field| coerce(field, lookup(object, field.name, field.aliases)))
+        .collect();
+    let mut out = Node::with_fields(spec.structure_type, depth, fields);
+    if out.title().trim().is_empty() {
         errors.push(format!("{path} has no `{}`", level.title_field));
     }
     if let Some(child) = spec.levels.get(depth + 1) {
@@ -218,13 +211,11 @@ fn normalize_element(
                 ),
                 None => Vec::new(),
             };
-        // An empty child list is kept out of the canonical JSON: depth is a
-        // rule-check matter, not a shape error.
-        if !children.is_empty() {
-            out.insert(child.key.to_string(), Value::Array(children));
-        }
+        // An empty child list is left out of the canonical JSON (`Outline`'s
+        // serialisation): depth is a rule-check matter, not a shape error.
+        out.children = children;
     }
-    Value::Object(out)
+    out
 }
 
 /// Find a field by its name or an alias, forgiving case and `_`/`-`.
@@ -249,14 +240,12 @@ fn fold(key: &str) -> String {
         .collect()
 }
 
-fn coerce(field: &FieldSpec, value: Option<&Value>) -> Value {
+fn coerce(field: &FieldSpec, value: Option<&Value>) -> FieldValue {
     match field.kind {
-        FieldKind::Text => Value::String(as_text(value).unwrap_or_default()),
-        FieldKind::Integer => Value::from(as_integer(value).unwrap_or(0)),
-        FieldKind::TextList | FieldKind::OptionalList => {
-            Value::Array(as_text_list(value).into_iter().map(Value::String).collect())
-        }
-        FieldKind::Relationships => Value::Array(as_relationships(value)),
+        FieldKind::Text => FieldValue::Text(as_text(value).unwrap_or_default()),
+        FieldKind::Integer => FieldValue::Integer(as_integer(value).unwrap_or(0)),
+        FieldKind::TextList | FieldKind::OptionalList => FieldValue::List(as_text_list(value)),
+        FieldKind::Relationships => FieldValue::Relationships(as_relationships(value)),
     }
 }
 
@@ -319,7 +308,7 @@ fn as_text_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn as_relationships(value: Option<&Value>) -> Vec<Value> {
+fn as_relationships(value: Option<&Value>) -> Vec<Relationship> {
     let items = match value {
         Some(Value::Array(items)) => items.as_slice(),
         // One edge where a list of edges is expected.
@@ -334,7 +323,7 @@ fn as_relationships(value: Option<&Value>) -> Vec<Value> {
             let to = as_text(lookup(o, "to", &["target"]))?;
             let kind = as_text(lookup(o, "type", &["relation", "kind"]))
                 .unwrap_or_else(|| "related_to".into());
-            Some(serde_json::json!({"from": from, "to": to, "type": kind}))
+            Some(Relationship { from, to, kind })
         })
         .collect()
 }
@@ -349,7 +338,7 @@ mod tests {
         let raw = json!({"course": {"name": "Rust", "summary": "Learn it", "units": [
             {"name": "Basics", "lectures": [{"title": "Ownership", "outline": "moves"}]}
         ]}});
-        let out = normalize(StructureType::Course, &raw).unwrap();
+        let out = normalize(StructureType::Course, &raw).unwrap().to_value();
         assert_eq!(out["title"], "Rust");
         assert_eq!(out["description"], "Learn it");
         assert_eq!(out["modules"][0]["title"], "Basics");
@@ -362,7 +351,7 @@ mod tests {
         let raw = json!({"title": "Q", "totalQuestions": "12", "timeLimit": "30 minutes", "categories": [
             {"name": "A", "weight": 50.4, "questions": [{"question": "Why?", "options": "yes", "points": "2"}]}
         ]});
-        let out = normalize(StructureType::Quiz, &raw).unwrap();
+        let out = normalize(StructureType::Quiz, &raw).unwrap().to_value();
         assert_eq!(out["totalQuestions"], 12);
         assert_eq!(out["timeLimit"], 30);
         assert_eq!(out["categories"][0]["weight"], 50);
@@ -398,7 +387,9 @@ mod tests {
     #[test]
     fn bare_strings_become_named_items() {
         let raw = json!({"title": "m", "concepts": ["Graphs", "Trees", "Heaps"]});
-        let out = normalize(StructureType::KnowledgeMap, &raw).unwrap();
+        let out = normalize(StructureType::KnowledgeMap, &raw)
+            .unwrap()
+            .to_value();
         assert_eq!(out["concepts"][1]["name"], "Trees");
         assert_eq!(out["concepts"][1]["definition"], "");
     }
@@ -406,7 +397,9 @@ mod tests {
     #[test]
     fn relationships_keep_only_complete_edges() {
         let raw = json!({"title": "m", "relationships": [{"from": "a", "to": "b"}, {"from": "a"}], "concepts": ["a"]});
-        let out = normalize(StructureType::KnowledgeMap, &raw).unwrap();
+        let out = normalize(StructureType::KnowledgeMap, &raw)
+            .unwrap()
+            .to_value();
         assert_eq!(
             out["relationships"],
             json!([{"from": "a", "to": "b", "type": "related_to"}])
@@ -415,11 +408,11 @@ mod tests {
     #[test]
     fn nested_wrappers_are_unwrapped_and_outer_root_fields_kept() {
         let raw = json!({"response": {"data": {"course": {"title": "Rust", "modules": ["A", "B", "C"]}}}});
-        let out = normalize(StructureType::Course, &raw).unwrap();
+        let out = normalize(StructureType::Course, &raw).unwrap().to_value();
         assert_eq!(out["title"], "Rust");
         assert_eq!(out["modules"][2]["title"], "C");
         let split = json!({"title": "Outer", "duration": "2 weeks", "outline": {"modules": ["A"]}});
-        let out = normalize(StructureType::Course, &split).unwrap();
+        let out = normalize(StructureType::Course, &split).unwrap().to_value();
         assert_eq!(out["title"], "Outer");
         assert_eq!(out["duration"], "2 weeks");
         assert_eq!(out["modules"][0]["title"], "A");
@@ -428,7 +421,7 @@ mod tests {
         assert!(normalize(StructureType::Course, &deep).is_err());
         let three =
             json!({"a": {"b": {"c": {"title": "T", "modules": ["A"]}}}, "duration": "1 day"});
-        let out = normalize(StructureType::Course, &three).unwrap();
+        let out = normalize(StructureType::Course, &three).unwrap().to_value();
         assert_eq!(
             (out["title"].as_str(), out["duration"].as_str()),
             (Some("T"), Some("1 day"))
@@ -436,7 +429,7 @@ mod tests {
         // The inner object's own fields win over the wrapper's.
         let both = json!({"title": "Outer", "result": {"title": "Inner", "modules": ["A"]}});
         assert_eq!(
-            normalize(StructureType::Course, &both).unwrap()["title"],
+            normalize(StructureType::Course, &both).unwrap().to_value()["title"],
             "Inner"
         );
     }
@@ -445,7 +438,7 @@ mod tests {
     fn structured_output_holding_the_document_as_a_string_is_decoded() {
         let raw = json!("{\"title\": \"Q\", \"categories\": [{\"name\": \"A\"}]}");
         assert_eq!(
-            normalize(StructureType::Quiz, &raw).unwrap()["categories"][0]["name"],
+            normalize(StructureType::Quiz, &raw).unwrap().to_value()["categories"][0]["name"],
             "A"
         );
         assert!(normalize(StructureType::Quiz, &json!("no outline here")).is_err());
@@ -454,7 +447,7 @@ mod tests {
     #[test]
     fn a_document_in_a_one_element_array_is_the_document() {
         let raw = json!([{"title": "Q", "categories": [{"name": "A"}]}]);
-        let out = normalize(StructureType::Quiz, &raw).unwrap();
+        let out = normalize(StructureType::Quiz, &raw).unwrap().to_value();
         assert_eq!(out["categories"][0]["name"], "A");
         let quiz = json!({"title": "Q", "categories": [{"name": "A"}]});
         assert!(normalize(StructureType::Quiz, &json!([quiz.clone(), quiz])).is_err());
@@ -463,7 +456,7 @@ mod tests {
     #[test]
     fn a_single_object_where_a_list_is_expected_is_a_list_of_one() {
         let raw = json!({"title": "W", "phases": {"name": "Plan", "steps": {"name": "Draft", "tasks": {"name": "Write", "description": "d"}, "inputs": "brief", "dependsOn": {"name": "Kickoff"}}}});
-        let out = normalize(StructureType::Workflow, &raw).unwrap();
+        let out = normalize(StructureType::Workflow, &raw).unwrap().to_value();
         assert_eq!(out["phases"][0]["name"], "Plan");
         assert_eq!(out["phases"][0]["steps"][0]["tasks"][0]["name"], "Write");
         assert_eq!(out["phases"][0]["steps"][0]["inputs"], json!(["brief"]));
@@ -473,7 +466,9 @@ mod tests {
         );
         let one_edge = json!({"title": "m", "relationships": {"from": "a", "to": "b", "type": "uses"}, "concepts": ["a", "b"]});
         assert_eq!(
-            normalize(StructureType::KnowledgeMap, &one_edge).unwrap()["relationships"],
+            normalize(StructureType::KnowledgeMap, &one_edge)
+                .unwrap()
+                .to_value()["relationships"],
             json!([{"from": "a", "to": "b", "type": "uses"}])
         );
     }
@@ -484,17 +479,17 @@ mod tests {
             {"title": "Setup", "chapters": {"items": [{"title": "One"}, {"title": "Two"}]}},
             {"title": "Turn", "chapters": {"chapter": [{"title": "Three"}]}}
         ]}});
-        let out = normalize(StructureType::Novel, &raw).unwrap();
+        let out = normalize(StructureType::Novel, &raw).unwrap().to_value();
         assert_eq!(out["acts"][1]["title"], "Turn");
         assert_eq!(out["acts"][0]["chapters"][1]["title"], "Two");
         assert_eq!(out["acts"][1]["chapters"][0]["title"], "Three");
         // A wrapper named by an alias of the level; a single title for a level.
         let raw = json!({"title": "c", "modules": [{"title": "M", "lessons": {"lectures": [{"title": "L"}]}}], "description": "d"});
-        let out = normalize(StructureType::Course, &raw).unwrap();
+        let out = normalize(StructureType::Course, &raw).unwrap().to_value();
         assert_eq!(out["modules"][0]["lessons"][0]["title"], "L");
         let raw = json!({"title": "w", "phases": "Plan"});
         assert_eq!(
-            normalize(StructureType::Workflow, &raw).unwrap()["phases"][0]["name"],
+            normalize(StructureType::Workflow, &raw).unwrap().to_value()["phases"][0]["name"],
             "Plan"
         );
         // An item holding only its child list is not mistaken for a wrapper.
@@ -508,7 +503,7 @@ mod tests {
         let raw = json!({"title": 2024, "total_questions": "12.0", "time_limit": ["30"], "categories": [
             {"name": 7, "weight": "0.4", "questions": [{"question": "Why?", "points": " 3 "}]}
         ]});
-        let out = normalize(StructureType::Quiz, &raw).unwrap();
+        let out = normalize(StructureType::Quiz, &raw).unwrap().to_value();
         assert_eq!(out["title"], "2024");
         assert_eq!(out["totalQuestions"], 12);
         assert_eq!(out["timeLimit"], 30);
@@ -530,7 +525,7 @@ mod tests {
             "Learning Outcomes",
         ] {
             let raw = json!({"title": "c", key: ["x"], "modules": ["A"]});
-            let out = normalize(StructureType::Course, &raw).unwrap();
+            let out = normalize(StructureType::Course, &raw).unwrap().to_value();
             assert_eq!(out["learningOutcomes"], json!(["x"]), "{key}");
         }
     }

@@ -13,9 +13,9 @@
 
 use crate::services::outline::quiz_questions;
 use crate::services::validation::trim_to_max_elements;
+use crate::types::outline::{FieldValue, Node, Outline, Relationship};
 use crate::types::rules::{level_counts, Constraints, StructureRules};
 use crate::types::structure::{FieldKind, FieldSpec, Granularity, LevelSpec, StructureType};
-use serde_json::{json, Map, Value};
 
 const FACETS: [&str; 12] = [
     "Foundations",
@@ -38,51 +38,41 @@ pub fn generate(
     rules: &StructureRules,
     constraints: &Constraints,
     topic: &str,
-) -> Value {
+) -> Outline {
     let counts = level_counts(structure_type, granularity, rules, constraints);
     let mut outline = generate_with_counts(structure_type, &counts, topic);
-    if trim_to_max_elements(
-        structure_type,
-        granularity,
-        rules,
-        constraints,
-        &mut outline,
-    ) > 0
-    {
-        reconcile_totals(structure_type, &mut outline);
+    if trim_to_max_elements(granularity, rules, constraints, &mut outline) > 0 {
+        reconcile_totals(&mut outline);
     }
     outline
 }
 
 /// Root figures that summarise the items: a quiz's `totalQuestions` (and its
 /// `timeLimit`, two minutes a question) follow the questions it really has.
-fn reconcile_totals(structure_type: StructureType, outline: &mut Value) {
-    if structure_type != StructureType::Quiz {
+fn reconcile_totals(outline: &mut Outline) {
+    if outline.structure_type != StructureType::Quiz {
         return;
     }
-    let questions = quiz_questions(outline);
-    outline["totalQuestions"] = json!(questions);
-    outline["timeLimit"] = json!(questions * 2);
+    let questions = quiz_questions(outline) as i64;
+    outline.set_integer("totalQuestions", questions);
+    outline.set_integer("timeLimit", questions * 2);
 }
 
 /// Build an outline with exactly `counts[d]` children per parent at depth `d`.
-pub fn generate_with_counts(structure_type: StructureType, counts: &[u32], topic: &str) -> Value {
+pub fn generate_with_counts(structure_type: StructureType, counts: &[u32], topic: &str) -> Outline {
     let spec = structure_type.spec();
-    let mut root = Map::new();
-    for field in spec.root_fields {
-        root.insert(
-            field.name.into(),
-            root_value(structure_type, field, topic, counts),
-        );
-    }
+    let mut outline = Outline::new(structure_type);
+    outline.root = spec
+        .root_fields
+        .iter()
+        .map(|field| root_value(structure_type, field, topic, counts))
+        .collect();
     if let Some(first) = counts.first() {
-        let items = (0..*first)
+        outline.items = (0..*first)
             .map(|i| element(structure_type, 0, &[i], counts, topic))
             .collect();
-        root.insert(spec.levels[0].key.into(), Value::Array(items));
     }
-    let mut outline = Value::Object(root);
-    reconcile_totals(structure_type, &mut outline);
+    reconcile_totals(&mut outline);
     outline
 }
 
@@ -93,7 +83,7 @@ pub fn generate_branch(
     index: u32,
     counts: &[u32],
     topic: &str,
-) -> Value {
+) -> Node {
     element(structure_type, 0, &[index], counts, topic)
 }
 
@@ -102,34 +92,47 @@ fn root_value(
     field: &FieldSpec,
     topic: &str,
     counts: &[u32],
-) -> Value {
+) -> FieldValue {
     let kind = structure_type.as_str().replace('_', " ");
     match (field.name, field.kind) {
-        ("title", _) => json!(format!("{topic}: a {kind}")),
+        ("title", _) => text(format!("{topic}: a {kind}")),
         // Set from the questions themselves (`reconcile_totals`).
-        ("totalQuestions" | "timeLimit", _) => json!(0),
-        ("duration", _) => json!(format!("{} weeks", counts.first().copied().unwrap_or(1))),
-        ("genre", _) => json!("literary fiction"),
-        ("domain", _) => json!(topic),
-        ("scope", _) => json!(format!(
+        ("totalQuestions" | "timeLimit", _) => FieldValue::Integer(0),
+        ("duration", _) => text(format!("{} weeks", counts.first().copied().unwrap_or(1))),
+        ("genre", _) => text("literary fiction"),
+        ("domain", _) => text(topic),
+        ("scope", _) => text(format!(
             "Everything needed to carry out {topic} from start to finish"
         )),
-        ("characters", _) => json!(["The protagonist", "The mentor", "The antagonist"]),
+        ("characters", _) => list(["The protagonist", "The mentor", "The antagonist"]),
         ("relationships", _) => {
             let n = counts.first().copied().unwrap_or(0);
-            let edges: Vec<Value> = (1..n)
-                .map(|i| json!({"from": facet_title(topic, i - 1), "to": facet_title(topic, i), "type": "leads_to"}))
-                .collect();
-            Value::Array(edges)
+            FieldValue::Relationships(
+                (1..n)
+                    .map(|i| Relationship {
+                        from: facet_title(topic, i - 1),
+                        to: facet_title(topic, i),
+                        kind: "leads_to".into(),
+                    })
+                    .collect(),
+            )
         }
-        (_, FieldKind::TextList | FieldKind::OptionalList) => json!([
+        (_, FieldKind::TextList | FieldKind::OptionalList) => list([
             format!("{} of {topic}", field.name),
-            format!("Applying {topic} in practice")
+            format!("Applying {topic} in practice"),
         ]),
-        (_, FieldKind::Integer) => json!(1),
-        (_, FieldKind::Relationships) => json!([]),
-        (_, FieldKind::Text) => json!(format!("The {} of this {kind} on {topic}", field.name)),
+        (_, FieldKind::Integer) => FieldValue::Integer(1),
+        (_, FieldKind::Relationships) => FieldValue::Relationships(Vec::new()),
+        (_, FieldKind::Text) => text(format!("The {} of this {kind} on {topic}", field.name)),
     }
+}
+
+fn text(s: impl Into<String>) -> FieldValue {
+    FieldValue::Text(s.into())
+}
+
+fn list<S: Into<String>>(items: impl IntoIterator<Item = S>) -> FieldValue {
+    FieldValue::List(items.into_iter().map(Into::into).collect())
 }
 
 fn facet_title(topic: &str, i: u32) -> String {
@@ -148,7 +151,7 @@ fn element(
     index: &[u32],
     counts: &[u32],
     topic: &str,
-) -> Value {
+) -> Node {
     let spec = structure_type.spec();
     let level = &spec.levels[depth];
     let position = position_of(index);
@@ -162,24 +165,22 @@ fn element(
         }
         _ => None,
     };
-    let mut out = Map::new();
-    for field in level.fields {
-        out.insert(
-            field.name.into(),
-            element_value(level, field, &name, &position, index, previous.as_deref()),
-        );
-    }
-    if let (Some(child), Some(n)) = (spec.levels.get(depth + 1), counts.get(depth + 1)) {
-        let children = (0..*n)
+    let fields = level
+        .fields
+        .iter()
+        .map(|field| element_value(level, field, &name, &position, index, previous.as_deref()))
+        .collect();
+    let mut out = Node::with_fields(structure_type, depth, fields);
+    if let (Some(_), Some(n)) = (spec.levels.get(depth + 1), counts.get(depth + 1)) {
+        out.children = (0..*n)
             .map(|i| {
                 let mut child_index = index.to_vec();
                 child_index.push(i);
                 element(structure_type, depth + 1, &child_index, counts, topic)
             })
             .collect();
-        out.insert(child.key.into(), Value::Array(children));
     }
-    Value::Object(out)
+    out
 }
 
 fn position_of(index: &[u32]) -> String {
@@ -212,33 +213,33 @@ fn element_value(
     position: &str,
     index: &[u32],
     previous: Option<&str>,
-) -> Value {
+) -> FieldValue {
     if field.name == level.title_field {
-        return json!(name);
+        return text(name);
     }
     let last = *index.last().unwrap_or(&0);
     match (field.name, field.kind) {
-        ("type", _) if level.element_type == "question" => json!("multiple_choice"),
-        ("type", _) => json!(["practice", "discussion", "project", "reading"][last as usize % 4]),
-        ("options", _) => json!(OPTIONS),
+        ("type", _) if level.element_type == "question" => text("multiple_choice"),
+        ("type", _) => text(["practice", "discussion", "project", "reading"][last as usize % 4]),
+        ("options", _) => list(OPTIONS),
         // Varies from question to question, always one of the options.
-        ("answer", _) => json!(OPTIONS[index.iter().sum::<u32>() as usize % OPTIONS.len()]),
-        ("difficulty", _) => json!(["easy", "medium", "hard"][last as usize % 3]),
+        ("answer", _) => text(OPTIONS[index.iter().sum::<u32>() as usize % OPTIONS.len()]),
+        ("difficulty", _) => text(["easy", "medium", "hard"][last as usize % 3]),
         ("proficiencyLevel", _) => {
-            json!(["beginner", "intermediate", "advanced"][last as usize % 3])
+            text(["beginner", "intermediate", "advanced"][last as usize % 3])
         }
-        ("weight", _) => json!(1),
-        ("points", _) => json!(1 + last % 3),
-        ("duration", _) => json!(format!("{} hours", 2 + last % 3)),
-        ("pov", _) => json!("third person limited"),
-        ("responsible", _) => json!("Process owner"),
-        ("dependsOn", _) => json!(previous.into_iter().collect::<Vec<_>>()),
+        ("weight", _) => FieldValue::Integer(1),
+        ("points", _) => FieldValue::Integer(1 + (last % 3) as i64),
+        ("duration", _) => text(format!("{} hours", 2 + last % 3)),
+        ("pov", _) => text("third person limited"),
+        ("responsible", _) => text("Process owner"),
+        ("dependsOn", _) => list(previous),
         (_, FieldKind::TextList | FieldKind::OptionalList) => {
-            json!([format!("{} {position} ({})", field.name, name)])
+            list([format!("{} {position} ({})", field.name, name)])
         }
-        (_, FieldKind::Integer) => json!(1),
-        (_, FieldKind::Relationships) => json!([]),
-        (_, FieldKind::Text) => json!(format!("{} for {name}", capitalise(field.name))),
+        (_, FieldKind::Integer) => FieldValue::Integer(1),
+        (_, FieldKind::Relationships) => FieldValue::Relationships(Vec::new()),
+        (_, FieldKind::Text) => text(format!("{} for {name}", capitalise(field.name))),
     }
 }
 
@@ -254,6 +255,7 @@ fn capitalise(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::services::normalize::normalize;
+    use serde_json::{json, Value};
 
     #[test]
     fn offline_outlines_are_already_canonical() {
@@ -267,15 +269,30 @@ mod tests {
                     &Constraints::default(),
                     "Topic",
                 );
-                assert_eq!(normalize(t, &outline).unwrap(), outline, "{t}");
+                assert_eq!(normalize(t, &outline.to_value()).unwrap(), outline, "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_json_round_trips_through_the_typed_outline() {
+        for t in StructureType::ALL {
+            for counts in [vec![3], vec![3, 2], vec![3, 2, 2]] {
+                let outline = generate_with_counts(t, &counts, "Topic");
+                let json = outline.to_value();
+                // Written directly, the text is what the `Value` prints.
+                assert_eq!(serde_json::to_string(&outline).unwrap(), json.to_string());
+                let back = Outline::from_canonical(t, &json).unwrap();
+                assert_eq!(back, outline, "{t}");
+                assert_eq!(serde_json::to_string(&back).unwrap(), json.to_string());
             }
         }
     }
 
     #[test]
     fn is_deterministic_and_follows_counts() {
-        let a = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding");
-        let b = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding");
+        let a = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding").to_value();
+        let b = generate_with_counts(StructureType::Workflow, &[3, 2, 1], "Onboarding").to_value();
         assert_eq!(a, b);
         assert_eq!(a["phases"].as_array().unwrap().len(), 3);
         assert_eq!(
@@ -301,9 +318,8 @@ mod tests {
             &c,
             "T",
         );
-        assert_eq!(v["modules"].as_array().unwrap().len(), 4);
+        assert_eq!(v.to_value()["modules"].as_array().unwrap().len(), 4);
         let report = crate::services::validation::assess(
-            StructureType::Course,
             g,
             &StructureRules::contract(StructureType::Course),
             &c,
@@ -324,7 +340,7 @@ mod tests {
                     max_elements: max,
                     ..Default::default()
                 };
-                let quiz = generate(StructureType::Quiz, g, &rules, &c, "T");
+                let quiz = generate(StructureType::Quiz, g, &rules, &c, "T").to_value();
                 let questions: Vec<&Value> = quiz["categories"]
                     .as_array()
                     .unwrap()
@@ -339,7 +355,7 @@ mod tests {
 
     #[test]
     fn quiz_answers_vary_and_are_among_the_options() {
-        let quiz = generate_with_counts(StructureType::Quiz, &[3, 4], "T");
+        let quiz = generate_with_counts(StructureType::Quiz, &[3, 4], "T").to_value();
         let mut answers = std::collections::BTreeSet::new();
         for c in quiz["categories"].as_array().unwrap() {
             for q in c["questions"].as_array().unwrap() {
@@ -355,7 +371,7 @@ mod tests {
 
     #[test]
     fn workflow_steps_depend_on_real_steps() {
-        let w = generate_with_counts(StructureType::Workflow, &[3, 3, 1], "T");
+        let w = generate_with_counts(StructureType::Workflow, &[3, 3, 1], "T").to_value();
         for phase in w["phases"].as_array().unwrap() {
             let steps = phase["steps"].as_array().unwrap();
             assert_eq!(steps[0]["dependsOn"], json!([]));

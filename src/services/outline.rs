@@ -2,10 +2,11 @@
 //! `structure_elements` (and the way back), word-count estimates (seed §8.2)
 //! and the content metadata the Content Generator plans with (seed §8.3).
 
+use crate::types::outline::{FieldValue, Node, Outline};
 use crate::types::pricing::{Pricing, TokenUsage};
-use crate::types::structure::{FieldKind, Priority, StructureType, TypeSpec};
+use crate::types::structure::{Priority, StructureType};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 pub const WORKER_NAME: &str = "bitware-content-granulator";
@@ -38,13 +39,8 @@ pub struct ElementRow {
 
 /// The questions a quiz outline really has, over all its categories (its
 /// `totalQuestions` must say the same).
-pub fn quiz_questions(outline: &Value) -> usize {
-    outline["categories"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|c| c["questions"].as_array().map_or(0, Vec::len))
-        .sum()
+pub fn quiz_questions(outline: &Outline) -> usize {
+    outline.items.iter().map(|c| c.children.len()).sum()
 }
 
 pub fn priority_rank(p: Priority) -> u8 {
@@ -55,75 +51,61 @@ pub fn priority_rank(p: Priority) -> u8 {
     }
 }
 
-/// Root fields of the outline, without the level-1 list.
-pub fn root_fields(structure_type: StructureType, structure: &Value) -> Value {
-    let spec = structure_type.spec();
-    let mut root = structure.as_object().cloned().unwrap_or_default();
-    root.remove(spec.levels[0].key);
-    Value::Object(root)
-}
-
-pub fn flatten(structure_type: StructureType, structure: &Value) -> Vec<ElementRow> {
-    let spec = structure_type.spec();
+/// One row per element, parents before their children (rows are inserted
+/// level by level).
+pub fn flatten(structure: &Outline) -> Vec<ElementRow> {
     let mut rows = Vec::new();
-    flatten_level(spec, 0, structure, None, &mut rows);
-    // Parents first: rows are inserted level by level.
+    flatten_level(structure, &structure.items, None, &mut rows);
     rows.sort_by_key(|r| r.depth);
     rows
 }
 
 fn flatten_level(
-    spec: &TypeSpec,
-    depth: usize,
-    parent: &Value,
+    outline: &Outline,
+    children: &[Node],
     parent_path: Option<&str>,
     rows: &mut Vec<ElementRow>,
 ) {
-    let Some(level) = spec.levels.get(depth) else {
-        return;
-    };
-    let Some(children) = parent[level.key].as_array() else {
-        return;
-    };
+    let spec = outline.spec();
     for (i, child) in children.iter().enumerate() {
+        let level = child.level();
         let path = match parent_path {
             Some(p) => format!("{p}.{}", i + 1),
             None => (i + 1).to_string(),
         };
-        let mut metadata: Map<String, Value> = child.as_object().cloned().unwrap_or_default();
-        if let Some(next) = spec.levels.get(depth + 1) {
-            metadata.remove(next.key);
-        }
-        let key_points = level
+        let key_points = child
             .fields
             .iter()
-            .filter(|f| matches!(f.kind, FieldKind::TextList | FieldKind::OptionalList))
-            .flat_map(|f| child[f.name].as_array().cloned().unwrap_or_default())
-            .filter_map(|v| v.as_str().map(str::to_string))
+            .filter_map(FieldValue::as_list)
+            .flatten()
+            .cloned()
             .collect();
-        let text = |field: &str| child[field].as_str().unwrap_or("").to_string();
         rows.push(ElementRow {
             path: path.clone(),
             parent_path: parent_path.map(str::to_string),
-            depth: depth as u8,
+            depth: child.depth() as u8,
             element_type: level.element_type.to_string(),
             sequence_order: i as u32 + 1,
-            title: text(level.title_field),
-            content_outline: text(level.outline_field),
+            title: child.title().to_string(),
+            content_outline: child.text(level.outline_field).to_string(),
             target_word_count: level.words,
             content_type: level.content_type.to_string(),
             generation_priority: priority_rank(level.priority),
             content_tone: spec.tone.to_string(),
             key_points,
-            metadata: Value::Object(metadata),
+            metadata: child.fields_value(),
         });
-        flatten_level(spec, depth + 1, child, Some(&path), rows);
+        flatten_level(outline, &child.children, Some(&path), rows);
     }
 }
 
-/// The hierarchy back from element rows (any order) and the root fields.
-pub fn rebuild(structure_type: StructureType, root: &Value, rows: &[ElementRow]) -> Value {
-    let spec = structure_type.spec();
+/// The hierarchy back from element rows (any order) and the root fields'
+/// JSON; a row whose fields are not canonical is refused.
+pub fn rebuild(
+    structure_type: StructureType,
+    root: &Value,
+    rows: &[ElementRow],
+) -> Result<Outline, String> {
     let mut by_parent: BTreeMap<Option<&str>, Vec<&ElementRow>> = BTreeMap::new();
     for row in rows {
         by_parent
@@ -135,35 +117,27 @@ pub fn rebuild(structure_type: StructureType, root: &Value, rows: &[ElementRow])
         children.sort_by_key(|r| r.sequence_order);
     }
     fn children_of(
-        spec: &TypeSpec,
+        st: StructureType,
         depth: usize,
         parent: Option<&str>,
         by_parent: &BTreeMap<Option<&str>, Vec<&ElementRow>>,
-    ) -> Vec<Value> {
-        by_parent
-            .get(&parent)
-            .map(|rows| {
-                rows.iter()
-                    .map(|row| {
-                        let mut node = row.metadata.as_object().cloned().unwrap_or_default();
-                        if let Some(next) = spec.levels.get(depth + 1) {
-                            let kids = children_of(spec, depth + 1, Some(&row.path), by_parent);
-                            if !kids.is_empty() {
-                                node.insert(next.key.to_string(), Value::Array(kids));
-                            }
-                        }
-                        Value::Object(node)
-                    })
-                    .collect()
+    ) -> Result<Vec<Node>, String> {
+        let Some(rows) = by_parent.get(&parent) else {
+            return Ok(Vec::new());
+        };
+        rows.iter()
+            .map(|row| {
+                let mut node = Node::from_canonical(st, depth, &row.metadata)
+                    .map_err(|e| format!("element {}: {e}", row.path))?;
+                if depth + 1 < st.spec().levels.len() {
+                    node.children = children_of(st, depth + 1, Some(&row.path), by_parent)?;
+                }
+                Ok(node)
             })
-            .unwrap_or_default()
+            .collect()
     }
-    let mut out = root.as_object().cloned().unwrap_or_default();
-    out.insert(
-        spec.levels[0].key.to_string(),
-        Value::Array(children_of(spec, 0, None, &by_parent)),
-    );
-    Value::Object(out)
+    let items = children_of(structure_type, 0, None, &by_parent)?;
+    Ok(Outline::from_root_value(structure_type, root, items))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -345,7 +319,7 @@ mod tests {
     #[test]
     fn flatten_puts_parents_first_with_resolvable_paths() {
         let v = generate_with_counts(StructureType::Course, &[2, 2, 1], "T");
-        let rows = flatten(StructureType::Course, &v);
+        let rows = flatten(&v);
         assert_eq!(rows.len(), 2 + 4 + 4);
         assert!(rows.windows(2).all(|w| w[0].depth <= w[1].depth));
         let lesson = rows.iter().find(|r| r.path == "2.1").unwrap();
@@ -360,16 +334,33 @@ mod tests {
     fn rebuild_restores_the_exact_hierarchy() {
         for t in StructureType::ALL {
             let v = generate_with_counts(t, &[3, 2, 2], "Topic");
-            let mut rows = flatten(t, &v);
+            let mut rows = flatten(&v);
             rows.reverse();
-            assert_eq!(rebuild(t, &root_fields(t, &v), &rows), v, "{t}");
+            assert_eq!(rebuild(t, &v.root_value(), &rows).unwrap(), v, "{t}");
         }
+    }
+
+    #[test]
+    fn rebuild_refuses_rows_whose_fields_are_not_canonical() {
+        let v = generate_with_counts(StructureType::Course, &[3, 2, 1], "T");
+        let mut rows = flatten(&v);
+        rows[4].metadata["objectives"] = json!("not a list");
+        let err = rebuild(StructureType::Course, &v.root_value(), &rows).unwrap_err();
+        assert!(
+            err.starts_with(&format!("element {}: ", rows[4].path)),
+            "{err}"
+        );
+        // Root fields that were never stored are empty, as in a fresh outline.
+        let rows = flatten(&v);
+        let bare = rebuild(StructureType::Course, &json!({}), &rows).unwrap();
+        assert_eq!(bare.items, v.items);
+        assert_eq!(bare.title(), "");
     }
 
     #[test]
     fn word_counts_sum_by_section_and_priority() {
         let v = generate_with_counts(StructureType::Course, &[3, 2, 1], "T");
-        let w = word_counts(StructureType::Course, &flatten(StructureType::Course, &v));
+        let w = word_counts(StructureType::Course, &flatten(&v));
         assert_eq!(w.by_section["moduleIntroductions"], 900);
         assert_eq!(w.by_section["lessonContent"], 6 * 1200);
         assert_eq!(w.by_section["exercises"], 6 * 250);
@@ -383,7 +374,7 @@ mod tests {
     #[test]
     fn metadata_describes_the_levels_actually_present() {
         let v = generate_with_counts(StructureType::Quiz, &[2, 3], "T");
-        let rows = flatten(StructureType::Quiz, &v);
+        let rows = flatten(&v);
         let words = word_counts(StructureType::Quiz, &rows);
         let input = MetadataInput {
             structure_type: StructureType::Quiz,

@@ -4,6 +4,7 @@ pub mod bodies;
 pub mod catalog;
 pub mod env;
 pub mod job;
+pub mod outline;
 pub use bitware_kit::limits;
 pub mod placeholders;
 pub use bitware_kit::{pricing, provider, provider_setup};

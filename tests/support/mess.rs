@@ -78,6 +78,7 @@ pub fn clean_outline(t: StructureType, topic: &str) -> Value {
         &Constraints::default(),
         topic,
     )
+    .to_value()
 }
 
 pub fn cases(t: StructureType, topic: &str) -> Vec<Case> {

@@ -84,7 +84,7 @@ pub fn root_type(schema: &Value) -> Option<StructureType> {
 
 /// Every root field but the title.
 pub fn root(t: StructureType, topic: &str) -> Value {
-    let mut v = generate_with_counts(t, &[1], topic);
+    let mut v = generate_with_counts(t, &[1], topic).to_value();
     if let Some(o) = v.as_object_mut() {
         o.remove("title");
         o.remove(t.spec().levels[0].key);
@@ -111,7 +111,7 @@ pub fn branch_type(schema: &Value) -> Option<StructureType> {
 pub fn skeleton(t: StructureType, n: u32, children: Option<u32>, topic: &str) -> Value {
     let level = &t.spec().levels[0];
     let counts: Vec<u32> = std::iter::once(n).chain(children).collect();
-    let v = generate_with_counts(t, &counts, topic);
+    let v = generate_with_counts(t, &counts, topic).to_value();
     let nodes: Vec<Value> = v[level.key]
         .as_array()
         .cloned()
@@ -151,7 +151,7 @@ pub fn branch(
     if let (Some((_, _, children)), Some(first)) = (part, counts.get_mut(1)) {
         *first = children;
     }
-    let mut node = generate_branch(t, index, &counts, topic);
+    let mut node = generate_branch(t, index, &counts, topic).to_value();
     node[t.spec().levels[0].title_field] = json!(title);
     if let (Some((from, to, _)), Some(child)) = (part, t.spec().levels.get(1)) {
         if let Some(items) = node[child.key].as_array() {
@@ -280,7 +280,7 @@ mod tests {
         assert!(fanout::check_root(st, &root(st, "Rust")).is_ok());
         let node = branch(st, i, n, &title, &[4, 2], None, "Rust");
         let checked = fanout::check_branch(st, &[6, 4, 2], &rules, &title, &node).unwrap();
-        assert_eq!(checked["lessons"].as_array().unwrap().len(), 4);
+        assert_eq!(checked.to_value()["lessons"].as_array().unwrap().len(), 4);
     }
 
     #[test]

@@ -299,7 +299,7 @@ fn outline(t: StructureType, user: &str, counts: Option<Vec<u32>>) -> Value {
             .unwrap_or_else(|| t.spec().levels.iter().map(|l| l.min).collect())
     });
     let topic = between(user, "<topic>", "</topic>").unwrap_or("Mock topic");
-    generate_with_counts(t, &counts, topic)
+    generate_with_counts(t, &counts, topic).to_value()
 }
 
 fn pad_descriptions(v: &mut Value, n: usize) {

@@ -5,8 +5,9 @@ use super::{allowed_ranges, numbered, Skeleton, TITLE};
 use crate::helpers::prompts::{clean_user_text, json_schema};
 use crate::services::normalize::normalize;
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::outline::{Node, Outline};
 use crate::types::rules::StructureRules;
-use crate::types::structure::{StructureType, TypeSpec};
+use crate::types::structure::StructureType;
 use serde_json::{json, Value};
 
 /// A branch's strict schema: one level-1 node with its subtree.
@@ -76,9 +77,8 @@ pub fn check_branch(
     rules: &StructureRules,
     title: &str,
     raw: &Value,
-) -> Result<Value, Vec<String>> {
-    let spec = st.spec();
-    let level = &spec.levels[0];
+) -> Result<Node, Vec<String>> {
+    let level = &st.spec().levels[0];
     // The node itself, or the node inside a one-key wrapper (`{"module": {…}}`).
     let node = match raw.as_object() {
         Some(o) if o.len() == 1 && !o.contains_key(level.title_field) => {
@@ -96,11 +96,10 @@ pub fn check_branch(
             level.element_type
         )]);
     }
-    let normalized = normalize(st, &json!({ level.key: [node] }))?;
-    let mut node = normalized[level.key][0].clone();
-    node[level.title_field] = json!(title);
+    let mut node = first_node(normalize(st, &json!({ level.key: [node] }))?);
+    node.set_title(title.to_string());
     let mut problems = Vec::new();
-    check_groups(spec, rules, counts, &node, 1, &mut problems);
+    check_groups(rules, counts, &node, &mut problems);
     if problems.is_empty() {
         Ok(node)
     } else {
@@ -109,34 +108,40 @@ pub fn check_branch(
     }
 }
 
+/// The one level-1 node of a normalised `{key: [node]}` (normalisation
+/// refuses an outline without one).
+pub(super) fn first_node(outline: Outline) -> Node {
+    let st = outline.structure_type;
+    outline
+        .items
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Node::new(st, 0))
+}
+
+/// Every group below `parent`, down to the depth the job asks for, within
+/// its level rule.
 pub(super) fn check_groups(
-    spec: &TypeSpec,
     rules: &StructureRules,
     counts: &[u32],
-    parent: &Value,
-    depth: usize,
+    parent: &Node,
     problems: &mut Vec<String>,
 ) {
-    if depth >= counts.len() {
+    let depth = parent.depth() + 1;
+    let Some(level) = parent.child_level().filter(|_| depth < counts.len()) else {
         return;
-    }
-    let level = &spec.levels[depth];
-    let items = parent[level.key]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    };
     let (min, max) = rules.range(depth);
-    let n = items.len() as u32;
+    let n = parent.children.len() as u32;
     if !(min..=max).contains(&n) {
-        let name = parent[spec.levels[depth - 1].title_field]
-            .as_str()
-            .unwrap_or("");
         problems.push(format!(
-            "`{name}` has {n} {}; it needs {} ({min}-{max} allowed)",
-            level.key, counts[depth]
+            "`{}` has {n} {}; it needs {} ({min}-{max} allowed)",
+            parent.title(),
+            level.key,
+            counts[depth]
         ));
     }
-    for item in items {
-        check_groups(spec, rules, counts, item, depth + 1, problems);
+    for item in &parent.children {
+        check_groups(rules, counts, item, problems);
     }
 }

@@ -7,11 +7,12 @@
 
 use super::{
     allowed_ranges, branch_label, branch_prompt, branch_schema, check_branch, check_groups,
-    numbered, Skeleton, MAX_IN_FLIGHT, TITLE,
+    first_node, numbered, Skeleton, MAX_IN_FLIGHT, TITLE,
 };
 use crate::helpers::prompts::clean_user_text;
 use crate::services::normalize::normalize;
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::outline::Node;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde_json::{json, Value};
@@ -210,6 +211,14 @@ pub fn piece_prompt(
     )
 }
 
+/// A piece's checked answer: a whole node (a branch, or a node's first part
+/// with its own fields), or the children a node's later part wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PieceAnswer {
+    Node(Node),
+    Children(Vec<Node>),
+}
+
 /// The chain's check of a piece's answer: a whole node as [`check_branch`];
 /// a part's children exactly as many as asked, titled as the skeleton says,
 /// every group below them within the level rules.
@@ -220,7 +229,7 @@ pub fn check_piece(
     skeleton: &Skeleton,
     piece: &Piece,
     raw: &Value,
-) -> Result<Value, Vec<String>> {
+) -> Result<PieceAnswer, Vec<String>> {
     let spec = st.spec();
     let (level, child) = (&spec.levels[0], spec.levels.get(1));
     let title = skeleton
@@ -229,7 +238,7 @@ pub fn check_piece(
         .map(|n| n.0.as_str())
         .unwrap_or("");
     let (Some(child), true) = (child, piece.parts > 1) else {
-        return check_branch(st, counts, rules, title, raw);
+        return check_branch(st, counts, rules, title, raw).map(PieceAnswer::Node);
     };
     let node = match piece.part {
         0 => match raw.as_object() {
@@ -258,19 +267,15 @@ pub fn check_piece(
             child.key
         )]);
     };
-    let normalized = normalize(st, &json!({ level.key: [node] }))?;
-    let mut node = normalized[level.key][0].clone();
-    node[level.title_field] = json!(title);
+    let mut node = first_node(normalize(st, &json!({ level.key: [node] }))?);
+    node.set_title(title.to_string());
     let names = skeleton
         .children
         .get(piece.node)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     let mut problems = Vec::new();
-    let items = node[child.key]
-        .as_array_mut()
-        .map(std::mem::take)
-        .unwrap_or_default();
+    let items = std::mem::take(&mut node.children);
     if items.len() != piece.size() as usize {
         problems.push(format!(
             "`{}` must have exactly {} items, it has {}",
@@ -279,14 +284,14 @@ pub fn check_piece(
             items.len()
         ));
     }
-    let items: Vec<Value> = items
+    let items: Vec<Node> = items
         .into_iter()
         .enumerate()
         .map(|(j, mut item)| {
             if let Some(name) = names.get(piece.from as usize + j) {
-                item[child.title_field] = json!(name);
+                item.set_title(name.clone());
             }
-            check_groups(spec, rules, counts, &item, 2, &mut problems);
+            check_groups(rules, counts, &item, &mut problems);
             item
         })
         .collect();
@@ -294,26 +299,25 @@ pub fn check_piece(
         problems.truncate(6);
         return Err(problems);
     }
-    node[child.key] = Value::Array(items.clone());
     Ok(match piece.part {
-        0 => node,
-        _ => Value::Array(items),
+        0 => {
+            node.children = items;
+            PieceAnswer::Node(node)
+        }
+        _ => PieceAnswer::Children(items),
     })
 }
 
 /// The level-1 nodes from the pieces' checked answers, in order: a node's
 /// first part, then the children of its other parts.
-pub fn assemble(st: StructureType, pieces: &[Piece], values: Vec<Value>) -> Vec<Value> {
-    let key = st.spec().levels.get(1).map(|l| l.key).unwrap_or("");
-    let mut nodes: Vec<Value> = Vec::new();
-    for (piece, value) in pieces.iter().zip(values) {
-        match (piece.part, nodes.last_mut()) {
-            (0, _) | (_, None) => nodes.push(value),
-            (_, Some(node)) => {
-                if let (Some(children), Value::Array(more)) = (node[key].as_array_mut(), value) {
-                    children.extend(more);
-                }
-            }
+pub fn assemble(answers: Vec<PieceAnswer>) -> Vec<Node> {
+    let mut nodes: Vec<Node> = Vec::new();
+    for answer in answers {
+        match (answer, nodes.last_mut()) {
+            (PieceAnswer::Node(node), _) => nodes.push(node),
+            (PieceAnswer::Children(more), Some(node)) => node.children.extend(more),
+            // A later part comes after its node's first: nothing to add it to.
+            (PieceAnswer::Children(_), None) => {}
         }
     }
     nodes

@@ -122,21 +122,11 @@ pub fn check_skeleton(
                 .collect()
         })
         .unwrap_or_default();
-    let titles: Vec<String> = normalized[level.key]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| {
-                    i[level.title_field]
-                        .as_str()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let titles: Vec<String> = normalized
+        .items
+        .iter()
+        .map(|i| i.title().trim().to_string())
+        .collect();
     let want = counts.first().copied().unwrap_or(0) as usize;
     let mut problems = Vec::new();
     if titles.len() != want {
@@ -149,30 +139,16 @@ pub fn check_skeleton(
     let split = parts_per_node(counts) > 1;
     let child = spec.levels.get(1);
     let children: Vec<Vec<String>> = match (split, child) {
-        (true, Some(child)) => normalized[level.key]
-            .as_array()
-            .map(|items| {
-                items
+        (true, Some(_)) => normalized
+            .items
+            .iter()
+            .map(|i| {
+                i.children
                     .iter()
-                    .map(|i| {
-                        i[child.key]
-                            .as_array()
-                            .map(|c| {
-                                c.iter()
-                                    .map(|c| {
-                                        c[child.title_field]
-                                            .as_str()
-                                            .unwrap_or("")
-                                            .trim()
-                                            .to_string()
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    })
+                    .map(|c| c.title().trim().to_string())
                     .collect()
             })
-            .unwrap_or_default(),
+            .collect(),
         _ => Vec::new(),
     };
     if let Some(child) = child.filter(|_| split) {
@@ -204,7 +180,7 @@ pub fn check_skeleton(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let mut out = normalized;
+    let mut out = normalized.root_value();
     let nodes: Vec<Value> = titles
         .iter()
         .enumerate()
@@ -281,9 +257,8 @@ pub fn check_root(st: StructureType, raw: &Value) -> Result<Value, Vec<String>> 
     };
     let mut probe = object.clone();
     probe.insert(level.key.into(), json!([{level.title_field: "probe"}]));
-    let mut root = normalize(st, &Value::Object(probe))?;
+    let mut root = normalize(st, &Value::Object(probe))?.root_value();
     if let Some(o) = root.as_object_mut() {
-        o.remove(level.key);
         o.remove(TITLE);
     }
     Ok(root)

@@ -5,10 +5,12 @@
 use super::*;
 use crate::services::offline::generate_with_counts;
 use crate::services::validation::assess;
+use crate::types::outline::Node;
 use crate::types::pricing::Price;
 use crate::types::rules::StructureRules;
 use crate::types::rules::{level_counts, Constraints};
 use crate::types::structure::Granularity;
+use serde_json::json;
 
 fn counts(st: StructureType, g: u8) -> Vec<u32> {
     level_counts(
@@ -19,13 +21,21 @@ fn counts(st: StructureType, g: u8) -> Vec<u32> {
     )
 }
 
+/// Branches as the checks hand them to the merge.
+fn typed(st: StructureType, branches: &[Value]) -> Vec<Node> {
+    branches
+        .iter()
+        .map(|b| Node::from_canonical(st, 0, b).unwrap())
+        .collect()
+}
+
 fn expected(st: StructureType, g: u8) -> u32 {
     st.spec().expected_output_tokens(&counts(st, g))
 }
 
 /// A complete outline split as a fan-out would write it.
 fn parts(st: StructureType, c: &[u32], topic: &str) -> (Skeleton, Vec<Value>) {
-    let whole = generate_with_counts(st, c, topic);
+    let whole = generate_with_counts(st, c, topic).to_value();
     let level = &st.spec().levels[0];
     let branches = whole[level.key].as_array().unwrap().clone();
     let mut root = whole.as_object().unwrap().clone();
@@ -198,7 +208,9 @@ fn a_branch_is_one_level_1_node_with_its_subtree_under_the_skeleton_title() {
     // A model that renames its node gets the skeleton's title back.
     let mut answer = branches[1].clone();
     answer["title"] = json!("Something else");
-    let node = check_branch(st, &[3, 4, 3], &rules, &skeleton.nodes[1].0, &answer).unwrap();
+    let node = check_branch(st, &[3, 4, 3], &rules, &skeleton.nodes[1].0, &answer)
+        .unwrap()
+        .to_value();
     assert_eq!(node["title"], json!(skeleton.nodes[1].0));
     assert_eq!(node["lessons"].as_array().unwrap().len(), 4);
     // Wrapped in the element's name, it is still found.
@@ -251,12 +263,12 @@ fn the_merge_is_the_outline_a_single_call_would_give() {
         let whole = generate_with_counts(st, &c, "Merge topic");
         let (skeleton, branches) = parts(st, &c, "Merge topic");
         let root = Value::Object(skeleton.root.clone());
-        let mut merged = merge(st, &skeleton, &root, branches);
-        assert_eq!(dedupe_titles(st, &mut merged), 0);
+        let mut merged = merge(st, &skeleton, &root, typed(st, &branches));
+        assert_eq!(dedupe_titles(&mut merged), 0);
         assert_eq!(merged, whole, "{st:?}");
         let g = Granularity::new(5).unwrap();
         let rules = StructureRules::contract(st);
-        let report = assess(st, g, &rules, &Constraints::default(), &merged);
+        let report = assess(g, &rules, &Constraints::default(), &merged);
         assert!(
             report.violations.is_empty(),
             "{st:?}: {:?}",
@@ -271,7 +283,7 @@ fn a_quiz_merge_counts_its_questions() {
     let (mut skeleton, branches) = parts(st, &[3, 4], "Quiz");
     skeleton.root.insert("totalQuestions".into(), json!(99));
     assert_eq!(
-        merge(st, &skeleton, &json!({}), branches)["totalQuestions"],
+        merge(st, &skeleton, &json!({}), typed(st, &branches)).to_value()["totalQuestions"],
         12
     );
 }
@@ -286,8 +298,9 @@ fn titles_repeated_across_branches_are_made_distinct_and_counts_kept() {
             lesson["title"] = json!(format!("Getting started {i}"));
         }
     }
-    let mut merged = merge(st, &skeleton, &json!({}), branches);
-    assert_eq!(dedupe_titles(st, &mut merged), 4);
+    let mut merged = merge(st, &skeleton, &json!({}), typed(st, &branches));
+    assert_eq!(dedupe_titles(&mut merged), 4);
+    let merged = merged.to_value();
     let titles: Vec<&str> = merged["modules"]
         .as_array()
         .unwrap()
@@ -379,7 +392,7 @@ fn fewer_than_3_level_1_nodes_are_written_in_parts_that_keep_6_calls_busy() {
 fn novel() -> (Vec<u32>, Skeleton, Value) {
     let st = StructureType::Novel;
     let counts = vec![3, 7, 4];
-    let whole = generate_with_counts(st, &counts, "Novel");
+    let whole = generate_with_counts(st, &counts, "Novel").to_value();
     let raw = json!({"title": whole["title"], "acts": whole["acts"].as_array().unwrap().iter().map(|a| json!({
         "title": a["title"], "summary": "s",
         "chapters": a["chapters"].as_array().unwrap().iter().map(|c| json!({"title": c["title"]})).collect::<Vec<_>>()
@@ -414,15 +427,16 @@ fn parts_of_a_node_are_checked_titled_from_the_skeleton_and_assembled_into_the_o
             }
         })
         .collect();
-    let checked: Vec<Value> = p
+    let checked: Vec<PieceAnswer> = p
         .iter()
         .zip(&answers)
         .map(|(piece, a)| check_piece(st, &counts, &rules, &skeleton, piece, a).unwrap())
         .collect();
-    let acts = assemble(st, &p, checked);
+    let acts = assemble(checked);
     let root = Value::Object(skeleton.root.clone());
     let mut merged = merge(st, &skeleton, &root, acts);
-    assert_eq!(dedupe_titles(st, &mut merged), 0);
+    assert_eq!(dedupe_titles(&mut merged), 0);
+    let merged = merged.to_value();
     let mut want = whole.clone();
     let o = want.as_object_mut().unwrap();
     for (k, v) in skeleton.root.iter() {

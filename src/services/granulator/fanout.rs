@@ -5,18 +5,23 @@
 //! `services::fanout`; this is their run.
 
 use super::job::{Draft, Job};
-use super::plan::complete;
+use super::plan::{complete, complete_typed};
 use super::ports::{JobStore, StructureStore, TemplateSource};
 use crate::helpers::prompts;
 use crate::services::ai_provider::{
     Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
 };
-use crate::services::fanout::{self, max_tokens_for, CallCost};
-use crate::services::normalize::normalize;
+use crate::services::fanout::{self, max_tokens_for, CallCost, PieceAnswer};
 use crate::types::pricing::round_usd;
 use crate::types::purpose;
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
+
+/// A fan-out call's checked answer: a piece of the outline, or the root fields.
+enum Part {
+    Piece(PieceAnswer),
+    Root(Value),
+}
 
 fn label(attempts: &mut [Attempt], label: &str) {
     for a in attempts {
@@ -177,10 +182,11 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                     let check = |v: &Value| match pieces_ref.get(i) {
                         Some(piece) => {
                             fanout::check_piece(st, counts_ref, rules, skeleton_ref, piece, v)
+                                .map(Part::Piece)
                         }
-                        None => fanout::check_root(st, v),
+                        None => fanout::check_root(st, v).map(Part::Root),
                     };
-                    let outcome = complete(
+                    let outcome = complete_typed(
                         ports,
                         chain,
                         request,
@@ -198,7 +204,8 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             Some(piece) => piece.label(),
             None => "root".to_string(),
         };
-        let mut outcomes: Vec<Option<Result<Completion, ChainError>>> = vec![None; n + 1];
+        let mut outcomes: Vec<Option<Result<(Part, Completion), ChainError>>> =
+            (0..=n).map(|_| None).collect();
         let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
         let (mut spent, mut done) = (0.0, 0u64);
         // Every call runs to its end, failed or not: calls already paid for
@@ -217,10 +224,12 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         attempts.extend(part_attempts.into_iter().flatten());
         self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + spent);
 
-        let mut values = Vec::with_capacity(n + 1);
+        let mut answers = Vec::with_capacity(n);
+        let mut root = Value::Null;
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
-                Some(Ok(c)) => values.push(c.value),
+                Some(Ok((Part::Piece(answer), _))) => answers.push(answer),
+                Some(Ok((Part::Root(fields), _))) => root = fields,
                 Some(Err(ChainError::ProvidersFailed(m))) => {
                     return Err(ChainError::ProvidersFailed(format!("{}: {m}", part(i))))
                 }
@@ -233,11 +242,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 }
             }
         }
-        let root = values.pop().unwrap_or(Value::Null);
-        let nodes = fanout::assemble(st, &pieces, values);
-        let mut merged = fanout::merge(st, &skeleton, &root, nodes);
-        fanout::dedupe_titles(st, &mut merged);
-        let structure = normalize(st, &merged).unwrap_or(merged);
+        let nodes = fanout::assemble(answers);
+        let mut structure = fanout::merge(st, &skeleton, &root, nodes);
+        fanout::dedupe_titles(&mut structure);
         let report = self.assess(&structure);
         self.branches = Some(n as u32);
         Ok(Some(Draft {

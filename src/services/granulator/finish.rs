@@ -79,7 +79,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 estimated_total_words: f.words.total,
                 content_metadata: &f.metadata,
                 deliverable_specs: &f.deliverable_specs,
-                structure_root: &outline::root_fields(p.structure_type, &draft.structure),
+                structure_root: &draft.structure.root_value(),
                 storage_type: f.tier.as_str(),
                 storage_location: f.location.as_deref(),
                 structure_bytes: f.structure_json.len(),
@@ -102,9 +102,12 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
     ) -> AppResult<Finished> {
         let p = &self.plan;
         let st = p.structure_type;
-        let rows = outline::flatten(st, &draft.structure);
+        let rows = outline::flatten(&draft.structure);
         let words = outline::word_counts(st, &rows);
-        let structure_json = draft.structure.to_string();
+        // The canonical JSON, made once: stored as text, inline in the envelope.
+        // The canonical JSON, made once: stored as text (the envelope
+        // serialises the typed outline itself).
+        let structure_json = draft.structure.to_value().to_string();
         let tier = Tier::for_size(structure_json.len());
         if tier != Tier::Inline {
             let now = self.ports.now_ms();

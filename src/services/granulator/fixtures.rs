@@ -10,6 +10,7 @@ use crate::services::validation::{self, assess};
 use crate::types::api::{ExecuteRequest, JobRequest};
 use crate::types::env::{Config, JobSettings};
 use crate::types::limits::{Limits, Tier};
+use crate::types::outline::Outline;
 use crate::types::pricing::Pricing;
 use crate::types::provider::{Secret, Settings};
 use crate::types::provider_setup::ProviderSetup;
@@ -190,6 +191,7 @@ pub(super) fn valid() -> Value {
         &request(json!({})).params.constraints(),
         TOPIC,
     )
+    .to_value()
 }
 
 pub(super) fn modules(outline: &mut Value) -> &mut Vec<Value> {
@@ -209,22 +211,20 @@ pub(super) fn score(outline: &Value) -> f64 {
     let t = template("my_course");
     let r = request(json!({}));
     assess(
-        StructureType::Course,
         r.params.granularity_level,
         &t.structure_rules,
         &r.params.constraints(),
-        outline,
+        &Outline::from_canonical(StructureType::Course, outline).unwrap(),
     )
     .score
 }
 
 pub(super) fn review(scores: f64) -> Value {
     let report = assess(
-        StructureType::Course,
         Granularity::new(3).unwrap(),
         &template("my_course").structure_rules,
         &request(json!({})).params.constraints(),
-        &valid(),
+        &Outline::from_canonical(StructureType::Course, &valid()).unwrap(),
     );
     let mut r = validation::offline_review(2, &report);
     for c in r["criteria"].as_array_mut().unwrap() {

@@ -3,7 +3,7 @@
 //! findings and the better verdict stands), then `finish` or `fail`. Progress
 //! of the streaming call reaches the job row at most once a second.
 
-use super::plan::{chain_error, complete, review_request, uses_offline, Plan};
+use super::plan::{chain_error, complete, complete_typed, review_request, uses_offline, Plan};
 use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use super::Prepared;
 use crate::helpers::prompts;
@@ -16,6 +16,7 @@ use crate::services::offline;
 use crate::services::progress::Progress;
 use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
 use crate::types::job::Stage;
+use crate::types::outline::Outline;
 use crate::types::purpose;
 use bitware_kit::error::{AppError, AppResult};
 use serde_json::Value;
@@ -105,7 +106,7 @@ pub(super) struct Job<'a, R, J, S, T> {
 
 /// An outline and how it scored.
 pub(super) struct Draft {
-    pub structure: Value,
+    pub structure: Outline,
     pub report: QualityReport,
     pub provider: String,
     pub model: String,
@@ -132,6 +133,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                     &p.constraints,
                     &p.params.topic,
                 )
+                .to_value()
             }),
         }
     }
@@ -144,7 +146,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
     ) -> Result<Draft, ChainError> {
         let st = self.plan.structure_type;
         let request = self.outline_request(purpose, user);
-        let done = complete(
+        let (structure, done) = complete_typed(
             self.ports,
             &self.plan.chain,
             &request,
@@ -154,19 +156,18 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             attempts,
         )
         .await?;
-        let report = self.assess(&done.value);
+        let report = self.assess(&structure);
         Ok(Draft {
-            structure: done.value,
+            structure,
             report,
             provider: done.provider.as_str().to_string(),
             model: done.model,
         })
     }
 
-    pub(super) fn assess(&self, structure: &Value) -> QualityReport {
+    pub(super) fn assess(&self, structure: &Outline) -> QualityReport {
         let p = &self.plan;
         assess(
-            p.structure_type,
             p.params.granularity_level,
             &p.template.structure_rules,
             &p.constraints,
@@ -252,9 +253,8 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             }
         }
         let p = &self.plan;
-        let (st, g) = (p.structure_type, p.params.granularity_level);
-        let rules = &p.template.structure_rules;
-        if trim_to_max_elements(st, g, rules, &p.constraints, &mut best.structure) > 0 {
+        let (g, rules) = (p.params.granularity_level, &p.template.structure_rules);
+        if trim_to_max_elements(g, rules, &p.constraints, &mut best.structure) > 0 {
             best.report = self.assess(&best.structure);
         }
         Ok(best)

@@ -9,6 +9,7 @@ use crate::services::ai_provider::{
 use crate::services::validation::{self, QualityReport};
 use crate::types::api::{GranulateParams, JobRequest, Strategy};
 use crate::types::env::Config;
+use crate::types::outline::Outline;
 use crate::types::provider::{ProviderConfig, ProviderKind};
 use crate::types::purpose;
 use crate::types::request::check_counts;
@@ -63,7 +64,7 @@ pub(super) fn review_request(
     topic: &str,
     audience: &str,
     level: u8,
-    structure: &Value,
+    structure: &Outline,
     report: &QualityReport,
     chain: &[ProviderConfig],
 ) -> CompletionRequest {
@@ -106,6 +107,49 @@ pub(super) async fn complete<R: Runtime, J: JobStore, S: StructureStore, T: Temp
     chain
         .complete(request, validate, budget, deadline_ms, attempts)
         .await
+}
+
+/// `complete` with a typed reading of the answer: the kit's chain hands
+/// back JSON, so the value `parse` made of the accepted answer (the chain
+/// stops at the first one it accepts) is kept beside it instead of being
+/// written out as JSON and read again. The completion's own `value` is null.
+pub(super) async fn complete_typed<
+    O,
+    R: Runtime,
+    J: JobStore,
+    S: StructureStore,
+    T: TemplateSource,
+>(
+    ports: &Ports<'_, R, J, S, T>,
+    providers: &[ProviderConfig],
+    request: &CompletionRequest,
+    parse: &dyn Fn(&Value) -> Result<O, Vec<String>>,
+    budget: &mut Budget,
+    deadline_ms: u64,
+    attempts: &mut Vec<Attempt>,
+) -> Result<(O, Completion), ChainError> {
+    let accepted = std::cell::RefCell::new(None);
+    let validate = |v: &Value| {
+        let typed = parse(v)?;
+        *accepted.borrow_mut() = Some(typed);
+        Ok(Value::Null)
+    };
+    let done = complete(
+        ports,
+        providers,
+        request,
+        &validate,
+        budget,
+        deadline_ms,
+        attempts,
+    )
+    .await?;
+    match accepted.into_inner() {
+        Some(typed) => Ok((typed, done)),
+        None => Err(ChainError::ProvidersFailed(
+            "an accepted answer was not kept".into(),
+        )),
+    }
 }
 
 pub(super) fn plan(

@@ -16,6 +16,7 @@ use crate::services::validation::{self, assess};
 use crate::types::api::JobRequest;
 use crate::types::env::{App, STRUCTURES};
 use crate::types::job::JobStatus;
+use crate::types::outline::Outline;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use bitware_kit::error::{AppError, AppResult};
@@ -23,14 +24,19 @@ use serde_json::{json, Value};
 
 /// The structure of a completed job: from its storage tier, or rebuilt from
 /// `structure_elements` (`from_elements`, or when a KV copy has expired).
+/// What was stored is canonical; anything else is an internal error.
 pub async fn load_structure(
     app: &App,
     db: &Database,
     job: &JobRow,
     from_elements: bool,
-) -> AppResult<(Value, &'static str)> {
+) -> AppResult<(Outline, &'static str)> {
     let structure_type = StructureType::parse(&job.structure_type)
         .ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    let canonical = |value: &Value| {
+        Outline::from_canonical(structure_type, value)
+            .map_err(|e| AppError::internal(format!("job {}'s stored structure: {e}", job.id)))
+    };
     let tier = job.storage_type.as_deref().and_then(Tier::parse);
     if !from_elements {
         match (tier, job.storage_location.as_deref()) {
@@ -43,14 +49,14 @@ pub async fn load_structure(
                     .map(|r| r["output"]["structure"].clone())
                     .filter(|s| s.is_object())
                 {
-                    return Ok((structure, "inline"));
+                    return Ok((canonical(&structure)?, "inline"));
                 }
             }
             (Some(tier), Some(location)) => {
                 if let Some(structure) =
                     storage::load(&app.env, &STRUCTURES, tier, location).await?
                 {
-                    return Ok((structure, tier.as_str()));
+                    return Ok((canonical(&structure)?, tier.as_str()));
                 }
             }
             _ => {}
@@ -63,7 +69,9 @@ pub async fn load_structure(
         .and_then(|r| serde_json::from_str(&r).ok())
         .unwrap_or_else(|| json!({}));
     let rows = db.elements(job.id).await?;
-    Ok((outline::rebuild(structure_type, &root, &rows), "elements"))
+    let outline = outline::rebuild(structure_type, &root, &rows)
+        .map_err(|e| AppError::internal(format!("job {}'s elements: {e}", job.id)))?;
+    Ok((outline, "elements"))
 }
 
 /// Validate a completed job again (`POST /api/validate`, execute `validate`).
@@ -114,7 +122,6 @@ pub async fn revalidate(
     let threshold = threshold.unwrap_or(rules_default.validation_threshold);
     let (structure, _) = load_structure(app, db, &job, false).await?;
     let report = assess(
-        structure_type,
         request.params.granularity_level,
         &rules,
         &request.params.constraints(),

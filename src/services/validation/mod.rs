@@ -19,11 +19,11 @@ pub use trim::{check_max_elements_feasible, minimum_outline, trim_to_max_element
 mod fixtures {
     use crate::services::offline::generate;
     use crate::services::validation::score::{assess, QualityReport};
+    use crate::types::outline::Outline;
     use crate::types::rules::{Constraints, StructureRules};
     use crate::types::structure::{Granularity, StructureType};
-    use serde_json::Value;
 
-    pub fn course(g: u8) -> (Granularity, Value) {
+    pub fn course(g: u8) -> (Granularity, Outline) {
         let g = Granularity::new(g as i64).unwrap();
         let rules = StructureRules::contract(StructureType::Course);
         (
@@ -38,9 +38,8 @@ mod fixtures {
         )
     }
 
-    pub fn score_of(g: Granularity, v: &Value) -> QualityReport {
+    pub fn score_of(g: Granularity, v: &Outline) -> QualityReport {
         assess(
-            StructureType::Course,
             g,
             &StructureRules::contract(StructureType::Course),
             &Constraints::default(),

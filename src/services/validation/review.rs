@@ -9,6 +9,7 @@
 use crate::helpers::prompts::clean_user_text;
 use crate::services::validation::score::{round3, QualityReport, WEIGHTS};
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
+use crate::types::outline::Outline;
 use crate::types::structure::StructureType;
 use serde::Serialize;
 use serde_json::Value;
@@ -63,7 +64,7 @@ pub fn review_prompt(
     topic: &str,
     audience: &str,
     level: u8,
-    structure: &Value,
+    structure: &Outline,
 ) -> String {
     let criteria = review_criteria(level)
         .iter()

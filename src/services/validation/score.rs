@@ -12,10 +12,10 @@
 //!
 //! A perfect outline scores 1.0; every kind of defect lowers its component.
 
+use crate::types::outline::{FieldValue, Node, Outline};
 use crate::types::rules::{Constraints, StructureRules};
-use crate::types::structure::{FieldKind, Granularity, StructureType, TypeSpec};
+use crate::types::structure::{FieldKind, FieldSpec, Granularity, TypeSpec};
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
 pub const WEIGHTS: [(&str, f64); 5] = [
@@ -56,24 +56,23 @@ impl QualityReport {
     }
 }
 
-/// Check `structure` (canonical JSON) against rules and constraints and score it.
+/// Check `structure` against rules and constraints and score it.
 pub fn assess(
-    structure_type: StructureType,
     granularity: Granularity,
     rules: &StructureRules,
     constraints: &Constraints,
-    structure: &Value,
+    structure: &Outline,
 ) -> QualityReport {
-    let spec = structure_type.spec();
+    let spec = structure.spec();
     let expected_depth = granularity.depth(spec);
     let mut walk = Walk::default();
-    walk.fields(structure, spec.root_fields);
+    walk.fields(&structure.root, spec.root_fields);
     walk.level(
         spec,
         rules,
         constraints,
         0,
-        structure,
+        &structure.items,
         "root",
         expected_depth,
     );
@@ -204,8 +203,8 @@ struct Walk {
 }
 
 impl Walk {
-    fn fields(&mut self, node: &Value, fields: &[crate::types::structure::FieldSpec]) {
-        for field in fields {
+    fn fields(&mut self, values: &[FieldValue], fields: &[FieldSpec]) {
+        for (field, value) in fields.iter().zip(values) {
             // Integers, optional lists and relationships may legitimately be 0 / empty.
             if matches!(
                 field.kind,
@@ -214,9 +213,9 @@ impl Walk {
                 continue;
             }
             self.fields_required += 1;
-            let filled = match &node[field.name] {
-                Value::String(s) => !s.trim().is_empty(),
-                Value::Array(a) => !a.is_empty(),
+            let filled = match value {
+                FieldValue::Text(s) => !s.trim().is_empty(),
+                FieldValue::List(a) => !a.is_empty(),
                 _ => false,
             };
             self.fields_filled += u32::from(filled);
@@ -230,7 +229,7 @@ impl Walk {
         rules: &StructureRules,
         constraints: &Constraints,
         depth: usize,
-        parent: &Value,
+        children: &[Node],
         path: &str,
         expected_depth: usize,
     ) {
@@ -240,10 +239,6 @@ impl Walk {
         if self.per_level.len() <= depth {
             self.per_level.resize_with(depth + 1, LevelSeen::default);
         }
-        let children = parent[level.key]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
         let n = children.len() as u32;
         // Levels deeper than the granularity asks for are not required, but
         // when present they must still follow the rules.
@@ -282,11 +277,7 @@ impl Walk {
                 level.key
             );
             self.per_level[depth].count += 1;
-            let title = child[level.title_field]
-                .as_str()
-                .unwrap_or("")
-                .trim()
-                .to_lowercase();
+            let title = child.title().trim().to_lowercase();
             if !title.is_empty() && !self.per_level[depth].titles.insert(title) {
                 self.duplicates += 1;
                 self.violations.push(Violation {
@@ -298,13 +289,13 @@ impl Walk {
                     ),
                 });
             }
-            self.fields(child, level.fields);
+            self.fields(&child.fields, level.fields);
             self.level(
                 spec,
                 rules,
                 constraints,
                 depth + 1,
-                child,
+                &child.children,
                 &child_path,
                 expected_depth,
             );
@@ -317,7 +308,7 @@ mod tests {
     use super::*;
     use crate::services::offline::generate;
     use crate::services::validation::fixtures::{course, score_of};
-    use serde_json::json;
+    use crate::types::structure::StructureType;
 
     #[test]
     fn a_perfect_outline_scores_one() {
@@ -326,7 +317,7 @@ mod tests {
                 let g = Granularity::new(level).unwrap();
                 let rules = StructureRules::contract(t);
                 let outline = generate(t, g, &rules, &Constraints::default(), "Topic");
-                let report = assess(t, g, &rules, &Constraints::default(), &outline);
+                let report = assess(g, &rules, &Constraints::default(), &outline);
                 assert_eq!(report.score, 1.0, "{t} g{level}: {:?}", report.violations);
                 assert!(report.violations.is_empty());
             }
@@ -336,10 +327,7 @@ mod tests {
     #[test]
     fn too_few_children_breaks_the_level_rule() {
         let (g, mut v) = course(3);
-        v["modules"][0]["lessons"]
-            .as_array_mut()
-            .unwrap()
-            .truncate(1);
+        v.items[0].children.truncate(1);
         let report = score_of(g, &v);
         assert!(report.score < 1.0);
         assert_eq!(report.violations[0].code, "level_rule");
@@ -350,8 +338,8 @@ mod tests {
     #[test]
     fn empty_required_fields_lower_completeness() {
         let (g, mut v) = course(3);
-        v["modules"][1]["description"] = json!("");
-        v["learningOutcomes"] = json!([]);
+        v.items[1].set_text("description", String::new());
+        *v.field_mut("learningOutcomes").unwrap() = FieldValue::List(Vec::new());
         let report = score_of(g, &v);
         assert!(report.components["completeness"] < 1.0);
         assert!(report.score < 1.0);
@@ -371,8 +359,8 @@ mod tests {
     #[test]
     fn duplicate_titles_lower_uniqueness() {
         let (g, mut v) = course(3);
-        let first = v["modules"][0]["title"].clone();
-        v["modules"][1]["title"] = first;
+        let first = v.items[0].title().to_string();
+        v.items[1].set_title(first);
         let report = score_of(g, &v);
         assert!(report.components["uniqueness"] < 1.0);
         assert!(report
@@ -384,15 +372,12 @@ mod tests {
     #[test]
     fn uneven_groups_lower_balance_even_inside_the_rules() {
         let (g, mut v) = course(4);
-        v["modules"][0]["lessons"]
-            .as_array_mut()
-            .unwrap()
-            .truncate(2);
-        let extra = v["modules"][1]["lessons"][0].clone();
+        v.items[0].children.truncate(2);
+        let extra = v.items[1].children[0].clone();
         for i in 0..2 {
             let mut e = extra.clone();
-            e["title"] = json!(format!("Extra {i}"));
-            v["modules"][1]["lessons"].as_array_mut().unwrap().push(e);
+            e.set_title(format!("Extra {i}"));
+            v.items[1].children.push(e);
         }
         let report = score_of(g, &v);
         assert_eq!(report.components["rules"], 1.0);
@@ -407,7 +392,6 @@ mod tests {
             ..Default::default()
         };
         let report = assess(
-            StructureType::Course,
             g,
             &StructureRules::contract(StructureType::Course),
             &constraints,

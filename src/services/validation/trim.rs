@@ -3,9 +3,9 @@
 //! model call), and trimming an outline down to the cap without breaking a
 //! level rule or an exact count.
 
+use crate::types::outline::{Node, Outline};
 use crate::types::rules::{Constraints, StructureRules};
-use crate::types::structure::{Granularity, StructureType, TypeSpec};
-use serde_json::Value;
+use crate::types::structure::{Granularity, StructureType};
 
 /// The smallest complete outline at a granularity: every level it asks for,
 /// each parent at its rule's minimum or the caller's exact count. Returns
@@ -85,28 +85,27 @@ pub fn check_max_elements_feasible(
 /// (`check_max_elements_feasible` keeps that from happening in a job).
 /// Returns how many elements were removed.
 pub fn trim_to_max_elements(
-    structure_type: StructureType,
     granularity: Granularity,
     rules: &StructureRules,
     constraints: &Constraints,
-    structure: &mut Value,
+    structure: &mut Outline,
 ) -> u32 {
     let Some(max) = constraints.max_elements else {
         return 0;
     };
-    let spec = structure_type.spec();
-    let before = count_elements(spec, structure, 0);
-    let fits = |s: &Value| count_elements(spec, s, 0) <= max as usize;
+    let spec = structure.spec();
+    let before = structure.element_count();
+    let fits = |s: &Outline| s.element_count() <= max as usize;
     let depth = granularity.depth(spec);
     for extra in (depth.max(1)..spec.levels.len()).rev() {
         if fits(structure) {
             break;
         }
         let mut parents = Vec::new();
-        groups_at_depth(spec, structure, 0, extra - 1, &mut parents);
+        groups_at_depth(&mut structure.items, 0, extra - 1, &mut parents);
         for group in parents {
-            for parent in group.iter_mut().filter_map(Value::as_object_mut) {
-                parent.remove(spec.levels[extra].key);
+            for parent in group.iter_mut() {
+                parent.children.clear();
             }
         }
     }
@@ -117,59 +116,36 @@ pub fn trim_to_max_elements(
                 .get(spec.levels[d].key)
                 .copied()
                 .unwrap_or(rules.range(d).0);
-            remove_from_largest_group(spec, structure, d, floor as usize)
+            remove_from_largest_group(structure, d, floor as usize)
         });
         if !removed {
             break;
         }
     }
-    (before - count_elements(spec, structure, 0)) as u32
+    (before - structure.element_count()) as u32
 }
 
-fn count_elements(spec: &TypeSpec, node: &Value, depth: usize) -> usize {
-    let Some(level) = spec.levels.get(depth) else {
-        return 0;
-    };
-    node[level.key].as_array().map_or(0, |c| {
-        c.len()
-            + c.iter()
-                .map(|x| count_elements(spec, x, depth + 1))
-                .sum::<usize>()
-    })
-}
-
+/// The sibling groups at `target` (the level-1 list is the one group at 0).
 fn groups_at_depth<'a>(
-    spec: &TypeSpec,
-    node: &'a mut Value,
+    group: &'a mut Vec<Node>,
     depth: usize,
     target: usize,
-    out: &mut Vec<&'a mut Vec<Value>>,
+    out: &mut Vec<&'a mut Vec<Node>>,
 ) {
-    let Some(level) = spec.levels.get(depth) else {
-        return;
-    };
-    let Some(children) = node.get_mut(level.key).and_then(Value::as_array_mut) else {
-        return;
-    };
     if depth == target {
-        out.push(children);
+        out.push(group);
     } else {
-        for child in children.iter_mut() {
-            groups_at_depth(spec, child, depth + 1, target, out);
+        for child in group.iter_mut() {
+            groups_at_depth(&mut child.children, depth + 1, target, out);
         }
     }
 }
 
 /// Pop the last child of the last largest group at `depth` that has more than
 /// `min` children, so earlier parts of the outline keep their detail.
-fn remove_from_largest_group(
-    spec: &TypeSpec,
-    structure: &mut Value,
-    depth: usize,
-    min: usize,
-) -> bool {
+fn remove_from_largest_group(structure: &mut Outline, depth: usize, min: usize) -> bool {
     let mut groups = Vec::new();
-    groups_at_depth(spec, structure, 0, depth, &mut groups);
+    groups_at_depth(&mut structure.items, 0, depth, &mut groups);
     let Some(largest) = groups
         .into_iter()
         .filter(|g| g.len() > min)
@@ -200,7 +176,7 @@ mod tests {
         let (g, mut v) = course(3);
         let rules = StructureRules::contract(StructureType::Course);
         let before = score_of(g, &v).total_elements;
-        let removed = trim_to_max_elements(StructureType::Course, g, &rules, &max(40), &mut v);
+        let removed = trim_to_max_elements(g, &rules, &max(40), &mut v);
         let after = score_of(g, &v);
         assert_eq!(after.total_elements, 40);
         assert_eq!(removed, before - 40);
@@ -216,11 +192,11 @@ mod tests {
                 let g = Granularity::new(level).unwrap();
                 let full = generate(t, g, &rules, &Constraints::default(), "T");
                 let (smallest, _) = minimum_outline(t, g, &rules, &Constraints::default());
-                let size = assess(t, g, &rules, &Constraints::default(), &full).total_elements;
+                let size = assess(g, &rules, &Constraints::default(), &full).total_elements;
                 for limit in smallest..=size {
                     let mut v = full.clone();
-                    trim_to_max_elements(t, g, &rules, &max(limit), &mut v);
-                    let report = assess(t, g, &rules, &max(limit), &v);
+                    trim_to_max_elements(g, &rules, &max(limit), &mut v);
+                    let report = assess(g, &rules, &max(limit), &v);
                     assert!(
                         report.violations.is_empty(),
                         "{t} g{level} max {limit}: {:?}",
@@ -240,8 +216,8 @@ mod tests {
         for modules in [4, 6] {
             // A model that sent more modules than asked loses the extra ones too.
             let mut v = generate_with_counts(StructureType::Course, &[modules, 3, 2], "T");
-            trim_to_max_elements(StructureType::Course, g, &rules, &c, &mut v);
-            let report = assess(StructureType::Course, g, &rules, &c, &v);
+            trim_to_max_elements(g, &rules, &c, &mut v);
+            let report = assess(g, &rules, &c, &v);
             assert_eq!(report.elements_by_level["modules"], 4);
             assert_eq!(report.total_elements, 20);
             assert!(report.violations.is_empty(), "{:?}", report.violations);
@@ -253,14 +229,9 @@ mod tests {
         let rules = StructureRules::contract(StructureType::Course);
         let g = Granularity::new(1).unwrap();
         let mut v = generate_with_counts(StructureType::Course, &[4, 3, 2], "T");
-        assert_eq!(
-            trim_to_max_elements(StructureType::Course, g, &rules, &max(4), &mut v),
-            36
-        );
-        assert!(v["modules"][0].get("lessons").is_none());
-        assert!(assess(StructureType::Course, g, &rules, &max(4), &v)
-            .violations
-            .is_empty());
+        assert_eq!(trim_to_max_elements(g, &rules, &max(4), &mut v), 36);
+        assert!(v.items[0].children.is_empty());
+        assert!(assess(g, &rules, &max(4), &v).violations.is_empty());
     }
 
     #[test]
