@@ -14,7 +14,11 @@ const MAX_DEPTH: usize = 128;
 
 /// The value of a whole JSON5 document, or why it is not one.
 pub fn from_str(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text, i: 0, depth: 0 };
+    let mut p = Parser {
+        s: text,
+        i: 0,
+        depth: 0,
+    };
     let value = p.value()?;
     p.skip_blank()?;
     match p.peek() {
@@ -63,9 +67,14 @@ impl Parser<'_> {
             if rest.starts_with("//") {
                 self.i += rest.find('\n').unwrap_or(rest.len());
             } else if rest.starts_with("/*") {
-                let end = rest[2..].find("*/").ok_or_else(|| self.error("unclosed comment"))?;
+                let end = rest[2..]
+                    .find("*/")
+                    .ok_or_else(|| self.error("unclosed comment"))?;
                 self.i += end + 4;
-            } else if self.peek().is_some_and(|c| c.is_whitespace() || c == '\u{feff}') {
+            } else if self
+                .peek()
+                .is_some_and(|c| c.is_whitespace() || c == '\u{feff}')
+            {
                 self.bump();
             } else {
                 return Ok(());
@@ -170,7 +179,8 @@ impl Parser<'_> {
     fn identifier(&mut self) -> &str {
         let start = self.i;
         while let Some(c) = self.peek() {
-            let ok = c == '$' || c == '_' || c.is_alphabetic() || c == '\u{200c}' || c == '\u{200d}';
+            let ok =
+                c == '$' || c == '_' || c.is_alphabetic() || c == '\u{200c}' || c == '\u{200d}';
             if !(ok || (self.i > start && c.is_alphanumeric())) {
                 break;
             }
@@ -315,7 +325,10 @@ mod tests {
     #[test]
     fn json_reads_as_serde_json_reads_it() {
         let text = r#"{"a": [1, -2, 3.5, 1e3, 18446744073709551615, "x\"\u00e9\ud83d\ude00"], "b": {"c": null, "d": true, "e": false}}"#;
-        assert_eq!(from_str(text), Ok(serde_json::from_str::<Value>(text).unwrap()));
+        assert_eq!(
+            from_str(text),
+            Ok(serde_json::from_str::<Value>(text).unwrap())
+        );
     }
 
     #[test]
@@ -324,8 +337,10 @@ mod tests {
                     f: 'a\\\nb', g: '\\x41\\v\\0', arr: [1, 2, /* x */], }";
         assert_eq!(
             from_str(text),
-            Ok(json!({"unquoted": "single ' \"q\"", "$k_1": 31, "b": 0.5, "c": 5.0, "d": null,
-                "e": null, "f": "ab", "g": "A\u{b}\0", "arr": [1, 2]}))
+            Ok(
+                json!({"unquoted": "single ' \"q\"", "$k_1": 31, "b": 0.5, "c": 5.0, "d": null,
+                "e": null, "f": "ab", "g": "A\u{b}\0", "arr": [1, 2]})
+            )
         );
     }
 
@@ -356,6 +371,8 @@ mod tests {
         ] {
             assert!(from_str(text).is_err(), "{text}");
         }
-        assert!(from_str(&"[".repeat(200)).unwrap_err().contains("nested too deeply"));
+        assert!(from_str(&"[".repeat(200))
+            .unwrap_err()
+            .contains("nested too deeply"));
     }
 }
