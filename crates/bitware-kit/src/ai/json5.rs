@@ -66,8 +66,8 @@ impl Parser<'_> {
             let rest = &self.s[self.i..];
             if rest.starts_with("//") {
                 self.i += rest.find('\n').unwrap_or(rest.len());
-            } else if rest.starts_with("/*") {
-                let end = rest[2..]
+            } else if let Some(comment) = rest.strip_prefix("/*") {
+                let end = comment
                     .find("*/")
                     .ok_or_else(|| self.error("unclosed comment"))?;
                 self.i += end + 4;
