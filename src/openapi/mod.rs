@@ -1,5 +1,5 @@
-//! The OpenAPI 3.1 document (`GET /openapi.json`) and the route part of
-//! `/help`, both generated from one source: the route table
+//! The OpenAPI 3.1 document (`GET /openapi.json`) and `/help` (its routes
+//! from the same source, the rest in `help.rs`), generated from one source: the route table
 //! (`routes::ROUTES`: method, path, access tier, summary) plus the request
 //! and response schema of each route (`paths.rs`, with the shared shapes of
 //! `components.rs`), assembled by the route-table-generic builder (`bitware_kit::openapi`). A
@@ -7,9 +7,10 @@
 //! until its schemas are declared.
 //!
 //! The worker serves what that code generated: `api/openapi.json` and
-//! `api/help_routes.json` at the top of the repository (checked in, to be
-//! read and diffed), embedded at build time, so the schema-building code
-//! stays out of the wasm (native only). A unit test
+//! `api/help.json` (all of `/help` but what a deployment configures, see
+//! `help.rs`) at the top of the repository (checked in, to be read and
+//! diffed), embedded at build time without their whitespace (`build.rs`), so
+//! the code that builds them stays out of the wasm (native only). A unit test
 //! regenerates both and fails when a checked-in copy is stale; refresh them
 //! with `UPDATE_OPENAPI=1 cargo test --lib openapi`.
 
@@ -19,12 +20,15 @@ pub use bitware_kit::openapi as builder;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod components;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod help;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod paths;
 
-/// The generated document; `info.version` is [`VERSION_SLOT`].
-pub const DOCUMENT: &str = include_str!("../../api/openapi.json");
-/// `/help`'s `routes[]`, generated from the same source.
-pub const HELP_ROUTES: &str = include_str!("../../api/help_routes.json");
+/// The generated document, compact; `info.version` is [`VERSION_SLOT`].
+pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+/// `/help` (its `routes[]` generated from the same source) without what a
+/// deployment configures, compact.
+pub const HELP: &str = include_str!(concat!(env!("OUT_DIR"), "/help.json"));
 /// Stands for the deployment's version in [`DOCUMENT`].
 pub const VERSION_SLOT: &str = "\"@VERSION@\"";
 
@@ -32,11 +36,6 @@ pub const VERSION_SLOT: &str = "\"@VERSION@\"";
 pub fn document(version: &str) -> String {
     let version = serde_json::Value::from(version).to_string();
     DOCUMENT.replacen(VERSION_SLOT, &version, 1)
-}
-
-/// `/help`'s `routes[]`.
-pub fn help_routes() -> Result<serde_json::Value, serde_json::Error> {
-    serde_json::from_str(HELP_ROUTES)
 }
 
 /// The document as generated from the route table and the schemas.
@@ -72,21 +71,27 @@ mod tests {
     use crate::routes::{Access, ROUTES};
     use serde_json::Value;
 
-    /// The embedded copies are what the code generates today.
+    /// The checked-in copies are what the code generates today, and the
+    /// embedded ones are the same JSON, compact.
     #[test]
     fn the_served_documents_are_current() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/api/");
         let generated = [
             ("openapi.json", DOCUMENT, generate_document("@VERSION@")),
-            ("help_routes.json", HELP_ROUTES, generate_help_routes()),
+            ("help.json", HELP, help::help_static()),
         ];
         for (file, served, value) in generated {
             let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
             if std::env::var_os("UPDATE_OPENAPI").is_some() {
                 std::fs::write(format!("{dir}{file}"), &text).unwrap();
             } else {
+                let checked_in = std::fs::read_to_string(format!("{dir}{file}")).unwrap();
                 assert!(
-                    served == text,
+                    served == serde_json::to_string(&value).unwrap(),
+                    "the embedded api/{file} is not its compact form (build.rs)"
+                );
+                assert!(
+                    checked_in == text,
                     "api/{file} is stale: run `UPDATE_OPENAPI=1 cargo test --lib openapi` and commit it"
                 );
             }
@@ -98,8 +103,8 @@ mod tests {
         let doc: Value = serde_json::from_str(&document("1.2.3 \"q\"")).unwrap();
         assert_eq!(doc["info"]["version"], "1.2.3 \"q\"");
         assert_eq!(doc["openapi"], "3.1.0");
-        assert!(help_routes()
-            .unwrap()
+        let help: Value = serde_json::from_str(HELP).unwrap();
+        assert!(help["routes"]
             .as_array()
             .is_some_and(|r| r.len() == ROUTES.len()));
     }

@@ -30,6 +30,7 @@ pub struct Route<Id: 'static> {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
+    /// The documentation texts (empty in the wasm, see [`route!`]).
     pub summary: &'static str,
     pub request: &'static str,
     pub response: &'static str,
@@ -37,6 +38,8 @@ pub struct Route<Id: 'static> {
 
 /// One row of a route table:
 /// `route!(RouteId::Health, "GET", "/health", Public, "summary", "request", "response")`.
+/// The three texts feed the documents generated natively (`openapi`); in the
+/// wasm they are empty, so the module does not carry them (issue 11).
 #[macro_export]
 macro_rules! route {
     ($id:path, $method:literal, $path:literal, $access:ident, $summary:literal, $request:literal, $response:literal) => {
@@ -45,9 +48,22 @@ macro_rules! route {
             method: $method,
             path: $path,
             access: $crate::routes::Access::$access,
-            summary: $summary,
-            request: $request,
-            response: $response,
+            summary: $crate::route_text!($summary),
+            request: $crate::route_text!($request),
+            response: $crate::route_text!($response),
+        }
+    };
+}
+
+/// A route's documentation text: itself natively, "" in the wasm.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! route_text {
+    ($text:literal) => {
+        if cfg!(target_arch = "wasm32") {
+            ""
+        } else {
+            $text
         }
     };
 }

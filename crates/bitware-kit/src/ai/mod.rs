@@ -17,6 +17,7 @@
 //! `runtime` implements it on Workers (`worker` feature).
 
 mod chain;
+pub mod json5;
 pub mod json_extract;
 pub mod progress;
 #[cfg(feature = "worker")]
