@@ -23,7 +23,8 @@ pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {
 
 pub async fn estimate(call: &Call<'_>) -> AppResult<Reply> {
     let (params, config) = parse_estimate(call.body()?, economy::provider_of)?;
-    Ok(Reply::ok(economy::quote(call.app, &params, &config).await?))
+    let quote = economy::quote(call.app, &params, &config).await?;
+    Ok(Reply::ok(json!(quote)))
 }
 
 pub async fn stats(call: &Call<'_>) -> AppResult<Reply> {

@@ -72,8 +72,8 @@ pub async fn execute(
                     output_tokens: 0,
                     duration_ms: now_ms().saturating_sub(started),
                     cost: Some(0.0),
-                    model: estimate["estimate"]["model"].as_str(),
-                    output: estimate.clone(),
+                    model: Some(&estimate.estimate.chosen.model),
+                    output: json!(estimate),
                 }
                 .into_json(),
             )

@@ -12,9 +12,10 @@ use crate::types::api::{ExecConfig, GranulateParams};
 use crate::types::env::{App, Config};
 use crate::types::pricing::{Pricing, TokenUsage};
 use crate::types::provider::ProviderKind;
+use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::{AppError, AppResult};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 pub fn tokens_per_second(provider: ProviderKind) -> f64 {
     match provider {
@@ -64,18 +65,70 @@ pub fn job_tokens(
     Ok(usage)
 }
 
-fn priced(pricing: &Pricing, model: &str, usage: &TokenUsage) -> Value {
+/// What one model would cost and take for the job.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Priced {
+    pub provider: ProviderKind,
+    pub model: String,
+    /// `None`: the model has no price.
+    pub cost_usd: Option<f64>,
+    pub time_ms: u64,
+    /// Alternatives only: whether the deployment has that provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configured: Option<bool>,
+}
+
+fn priced(pricing: &Pricing, model: &str, usage: &TokenUsage) -> Priced {
     let provider = provider_of(model);
     let time = 800.0 + usage.output as f64 / tokens_per_second(provider) * 1000.0;
-    json!({"provider": provider, "model": model, "costUsd": pricing.cost(model, usage), "timeMs": time.round() as u64})
+    Priced {
+        provider,
+        model: model.to_string(),
+        cost_usd: pricing.cost(model, usage),
+        time_ms: time.round() as u64,
+        configured: None,
+    }
 }
+
+/// An estimate (`POST /api/economy/estimate`, the execute `estimate` action).
+#[derive(Debug, Serialize)]
+pub struct Quote {
+    pub estimate: Estimate,
+    /// Cheaper models than the chosen one, cheapest first.
+    pub alternatives: Vec<Priced>,
+    pub method: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Estimate {
+    pub structure_type: StructureType,
+    pub template_name: String,
+    pub granularity_level: u8,
+    pub expected_elements: u32,
+    pub validation_level: Option<u8>,
+    pub tokens: Tokens,
+    #[serde(flatten)]
+    pub chosen: Priced,
+    pub pricing_date: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub total: u64,
+}
+
+const METHOD: &str = "input: rendered prompt + system prompt + schema at 4 chars/token; output: expected elements x tokens per element of each level + 120; time: 0.8 s + output at the provider's typical tokens/s";
 
 pub fn estimate(
     config: &Config,
     template: &Template,
     params: &GranulateParams,
     exec: &ExecConfig,
-) -> AppResult<Value> {
+) -> AppResult<Quote> {
     let level = exec
         .validation_level
         .filter(|_| exec.validation != Some(false));
@@ -95,52 +148,50 @@ pub fn estimate(
             })?,
     };
     let chosen = priced(&config.pricing, &primary_model, &usage);
-    let chosen_cost = chosen["costUsd"].as_f64();
-    let mut alternatives: Vec<Value> = config
+    let mut alternatives: Vec<Priced> = config
         .pricing
         .models
         .keys()
         .filter(|m| *m != &primary_model && m.as_str() != "offline")
-        .map(|m| {
-            let mut alt = priced(&config.pricing, m, &usage);
-            alt["configured"] = json!(config.providers.configured(provider_of(m)));
-            alt
+        .map(|m| Priced {
+            configured: Some(config.providers.configured(provider_of(m))),
+            ..priced(&config.pricing, m, &usage)
         })
-        .filter(|alt| match (alt["costUsd"].as_f64(), chosen_cost) {
+        .filter(|alt| match (alt.cost_usd, chosen.cost_usd) {
             (Some(c), Some(base)) => c < base,
             (Some(_), None) => true,
             _ => false,
         })
         .collect();
     alternatives.sort_by(|a, b| {
-        a["costUsd"]
-            .as_f64()
-            .partial_cmp(&b["costUsd"].as_f64())
+        a.cost_usd
+            .partial_cmp(&b.cost_usd)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     let spec = template.structure_type.spec();
-    Ok(json!({
-        "estimate": {
-            "structureType": template.structure_type,
-            "templateName": template.template_name,
-            "granularityLevel": params.granularity_level.get(),
-            "expectedElements": spec.expected_elements(params.granularity_level),
-            "validationLevel": level,
-            "tokens": {"input": usage.input, "output": usage.output, "total": usage.total()},
-            "provider": chosen["provider"],
-            "model": chosen["model"],
-            "costUsd": chosen["costUsd"],
-            "timeMs": chosen["timeMs"],
-            "pricingDate": config.pricing.date,
+    Ok(Quote {
+        estimate: Estimate {
+            structure_type: template.structure_type,
+            template_name: template.template_name.clone(),
+            granularity_level: params.granularity_level.get(),
+            expected_elements: spec.expected_elements(params.granularity_level),
+            validation_level: level,
+            tokens: Tokens {
+                input: usage.input,
+                output: usage.output,
+                total: usage.total(),
+            },
+            chosen,
+            pricing_date: config.pricing.date.clone(),
         },
-        "alternatives": alternatives,
-        "method": "input: rendered prompt + system prompt + schema at 4 chars/token; output: expected elements x tokens per element of each level + 120; time: 0.8 s + output at the provider's typical tokens/s",
-    }))
+        alternatives,
+        method: METHOD,
+    })
 }
 
 /// The estimate of a request (`POST /api/economy/estimate`): its template
 /// resolved, nothing generated, nothing spent.
-pub async fn quote(app: &App, params: &GranulateParams, config: &ExecConfig) -> AppResult<Value> {
+pub async fn quote(app: &App, params: &GranulateParams, config: &ExecConfig) -> AppResult<Quote> {
     quote_with(app, &Database::new(app)?, params, config).await
 }
 
@@ -150,7 +201,7 @@ pub async fn quote_with(
     db: &Database,
     params: &GranulateParams,
     config: &ExecConfig,
-) -> AppResult<Value> {
+) -> AppResult<Quote> {
     let template = crate::services::templates::resolve(
         app,
         db,
@@ -164,6 +215,7 @@ pub async fn quote_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn models_map_to_their_provider() {
@@ -234,7 +286,8 @@ mod tests {
             ai_model: Some("gpt-4o".into()),
             ..ExecConfig::default()
         };
-        let out = estimate(&config, &template, &params, &exec).unwrap();
+        let out =
+            serde_json::to_value(estimate(&config, &template, &params, &exec).unwrap()).unwrap();
         let chosen = &out["estimate"];
         assert_eq!(chosen["model"], "gpt-4o");
         assert_eq!(chosen["provider"], "openai");
@@ -247,7 +300,10 @@ mod tests {
             .all(|a| a["costUsd"].as_f64().unwrap() < cost && a["configured"] == false));
         // No model named: the job's own chain decides; outside production,
         // with no provider configured, that is the offline provider (free).
-        let offline = estimate(&config, &template, &params, &ExecConfig::default()).unwrap();
+        let offline = serde_json::to_value(
+            estimate(&config, &template, &params, &ExecConfig::default()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(offline["estimate"]["model"], "offline");
         assert_eq!(offline["estimate"]["costUsd"], 0.0);
         // In production nothing is configured, so nothing can be priced.
