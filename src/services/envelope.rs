@@ -10,7 +10,6 @@ use crate::helpers::economy::Efficiency;
 use crate::services::outline::{self, WordCountEstimates};
 use crate::services::storage::Tier;
 use crate::services::validation::{QualityReport, Verdict};
-use crate::types::outline::Outline;
 use crate::types::pricing::TokenUsage;
 use crate::types::structure::StructureType;
 use serde::Serialize;
@@ -61,7 +60,7 @@ pub struct Output<'a> {
     pub placeholder: bool,
     /// The outline itself when it is stored inline ...
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub structure: Option<&'a Outline>,
+    pub structure: Option<&'a Value>,
     /// ... or where it is (KV, R2) and the URL that returns it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub structure_reference: Option<StructureReference<'a>>,
@@ -202,6 +201,7 @@ mod tests {
             &outline,
         );
         let rows = outline::flatten(&outline);
+        let canonical = outline.to_value();
         let words = outline::word_counts(st, &rows);
         let (metadata, specs) = (json!({"m": 1}), json!({"s": 1}));
         let usage = TokenUsage {
@@ -246,7 +246,7 @@ mod tests {
                 model: "gpt-4o-mini",
                 deliverable_specs: &specs,
                 placeholder: false,
-                structure: stored.is_none().then_some(&outline),
+                structure: stored.is_none().then_some(&canonical),
                 structure_reference: stored.map(|location| StructureReference {
                     tier: Tier::Kv,
                     location,

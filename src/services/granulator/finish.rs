@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 struct Finished {
     rows: Vec<ElementRow>,
     words: WordCountEstimates,
+    /// The outline's canonical JSON, and as text.
+    structure: Value,
     structure_json: String,
     tier: Tier,
     /// Where the outline went when it is not inline (KV key, R2 object).
@@ -105,9 +107,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let rows = outline::flatten(&draft.structure);
         let words = outline::word_counts(st, &rows);
         // The canonical JSON, made once: stored as text, inline in the envelope.
-        // The canonical JSON, made once: stored as text (the envelope
-        // serialises the typed outline itself).
-        let structure_json = draft.structure.to_value().to_string();
+        // The canonical JSON, made once: stored as text, inline in the envelope.
+        let structure = draft.structure.to_value();
+        let structure_json = structure.to_string();
         let tier = Tier::for_size(structure_json.len());
         if tier != Tier::Inline {
             let now = self.ports.now_ms();
@@ -157,6 +159,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         Ok(Finished {
             rows,
             words,
+            structure,
             structure_json,
             tier,
             location,
@@ -231,7 +234,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 model: &draft.model,
                 deliverable_specs: &f.deliverable_specs,
                 placeholder: f.placeholder,
-                structure: f.location.is_none().then_some(&draft.structure),
+                structure: f.location.is_none().then_some(&f.structure),
                 structure_reference,
                 validation_result: verdict,
             },
