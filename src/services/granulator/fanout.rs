@@ -11,7 +11,7 @@ use crate::helpers::prompts;
 use crate::services::ai_provider::{
     Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
 };
-use crate::services::fanout::{self, max_tokens_for, CallCost, PieceAnswer};
+use crate::services::fanout::{self, max_tokens_for, CallCost, Piece, PieceAnswer, Skeleton};
 use crate::types::pricing::round_usd;
 use crate::types::purpose;
 use futures_util::stream::{self, StreamExt};
@@ -29,6 +29,13 @@ fn label(attempts: &mut [Attempt], label: &str) {
     }
 }
 
+/// The worst case of every call of a fan-out, in the order they are queued.
+struct Costs {
+    skeleton: CallCost,
+    pieces: Vec<CallCost>,
+    root: CallCost,
+}
+
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
     /// The first outline as a skeleton plus branches. `Ok(None)` when the
     /// budget cannot pay every call of the fan-out in the worst case: the
@@ -37,81 +44,124 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         &mut self,
         attempts: &mut Vec<Attempt>,
     ) -> Result<Option<Draft>, ChainError> {
-        let p = &self.plan;
-        let st = p.structure_type;
-        let rules = &p.template.structure_rules;
-        let counts = p.counts.clone();
+        let st = self.plan.structure_type;
+        let counts = self.plan.counts.clone();
         let pieces = fanout::pieces(&counts);
-        let n = pieces.len();
-        let Some(first) = p.chain.first() else {
+        let Some(first) = self.plan.chain.first() else {
             return Ok(None);
         };
-        let system = prompts::system_prompt(st);
-        let skeleton_user = fanout::skeleton_prompt(st, &p.prompt, &counts);
-        let skeleton_schema = fanout::skeleton_schema(st, &counts);
-        let skeleton_expected = fanout::skeleton_expected_tokens(&counts);
-        let branch_expected = fanout::branch_expected_tokens(st.spec(), &counts);
-        let skeleton_cost = CallCost {
-            input_bytes: system.len() + skeleton_user.len() + skeleton_schema.to_string().len(),
-            max_tokens: max_tokens_for(skeleton_expected),
-            expected_tokens: skeleton_expected,
-        };
-        let branch_bytes = fanout::branch_input_bytes(st, &counts, rules);
-        let piece_costs: Vec<CallCost> = pieces
-            .iter()
-            .map(|piece| {
-                let expected = fanout::piece_expected_tokens(st, piece, branch_expected);
-                CallCost {
-                    input_bytes: branch_bytes,
-                    max_tokens: max_tokens_for(expected),
-                    expected_tokens: expected,
-                }
-            })
-            .collect();
-        let root_cost = CallCost {
-            input_bytes: system.len()
-                + p.params.topic.len()
-                + p.audience.len()
-                + fanout::root_schema(st, rules).to_string().len()
-                + 600
-                + skeleton_expected as usize * 4,
-            max_tokens: max_tokens_for(fanout::root_expected_tokens()),
-            expected_tokens: fanout::root_expected_tokens(),
-        };
-        // Reserve before fanning out: every call's worst case must fit its share.
         let price = self.ports.config.pricing.price(&first.model);
-        let mut calls = vec![skeleton_cost];
-        calls.extend(piece_costs.iter().copied());
-        calls.push(root_cost);
-        let shares = fanout::budget_shares(p.budget.left_usd(), price, &calls);
+        let system = prompts::system_prompt(st);
+        let skeleton_request = self.skeleton_request(&system, &counts);
+        let costs = self.costs(&system, &skeleton_request, &pieces);
+        // Reserve before fanning out: every call's worst case must fit its share.
+        let mut calls = vec![costs.skeleton];
+        calls.extend(costs.pieces.iter().copied());
+        calls.push(costs.root);
+        let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &calls);
         if !fanout::shares_fit(price, &first.model, &shares, &calls) {
             return Ok(None);
         }
-        let progress = self.progress.clone();
-        progress.set_branches(0, n as u64);
+        self.progress.set_branches(0, pieces.len() as u64);
+        let skeleton_done = self
+            .skeleton(&skeleton_request, shares[0], attempts)
+            .await?;
+        let skeleton = fanout::skeleton_of(st, &skeleton_done.value);
+        // What is left is split again over the branches and the root call.
+        let mut rest = costs.pieces.clone();
+        rest.push(costs.root);
+        let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &rest);
+        let requests = self.part_requests(&system, &skeleton, &pieces, &costs);
+        let (answers, root) = self
+            .parts(&requests, &shares, &skeleton, &pieces, attempts)
+            .await?;
+        let nodes = fanout::assemble(answers);
+        let mut structure = fanout::merge(st, &skeleton, &root, nodes);
+        fanout::dedupe_titles(&mut structure);
+        let report = self.assess(&structure);
+        self.branches = Some(pieces.len() as u32);
+        Ok(Some(Draft {
+            structure,
+            report,
+            provider: skeleton_done.provider.as_str().to_string(),
+            model: skeleton_done.model,
+        }))
+    }
 
-        let request = CompletionRequest {
+    fn skeleton_request(&self, system: &str, counts: &[u32]) -> CompletionRequest {
+        let p = &self.plan;
+        let st = p.structure_type;
+        let expected = fanout::skeleton_expected_tokens(counts);
+        CompletionRequest {
             purpose: purpose::GRANULATE,
-            system: system.clone(),
-            user: skeleton_user,
+            system: system.to_string(),
+            user: fanout::skeleton_prompt(st, &p.prompt, counts),
             schema_name: format!("{}_skeleton", prompts::schema_name(st)),
-            schema: skeleton_schema,
-            max_tokens: skeleton_cost.max_tokens,
+            schema: fanout::skeleton_schema(st, counts),
+            max_tokens: max_tokens_for(expected),
             temperature: p.temperature,
-            expected_output_tokens: skeleton_expected,
-            progress: Some(progress.child()),
+            expected_output_tokens: expected,
+            progress: Some(self.progress.child()),
             offline_answer: None,
-        };
+        }
+    }
+
+    /// Each call's worst case: its prompt's bytes and its `max_tokens`.
+    fn costs(&self, system: &str, skeleton: &CompletionRequest, pieces: &[Piece]) -> Costs {
+        let p = &self.plan;
+        let (st, rules) = (p.structure_type, &p.template.structure_rules);
+        let skeleton_expected = skeleton.expected_output_tokens;
+        let branch_expected = fanout::branch_expected_tokens(st.spec(), &p.counts);
+        let branch_bytes = fanout::branch_input_bytes(st, &p.counts, rules);
+        Costs {
+            skeleton: CallCost {
+                input_bytes: system.len() + skeleton.user.len() + skeleton.schema.to_string().len(),
+                max_tokens: skeleton.max_tokens,
+                expected_tokens: skeleton_expected,
+            },
+            pieces: pieces
+                .iter()
+                .map(|piece| {
+                    let expected = fanout::piece_expected_tokens(st, piece, branch_expected);
+                    CallCost {
+                        input_bytes: branch_bytes,
+                        max_tokens: max_tokens_for(expected),
+                        expected_tokens: expected,
+                    }
+                })
+                .collect(),
+            root: CallCost {
+                input_bytes: system.len()
+                    + p.params.topic.len()
+                    + p.audience.len()
+                    + fanout::root_schema(st, rules).to_string().len()
+                    + 600
+                    + skeleton_expected as usize * 4,
+                max_tokens: max_tokens_for(fanout::root_expected_tokens()),
+                expected_tokens: fanout::root_expected_tokens(),
+            },
+        }
+    }
+
+    /// The skeleton call, within its share; its attempts labelled `skeleton`.
+    async fn skeleton(
+        &mut self,
+        request: &CompletionRequest,
+        share: Option<f64>,
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Completion, ChainError> {
+        let p = &self.plan;
+        let (st, counts) = (p.structure_type, &p.counts);
         let mut budget = Budget {
-            limit_usd: shares[0],
+            limit_usd: share,
             spent_usd: 0.0,
         };
         let mut tried = Vec::new();
         let outcome = complete(
             self.ports,
             &p.chain,
-            &request,
-            &|v| fanout::check_skeleton(st, &counts, v),
+            request,
+            &|v| fanout::check_skeleton(st, counts, v),
             &mut budget,
             p.deadline_ms,
             &mut tried,
@@ -120,56 +170,78 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         label(&mut tried, "skeleton");
         attempts.extend(tried);
         self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + budget.spent_usd);
-        let skeleton_done = outcome?;
-        let skeleton = fanout::skeleton_of(st, &skeleton_done.value);
+        outcome
+    }
 
+    /// One request per piece of a branch, then the root call's: queued
+    /// last, it takes a slot the branches leave (with more than 6 of them,
+    /// one of the second wave's).
+    fn part_requests(
+        &self,
+        system: &str,
+        skeleton: &Skeleton,
+        pieces: &[Piece],
+        costs: &Costs,
+    ) -> Vec<CompletionRequest> {
         let p = &self.plan;
-        let rules = &p.template.structure_rules;
-        let mut costs = piece_costs.clone();
-        costs.push(root_cost);
-        let shares = fanout::budget_shares(p.budget.left_usd(), price, &costs);
+        let (st, rules) = (p.structure_type, &p.template.structure_rules);
         let constraints = branch_constraints(p);
         let request =
             |user: String, schema: Value, name: &str, cost: &CallCost| CompletionRequest {
                 purpose: purpose::GRANULATE,
-                system: system.clone(),
+                system: system.to_string(),
                 user,
                 schema_name: format!("{}_{name}", prompts::schema_name(st)),
                 schema,
                 max_tokens: cost.max_tokens,
                 temperature: p.temperature,
                 expected_output_tokens: cost.expected_tokens,
-                progress: Some(progress.child()),
+                progress: Some(self.progress.child()),
                 offline_answer: None,
             };
-        // The branches, then the root call: queued last, it takes a slot the
-        // branches leave (with more than 6 of them, one of the second wave's).
         let mut requests: Vec<CompletionRequest> = pieces
             .iter()
-            .zip(&piece_costs)
+            .zip(&costs.pieces)
             .map(|(piece, cost)| {
                 let user = fanout::piece_prompt(
                     st,
                     &p.params.topic,
                     &p.audience,
-                    &skeleton,
+                    skeleton,
                     piece,
-                    &counts,
+                    &p.counts,
                     rules,
                     &constraints,
                 );
-                let schema = fanout::piece_schema(st, &counts, rules, piece);
+                let schema = fanout::piece_schema(st, &p.counts, rules, piece);
                 request(user, schema, "branch", cost)
             })
             .collect();
         requests.push(request(
-            fanout::root_prompt(st, &p.params.topic, &p.audience, &skeleton),
+            fanout::root_prompt(st, &p.params.topic, &p.audience, skeleton),
             fanout::root_schema(st, rules),
             "root",
-            &root_cost,
+            &costs.root,
         ));
+        requests
+    }
+
+    /// The branch and root calls, at most `MAX_IN_FLIGHT` at once, each
+    /// within its share. Every call runs to its end, failed or not: calls
+    /// already paid for are recorded, and a failed branch never cancels the
+    /// others. The pieces' answers in order, and the root fields.
+    async fn parts(
+        &mut self,
+        requests: &[CompletionRequest],
+        shares: &[Option<f64>],
+        skeleton: &Skeleton,
+        pieces: &[Piece],
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<(Vec<PieceAnswer>, Value), ChainError> {
+        let p = &self.plan;
+        let n = pieces.len();
+        let (st, rules, counts) = (p.structure_type, &p.template.structure_rules, &p.counts);
         let (ports, chain, deadline_ms) = (self.ports, &p.chain, p.deadline_ms);
-        let (counts_ref, skeleton_ref, pieces_ref) = (&counts, &skeleton, &pieces);
         let mut runs = stream::iter(requests.iter().enumerate())
             .map(|(i, request)| {
                 let share = shares[i];
@@ -179,11 +251,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                         spent_usd: 0.0,
                     };
                     let mut tried = Vec::new();
-                    let check = |v: &Value| match pieces_ref.get(i) {
-                        Some(piece) => {
-                            fanout::check_piece(st, counts_ref, rules, skeleton_ref, piece, v)
-                                .map(Part::Piece)
-                        }
+                    let check = |v: &Value| match pieces.get(i) {
+                        Some(piece) => fanout::check_piece(st, counts, rules, skeleton, piece, v)
+                            .map(Part::Piece),
                         None => fanout::check_root(st, v).map(Part::Root),
                     };
                     let outcome = complete_typed(
@@ -208,22 +278,19 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             (0..=n).map(|_| None).collect();
         let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
         let (mut spent, mut done) = (0.0, 0u64);
-        // Every call runs to its end, failed or not: calls already paid for
-        // are recorded, and a failed branch never cancels the others.
         while let Some((i, outcome, cost, mut tried)) = runs.next().await {
             label(&mut tried, &part(i));
             part_attempts[i] = tried;
             spent += cost;
             if outcome.is_ok() && i < n {
                 done += 1;
-                progress.set_branches(done, n as u64);
+                self.progress.set_branches(done, n as u64);
             }
             outcomes[i] = Some(outcome);
         }
         drop(runs);
         attempts.extend(part_attempts.into_iter().flatten());
         self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + spent);
-
         let mut answers = Vec::with_capacity(n);
         let mut root = Value::Null;
         for (i, outcome) in outcomes.into_iter().enumerate() {
@@ -242,17 +309,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 }
             }
         }
-        let nodes = fanout::assemble(answers);
-        let mut structure = fanout::merge(st, &skeleton, &root, nodes);
-        fanout::dedupe_titles(&mut structure);
-        let report = self.assess(&structure);
-        self.branches = Some(n as u32);
-        Ok(Some(Draft {
-            structure,
-            report,
-            provider: skeleton_done.provider.as_str().to_string(),
-            model: skeleton_done.model,
-        }))
+        Ok((answers, root))
     }
 }
 
