@@ -74,15 +74,13 @@ pub async fn load_structure(
     Ok((outline, "elements"))
 }
 
-/// Validate a completed job again (`POST /api/validate`, execute `validate`).
-pub async fn revalidate(
-    app: &App,
+/// The caller's completed job, the request it was made from and its type:
+/// 404 when it is not the caller's, 409 while it is not completed.
+async fn completed_job(
     db: &Database,
     principal: &Principal,
     job_id: i64,
-    level: Option<u8>,
-    threshold: Option<f64>,
-) -> AppResult<Value> {
+) -> AppResult<(JobRow, JobRequest, StructureType)> {
     let scope = principal.scope();
     let job = db
         .job(job_id, scope.as_deref())
@@ -105,6 +103,19 @@ pub async fn revalidate(
         .map_err(|e| AppError::internal(format!("job {job_id} has unreadable parameters: {e}")))?;
     let structure_type = StructureType::parse(&job.structure_type)
         .ok_or_else(|| AppError::internal("a job has an unknown structure type"))?;
+    Ok((job, request, structure_type))
+}
+
+/// Validate a completed job again (`POST /api/validate`, execute `validate`).
+pub async fn revalidate(
+    app: &App,
+    db: &Database,
+    principal: &Principal,
+    job_id: i64,
+    level: Option<u8>,
+    threshold: Option<f64>,
+) -> AppResult<Value> {
+    let (job, request, structure_type) = completed_job(db, principal, job_id).await?;
     // A template deleted since keeps its job valid against the contract's rules.
     let template = match job.template_name.as_deref() {
         Some(name) => templates::by_name(app, db, name).await?,
