@@ -47,15 +47,14 @@ pub async fn execute(
             let started = now_ms();
             let result =
                 granulator::revalidate(call.app, &db, principal, job_id, level, threshold).await?;
-            let tokens = |k: &str| result["tokensUsed"][k].as_u64().unwrap_or(0);
             Reply::ok(
                 Envelope {
                     action: "validate",
-                    input_tokens: tokens("input"),
-                    output_tokens: tokens("output"),
+                    input_tokens: result.tokens_used.input,
+                    output_tokens: result.tokens_used.output,
                     duration_ms: now_ms().saturating_sub(started),
-                    cost: result["costUsd"].as_f64(),
-                    model: result["model"].as_str(),
+                    cost: result.cost_usd,
+                    model: result.model.as_deref(),
                     output: json!({"jobId": job_id, "validationResult": result}),
                 }
                 .into_json(),

@@ -432,7 +432,11 @@ pub async fn validation_history(
 }
 
 /// `POST /api/validate`: a completed job validated again.
-pub async fn revalidate(app: &App, principal: &Principal, r: &Revalidation) -> AppResult<Value> {
+pub async fn revalidate(
+    app: &App,
+    principal: &Principal,
+    r: &Revalidation,
+) -> AppResult<granulator::Revalidated> {
     let db = Database::new(app)?;
     granulator::revalidate(app, &db, principal, r.job_id, r.level, r.threshold).await
 }

@@ -5,7 +5,7 @@ use super::plan::{complete, review_request};
 use super::{chain_error, worker_ports, ABANDON_GRACE_MS};
 use crate::helpers::auth::Principal;
 use crate::services::ai_provider::runtime::WorkerRuntime;
-use crate::services::ai_provider::{totals, Budget};
+use crate::services::ai_provider::{totals, AttemptStatus, Budget};
 use crate::services::database::{Database, JobRow, NewValidation};
 use crate::services::outline;
 use crate::services::spend::{self, Payer};
@@ -20,6 +20,7 @@ use crate::types::outline::Outline;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use bitware_kit::error::{AppError, AppResult};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// The structure of a completed job: from its storage tier, or rebuilt from
@@ -114,7 +115,7 @@ pub async fn revalidate(
     job_id: i64,
     level: Option<u8>,
     threshold: Option<f64>,
-) -> AppResult<Value> {
+) -> AppResult<Revalidated> {
     let (job, request, structure_type) = completed_job(db, principal, job_id).await?;
     // A template deleted since keeps its job valid against the contract's rules.
     let template = match job.template_name.as_deref() {
@@ -211,10 +212,48 @@ pub async fn revalidate(
     let row = NewValidation::of(&verdict, &usage, cost);
     db.record_validation(job_id, &job.client_id, &row, &attempts)
         .await?;
-    Ok(json!({
-        "level": level, "accuracyPercentage": verdict.accuracy_percentage, "threshold": threshold, "passed": verdict.passed,
-        "criteria": verdict.criteria, "issues": verdict.issues, "aiFeedback": verdict.ai_feedback,
-        "tokensUsed": {"input": usage.input, "output": usage.output}, "costUsd": cost,
-        "model": attempts.iter().rev().find(|a| a.status == crate::services::ai_provider::AttemptStatus::Success).map(|a| a.model.clone()),
-    }))
+    let model = attempts
+        .iter()
+        .rev()
+        .find(|a| a.status == AttemptStatus::Success)
+        .map(|a| a.model.clone());
+    Ok(Revalidated {
+        level,
+        accuracy_percentage: verdict.accuracy_percentage,
+        threshold,
+        passed: verdict.passed,
+        criteria: verdict.criteria,
+        issues: verdict.issues,
+        ai_feedback: verdict.ai_feedback,
+        tokens_used: TokensIn {
+            input: usage.input,
+            output: usage.output,
+        },
+        cost_usd: cost,
+        model,
+    })
+}
+
+/// A validation of a completed job (`validationResult`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revalidated {
+    pub level: u8,
+    pub accuracy_percentage: f64,
+    pub threshold: f64,
+    pub passed: bool,
+    pub criteria: Vec<Value>,
+    pub issues: Vec<String>,
+    pub ai_feedback: Option<String>,
+    pub tokens_used: TokensIn,
+    /// `None`: an unpriced model.
+    pub cost_usd: Option<f64>,
+    /// The reviewing model; `None` at level 1 (no model call).
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokensIn {
+    pub input: u64,
+    pub output: u64,
 }
