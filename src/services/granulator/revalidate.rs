@@ -12,7 +12,7 @@ use crate::services::spend::{self, Payer};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::services::timing::now_ms;
-use crate::services::validation::{self, assess};
+use crate::services::validation::{self, assess, Verdict};
 use crate::types::api::JobRequest;
 use crate::types::env::{App, STRUCTURES};
 use crate::types::job::JobStatus;
@@ -218,13 +218,7 @@ pub async fn revalidate(
         .find(|a| a.status == AttemptStatus::Success)
         .map(|a| a.model.clone());
     Ok(Revalidated {
-        level,
-        accuracy_percentage: verdict.accuracy_percentage,
-        threshold,
-        passed: verdict.passed,
-        criteria: verdict.criteria,
-        issues: verdict.issues,
-        ai_feedback: verdict.ai_feedback,
+        verdict,
         tokens_used: TokensIn {
             input: usage.input,
             output: usage.output,
@@ -238,13 +232,10 @@ pub async fn revalidate(
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Revalidated {
-    pub level: u8,
-    pub accuracy_percentage: f64,
-    pub threshold: f64,
-    pub passed: bool,
-    pub criteria: Vec<Value>,
-    pub issues: Vec<String>,
-    pub ai_feedback: Option<String>,
+    /// Level, accuracy, threshold, passed, criteria, issues, the reviewer's
+    /// feedback.
+    #[serde(flatten)]
+    pub verdict: Verdict,
     pub tokens_used: TokensIn,
     /// `None`: an unpriced model.
     pub cost_usd: Option<f64>,
