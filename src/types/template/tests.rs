@@ -138,6 +138,12 @@ fn a_field_of_the_wrong_type_is_named_and_null_is_left_out() {
     input["validationRules"] = Value::Null;
     let t = TemplateInput::parse(&input, None).unwrap();
     assert_eq!((t.description.as_str(), t.complexity_level), ("padded", 3));
+    // A level in range is taken as sent.
+    input["complexityLevel"] = json!(5);
+    assert_eq!(
+        TemplateInput::parse(&input, None).unwrap().complexity_level,
+        5
+    );
     assert_eq!(t.validation_rules, ValidationRules::default());
     let err = TemplateInput::parse(&json!(["not", "an", "object"]), None).unwrap_err();
     assert_eq!(err.details.as_ref().unwrap()["field"], "template");
