@@ -189,92 +189,67 @@ pub fn valid_template_name(name: &str) -> bool {
 
 /// A template body as sent to `POST /api/admin/templates`: every field may
 /// be left out (an update names only what changes; `null` counts as left
-/// out). serde reads the shape; each section's check below turns it into a
-/// `TemplateInput` and names the field it refuses.
+/// out). serde names the fields; each section's check below reads its own
+/// and names the field it refuses. The values stay JSON until then, so a
+/// value of the wrong type is that field's 400, not the whole body's (and
+/// the wasm carries one deserializer, not one per field type).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct TemplateBody {
-    template_name: Sent<String>,
-    structure_type: Sent<String>,
-    description: Sent<String>,
-    template_schema: Sent<Value>,
-    ai_prompt_template: Sent<String>,
-    structure_rules: Sent<StructureRules>,
-    validation_rules: Sent<ValidationRules>,
-    ai_provider_config: Sent<AiProviderConfig>,
-    cost_optimization: Sent<CostOptimization>,
-    complexity_level: Sent<u8>,
-    target_audience: Sent<String>,
+    template_name: Option<Value>,
+    structure_type: Option<Value>,
+    description: Option<Value>,
+    template_schema: Option<Value>,
+    ai_prompt_template: Option<Value>,
+    structure_rules: Option<Value>,
+    validation_rules: Option<Value>,
+    ai_provider_config: Option<Value>,
+    cost_optimization: Option<Value>,
+    complexity_level: Option<Value>,
+    target_audience: Option<Value>,
 }
 
-/// One field of a body: left out, read, or refused with serde's reason.
-/// Reading never fails the whole body, so the error names the field.
-#[derive(Debug, Default)]
-enum Sent<T> {
-    #[default]
-    Absent,
-    Read(T),
-    Refused(String),
-}
-
-impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Sent<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::Null => Sent::Absent,
-            v => {
-                serde_json::from_value(v).map_or_else(|e| Sent::Refused(e.to_string()), Sent::Read)
-            }
-        })
-    }
-}
-
-impl<T> Sent<T> {
-    /// The value sent, else `current` (the stored template's on update),
-    /// else `None`; a refused value is a 400 worded by `refused`.
-    fn or(
-        self,
-        name: &str,
-        current: Option<T>,
-        refused: impl FnOnce(String) -> String,
-    ) -> AppResult<Option<T>> {
-        match self {
-            Sent::Absent => Ok(current),
-            Sent::Read(v) => Ok(Some(v)),
-            Sent::Refused(e) => Err(AppError::invalid_field(
-                &format!("template.{name}"),
-                refused(e),
-            )),
-        }
-    }
+fn refused(name: &str, why: impl Into<String>) -> AppError {
+    AppError::invalid_field(&format!("template.{name}"), why)
 }
 
 /// A text field: trimmed, at most `max` characters; left out, the current.
 fn text(
-    sent: Sent<String>,
+    sent: Option<Value>,
     name: &str,
     max: usize,
     current: Option<&str>,
 ) -> AppResult<Option<String>> {
     match sent {
-        Sent::Absent => Ok(current.map(str::to_string)),
-        Sent::Read(s) if s.chars().count() <= max => Ok(Some(s.trim().to_string())),
-        Sent::Read(_) => Err(AppError::invalid_field(
-            &format!("template.{name}"),
-            format!("must be at most {max} characters"),
-        )),
-        Sent::Refused(_) => Err(AppError::invalid_field(
-            &format!("template.{name}"),
-            "must be a string",
-        )),
+        None => Ok(current.map(str::to_string)),
+        Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.trim().to_string())),
+        Some(Value::String(_)) => Err(refused(name, format!("must be at most {max} characters"))),
+        Some(_) => Err(refused(name, "must be a string")),
+    }
+}
+
+/// An object read with serde: the one sent, else `current`.
+fn object<T: serde::de::DeserializeOwned>(
+    sent: Option<Value>,
+    name: &str,
+    current: Option<T>,
+) -> AppResult<Option<T>> {
+    match sent {
+        None => Ok(current),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| refused(name, format!("is not valid: {e}"))),
     }
 }
 
 /// A settings object (validation rules, provider config, cost limits): the
 /// one sent, else the current, else the default.
-fn settings<T: Clone + Default>(sent: Sent<T>, name: &str, current: Option<&T>) -> AppResult<T> {
-    Ok(sent
-        .or(name, current.cloned(), |e| format!("is not valid: {e}"))?
-        .unwrap_or_default())
+fn settings<T: serde::de::DeserializeOwned + Clone + Default>(
+    sent: Option<Value>,
+    name: &str,
+    current: Option<&T>,
+) -> AppResult<T> {
+    Ok(object(sent, name, current.cloned())?.unwrap_or_default())
 }
 
 impl TemplateInput {
@@ -313,14 +288,12 @@ impl TemplateInput {
         )?;
         cost_optimization.validate()?;
         let complexity_level = match body.complexity_level {
-            Sent::Read(n) if (1..=5).contains(&n) => n,
-            Sent::Absent => base.map_or(3, |b| b.complexity_level),
-            _ => {
-                return Err(AppError::invalid_field(
-                    "template.complexityLevel",
-                    "must be an integer 1-5",
-                ))
-            }
+            None => base.map_or(3, |b| b.complexity_level),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=5).contains(n))
+                .ok_or_else(|| refused("complexityLevel", "must be an integer 1-5"))?
+                as u8,
         };
         Ok(TemplateInput {
             template_name,
@@ -351,8 +324,8 @@ impl TemplateInput {
 
     /// Name and structure type: required on create, kept on update.
     fn identity(
-        name: Sent<String>,
-        structure_type: Sent<String>,
+        name: Option<Value>,
+        structure_type: Option<Value>,
         base: Option<&Template>,
     ) -> AppResult<(String, StructureType)> {
         let name = text(
@@ -361,58 +334,57 @@ impl TemplateInput {
             64,
             base.map(|b| b.template_name.as_str()),
         )?
-        .ok_or_else(|| AppError::invalid_field("template.templateName", "is required"))?;
+        .ok_or_else(|| refused("templateName", "is required"))?;
         if !valid_template_name(&name) {
-            return Err(AppError::invalid_field(
-                "template.templateName",
+            return Err(refused(
+                "templateName",
                 "must be 3-64 characters of a-z, 0-9 and _, starting with a letter",
             ));
         }
-        let structure_type =
-            match structure_type.or("structureType", None, |_| "must be a string".into())? {
-                Some(s) => StructureType::parse(&s).ok_or_else(|| {
-                    AppError::invalid_field(
-                        "template.structureType",
-                        format!("must be one of {}", StructureType::names().join(", ")),
-                    )
-                })?,
-                None => base.map(|b| b.structure_type).ok_or_else(|| {
-                    AppError::invalid_field("template.structureType", "is required")
-                })?,
-            };
+        let structure_type = match structure_type {
+            Some(Value::String(s)) => StructureType::parse(&s).ok_or_else(|| {
+                refused(
+                    "structureType",
+                    format!("must be one of {}", StructureType::names().join(", ")),
+                )
+            })?,
+            Some(_) => return Err(refused("structureType", "must be a string")),
+            None => base
+                .map(|b| b.structure_type)
+                .ok_or_else(|| refused("structureType", "is required"))?,
+        };
         Ok((name, structure_type))
     }
 
     /// The prompt template: required, and its placeholders must be known.
-    fn prompt(sent: Sent<String>, base: Option<&Template>) -> AppResult<String> {
+    fn prompt(sent: Option<Value>, base: Option<&Template>) -> AppResult<String> {
         let prompt = text(
             sent,
             "aiPromptTemplate",
             MAX_TEMPLATE_CHARS,
             base.map(|b| b.ai_prompt_template.as_str()),
         )?
-        .ok_or_else(|| AppError::invalid_field("template.aiPromptTemplate", "is required"))?;
-        check_template(&prompt)
-            .map_err(|e| AppError::invalid_field("template.aiPromptTemplate", e))?;
+        .ok_or_else(|| refused("aiPromptTemplate", "is required"))?;
+        check_template(&prompt).map_err(|e| refused("aiPromptTemplate", e))?;
         Ok(prompt)
     }
 
     /// `templateSchema`: an object whose levels are the type's own.
     fn schema(
-        sent: Sent<Value>,
+        sent: Option<Value>,
         structure_type: StructureType,
         kept: Option<&Template>,
     ) -> AppResult<Value> {
         let expected = default_template_schema(structure_type);
         match sent {
-            Sent::Absent => Ok(kept.map_or(expected, |b| b.template_schema.clone())),
-            Sent::Read(schema)
+            None => Ok(kept.map_or(expected, |b| b.template_schema.clone())),
+            Some(schema)
                 if schema.is_object() && schema.get("levels") == expected.get("levels") =>
             {
                 Ok(schema)
             }
-            _ => Err(AppError::invalid_field(
-                "template.templateSchema",
+            Some(_) => Err(refused(
+                "templateSchema",
                 format!(
                     "must be an object whose levels are {} for {structure_type}",
                     expected["levels"]
@@ -423,20 +395,19 @@ impl TemplateInput {
 
     /// `structureRules`: well-formed and within the type's contract.
     fn rules(
-        sent: Sent<StructureRules>,
+        sent: Option<Value>,
         structure_type: StructureType,
         kept: Option<&Template>,
     ) -> AppResult<StructureRules> {
-        let rules = sent
-            .or(
-                "structureRules",
-                kept.map(|b| b.structure_rules.clone()),
-                |e| format!("is not valid: {e}"),
-            )?
-            .unwrap_or_else(|| StructureRules::contract(structure_type));
+        let rules = object(
+            sent,
+            "structureRules",
+            kept.map(|b| b.structure_rules.clone()),
+        )?
+        .unwrap_or_else(|| StructureRules::contract(structure_type));
         rules
             .check(structure_type)
-            .map_err(|e| AppError::invalid_field("template.structureRules", e))?;
+            .map_err(|e| refused("structureRules", e))?;
         Ok(rules)
     }
 }
