@@ -9,8 +9,9 @@
    X-Request-ID) against a ~60 s job: per-try status and time, generations billed.
 
 Prints a table and one JSON object (last line) for bench/results/."""
-import json, os, statistics, sys, time, urllib.request, urllib.error, uuid, http.client
+import json, os, statistics, sys, time, uuid, http.client
 from urllib.parse import urlparse
+from bench_http import call
 
 BASE = os.environ["GRANULATOR_URL"]
 MOCK = os.environ["MOCK_URL"]
@@ -19,19 +20,6 @@ N202 = int(os.environ.get("ASYNC_N", "100"))
 RM_OUTPUT_TOKENS = int(os.environ.get("RM_OUTPUT_TOKENS", "6000"))
 EVENTS_OUTPUT_TOKENS = int(os.environ.get("EVENTS_OUTPUT_TOKENS", "2000"))
 TPS = float(os.environ.get("MOCK_TPS", "100"))
-
-
-def call(method, url, body=None, headers=None, timeout=120):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def mock_config(cfg):

@@ -20,7 +20,8 @@ strategy reported `single`, and its time beside an explicit `single`.
 The default pace, 400 tokens/s after 125 ms, is 100 tokens/s after 500 ms
 (a hosted model) run four times faster: the ratios are the same, the run
 takes minutes instead of a quarter of an hour."""
-import json, os, sys, time, urllib.request, urllib.error, uuid
+import json, os, sys, time, uuid
+import bench_http
 
 BASE = os.environ["GRANULATOR_URL"]
 MOCK = os.environ["MOCK_URL"]
@@ -32,16 +33,8 @@ WORKER = {"Authorization": "Bearer dev-shared-secret", "X-Worker-ID": "bench-fan
 
 
 def call(method, url, body=None, headers=None, timeout=400):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    status, _, reply = bench_http.call(method, url, body, headers, timeout)
+    return status, reply
 
 
 def run(structure_type, granularity, strategy):
