@@ -29,7 +29,9 @@ use worker::{
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = services::timing::now_ms();
     let request_id = http::request_id(&req);
-    if req.method() == worker::Method::Options {
+    // The method as sent (workers-rs' `Method` reads unknown ones as GET).
+    let method = req.inner().method();
+    if method == "OPTIONS" {
         return http::preflight(&request_id);
     }
     let app = App {
@@ -37,8 +39,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         env,
         request_id,
     };
-    let mut log =
-        helpers::log::RequestLog::new(&app.request_id, req.method().as_ref(), &req.path());
+    let mut log = helpers::log::RequestLog::new(&app.request_id, &method, &req.path());
     let answer = handle(&app, &ctx, &mut req, &mut log).await;
     front::respond(answer, &app.request_id, &mut log, started)
 }

@@ -371,5 +371,7 @@ pub fn execute_body() -> Value {
         ),
         ("config?", exec_config()),
     ]);
-    json!({"anyOf": [granulate, validate, estimate], "description": format!("action: one of {}", Action::NAMES.join(", "))})
+    // One shape per action: `action` tells them apart (Schemathesis
+    // generates each alternative, and a body matches exactly one).
+    json!({"oneOf": [granulate, validate, estimate], "description": format!("action: one of {}", Action::NAMES.join(", "))})
 }

@@ -38,10 +38,11 @@ pub fn document(version: &str) -> String {
     DOCUMENT.replacen(VERSION_SLOT, &version, 1)
 }
 
-/// The document as generated from the route table and the schemas.
+/// The document as generated from the route table and the schemas, with
+/// the OpenAPI links that chain its answers to the routes they name.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn generate_document(version: &str) -> serde_json::Value {
-    builder::document(
+    let mut doc = builder::document(
         crate::routes::ROUTES,
         paths::route_doc,
         builder::Info {
@@ -50,7 +51,9 @@ pub fn generate_document(version: &str) -> serde_json::Value {
             description: "Turns a topic into a validated, hierarchical outline. Generated from the route table (src/routes.rs) and src/openapi/. Every response carries X-Request-ID; every error is the Error schema.",
             components: components::components(),
         },
-    )
+    );
+    paths::add_links(&mut doc);
+    doc
 }
 
 /// `/help`'s `routes[]` as generated from the same source.
@@ -127,7 +130,7 @@ mod tests {
     #[test]
     fn the_document_states_the_timeout_bounds() {
         let body = execute_body();
-        let timeout = &body["anyOf"][0]["properties"]["timeout"];
+        let timeout = &body["oneOf"][0]["properties"]["timeout"];
         assert_eq!(timeout["minimum"], crate::types::api::MIN_TIMEOUT_MS);
         assert_eq!(timeout["maximum"], crate::types::api::MAX_TIMEOUT_MS);
     }

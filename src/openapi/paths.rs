@@ -30,10 +30,12 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
                 "headers": {"Location": {"schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": reference("Accepted")}},
             })));
+            // RFC 7240 §2: preferences the server does not know are ignored,
+            // so any value is valid; only `respond-async` changes the answer.
             doc.headers.push(json!({"name": "Prefer", "in": "header", "required": false,
-                "schema": {"type": "string", "enum": ["respond-async"]}, "description": "answer 202 at once; the job runs on the queue"}));
+                "schema": {"type": "string", "examples": ["respond-async"]}, "description": "`respond-async`: answer 202 at once; the job runs on the queue (other preferences are ignored, RFC 7240)"}));
             doc.headers.push(json!({"name": "X-Request-ID", "in": "header", "required": false,
-                "schema": {"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_EXECUTION_ID_LEN, "pattern": "^[\\x21-\\x7e]+$"},
+                "schema": {"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_EXECUTION_ID_LEN, "pattern": crate::types::api::REQUEST_ID_PATTERN},
                 "description": "the idempotency key (a repeated key joins or replays the job)"}));
         }
         RouteId::Health => doc.responses.push((
@@ -48,6 +50,49 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
         );
     }
     doc
+}
+
+/// The routes a job id or a template name leads to.
+const JOB_ROUTES: [&str; 5] = ["Job", "JobStatus", "JobEvents", "JobStructure", "JobRetry"];
+
+/// OpenAPI links (`responses.<status>.links`): the job id an execute or the
+/// job list answers leads to the `{id}` routes, a template an admin
+/// creates or updates to `GET /api/templates/{name}`, so a client (and
+/// Schemathesis' stateful phase) follows real ids, not made-up ones.
+pub fn add_links(doc: &mut Value) {
+    let job_links = |id: &str| -> Value {
+        JOB_ROUTES
+            .iter()
+            .map(|op| {
+                (
+                    format!("{op}ById"),
+                    json!({"operationId": op, "parameters": {"id": id}}),
+                )
+            })
+            .collect::<serde_json::Map<String, Value>>()
+            .into()
+    };
+    let template_link = json!({"Template": {"operationId": "Template",
+        "parameters": {"name": "$response.body#/template/templateName"}}});
+    for (path, status, links) in [
+        (
+            "/api/execute",
+            "200",
+            job_links("$response.body#/output/jobId"),
+        ),
+        ("/api/execute", "202", job_links("$response.body#/jobId")),
+        ("/api/jobs", "200", job_links("$response.body#/jobs/0/id")),
+        (
+            "/api/jobs/{id}/retry",
+            "200",
+            job_links("$response.body#/output/jobId"),
+        ),
+        ("/api/admin/templates", "201", template_link.clone()),
+        ("/api/admin/templates", "200", template_link),
+    ] {
+        let method = if path == "/api/jobs" { "get" } else { "post" };
+        doc["paths"][path][method]["responses"][status]["links"] = links;
+    }
 }
 
 /// Query, body and success body of each route.

@@ -19,6 +19,15 @@ pub const MIN_TIMEOUT_MS: u64 = 1_000;
 pub const MAX_TIMEOUT_MS: u64 = 300_000;
 pub const MAX_ELEMENTS_LIMIT: u32 = 1_000;
 pub const MAX_EXECUTION_ID_LEN: usize = 128;
+/// `X-Request-ID` on `POST /api/execute`: 1 to [`MAX_EXECUTION_ID_LEN`]
+/// printable ASCII characters, no space. The document states this pattern
+/// and [`valid_request_id`] checks it, so the two cannot disagree.
+pub const REQUEST_ID_PATTERN: &str = "^[\\x21-\\x7e]+$";
+
+/// An `X-Request-ID` as [`REQUEST_ID_PATTERN`] and [`MAX_EXECUTION_ID_LEN`] allow.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=MAX_EXECUTION_ID_LEN).contains(&id.len()) && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
 /// Longest topic and audience a request may send (prompts clean and cut to these too).
 pub const MAX_TOPIC_CHARS: usize = 500;
 pub const MAX_AUDIENCE_CHARS: usize = 200;

@@ -7,9 +7,9 @@
 //! that names it, e.g. `params.granularityLevel`.
 
 use crate::types::api::{
-    Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, Strategy, DEFAULT_TIMEOUT_MS,
-    MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS,
-    MIN_TIMEOUT_MS,
+    valid_request_id, Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, Strategy,
+    DEFAULT_TIMEOUT_MS, MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN,
+    MAX_TIMEOUT_MS, MAX_TOPIC_CHARS, MIN_TIMEOUT_MS,
 };
 use crate::types::provider::ProviderKind;
 use crate::types::rules::StructureRules;
@@ -148,6 +148,20 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
         params: object(body, "params")?,
     };
     let config = parse_config(object(body, "config")?)?;
+    // Sent, the header must be a valid key whatever the action (an empty
+    // one is refused, not read as absent): the document's pattern.
+    let request_id = match request_id_header.map(str::trim) {
+        None => None,
+        Some(h) if valid_request_id(h) => Some(h.to_string()),
+        Some(_) => {
+            return Err(AppError::invalid_field(
+                "X-Request-ID",
+                format!(
+                    "must be 1 to {MAX_EXECUTION_ID_LEN} printable ASCII characters without spaces"
+                ),
+            ))
+        }
+    };
     let timeout_ms = match body.get("timeout").filter(|v| !v.is_null()) {
         None => DEFAULT_TIMEOUT_MS,
         Some(v) => integer_in("timeout", v, MIN_TIMEOUT_MS as i64, MAX_TIMEOUT_MS as i64)? as u64,
@@ -170,16 +184,7 @@ pub fn parse_execute(body: &Value, request_id_header: Option<&str>) -> AppResult
         Action::Granulate => {
             let params = parse_params(&fields, true)?;
             let from_input = fields.string("executionId", MAX_EXECUTION_ID_LEN)?;
-            let execution_id = match request_id_header.map(str::trim).filter(|s| !s.is_empty()) {
-                Some(h) if h.len() > MAX_EXECUTION_ID_LEN => {
-                    return Err(AppError::invalid_field(
-                        "X-Request-ID",
-                        format!("must be at most {MAX_EXECUTION_ID_LEN} characters"),
-                    ))
-                }
-                Some(h) => Some(h.to_string()),
-                None => from_input,
-            };
+            let execution_id = request_id.or(from_input);
             if execution_id
                 .as_deref()
                 .is_some_and(|id| id.chars().any(char::is_control))

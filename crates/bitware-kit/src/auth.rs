@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 const MAX_CREDENTIAL_LEN: usize = 512;
 
-/// The credential a request presents, tried in the seed's order.
+/// A credential a request presents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     Worker {
@@ -23,9 +23,21 @@ pub enum Credentials {
     None,
 }
 
+/// The precedence of the credential headers, highest first: worker
+/// credentials (`Authorization` with `X-Worker-ID`), a dashboard session
+/// (`x-bitware-session-token`), a client API key (`X-API-Key`).
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["Authorization", "x-bitware-session-token", "X-API-Key"];
+
 impl Credentials {
-    /// `header` returns a header's value by (case-insensitive) name.
-    pub fn from_headers(header: impl Fn(&str) -> Option<String>) -> AppResult<Credentials> {
+    /// Every credential a request presents, highest precedence first, each
+    /// with the header that carries it (blank headers count as absent). The
+    /// rule (the front door applies it): **every** credential presented must
+    /// be valid, else the request is a 401 naming the header that failed;
+    /// when all are valid the request acts as the first one. A wrong key
+    /// beside a valid session is therefore refused, not ignored.
+    pub fn presented(
+        header: impl Fn(&str) -> Option<String>,
+    ) -> AppResult<Vec<(&'static str, Credentials)>> {
         let get = |name: &str| {
             header(name)
                 .map(|v| v.trim().to_string())
@@ -39,32 +51,63 @@ impl Credentials {
             "x-client-id",
         ] {
             if get(name).is_some_and(|v| v.len() > MAX_CREDENTIAL_LEN) {
-                return Err(AppError::unauthorized(format!("{name} is too long")));
+                return Err(refused(name, format!("{name} is too long")));
             }
         }
+        let mut presented = Vec::new();
         if let Some(auth) = get("authorization") {
             let token = bearer_token(&auth);
-            return match (token, get("x-worker-id")) {
-                (Some(token), Some(worker_id)) => Ok(Credentials::Worker {
+            let worker = match (token, get("x-worker-id")) {
+                (Some(token), Some(worker_id)) => Credentials::Worker {
                     token: token.to_string(),
                     worker_id,
                     acting_for: get("x-client-id"),
-                }),
-                (None, _) => Err(AppError::unauthorized(
-                    "Authorization must be `Bearer <shared secret>`",
-                )),
-                (Some(_), None) => Err(AppError::unauthorized(
-                    "worker authentication needs X-Worker-ID with Authorization",
-                )),
+                },
+                (None, _) => {
+                    return Err(refused(
+                        "Authorization",
+                        "Authorization must be `Bearer <shared secret>`",
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err(refused(
+                        "X-Worker-ID",
+                        "worker authentication needs X-Worker-ID with Authorization",
+                    ))
+                }
             };
+            presented.push((CREDENTIAL_HEADERS[0], worker));
         }
         if let Some(token) = get("x-bitware-session-token") {
-            return Ok(Credentials::Session(token));
+            presented.push((CREDENTIAL_HEADERS[1], Credentials::Session(token)));
         }
         if let Some(key) = get("x-api-key") {
-            return Ok(Credentials::ApiKey(key));
+            presented.push((CREDENTIAL_HEADERS[2], Credentials::ApiKey(key)));
         }
-        Ok(Credentials::None)
+        Ok(presented)
+    }
+
+    /// The credential a request acts as: the first of [`Credentials::presented`].
+    pub fn from_headers(header: impl Fn(&str) -> Option<String>) -> AppResult<Credentials> {
+        Ok(Credentials::presented(header)?
+            .into_iter()
+            .next()
+            .map_or(Credentials::None, |(_, c)| c))
+    }
+}
+
+/// A 401 naming the credential header that failed (`details.header`).
+fn refused(header: &str, message: impl Into<String>) -> AppError {
+    AppError::unauthorized(message).with_details(serde_json::json!({"header": header}))
+}
+
+/// A credential's validation failed: a 401 becomes one naming its header;
+/// any other failure (KAM unavailable: 503) stays as it is.
+pub fn credential_failed(header: &str, error: AppError) -> AppError {
+    if error.kind == crate::error::Kind::Unauthorized {
+        refused(header, format!("{header}: {}", error.message))
+    } else {
+        error
     }
 }
 
@@ -261,6 +304,42 @@ mod tests {
                 .status(),
             401
         );
+    }
+
+    #[test]
+    fn every_credential_presented_is_listed_in_precedence_order() {
+        let map: HashMap<String, String> = [
+            ("x-api-key", "k"),
+            ("x-bitware-session-token", "t"),
+            ("authorization", "Bearer s"),
+            ("x-worker-id", "rm"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let all = Credentials::presented(|name| map.get(name).cloned()).unwrap();
+        let headers: Vec<&str> = all.iter().map(|(h, _)| *h).collect();
+        assert_eq!(headers, CREDENTIAL_HEADERS);
+        assert_eq!(all[1].1, Credentials::Session("t".into()));
+        assert_eq!(all[2].1, Credentials::ApiKey("k".into()));
+        let none = Credentials::presented(|_| Some(" ".into())).unwrap();
+        assert!(none.is_empty());
+        // A malformed worker credential is refused whatever else is sent.
+        let e = creds(&[("authorization", "Basic x"), ("x-api-key", "k")]).unwrap_err();
+        assert_eq!(e.details.unwrap()["header"], "Authorization");
+    }
+
+    #[test]
+    fn a_failed_credential_names_its_header_and_an_outage_stays_an_outage() {
+        let e = credential_failed(
+            "X-API-Key",
+            AppError::unauthorized("invalid credentials: revoked"),
+        );
+        assert_eq!(e.status(), 401);
+        assert_eq!(e.message, "X-API-Key: invalid credentials: revoked");
+        assert_eq!(e.details.unwrap()["header"], "X-API-Key");
+        let outage = AppError::unavailable("kam_unavailable", "down");
+        assert_eq!(credential_failed("X-API-Key", outage.clone()), outage);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! rule is applied, and the answer goes out as JSON (or a stream) with
 //! CORS and the request id, logged as one JSON line.
 
-use crate::auth::{authorize, Credentials, Principal};
+use crate::auth::{authorize, credential_failed, Credentials, Principal};
 use crate::error::{AppError, AppResult, Kind};
 use crate::http::{self, Reply};
 use crate::kam::{self, Kam};
@@ -42,7 +42,9 @@ pub async fn admit<Id>(
     tier: impl Fn(&Principal) -> &'static str,
 ) -> AppResult<Admitted<Id>> {
     let path = req.path();
-    let method = req.method().to_string();
+    // The method as sent: workers-rs' `Method` reads any method it does not
+    // know (QUERY, FOO…) as GET, which would answer `QUERY /` as `GET /`.
+    let method = req.inner().method();
     let (route, params) = match match_route(routes, &method, &path) {
         Match::Found(route, params) => (route, params),
         Match::MethodNotAllowed(allow) => {
@@ -53,6 +55,13 @@ pub async fn admit<Id>(
             )
             .with_details(json!({"allow": allow})))
         }
+        Match::NotImplemented => {
+            return Err(AppError::new(
+                Kind::NotImplemented,
+                "not_implemented",
+                format!("{method} is not a method this server implements"),
+            ))
+        }
         Match::NotFound => {
             return Err(AppError::not_found(format!("no route for {method} {path}")))
         }
@@ -60,13 +69,23 @@ pub async fn admit<Id>(
     log.route = route.path.to_string();
     log.access = Some(route.access.as_str());
     // Credentials are checked before the body is read: an unauthenticated
-    // caller learns nothing about what the route would accept.
+    // caller learns nothing about what the route would accept. Every
+    // credential presented must be valid (a 401 names the one that is not);
+    // the request acts as the first by precedence (`Credentials::presented`).
     let principal = match route.access {
         Access::Public => None,
         _ => {
             let headers = req.headers();
-            let credentials = Credentials::from_headers(|name| headers.get(name).ok().flatten())?;
-            kam::authenticate(kam_client, credentials).await?
+            let mut principal = None;
+            for (header, credentials) in
+                Credentials::presented(|name| headers.get(name).ok().flatten())?
+            {
+                let valid = kam::authenticate(kam_client, credentials)
+                    .await
+                    .map_err(|e| credential_failed(header, e))?;
+                principal = principal.or(valid);
+            }
+            principal
         }
     };
     if let Some(p) = principal.as_ref() {

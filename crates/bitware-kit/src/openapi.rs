@@ -242,7 +242,8 @@ pub fn document<Id: Copy + Debug>(
 
 pub fn fields(schema: &Value, components: &Value, depth: usize) -> String {
     let schema = resolve(schema, components);
-    if let Some(alternatives) = schema.get("anyOf").and_then(Value::as_array) {
+    let alternatives = schema.get("anyOf").or_else(|| schema.get("oneOf"));
+    if let Some(alternatives) = alternatives.and_then(Value::as_array) {
         return alternatives
             .iter()
             .map(|a| fields(a, components, depth))

@@ -72,12 +72,26 @@ macro_rules! route_text {
 pub enum Match<Id: 'static> {
     Found(&'static Route<Id>, Vec<(&'static str, String)>),
     MethodNotAllowed(Vec<&'static str>),
+    /// A method the server does not know at all (501), whatever the path.
+    NotImplemented,
     NotFound,
 }
 
+/// The methods the server recognises (RFC 9110 §9, PATCH and QUERY): any of
+/// them on a known path that does not declare it is a 405 with `Allow`; any
+/// other method is a 501. Method names are case-sensitive (RFC 9110 §9.1).
+pub const RECOGNISED_METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+];
+
 /// Match a request against `routes`; `{name}` segments capture one
-/// non-empty path segment, and a trailing `/` is ignored.
+/// non-empty path segment, and a trailing `/` is ignored. `method` is the
+/// method as sent (not workers-rs' `Method`, which reads every method it
+/// does not know as GET).
 pub fn match_route<Id>(routes: &'static [Route<Id>], method: &str, path: &str) -> Match<Id> {
+    if !RECOGNISED_METHODS.contains(&method) {
+        return Match::NotImplemented;
+    }
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
     } else {
@@ -163,5 +177,28 @@ mod tests {
         );
         assert_eq!(match_route(TABLE, "GET", "/api/items/7/x"), Match::NotFound);
         assert_eq!(Access::Admin.as_str(), "admin");
+    }
+
+    #[test]
+    fn a_recognised_method_no_route_declares_is_405_and_an_unknown_one_501() {
+        for method in ["QUERY", "HEAD", "PATCH", "TRACE", "PUT"] {
+            assert_eq!(
+                match_route(TABLE, method, "/"),
+                Match::MethodNotAllowed(vec!["GET", "OPTIONS"]),
+                "{method}"
+            );
+        }
+        for method in ["FOO", "get", "Query", ""] {
+            assert_eq!(
+                match_route(TABLE, method, "/"),
+                Match::NotImplemented,
+                "{method}"
+            );
+            assert_eq!(
+                match_route(TABLE, method, "/nope"),
+                Match::NotImplemented,
+                "{method}"
+            );
+        }
     }
 }

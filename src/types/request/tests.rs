@@ -186,6 +186,16 @@ fn request_id_header_is_the_idempotency_key() {
             .status(),
         400
     );
+    // Sent empty, with a space or non-ASCII, the header is refused for
+    // every action (the document's pattern), not read as absent.
+    let estimate = json!({"action": "estimate", "input": {"structureType": "quiz"}});
+    for header in ["", "a b", "caf\u{e9}", &"x".repeat(129)] {
+        for body in [&body, &estimate] {
+            let e = parse_execute(body, Some(header)).unwrap_err();
+            assert_eq!(field_of(e), "X-Request-ID", "{header:?} {body}");
+        }
+    }
+    assert!(parse_execute(&estimate, Some(&"~".repeat(128))).is_ok());
 }
 
 #[test]

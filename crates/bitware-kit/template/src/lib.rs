@@ -25,7 +25,9 @@ use worker::{event, Context, Env, Request, Response};
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let started = bitware_kit::timing::now_ms();
     let request_id = http::request_id(&req);
-    if req.method() == worker::Method::Options {
+    // The method as sent (workers-rs' `Method` reads unknown ones as GET).
+    let method = req.inner().method();
+    if method == "OPTIONS" {
         return http::preflight(&request_id);
     }
     let app = App {
@@ -33,8 +35,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
         env,
         request_id,
     };
-    let mut log =
-        bitware_kit::log::RequestLog::new(&app.request_id, req.method().as_ref(), &req.path());
+    let mut log = bitware_kit::log::RequestLog::new(&app.request_id, &method, &req.path());
     let answer = handle(&app, &mut req, &mut log).await;
     front::respond(answer, &app.request_id, &mut log, started)
 }
