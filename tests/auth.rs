@@ -84,6 +84,112 @@ async fn every_route_enforces_its_tier_for_every_caller() {
     }
 }
 
+/// The credential headers of each tier, as `Who` sends them.
+fn tier_headers(who: &Who) -> Vec<(&'static str, &'static str)> {
+    match who {
+        Who::Client => vec![("X-API-Key", "dev-client-key")],
+        Who::UserSession => vec![("x-bitware-session-token", "dev-user-session")],
+        Who::AdminSession => vec![("x-bitware-session-token", "dev-admin-session")],
+        Who::Worker => vec![
+            ("Authorization", "Bearer dev-shared-secret"),
+            ("X-Worker-ID", "e2e-tests"),
+        ],
+        other => panic!("no headers for {other:?}"),
+    }
+}
+
+/// The rule: every credential a request presents must be valid, else it is
+/// a 401 naming the header that failed (`details.header`); all valid, the
+/// request acts as the first of worker > session > API key.
+#[tokio::test]
+async fn a_wrong_credential_beside_a_valid_one_is_401_naming_its_header() {
+    let tiers = [
+        Who::Client,
+        Who::UserSession,
+        Who::AdminSession,
+        Who::Worker,
+    ];
+    let wrong: [(&str, &str); 3] = [
+        ("X-API-Key", "not-a-key"),
+        ("x-bitware-session-token", "not-a-session"),
+        ("Authorization", "Bearer wrong-secret"),
+    ];
+    for who in &tiers {
+        let valid = tier_headers(who);
+        for (header, value) in wrong {
+            if valid.iter().any(|(h, _)| *h == header) {
+                continue;
+            }
+            let mut headers = valid.clone();
+            headers.push((header, value));
+            if header == "Authorization" && !matches!(who, Who::Worker) {
+                headers.push(("X-Worker-ID", "e2e-tests"));
+            }
+            for path in ["/api/templates", "/api/jobs"] {
+                let r = send(Method::GET, path, &Who::Nobody, None, &headers).await;
+                assert_error(&r, 401, "unauthorized");
+                assert_eq!(
+                    r.body["details"]["header"], header,
+                    "{who:?} + {header}: {}",
+                    r.body
+                );
+                assert!(
+                    r.body["error"].as_str().unwrap().starts_with(header),
+                    "{}",
+                    r.body
+                );
+            }
+        }
+    }
+    // Two valid credentials: the request acts as the higher one (an admin
+    // session beside a client key reaches admin routes; a client key beside
+    // a user session does not).
+    let both = [
+        ("x-bitware-session-token", "dev-admin-session"),
+        ("X-API-Key", "dev-client-key"),
+    ];
+    let r = send(Method::GET, "/api/admin/stats", &Who::Nobody, None, &both).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let worker_and_key = [
+        ("Authorization", "Bearer dev-shared-secret"),
+        ("X-Worker-ID", "e2e-tests"),
+        ("X-API-Key", "dev-client-key"),
+    ];
+    let r = send(
+        Method::GET,
+        "/api/admin/stats",
+        &Who::Nobody,
+        None,
+        &worker_and_key,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let user_and_key = [
+        ("x-bitware-session-token", "dev-user-session"),
+        ("X-API-Key", "dev-client-key"),
+    ];
+    let r = send(
+        Method::GET,
+        "/api/admin/stats",
+        &Who::Nobody,
+        None,
+        &user_and_key,
+    )
+    .await;
+    assert_error(&r, 403, "forbidden");
+    // A blank header is no credential: the valid one alone decides.
+    let blank = [
+        ("X-API-Key", "dev-client-key"),
+        ("x-bitware-session-token", " "),
+    ];
+    assert_eq!(
+        send(Method::GET, "/api/templates", &Who::Nobody, None, &blank)
+            .await
+            .status,
+        200
+    );
+}
+
 #[tokio::test]
 async fn kam_outages_are_503_and_never_let_a_request_through() {
     for mode in [
@@ -212,6 +318,41 @@ async fn unknown_routes_and_methods_answer_json() {
     let r = send(Method::PUT, "/api/execute", &Who::Client, None, &[]).await;
     assert_error(&r, 405, "method_not_allowed");
     assert_eq!(r.header("Allow"), Some("POST, OPTIONS"));
+}
+
+/// workers-rs reads any method it does not know as GET; the router reads
+/// the method as sent: a recognised method a route does not declare (QUERY,
+/// PATCH, TRACE…) is a 405 with `Allow`, public or not, with or without
+/// credentials, and one the server does not know at all is a 501.
+#[tokio::test]
+async fn undeclared_methods_are_405_with_allow_and_unknown_ones_501() {
+    let query = Method::from_bytes(b"QUERY").unwrap();
+    for (path, allow) in [
+        ("/", "GET, OPTIONS"),
+        ("/health", "GET, OPTIONS"),
+        ("/help", "GET, OPTIONS"),
+        ("/openapi.json", "GET, OPTIONS"),
+        ("/api/jobs", "GET, OPTIONS"),
+        ("/api/jobs/1", "GET, OPTIONS"),
+        ("/api/execute", "POST, OPTIONS"),
+    ] {
+        for method in [query.clone(), Method::PATCH, Method::TRACE, Method::DELETE] {
+            for who in [Who::Nobody, Who::Client] {
+                let r = send(method.clone(), path, &who, None, &[]).await;
+                assert_error(&r, 405, "method_not_allowed");
+                assert_eq!(r.header("Allow"), Some(allow), "{method} {path}");
+                assert!(r.body["jobs"].is_null(), "{method} {path} answered as GET");
+            }
+        }
+    }
+    for method in ["FOO", "BREW"] {
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        for path in ["/", "/api/jobs", "/nope"] {
+            let r = send(m.clone(), path, &Who::Client, None, &[]).await;
+            assert_error(&r, 501, "not_implemented");
+            assert!(r.header("Allow").is_none(), "{method} {path}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -66,6 +66,33 @@ async fn every_bad_execute_field_is_a_400_naming_it_and_writes_nothing() {
     );
 }
 
+/// `X-Request-ID`, sent, must match the document's pattern (1-128 printable
+/// ASCII characters, no space) for every action: an empty one is a 400, not
+/// a request without a key.
+#[tokio::test]
+async fn a_request_id_off_its_pattern_is_a_400_for_every_action() {
+    let who = Who::WorkerFor(unique("bad-request-id"));
+    let long = "x".repeat(129);
+    for body in [
+        granulate(&unique("rid"), "quiz", 1),
+        json!({"action": "estimate", "input": {"structureType": "quiz"}}),
+    ] {
+        for id in ["", "a b", long.as_str()] {
+            let r = execute(&who, body.clone(), Some(id)).await;
+            assert_eq!(r.status, 400, "{id:?} {body}: {}", r.body);
+            assert_eq!(r.body["details"]["field"], "X-Request-ID", "{}", r.body);
+        }
+    }
+    let ok = execute(
+        &who,
+        json!({"action": "estimate", "input": {"structureType": "quiz"}}),
+        Some(&"~".repeat(128)),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(get("/api/jobs", &who).await.body["total"], 0);
+}
+
 // ---- the pipeline --------------------------------------------------------------
 
 fn count_elements(structure: &Value, keys: &[&str]) -> usize {

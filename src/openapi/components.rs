@@ -249,129 +249,386 @@ pub fn text(max: usize) -> Value {
     json!({"type": "string", "maxLength": max, "pattern": TEXT})
 }
 
-/// `input` / `params` of a granulation (contracts §2: either may carry them).
-fn granulate_params(required: bool) -> Value {
-    let topic = json!({"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_TOPIC_CHARS, "pattern": NON_BLANK});
-    let structure_type = one_of_strings(&structure_types());
+use crate::types::api::{
+    MAX_AUDIENCE_CHARS, MAX_CONFIG_NAME_CHARS, MAX_COST_USD, MAX_ELEMENTS_LIMIT,
+    MAX_EXECUTION_ID_LEN, MAX_TEMPLATE_NAME_CHARS, MAX_TIMEOUT_MS, MAX_TOPIC_CHARS, MIN_TIMEOUT_MS,
+};
+
+fn non_blank(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": NON_BLANK})
+}
+
+fn range(kind: &str, min: impl Into<Value>, max: impl Into<Value>) -> Value {
+    json!({"type": kind, "minimum": min.into(), "maximum": max.into()})
+}
+
+/// An object whose fields are all optional and may be null (the API reads
+/// null as not sent, `types::request`), besides `required` ones (never null).
+fn loose_object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
+    let mut fields: Vec<(String, Value)> = required
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    fields.extend(
+        optional
+            .iter()
+            .map(|(n, v)| (format!("{n}?"), nullable(v.clone()))),
+    );
+    let refs: Vec<(&str, Value)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    object(&refs)
+}
+
+/// `input` / `params` of a granulation or estimate (contracts §2: either may
+/// carry a field, `params` wins): every field optional here; which ones a
+/// body needs somewhere is [`somewhere`].
+fn granulate_params(with_execution_id: bool) -> Value {
     let mut fields = vec![
-        (if required { "topic" } else { "topic?" }, topic),
+        ("topic", text(MAX_TOPIC_CHARS)),
+        ("structureType", one_of_strings(&structure_types())),
+        ("templateName", text(MAX_TEMPLATE_NAME_CHARS)),
+        ("granularityLevel", range("integer", 1, 5)),
+        ("targetAudience", text(MAX_AUDIENCE_CHARS)),
         (
-            if required {
-                "structureType"
-            } else {
-                "structureType?"
-            },
-            structure_type,
+            "constraints",
+            loose_object(
+                &[],
+                &[
+                    ("maxElements", range("integer", 1, MAX_ELEMENTS_LIMIT)),
+                    (
+                        "counts",
+                        json!({"type": "object", "additionalProperties": range("integer", 1, 50)}),
+                    ),
+                ],
+            ),
         ),
-        ("templateName?", text(64)),
-        (
-            "granularityLevel?",
-            json!({"type": "integer", "minimum": 1, "maximum": 5}),
-        ),
-        (
-            "targetAudience?",
-            text(crate::types::api::MAX_AUDIENCE_CHARS),
-        ),
-        (
-            "constraints?",
-            object(&[
-                (
-                    "maxElements?",
-                    json!({"type": "integer", "minimum": 1, "maximum": crate::types::api::MAX_ELEMENTS_LIMIT}),
-                ),
-                (
-                    "counts?",
-                    json!({"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}),
-                ),
-            ]),
-        ),
-        (
-            "executionId?",
-            json!({"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_EXECUTION_ID_LEN, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}),
-        ),
+        ("options", object_any()),
     ];
-    fields.push(("options?", object_any()));
-    object(&fields)
+    if with_execution_id {
+        fields.push((
+            "executionId",
+            json!({"type": "string", "maxLength": MAX_EXECUTION_ID_LEN, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}),
+        ));
+    }
+    loose_object(&[], &fields)
 }
 
+/// `field` sent (not null, not blank) in `input` or in `params`: one
+/// alternative per place, for an `anyOf`.
+fn somewhere(field: &str, schema: &Value) -> Vec<Value> {
+    ["input", "params"]
+        .iter()
+        .map(|place| {
+            json!({"required": [place], "properties": {*place: {
+                "type": "object", "required": [field], "properties": {field: schema}}}})
+        })
+        .collect()
+}
+
+/// `structureType`, or else a `templateName`, somewhere.
+fn a_type_somewhere() -> Value {
+    let mut alternatives = somewhere("structureType", &one_of_strings(&structure_types()));
+    alternatives.extend(somewhere(
+        "templateName",
+        &non_blank(MAX_TEMPLATE_NAME_CHARS),
+    ));
+    json!({"anyOf": alternatives})
+}
+
+fn config_fields() -> Vec<(&'static str, Value)> {
+    vec![
+        ("aiProvider", one_of_strings(&providers())),
+        ("aiModel", non_blank(MAX_CONFIG_NAME_CHARS)),
+        ("temperature", range("number", 0, 2)),
+        ("maxTokens", range("integer", 256, 64000)),
+        ("validation", boolean()),
+        ("async", boolean()),
+        ("validationLevel", range("integer", 1, 3)),
+        ("validationThreshold", range("number", 0, 100)),
+        (
+            "maxCostUsd",
+            json!({"type": "number", "exclusiveMinimum": 0, "maximum": MAX_COST_USD}),
+        ),
+        ("strategy", one_of_strings(&["single", "fanout", "auto"])),
+    ]
+}
+
+/// `config`: a model belongs to one provider, so `aiModel` needs `aiProvider`.
 fn exec_config() -> Value {
-    object(&[
-        ("aiProvider?", one_of_strings(&providers())),
-        (
-            "aiModel?",
-            json!({"type": "string", "minLength": 1, "maxLength": 100, "pattern": NON_BLANK}),
-        ),
-        (
-            "temperature?",
-            json!({"type": "number", "minimum": 0, "maximum": 2}),
-        ),
-        (
-            "maxTokens?",
-            json!({"type": "integer", "minimum": 256, "maximum": 64000}),
-        ),
-        ("validation?", boolean()),
-        ("async?", boolean()),
-        (
-            "validationLevel?",
-            json!({"type": "integer", "minimum": 1, "maximum": 3}),
-        ),
-        (
-            "validationThreshold?",
-            json!({"type": "number", "minimum": 0, "maximum": 100}),
-        ),
-        (
-            "maxCostUsd?",
-            json!({"type": "number", "exclusiveMinimum": 0}),
-        ),
-        ("strategy?", one_of_strings(&["single", "fanout", "auto"])),
-    ])
+    let mut config = loose_object(&[], &config_fields());
+    config["dependentSchemas"] = json!({"aiModel": {"anyOf": [
+        {"properties": {"aiModel": {"type": "null"}}},
+        {"required": ["aiProvider"], "properties": {"aiProvider": one_of_strings(&providers())}},
+    ]}});
+    config
 }
 
-/// One shape per action; `config.aiModel` needs `config.aiProvider`, and a
-/// model without a price is refused (422) while a budget applies.
+/// One shape per action (`action` tells them apart); a model without a
+/// price is refused (422) while a budget applies.
 pub fn execute_body() -> Value {
-    let timeout = json!({"type": "integer", "minimum": crate::types::api::MIN_TIMEOUT_MS, "maximum": crate::types::api::MAX_TIMEOUT_MS});
-    let granulate = object(&[
-        ("action", one_of_strings(&["granulate", "process"])),
-        ("input", granulate_params(true)),
-        ("params?", granulate_params(false)),
-        ("config?", exec_config()),
-        ("timeout?", timeout.clone()),
+    let timeout = range("integer", MIN_TIMEOUT_MS, MAX_TIMEOUT_MS);
+    let shape = |actions: &[&str], params: Value, needs: Vec<Value>| {
+        let mut shape = loose_object(
+            &[("action", one_of_strings(actions))],
+            &[
+                ("input", params.clone()),
+                ("params", params),
+                ("config", exec_config()),
+                ("timeout", timeout.clone()),
+            ],
+        );
+        shape["allOf"] = json!(needs);
+        shape
+    };
+    let granulate = shape(
+        &["granulate", "process"],
+        granulate_params(true),
+        vec![
+            json!({"anyOf": somewhere("topic", &non_blank(MAX_TOPIC_CHARS))}),
+            a_type_somewhere(),
+        ],
+    );
+    let job_id = json!({"type": "integer", "minimum": 1});
+    let validate = shape(
+        &["validate"],
+        loose_object(&[], &[("jobId", job_id.clone())]),
+        vec![json!({"anyOf": somewhere("jobId", &job_id)})],
+    );
+    let estimate = shape(
+        &["estimate"],
+        granulate_params(false),
+        vec![a_type_somewhere()],
+    );
+    json!({"oneOf": [granulate, validate, estimate], "description": format!("action: one of {}; validate reads config.validationLevel and config.validationThreshold", Action::NAMES.join(", "))})
+}
+
+/// `POST /api/economy/estimate`: a granulation's fields (topic optional)
+/// with `aiProvider`, `aiModel` and `validationLevel` beside them; a model
+/// alone names its provider.
+pub fn estimate_body() -> Value {
+    let params = granulate_params(false);
+    let mut fields: Vec<(&str, Value)> = params["properties"]
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v))
+        .collect();
+    let config = config_fields();
+    for name in ["aiProvider", "aiModel", "validationLevel"] {
+        if let Some((_, schema)) = config.iter().find(|(n, _)| *n == name) {
+            fields.push((name, nullable(schema.clone())));
+        }
+    }
+    let mut body = object(&[]);
+    for (name, schema) in fields {
+        body["properties"][name] = schema;
+    }
+    body["anyOf"] = json!([
+        {"required": ["structureType"], "properties": {"structureType": one_of_strings(&structure_types())}},
+        {"required": ["templateName"], "properties": {"templateName": non_blank(MAX_TEMPLATE_NAME_CHARS)}},
     ]);
-    let validate = object(&[
-        ("action", one_of_strings(&["validate"])),
+    body
+}
+
+/// `POST /api/validate` (`types::bodies::parse_validate`).
+pub fn validate_body() -> Value {
+    loose_object(
+        &[(
+            "jobId",
+            json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
+        )],
+        &[
+            ("validationLevel", range("integer", 1, 3)),
+            ("threshold", range("number", 0, 100)),
+        ],
+    )
+}
+
+/// A template name as `types::template::valid_template_name` checks it.
+pub const TEMPLATE_NAME_PATTERN: &str = "^[a-z][a-z0-9_]{2,63}$";
+
+/// A prompt template as `types::placeholders::check_template` checks it:
+/// known `{placeholder}`s only, `{{`/`}}` for braces, and `{topic}` in it.
+fn prompt_template() -> Value {
+    use crate::types::placeholders::{MAX_TEMPLATE_CHARS, PLACEHOLDERS};
+    let names: Vec<&str> = PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
+    let piece = format!(
+        "(?:[^{{}}]|\\{{\\{{|\\}}\\}}|\\{{(?:{})\\}})",
+        names.join("|")
+    );
+    json!({"type": "string", "minLength": 7, "maxLength": MAX_TEMPLATE_CHARS,
+        "pattern": format!("^{piece}*\\{{topic\\}}{piece}*$")})
+}
+
+/// A level rule `{level, min, max}` within the contract's `lo..=hi` and
+/// with `min <= max`: one alternative per `min`, so a schema-valid rule is
+/// one `StructureRules::check` takes.
+fn level_rule(key: &str, lo: u32, hi: u32) -> Value {
+    let alternatives: Vec<Value> = (lo..=hi)
+        .map(|min| {
+            json!({"type": "object", "required": ["level", "min", "max"], "properties": {
+                "level": {"const": key},
+                "min": {"const": min},
+                "max": {"type": "integer", "minimum": min, "maximum": hi},
+            }})
+        })
+        .collect();
+    json!({"oneOf": alternatives})
+}
+
+/// What a template of one structure type may carry that depends on the
+/// type: `templateSchema` (its levels are the type's) and `structureRules`.
+fn typed_template_fields(t: StructureType) -> Vec<(String, Value)> {
+    let spec = t.spec();
+    let levels: Vec<&str> = spec.levels.iter().map(|l| l.key).collect();
+    let rules: Vec<Value> = spec
+        .levels
+        .iter()
+        .map(|l| level_rule(l.key, l.min, l.max))
+        .collect();
+    vec![
         (
-            "input",
+            "templateSchema?".into(),
+            json!({"type": "object", "required": ["levels"], "properties": {"levels": {"const": levels}}}),
+        ),
+        (
+            "structureRules?".into(),
+            json!({"type": "object", "required": ["levels"], "properties": {"levels": {
+                "type": "array", "prefixItems": rules, "minItems": levels.len(), "maxItems": levels.len(), "items": false}}}),
+        ),
+    ]
+}
+
+/// The fields of a template every type shares (all optional here).
+fn template_fields() -> Vec<(String, Value)> {
+    let provider = one_of_strings(&providers());
+    vec![
+        (
+            "description?".into(),
+            json!({"type": "string", "maxLength": 500}),
+        ),
+        ("aiPromptTemplate?".into(), prompt_template()),
+        (
+            "validationRules?".into(),
             object(&[
-                ("jobId", json!({"type": "integer", "minimum": 1})),
+                (
+                    "minQualityScore?",
+                    json!({"type": "number", "minimum": 0, "maximum": 1}),
+                ),
+                (
+                    "validationThreshold?",
+                    json!({"type": "number", "minimum": 0, "maximum": 100}),
+                ),
                 (
                     "validationLevel?",
                     json!({"type": "integer", "minimum": 1, "maximum": 3}),
                 ),
-                (
-                    "threshold?",
-                    json!({"type": "number", "minimum": 0, "maximum": 100}),
-                ),
             ]),
         ),
-        ("config?", exec_config()),
-    ]);
-    let estimate = object(&[
-        ("action", one_of_strings(&["estimate"])),
         (
-            "input",
+            "complexityLevel?".into(),
+            json!({"type": "integer", "minimum": 1, "maximum": 5}),
+        ),
+        (
+            "targetAudience?".into(),
+            json!({"type": "string", "maxLength": 200}),
+        ),
+        (
+            "aiProviderConfig?".into(),
             object(&[
-                ("structureType", one_of_strings(&structure_types())),
+                ("preferredProvider?", nullable(provider.clone())),
+                ("fallbackProviders?", array(provider.clone())),
                 (
-                    "granularityLevel?",
-                    json!({"type": "integer", "minimum": 1, "maximum": 5}),
+                    "modelPreferences?",
+                    json!({"type": "object", "propertyNames": provider, "additionalProperties": {"type": "string"}}),
                 ),
-                ("topic?", text(crate::types::api::MAX_TOPIC_CHARS)),
+                (
+                    "temperature?",
+                    json!({"type": ["number", "null"], "minimum": 0, "maximum": 2}),
+                ),
+                (
+                    "maxTokens?",
+                    json!({"type": ["integer", "null"], "minimum": 256, "maximum": 64000}),
+                ),
             ]),
         ),
-        ("config?", exec_config()),
-    ]);
-    // One shape per action: `action` tells them apart (Schemathesis
-    // generates each alternative, and a body matches exactly one).
-    json!({"oneOf": [granulate, validate, estimate], "description": format!("action: one of {}", Action::NAMES.join(", "))})
+        (
+            "costOptimization?".into(),
+            object(&[(
+                "maxCostPerJob?",
+                json!({"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 100}),
+            )]),
+        ),
+    ]
+}
+
+/// `template` of one action and structure type: `required` names what the
+/// action needs (`?` marks the rest optional).
+fn template_shape(name: &str, t: Option<StructureType>, create: bool) -> Value {
+    let mut fields: Vec<(String, Value)> = vec![(
+        name.into(),
+        json!({"type": "string", "pattern": TEMPLATE_NAME_PATTERN}),
+    )];
+    if let Some(t) = t {
+        fields.push(("structureType".into(), json!({"const": t.as_str()})));
+        fields.extend(typed_template_fields(t));
+    }
+    fields.extend(template_fields());
+    if create {
+        for (name, _) in fields.iter_mut() {
+            if name == "aiPromptTemplate?" {
+                *name = "aiPromptTemplate".into();
+            }
+        }
+    } else {
+        fields.push((
+            "newTemplateName?".into(),
+            json!({"type": "string", "pattern": TEMPLATE_NAME_PATTERN}),
+        ));
+    }
+    let refs: Vec<(&str, Value)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    object(&refs)
+}
+
+/// `POST /api/admin/templates`: one shape per action. Create names the
+/// type and a prompt; an update that changes `templateSchema` or
+/// `structureRules` names the type they belong to (they depend on it);
+/// delete needs only the name.
+pub fn admin_templates_body() -> Value {
+    let with_action = |action: &str, template: Value| {
+        object(&[("action", json!({"const": action})), ("template", template)])
+    };
+    let create: Vec<Value> = StructureType::ALL
+        .iter()
+        .map(|t| with_action("create", template_shape("templateName", Some(*t), true)))
+        .collect();
+    // An update without the type: the fields that do not depend on it.
+    let mut untyped = template_shape("templateName", None, false);
+    untyped["properties"]["structureType"] = json!({"not": {}});
+    untyped["properties"]["templateSchema"] = json!({"not": {}});
+    untyped["properties"]["structureRules"] = json!({"not": {}});
+    let mut update = vec![with_action("update", untyped)];
+    update.extend(
+        StructureType::ALL
+            .iter()
+            .map(|t| with_action("update", template_shape("templateName", Some(*t), false))),
+    );
+    let delete = with_action(
+        "delete",
+        object(&[("templateName", json!({"type": "string", "minLength": 1}))]),
+    );
+    let mut all = create;
+    all.extend(update);
+    all.push(delete);
+    json!({"oneOf": all, "description": "action: create, update or delete; create needs templateName, structureType and aiPromptTemplate; update needs templateName (and structureType with templateSchema or structureRules)"})
 }

@@ -268,17 +268,7 @@ fn schemas(id: RouteId) -> RouteDoc {
         RouteId::JobRetry => doc(none(), None, reference("Envelope")),
         RouteId::Validate => doc(
             none(),
-            Some(object(&[
-                ("jobId", json!({"type": "integer", "minimum": 1})),
-                (
-                    "validationLevel?",
-                    json!({"type": "integer", "minimum": 1, "maximum": 3}),
-                ),
-                (
-                    "threshold?",
-                    json!({"type": "number", "minimum": 0, "maximum": 100}),
-                ),
-            ])),
+            Some(validate_body()),
             object(&[
                 ("jobId", integer()),
                 ("validationResult", reference("ValidationResult")),
@@ -356,25 +346,7 @@ fn schemas(id: RouteId) -> RouteDoc {
                 ("efficiency", efficiency()),
             ]),
         ),
-        RouteId::EconomyEstimate => doc(
-            none(),
-            Some(object(&[
-                ("structureType?", one_of_strings(&structure_types())),
-                ("templateName?", string()),
-                (
-                    "granularityLevel?",
-                    json!({"type": "integer", "minimum": 1, "maximum": 5}),
-                ),
-                ("topic?", string()),
-                ("aiProvider?", one_of_strings(&providers())),
-                ("aiModel?", string()),
-                (
-                    "validationLevel?",
-                    json!({"type": "integer", "minimum": 1, "maximum": 3}),
-                ),
-            ])),
-            reference("Estimate"),
-        ),
+        RouteId::EconomyEstimate => doc(none(), Some(estimate_body()), reference("Estimate")),
         RouteId::EconomyPricing => doc(
             none(),
             None,
@@ -416,26 +388,7 @@ fn schemas(id: RouteId) -> RouteDoc {
         RouteId::AdminTemplates => RouteDoc {
             media: JSON,
             query: none(),
-            body: Some(object(&[
-                ("action", one_of_strings(&["create", "update", "delete"])),
-                (
-                    "template",
-                    object(&[
-                        ("templateName", string()),
-                        ("newTemplateName?", string()),
-                        ("structureType?", one_of_strings(&structure_types())),
-                        ("description?", string()),
-                        ("aiPromptTemplate?", string()),
-                        ("templateSchema?", object_any()),
-                        ("structureRules?", object_any()),
-                        ("validationRules?", object_any()),
-                        ("complexityLevel?", integer()),
-                        ("targetAudience?", string()),
-                        ("aiProviderConfig?", object_any()),
-                        ("costOptimization?", object_any()),
-                    ]),
-                ),
-            ])),
+            body: Some(admin_templates_body()),
             // 201 for create, 200 for update and delete.
             ok: (
                 200,

@@ -31,6 +31,12 @@ pub fn valid_request_id(id: &str) -> bool {
 /// Longest topic and audience a request may send (prompts clean and cut to these too).
 pub const MAX_TOPIC_CHARS: usize = 500;
 pub const MAX_AUDIENCE_CHARS: usize = 200;
+/// Longest `config.aiModel` / `aiProvider` / `strategy` value.
+pub const MAX_CONFIG_NAME_CHARS: usize = 100;
+/// Highest `config.maxCostUsd` (above 0).
+pub const MAX_COST_USD: f64 = 100.0;
+/// Longest `templateName` a granulation may name.
+pub const MAX_TEMPLATE_NAME_CHARS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -55,11 +55,15 @@ pub fn parse_estimate(
     body: &Value,
     provider_of: impl Fn(&str) -> ProviderKind,
 ) -> AppResult<(GranulateParams, ExecConfig)> {
-    let provider = body.get("aiProvider").cloned().or_else(|| {
-        body.get("aiModel")
-            .and_then(Value::as_str)
-            .map(|m| json!(provider_of(m.trim())))
-    });
+    let provider = body
+        .get("aiProvider")
+        .filter(|v| !v.is_null())
+        .cloned()
+        .or_else(|| {
+            body.get("aiModel")
+                .and_then(Value::as_str)
+                .map(|m| json!(provider_of(m.trim())))
+        });
     let mut config = Map::new();
     for (name, value) in [
         ("aiProvider", provider),

@@ -8,8 +8,9 @@
 
 use crate::types::api::{
     valid_request_id, Action, ExecConfig, ExecuteRequest, GranulateParams, JobRequest, Strategy,
-    DEFAULT_TIMEOUT_MS, MAX_AUDIENCE_CHARS, MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN,
-    MAX_TIMEOUT_MS, MAX_TOPIC_CHARS, MIN_TIMEOUT_MS,
+    DEFAULT_TIMEOUT_MS, MAX_AUDIENCE_CHARS, MAX_CONFIG_NAME_CHARS, MAX_COST_USD,
+    MAX_ELEMENTS_LIMIT, MAX_EXECUTION_ID_LEN, MAX_TEMPLATE_NAME_CHARS, MAX_TIMEOUT_MS,
+    MAX_TOPIC_CHARS, MIN_TIMEOUT_MS,
 };
 use crate::types::provider::ProviderKind;
 use crate::types::rules::StructureRules;
@@ -26,29 +27,51 @@ pub fn forbidden_control(c: char) -> bool {
 }
 
 /// Reads a field from `params`, else `input`, naming its source in errors.
+/// A field sent in both is checked in both (a wrong value is a 400 wherever
+/// it is, as the document says); `params` wins. Null counts as not sent,
+/// and so does blank text, so a blank `params.topic` leaves `input.topic`.
 struct Fields<'a> {
     input: Option<&'a Map<String, Value>>,
     params: Option<&'a Map<String, Value>>,
 }
 
 impl<'a> Fields<'a> {
-    fn get(&self, name: &str) -> Option<(String, &'a Value)> {
-        let pick = |src: Option<&'a Map<String, Value>>, label: &str| {
-            src.and_then(|m| m.get(name))
-                .filter(|v| !v.is_null())
-                .map(|v| (format!("{label}.{name}"), v))
-        };
-        pick(self.params, "params").or_else(|| pick(self.input, "input"))
+    /// The field's non-null values, `params` first, each with its name.
+    fn all(&self, name: &str) -> Vec<(String, &'a Value)> {
+        [("params", self.params), ("input", self.input)]
+            .into_iter()
+            .filter_map(|(label, src)| {
+                src.and_then(|m| m.get(name))
+                    .filter(|v| !v.is_null())
+                    .map(|v| (format!("{label}.{name}"), v))
+            })
+            .collect()
+    }
+
+    /// The first of the field's values, each checked by `check` (`None`:
+    /// counts as not sent).
+    fn first<T>(
+        &self,
+        name: &str,
+        check: impl Fn(&str, &'a Value) -> AppResult<Option<T>>,
+    ) -> AppResult<Option<T>> {
+        let mut first = None;
+        for (field, v) in self.all(name) {
+            let checked = check(&field, v)?;
+            if first.is_none() {
+                first = checked;
+            }
+        }
+        Ok(first)
     }
 
     fn string(&self, name: &str, max_chars: usize) -> AppResult<Option<String>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some((field, Value::String(s))) => {
+        self.first(name, |field, v| match v {
+            Value::String(s) => {
                 let s = s.trim();
                 if let Some(c) = s.chars().find(|c| forbidden_control(*c)) {
                     Err(AppError::invalid_field(
-                        &field,
+                        field,
                         format!(
                             "must not contain control characters (found U+{:04X}); tab, line feed and carriage return are allowed",
                             c as u32
@@ -56,7 +79,7 @@ impl<'a> Fields<'a> {
                     ))
                 } else if s.chars().count() > max_chars {
                     Err(AppError::invalid_field(
-                        &field,
+                        field,
                         format!("must be at most {max_chars} characters"),
                     ))
                 } else if s.is_empty() {
@@ -65,15 +88,12 @@ impl<'a> Fields<'a> {
                     Ok(Some(s.to_string()))
                 }
             }
-            Some((field, _)) => Err(AppError::invalid_field(&field, "must be a string")),
-        }
+            _ => Err(AppError::invalid_field(field, "must be a string")),
+        })
     }
 
     fn integer(&self, name: &str, min: i64, max: i64) -> AppResult<Option<i64>> {
-        match self.get(name) {
-            None => Ok(None),
-            Some((field, v)) => integer_in(&field, v, min, max).map(Some),
-        }
+        self.first(name, |field, v| integer_in(field, v, min, max).map(Some))
     }
 }
 
@@ -236,17 +256,16 @@ fn parse_params(fields: &Fields, topic_required: bool) -> AppResult<GranulatePar
         (None, true) => return Err(AppError::invalid_field("input.topic", "is required")),
         (None, false) => "a representative topic".to_string(),
     };
-    let structure_type = match fields.get("structureType") {
-        None => None,
-        Some((field, Value::String(s))) => Some(StructureType::parse(s).ok_or_else(|| {
+    let structure_type = fields.first("structureType", |field, v| match v {
+        Value::String(s) => StructureType::parse(s).map(Some).ok_or_else(|| {
             AppError::invalid_field(
-                &field,
+                field,
                 format!("`{s}` is not one of {}", StructureType::names().join(", ")),
             )
-        })?),
-        Some((field, _)) => return Err(AppError::invalid_field(&field, "must be a string")),
-    };
-    let template_name = fields.string("templateName", 64)?;
+        }),
+        _ => Err(AppError::invalid_field(field, "must be a string")),
+    })?;
+    let template_name = fields.string("templateName", MAX_TEMPLATE_NAME_CHARS)?;
     if structure_type.is_none() && template_name.is_none() {
         return Err(AppError::invalid_field(
             "input.structureType",
@@ -260,16 +279,18 @@ fn parse_params(fields: &Fields, topic_required: bool) -> AppResult<GranulatePar
         Some(n) => Granularity::new(n).unwrap_or(Granularity::DEFAULT),
         None => Granularity::DEFAULT,
     };
-    let (max_elements, counts) = match fields.get("constraints") {
-        None => (None, BTreeMap::new()),
-        Some((field, Value::Object(c))) => parse_constraints(&field, c)?,
-        Some((field, _)) => return Err(AppError::invalid_field(&field, "must be an object")),
-    };
-    let options = match fields.get("options") {
-        None => Value::Object(Map::new()),
-        Some((_, v @ Value::Object(_))) => v.clone(),
-        Some((field, _)) => return Err(AppError::invalid_field(&field, "must be an object")),
-    };
+    let (max_elements, counts) = fields
+        .first("constraints", |field, v| match v {
+            Value::Object(c) => parse_constraints(field, c).map(Some),
+            _ => Err(AppError::invalid_field(field, "must be an object")),
+        })?
+        .unwrap_or_default();
+    let options = fields
+        .first("options", |field, v| match v {
+            Value::Object(_) => Ok(Some(v.clone())),
+            _ => Err(AppError::invalid_field(field, "must be an object")),
+        })?
+        .unwrap_or_else(|| Value::Object(Map::new()));
     Ok(GranulateParams {
         topic,
         structure_type,
@@ -353,12 +374,16 @@ pub fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig
     let string = |name: &str| -> AppResult<Option<String>> {
         match get(name) {
             None => Ok(None),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => {
+            Some(Value::String(s))
+                if !s.trim().is_empty()
+                    && s.chars().count() <= MAX_CONFIG_NAME_CHARS
+                    && !s.chars().any(forbidden_control) =>
+            {
                 Ok(Some(s.trim().to_string()))
             }
             Some(_) => Err(AppError::invalid_field(
                 &format!("config.{name}"),
-                "must be a non-empty string of at most 100 characters",
+                format!("must be a non-blank string of at most {MAX_CONFIG_NAME_CHARS} characters without control characters"),
             )),
         }
     };
@@ -417,7 +442,7 @@ pub fn parse_config(config: Option<&Map<String, Value>>) -> AppResult<ExecConfig
             0.0,
             100.0,
         )?,
-        max_cost_usd: match number_in("config.maxCostUsd", get("maxCostUsd"), 0.0, 100.0)? {
+        max_cost_usd: match number_in("config.maxCostUsd", get("maxCostUsd"), 0.0, MAX_COST_USD)? {
             Some(c) if c <= 0.0 => {
                 return Err(AppError::invalid_field(
                     "config.maxCostUsd",

@@ -261,6 +261,20 @@ impl TemplateInput {
         }
         let body: TemplateBody = serde_json::from_value(value.clone())
             .map_err(|e| AppError::invalid_field("template", format!("is not valid: {e}")))?;
+        // Both depend on the type: an update that replaces one names it.
+        if base.is_some() && body.structure_type.is_none() {
+            for (name, sent) in [
+                ("templateSchema", &body.template_schema),
+                ("structureRules", &body.structure_rules),
+            ] {
+                if sent.is_some() {
+                    return Err(refused(
+                        name,
+                        "needs template.structureType beside it (it belongs to one type)",
+                    ));
+                }
+            }
+        }
         let (template_name, structure_type) =
             Self::identity(body.template_name, body.structure_type, base)?;
         let ai_prompt_template = Self::prompt(body.ai_prompt_template, base)?;
