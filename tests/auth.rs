@@ -177,17 +177,18 @@ async fn a_wrong_credential_beside_a_valid_one_is_401_naming_its_header() {
     )
     .await;
     assert_error(&r, 403, "forbidden");
-    // A blank header is no credential: the valid one alone decides.
-    let blank = [
-        ("X-API-Key", "dev-client-key"),
-        ("x-bitware-session-token", " "),
-    ];
-    assert_eq!(
-        send(Method::GET, "/api/templates", &Who::Nobody, None, &blank)
-            .await
-            .status,
-        200
-    );
+    // A credential header sent blank fails like a wrong one.
+    for header in ["x-bitware-session-token", "Authorization", "X-API-Key"] {
+        let mut headers = vec![("X-Worker-ID", "e2e-tests"), (header, "")];
+        if header != "X-API-Key" {
+            headers.push(("X-API-Key", "dev-client-key"));
+        } else {
+            headers.push(("x-bitware-session-token", "dev-user-session"));
+        }
+        let r = send(Method::GET, "/api/templates", &Who::Nobody, None, &headers).await;
+        assert_error(&r, 401, "unauthorized");
+        assert_eq!(r.body["details"]["header"], header, "{}", r.body);
+    }
 }
 
 #[tokio::test]

@@ -30,14 +30,6 @@ async fn every_bad_execute_field_is_a_400_naming_it_and_writes_nothing() {
             "params.granularityLevel",
         ),
         (
-            json!({"input": {"topic": "x", "templateName": "no_such_template"}}),
-            "input.templateName",
-        ),
-        (
-            json!({"input": {"topic": "x", "structureType": "quiz", "templateName": "educational_course_basic"}}),
-            "input.structureType",
-        ),
-        (
             json!({"input": {"topic": "x", "structureType": "course", "constraints": {"counts": {"questions": 3}}}}),
             "constraints.counts.questions",
         ),
@@ -57,6 +49,26 @@ async fn every_bad_execute_field_is_a_400_naming_it_and_writes_nothing() {
     for (body, field) in cases {
         let r = execute(&who, body.clone(), None).await;
         assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.body["details"]["field"], field, "{body}: {}", r.body);
+    }
+    // Well-formed, but naming no template (404), or one of another type
+    // (409): what is stored decides, not the request's form.
+    for (body, status, code, field) in [
+        (
+            json!({"input": {"topic": "x", "templateName": "no_such_template"}}),
+            404,
+            "not_found",
+            "input.templateName",
+        ),
+        (
+            json!({"input": {"topic": "x", "structureType": "quiz", "templateName": "educational_course_basic"}}),
+            409,
+            "structure_type_mismatch",
+            "input.structureType",
+        ),
+    ] {
+        let r = execute(&who, body.clone(), None).await;
+        assert_error(&r, status, code);
         assert_eq!(r.body["details"]["field"], field, "{body}: {}", r.body);
     }
     let jobs = get("/api/jobs", &who).await;

@@ -37,7 +37,7 @@ run() {
   # body (it cannot reach D1, see bitware_kit::http::parse_json_body), which
   # JSON Schema cannot state for the open objects (`input`, `options`):
   # generation leaves it out rather than the document lying.
-  if ! "$venv/bin/schemathesis" run "$doc" --url "$base" \
+  if ! "$venv/bin/schemathesis" --config-file tests/schemathesis.toml run "$doc" --url "$base" \
       --checks all --generation-allow-x00 false \
       --mode all --phases examples,coverage,fuzzing,stateful --max-examples "$examples" --seed 15 \
       --workers 1 --request-timeout 30 --no-color --suppress-health-check all \

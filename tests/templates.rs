@@ -133,7 +133,9 @@ async fn admins_create_update_and_soft_delete_templates_with_cache_invalidation(
         None,
     )
     .await;
-    assert_eq!(again.status, 400);
+    // A deleted template is a missing resource: 404 naming the field.
+    assert_error(&again, 404, "not_found");
+    assert_eq!(again.body["details"]["field"], "input.templateName");
 }
 
 #[tokio::test]

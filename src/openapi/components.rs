@@ -593,9 +593,17 @@ fn template_shape(name: &str, t: Option<StructureType>, create: bool) -> Value {
             json!({"type": "string", "pattern": TEMPLATE_NAME_PATTERN}),
         ));
     }
+    // Null counts as left out (`TemplateBody`): every optional field may be null.
     let refs: Vec<(&str, Value)> = fields
         .iter()
-        .map(|(n, v)| (n.as_str(), v.clone()))
+        .map(|(n, v)| {
+            let v = if n.ends_with('?') {
+                nullable(v.clone())
+            } else {
+                v.clone()
+            };
+            (n.as_str(), v)
+        })
         .collect();
     object(&refs)
 }
@@ -614,9 +622,9 @@ pub fn admin_templates_body() -> Value {
         .collect();
     // An update without the type: the fields that do not depend on it.
     let mut untyped = template_shape("templateName", None, false);
-    untyped["properties"]["structureType"] = json!({"not": {}});
-    untyped["properties"]["templateSchema"] = json!({"not": {}});
-    untyped["properties"]["structureRules"] = json!({"not": {}});
+    for typed in ["structureType", "templateSchema", "structureRules"] {
+        untyped["properties"][typed] = json!({"type": "null"});
+    }
     let mut update = vec![with_action("update", untyped)];
     update.extend(
         StructureType::ALL

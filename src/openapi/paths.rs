@@ -30,6 +30,10 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
                 "headers": {"Location": {"schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": reference("Accepted")}},
             })));
+            doc.responses.push((
+                "422",
+                error_response("refused for what is stored, whatever the body's form: the X-Request-ID (or executionId) is bound to another body (`idempotency_key_reused`), the job would exceed a budget, or the model has no price while a budget applies"),
+            ));
             // RFC 7240 §2: preferences the server does not know are ignored,
             // so any value is valid; only `respond-async` changes the answer.
             doc.headers.push(json!({"name": "Prefer", "in": "header", "required": false,
@@ -278,7 +282,7 @@ fn schemas(id: RouteId) -> RouteDoc {
             vec![
                 (
                     "job_id",
-                    json!({"type": "integer", "minimum": 1}),
+                    json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
                     "only this job's results",
                 ),
                 (

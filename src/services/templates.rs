@@ -11,6 +11,7 @@ use crate::types::template::{Template, TemplateInput};
 use bitware_kit::error::{AppError, AppResult};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::json;
 
 const TTL_SECONDS: u64 = 300;
 
@@ -62,17 +63,19 @@ pub async fn resolve(
     structure_type: Option<StructureType>,
 ) -> AppResult<Template> {
     let template = match (name, structure_type) {
+        // A well-formed name or type that names nothing (now): 404, as
+        // for any missing resource (the document allows any name).
         (Some(name), _) => by_name(app, db, name).await?.ok_or_else(|| {
-            AppError::invalid_field(
-                "input.templateName",
-                format!("no active template is named `{name}`"),
-            )
+            AppError::not_found(format!(
+                "input.templateName: no active template is named `{name}`"
+            ))
+            .with_details(json!({"field": "input.templateName"}))
         })?,
         (None, Some(t)) => default_for(app, db, t).await?.ok_or_else(|| {
-            AppError::invalid_field(
-                "input.structureType",
-                format!("no active template exists for {t}"),
-            )
+            AppError::not_found(format!(
+                "input.structureType: no active template exists for {t}"
+            ))
+            .with_details(json!({"field": "input.structureType"}))
         })?,
         (None, None) => {
             return Err(AppError::invalid_field(
@@ -81,15 +84,18 @@ pub async fn resolve(
             ))
         }
     };
+    // Both valid, but the stored template is of another type: a conflict
+    // with what is stored (409), not a malformed request.
     if let Some(t) = structure_type {
         if t != template.structure_type {
-            return Err(AppError::invalid_field(
-                "input.structureType",
+            return Err(AppError::conflict(
+                "structure_type_mismatch",
                 format!(
-                    "`{t}` does not match template `{}`, which is a {}",
+                    "input.structureType: `{t}` does not match template `{}`, which is a {}",
                     template.template_name, template.structure_type
                 ),
-            ));
+            )
+            .with_details(json!({"field": "input.structureType"})));
         }
     }
     Ok(template)

@@ -3,7 +3,7 @@
 
 use crate::types::api::{ExecConfig, GranulateParams};
 use crate::types::provider::ProviderKind;
-use crate::types::request::{parse_config, parse_params_object};
+use crate::types::request::{integer_in, parse_config, parse_params_object};
 use bitware_kit::error::{AppError, AppResult};
 use serde_json::{json, Map, Value};
 
@@ -17,18 +17,18 @@ pub struct Revalidation {
 
 /// `POST /api/validate`: `{"jobId", "validationLevel"?, "threshold"?}`.
 pub fn parse_validate(body: &Value) -> AppResult<Revalidation> {
-    let job_id = body["jobId"]
-        .as_i64()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::invalid_field("jobId", "must be a positive integer"))?;
+    let job_id = match body.get("jobId").filter(|v| !v.is_null()) {
+        Some(v) => integer_in("jobId", v, 1, i64::MAX)?,
+        None => {
+            return Err(AppError::invalid_field(
+                "jobId",
+                "must be a positive integer",
+            ))
+        }
+    };
     let level = match body.get("validationLevel").filter(|v| !v.is_null()) {
         None => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|l| (1..=3).contains(l))
-                .ok_or_else(|| AppError::invalid_field("validationLevel", "must be 1, 2 or 3"))?
-                as u8,
-        ),
+        Some(v) => Some(integer_in("validationLevel", v, 1, 3)? as u8),
     };
     let threshold = match body.get("threshold").filter(|v| !v.is_null()) {
         None => None,

@@ -97,7 +97,9 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn integer_in(field: &str, v: &Value, min: i64, max: i64) -> AppResult<i64> {
+/// An integer from `min` to `max`; `2.0` is the integer 2 (JSON Schema's
+/// `integer` counts it as one, so the document allows it).
+pub(crate) fn integer_in(field: &str, v: &Value, min: i64, max: i64) -> AppResult<i64> {
     let n = v
         .as_i64()
         .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));

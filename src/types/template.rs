@@ -228,6 +228,22 @@ fn text(
     }
 }
 
+/// `v` with every integral float (`3.0`) as the integer it is: JSON Schema's
+/// `integer` counts `3.0` as one, so a document-valid rule must parse.
+fn integral(v: Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, integral(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// An object read with serde: the one sent, else `current`.
 fn object<T: serde::de::DeserializeOwned>(
     sent: Option<Value>,
@@ -236,7 +252,7 @@ fn object<T: serde::de::DeserializeOwned>(
 ) -> AppResult<Option<T>> {
     match sent {
         None => Ok(current),
-        Some(v) => serde_json::from_value(v)
+        Some(v) => serde_json::from_value(integral(v))
             .map(Some)
             .map_err(|e| refused(name, format!("is not valid: {e}"))),
     }
@@ -303,10 +319,8 @@ impl TemplateInput {
         cost_optimization.validate()?;
         let complexity_level = match body.complexity_level {
             None => base.map_or(3, |b| b.complexity_level),
-            Some(v) => v
-                .as_u64()
-                .filter(|n| (1..=5).contains(n))
-                .ok_or_else(|| refused("complexityLevel", "must be an integer 1-5"))?
+            Some(v) => crate::types::request::integer_in("template.complexityLevel", &v, 1, 5)
+                .map_err(|_| refused("complexityLevel", "must be an integer 1-5"))?
                 as u8,
         };
         Ok(TemplateInput {

@@ -30,7 +30,7 @@ pub const CREDENTIAL_HEADERS: [&str; 3] = ["Authorization", "x-bitware-session-t
 
 impl Credentials {
     /// Every credential a request presents, highest precedence first, each
-    /// with the header that carries it (blank headers count as absent). The
+    /// with the header that carries it (a blank one is refused). The
     /// rule (the front door applies it): **every** credential presented must
     /// be valid, else the request is a 401 naming the header that failed;
     /// when all are valid the request acts as the first one. A wrong key
@@ -52,6 +52,13 @@ impl Credentials {
         ] {
             if get(name).is_some_and(|v| v.len() > MAX_CREDENTIAL_LEN) {
                 return Err(refused(name, format!("{name} is too long")));
+            }
+        }
+        // A credential header sent blank is a credential that fails, not
+        // one left out.
+        for name in CREDENTIAL_HEADERS {
+            if header(&name.to_ascii_lowercase()).is_some_and(|v| v.trim().is_empty()) {
+                return Err(refused(name, format!("{name} is empty")));
             }
         }
         let mut presented = Vec::new();
@@ -322,7 +329,7 @@ mod tests {
         assert_eq!(headers, CREDENTIAL_HEADERS);
         assert_eq!(all[1].1, Credentials::Session("t".into()));
         assert_eq!(all[2].1, Credentials::ApiKey("k".into()));
-        let none = Credentials::presented(|_| Some(" ".into())).unwrap();
+        let none = Credentials::presented(|_| None).unwrap();
         assert!(none.is_empty());
         // A malformed worker credential is refused whatever else is sent.
         let e = creds(&[("authorization", "Basic x"), ("x-api-key", "k")]).unwrap_err();
@@ -343,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn session_before_api_key_and_blank_headers_ignored() {
+    fn session_before_api_key_and_blank_credentials_refused() {
         assert_eq!(
             creds(&[("x-bitware-session-token", "t"), ("x-api-key", "k")]).unwrap(),
             Credentials::Session("t".into())
@@ -352,7 +359,10 @@ mod tests {
             creds(&[("x-api-key", " k ")]).unwrap(),
             Credentials::ApiKey("k".into())
         );
-        assert_eq!(creds(&[("x-api-key", "  ")]).unwrap(), Credentials::None);
+        for header in ["x-api-key", "x-bitware-session-token", "authorization"] {
+            let e = creds(&[(header, "  "), ("x-worker-id", "rm")]).unwrap_err();
+            assert_eq!(e.status(), 401, "{header}");
+        }
         // 512 characters is the longest credential accepted.
         let longest = "k".repeat(MAX_CREDENTIAL_LEN);
         assert_eq!(
