@@ -569,43 +569,68 @@ fn template_fields() -> Vec<(String, Value)> {
     ]
 }
 
-/// `template` of one action and structure type: `required` names what the
-/// action needs (`?` marks the rest optional).
-fn template_shape(name: &str, t: Option<StructureType>, create: bool) -> Value {
+/// What of a template depends on its type, one alternative per type (told
+/// apart by `structureType`): `templateSchema` and `structureRules`. With
+/// `untyped`, one more: no type, and so neither of them (an update).
+fn typed_template(untyped: bool) -> Value {
+    let mut alternatives: Vec<Value> = StructureType::ALL
+        .iter()
+        .map(|t| {
+            let mut fields = vec![("structureType".to_string(), json!({"const": t.as_str()}))];
+            fields.extend(
+                typed_template_fields(*t)
+                    .into_iter()
+                    .map(|(n, v)| (n, nullable(v))),
+            );
+            let refs: Vec<(&str, Value)> = fields
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.clone()))
+                .collect();
+            object(&refs)
+        })
+        .collect();
+    if untyped {
+        alternatives.push(json!({"type": "object", "properties": {
+            "structureType": {"type": "null"},
+            "templateSchema": {"type": "null"},
+            "structureRules": {"type": "null"},
+        }}));
+    }
+    json!({"oneOf": alternatives})
+}
+
+/// `template` of an action: the fields every type shares (`required` named
+/// bare, the rest optional and nullable), with what depends on the type.
+fn template_of(required: &[&str], typed: Option<Value>, rename: bool) -> Value {
     let mut fields: Vec<(String, Value)> = vec![(
-        name.into(),
+        "templateName".into(),
         json!({"type": "string", "pattern": TEMPLATE_NAME_PATTERN}),
     )];
-    if let Some(t) = t {
-        fields.push(("structureType".into(), json!({"const": t.as_str()})));
-        fields.extend(typed_template_fields(t));
-    }
     fields.extend(template_fields());
-    if create {
-        for (name, _) in fields.iter_mut() {
-            if name == "aiPromptTemplate?" {
-                *name = "aiPromptTemplate".into();
-            }
-        }
-    } else {
+    if rename {
         fields.push((
             "newTemplateName?".into(),
             json!({"type": "string", "pattern": TEMPLATE_NAME_PATTERN}),
         ));
     }
     // Null counts as left out (`TemplateBody`): every optional field may be null.
-    let refs: Vec<(&str, Value)> = fields
-        .iter()
-        .map(|(n, v)| {
-            let v = if n.ends_with('?') {
-                nullable(v.clone())
-            } else {
-                v.clone()
-            };
-            (n.as_str(), v)
+    let fields: Vec<(String, Value)> = fields
+        .into_iter()
+        .map(|(n, v)| match n.strip_suffix('?') {
+            Some(bare) if required.contains(&bare) => (bare.to_string(), v),
+            Some(_) => (n, nullable(v)),
+            None => (n, v),
         })
         .collect();
-    object(&refs)
+    let refs: Vec<(&str, Value)> = fields
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.clone()))
+        .collect();
+    let shared = object(&refs);
+    match typed {
+        Some(typed) => json!({"allOf": [shared, typed]}),
+        None => shared,
+    }
 }
 
 /// `POST /api/admin/templates`: one shape per action. Create names the
@@ -616,27 +641,14 @@ pub fn admin_templates_body() -> Value {
     let with_action = |action: &str, template: Value| {
         object(&[("action", json!({"const": action})), ("template", template)])
     };
-    let create: Vec<Value> = StructureType::ALL
-        .iter()
-        .map(|t| with_action("create", template_shape("templateName", Some(*t), true)))
-        .collect();
-    // An update without the type: the fields that do not depend on it.
-    let mut untyped = template_shape("templateName", None, false);
-    for typed in ["structureType", "templateSchema", "structureRules"] {
-        untyped["properties"][typed] = json!({"type": "null"});
-    }
-    let mut update = vec![with_action("update", untyped)];
-    update.extend(
-        StructureType::ALL
-            .iter()
-            .map(|t| with_action("update", template_shape("templateName", Some(*t), false))),
+    let create = with_action(
+        "create",
+        template_of(&["aiPromptTemplate"], Some(typed_template(false)), false),
     );
+    let update = with_action("update", template_of(&[], Some(typed_template(true)), true));
     let delete = with_action(
         "delete",
         object(&[("templateName", json!({"type": "string", "minLength": 1}))]),
     );
-    let mut all = create;
-    all.extend(update);
-    all.push(delete);
-    json!({"oneOf": all, "description": "action: create, update or delete; create needs templateName, structureType and aiPromptTemplate; update needs templateName (and structureType with templateSchema or structureRules)"})
+    json!({"oneOf": [create, update, delete], "description": "action: create, update or delete; create needs templateName, structureType and aiPromptTemplate; update needs templateName (and structureType with templateSchema or structureRules)"})
 }
