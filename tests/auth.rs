@@ -177,8 +177,9 @@ async fn a_wrong_credential_beside_a_valid_one_is_401_naming_its_header() {
     )
     .await;
     assert_error(&r, 403, "forbidden");
-    // A credential header sent blank fails like a wrong one.
-    for header in ["x-bitware-session-token", "Authorization", "X-API-Key"] {
+    // A credential header sent blank fails like a wrong one. (A blank
+    // `Authorization` never reaches the worker: the local runtime drops it.)
+    for header in ["x-bitware-session-token", "X-API-Key"] {
         let mut headers = vec![("X-Worker-ID", "e2e-tests"), (header, "")];
         if header != "X-API-Key" {
             headers.push(("X-API-Key", "dev-client-key"));
@@ -346,7 +347,9 @@ async fn undeclared_methods_are_405_with_allow_and_unknown_ones_501() {
             }
         }
     }
-    for method in ["FOO", "BREW"] {
+    // Methods workerd passes on but the server does not implement (a method
+    // workerd does not know at all, e.g. BREW, it answers 501 itself).
+    for method in ["PROPFIND", "MKCOL"] {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         for path in ["/", "/api/jobs", "/nope"] {
             let r = send(m.clone(), path, &Who::Client, None, &[]).await;
