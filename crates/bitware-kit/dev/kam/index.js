@@ -27,7 +27,9 @@ function lookupKey(apiKey) {
   if (typeof apiKey === "string" && apiKey.startsWith(BASIC_KEY_PREFIX) && apiKey.length > BASIC_KEY_PREFIX.length) {
     return { clientId: `basic-${apiKey.slice(BASIC_KEY_PREFIX.length)}`, tier: "basic", permissions: ["granulate", "jobs:read"] };
   }
-  return API_KEYS[apiKey];
+  // Own keys only: `constructor` or `__proto__` (Schemathesis sends such
+  // keys) must not find Object.prototype's members.
+  return Object.hasOwn(API_KEYS, apiKey) ? API_KEYS[apiKey] : undefined;
 }
 
 const SESSIONS = {
@@ -80,7 +82,7 @@ export default {
       const token = request.headers.get("x-bitware-session-token") || body.sessionToken;
       const injected = await fault(token);
       if (injected) return injected;
-      const session = SESSIONS[token];
+      const session = Object.hasOwn(SESSIONS, token) ? SESSIONS[token] : undefined;
       return session ? json({ valid: true, ...session }) : json({ valid: false, error: "invalid or expired session" }, 401);
     }
     return json({ error: "not found" }, 404);
