@@ -64,3 +64,15 @@ export function when(iso: string | null | undefined): string {
   const d = new Date(iso);
   return isNaN(d.getTime()) ? iso : d.toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 }
+
+/// A quality score (0-1 or 0-100 as the API gives it) as "N / 100".
+export function quality(q: number | null | undefined): string {
+  if (q === null || q === undefined) return '—';
+  return `${Math.round(q <= 1 ? q * 100 : q)} / 100`;
+}
+
+/// A rate (0-1 or 0-100) as a percentage.
+export function percent(r: number | null | undefined, digits = 1): string {
+  if (r === null || r === undefined) return '—';
+  return `${(r <= 1 ? r * 100 : r).toFixed(digits)} %`;
+}

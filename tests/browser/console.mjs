@@ -276,6 +276,8 @@ try {
   await page.locator(`tr[data-job="${failId}"] button`, { hasText: 'Retry' }).click();
   await page.waitForURL(new RegExp(`#/jobs/${failId}$`));
   check('a retried job runs again and completes', await waitText('#job-status', /^completed$/, 60000), await text('#job-status'));
+  // Enough jobs for a second page.
+  for (let i = 0; i < 6; i++) await api('POST', '/api/execute', CLIENT, { action: 'granulate', input: { topic: unique('Paging'), structureType: 'quiz', granularityLevel: 1 } });
   await page.goto(`${BASE}/console/#/jobs`);
   await page.locator('#jobs-summary', { hasText: /Showing/ }).waitFor();
   const all = (await api('GET', '/api/jobs?limit=1', CLIENT)).body.total;
@@ -283,11 +285,13 @@ try {
   check('the jobs list shows 10 a page', (await page.locator('tbody tr').count()) === Math.min(10, all));
   await shot('06-jobs');
   await axe('jobs');
-  if (all > 10) {
-    await page.click('a[rel=next]');
-    await page.locator('#jobs-summary', { hasText: /Showing 11/ }).waitFor();
-    check('Next shows the second page', (await text('#jobs-summary')).startsWith('Showing 11–'));
-  }
+  check('there is a second page', all > 10, `${all} jobs`);
+  await page.click('a[rel=next]');
+  await page.locator('#jobs-summary', { hasText: /Showing 11/ }).waitFor();
+  check('Next shows the second page', (await text('#jobs-summary')) === `Showing 11–${Math.min(20, all)} of ${all} jobs` && (await text('.pager')).includes('Page 2 of'), await text('#jobs-summary'));
+  const firstOnPage2 = Number(await page.locator('tbody tr').first().getAttribute('data-job'));
+  const apiPage2 = (await api('GET', '/api/jobs?limit=10&offset=10', CLIENT)).body.jobs[0].id;
+  check('page 2 starts with the 11th newest job', firstOnPage2 === apiPage2, `${firstOnPage2} vs ${apiPage2}`);
   await page.goto(`${BASE}/console/#/jobs/${tierJobs.inline}`);
   await page.locator('#outline-title').waitFor();
   await page.click('#signout');
@@ -315,6 +319,11 @@ try {
   check("an API key sees the daily cap of every tier", /basic \$[\d.]+, standard \$[\d.]+/.test(await text('[data-testid=caps]')), await text('main'));
   const stats = (await api('GET', '/api/stats', CLIENT)).body;
   check('the usage page shows the job count of /api/stats', (await text('[data-testid=jobs-total]')) === stats.jobs.total.toLocaleString('en-US'));
+  const pct = (r) => `${(r <= 1 ? r * 100 : r).toFixed(1)} %`;
+  const q100 = (q) => `${Math.round(q <= 1 ? q * 100 : q)} / 100`;
+  check('the usage page shows the success rate and quality of /api/stats',
+    (await text('[data-testid=success-rate]')) === pct(stats.successRate) && (await text('[data-testid=avg-quality]')) === q100(stats.averageQualityScore),
+    `${await text('[data-testid=success-rate]')} ${await text('[data-testid=avg-quality]')} vs ${JSON.stringify(stats)}`);
   check('the chart has a bar pair per day', (await page.locator('svg.chart rect').count()) === 28);
   await signOut();
   // A session pays at the default tier: its spend is the client's, against that tier's cap.

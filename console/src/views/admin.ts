@@ -1,7 +1,7 @@
 // Admin (admin sessions only): templates create/update/delete through
 // POST /api/admin/templates, and the analytics of /api/admin/analytics.
 import { ApiError, get, post } from '../api';
-import { h, clear, money, int } from '../dom';
+import { h, clear, money, int, quality, percent } from '../dom';
 import { handleAuth } from '../session';
 
 const TYPES = ['course', 'quiz', 'novel', 'workflow', 'knowledge_map', 'learning_path'];
@@ -117,8 +117,8 @@ export function adminView(main: HTMLElement, admin: boolean): () => void {
         h('thead', {}, h('tr', {}, ...['Template', 'Type', 'Jobs', 'Success', 'Quality', 'Avg cost'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, ...(a.templates ?? []).map((t: any) => h('tr', {},
           h('td', {}, t.templateName), h('td', {}, t.structureType), h('td', { class: 'num' }, int(t.jobs)),
-          h('td', { class: 'num' }, t.successRate === null || t.successRate === undefined ? '—' : `${(t.successRate <= 1 ? t.successRate * 100 : t.successRate).toFixed(0)} %`),
-          h('td', { class: 'num' }, t.averageQualityScore === null || t.averageQualityScore === undefined ? '—' : String(Math.round(t.averageQualityScore))),
+          h('td', { class: 'num' }, percent(t.successRate, 0)),
+          h('td', { class: 'num' }, quality(t.averageQualityScore)),
           h('td', { class: 'num' }, money(t.averageCostUsd))))))));
       const types = (a.structureTypes ?? []).map((s: any) => `${s.structureType ?? s.type}: ${s.jobs ?? s.count}`).join(', ');
       if (types) analytics.appendChild(h('p', {}, `Jobs by type: ${types}`));

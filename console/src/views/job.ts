@@ -2,7 +2,7 @@
 // the credential stays in a header), its failure, or its outline viewer.
 import { ApiError, get, post, supportsCancel, call } from '../api';
 import { follow } from '../sse';
-import { h, clear, money, int, duration, when, announce } from '../dom';
+import { h, clear, money, int, duration, when, announce, quality } from '../dom';
 import { handleAuth } from '../session';
 import { outlineTree, levelCounts } from '../outline';
 
@@ -236,7 +236,7 @@ function outlineSection(id: number, detail: any, stored: any, validation: any): 
   const q = job.qualityScore;
   const report = h('dl', { class: 'stats' },
     h('div', { class: 'stat' }, h('dt', {}, 'Stored'), h('dd', { 'data-testid': 'storage-tier' }, stored.source)),
-    h('div', { class: 'stat' }, h('dt', {}, 'Quality score'), h('dd', { 'data-testid': 'quality' }, q === null || q === undefined ? '—' : `${Math.round(q * (q <= 1 ? 100 : 1))} / 100`)),
+    h('div', { class: 'stat' }, h('dt', {}, 'Quality score'), h('dd', { 'data-testid': 'quality' }, quality(q))),
     h('div', { class: 'stat' }, h('dt', {}, 'Cost'), h('dd', { 'data-testid': 'cost' }, money(job.costUsd))),
     h('div', { class: 'stat' }, h('dt', {}, 'Tokens'), h('dd', {}, `${int(tokens.input)} in / ${int(tokens.output)} out`)),
     h('div', { class: 'stat' }, h('dt', {}, 'Model'), h('dd', {}, job.model ?? '—')),

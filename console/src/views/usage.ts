@@ -2,7 +2,7 @@
 // (a small SVG bar chart), quality and success rate (/api/stats,
 // /api/economy/stats, and the caps /help publishes).
 import { credential, get } from '../api';
-import { h, svg, money, int } from '../dom';
+import { h, svg, money, int, quality, percent } from '../dom';
 import { handleAuth } from '../session';
 
 const DAYS = 14;
@@ -21,7 +21,7 @@ function chart(daily: { day: string; cost: number; tokens: number }[]): SVGEleme
     const th = ((hgt - pad * 2) * d.tokens) / maxTokens;
     g.appendChild(svg('rect', { x: x + bw * 0.1, y: hgt - pad - ch, width: bw * 0.38, height: ch, class: 'bar cost' }));
     g.appendChild(svg('rect', { x: x + bw * 0.52, y: hgt - pad - th, width: bw * 0.38, height: th, class: 'bar tokens' }));
-    if (i % 2 === daily.length % 2 || daily.length < 8) g.appendChild(svg('text', { x: x + bw / 2, y: hgt - pad + 14, class: 'tick' }, d.day.slice(5)));
+    if ((daily.length - 1 - i) % 2 === 0 || daily.length < 8) g.appendChild(svg('text', { x: x + bw / 2, y: hgt - pad + 14, class: 'tick' }, d.day.slice(5)));
   });
   return g;
 }
@@ -72,11 +72,11 @@ export function usageView(main: HTMLElement): () => void {
       !cap && tiers.length ? h('p', { 'data-testid': 'caps' }, 'Daily caps by tier: ', tiers.map((t) => `${t.tier} ${money(t.dailySpendCapUsd)}`).join(', '), '. Your API key\'s tier is set in the Key Account Manager.') : null,
       h('p', { class: 'meta' }, `${int(today.tokens)} tokens today.`, stats.scope ? ` Scope: ${stats.scope}.` : '')));
     const rate = stats.successRate;
-    const quality = stats.averageQualityScore;
+    const averageQuality = stats.averageQualityScore;
     section.appendChild(h('dl', { class: 'stats' },
       h('div', { class: 'stat' }, h('dt', {}, 'Jobs'), h('dd', { 'data-testid': 'jobs-total' }, int(stats.jobs?.total))),
-      h('div', { class: 'stat' }, h('dt', {}, 'Success rate'), h('dd', { 'data-testid': 'success-rate' }, rate === null || rate === undefined ? '—' : `${(rate <= 1 ? rate * 100 : rate).toFixed(1)} %`)),
-      h('div', { class: 'stat' }, h('dt', {}, 'Average quality'), h('dd', { 'data-testid': 'avg-quality' }, quality === null || quality === undefined ? '—' : `${Math.round(quality <= 1 ? quality * 100 : quality)} / 100`)),
+      h('div', { class: 'stat' }, h('dt', {}, 'Success rate'), h('dd', { 'data-testid': 'success-rate' }, percent(rate))),
+      h('div', { class: 'stat' }, h('dt', {}, 'Average quality'), h('dd', { 'data-testid': 'avg-quality' }, quality(averageQuality))),
       h('div', { class: 'stat' }, h('dt', {}, 'Total cost'), h('dd', {}, money(stats.costUsd))),
       h('div', { class: 'stat' }, h('dt', {}, 'Tokens'), h('dd', {}, `${int(stats.tokens?.input)} in / ${int(stats.tokens?.output)} out`))));
     section.appendChild(h('h2', {}, `Spend and tokens per day (last ${DAYS} days)`));
