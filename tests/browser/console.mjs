@@ -164,6 +164,12 @@ try {
   await page.click('button[type=submit]');
   check("a negative budget shows the API's 400 next to Budget", await waitText('#maxCostUsd-error', /maxCostUsd/), await text('#maxCostUsd-error'));
   await page.fill('#maxCostUsd', '');
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.waitForTimeout(200);
+  const formWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check('the new job form fits 375 px without a horizontal scroll', formWidth <= 375, `${formWidth}`);
+  await shot('02-new-job-375px');
+  await page.setViewportSize({ width: 1280, height: 900 });
   await shot('02-new-job');
   await axe('new job');
 
@@ -247,6 +253,20 @@ try {
     const lessons = first.locator(':scope > .node-body > ol > li > details > summary .kind');
     check(`the expanded module lists ${counts[1]} lessons`, (await lessons.count()) === counts[1] && (await lessons.first().innerText()).toLowerCase() === 'lesson 1', `${await lessons.count()}`);
     check(`the ${tier} outline shows its cost and quality`, /\$/.test(await text('[data-testid=cost]')) && /\/ 100|—/.test(await text('[data-testid=quality]')));
+    if (tier === 'inline') {
+      const structure = (await api('GET', `/api/jobs/${tierJobs[tier]}/structure`, CLIENT)).body.structure;
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Download JSON")')]);
+      const saved = JSON.parse(readFileSync(await download.path(), 'utf8'));
+      check('Download JSON saves the outline the API stores', JSON.stringify(saved) === JSON.stringify(structure) && download.suggestedFilename() === `job-${tierJobs[tier]}-course.json`, download.suggestedFilename());
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+      await page.click('button:has-text("Copy JSON")');
+      await page.locator('#copy-note', { hasText: 'Copied.' }).waitFor();
+      const copied = await page.evaluate(() => navigator.clipboard.readText());
+      check('Copy JSON puts the outline on the clipboard', JSON.stringify(JSON.parse(copied)) === JSON.stringify(structure));
+      await page.click('button:has-text("Expand all")');
+      const closed = await page.locator('.outline details:not([open])').count();
+      check('Expand all opens every node', closed === 0 && (await page.locator('.outline details[open]').count()) === 3 + 3 * 2 + 3 * 2 * 1, `${closed} closed`);
+    }
     if (tier === 'r2') {
       await page.setViewportSize({ width: 375, height: 800 });
       await page.waitForTimeout(200);
