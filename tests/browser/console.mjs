@@ -125,6 +125,7 @@ try {
 
   // ---- Sign in: a bad credential, each kind, sign out.
   await signIn('apiKey', 'not-a-real-key');
+  check('signed out, the page offers no screen but sign in', (await page.locator('#nav').isHidden()) && (await page.locator('#signout').isHidden()));
   check('a wrong API key says it was not accepted', await waitText('#signin-error', /API key was not accepted/), await text('#signin-error'));
   await shot('01-sign-in-error');
   await axe('sign in');
@@ -132,7 +133,7 @@ try {
   check('a wrong session token says it was not accepted', await waitText('#signin-error', /session token was not accepted/), await text('#signin-error'));
   await signIn('apiKey', CLIENT.key);
   await page.locator('h1', { hasText: 'New job' }).waitFor();
-  check('an API key signs in', (await text('#who')).includes('an API key'));
+  check('an API key signs in', (await text('#who')).includes('an API key') && (await page.locator('#nav').isVisible()));
   check('a client sees no Admin link', await page.locator('#nav-admin').isHidden());
   const stored = await page.evaluate(() => JSON.stringify(sessionStorage));
   check('the credential is in sessionStorage, not in the URL', stored.includes('dev-client-key') && !page.url().includes('dev-client-key'));
