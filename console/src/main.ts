@@ -113,6 +113,9 @@ function route(): void {
   else if (path === '/admin') leave = adminView(main, isAdmin());
   else if (path === '/new' || path === '' || path === '/') leave = newJobView(main);
   else main.appendChild(h('section', { class: 'card' }, h('h1', {}, 'Not found'), h('p', {}, 'No such screen. ', h('a', { href: '#/new' }, 'Start a new job.'))));
+  // A new screen takes the focus (unless it put it on a field), so a screen
+  // reader starts reading there and Tab continues from it.
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
   const heading = main.querySelector('h1');
   document.title = `${heading?.textContent ?? 'Console'} · Content Granulator`;
 }
