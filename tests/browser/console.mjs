@@ -372,7 +372,7 @@ try {
   await page.fill('#t-desc', 'edited in the console');
   await page.click('button[value=update]');
   check('the update is confirmed', await waitText('#admin-status', new RegExp(`Template ${tname} updated`)), await text('#admin-status'));
-  check('the list shows the new description', (await page.locator(`tr[data-template="${tname}"] td`).nth(2).innerText()) === 'edited in the console');
+  check('the list shows the new description', await waitText(`tr[data-template="${tname}"] td:nth-child(3)`, /^edited in the console$/, 5000), await page.locator(`tr[data-template="${tname}"] td`).nth(2).innerText());
   const after = await api('GET', `/api/templates/${encodeURIComponent(tname)}`, CLIENT);
   check('the API has the new description', after.body?.template?.description === 'edited in the console', JSON.stringify(after.body));
   await page.locator('#analytics table').waitFor();

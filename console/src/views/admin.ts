@@ -95,9 +95,9 @@ export function adminView(main: HTMLElement, admin: boolean): () => void {
     }
     try {
       await post('/api/admin/templates', { action, template });
-      status.textContent = action === 'delete' ? `Template ${name.value} deleted.` : `Template ${name.value} ${action === 'create' ? 'created' : 'updated'}.`;
+      // Said once the list shows the change.
       await loadTemplates();
-      status.textContent = action === 'delete' ? `Template ${name.value} deleted.` : `Template ${name.value} ${action === 'create' ? 'created' : 'updated'}.`;
+      status.textContent = action === 'delete' ? `Template ${template.templateName} deleted.` : `Template ${template.templateName} ${action === 'create' ? 'created' : 'updated'}.`;
     } catch (e) {
       if (handleAuth(e)) return;
       const err = e as ApiError;
