@@ -4,7 +4,7 @@
 // Content-Security-Policy of console/src/_headers can forbid both), and
 // _headers itself. Run by scripts/build.sh; prints the bundle's size.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -14,13 +14,7 @@ const src = join(here, 'src');
 const dist = join(here, 'dist');
 const out = join(dist, 'console');
 
-// Files are replaced in place (a running `wrangler dev` watches the directory
-// and stops serving it if it disappears); anything not built now is removed.
-mkdirSync(out, { recursive: true });
-const built = new Set(['app.js', 'app.css', 'index.html']);
-for (const f of readdirSync(out)) if (!built.has(f)) rmSync(join(out, f), { recursive: true, force: true });
-for (const f of readdirSync(dist)) if (f !== 'console' && f !== '_headers') rmSync(join(dist, f), { recursive: true, force: true });
-await build({
+const script = await build({
   entryPoints: [join(src, 'main.ts')],
   bundle: true,
   minify: true,
@@ -29,16 +23,34 @@ await build({
   outfile: join(out, 'app.js'),
   legalComments: 'none',
   logLevel: 'warning',
+  write: false,
 });
-copyFileSync(join(src, 'index.html'), join(out, 'index.html'));
-copyFileSync(join(src, 'app.css'), join(out, 'app.css'));
-copyFileSync(join(src, '_headers'), join(dist, '_headers'));
+const files = new Map([
+  [join(out, 'app.js'), Buffer.from(script.outputFiles[0].contents)],
+  [join(out, 'index.html'), readFileSync(join(src, 'index.html'))],
+  [join(out, 'app.css'), readFileSync(join(src, 'app.css'))],
+  [join(dist, '_headers'), readFileSync(join(src, '_headers'))],
+]);
 
-let raw = 0;
-let gz = 0;
-for (const f of readdirSync(out)) {
-  const p = join(out, f);
-  raw += statSync(p).size;
-  gz += gzipSync(readFileSync(p)).length;
+// A running `wrangler dev` watches this directory: it restarts the worker on
+// any change (cutting requests in flight) and stops serving the assets if the
+// directory disappears. So files are written only when their content
+// changed, in place, and only what is not built now is removed.
+mkdirSync(out, { recursive: true });
+for (const dir of [dist, out]) {
+  for (const f of readdirSync(dir)) {
+    const p = join(dir, f);
+    if (!files.has(p) && p !== out) rmSync(p, { recursive: true, force: true });
+  }
 }
-console.log(`console: ${readdirSync(out).join(', ')} in console/dist/console: ${raw} bytes (${gz} gzipped)`);
+let written = 0;
+for (const [path, content] of files) {
+  if (existsSync(path) && readFileSync(path).equals(content)) continue;
+  writeFileSync(path, content);
+  written++;
+}
+
+const page = [...files].filter(([p]) => p.startsWith(out));
+const raw = page.reduce((n, [, c]) => n + c.length, 0);
+const gz = page.reduce((n, [, c]) => n + gzipSync(c).length, 0);
+console.log(`console: ${page.map(([p]) => p.slice(out.length + 1)).join(', ')} in console/dist/console: ${raw} bytes (${gz} gzipped); ${written} of ${files.size} files changed`);
