@@ -76,7 +76,9 @@ function signInView(main: HTMLElement): void {
       const err = e as ApiError;
       error.textContent = err.status === 401
         ? `That ${what} was not accepted: it is wrong or has expired. (${err.message})`
-        : `Could not sign in: ${err.message}`;
+        : err.status === 0 || err.status >= 500
+          ? `Your ${what} could not be checked just now (${err.message}). Try again in a moment.`
+          : `Could not sign in: ${err.message}`;
       value.focus();
     } finally {
       submit.disabled = false;
