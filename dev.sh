@@ -52,6 +52,7 @@ secret_shown=$SHARED_SECRET
 cat <<MSG
 
 The granulator is running on http://127.0.0.1:$PORT  (logs: $STATE_DIR/wrangler.log, one JSON line per request)
+Console (sign in with a credential below): http://127.0.0.1:$PORT/console/
 AI providers: $(jq -c '.aiProviders.order' <<<"$health")
 $(jq -r '.warnings[] | "WARNING: " + .' <<<"$health")$(jq -r 'select(.status != "healthy") | "\nDEGRADED: " + ([.checks | to_entries[] | select(.value.ok != true) | .key + ": " + (.value.error // "failed")] | join("; "))' <<<"$health")
 

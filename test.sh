@@ -28,6 +28,10 @@
 #           claim takes effect (tests/config.sh)
 #   ledger  a fresh stack, a known set of jobs by every tier, then every stats,
 #           economy and analytics figure checked exactly (tests/ledger.rs)
+#   browser the console (console/, docs/console.md) in Debian's headless
+#           Chromium (playwright-core) on a fresh stack, the mock streaming at
+#           a real token rate: every screen as a person uses it, axe-core on
+#           each; screenshots kept in target/browser/ (tests/browser/console.mjs)
 #   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
 #           (sharing this target dir and node_modules), then its own ./test.sh
 #           must pass: setup, unit, build, schema, deploy, e2e (tests/scaffold.sh)
@@ -44,7 +48,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger scaffold)
+LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger browser scaffold)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -120,6 +124,20 @@ smoke() {
   bash tests/smoke.sh "$GRANULATOR_URL"
 }
 
+# The console in real Chromium on its own fresh stack; the screenshots and
+# axe's findings outlive $WORK in target/browser/.
+browser() {
+  node tests/browser/units.mjs || return 1
+  stop_started
+  mkdir -p "$WORK/browser"
+  start_stack "$WORK/browser" || return 1
+  local rc=0
+  node tests/browser/console.mjs "$WORK/browser/screens" || rc=1
+  rm -rf target/browser && mkdir -p target/browser && cp -r "$WORK/browser/screens/." target/browser/
+  [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/browser/wrangler.log"; }
+  return $rc
+}
+
 scaffold() {
   stop_started
   bash tests/scaffold.sh "$WORK/scaffold"
@@ -137,6 +155,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[e2e]:-}" != "" ] && layer openapi openapi
 [ "${RESULT[build]:-}" = passed ] && layer config config
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
+[ "${RESULT[build]:-}" = passed ] && layer browser browser
 [ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
 
 summarize_layers "${LAYERS[@]}"
