@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # ./test.sh: the whole suite. Layers, in order:
 #   setup   install what is missing (scripts/setup.sh)
+#   lint    rustfmt --check; clippy -D warnings natively (every target) and
+#           for wasm32 (the worker, the kit with `worker`, the floor); rustdoc
+#           -D warnings (kit_lint in crates/bitware-kit/scripts/kit.sh)
 #   unit    cargo test of the pure core and the mock (native), and checks of
 #           the scripts themselves (tests/scripts.sh)
 #   build   the worker bundle, the mock AI server, the e2e test binary
@@ -44,11 +47,14 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger scaffold)
+LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger scaffold)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Formatting, clippy and rustdoc warnings fail the suite (kit_lint).
+lint() { kit_lint -p content-granulator -p bitware-kit -p floor; }
 
 # The kit's pure core alone first: without the `worker` feature it must build
 # and pass natively.
@@ -126,6 +132,7 @@ scaffold() {
 }
 
 layer setup scripts/setup.sh
+[ "${RESULT[setup]}" = passed ] && layer lint lint
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh

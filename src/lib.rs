@@ -7,6 +7,13 @@
 //! rules, scoring, prompts, wire formats, retry policy, pricing — has no
 //! `worker` types and is unit-tested natively.
 
+// No unwrap, expect or panic in library code: a panic poisons the wasm instance
+// (every request in flight on it fails). Tests may (clippy.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod handlers;
 pub mod helpers;
 pub mod openapi;

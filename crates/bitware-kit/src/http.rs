@@ -41,11 +41,13 @@ impl Reply {
             .map_err(|e| AppError::internal(format!("shaping a reply: {e}")))
     }
 
+    #[must_use]
     pub fn status(mut self, status: u16) -> Reply {
         self.status = status;
         self
     }
 
+    #[must_use]
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self

@@ -34,6 +34,13 @@
 //! parameters. Everything that calls Workers bindings sits behind the
 //! `worker` feature; without it the crate is pure and tests natively.
 
+// No unwrap, expect or panic in library code: a panic poisons the wasm instance
+// (every request in flight on it fails). Tests may (clippy.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod ai;
 pub mod auth;
 pub mod error;

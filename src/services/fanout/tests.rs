@@ -293,7 +293,7 @@ fn titles_repeated_across_branches_are_made_distinct_and_counts_kept() {
     let st = StructureType::Course;
     let (skeleton, mut branches) = parts(st, &[3, 2, 1], "Rust");
     // Every branch names its lessons alike, as branches written apart may.
-    for b in branches.iter_mut() {
+    for b in &mut branches {
         for (i, lesson) in b["lessons"].as_array_mut().unwrap().iter_mut().enumerate() {
             lesson["title"] = json!(format!("Getting started {i}"));
         }
@@ -439,7 +439,7 @@ fn parts_of_a_node_are_checked_titled_from_the_skeleton_and_assembled_into_the_o
     let merged = merged.to_value();
     let mut want = whole.clone();
     let o = want.as_object_mut().unwrap();
-    for (k, v) in skeleton.root.iter() {
+    for (k, v) in &skeleton.root {
         o.insert(k.clone(), v.clone());
     }
     assert_eq!(merged, want, "the skeleton's chapter titles win");

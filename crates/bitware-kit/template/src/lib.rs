@@ -4,6 +4,13 @@
 //! worker shares — auth and KAM, the error model, routing, CORS, request
 //! ids, logs, storage tiering — is `bitware_kit`.
 
+// No unwrap, expect or panic in library code: a panic poisons the wasm instance
+// (every request in flight on it fails). Tests may (clippy.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod handlers;
 pub mod helpers;
 pub mod openapi;
@@ -51,7 +58,9 @@ async fn handle(
         host: _,
         principal,
     } = front::admit(req, ROUTES, &app.kam(), log, |p| {
-        p.kam_tier().and_then(routes::known_tier).unwrap_or("standard")
+        p.kam_tier()
+            .and_then(routes::known_tier)
+            .unwrap_or("standard")
     })
     .await?;
     let body = if route.id == RouteId::Execute {
