@@ -18,7 +18,8 @@
 #           tests/contract.rs (the response contract),
 #           tests/output_quality.rs (paid outlines kept, constraint conflicts,
 #           placeholders), then tests/async_jobs.rs (async execute, jobs
-#           outliving their request, joins, streamed progress, events)
+#           outliving their request, joins, streamed progress, events), then
+#           tests/panic.rs (a panic answered in JSON, the instance reset)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
 #           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
@@ -66,7 +67,7 @@ unit() {
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test ledger --test corpus --no-run
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test panic --test ledger --test corpus --no-run
 }
 
 e2e() {
@@ -78,6 +79,8 @@ e2e() {
   cargo test --test async_jobs -- --test-threads 6 || rc=1
   # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
   cargo test --test fanout -- --test-threads 6 || rc=1
+  # Last, alone: a panic inside the worker resets its instance (tests/panic.rs).
+  cargo test --test panic || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }

@@ -142,7 +142,7 @@ pub fn preflight(request_id: &str) -> worker::Result<Response> {
 }
 
 #[cfg(feature = "worker")]
-fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result<()> {
+pub(crate) fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result<()> {
     headers.set("Access-Control-Allow-Origin", CORS_ALLOW_ORIGIN)?;
     headers.set("Access-Control-Allow-Methods", CORS_ALLOW_METHODS)?;
     headers.set("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)?;

@@ -26,12 +26,29 @@ use error::AppResult;
 use handlers::{admin, execute, monitoring, Call};
 use routes::{RouteId, ROUTES};
 use types::env::{App, Config};
-use worker::{event, Context, Env, Request, Response};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::{Context, Env, Request, Response};
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+/// The `fetch` export, as `#[event(fetch)]` writes it but under the kit's
+/// panic containment (`bitware_kit::contain`): a panic answers this request
+/// with a JSON 500 and the others in flight with a JSON 503, then the
+/// instance is reset.
+#[wasm_bindgen]
+pub fn fetch(
+    req: worker::web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> worker::js_sys::Promise {
+    bitware_kit::contain::fetch(req, env, ctx, serve)
+}
+
+async fn serve(
+    mut req: Request,
+    env: Env,
+    _ctx: Context,
+    request_id: String,
+) -> worker::Result<Response> {
     let started = bitware_kit::timing::now_ms();
-    let request_id = http::request_id(&req);
     if req.method() == worker::Method::Options {
         return http::preflight(&request_id);
     }
