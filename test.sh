@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # ./test.sh: the whole suite. Layers, in order:
 #   setup   install what is missing (scripts/setup.sh)
+#   lint    rustfmt --check; clippy -D warnings natively (every target) and
+#           for wasm32 (the worker, the kit with `worker`, the floor); rustdoc
+#           -D warnings (kit_lint in crates/bitware-kit/scripts/kit.sh)
 #   unit    cargo test of the pure core and the mock (native), and checks of
 #           the scripts themselves (tests/scripts.sh)
 #   build   the worker bundle, the mock AI server, the e2e test binary
@@ -15,7 +18,8 @@
 #           tests/contract.rs (the response contract),
 #           tests/output_quality.rs (paid outlines kept, constraint conflicts,
 #           placeholders), then tests/async_jobs.rs (async execute, jobs
-#           outliving their request, joins, streamed progress, events)
+#           outliving their request, joins, streamed progress, events), then
+#           tests/panic.rs (a panic answered in JSON, the instance reset)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
 #           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
@@ -48,11 +52,14 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger browser scaffold)
+LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger browser scaffold)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Formatting, clippy and rustdoc warnings fail the suite (kit_lint).
+lint() { kit_lint -p content-granulator -p bitware-kit -p floor; }
 
 # The kit's pure core alone first: without the `worker` feature it must build
 # and pass natively.
@@ -64,7 +71,7 @@ unit() {
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test ledger --test corpus --no-run
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test panic --test ledger --test corpus --no-run
 }
 
 e2e() {
@@ -76,6 +83,8 @@ e2e() {
   cargo test --test async_jobs -- --test-threads 6 || rc=1
   # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
   cargo test --test fanout -- --test-threads 6 || rc=1
+  # Last, alone: a panic inside the worker resets its instance (tests/panic.rs).
+  cargo test --test panic || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }
@@ -144,6 +153,7 @@ scaffold() {
 }
 
 layer setup scripts/setup.sh
+[ "${RESULT[setup]}" = passed ] && layer lint lint
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh

@@ -18,7 +18,8 @@ STACK_STREAM_STALL_MS=3000
 STACK_QUEUE_FAULT_MARKER=queue-fault-marker
 
 # start_stack WORKDIR [MOCK_DELAY_MS]: the mock AI provider and the worker with
-# fresh local state, wired together. Exports GRANULATOR_URL, MOCK_URL, STATE_DIR
+# fresh local state, wired together (with the development-only panic route,
+# TEST_PANIC_ROUTE, that tests/panic.rs uses). Exports GRANULATOR_URL, MOCK_URL, STATE_DIR
 # and WORKER_PGID (the wrangler/workerd process group).
 start_stack() {
   local work=$1 mock_port worker_port mock_pid
@@ -36,7 +37,8 @@ start_stack() {
     --var "AI_PROVIDER_ORDER:openai,anthropic" \
     --var "AI_ATTEMPT_TIMEOUT_MS:$STACK_ATTEMPT_TIMEOUT_MS" --var "AI_BACKOFF_BASE_MS:50" --var "AI_RETRY_AFTER_CAP_MS:1500" \
     --var "KAM_TIMEOUT_MS:1000" --var "PRICING:$STACK_PRICING" \
-    --var "AI_STREAM_STALL_MS:$STACK_STREAM_STALL_MS" --var "QUEUE_FAULT_MARKER:$STACK_QUEUE_FAULT_MARKER"
+    --var "AI_STREAM_STALL_MS:$STACK_STREAM_STALL_MS" --var "QUEUE_FAULT_MARKER:$STACK_QUEUE_FAULT_MARKER" \
+    --var "TEST_PANIC_ROUTE:enabled"
   if ! wait_http "http://127.0.0.1:$worker_port/" 120 "$WORKER_PGID"; then
     echo "wrangler dev did not start:"; tail -n 40 "$work/wrangler.log"; return 1
   fi

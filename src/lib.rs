@@ -7,6 +7,13 @@
 //! rules, scoring, prompts, wire formats, retry policy, pricing — has no
 //! `worker` types and is unit-tested natively.
 
+// No unwrap, expect or panic in library code: a panic poisons the wasm instance
+// (every request in flight on it fails). Tests may (clippy.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod handlers;
 pub mod helpers;
 pub mod openapi;
@@ -20,15 +27,32 @@ use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call
 use helpers::http;
 use routes::{RouteId, ROUTES};
 use types::env::{App, Config};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
     event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
     ScheduledEvent,
 };
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+/// The `fetch` export, as `#[event(fetch)]` writes it but under the kit's
+/// panic containment (`bitware_kit::contain`): a panic answers this request
+/// with a JSON 500 and the others in flight with a JSON 503, then the
+/// instance is reset.
+#[wasm_bindgen]
+pub fn fetch(
+    req: worker::web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> worker::js_sys::Promise {
+    bitware_kit::contain::fetch(req, env, ctx, serve)
+}
+
+async fn serve(
+    mut req: Request,
+    env: Env,
+    ctx: Context,
+    request_id: String,
+) -> worker::Result<Response> {
     let started = services::timing::now_ms();
-    let request_id = http::request_id(&req);
     // The method as sent (workers-rs' `Method` reads unknown ones as GET).
     let method = req.inner().method();
     if method == "OPTIONS" {
@@ -39,9 +63,34 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         env,
         request_id,
     };
+    if req.path() == PANIC_PATH {
+        test_panic(&app);
+    }
     let mut log = helpers::log::RequestLog::new(&app.request_id, &method, &req.path());
     let answer = handle(&app, &ctx, &mut req, &mut log).await;
     front::respond(answer, &app.request_id, &mut log, started)
+}
+
+/// The development-only route that panics, to test containment end to end
+/// (tests/panic.rs): it exists when `ENVIRONMENT` is `development` and
+/// `TEST_PANIC_ROUTE` is `enabled` (scripts/lib.sh start_stack), otherwise
+/// the path is an unknown route like any other.
+const PANIC_PATH: &str = "/__test/panic";
+
+fn test_panic(app: &App) {
+    let enabled = app.config.environment == "development"
+        && app
+            .env
+            .var("TEST_PANIC_ROUTE")
+            .is_ok_and(|v| v.to_string() == "enabled");
+    if enabled {
+        panic_on_purpose();
+    }
+}
+
+#[allow(clippy::panic, reason = "the test route's one purpose")]
+fn panic_on_purpose() -> ! {
+    panic!("test-panic-route: a panic on purpose, with text no answer may show");
 }
 
 /// Cron (wrangler.toml `[triggers]`): end jobs abandoned past their deadline.

@@ -306,7 +306,7 @@ async fn malformed_oversized_and_mistyped_bodies_are_4xx() {
     );
     let r = raw("{}".into(), "text/plain").await.unwrap();
     assert_eq!(r.status(), 415);
-    let r = raw("".into(), "application/json").await.unwrap();
+    let r = raw(String::new(), "application/json").await.unwrap();
     assert_eq!(r.status(), 400);
 }
 

@@ -37,6 +37,16 @@ fn snake_keys(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn stats_economy_and_analytics_answer_in_camel_case() {
+    // The admin rows this test's quiz (run as dev-client) must grow.
+    let row_of = |v: &Value, list: &str, key: &str, value: &str| {
+        v[list]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r[key] == value))
+            .cloned()
+            .unwrap_or_else(|| json!({"jobs": 0, "completed": 0}))
+    };
+    let admin_before = get("/api/admin/stats", &Who::AdminSession).await.body;
+    let analytics_before = get("/api/admin/analytics", &Who::AdminSession).await.body;
     // Data first, so every list has rows whose keys are checked.
     let key = unique("camel");
     let r = execute(&Who::Client, granulate(&key, "quiz", 1), None).await;
@@ -70,10 +80,30 @@ async fn stats_economy_and_analytics_answer_in_camel_case() {
     for field in ["averageLatencyMs", "successRate", "successes"] {
         assert!(p.get(field).is_some(), "byProvider lacks {field}: {p}");
     }
+    // The rows are the data, under their camelCase names: dev-client's and
+    // the quiz type's grew by at least the quiz run above (the file's other
+    // tests run jobs of their own meanwhile).
     let a = get("/api/admin/stats", &Who::AdminSession).await.body;
-    assert!(a["clients"][0]["clientId"].is_string(), "{}", a["clients"]);
+    let (was, now) = (
+        row_of(&admin_before, "clients", "clientId", "dev-client"),
+        row_of(&a, "clients", "clientId", "dev-client"),
+    );
+    assert!(
+        now["jobs"].as_u64().unwrap() > was["jobs"].as_u64().unwrap(),
+        "{was} -> {now}"
+    );
+    assert!(now["costUsd"].as_f64().unwrap() > 0.0, "{now}");
     let an = get("/api/admin/analytics", &Who::AdminSession).await.body;
-    assert!(an["structureTypes"][0]["structureType"].is_string());
+    let (was, now) = (
+        row_of(&analytics_before, "structureTypes", "structureType", "quiz"),
+        row_of(&an, "structureTypes", "structureType", "quiz"),
+    );
+    for field in ["jobs", "completed"] {
+        assert!(
+            now[field].as_u64().unwrap() > was[field].as_u64().unwrap(),
+            "quiz {field}: {was} -> {now}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -115,7 +145,34 @@ async fn a_stored_structure_reference_carries_the_url_that_returns_it() {
     let stored = get(url, &Who::Client).await;
     assert_eq!(stored.status, 200, "{}", stored.body);
     assert_eq!(stored.body["source"], reference["type"]);
-    assert!(stored.body["structure"]["modules"].is_array());
+    // What is stored is the outline the job returned: the scripted 12 x 5 x 4,
+    // as the summary counts it, of the size the reference gives, and the same
+    // as the copy rebuilt from the job's elements.
+    let structure = &stored.body["structure"];
+    let modules = structure["modules"].as_array().unwrap();
+    let lessons: Vec<&Value> = modules
+        .iter()
+        .flat_map(|m| m["lessons"].as_array().unwrap())
+        .collect();
+    let activities: usize = lessons
+        .iter()
+        .map(|l| l["activities"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        json!({"modules": modules.len(), "lessons": lessons.len(), "activities": activities}),
+        out["summary"]["elementsByLevel"],
+        "{}",
+        out["summary"]
+    );
+    assert_eq!((modules.len(), lessons.len(), activities), (12, 60, 240));
+    assert_eq!(
+        reference["sizeBytes"],
+        serde_json::to_string(structure).unwrap().len()
+    );
+    let rebuilt = get(&format!("{url}?source=elements"), &Who::Client).await;
+    assert_eq!(rebuilt.status, 200, "{}", rebuilt.body);
+    assert_eq!(rebuilt.body["source"], "elements");
+    assert_eq!(&rebuilt.body["structure"], structure);
 }
 
 #[tokio::test]

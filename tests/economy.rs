@@ -131,45 +131,120 @@ async fn estimates_price_a_job_without_calling_a_model() {
 async fn pricing_is_dated_and_admin_analytics_come_from_recorded_jobs() {
     let p = get("/api/economy/pricing", &Who::Client).await;
     assert_eq!(p.status, 200);
-    assert!(p.body["date"].is_string());
+    // The stack's PRICING override (scripts/lib.sh) names no date: the kit's stays.
+    assert_eq!(p.body["date"], bitware_kit::pricing::PRICING_DATE);
+    assert_eq!(
+        (&p.body["currency"], &p.body["unit"]),
+        (&json!("USD"), &json!("per 1M tokens")),
+        "{}",
+        p.body
+    );
     assert_eq!(
         p.body["models"]["gpt-4o-mini"],
         json!({"input": 0.15, "output": 0.6, "cachedInput": 0.075})
     );
+    // The override's models are priced as it says.
+    assert_eq!(
+        p.body["models"]["claude-3-5-haiku-latest"],
+        json!({"input": 0.8, "output": 4.0}),
+        "{}",
+        p.body
+    );
+    let example = p.body["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["model"] == "gpt-4o-mini")
+        .expect("an example for gpt-4o-mini")
+        .clone();
     assert!(
-        execute(
-            &Who::Client,
-            granulate(&unique("analytics"), "novel", 1),
-            None
-        )
-        .await
-        .status
-            == 200
+        approx(&example["costUsd"], (2_000.0 * 0.15 + 4_000.0 * 0.6) / 1e6),
+        "{example}"
+    );
+
+    // Analytics before and after one novel job: no other test of this file
+    // runs a novel, so its template's row grows by exactly that job; the
+    // day's, the provider's and the admin totals (which the file's other
+    // tests share) by at least it.
+    let novel_row = |a: &Value| {
+        a["templates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["templateName"] == "three_act_novel")
+            .cloned()
+            .unwrap_or_else(|| json!({"jobs": 0, "completed": 0, "failed": 0}))
+    };
+    let today = bitware_kit::timing::day_of(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    );
+    let count = |a: &Value, list: &str, key: &str, value: &str, field: &str| {
+        a[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row[key] == value)
+            .map_or(0, |row| row[field].as_u64().unwrap())
+    };
+    let before = get("/api/admin/analytics", &Who::AdminSession).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    let stats_before = get("/api/admin/stats", &Who::Worker).await.body["jobs"]["jobs"]["total"]
+        .as_u64()
+        .unwrap();
+    let r = execute(
+        &Who::Client,
+        granulate(&unique("analytics"), "novel", 1),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["output"]["templateName"], "three_act_novel",
+        "{}",
+        r.body["output"]
     );
     let a = get("/api/admin/analytics", &Who::AdminSession).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let novel = a.body["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["templateName"] == "three_act_novel")
-        .expect("novel template row")
-        .clone();
-    assert!(novel["jobs"].as_u64().unwrap() >= 1);
-    assert!(a.body["daily"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|d| d["jobs"].as_u64().unwrap() >= 1));
-    assert!(a.body["providers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["provider"] == "openai"));
+    let (was, now) = (novel_row(&before.body), novel_row(&a.body));
+    assert_eq!(now["structureType"], "novel", "{now}");
+    for (field, grew) in [("jobs", 1), ("completed", 1), ("failed", 0)] {
+        assert_eq!(
+            now[field].as_u64().unwrap(),
+            was[field].as_u64().unwrap() + grew,
+            "three_act_novel {field}: {was} -> {now}"
+        );
+    }
+    assert!(
+        now["tokens"].as_u64().unwrap() > was["tokens"].as_u64().unwrap_or(0),
+        "{was} -> {now}"
+    );
+    for (list, key, value, field) in [
+        ("daily", "date", today.as_str(), "jobs"),
+        ("daily", "date", today.as_str(), "completed"),
+        ("structureTypes", "structureType", "novel", "jobs"),
+        ("providers", "provider", "openai", "attempts"),
+    ] {
+        let (b, n) = (
+            count(&before.body, list, key, value, field),
+            count(&a.body, list, key, value, field),
+        );
+        assert!(
+            n > b,
+            "{list}[{key} = {value}].{field}: {b} -> {n}: {}",
+            a.body[list]
+        );
+    }
     assert!(a.body["recommendations"].is_array());
     let s = get("/api/admin/stats", &Who::Worker).await;
     assert_eq!(s.status, 200);
-    assert!(s.body["jobs"]["jobs"]["total"].as_u64().unwrap() >= 1);
+    let total = s.body["jobs"]["jobs"]["total"].as_u64().unwrap();
+    assert!(
+        total > stats_before,
+        "admin stats total: {stats_before} -> {total}"
+    );
 }
 
 #[tokio::test]

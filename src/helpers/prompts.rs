@@ -41,7 +41,7 @@ pub struct PromptInput<'a> {
 
 /// The target line the model (and the test suite's mock) reads:
 /// `Target shape: modules=5, lessons=3, activities=2.`
-pub fn level_targets(input: &PromptInput) -> String {
+pub fn level_targets(input: &PromptInput<'_>) -> String {
     let spec = input.structure_type.spec();
     let targets: Vec<String> = input
         .counts
@@ -67,7 +67,7 @@ pub fn level_targets(input: &PromptInput) -> String {
     )
 }
 
-pub fn render(template: &str, input: &PromptInput) -> Result<String, String> {
+pub fn render(template: &str, input: &PromptInput<'_>) -> Result<String, String> {
     let constraints = {
         let mut parts = Vec::new();
         if let Some(max) = input.constraints.max_elements {

@@ -163,7 +163,7 @@ pub fn merge(
 pub fn dedupe_titles(outline: &mut Outline) -> usize {
     let mut renamed = 0;
     let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); outline.spec().levels.len()];
-    for node in outline.items.iter_mut() {
+    for node in &mut outline.items {
         let branch = node.title().to_string();
         dedupe_below(&mut node.children, 1, &branch, &mut seen, &mut renamed);
     }

@@ -205,7 +205,7 @@ pub fn worker_chain() -> Value {
 
 /// Seed §8.3, computed from the actual outline.
 pub fn content_metadata(
-    input: &MetadataInput,
+    input: &MetadataInput<'_>,
     rows: &[ElementRow],
     words: &WordCountEstimates,
     pricing: &Pricing,

@@ -136,6 +136,8 @@ pub struct Node {
     pub children: Vec<Node>,
 }
 
+// The spec and depth are the element type named first; the rest is data.
+#[allow(clippy::missing_fields_in_debug)]
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(self.level().element_type)

@@ -251,7 +251,7 @@ pub fn parse_params_object(value: &Value, topic_required: bool) -> AppResult<Gra
     )
 }
 
-fn parse_params(fields: &Fields, topic_required: bool) -> AppResult<GranulateParams> {
+fn parse_params(fields: &Fields<'_>, topic_required: bool) -> AppResult<GranulateParams> {
     let topic = fields.string("topic", MAX_TOPIC_CHARS)?;
     let topic = match (topic, topic_required) {
         (Some(t), _) => t,

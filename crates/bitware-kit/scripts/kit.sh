@@ -235,6 +235,17 @@ kit_check_deploy() {
   done
 }
 
+# The lint layer: rustfmt; clippy natively on every target and for wasm32 on
+# the code that ships (libraries, the kit's `worker` feature on); rustdoc.
+# Every warning is an error (the lint tables in Cargo.toml, clippy.toml).
+# `kit_lint [-p PACKAGE]...`: the wasm32 packages (default: the root one).
+kit_lint() {
+  cargo fmt --all --check &&
+    cargo clippy --workspace --all-targets -- -D warnings &&
+    cargo clippy --target wasm32-unknown-unknown --lib --features bitware-kit/worker "$@" -- -D warnings &&
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --all-features
+}
+
 # A ./test.sh's layers: `layer NAME CMD...` runs CMD as the layer NAME and
 # records passed/failed in RESULT[NAME]; `summarize_layers NAME...` prints
 # every layer's result and fails when one failed or did not run.

@@ -399,7 +399,7 @@ mod tests {
         };
         let admin = Principal::Session {
             user_id: "u".into(),
-            email: "".into(),
+            email: String::new(),
             role: "admin".into(),
             client_id: None,
         };
@@ -427,7 +427,7 @@ mod tests {
     fn scopes_and_client_ids() {
         let user = Principal::Session {
             user_id: "u1".into(),
-            email: "".into(),
+            email: String::new(),
             role: "client".into(),
             client_id: Some("dev-client".into()),
         };
@@ -462,7 +462,7 @@ mod tests {
     fn session(user_id: &str, role: &str, client_id: Option<&str>) -> Principal {
         Principal::Session {
             user_id: user_id.into(),
-            email: "".into(),
+            email: String::new(),
             role: role.into(),
             client_id: client_id.map(str::to_string),
         }

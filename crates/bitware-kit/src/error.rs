@@ -70,6 +70,7 @@ impl AppError {
         }
     }
 
+    #[must_use]
     pub fn with_details(mut self, details: Value) -> AppError {
         self.details = Some(details);
         self

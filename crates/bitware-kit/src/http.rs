@@ -41,11 +41,13 @@ impl Reply {
             .map_err(|e| AppError::internal(format!("shaping a reply: {e}")))
     }
 
+    #[must_use]
     pub fn status(mut self, status: u16) -> Reply {
         self.status = status;
         self
     }
 
+    #[must_use]
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
@@ -140,7 +142,7 @@ pub fn preflight(request_id: &str) -> worker::Result<Response> {
 }
 
 #[cfg(feature = "worker")]
-fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result<()> {
+pub(crate) fn set_common(headers: &mut worker::Headers, request_id: &str) -> worker::Result<()> {
     headers.set("Access-Control-Allow-Origin", CORS_ALLOW_ORIGIN)?;
     headers.set("Access-Control-Allow-Methods", CORS_ALLOW_METHODS)?;
     headers.set("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)?;

@@ -4,7 +4,8 @@
 //! - [`auth`]: the three credential tiers (seed §3), principals and tenants,
 //!   the access rule, constant-time secret checks; [`kam_answer`]: what KAM's
 //!   answers mean; [`kam`]: the KAM client with its 60 s KV cache (`worker`).
-//! - [`error`]: the one error type and its JSON body.
+//! - [`error`]: the one error type and its JSON body; [`contain`]: a panic
+//!   answered in JSON, the instance reset (`worker`).
 //! - [`front`]: the front door: route, authenticate, authorise, answer and
 //!   log one JSON line (`worker`).
 //! - [`routes`]: the route table a worker declares, matched with 404 / 405 +
@@ -34,8 +35,17 @@
 //! parameters. Everything that calls Workers bindings sits behind the
 //! `worker` feature; without it the crate is pure and tests natively.
 
+// No unwrap, expect or panic in library code: a panic poisons the wasm instance
+// (every request in flight on it fails). Tests may (clippy.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod ai;
 pub mod auth;
+#[cfg(feature = "worker")]
+pub mod contain;
 pub mod error;
 #[cfg(feature = "worker")]
 pub mod front;

@@ -359,7 +359,7 @@ mod tests {
         );
         let admin = Principal::Session {
             user_id: "u-admin".into(),
-            email: "".into(),
+            email: String::new(),
             role: "admin".into(),
             client_id: None,
         };

@@ -160,7 +160,7 @@ pub fn error_response(description: &str) -> Value {
 pub fn document<Id: Copy + Debug>(
     routes: &[Route<Id>],
     route_doc: impl Fn(Id) -> RouteDoc,
-    info: Info,
+    info: Info<'_>,
 ) -> Value {
     let mut paths = Map::new();
     for route in routes {

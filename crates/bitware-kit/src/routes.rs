@@ -30,7 +30,7 @@ pub struct Route<Id: 'static> {
     pub method: &'static str,
     pub path: &'static str,
     pub access: Access,
-    /// The documentation texts (empty in the wasm, see [`route!`]).
+    /// The documentation texts (empty in the wasm, see [`route!`](crate::route)).
     pub summary: &'static str,
     pub request: &'static str,
     pub response: &'static str,

@@ -4,6 +4,9 @@
 //! assertions. The worker's scripts start the stack (`scripts/kit.sh`);
 //! without it these helpers fail rather than pass.
 
+// A harness for tests: a failed step panics, as a test's assertions do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;

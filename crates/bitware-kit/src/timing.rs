@@ -9,9 +9,26 @@ use std::future::Future;
 #[cfg(feature = "worker")]
 use std::time::Duration;
 
+/// The platform clock: the one place outside the floor that reads it
+/// (clippy.toml bans it elsewhere).
 #[cfg(feature = "worker")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the timing module owns the clock"
+)]
 pub fn now_ms() -> u64 {
     worker::Date::now().as_millis()
+}
+
+/// A uniform draw in `[0, 1)` from the platform (`Math.random`; retry jitter),
+/// read here alone as the clock is.
+#[cfg(feature = "worker")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the timing module owns randomness"
+)]
+pub fn random() -> f64 {
+    js_sys::Math::random()
 }
 
 /// `Some(output)` if `future` finishes within `ms`, else `None` (it is dropped).

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # ./test.sh: the whole suite. Layers, in order:
 #   setup  install what is missing (scripts/setup.sh)
+#   lint   rustfmt --check; clippy -D warnings natively and for wasm32;
+#          rustdoc -D warnings (kit_lint)
 #   unit   cargo test of the pure code (native)
 #   build  the worker bundle and the e2e test binary
 #   schema schema/*.sql and migrations/ build the same database; migrations
@@ -15,12 +17,13 @@ set -uo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
-LAYERS=(setup unit build schema deploy e2e)
+LAYERS=(setup lint unit build schema deploy e2e)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+lint() { kit_lint; }
 unit() { cargo test --lib; }
 build() { sh scripts/build.sh && cargo test --test e2e --no-run; }
 schema() { kit_check_schema "schema/__NAME__.sql"; }
@@ -36,6 +39,7 @@ e2e() {
 }
 
 layer setup scripts/setup.sh
+[ "${RESULT[setup]}" = passed ] && layer lint lint
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema schema

@@ -618,7 +618,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     None,
                 ),
                 Step::Prose => (
-                    Some(format!("Sure! {} I hope this helps.", value)),
+                    Some(format!("Sure! {value} I hope this helps.")),
                     "stop",
                     None,
                 ),
@@ -1195,7 +1195,7 @@ mod stream_tests {
         plan: &StreamPlan,
     ) -> content_granulator::services::ai_provider::wire::Reply {
         let mut d = StreamDecoder::new(format);
-        for e in plan.head.iter() {
+        for e in &plan.head {
             d.feed(e.as_bytes());
         }
         for p in &plan.pieces {

@@ -216,7 +216,7 @@ impl Database {
         self.first("reading a job", lookup).await
     }
 
-    fn job_binds(job: &NewJob, now_ms: u64) -> Vec<JsValue> {
+    fn job_binds(job: &NewJob<'_>, now_ms: u64) -> Vec<JsValue> {
         vec![
             t(job.client_id),
             t(job.execution_id),

@@ -78,7 +78,7 @@ fn worker_ports<'a>(
     }
 }
 
-/// Check a granulation request and claim its job ([`submit::submit`] on the
+/// Check a granulation request and claim its job (`submit::submit` on the
 /// worker's bindings).
 pub async fn submit(
     app: &App,

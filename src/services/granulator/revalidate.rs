@@ -5,13 +5,12 @@ use super::plan::{complete, review_request};
 use super::{chain_error, worker_ports, ABANDON_GRACE_MS};
 use crate::helpers::auth::Principal;
 use crate::services::ai_provider::runtime::WorkerRuntime;
-use crate::services::ai_provider::{totals, AttemptStatus, Budget};
+use crate::services::ai_provider::{totals, AttemptStatus, Budget, Runtime};
 use crate::services::database::{Database, JobRow, NewValidation};
 use crate::services::outline;
 use crate::services::spend::{self, Payer};
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
-use crate::services::timing::now_ms;
 use crate::services::validation::{self, assess, Verdict};
 use crate::types::api::JobRequest;
 use crate::types::env::{App, STRUCTURES};
@@ -171,7 +170,9 @@ pub async fn revalidate(
             spent_usd: job.cost_usd.unwrap_or(0.0),
         };
         let payer = Payer::for_tenant(principal, &job.client_id, &app.config.limits);
-        let now = now_ms();
+        // The clock is the runtime port's, the one `complete` below waits on.
+        let runtime = WorkerRuntime { env: &app.env };
+        let now = runtime.now_ms();
         let deadline = now + 60_000;
         let reservation = spend::reserve(
             &app.config.limits,
@@ -182,7 +183,6 @@ pub async fn revalidate(
             now,
         )
         .await?;
-        let runtime = WorkerRuntime { env: &app.env };
         let ports = worker_ports(app, db, &runtime);
         let outcome = complete(
             &ports,

@@ -3,7 +3,7 @@
 
 use super::wire::HttpCall;
 use super::{HttpReply, Runtime, Transport};
-use crate::timing::{now_ms, sleep, with_timeout};
+use crate::timing::{now_ms, random, sleep, with_timeout};
 
 /// The Workers AI binding every worker of the system binds the model under.
 pub const AI: &str = "AI";
@@ -195,6 +195,6 @@ impl Runtime for WorkerRuntime<'_> {
     }
 
     fn random(&self) -> f64 {
-        js_sys::Math::random()
+        random()
     }
 }

@@ -52,7 +52,7 @@ fn join(base: &str, path: &str) -> String {
     )
 }
 
-pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall {
+pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> HttpCall {
     let mut headers = vec![("content-type".into(), "application/json".into())];
     // A keyless server (Ollama, vLLM, llama.cpp) gets no empty `Bearer `.
     if !api_key.is_empty() {
@@ -113,7 +113,7 @@ pub fn anthropic_supports_structured_output(model: &str) -> bool {
     PREFIXES.iter().any(|p| model.starts_with(p))
 }
 
-pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest) -> HttpCall {
+pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> HttpCall {
     let mut body = json!({
         "model": req.model,
         "max_tokens": req.max_tokens,
@@ -175,7 +175,7 @@ pub fn anthropic_reply(body: &Value) -> Result<Reply, String> {
 
 /// Input for `env.AI.run(model, input)`. `max_tokens` is always explicit:
 /// the binding's default (256) would truncate every outline.
-pub fn workers_ai_input(req: &WireRequest) -> Value {
+pub fn workers_ai_input(req: &WireRequest<'_>) -> Value {
     json!({
         "messages": [
             {"role": "system", "content": req.system},

@@ -4,6 +4,13 @@
 //! worker shares — auth and KAM, the error model, routing, CORS, request
 //! ids, logs, storage tiering — is `bitware_kit`.
 
+// No unwrap, expect or panic in library code: a panic poisons the wasm instance
+// (every request in flight on it fails). Tests may (clippy.toml).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod handlers;
 pub mod helpers;
 pub mod openapi;
@@ -19,12 +26,29 @@ use error::AppResult;
 use handlers::{admin, execute, monitoring, Call};
 use routes::{RouteId, ROUTES};
 use types::env::{App, Config};
-use worker::{event, Context, Env, Request, Response};
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::{Context, Env, Request, Response};
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+/// The `fetch` export, as `#[event(fetch)]` writes it but under the kit's
+/// panic containment (`bitware_kit::contain`): a panic answers this request
+/// with a JSON 500 and the others in flight with a JSON 503, then the
+/// instance is reset.
+#[wasm_bindgen]
+pub fn fetch(
+    req: worker::web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> worker::js_sys::Promise {
+    bitware_kit::contain::fetch(req, env, ctx, serve)
+}
+
+async fn serve(
+    mut req: Request,
+    env: Env,
+    _ctx: Context,
+    request_id: String,
+) -> worker::Result<Response> {
     let started = bitware_kit::timing::now_ms();
-    let request_id = http::request_id(&req);
     // The method as sent (workers-rs' `Method` reads unknown ones as GET).
     let method = req.inner().method();
     if method == "OPTIONS" {
@@ -52,7 +76,9 @@ async fn handle(
         host: _,
         principal,
     } = front::admit(req, ROUTES, &app.kam(), log, |p| {
-        p.kam_tier().and_then(routes::known_tier).unwrap_or("standard")
+        p.kam_tier()
+            .and_then(routes::known_tier)
+            .unwrap_or("standard")
     })
     .await?;
     let body = if route.id == RouteId::Execute {

@@ -6,45 +6,112 @@ use crate::routes::{RouteId, ROUTES};
 use crate::types::env::SERVICE_NAME;
 use crate::types::execute::Action;
 use bitware_kit::openapi::{
-    array, boolean, error_schema, help_routes, integer, number, object, object_any,
-    one_of_strings, security_schemes, string, Info, RouteDoc,
+    array, boolean, error_schema, help_routes, integer, number, object, object_any, one_of_strings,
+    security_schemes, string, Info, RouteDoc,
 };
 use serde_json::{json, Value};
 
 pub fn route_doc(id: RouteId) -> RouteDoc {
     let ok = |body| RouteDoc::new(Vec::new(), None, body);
     match id {
-        RouteId::Root => ok(object(&[("status", string()), ("service", string()), ("version", string()),
-            ("environment", string()), ("timestamp", string())])),
+        RouteId::Root => ok(object(&[
+            ("status", string()),
+            ("service", string()),
+            ("version", string()),
+            ("environment", string()),
+            ("timestamp", string()),
+        ])),
         RouteId::Health => {
             let check = object(&[("ok", boolean()), ("error?", string())]);
-            let body = object(&[("status", one_of_strings(&["healthy", "degraded"])), ("service", string()),
-                ("version", string()), ("checks", object(&[("database", check.clone()), ("kv", check.clone()),
-                ("r2", check.clone()), ("kam", check)])), ("timestamp", string())]);
+            let body = object(&[
+                ("status", one_of_strings(&["healthy", "degraded"])),
+                ("service", string()),
+                ("version", string()),
+                (
+                    "checks",
+                    object(&[
+                        ("database", check.clone()),
+                        ("kv", check.clone()),
+                        ("r2", check.clone()),
+                        ("kam", check),
+                    ]),
+                ),
+                ("timestamp", string()),
+            ]);
             let mut doc = ok(body.clone());
-            doc.responses.push(("503", json!({"description": "degraded: a dependency check failed",
-                "content": {"application/json": {"schema": body}}})));
+            doc.responses.push((
+                "503",
+                json!({"description": "degraded: a dependency check failed",
+                "content": {"application/json": {"schema": body}}}),
+            ));
             doc
         }
-        RouteId::Help => ok(object(&[("service", string()), ("version", string()), ("auth", object_any()),
-            ("routes", array(object(&[("method", string()), ("path", string()), ("auth", string()),
-                ("summary", string()), ("request", string()), ("response", string())]))),
-            ("actions", array(string()))])),
-        RouteId::OpenApi => ok(object(&[("openapi", string()), ("info", object_any()), ("paths", object_any()),
-            ("components", object_any())])),
+        RouteId::Help => ok(object(&[
+            ("service", string()),
+            ("version", string()),
+            ("auth", object_any()),
+            (
+                "routes",
+                array(object(&[
+                    ("method", string()),
+                    ("path", string()),
+                    ("auth", string()),
+                    ("summary", string()),
+                    ("request", string()),
+                    ("response", string()),
+                ])),
+            ),
+            ("actions", array(string())),
+        ])),
+        RouteId::OpenApi => ok(object(&[
+            ("openapi", string()),
+            ("info", object_any()),
+            ("paths", object_any()),
+            ("components", object_any()),
+        ])),
         RouteId::Execute => RouteDoc::new(
             Vec::new(),
-            Some(object(&[("action", one_of_strings(&Action::NAMES)),
-                ("input", object(&[("text", string())]))])),
-            object(&[("success", boolean()),
-                ("output", object(&[("words", integer()), ("sentences", integer()), ("characters", integer()),
-                    ("readyForNext", boolean())])),
-                ("usage", object(&[("tokens", object(&[("input", integer()), ("output", integer())]))])),
-                ("duration", integer()), ("cost", number()),
-                ("metadata", object(&[("executionId", integer()), ("worker", string()), ("requestId", string())]))]),
+            Some(object(&[
+                ("action", one_of_strings(&Action::NAMES)),
+                ("input", object(&[("text", string())])),
+            ])),
+            object(&[
+                ("success", boolean()),
+                (
+                    "output",
+                    object(&[
+                        ("words", integer()),
+                        ("sentences", integer()),
+                        ("characters", integer()),
+                        ("readyForNext", boolean()),
+                    ]),
+                ),
+                (
+                    "usage",
+                    object(&[(
+                        "tokens",
+                        object(&[("input", integer()), ("output", integer())]),
+                    )]),
+                ),
+                ("duration", integer()),
+                ("cost", number()),
+                (
+                    "metadata",
+                    object(&[
+                        ("executionId", integer()),
+                        ("worker", string()),
+                        ("requestId", string()),
+                    ]),
+                ),
+            ]),
         ),
-        RouteId::AdminStats => ok(object(&[("executions", integer()),
-            ("tenants", array(object(&[("tenant", string()), ("executions", integer())])))])),
+        RouteId::AdminStats => ok(object(&[
+            ("executions", integer()),
+            (
+                "tenants",
+                array(object(&[("tenant", string()), ("executions", integer())])),
+            ),
+        ])),
     }
 }
 
@@ -75,7 +142,13 @@ mod tests {
         let doc = document("test");
         for route in ROUTES {
             let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
-            assert_eq!(op["x-access"], route.access.as_str(), "{} {}", route.method, route.path);
+            assert_eq!(
+                op["x-access"],
+                route.access.as_str(),
+                "{} {}",
+                route.method,
+                route.path
+            );
         }
         assert_eq!(help().len(), ROUTES.len());
     }

@@ -33,7 +33,9 @@ pub static ROUTES: &[Route] = &[
 
 /// KAM tiers this worker knows (for the request log); others log as `standard`.
 pub fn known_tier(tier: &str) -> Option<&'static str> {
-    ["basic", "standard", "premium", "enterprise"].into_iter().find(|t| *t == tier)
+    ["basic", "standard", "premium", "enterprise"]
+        .into_iter()
+        .find(|t| *t == tier)
 }
 
 #[cfg(test)]
@@ -44,9 +46,21 @@ mod tests {
     #[test]
     fn every_route_matches_itself_and_admin_routes_are_admin() {
         for route in ROUTES {
-            assert!(matches!(match_route(ROUTES, route.method, route.path), Match::Found(r, _) if r.id == route.id));
-            assert_eq!(route.path.starts_with("/api/admin/"), route.access == Access::Admin, "{}", route.path);
-            assert_eq!(route.path.starts_with("/api/"), route.access != Access::Public, "{}", route.path);
+            assert!(
+                matches!(match_route(ROUTES, route.method, route.path), Match::Found(r, _) if r.id == route.id)
+            );
+            assert_eq!(
+                route.path.starts_with("/api/admin/"),
+                route.access == Access::Admin,
+                "{}",
+                route.path
+            );
+            assert_eq!(
+                route.path.starts_with("/api/"),
+                route.access != Access::Public,
+                "{}",
+                route.path
+            );
         }
     }
 }

@@ -17,7 +17,11 @@ pub async fn execute(call: &Call<'_>) -> AppResult<Reply> {
     };
     let db = Database::new(call.app)?;
     let execution_id = db
-        .record_execution(&principal.client_id(), "example", request.text.chars().count())
+        .record_execution(
+            &principal.client_id(),
+            "example",
+            request.text.chars().count(),
+        )
         .await?;
     Ok(Reply::ok(json!({
         "success": true,

@@ -11,8 +11,10 @@ use serde_json::json;
 
 pub async fn root(call: &Call<'_>) -> AppResult<Reply> {
     let c = &call.app.config;
-    Ok(Reply::ok(json!({"status": "healthy", "service": SERVICE_NAME, "version": c.version,
-        "environment": c.environment, "timestamp": iso_now()})))
+    Ok(Reply::ok(
+        json!({"status": "healthy", "service": SERVICE_NAME, "version": c.version,
+        "environment": c.environment, "timestamp": iso_now()}),
+    ))
 }
 
 pub async fn health(call: &Call<'_>) -> AppResult<Reply> {

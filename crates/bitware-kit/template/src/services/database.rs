@@ -22,12 +22,20 @@ struct Id {
 
 impl Database {
     pub fn new(app: &App) -> AppResult<Database> {
-        let db = app.env.d1(DB).map_err(|e| AppError::database("opening D1", e))?;
+        let db = app
+            .env
+            .d1(DB)
+            .map_err(|e| AppError::database("opening D1", e))?;
         Ok(Database { db })
     }
 
     /// One row per execution; its id.
-    pub async fn record_execution(&self, tenant: &str, action: &str, input_chars: usize) -> AppResult<i64> {
+    pub async fn record_execution(
+        &self,
+        tenant: &str,
+        action: &str,
+        input_chars: usize,
+    ) -> AppResult<i64> {
         let statement = query!(
             &self.db,
             "INSERT INTO executions (tenant, action, input_chars) VALUES (?1, ?2, ?3) RETURNING id",

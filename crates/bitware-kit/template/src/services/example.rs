@@ -27,8 +27,19 @@ mod tests {
     fn counts_words_sentences_and_characters() {
         assert_eq!(
             analyze("One two. Three!"),
-            Analysis { words: 3, sentences: 2, characters: 15 }
+            Analysis {
+                words: 3,
+                sentences: 2,
+                characters: 15
+            }
         );
-        assert_eq!(analyze("ünïcode"), Analysis { words: 1, sentences: 1, characters: 7 });
+        assert_eq!(
+            analyze("ünïcode"),
+            Analysis {
+                words: 1,
+                sentences: 1,
+                characters: 7
+            }
+        );
     }
 }
