@@ -4,7 +4,7 @@
 # KEY_ACCOUNT_MANAGER. Ctrl-C stops everything it started.
 #
 # Script settings: PORT (8787), STATE_DIR (.state), DEV_VARS (.dev.vars).
-# Worker configuration: every variable of README's Configuration table, from
+# Worker configuration: every variable of docs/operations.md's Configuration table, from
 # the environment or from .dev.vars (the environment wins); see
 # scripts/dev_vars.py. With no provider configured the offline provider
 # answers (deterministic, free).

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 
-# Every variable of README's Configuration table (and nothing else from the
+# Every variable of the Configuration table in docs/operations.md (and nothing else from the
 # environment: a shell's own variables never reach the worker).
 CONFIG_VARS = [
     "SHARED_SECRET", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `config` layer: README's Configuration table taken at its word. Starts
+# The `config` layer: the Configuration table (docs/operations.md) taken at its word. Starts
 # ./dev.sh (no build: the build layer made the bundle) with a .dev.vars file
 # and environment overrides, against the mock AI provider's keyless
 # OpenAI-compatible endpoint (it refuses any Authorization header, as a
@@ -32,7 +32,7 @@ wait_http "http://127.0.0.1:$mock_port/__mock/health" 20 "$mock_pid" || { echo "
 
 port=$(free_port)
 base="http://127.0.0.1:$port"
-# .dev.vars (wrangler's dotenv format), one setting per line of README's table.
+# .dev.vars (wrangler's dotenv format), one setting per line of the table.
 cat > "$work/dev.vars" <<VARS
 # keyless OpenAI-compatible server: OPENAI_BASE_URL alone configures it
 OPENAI_BASE_URL=http://127.0.0.1:$mock_port/keyless/v1

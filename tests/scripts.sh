@@ -39,10 +39,11 @@ check "dev_vars: SHARED_SECRET has the dev default" "$(get SHARED_SECRET)" dev-s
 check "dev_vars: the shell's other variables stay out" "$(grep -c HOME_SHELL_VAR "$tmp/merged.env")" 0
 env -i PATH="$PATH" python3 scripts/dev_vars.py write /nonexistent > "$tmp/none.env"
 check "dev_vars: no .dev.vars is fine" "$(python3 scripts/dev_vars.py get SHARED_SECRET "$tmp/none.env")" dev-shared-secret
-# Every name of README's Configuration table is one dev.sh passes on.
-readme_names=$(sed -n '/^## Configuration/,/^Bindings:/{/^Bindings:/!p}' README.md | grep -oE '`[A-Z][A-Z0-9_]+`' | tr -d '`' | sort -u)
-missing=$(for n in $readme_names; do grep -q "\"$n\"" scripts/dev_vars.py || echo "$n"; done | tr '\n' ' ')
-check "dev_vars: every README configuration variable is passed on" "$missing" ""
+# Every name of the Configuration table (docs/operations.md) is one dev.sh passes on.
+config_names=$(sed -n '/^## Configuration/,/^Bindings:/{/^Bindings:/!p}' docs/operations.md | grep -oE '`[A-Z][A-Z0-9_]+`' | tr -d '`' | sort -u)
+check "dev_vars: the Configuration table lists variables" "$([ "$(echo "$config_names" | wc -w)" -ge 20 ] && echo yes)" yes
+missing=$(for n in $config_names; do grep -q "\"$n\"" scripts/dev_vars.py || echo "$n"; done | tr '\n' ' ')
+check "dev_vars: every configuration variable of docs/operations.md is passed on" "$missing" ""
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

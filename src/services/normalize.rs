@@ -254,10 +254,13 @@ fn as_text(value: Option<&Value>) -> Option<String> {
         Value::String(s) => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
+        // Empty parts are dropped: `["", ""]` joined as "; " normalised again
+        // to ";" (found by `props`: normalize was not idempotent on it).
         Value::Array(items) => {
             let parts = items
                 .iter()
                 .filter_map(|v| as_text(Some(v)))
+                .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>();
             Some(parts.join("; "))
         }
@@ -327,6 +330,9 @@ fn as_relationships(value: Option<&Value>) -> Vec<Relationship> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -540,5 +546,20 @@ mod tests {
         assert_eq!(list(json!({"name": "Cargo"})), vec!["Cargo"]);
         assert_eq!(list(json!({"x": 1})), Vec::<String>::new());
         assert_eq!(list(json!(["a", "", 2])), vec!["a", "2"]);
+    }
+
+    #[test]
+    fn text_from_a_list_drops_empty_parts_and_normalises_to_itself() {
+        // Found by `props`: `["", ""]` became "; ", which normalised again to ";".
+        let text = |v: Value| as_text(Some(&v));
+        assert_eq!(text(json!(["", ""])).as_deref(), Some(""));
+        assert_eq!(
+            text(json!([" a ", "", ["b", " "]])).as_deref(),
+            Some("a; b")
+        );
+        let raw = json!({"title": ["", ""], "acts": [{"title": "One"}]});
+        let once = normalize(StructureType::Novel, &raw).unwrap();
+        assert_eq!(once.title(), "");
+        assert_eq!(normalize(StructureType::Novel, &once.to_value()), Ok(once));
     }
 }

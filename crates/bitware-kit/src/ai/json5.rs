@@ -230,11 +230,13 @@ impl Parser<'_> {
                     0xd800..=0xdbff if self.s[self.i..].starts_with("\\u") => {
                         self.i += 2;
                         let low = self.hex(4)?;
-                        let code = 0x10000 + ((unit - 0xd800) << 10) + (low.wrapping_sub(0xdc00));
-                        match (0xdc00..=0xdfff).contains(&low) {
-                            true => char::from_u32(code).unwrap_or('\u{fffd}'),
-                            false => return Err(self.error("invalid surrogate pair")),
+                        // The range first: the sum overflowed for a low unit
+                        // below 0xdc00 (found by `props`).
+                        if !(0xdc00..=0xdfff).contains(&low) {
+                            return Err(self.error("invalid surrogate pair"));
                         }
+                        let code = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+                        char::from_u32(code).unwrap_or('\u{fffd}')
                     }
                     _ => char::from_u32(unit).ok_or_else(|| self.error("lone surrogate"))?,
                 }
@@ -307,8 +309,10 @@ impl Parser<'_> {
             }
             _ => json.push_str(lexeme),
         }
+        // `.` alone or before an exponent is no number (`.5`, `5.` and `5.e1` are).
+        let mantissa = lexeme.split(['e', 'E']).next().unwrap_or("");
         match serde_json::from_str::<serde_json::Number>(&json) {
-            Ok(n) if !lexeme.is_empty() => Ok(Value::Number(n)),
+            Ok(n) if mantissa.bytes().any(|b| b.is_ascii_digit()) => Ok(Value::Number(n)),
             _ => {
                 self.i = start;
                 Err(self.error("invalid number"))
@@ -333,12 +337,12 @@ mod tests {
 
     #[test]
     fn the_json5_extensions() {
-        let text = "// c\n{unquoted: 'single \\' \"q\"', $k_1: 0x1F, b: +.5, c: 5., d: -Infinity, e: NaN, \
+        let text = "// c\n{unquoted: 'single \\' \"q\"', $k_1: 0x1F, b: +.5, c: 5., h: 5.e1, d: -Infinity, e: NaN, \
                     f: 'a\\\nb', g: '\\x41\\v\\0', arr: [1, 2, /* x */], }";
         assert_eq!(
             from_str(text),
             Ok(
-                json!({"unquoted": "single ' \"q\"", "$k_1": 31, "b": 0.5, "c": 5.0, "d": null,
+                json!({"unquoted": "single ' \"q\"", "$k_1": 31, "b": 0.5, "c": 5.0, "h": 50.0, "d": null,
                 "e": null, "f": "ab", "g": "A\u{b}\0", "arr": [1, 2]})
             )
         );
@@ -366,11 +370,29 @@ mod tests {
             "{\"a\": \"\\1\"}",
             "{a: 01.}",
             "{a: -}",
+            // Read as 0.0 before a mantissa had to hold a digit.
+            "[.]",
+            "{a: -.}",
+            "{a: .e5}",
             "{a: 1 /* open",
             "",
         ] {
             assert!(from_str(text).is_err(), "{text}");
         }
+        // A high surrogate followed by anything but a low one (proptest found
+        // `"\ud83d\ud83d` overflowing an addition before the range check).
+        for text in [
+            r#""\ud83d\ud83d""#,
+            r#""\ud800\u0041""#,
+            r#""\udbff\u0000""#,
+        ] {
+            assert_eq!(
+                from_str(text),
+                Err("invalid surrogate pair at line 1 column 14".into()),
+                "{text}"
+            );
+        }
+        assert_eq!(from_str(r#""\ud83d\ude00""#), Ok(Value::from("\u{1f600}")));
         assert!(from_str(&"[".repeat(200))
             .unwrap_err()
             .contains("nested too deeply"));

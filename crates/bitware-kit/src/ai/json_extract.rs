@@ -104,25 +104,78 @@ fn parse_escaped(span: &str) -> Option<Value> {
 
 /// JSON string literals in prose whose content is a JSON object:
 /// `Here it is: "{\"title\": …}"`. Returned with the literal's length.
+/// At most `SCAN_WORK` bytes are read per byte of the text (a literal that
+/// fails is counted as read to the end), as in `scan_objects`.
 fn string_literals(text: &str) -> Vec<(usize, Value)> {
-    text.match_indices("\"{")
-        .take(MAX_CANDIDATES)
-        .filter_map(|(i, _)| {
-            let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<String>();
-            let inner = stream.next()?.ok()?;
-            let len = stream.byte_offset();
-            parse_lenient(inner.trim())
-                .filter(Value::is_object)
-                .map(|v| (len, v))
-        })
-        .collect()
+    let mut found = Vec::new();
+    let mut work = 0;
+    for (i, _) in text.match_indices("\"{").take(MAX_CANDIDATES) {
+        if work > SCAN_WORK * text.len() {
+            break;
+        }
+        let mut stream = serde_json::Deserializer::from_str(&text[i..]).into_iter::<String>();
+        match stream.next() {
+            Some(Ok(inner)) => {
+                let len = stream.byte_offset();
+                work += 2 * len;
+                if let Some(v) = parse_lenient(inner.trim()).filter(Value::is_object) {
+                    found.push((len, v));
+                }
+            }
+            // A literal that runs to the end of the text: so does every later
+            // one (its quotes are all escaped), none is a document.
+            Some(Err(e)) if e.is_eof() => break,
+            _ => work += text.len() - i,
+        }
+    }
+    found
 }
 
 struct Scan {
     /// Byte ranges (inclusive) of balanced top-level `{…}` spans.
     spans: Vec<(usize, usize)>,
-    /// A `{` whose object never closes.
+    /// A `{` whose object never closes (or was not scanned: see `SCAN_WORK`).
     unclosed: bool,
+}
+
+/// Bytes the scans of one answer may read, per byte of the answer. A scan
+/// from a `{` that never closes reads to the end of the text; starts that an
+/// earlier scan read as code are answered from that scan (`Known`), so only
+/// a `{` inside what every earlier scan took for a string or a comment needs
+/// a scan of its own. This bounds how many such scans run: the work stays
+/// linear in the answer's length (without it, 16 KB of `{` took 1.1 s in a
+/// debug build and 1 MB would have taken over an hour: found by `props`).
+const SCAN_WORK: usize = 8;
+
+/// What earlier scans of the same text found, so that no scan repeats them.
+struct Known {
+    /// Per byte of the text: where the object opening at a `{` that a scan
+    /// read as code ends (`NEVER`: it does not close; `UNKNOWN`: not read
+    /// as code yet) — what a scan from there would find.
+    ends: Vec<u32>,
+    /// No line break at or after this offset (a `//` comment here runs to the end).
+    no_line_break_from: Option<usize>,
+    /// No `*/` at or after this offset (a `/*` comment here never ends).
+    no_comment_end_from: Option<usize>,
+    /// Bytes read by all scans so far.
+    work: usize,
+}
+
+const UNKNOWN: u32 = u32::MAX;
+const NEVER: u32 = u32::MAX - 1;
+
+impl Known {
+    fn get(&self, at: usize) -> Option<Option<usize>> {
+        match self.ends[at] {
+            UNKNOWN => None,
+            NEVER => Some(None),
+            end => Some(Some(end as usize)),
+        }
+    }
+
+    fn set(&mut self, at: usize, end: Option<usize>) {
+        self.ends[at] = end.map_or(NEVER, |e| e as u32);
+    }
 }
 
 /// Find balanced `{…}` spans, skipping strings (both quote styles) and comments.
@@ -130,16 +183,35 @@ fn scan_objects(text: &str) -> Scan {
     let bytes = text.as_bytes();
     let mut spans = Vec::new();
     let mut unclosed = false;
+    // Offsets are kept as u32: an answer of 4 GiB is not read for objects.
+    if u32::try_from(bytes.len()).map_or(true, |n| n >= NEVER) {
+        return Scan {
+            spans,
+            unclosed: true,
+        };
+    }
+    let mut known = Known {
+        ends: vec![UNKNOWN; bytes.len()],
+        no_line_break_from: None,
+        no_comment_end_from: None,
+        work: 0,
+    };
     let mut from = 0;
     while spans.len() < MAX_CANDIDATES {
         let Some(offset) = text[from..].find('{') else {
             break;
         };
         let start = from + offset;
-        match matching_brace(&bytes[start..]) {
+        let end = match known.get(start) {
+            Some(end) => end,
+            // Out of work: the rest is read only where earlier scans knew it.
+            None if known.work > SCAN_WORK * bytes.len() => None,
+            None => matching_brace(bytes, start, &mut known),
+        };
+        match end {
             Some(end) => {
-                spans.push((start, start + end));
-                from = start + end + 1;
+                spans.push((start, end));
+                from = end + 1;
             }
             None => {
                 unclosed = true;
@@ -150,14 +222,19 @@ fn scan_objects(text: &str) -> Scan {
     Scan { spans, unclosed }
 }
 
-/// Byte offset of the `}` closing the object that starts at `s[0]`.
-fn matching_brace(s: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
+/// Byte offset of the `}` closing the object that starts at `s[start]`.
+/// Every `{` read as code on the way is recorded in `known` with where its
+/// own object ends.
+fn matching_brace(s: &[u8], start: usize, known: &mut Known) -> Option<usize> {
+    // The brackets open at this point: `Some(position)` for a `{`.
+    let mut open: Vec<Option<usize>> = Vec::new();
     let mut quote: Option<u8> = None;
     let mut escaped = false;
-    let mut i = 0;
-    while i < s.len() {
-        let c = s[i];
+    let mut i = start;
+    let end = loop {
+        let Some(&c) = s.get(i) else {
+            break None;
+        };
         if let Some(q) = quote {
             match c {
                 _ if escaped => escaped = false,
@@ -170,24 +247,62 @@ fn matching_brace(s: &[u8]) -> Option<usize> {
         }
         match c {
             b'"' | b'\'' => quote = Some(c),
-            b'/' if s.get(i + 1) == Some(&b'/') => {
-                i += s[i..].iter().position(|&b| b == b'\n')?;
-            }
-            b'/' if s.get(i + 1) == Some(&b'*') => {
-                i += 2 + s[i + 2..].windows(2).position(|w| w == b"*/")? + 1;
-            }
-            b'{' | b'[' => depth += 1,
+            // A comment that runs to the end of the text ends the scan.
+            b'/' if s.get(i + 1) == Some(&b'/') => match line_break(s, i + 2, known) {
+                Some(at) => i = at,
+                None => break None,
+            },
+            b'/' if s.get(i + 1) == Some(&b'*') => match comment_end(s, i + 2, known) {
+                Some(at) => i = at,
+                None => break None,
+            },
+            b'{' => open.push(Some(i)),
+            b'[' => open.push(None),
             b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return (c == b'}').then_some(i);
+                // A `{` or `[` closed by either: what the scan from there saw.
+                let closed = (c == b'}').then_some(i);
+                if let Some(Some(at)) = open.pop() {
+                    known.set(at, closed);
+                }
+                if open.is_empty() {
+                    break closed;
                 }
             }
             _ => {}
         }
         i += 1;
+    };
+    for at in open.into_iter().flatten() {
+        known.set(at, None);
     }
-    None
+    known.work += i.min(s.len()) - start + 1;
+    end
+}
+
+/// The offset of the first line break at or after `from`.
+fn line_break(s: &[u8], from: usize, known: &mut Known) -> Option<usize> {
+    if known.no_line_break_from.is_some_and(|none| from >= none) {
+        return None;
+    }
+    let found = s[from..].iter().position(|&b| b == b'\n');
+    if found.is_none() {
+        known.work += s.len() - from;
+        known.no_line_break_from = Some(from);
+    }
+    found.map(|n| from + n)
+}
+
+/// The offset of the `/` of the first `*/` at or after `from`.
+fn comment_end(s: &[u8], from: usize, known: &mut Known) -> Option<usize> {
+    if known.no_comment_end_from.is_some_and(|none| from >= none) {
+        return None;
+    }
+    let found = s[from..].windows(2).position(|w| w == b"*/");
+    if found.is_none() {
+        known.work += s.len() - from;
+        known.no_comment_end_from = Some(from);
+    }
+    found.map(|n| from + n + 1)
 }
 
 /// Escape raw control characters inside string literals; `None` when there
@@ -381,6 +496,96 @@ mod tests {
         refused("# Course\n## Module 1\n- Lesson 1\n");
         refused(r#"{"title": "x", "done": True}"#);
         refused(r#"{"a": 1 "b": 2}"#);
+    }
+
+    /// The scan as it was before `Known` (one full scan per `{`, quadratic on
+    /// text full of unclosed braces): the reference `scan_objects` must agree with.
+    fn scan_objects_one_by_one(text: &str) -> Scan {
+        fn matching_brace(s: &[u8]) -> Option<usize> {
+            let (mut depth, mut quote, mut escaped, mut i) = (0usize, None, false, 0);
+            while i < s.len() {
+                let c = s[i];
+                if let Some(q) = quote {
+                    match c {
+                        _ if escaped => escaped = false,
+                        b'\\' => escaped = true,
+                        _ if c == q => quote = None,
+                        _ => {}
+                    }
+                    i += 1;
+                    continue;
+                }
+                match c {
+                    b'"' | b'\'' => quote = Some(c),
+                    b'/' if s.get(i + 1) == Some(&b'/') => {
+                        i += s[i..].iter().position(|&b| b == b'\n')?;
+                    }
+                    b'/' if s.get(i + 1) == Some(&b'*') => {
+                        i += 2 + s[i + 2..].windows(2).position(|w| w == b"*/")? + 1;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return (c == b'}').then_some(i);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        let (mut spans, mut unclosed, mut from) = (Vec::new(), false, 0);
+        while spans.len() < MAX_CANDIDATES {
+            let Some(offset) = text[from..].find('{') else {
+                break;
+            };
+            let start = from + offset;
+            match matching_brace(&text.as_bytes()[start..]) {
+                Some(end) => {
+                    spans.push((start, start + end));
+                    from = start + end + 1;
+                }
+                None => {
+                    unclosed = true;
+                    from = start + 1;
+                }
+            }
+        }
+        Scan { spans, unclosed }
+    }
+
+    const PIECES: &[&str] = &[
+        "{", "}", "[", "]", "\"", "'", "\\", "//", "/*", "*/", "\n", " ", "a", ":", ",",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(crate::ai::props::config())]
+
+        /// What earlier scans knew gives the spans one scan per `{` gives.
+        #[test]
+        fn scanning_once_finds_what_scanning_from_every_brace_finds(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..80)
+        ) {
+            let text = pieces.concat();
+            let (fast, slow) = (scan_objects(&text), scan_objects_one_by_one(&text));
+            proptest::prop_assert_eq!(fast.spans, slow.spans);
+            proptest::prop_assert_eq!(fast.unclosed, slow.unclosed);
+        }
+    }
+
+    #[test]
+    fn text_full_of_unclosed_braces_is_read_once() {
+        // Each `{` opens an object that never closes: the scan from the first
+        // one knows where every later one ends (found by `props`: one scan per
+        // brace took 1.1 s for 16 KB in a debug build).
+        let text = "{".repeat(1 << 16) + "{\"a\": 1}";
+        assert_eq!(extract_json(&text), Extracted::Json(json!({"a": 1})));
+        let text = "{/*".repeat(1 << 16);
+        assert!(refused(&text).contains("cut off"));
+        // A brace inside what an earlier scan read as a string is scanned again.
+        assert_eq!(ok("{ 'x {\"a\": 1}"), json!({"a": 1}));
     }
 
     #[test]

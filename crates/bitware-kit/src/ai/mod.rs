@@ -20,6 +20,8 @@ mod chain;
 pub mod json5;
 pub mod json_extract;
 pub mod progress;
+#[cfg(test)]
+mod props;
 #[cfg(feature = "worker")]
 pub mod runtime;
 pub mod stream;
