@@ -6,7 +6,10 @@
 #   build   the worker bundle, the mock AI server, the e2e test binary
 #   schema  migrations == schema/*.sql, and re-applying migrations is a no-op
 #   deploy  wrangler deploy --dry-run --env staging and --env production,
-#           offline: each resolves its own bindings (scripts/check-deploy.sh)
+#           offline: each resolves its own bindings (scripts/check-deploy.sh);
+#           scripts/deploy.sh against a stand-in wrangler and worker: step
+#           order, rollback on failed checks, refusals, no secret printed
+#           (tests/deploy.sh)
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2/queues, the KAM stand-in) and the mock AI provider on
 #           loopback: tests/{auth,execute,jobs,templates,economy,faults}.rs
@@ -61,6 +64,13 @@ E2E_TESTS=(--test auth --test execute --test jobs --test templates --test econom
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
     cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test ledger --test corpus --no-run
+}
+
+deploy() {
+  local rc=0
+  bash scripts/check-deploy.sh || rc=1
+  bash tests/deploy.sh || rc=1
+  return $rc
 }
 
 e2e() {
@@ -129,7 +139,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh
-[ "${RESULT[build]:-}" = passed ] && layer deploy bash scripts/check-deploy.sh
+[ "${RESULT[build]:-}" = passed ] && layer deploy deploy
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 [ "${RESULT[e2e]:-}" != "" ] && layer corpus corpus
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
