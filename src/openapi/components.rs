@@ -373,3 +373,29 @@ pub fn execute_body() -> Value {
     ]);
     json!({"anyOf": [granulate, validate, estimate], "description": format!("action: one of {}", Action::NAMES.join(", "))})
 }
+
+/// `GET /api/admin/alerts` (issue 27; `services::alerts::Report`).
+pub fn alerts_report() -> Value {
+    let state = || one_of_strings(&["ok", "warning", "firing"]);
+    let signal = object(&[
+        ("name", string()),
+        ("subject?", string()),
+        ("state", state()),
+        ("value", nullable(number())),
+        ("unit", string()),
+        ("samples", integer()),
+        (
+            "threshold",
+            object(&[("warning", number()), ("firing", number())]),
+        ),
+    ]);
+    object(&[
+        ("windowSeconds", integer()),
+        ("since", string()),
+        ("generatedAt", string()),
+        ("state", state()),
+        ("firing", array(string())),
+        ("warning", array(string())),
+        ("signals", array(signal)),
+    ])
+}
