@@ -121,7 +121,8 @@ summary() {
 # w ARGS: run wrangler, the command echoed to stderr (its output may be captured).
 w() { echo "+ wrangler $*" >&2; "$wrangler" "$@"; }
 
-# json_field KEY: the first string value of "KEY" in the JSON on stdin.
+# json_field KEY: the first string value of "KEY" in the JSON object on
+# stdin (anything wrangler printed before the object is skipped).
 json_field() { python3 -c 'import json, sys
 def find(v, key):
     if isinstance(v, dict):
@@ -132,7 +133,8 @@ def find(v, key):
             r = find(x, key)
             if r: return r
     return ""
-try: print(find(json.load(sys.stdin), sys.argv[1]))
+text = sys.stdin.read()
+try: print(find(json.JSONDecoder().raw_decode(text[text.index("{"):])[0], sys.argv[1]))
 except ValueError: print("")' "$1"; }
 
 # check NAME PATH [--new]: GET URL/PATH until it answers 200 (and /health says
@@ -173,13 +175,20 @@ rollback() {
 }
 
 echo "== 1. the version serving traffic now"
-status=$(w deployments status --env "$target" --json) || status=""
 # The version with the most traffic (a deploy interrupted mid-way leaves two).
-previous=$(python3 -c 'import json, sys
-try: d = json.load(sys.stdin)
+# Only wrangler's "has no deployments" means a first deploy: any other
+# failure stops here, or the rollout would skip its gradual steps.
+if status=$(w deployments status --env "$target" --json 2>&1); then
+  previous=$(python3 -c 'import json, sys
+text = sys.stdin.read()
+try: d = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
 except ValueError: sys.exit(0)
 v = sorted(d.get("versions", []), key=lambda v: -v.get("percentage", 0))
 print(v[0]["version_id"] if v else "")' <<<"$status")
+  [ -n "$previous" ] || { echo "$status"; outcome="STOPPED: no version in the current deployment"; summary; exit 1; }
+elif ! grep -q "has no deployments" <<<"$status"; then
+  echo "$status"; outcome="STOPPED: could not read the current deployment"; summary; exit 1
+fi
 echo "previous version: ${previous:-none (first deploy)}"
 
 echo "== 2. D1 Time Travel bookmark before the migrations"

@@ -93,7 +93,13 @@ deploy health "" env FAKE_WRANGLER_FIRST=1 scripts/deploy.sh production
 kit_check "first deploy: straight to 100%, nothing to roll back to" "$rc $(outcome) | $(tail -n 1 "$tmp/calls")" \
   "1 FAILED, no previous version to roll back to (checks failed at 100%) | versions deploy new-version-1111@100 --env production --yes"
 
+deploy "" "" env FAKE_WRANGLER_BANNER=1 scripts/deploy.sh production
+kit_check "a banner before wrangler's JSON is skipped" "$rc $(outcome) | $(calls)" \
+  "0 DEPLOYED | $status|$bookmark|$migrate|$upload|$step10|$step100"
+
 # --- stops before traffic -------------------------------------------------------
+deploy "" status scripts/deploy.sh production
+kit_check "unreadable current deployment: stop before anything changes" "$rc | $(calls)" "1 | $status"
 deploy "" migrations scripts/deploy.sh production
 kit_check "failed migrations: stop before upload" "$rc | $(calls)" "1 | $status|$bookmark|$migrate"
 deploy "" bookmark scripts/deploy.sh production
