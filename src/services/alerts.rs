@@ -276,7 +276,8 @@ pub fn evaluate(observed: &Observed, t: &Thresholds, caps: &[(&str, f64)]) -> Ve
     ));
     for (tier, cap) in caps {
         let (tenants, highest) = o.spend_today.get(*tier).copied().unwrap_or((0, 0.0));
-        let value = (tenants > 0 && *cap > 0.0).then(|| ((highest / cap) * 1e4).round() / 1e4);
+        // To 1e-6: a day's first jobs are a tiny share of a cap.
+        let value = (tenants > 0 && *cap > 0.0).then(|| ((highest / cap) * 1e6).round() / 1e6);
         signals.push(signal(
             "spend_of_cap",
             Some(tier.to_string()),
@@ -493,6 +494,9 @@ mod tests {
         assert_eq!(got("spend_of_cap:basic"), (Some(0.9), State::Warning, 3));
         assert_eq!(got("spend_of_cap:premium"), (Some(1.25), State::Firing, 1));
         assert_eq!(got("kam_failures"), (Some(12.0), State::Firing, 200));
+        o.spend_today.insert("basic".into(), (1, 0.00045));
+        let s2 = evaluate(&o, &Thresholds::default(), &CAPS);
+        assert_eq!(by_key(&s2, "spend_of_cap:basic").value, Some(0.00009));
         let report = Report::new(3600, "s".into(), "g".into(), s);
         assert_eq!(report.state, State::Firing);
         assert_eq!(
