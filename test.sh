@@ -18,7 +18,8 @@
 #           tests/contract.rs (the response contract),
 #           tests/output_quality.rs (paid outlines kept, constraint conflicts,
 #           placeholders), then tests/async_jobs.rs (async execute, jobs
-#           outliving their request, joins, streamed progress, events)
+#           outliving their request, joins, streamed progress, events),
+#           tests/fanout.rs, then tests/alerts.rs alone (faults fire alerts)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
 #           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
@@ -31,6 +32,10 @@
 #           claim takes effect (tests/config.sh)
 #   ledger  a fresh stack, a known set of jobs by every tier, then every stats,
 #           economy and analytics figure checked exactly (tests/ledger.rs)
+#   dr      a restore rehearsed: the ledger's jobs plus every storage tier,
+#           `wrangler d1 export --local`, the D1 destroyed, imported afresh,
+#           every figure and outline identical; then KV and R2 lost too:
+#           outlines rebuilt from D1 (tests/dr.sh, tests/dr.rs)
 #   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
 #           (sharing this target dir and node_modules), then its own ./test.sh
 #           must pass: setup, unit, build, schema, deploy, e2e (tests/scaffold.sh)
@@ -47,7 +52,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger scaffold)
+LAYERS=(setup unit build schema deploy e2e corpus smoke soak openapi config ledger dr scaffold)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -63,7 +68,7 @@ unit() {
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test ledger --test corpus --no-run
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test alerts --test ledger --test dr --test corpus --no-run
 }
 
 deploy() {
@@ -82,6 +87,8 @@ e2e() {
   cargo test --test async_jobs -- --test-threads 6 || rc=1
   # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
   cargo test --test fanout -- --test-threads 6 || rc=1
+  # Alerts: faults injected, then windows that must see only this file's own.
+  cargo test --test alerts -- --test-threads 1 || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }
@@ -125,6 +132,14 @@ ledger() {
   cargo test --test ledger
 }
 
+# A restore rehearsed: the ledger's jobs and every storage tier exported,
+# the local D1 destroyed, imported into a fresh one; every figure identical,
+# then KV and R2 destroyed too (tests/dr.sh).
+dr() {
+  stop_started
+  bash tests/dr.sh "$WORK/dr"
+}
+
 smoke() {
   [ -n "${GRANULATOR_URL:-}" ] || { echo "smoke: no running worker (the e2e layer did not start one)"; return 1; }
   bash tests/smoke.sh "$GRANULATOR_URL"
@@ -147,6 +162,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[e2e]:-}" != "" ] && layer openapi openapi
 [ "${RESULT[build]:-}" = passed ] && layer config config
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
+[ "${RESULT[build]:-}" = passed ] && layer dr dr
 [ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
 
 summarize_layers "${LAYERS[@]}"
