@@ -9,7 +9,10 @@
 #   build   the worker bundle, the mock AI server, the e2e test binary
 #   schema  migrations == schema/*.sql, and re-applying migrations is a no-op
 #   deploy  wrangler deploy --dry-run --env staging and --env production,
-#           offline: each resolves its own bindings (scripts/check-deploy.sh)
+#           offline: each resolves its own bindings (scripts/check-deploy.sh);
+#           scripts/deploy.sh against a stand-in wrangler and worker: step
+#           order, rollback on failed checks, refusals, no secret printed
+#           (tests/deploy.sh)
 #   e2e     Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2/queues, the KAM stand-in) and the mock AI provider on
 #           loopback: tests/{auth,execute,jobs,templates,economy,faults}.rs
@@ -18,7 +21,8 @@
 #           tests/contract.rs (the response contract),
 #           tests/output_quality.rs (paid outlines kept, constraint conflicts,
 #           placeholders), then tests/async_jobs.rs (async execute, jobs
-#           outliving their request, joins, streamed progress, events), then
+#           outliving their request, joins, streamed progress, events),
+#           tests/fanout.rs, tests/alerts.rs alone (faults fire alerts), then
 #           tests/panic.rs (a panic answered in JSON, the instance reset)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
 #           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
@@ -36,6 +40,10 @@
 #           Chromium (playwright-core) on a fresh stack, the mock streaming at
 #           a real token rate: every screen as a person uses it, axe-core on
 #           each; screenshots kept in target/browser/ (tests/browser/console.mjs)
+#   dr      a restore rehearsed: the ledger's jobs plus every storage tier,
+#           `wrangler d1 export --local`, the D1 destroyed, imported afresh,
+#           every figure and outline identical; then KV and R2 lost too:
+#           outlines rebuilt from D1 (tests/dr.sh, tests/dr.rs)
 #   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
 #           (sharing this target dir and node_modules), then its own ./test.sh
 #           must pass: setup, unit, build, schema, deploy, e2e (tests/scaffold.sh)
@@ -52,7 +60,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger browser scaffold)
+LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger dr browser scaffold)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -71,7 +79,14 @@ unit() {
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test panic --test ledger --test corpus --no-run
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test alerts --test panic --test ledger --test dr --test corpus --no-run
+}
+
+deploy() {
+  local rc=0
+  bash scripts/check-deploy.sh || rc=1
+  bash tests/deploy.sh || rc=1
+  return $rc
 }
 
 e2e() {
@@ -83,6 +98,8 @@ e2e() {
   cargo test --test async_jobs -- --test-threads 6 || rc=1
   # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
   cargo test --test fanout -- --test-threads 6 || rc=1
+  # Alerts: faults injected, then windows that must see only this file's own.
+  cargo test --test alerts -- --test-threads 1 || rc=1
   # Last, alone: a panic inside the worker resets its instance (tests/panic.rs).
   cargo test --test panic || rc=1
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
@@ -128,6 +145,14 @@ ledger() {
   cargo test --test ledger
 }
 
+# A restore rehearsed: the ledger's jobs and every storage tier exported,
+# the local D1 destroyed, imported into a fresh one; every figure identical,
+# then KV and R2 destroyed too (tests/dr.sh).
+dr() {
+  stop_started
+  bash tests/dr.sh "$WORK/dr"
+}
+
 smoke() {
   [ -n "${GRANULATOR_URL:-}" ] || { echo "smoke: no running worker (the e2e layer did not start one)"; return 1; }
   bash tests/smoke.sh "$GRANULATOR_URL"
@@ -157,7 +182,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer unit unit
 [ "${RESULT[setup]}" = passed ] && layer build build
 [ "${RESULT[build]:-}" = passed ] && layer schema bash scripts/check-schema.sh
-[ "${RESULT[build]:-}" = passed ] && layer deploy bash scripts/check-deploy.sh
+[ "${RESULT[build]:-}" = passed ] && layer deploy deploy
 [ "${RESULT[build]:-}" = passed ] && layer e2e e2e
 [ "${RESULT[e2e]:-}" != "" ] && layer corpus corpus
 [ "${RESULT[e2e]:-}" != "" ] && layer smoke smoke
@@ -165,6 +190,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[e2e]:-}" != "" ] && layer openapi openapi
 [ "${RESULT[build]:-}" = passed ] && layer config config
 [ "${RESULT[build]:-}" = passed ] && layer ledger ledger
+[ "${RESULT[build]:-}" = passed ] && layer dr dr
 [ "${RESULT[build]:-}" = passed ] && layer browser browser
 [ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
 

@@ -197,3 +197,12 @@ ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;
 ALTER TABLE resource_consumption ADD COLUMN branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64);
 ALTER TABLE granulation_jobs ADD COLUMN progress_branches_done INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_done >= 0);
 ALTER TABLE granulation_jobs ADD COLUMN progress_branches_total INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_total >= 0);
+
+-- Version 7 (migrations/0007_ops_signals.sql): what the alerts read that nothing else records.
+CREATE TABLE request_counts (
+  bucket TEXT PRIMARY KEY CHECK (length(bucket) = 18),
+  requests INTEGER NOT NULL DEFAULT 0 CHECK (requests >= 0),
+  server_errors INTEGER NOT NULL DEFAULT 0 CHECK (server_errors >= 0),
+  kam_failures INTEGER NOT NULL DEFAULT 0 CHECK (kam_failures >= 0)
+);
+ALTER TABLE tenant_daily_spend ADD COLUMN tier TEXT CHECK (tier IS NULL OR tier IN ('basic', 'standard', 'premium', 'enterprise'));

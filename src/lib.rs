@@ -23,7 +23,7 @@ pub mod types;
 
 use bitware_kit::error::AppResult;
 use bitware_kit::front::{self, Admitted, Answer};
-use handlers::{admin, economy, execute, jobs, monitoring, stats, templates, Call};
+use handlers::{admin, alerts, economy, execute, jobs, monitoring, stats, templates, Call};
 use helpers::http;
 use routes::{RouteId, ROUTES};
 use types::env::{App, Config};
@@ -68,7 +68,17 @@ async fn serve(
     }
     let mut log = helpers::log::RequestLog::new(&app.request_id, &method, &req.path());
     let answer = handle(&app, &ctx, &mut req, &mut log).await;
-    front::respond(answer, &app.request_id, &mut log, started)
+    let response = front::respond(answer, &app.request_id, &mut log, started);
+    // Authenticated and admin requests are counted per 10 seconds for the
+    // alerts' 5xx rate and KAM failures, after the response (services::alerts).
+    if matches!(log.access, Some("authenticated" | "admin")) {
+        let status = response.as_ref().map_or(500, |r| r.status_code());
+        let error_code = log.error_code;
+        ctx.wait_until(
+            async move { services::alerts::record_request(&app, status, error_code).await },
+        );
+    }
+    response
 }
 
 /// The development-only route that panics, to test containment end to end
@@ -116,6 +126,19 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
         }
         Err(e) => worker::console_error!("scheduled: {e}"),
+    }
+    if let Err(e) = services::alerts::prune(&app).await {
+        worker::console_error!("scheduled: pruning request counts failed: {e}");
+    }
+    // The alerts over the default window, one JSON line per signal (`event:
+    // "alert"`): what Workers Logs queries and notifications watch (docs/runbook.md).
+    match services::alerts::report(&app, app.config.alerts.window_seconds).await {
+        Ok(report) => {
+            for line in report.log_lines("scheduled") {
+                worker::console_log!("{line}");
+            }
+        }
+        Err(e) => worker::console_error!("scheduled: alerts failed: {e}"),
     }
 }
 
@@ -235,6 +258,7 @@ async fn handle(
         RouteId::AdminStats => stats::admin(&call).await,
         RouteId::AdminTemplates => admin::templates(&call).await,
         RouteId::AdminAnalytics => stats::analytics(&call).await,
+        RouteId::AdminAlerts => alerts::alerts(&call).await,
     };
     reply.map(Answer::Json)
 }

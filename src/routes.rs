@@ -34,6 +34,7 @@ pub enum RouteId {
     AdminStats,
     AdminTemplates,
     AdminAnalytics,
+    AdminAlerts,
 }
 
 /// `route!(Id, ...)`: a row of the table, `Id` a `RouteId` variant.
@@ -94,6 +95,10 @@ pub static ROUTES: &[Route] = &[
         "template | deleted"),
     route!(AdminAnalytics, "GET", "/api/admin/analytics", Admin, "Per-template performance, daily trend, type distribution, provider comparison, recommendations.",
         "query: days?", "templates[], daily[], structureTypes[], providers[], recommendations[]"),
+    route!(AdminAlerts, "GET", "/api/admin/alerts", Admin,
+        "The operator's signals over a window (5xx rate, provider error rate by provider, p95 job duration, abandoned and dead-lettered jobs, spend against each tier's daily cap, KAM failures), each against its warning and firing threshold (ALERT_THRESHOLDS).",
+        "query: window? (seconds, 1-604800, default ALERT_WINDOW_SECONDS or 3600)",
+        "windowSeconds, since, generatedAt, state (ok|warning|firing), firing[], warning[], signals[{name, subject?, state, value, unit, samples, threshold{warning, firing}}]"),
 ];
 
 /// Match a request against this worker's table (`bitware_kit::routes::match_route`).

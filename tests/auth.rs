@@ -39,7 +39,7 @@ async fn every_route_enforces_its_tier_for_every_caller() {
     let routes = help.body["routes"].as_array().expect("routes").clone();
     assert_eq!(
         routes.len(),
-        23,
+        24,
         "the route table changed: update this test's expectations"
     );
     for route in &routes {

@@ -2,6 +2,7 @@
 //! the response. No handler queries D1 itself: services do.
 
 pub mod admin;
+pub mod alerts;
 pub mod economy;
 pub mod execute;
 pub mod jobs;

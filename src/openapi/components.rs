@@ -652,3 +652,29 @@ pub fn admin_templates_body() -> Value {
     );
     json!({"oneOf": [create, update, delete], "description": "action: create, update or delete; create needs templateName, structureType and aiPromptTemplate; update needs templateName (and structureType with templateSchema or structureRules)"})
 }
+
+/// `GET /api/admin/alerts` (issue 27; `services::alerts::Report`).
+pub fn alerts_report() -> Value {
+    let state = || one_of_strings(&["ok", "warning", "firing"]);
+    let signal = object(&[
+        ("name", string()),
+        ("subject?", string()),
+        ("state", state()),
+        ("value", nullable(number())),
+        ("unit", string()),
+        ("samples", integer()),
+        (
+            "threshold",
+            object(&[("warning", number()), ("firing", number())]),
+        ),
+    ]);
+    object(&[
+        ("windowSeconds", integer()),
+        ("since", string()),
+        ("generatedAt", string()),
+        ("state", state()),
+        ("firing", array(string())),
+        ("warning", array(string())),
+        ("signals", array(signal)),
+    ])
+}

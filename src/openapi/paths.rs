@@ -434,6 +434,15 @@ fn schemas(id: RouteId) -> RouteDoc {
                 ("recommendations", array(string())),
             ]),
         ),
+        RouteId::AdminAlerts => doc(
+            vec![(
+                "window",
+                json!({"type": "integer", "minimum": 1, "maximum": crate::services::alerts::MAX_WINDOW_SECONDS, "default": crate::services::alerts::DEFAULT_WINDOW_SECONDS}),
+                "window in seconds (default ALERT_WINDOW_SECONDS)",
+            )],
+            None,
+            alerts_report(),
+        ),
         // A route added to the table without its schemas here still appears
         // (generic body) and the build stays green for a merge; the unit test
         // `every_route_has_its_own_schemas` fails until it is declared.

@@ -91,6 +91,7 @@ pub fn warnings(app: &App) -> Vec<String> {
     let mut warnings = app.config.providers.order_problems();
     warnings.extend(app.config.pricing_error.clone());
     warnings.extend(app.config.limits_errors.iter().cloned());
+    warnings.extend(app.config.alerts.error.clone());
     for tier in Tier::ALL {
         if app.env.rate_limiter(tier.rate_limit_binding()).is_err() {
             warnings.push(format!(

@@ -9,6 +9,7 @@ pub mod outline;
 pub mod progress;
 pub mod validation;
 
+pub mod alerts;
 pub mod economy;
 pub mod envelope;
 pub mod stats;

@@ -58,6 +58,7 @@ pub async fn reserve(
         tenant: payer.tenant.clone(),
         day: day_of(now_ms),
         amount_usd,
+        tier: payer.tier.as_str(),
     };
     let cap = limits.daily_cap(payer.tier);
     match ledger

@@ -2,6 +2,7 @@
 //! isolate: vars and secrets do not change within an isolate's life (a new
 //! deployment, or `wrangler dev` reloading, starts a new one).
 
+use crate::services::alerts::AlertConfig;
 use crate::types::limits::Limits;
 use crate::types::pricing::Pricing;
 use crate::types::provider::{Secret, Settings};
@@ -44,6 +45,9 @@ pub struct Config {
     /// Problems with the limit vars (defaults are used, /health says so).
     pub limits_errors: Vec<String>,
     pub jobs: JobSettings,
+    /// Alert thresholds and window (`ALERT_THRESHOLDS`, `ALERT_WINDOW_SECONDS`;
+    /// an invalid value keeps the defaults and /health says so).
+    pub alerts: AlertConfig,
 }
 
 /// How long jobs may run and where they run (`services::progress::placement`).
@@ -162,6 +166,10 @@ impl Config {
                 tokens_per_second: read_number(env, "MODEL_TOKENS_PER_SECOND", 50, 1, 100_000),
                 wait_until_grace_ms: read_number(env, "WAIT_UNTIL_GRACE_MS", 20_000, 0, 30_000),
             },
+            alerts: AlertConfig::from_vars(
+                read(env, "ALERT_THRESHOLDS").as_deref(),
+                read(env, "ALERT_WINDOW_SECONDS").as_deref(),
+            ),
             pricing,
             pricing_error,
             kam_timeout_ms: read_number(env, "KAM_TIMEOUT_MS", 3_000, 100, 10_000),

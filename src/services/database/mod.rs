@@ -7,6 +7,7 @@
 //! a time and find their parent's id through the unique `(job_id, path)`.
 //! D1 round trips are counted (reported in `X-D1-Round-Trips`).
 
+mod alerts;
 mod attempts;
 mod claims;
 mod elements;

@@ -15,6 +15,8 @@ pub struct Reservation {
     /// The UTC day (YYYY-MM-DD) the reservation and its spend count against.
     pub day: String,
     pub amount_usd: f64,
+    /// The payer's tier, whose cap the day counts against (the alerts read it).
+    pub tier: &'static str,
 }
 
 /// A tenant's day so far, as the ledger holds it.
@@ -38,8 +40,9 @@ impl Database {
         let key = [t(&r.tenant), t(&r.day)];
         let statements = vec![
             self.stmt(
-                "INSERT INTO tenant_daily_spend (tenant, day) VALUES (?1, ?2) ON CONFLICT (tenant, day) DO NOTHING",
-                &key,
+                "INSERT INTO tenant_daily_spend (tenant, day, tier) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant, day) DO UPDATE SET tier = excluded.tier",
+                &[t(&r.tenant), t(&r.day), t(r.tier)],
             )?,
             self.stmt(
                 &format!(

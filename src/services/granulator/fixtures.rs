@@ -49,6 +49,7 @@ pub(super) fn config() -> Config {
         },
         settings: Settings::default(),
         pricing: Pricing::default(),
+        alerts: Default::default(),
         pricing_error: None,
         kam_timeout_ms: 3_000,
         limits: Limits::from_vars(None, None, None).0,
