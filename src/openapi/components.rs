@@ -418,7 +418,6 @@ pub fn estimate_body() -> Value {
         })
         .unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| (k, v))
         .collect();
     let config = config_fields();
     for name in ["aiProvider", "aiModel", "validationLevel"] {

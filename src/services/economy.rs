@@ -249,7 +249,7 @@ mod tests {
             providers: ProviderSetup::default(),
             settings: Settings::default(),
             pricing: Pricing::default(),
-            alerts: Default::default(),
+            alerts: crate::services::alerts::AlertConfig::default(),
             pricing_error: None,
             kam_timeout_ms: 3_000,
             limits: Limits::default(),

@@ -49,7 +49,7 @@ pub(super) fn config() -> Config {
         },
         settings: Settings::default(),
         pricing: Pricing::default(),
-        alerts: Default::default(),
+        alerts: crate::services::alerts::AlertConfig::default(),
         pricing_error: None,
         kam_timeout_ms: 3_000,
         limits: Limits::from_vars(None, None, None).0,

@@ -165,6 +165,9 @@ const UNKNOWN: u32 = u32::MAX;
 const NEVER: u32 = u32::MAX - 1;
 
 impl Known {
+    /// `None`: not scanned yet; `Some(None)`: scanned, never closes;
+    /// `Some(Some(end))`: closes at `end`.
+    #[allow(clippy::option_option)] // the three cases are exactly these, and local to the scan
     fn get(&self, at: usize) -> Option<Option<usize>> {
         match self.ends[at] {
             UNKNOWN => None,

@@ -196,7 +196,7 @@ fn one_megabyte_of_brackets_quotes_and_comments() {
         ("closed objects", fill("{\"a\":[1,{'b':2}]}")),
         (
             "deep then shallow",
-            fill("[[[[{{{{").to_owned() + &fill("}}}}]]]]"),
+            fill("[[[[{{{{") + &fill("}}}}]]]]"),
         ),
         ("prose", fill("it's {not} \"json\" /* */ ")),
     ];
