@@ -65,11 +65,12 @@ write_kam_vars() {
 # the worker in the current directory with the kit's KAM stand-in bound as
 # KEY_ACCOUNT_MANAGER; its process group id goes to VAR. The bundle is built
 # beforehand (BITWARE_SKIP_BUILD=1 tells the worker's scripts/build.sh).
+# KIT_INSPECTOR_PORT: the DevTools inspector's port (default: a free one).
 start_worker() {
   local var=$1 port=$2 state=$3 env_file=$4 log=$5; shift 5
   BITWARE_SKIP_BUILD=1 WRANGLER_LOG=$WORKER_LOG_LEVEL start_bg "$var" "$log" node_modules/.bin/wrangler dev \
     -c wrangler.toml -c "$KIT_DIR/dev/kam/wrangler.toml" \
-    --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
+    --ip 127.0.0.1 --port "$port" --inspector-port "${KIT_INSPECTOR_PORT:-$(free_port)}" \
     --persist-to "$state" --env-file "$env_file" \
     --show-interactive-dev-session=false --test-scheduled "$@"
 }
@@ -123,6 +124,8 @@ kit_build() {
   local cache input
   local flags=(-Oz --low-memory-unused --enable-exception-handling --enable-reference-types --enable-bulk-memory
     --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue)
+  # KIT_PROFILE=1: keep the function names (a names section) for profilers.
+  [ "${KIT_PROFILE:-}" = "1" ] && flags+=(-g)
   "$HOME/.cargo/bin/worker-build" --release || return 1
   # One cached module per worker directory (workers may share a target dir),
   # keyed by wasm-bindgen's output and the flags.
