@@ -197,3 +197,13 @@ ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;
 ALTER TABLE resource_consumption ADD COLUMN branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64);
 ALTER TABLE granulation_jobs ADD COLUMN progress_branches_done INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_done >= 0);
 ALTER TABLE granulation_jobs ADD COLUMN progress_branches_total INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_total >= 0);
+
+-- Bounded event streams (migrations/0007_event_stream_leases.sql): a lease per
+-- open events stream, counted against its tenant's allowance until it expires.
+CREATE TABLE event_stream_leases (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL CHECK (length(tenant) > 0),
+  expires_at INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX idx_event_stream_leases_tenant ON event_stream_leases (tenant, expires_at);
