@@ -206,3 +206,13 @@ CREATE TABLE request_counts (
   kam_failures INTEGER NOT NULL DEFAULT 0 CHECK (kam_failures >= 0)
 );
 ALTER TABLE tenant_daily_spend ADD COLUMN tier TEXT CHECK (tier IS NULL OR tier IN ('basic', 'standard', 'premium', 'enterprise'));
+
+-- Bounded event streams (migrations/0008_event_stream_leases.sql): a lease per
+-- open events stream, counted against its tenant's allowance until it expires.
+CREATE TABLE event_stream_leases (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL CHECK (length(tenant) > 0),
+  expires_at INTEGER NOT NULL,
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX idx_event_stream_leases_tenant ON event_stream_leases (tenant, expires_at);

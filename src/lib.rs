@@ -208,11 +208,8 @@ async fn handle(
     .await?;
     // Paid routes count against the caller's tier, before any work is done.
     if let (true, Some(p)) = (is_paid(route.id), principal.as_ref()) {
-        services::spend::check_rate_limit(
-            &app.env,
-            &services::spend::Payer::of(p, &app.config.limits),
-        )
-        .await?;
+        let payer = bitware_kit::limits::payer(&app.kam(), p, None, &app.config.limits).await;
+        services::spend::check_rate_limit(&app.env, &payer).await?;
     }
     let body = if needs_body(route.id) {
         Some(http::read_json(req).await?)

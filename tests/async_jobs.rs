@@ -399,3 +399,74 @@ async fn a_sync_job_too_long_for_its_request_runs_in_the_queue_while_the_request
     assert_eq!(status["runMode"], "queue");
     assert_eq!(status["status"], "completed");
 }
+
+// ---- bounded event streams -------------------------------------------------------
+
+/// Open the events stream of job `id` as the holder of API key `key` and
+/// keep it open: the response once its first event arrived (or its status).
+async fn open_events(id: i64, key: &str) -> (u16, Option<String>, reqwest::Response) {
+    let mut response = http()
+        .get(format!("{}/api/jobs/{id}/events", base()))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .expect("events answer");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if status == 200 {
+        let first = response.chunk().await.expect("a first event");
+        assert!(first.is_some(), "the stream sent its first event");
+    }
+    (status, retry_after, response)
+}
+
+#[tokio::test]
+async fn a_tenant_holds_at_most_ten_event_streams_and_another_tenant_is_not_held_up() {
+    // A tenant of its own with a job that runs ~20 s.
+    let suffix = unique("streams");
+    let key = format!("dev-basic-key-{suffix}");
+    let who = Who::ApiKey(key.clone());
+    let topic = unique("streams-job");
+    script(&topic, json!([slow(1000, 50)])).await;
+    let r = execute_with(&who, &quiz(&topic), &[("Prefer", "respond-async")]).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = job_id(&r);
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let (status, _, response) = open_events(id, &key).await;
+        assert_eq!(status, 200);
+        open.push(response);
+    }
+    let (status, retry_after, over) = open_events(id, &key).await;
+    assert_eq!(status, 429, "the eleventh stream of one tenant");
+    assert!(retry_after.and_then(|s| s.parse::<u64>().ok()).is_some());
+    let body: Value = over.json().await.expect("a JSON error");
+    assert_eq!(body["code"], "too_many_streams", "{body}");
+    assert_eq!(body["details"]["limit"], 10);
+    // Another tenant, meanwhile: its own stream opens and its requests answer.
+    let theirs = execute_with(
+        &Who::Client,
+        &quiz(&unique("streams-other")),
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(theirs.status, 202, "{}", theirs.body);
+    let (status, _, _their_stream) = open_events(job_id(&theirs), "dev-client-key").await;
+    assert_eq!(status, 200, "another tenant's stream is not refused");
+    let mut latencies = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert_eq!(get("/", &Who::Nobody).await.status, 200);
+        latencies.push(t.elapsed().as_millis());
+    }
+    latencies.sort_unstable();
+    eprintln!(
+        "GET / with a tenant at its 10-stream limit: median {} ms, max {} ms",
+        latencies[5], latencies[9]
+    );
+    drop(open);
+}

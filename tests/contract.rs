@@ -339,3 +339,52 @@ async fn health_checks_the_database_schema_and_reports_skipped_providers_honestl
     let warnings = h.body["warnings"].to_string();
     assert!(!warnings.contains("skipped"), "{warnings}");
 }
+
+#[tokio::test]
+async fn an_outline_beyond_the_inline_tier_travels_inline_beside_its_reference_up_to_512_kib() {
+    // A KV-tier outline (25-128 KiB) and an R2-tier one under 512 KiB: the
+    // Content Generator reads `structure` and ignores `structureReference.url`,
+    // so both must carry the outline itself, equal to what is stored.
+    for (pad, tier) in [(300, "kv"), (900, "r2")] {
+        let key = unique("inline-beside");
+        script(
+            &key,
+            json!([{"kind": "valid", "counts": [12, 5, 4], "pad": pad}]),
+        )
+        .await;
+        let mut body = granulate(&key, "course", 5);
+        body["config"] = json!({"strategy": "single"});
+        let r = execute(&Who::Client, body, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let out = &r.body["output"];
+        assert_eq!(out["structureReference"]["type"], tier, "pad {pad}");
+        let size = out["structureReference"]["sizeBytes"].as_u64().unwrap();
+        assert!(size <= 512 * 1024, "{size}");
+        let url = out["structureReference"]["url"].as_str().unwrap();
+        let stored = get(url, &Who::Client).await;
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        assert_eq!(out["structure"], stored.body["structure"], "{tier}");
+        // A replay (the Resource Manager's retry) answers the same.
+        let id = out["jobId"].as_i64().unwrap();
+        let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+        assert_eq!(job.status, 200, "{}", job.body);
+    }
+    // Past 512 KiB only the reference travels.
+    let key = unique("by-reference");
+    script(
+        &key,
+        json!([{"kind": "valid", "counts": [12, 5, 4], "pad": 2200}]),
+    )
+    .await;
+    let mut body = granulate(&key, "course", 5);
+    body["config"] = json!({"strategy": "single"});
+    let r = execute(&Who::Client, body, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let out = &r.body["output"];
+    assert_eq!(out["structureReference"]["type"], "r2");
+    assert!(out["structureReference"]["sizeBytes"].as_u64().unwrap() > 512 * 1024);
+    assert!(
+        out.get("structure").is_none(),
+        "a reference only past the cap"
+    );
+}

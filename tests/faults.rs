@@ -239,3 +239,75 @@ async fn older_claude_models_use_a_forced_tool_and_declared_prices_apply() {
     let calls = mock_calls(&key).await;
     assert_eq!(calls[0]["step"], "valid");
 }
+
+// ---- answers too large to read ----------------------------------------------------
+
+async fn flood_bytes_sent() -> u64 {
+    let totals: Value = http()
+        .get(format!("{}/__mock/totals", mock()))
+        .send()
+        .await
+        .expect("mock")
+        .json()
+        .await
+        .expect("json");
+    totals["floodBytesSent"].as_u64().expect("floodBytesSent")
+}
+
+#[tokio::test]
+async fn a_50_mb_answer_is_cut_at_the_call_s_byte_cap_and_the_worker_keeps_serving() {
+    const FLOOD: usize = 50 * 1024 * 1024;
+    for plain in [true, false] {
+        let key = unique("flood");
+        script(
+            &key,
+            json!([{"kind": "flood", "bytes": FLOOD, "plain": plain}, {"kind": "valid"}]),
+        )
+        .await;
+        let sent_before = flood_bytes_sent().await;
+        let started = std::time::Instant::now();
+        let job = tokio::spawn(async move {
+            let r = execute(&Who::Client, granulate(&key, "quiz", 1), None).await;
+            (r, mock_calls(&key).await)
+        });
+        // While the flood is being read, the worker answers others as usual.
+        let mut others = Vec::new();
+        while !job.is_finished() && others.len() < 20 {
+            let t = std::time::Instant::now();
+            let r = get("/", &Who::Nobody).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            others.push(t.elapsed().as_millis());
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (r, calls) = job.await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(r.status, 200, "asked again after the flood: {}", r.body);
+        let read = flood_bytes_sent().await - sent_before;
+        let max_tokens = calls[0]["maxTokens"].as_u64().unwrap() as usize;
+        let cap = max_tokens * 1024 + 64 * 1024;
+        eprintln!(
+            "flood ({}): {read} of {FLOOD} bytes sent before the worker stopped (cap {cap}), job {} ms, GET / while flooded: {others:?} ms",
+            if plain { "one body" } else { "stream" },
+            took.as_millis()
+        );
+        assert!(
+            read < (cap + 16 * 1024 * 1024) as u64 && read < FLOOD as u64 / 2,
+            "read {read} bytes of a {FLOOD}-byte answer with a {cap}-byte cap"
+        );
+        let id = r.body["output"]["jobId"].as_i64().unwrap();
+        let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+        let first = &job.body["attempts"][0];
+        assert_eq!(first["status"], "truncated", "{}", job.body);
+        assert!(
+            first["error"].as_str().unwrap().contains("passed"),
+            "{first}"
+        );
+        assert_eq!(
+            first["tokens"]["output"].as_u64(),
+            Some(max_tokens as u64),
+            "an unread answer counts at its worst case: {first}"
+        );
+    }
+    // And after both, as before.
+    assert_eq!(get("/health", &Who::Nobody).await.status, 200);
+}

@@ -262,6 +262,67 @@ async fn re_validation_is_charged_against_the_job_budget() {
 }
 
 #[tokio::test]
+async fn concurrent_re_validations_of_one_job_never_overrun_its_budget() {
+    // Every review bills every token it is allowed (a dear answer) and starts
+    // late, so all 20 are in flight at once. Each must reserve against what
+    // is left of the job's budget before its first call.
+    let key = unique("reval-race");
+    let mut steps = vec![json!({"kind": "valid"})];
+    steps.extend(vec![
+        json!({"kind": "valid", "billMax": true, "ttftMs": 400});
+        20
+    ]);
+    script(&key, json!(steps)).await;
+    let budget = 0.004;
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"maxCostUsd": budget}}),
+        None,
+    )
+    .await;
+    let id = job_id_of(&r).await;
+    let replies = join_all((0..20).map(|_| {
+        post(
+            "/api/validate",
+            &Who::Client,
+            json!({"jobId": id, "validationLevel": 2}),
+        )
+    }))
+    .await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    assert!(ok >= 1, "at least one review fits: {}", replies[0].body);
+    for refused in replies.iter().filter(|r| r.status != 200) {
+        assert_error(refused, 422, "budget_exceeded");
+        assert_eq!(refused.body["details"]["jobId"], json!(id));
+        assert_eq!(refused.body["details"]["budgetUsd"], json!(budget));
+    }
+    let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    let spent = job.body["job"]["costUsd"].as_f64().unwrap();
+    eprintln!(
+        "20 concurrent re-validations: {ok} ran, {} refused",
+        20 - ok
+    );
+    report_ratio("20 concurrent re-validations", spent, budget);
+    // Every review's reservation was settled: the next one sees what is left.
+    let after = post(
+        "/api/validate",
+        &Who::Client,
+        json!({"jobId": id, "validationLevel": 2}),
+    )
+    .await;
+    if after.status != 200 {
+        assert_error(&after, 422, "budget_exceeded");
+        assert_eq!(
+            after.body["details"]["reservedUsd"],
+            json!(0.0),
+            "no reservation outlives its review: {}",
+            after.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_re_run_of_a_failed_job_is_charged_against_the_same_budget() {
     // Run 1: gpt-4o answers garbage that bills $0.0125 (1,000 in + 1,000 out),
     // then garbage again; the job fails having spent most of its $0.02.
@@ -300,6 +361,55 @@ async fn a_re_run_of_a_failed_job_is_charged_against_the_same_budget() {
         job.body["job"]["costUsd"].as_f64().unwrap(),
         budget,
     );
+}
+
+#[tokio::test]
+async fn a_provider_billing_past_max_tokens_is_a_fault_that_stops_the_job_s_calls() {
+    // A self-hosted server that ignores max_tokens: 200 000 output tokens.
+    let key = unique("overbill");
+    let over = json!({"input": 100, "output": 200_000, "cached": 0});
+    script(&key, json!([{"kind": "valid", "usage": over}])).await;
+    let r = execute(
+        &Who::Client,
+        json!({"input": {"topic": key, "structureType": "quiz", "granularityLevel": 1},
+               "config": {"maxCostUsd": 0.02}}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "the answer was usable: {}", r.body);
+    let warning = r.body["metadata"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["code"] == "provider_overbilled")
+        .cloned()
+        .unwrap_or_else(|| panic!("a provider_overbilled warning: {}", r.body));
+    assert_eq!(warning["billedOutputTokens"], 200_000);
+    let max_tokens = warning["maxTokens"].as_u64().unwrap();
+    assert!(max_tokens < 200_000);
+    assert_eq!(mock_calls(&key).await[0]["maxTokens"], max_tokens);
+    // What it billed is recorded, not what it should have.
+    let id = r.body["output"]["jobId"].as_i64().unwrap();
+    let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    assert_eq!(job.body["attempts"][0]["tokens"]["output"], 200_000);
+    // Unusable and overbilled: no re-ask and no other provider.
+    let key = unique("overbill-bad");
+    script(
+        &key,
+        json!([{"kind": "invalid", "usage": over}, {"kind": "valid"}]),
+    )
+    .await;
+    let r = execute(&Who::Client, granulate(&key, "quiz", 1), None).await;
+    assert_error(&r, 502, "provider_error");
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("provider_overbilled"),
+        "{}",
+        r.body
+    );
+    assert_eq!(mock_calls(&key).await.len(), 1, "no further call");
 }
 
 // ---- rate limits and daily spend caps ---------------------------------------------------
@@ -473,6 +583,110 @@ async fn thirty_two_concurrent_jobs_never_spend_past_the_daily_cap() {
     assert!(retried.header("Idempotent-Replay").is_none());
 }
 
+#[tokio::test]
+async fn a_worker_acting_for_a_client_is_held_to_that_client_s_rate_limit_once_its_tier_is_known() {
+    // A basic client (60 paid requests a minute) calls once with its own
+    // key: KAM names its tier, and the worker acting for it is held to it.
+    let suffix = unique("rl-known");
+    let own = Who::ApiKey(format!("dev-basic-key-{suffix}"));
+    assert_eq!(get("/api/templates", &own).await.status, 200);
+    let acting = Who::WorkerFor(format!("basic-{suffix}"));
+    let replies = hammer(&acting, 121).await;
+    let over: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        !over.is_empty(),
+        "121 requests through a worker pass the basic tier's 60 in some window"
+    );
+    for r in &over {
+        assert_error(r, 429, "rate_limited");
+        assert_eq!(r.body["details"]["tier"], "basic");
+        assert_eq!(r.body["details"]["limit"], 60);
+    }
+    // One allowance: the client's own key is over it too.
+    let own_replies = hammer(&own, 10).await;
+    assert!(
+        own_replies.iter().any(|r| r.status == 429),
+        "the worker's requests counted against the client's own allowance"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_acting_for_a_client_shares_its_daily_cap_at_its_tier() {
+    // Five $1 jobs on the client's own key fill the basic tier's $5 cap
+    // while they run; the same client through a worker is at its cap too.
+    let name = template_with_budget("launder", 1.0).await;
+    let key = unique("launder");
+    script(&key, json!(vec![json!({"kind": "delay", "ms": 1400}); 6])).await;
+    let suffix = unique("cap-known");
+    let own = Who::ApiKey(format!("dev-basic-key-{suffix}"));
+    let body = json!({"action": "granulate", "input": {"topic": key, "templateName": name}});
+    let own_jobs = {
+        let (own, body, key) = (own.clone(), body.clone(), key.clone());
+        tokio::spawn(async move {
+            join_all((0..5).map(|i| {
+                let (own, body, id) = (own.clone(), body.clone(), format!("{key}-own-{i}"));
+                async move { execute(&own, body, Some(&id)).await }
+            }))
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let through = execute(
+        &Who::WorkerFor(format!("basic-{suffix}")),
+        body,
+        Some(&format!("{key}-worker")),
+    )
+    .await;
+    assert_error(&through, 429, "spend_cap_exceeded");
+    assert_eq!(through.body["details"]["tier"], "basic");
+    assert_eq!(through.body["details"]["capUsd"], json!(5.0));
+    for r in own_jobs.await.unwrap() {
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn workers_acting_for_nobody_pay_from_one_shared_allowance_whatever_id_they_send() {
+    let worker_id = unique("fresh-worker");
+    let key = unique("shared-allowance");
+    let auth = format!("Bearer {SECRET}");
+    let r = send(
+        Method::POST,
+        "/api/execute",
+        &Who::Nobody,
+        Some(&granulate(&key, "quiz", 1)),
+        &[("Authorization", &auth), ("X-Worker-ID", &worker_id)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cost = r.body["cost"].as_f64().unwrap();
+    assert!(cost > 0.0);
+    // The spend is booked to the shared worker credential, never to a tenant
+    // the caller named itself into.
+    let db = std::env::var("D1_FILE").expect("D1_FILE is set by ./test.sh");
+    let query = |tenant: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .args(["-readonly", "-cmd", ".timeout 10000", &db])
+            .arg(format!(
+                "SELECT count(*) || ' ' || coalesce(sum(spent_usd), 0) FROM tenant_daily_spend WHERE tenant = '{tenant}';"
+            ))
+            .output()
+            .expect("sqlite3 runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        query(&format!("worker:{worker_id}")),
+        "0 0",
+        "no allowance of its own"
+    );
+    let shared = query("worker:*");
+    let spent: f64 = shared.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        spent >= cost,
+        "the shared allowance holds its spend: {shared}"
+    );
+}
+
 // ---- nothing leaks -----------------------------------------------------------
 
 #[tokio::test]
@@ -496,6 +710,46 @@ async fn provider_error_text_never_reaches_a_response_or_a_stored_attempt() {
     let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
     assert!(!job.body.to_string().contains("LEAKED"), "{}", job.body);
     assert!(!job.body.to_string().contains("sk-proj"), "{}", job.body);
+}
+
+#[tokio::test]
+async fn a_provider_s_refusal_text_never_reaches_a_response_or_a_stored_attempt() {
+    // A 200 whose `refusal` carries a key and an internal URL, from both
+    // providers: the job fails, in our words only.
+    let key = unique("refusal-leak");
+    let words = "I refuse. Debug: key sk-proj-REFUSAL0123456789abcdef at https://internal.refusal.test/admin";
+    script(
+        &key,
+        json!([{"kind": "refuse", "text": words}, {"kind": "refuse", "text": words}]),
+    )
+    .await;
+    let r = execute(&Who::Client, granulate(&key, "quiz", 1), None).await;
+    assert_error(&r, 502, "provider_error");
+    let id = r.body["details"]["jobId"].as_i64().unwrap();
+    let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    assert_eq!(job.status, 200, "{}", job.body);
+    for text in [r.body.to_string(), job.body.to_string()] {
+        for leaked in [
+            "REFUSAL0123",
+            "sk-proj",
+            "internal.refusal.test",
+            "I refuse",
+        ] {
+            assert!(!text.contains(leaked), "{leaked} in {text}");
+        }
+    }
+    let attempts = r.body["details"]["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 2, "{}", r.body);
+    for a in attempts {
+        assert_eq!(a["status"], "refused");
+        let error = a["error"].as_str().unwrap();
+        assert!(error.contains("refused to answer this request"), "{error}");
+    }
+    assert!(
+        r.body["error"].as_str().unwrap().contains("refused"),
+        "{}",
+        r.body
+    );
 }
 
 // ---- input at the edge ----------------------------------------------------------
@@ -587,4 +841,24 @@ async fn the_bearer_scheme_is_case_insensitive() {
     .await
     .body;
     assert_eq!(wrong["code"], "unauthorized");
+}
+
+// ---- sessions ended at KAM --------------------------------------------------------
+
+#[tokio::test]
+async fn a_session_ended_at_kam_stops_working_within_the_cache_window() {
+    // The stack trusts KAM's positive answers for 2 s (KAM_CACHE_SECONDS);
+    // this session ends at KAM 3 s from now.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 3_000;
+    let who = Who::Session(format!("dev-expiring-session-{until}"));
+    let live = get("/api/jobs", &who).await;
+    assert_eq!(live.status, 200, "{}", live.body);
+    // Past its end at KAM and past the window: refused, not served from cache.
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let ended = get("/api/jobs", &who).await;
+    assert_error(&ended, 401, "unauthorized");
 }

@@ -29,15 +29,14 @@ pub async fn execute(
             asynchronous,
         } => {
             let asynchronous = asynchronous || progress::prefers_async(prefer);
-            granulate(
-                call,
-                &db,
-                &Payer::of(principal, &call.app.config.limits),
-                request,
-                execution_id,
-                asynchronous,
+            let payer = bitware_kit::limits::payer(
+                &call.app.kam(),
+                principal,
+                None,
+                &call.app.config.limits,
             )
-            .await?
+            .await;
+            granulate(call, &db, &payer, request, execution_id, asynchronous).await?
         }
         ExecuteRequest::Validate {
             job_id,

@@ -84,11 +84,11 @@ pub async fn status(call: &Call<'_>) -> AppResult<Reply> {
 /// `GET /api/jobs/{id}/events`: the job's status as Server-Sent Events.
 pub async fn events(call: &Call<'_>) -> AppResult<worker::Response> {
     let id = call.id_param("id")?;
-    let stream = job_events::events(call.app, id, call.scope()?).await?;
+    // Streams count against the payer's allowance (workers acting for nobody share one).
+    let tenant = Payer::of(call.principal()?, &call.app.config.limits).tenant;
+    let stream = job_events::events(call.app, id, call.scope()?, &tenant).await?;
     let bytes = futures_util::StreamExt::map(stream, |e| {
-        Ok::<Vec<u8>, worker::Error>(
-            format!("event: {}\ndata: {}\n\n", e.name, e.data).into_bytes(),
-        )
+        Ok::<Vec<u8>, worker::Error>(e.to_sse().into_bytes())
     });
     crate::helpers::http::event_stream_response(bytes, &call.app.request_id)
         .map_err(|e| AppError::internal(format!("opening the events stream: {e}")))
@@ -115,7 +115,13 @@ pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
     let (job, request) = jobs::retry_request(call.app, id, call.scope()?.as_deref()).await?;
     // Same client and execution id: the failed job runs again in place, paid
     // by the job's tenant (at the caller's tier when the caller is that tenant).
-    let payer = Payer::for_tenant(call.principal()?, &job.client_id, &call.app.config.limits);
+    let payer = bitware_kit::limits::payer(
+        &call.app.kam(),
+        call.principal()?,
+        Some(&job.client_id),
+        &call.app.config.limits,
+    )
+    .await;
     super::execute::rerun(call, &payer, request, job.execution_id).await
 }
 

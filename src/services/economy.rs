@@ -252,12 +252,15 @@ mod tests {
             alerts: crate::services::alerts::AlertConfig::default(),
             pricing_error: None,
             kam_timeout_ms: 3_000,
+            kam_cache_seconds: 60,
             limits: Limits::default(),
             limits_errors: Vec::new(),
             jobs: JobSettings {
                 job_timeout_ms: 600_000,
                 tokens_per_second: 50,
                 wait_until_grace_ms: 20_000,
+                event_streams_per_tenant: 10,
+                events_max_ms: 300_000,
             },
         };
         let template = Template {

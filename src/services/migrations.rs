@@ -17,6 +17,7 @@ pub const EXPECTED: &[&str] = &[
     "0005_three_act_novel_has_three_acts.sql",
     "0006_fanout_branches.sql",
     "0007_ops_signals.sql",
+    "0008_event_stream_leases.sql",
 ];
 
 /// The expected migrations missing from `applied` (in order).

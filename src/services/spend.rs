@@ -3,8 +3,7 @@
 //! kit's) and the tier's daily spend cap (reserved atomically in D1 before
 //! the first model call, settled to the real cost when the run ends).
 
-use crate::services::database::Reservation;
-use crate::services::database::{Database, DaySpend};
+use crate::services::database::{Database, DaySpend, JobBound, Refused, Reservation};
 use crate::services::timing::day_of;
 use crate::types::limits::{seconds_until_utc_midnight, Limits};
 use bitware_kit::error::{AppError, AppResult, Kind};
@@ -66,30 +65,87 @@ pub async fn reserve(
         .await?
     {
         Ok(()) => Ok(reservation),
-        Err(day) => {
-            let retry_after = seconds_until_utc_midnight(now_ms);
-            Err(AppError::new(
-                Kind::TooManyRequests,
-                "spend_cap_exceeded",
-                format!(
-                    "the {} tier's daily spend cap of ${cap} would be passed: ${:.6} spent and ${:.6} reserved today, and this job may cost up to ${amount_usd:.6}; the cap resets at 00:00 UTC",
-                    payer.tier.as_str(),
-                    day.spent_usd,
-                    day.reserved_usd
-                ),
-            )
-            .with_details(json!({
-                "tier": payer.tier,
-                "capUsd": cap,
-                "spentUsd": day.spent_usd,
-                "reservedUsd": day.reserved_usd,
-                "requestedUsd": amount_usd,
-                "day": reservation.day,
-                "resetsAt": format!("{}T00:00:00Z", next_day(&reservation.day)),
-                "retryAfterSeconds": retry_after,
-            })))
-        }
+        Err(day) => Err(cap_exceeded(payer, cap, &day, &reservation, now_ms)),
     }
+}
+
+/// Set `amount_usd` aside for work on a job after its run (a review):
+/// against the payer's daily cap and, in the same atomic step, within the
+/// job's own budget (what it spent plus the reservations of other reviews
+/// in flight). Refused: 429 `spend_cap_exceeded` or 422 `budget_exceeded`.
+pub async fn reserve_for_job(
+    limits: &Limits,
+    db: &Database,
+    payer: &Payer,
+    amount_usd: f64,
+    expires_at_ms: u64,
+    bound: &JobBound,
+) -> AppResult<Reservation> {
+    let reservation = Reservation {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant: payer.tenant.clone(),
+        day: day_of(bound.now_ms),
+        amount_usd,
+        tier: payer.tier.as_str(),
+    };
+    let cap = limits.daily_cap(payer.tier);
+    match db
+        .reserve(&reservation, cap, expires_at_ms, Some(bound))
+        .await?
+    {
+        Ok(()) => Ok(reservation),
+        Err(Refused::DayCap(day)) => Err(cap_exceeded(payer, cap, &day, &reservation, bound.now_ms)),
+        Err(Refused::JobBudget {
+            limit_usd,
+            spent_usd,
+            reserved_usd,
+        }) => Err(AppError::new(
+            Kind::Unprocessable,
+            "budget_exceeded",
+            format!(
+                "the job's budget of ${limit_usd} does not allow another review: ${spent_usd:.6} spent and ${reserved_usd:.6} held by reviews in flight, and this one may cost up to ${amount_usd:.6}"
+            ),
+        )
+        .with_details(json!({
+            "jobId": bound.job_id,
+            "budgetUsd": limit_usd,
+            "spentUsd": spent_usd,
+            "reservedUsd": reserved_usd,
+            "requestedUsd": amount_usd,
+        }))),
+    }
+}
+
+/// The 429 of a full daily cap, with the day's figures.
+fn cap_exceeded(
+    payer: &Payer,
+    cap: f64,
+    day: &DaySpend,
+    reservation: &Reservation,
+    now_ms: u64,
+) -> AppError {
+    let amount_usd = reservation.amount_usd;
+    let retry_after = seconds_until_utc_midnight(now_ms);
+    AppError::new(
+        Kind::TooManyRequests,
+        "spend_cap_exceeded",
+        format!(
+            "the {} tier's daily spend cap of ${cap} would be passed: ${:.6} spent and ${:.6} reserved today, and this job may cost up to ${amount_usd:.6}; the cap resets at 00:00 UTC",
+            payer.tier.as_str(),
+            day.spent_usd,
+            day.reserved_usd
+        ),
+    )
+    .with_details(json!({
+        "tier": payer.tier,
+        "capUsd": cap,
+        "spentUsd": day.spent_usd,
+        "reservedUsd": day.reserved_usd,
+        "requestedUsd": amount_usd,
+        "day": reservation.day,
+        "resetsAt": format!("{}T00:00:00Z", next_day(&reservation.day)),
+        "retryAfterSeconds": retry_after,
+    }))
 }
 
 /// `YYYY-MM-DD` of the day after `day`.

@@ -40,6 +40,9 @@ pub struct Config {
     /// Set when the `PRICING` override is invalid (defaults are used, /health says so).
     pub pricing_error: Option<String>,
     pub kam_timeout_ms: u64,
+    /// How long KAM's positive answers are trusted (`KAM_CACHE_SECONDS`):
+    /// the most a session ended at KAM keeps working here.
+    pub kam_cache_seconds: u64,
     /// Tiers, per-job ceiling and daily spend caps (types::limits).
     pub limits: Limits,
     /// Problems with the limit vars (defaults are used, /health says so).
@@ -60,6 +63,10 @@ pub struct JobSettings {
     pub tokens_per_second: u64,
     /// What `waitUntil` is trusted to give after a response (platform: ~30 s).
     pub wait_until_grace_ms: u64,
+    /// Events streams one tenant may hold open at once.
+    pub event_streams_per_tenant: u32,
+    /// The longest one events stream stays open (it ends with `retry:`).
+    pub events_max_ms: u64,
 }
 
 fn read(env: &Env, name: &str) -> Option<String> {
@@ -165,6 +172,9 @@ impl Config {
                 job_timeout_ms: read_number(env, "JOB_TIMEOUT_MS", 600_000, 5_000, 840_000),
                 tokens_per_second: read_number(env, "MODEL_TOKENS_PER_SECOND", 50, 1, 100_000),
                 wait_until_grace_ms: read_number(env, "WAIT_UNTIL_GRACE_MS", 20_000, 0, 30_000),
+                event_streams_per_tenant: read_number(env, "EVENT_STREAMS_PER_TENANT", 10, 1, 1_000)
+                    as u32,
+                events_max_ms: read_number(env, "EVENTS_MAX_MS", 300_000, 10_000, 900_000),
             },
             alerts: AlertConfig::from_vars(
                 read(env, "ALERT_THRESHOLDS").as_deref(),
@@ -173,6 +183,13 @@ impl Config {
             pricing,
             pricing_error,
             kam_timeout_ms: read_number(env, "KAM_TIMEOUT_MS", 3_000, 100, 10_000),
+            kam_cache_seconds: read_number(
+                env,
+                "KAM_CACHE_SECONDS",
+                bitware_kit::kam::DEFAULT_CACHE_SECONDS,
+                0,
+                3_600,
+            ),
             environment,
         }
     }
@@ -194,6 +211,7 @@ impl App {
             worker_id: SERVICE_NAME,
             shared_secret: self.config.shared_secret.as_ref().map(|s| s.expose()),
             cache_kv: JOB_CACHE,
+            cache_seconds: self.config.kam_cache_seconds,
             timeout_ms: self.config.kam_timeout_ms,
         }
     }

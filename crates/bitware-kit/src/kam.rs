@@ -3,8 +3,11 @@
 //!
 //! Worker credentials are checked here against `SHARED_SECRET` in constant
 //! time. API keys and sessions are asked of KAM with a capped timeout; a
-//! positive answer is cached for 60 s in KV under a hash of the credential,
-//! a negative one never. KAM down, slow or talking garbage → 503, never a pass.
+//! positive answer is cached in KV under a hash of the credential for the
+//! worker's window (`cache_seconds`, 60 s by default; 0 turns the cache off),
+//! a negative one never. The entry carries its own expiry, so a window under
+//! KV's 60-s minimum TTL holds: a session ended at KAM stops working here
+//! within the window. KAM down, slow or talking garbage → 503, never a pass.
 
 use crate::auth::{secret_matches, Credentials, Principal};
 use crate::error::{AppError, AppResult};
@@ -12,13 +15,25 @@ use crate::http::outbound_request;
 use crate::kam_answer::{
     credential_hash, read_key_validation, read_session_validation, KamVerdict,
 };
+use crate::limits::Tier;
 use crate::timing::with_timeout;
 use serde_json::json;
 use worker::{Env, Headers};
 
 /// The service binding every worker of the system binds KAM under.
 pub const KEY_ACCOUNT_MANAGER: &str = "KEY_ACCOUNT_MANAGER";
-const CACHE_TTL_SECONDS: u64 = 60;
+/// The positive-answer cache window unless a worker sets its own.
+pub const DEFAULT_CACHE_SECONDS: u64 = 60;
+/// KV's shortest TTL: an entry lives at least this long, and its own
+/// `until` says when it stops counting.
+const KV_MIN_TTL_SECONDS: u64 = 60;
+
+/// A cached positive answer and when it stops counting (epoch ms).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cached {
+    principal: Principal,
+    until: u64,
+}
 
 /// One worker's view of KAM: who it is, its shared secret, where it caches.
 pub struct Kam<'a> {
@@ -27,8 +42,10 @@ pub struct Kam<'a> {
     pub worker_id: &'a str,
     /// `SHARED_SECRET`: checks worker credentials and authenticates to KAM.
     pub shared_secret: Option<&'a str>,
-    /// The KV binding positive answers are cached in for 60 s.
+    /// The KV binding positive answers are cached in.
     pub cache_kv: &'a str,
+    /// How long a positive answer is trusted (0: always ask KAM).
+    pub cache_seconds: u64,
     /// How long KAM may take (`KAM_TIMEOUT_MS`).
     pub timeout_ms: u64,
 }
@@ -55,17 +72,26 @@ pub async fn authenticate(kam: &Kam<'_>, credentials: Credentials) -> AppResult<
     };
     let cache_key = format!("auth:{}", credential_hash(kind, &credential));
     let cache = kam.env.kv(kam.cache_kv).ok();
-    if let Some(kv) = &cache {
-        if let Ok(Some(principal)) = kv.get(&cache_key).json::<Principal>().await {
-            return Ok(Some(principal));
+    let now = crate::timing::now_ms();
+    if let (Some(kv), true) = (&cache, kam.cache_seconds > 0) {
+        if let Ok(Some(hit)) = kv.get(&cache_key).json::<Cached>().await {
+            if now < hit.until {
+                return Ok(Some(hit.principal));
+            }
         }
     }
     match ask_kam(kam, kind, &credential).await {
         KamVerdict::Valid(principal) => {
-            if let Some(kv) = &cache {
+            remember_tier(cache.as_ref(), &principal).await;
+            if let (Some(kv), true) = (&cache, kam.cache_seconds > 0) {
+                let entry = Cached {
+                    principal: principal.clone(),
+                    until: now + kam.cache_seconds * 1_000,
+                };
                 // Best effort: a failed cache write only costs the next request a KAM call.
-                if let Ok(put) = kv.put(&cache_key, &principal) {
-                    let _ = put.expiration_ttl(CACHE_TTL_SECONDS).execute().await;
+                if let Ok(put) = kv.put(&cache_key, &entry) {
+                    let ttl = kam.cache_seconds.max(KV_MIN_TTL_SECONDS);
+                    let _ = put.expiration_ttl(ttl).execute().await;
                 }
             }
             Ok(Some(principal))
@@ -81,6 +107,36 @@ pub async fn authenticate(kam: &Kam<'_>, credentials: Credentials) -> AppResult<
             ))
         }
     }
+}
+
+/// How long the tier KAM gave for a client's key is remembered: refreshed at
+/// every KAM answer for that key, so a client that keeps using its key is
+/// always known; a tier change at KAM shows at its key's next validation.
+const TIER_MEMORY_SECONDS: u64 = 30 * 24 * 3600;
+
+fn tier_key(tenant: &str) -> String {
+    format!("tier:{tenant}")
+}
+
+/// Remember the tier of a client KAM just validated a key of (best effort:
+/// the cache binding missing or failing only forgets it).
+async fn remember_tier(cache: Option<&worker::kv::KvStore>, principal: &Principal) {
+    let (Some(kv), Principal::Client { tier, .. }) = (cache, principal) else {
+        return;
+    };
+    // As `Limits::tier_of` reads it: a tier KAM names but we do not know is basic.
+    let tier = Tier::parse(tier).unwrap_or(Tier::Basic);
+    if let Ok(put) = kv.put(&tier_key(&principal.client_id()), tier.as_str()) {
+        let _ = put.expiration_ttl(TIER_MEMORY_SECONDS).execute().await;
+    }
+}
+
+/// The tier KAM last gave for the key of the client stored as `tenant`, if
+/// it is remembered.
+pub async fn remembered_tier(kam: &Kam<'_>, tenant: &str) -> Option<Tier> {
+    let kv = kam.env.kv(kam.cache_kv).ok()?;
+    let tier = kv.get(&tier_key(tenant)).text().await.ok().flatten()?;
+    Tier::parse(&tier)
 }
 
 async fn ask_kam(kam_config: &Kam<'_>, kind: &str, credential: &str) -> KamVerdict {

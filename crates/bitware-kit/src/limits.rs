@@ -189,11 +189,45 @@ pub struct Payer {
     pub tier: Tier,
 }
 
+/// Who pays for worker credentials acting for nobody: every worker holds the
+/// one shared secret, so they share one allowance; a fresh `X-Worker-ID` is
+/// not a fresh tenant with fresh limits. (Their jobs are still recorded, and
+/// read, under the worker's own id.)
+pub const SHARED_WORKER_PAYER: &str = "worker:*";
+
 impl Payer {
     pub fn of(principal: &Principal, limits: &Limits) -> Payer {
+        match principal {
+            Principal::Worker {
+                acting_for: None, ..
+            } => Payer {
+                tenant: SHARED_WORKER_PAYER.to_string(),
+                tier: limits.default_tier,
+            },
+            _ => Payer {
+                tenant: principal.client_id(),
+                tier: limits.tier_of(principal.kam_tier()),
+            },
+        }
+    }
+
+    /// Whether the tier already is the payer's own: the caller is that
+    /// client's own API key (KAM just said which tier), or the shared
+    /// worker allowance. Any other payer (a client a worker, a session or
+    /// an administrator acts for) is held to the tier KAM last gave for the
+    /// client's own key, when it is remembered (`held_to`).
+    pub fn tier_is_known(&self, principal: &Principal) -> bool {
+        self.tenant == SHARED_WORKER_PAYER
+            || matches!(principal, Principal::Client { .. }) && self.tenant == principal.client_id()
+    }
+
+    /// This payer at the tier remembered for its tenant, if any (else as it is:
+    /// the default tier).
+    #[must_use]
+    pub fn held_to(self, remembered: Option<Tier>) -> Payer {
         Payer {
-            tenant: principal.client_id(),
-            tier: limits.tier_of(principal.kam_tier()),
+            tier: remembered.unwrap_or(self.tier),
+            ..self
         }
     }
 
@@ -202,7 +236,9 @@ impl Payer {
     /// default tier when an administrator or worker acts on it.
     pub fn for_tenant(principal: &Principal, tenant: &str, limits: &Limits) -> Payer {
         let caller = Payer::of(principal, limits);
-        if caller.tenant == tenant {
+        // The caller's own job: as it pays for any (the shared worker
+        // allowance for a worker's).
+        if caller.tenant == tenant || principal.client_id() == tenant {
             caller
         } else {
             Payer {
@@ -211,6 +247,30 @@ impl Payer {
             }
         }
     }
+}
+
+/// The payer of a paid request by `principal` (on `tenant`'s job, when it
+/// works on one): held to the tier remembered for a client that is not the
+/// caller's own key (`kam::remembered_tier`), so acting through a worker or
+/// a session never launders a client's tier. While no tier is remembered
+/// (the client has not called with its own key within the memory's 30 days)
+/// it pays at `DEFAULT_TIER`.
+#[cfg(feature = "worker")]
+pub async fn payer(
+    kam: &crate::kam::Kam<'_>,
+    principal: &Principal,
+    tenant: Option<&str>,
+    limits: &Limits,
+) -> Payer {
+    let payer = match tenant {
+        Some(tenant) => Payer::for_tenant(principal, tenant, limits),
+        None => Payer::of(principal, limits),
+    };
+    if payer.tier_is_known(principal) {
+        return payer;
+    }
+    let remembered = crate::kam::remembered_tier(kam, &payer.tenant).await;
+    payer.held_to(remembered)
 }
 
 /// One paid request more for this tenant, or 429 with `Retry-After`. A
@@ -335,14 +395,49 @@ mod tests {
             worker_id: "rm".into(),
             acting_for: Some("acme".into()),
         };
+        let acting = Payer::of(&worker, &limits);
         assert_eq!(
-            Payer::of(&worker, &limits),
+            acting,
             Payer {
                 tenant: "acme".into(),
                 tier: Tier::Standard
             },
             "a worker acting for a client counts against that client"
         );
+        assert!(!acting.tier_is_known(&worker));
+        assert_eq!(
+            acting.clone().held_to(Some(Tier::Basic)).tier,
+            Tier::Basic,
+            "at the client's own tier once it is known"
+        );
+        assert_eq!(acting.held_to(None).tier, Tier::Standard);
+        assert!(Payer::of(&client, &limits).tier_is_known(&client));
+    }
+
+    #[test]
+    fn workers_acting_for_nobody_share_one_allowance_whatever_id_they_send() {
+        let limits = Limits::default();
+        let payers: Vec<Payer> = ["rm", "rm-2", "anything"]
+            .into_iter()
+            .map(|id| {
+                Payer::of(
+                    &Principal::Worker {
+                        worker_id: id.into(),
+                        acting_for: None,
+                    },
+                    &limits,
+                )
+            })
+            .collect();
+        for p in &payers {
+            assert_eq!(p.tenant, SHARED_WORKER_PAYER);
+            assert_eq!(p.tier, Tier::Standard);
+        }
+        let worker = Principal::Worker {
+            worker_id: "rm".into(),
+            acting_for: None,
+        };
+        assert!(payers[0].tier_is_known(&worker));
     }
 
     #[test]

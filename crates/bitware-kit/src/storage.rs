@@ -15,6 +15,13 @@ use worker::Env;
 pub const INLINE_LIMIT: usize = 25 * 1024;
 pub const KV_LIMIT: usize = 128 * 1024;
 pub const KV_TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// A worker's answer carries its result inline up to this size, whatever
+/// tier stores it: the next worker of the chain reads the inline copy and
+/// never another worker's KV or R2, and the Resource Manager keeps each
+/// result in a D1 row (2 MB at most), so this stays well under that. A
+/// larger result travels by reference only (its URL, or a binding of the
+/// producer's KV namespace / R2 bucket: see the deploy docs).
+pub const ANSWER_INLINE_LIMIT: usize = 512 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

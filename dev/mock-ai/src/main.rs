@@ -11,8 +11,9 @@
 //! `DELETE /__mock/script` drops every step not yet used. Steps:
 //! `valid` (optionally `counts`, `usage`, `billMax`: bill every allowed token), `fenced`, `prose`, `invalid`,
 //! `wrong_shape`, `truncate`, `status` (`code`, `retryAfter`, `body`),
-//! `hang` (`ms`), `refuse`, `review` (`scores`), `delay` (`ms`), `raw` (`text`
-//! served verbatim as the answer, `truncated`).
+//! `hang` (`ms`), `refuse` (`text`), `review` (`scores`), `delay` (`ms`), `raw` (`text`
+//! served verbatim as the answer, `truncated`), `flood` (`bytes`, `plain`: an
+//! answer far larger than any call allows).
 //! `GET /__mock/calls?key=` lists what a key's requests looked like;
 //! `POST /__mock/config` sets a global delay and random fault rates (bench,
 //! soak); `GET /__mock/totals` reports tokens served.
@@ -40,6 +41,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use content_granulator::services::offline::generate_with_counts;
 use content_granulator::types::structure::StructureType;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -111,7 +113,19 @@ enum Step {
     Hang {
         ms: u64,
     },
-    Refuse,
+    /// A 200 of `bytes` bytes of answer: one JSON body (`plain`), or an
+    /// endless-looking stream of content deltas (the worker must stop
+    /// reading at its cap; `GET /__mock/totals` reports `floodBytesSent`).
+    Flood {
+        bytes: usize,
+        #[serde(default)]
+        plain: bool,
+    },
+    /// A 200 whose answer is a refusal (`text`: the model's words).
+    Refuse {
+        #[serde(default)]
+        text: Option<String>,
+    },
     Review {
         scores: Vec<u32>,
     },
@@ -163,6 +177,8 @@ struct GlobalConfig {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Totals {
+    /// Bytes of `flood` answers the client read (what the socket took).
+    flood_bytes_sent: u64,
     requests: u64,
     answered: u64,
     tokens_input: u64,
@@ -462,6 +478,27 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     if config.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(config.delay_ms)).await;
     }
+    if let Step::Flood { bytes, plain } = step {
+        state.calls.lock().unwrap().push(CallRecord {
+            key,
+            provider: if provider == Provider::OpenAi {
+                "openai"
+            } else {
+                "anthropic"
+            },
+            model: model.clone(),
+            kind: "flood".into(),
+            step: "flood".into(),
+            status: 200,
+            user: user.chars().take(200).collect(),
+            max_tokens: body["max_completion_tokens"]
+                .as_u64()
+                .or(body["max_tokens"].as_u64()),
+            usage: None,
+            part: None,
+        });
+        return flood(state, provider, bytes, plain);
+    }
     let step_name = serde_json::to_value(&step)
         .ok()
         .and_then(|v| v["kind"].as_str().map(str::to_string))
@@ -641,7 +678,11 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     stream_end = StreamEnd::Cut;
                     (Some(value.to_string()), "stop", None)
                 }
-                Step::Refuse => (None, "stop", Some("I can't help with that.")),
+                Step::Refuse { ref text } => (
+                    None,
+                    "stop",
+                    Some(text.as_deref().unwrap_or("I can't help with that.")),
+                ),
                 Step::Raw { text, truncated } => {
                     (Some(text), if truncated { "length" } else { "stop" }, None)
                 }
@@ -955,6 +996,42 @@ fn stream_response(
         "content-type",
         HeaderValue::from_static("text/event-stream"),
     );
+    response
+}
+
+/// `bytes` bytes of answer in 64 KiB pieces, counted as the client takes them.
+fn flood(state: Shared, provider: Provider, bytes: usize, plain: bool) -> Response {
+    const PIECE: usize = 64 * 1024;
+    let filler = "x".repeat(PIECE);
+    let delta = match provider {
+        Provider::OpenAi => data(&json!({"choices": [{"index": 0, "delta": {"content": filler}}]})),
+        Provider::Anthropic => event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": filler}}),
+        ),
+    };
+    let (head, piece, content_type) = if plain {
+        let head = match provider {
+            Provider::OpenAi => r#"{"choices": [{"message": {"content": ""#,
+            Provider::Anthropic => r#"{"content": [{"type": "text", "text": ""#,
+        };
+        (head.to_string(), filler, "application/json")
+    } else {
+        (String::new(), delta, "text/event-stream")
+    };
+    let count = bytes.div_ceil(piece.len()).max(1);
+    let chunks = std::iter::once(head).chain(std::iter::repeat_n(piece, count));
+    let body = futures_util::stream::iter(chunks).then(move |chunk| {
+        let state = state.clone();
+        async move {
+            state.totals.lock().unwrap().flood_bytes_sent += chunk.len() as u64;
+            Ok::<_, std::convert::Infallible>(chunk)
+        }
+    });
+    let mut response = axum::body::Body::from_stream(body).into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
     response
 }
 

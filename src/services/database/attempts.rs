@@ -46,11 +46,31 @@ impl Database {
         client_id: &str,
         attempts: &[Attempt],
     ) -> AppResult<()> {
+        self.record_attempts_settling(job_id, client_id, attempts, None)
+            .await
+    }
+
+    /// `record_attempts`, settling `reservation` to their cost in the same
+    /// batch (a failed review).
+    pub async fn record_attempts_settling(
+        &self,
+        job_id: i64,
+        client_id: &str,
+        attempts: &[Attempt],
+        reservation: Option<&super::Reservation>,
+    ) -> AppResult<()> {
         let (usage, cost) = crate::services::ai_provider::totals(attempts);
-        let statements = vec![
-            self.attempts_statement(job_id, client_id, attempts)?,
-            self.job_usage_statement(job_id, &usage, cost)?,
-        ];
+        let mut statements = Vec::new();
+        if !attempts.is_empty() {
+            statements.push(self.attempts_statement(job_id, client_id, attempts)?);
+            statements.push(self.job_usage_statement(job_id, &usage, cost)?);
+        }
+        if let Some(r) = reservation {
+            statements.extend(self.settle_statements(r, cost.unwrap_or(0.0))?);
+        }
+        if statements.is_empty() {
+            return Ok(());
+        }
         self.batch("recording attempts", statements)
             .await
             .map(|_| ())

@@ -15,6 +15,7 @@ mod jobs;
 mod runs;
 mod spend;
 mod stats;
+mod streams;
 mod templates;
 mod validation;
 
@@ -22,7 +23,7 @@ pub use attempts::AttemptRow;
 pub use claims::{Claim, NewJob};
 pub use jobs::{JobFilter, JobPayload, JobRow, JobState};
 pub use runs::{Completion, Failure};
-pub use spend::{DaySpend, Reservation};
+pub use spend::{DaySpend, JobBound, Refused, Reservation};
 pub use stats::{
     AnalyticsDay, ClientJobs, ConsumptionTotals, DailyConsumption, JobsByStatus, ModelConsumption,
     ProviderConsumption, TemplatePerformance, TypeJobs,
@@ -59,6 +60,9 @@ fn u(x: u64) -> JsValue {
 }
 fn ot(s: Option<&str>) -> JsValue {
     s.map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+fn oi(x: Option<i64>) -> JsValue {
+    x.map(i).unwrap_or(JsValue::NULL)
 }
 fn on(x: Option<f64>) -> JsValue {
     x.map(JsValue::from_f64).unwrap_or(JsValue::NULL)

@@ -1,7 +1,7 @@
 //! `validation_results`: each verdict on a job (at its run or asked for
 //! later), with what its review cost.
 
-use super::{flag, i, n, on, ot, sql_flag, t, u, Database, NOW};
+use super::{flag, i, n, on, ot, sql_flag, t, u, Database, Reservation, NOW};
 use crate::services::ai_provider::Attempt;
 use crate::services::validation::Verdict;
 use crate::types::pricing::TokenUsage;
@@ -63,13 +63,17 @@ pub struct ValidationRow {
 }
 
 impl Database {
-    /// A stand-alone validation: its result, its attempts and the job's flag, together.
+    /// A stand-alone validation: its result, its attempts, the job's flag and
+    /// the settlement of the review's reservation, together (the job's cost
+    /// grows in the same batch that releases what the review held, so a
+    /// concurrent review never sees neither).
     pub async fn record_validation(
         &self,
         job_id: i64,
         client_id: &str,
         v: &NewValidation,
         attempts: &[Attempt],
+        reservation: Option<&Reservation>,
     ) -> AppResult<()> {
         let (usage, cost) = crate::services::ai_provider::totals(attempts);
         let mut statements = vec![
@@ -79,6 +83,9 @@ impl Database {
         ];
         if !attempts.is_empty() {
             statements.push(self.attempts_statement(job_id, client_id, attempts)?);
+        }
+        if let Some(r) = reservation {
+            statements.extend(self.settle_statements(r, cost.unwrap_or(0.0))?);
         }
         self.batch("recording a validation", statements)
             .await

@@ -10,7 +10,7 @@ use crate::services::envelope::{
     Granulated, Metadata, Output, QualityOf, StructureReference, Summary, TokensUsed, Usage,
 };
 use crate::services::outline::{self, ElementRow, MetadataInput, WordCountEstimates};
-use crate::services::storage::Tier;
+use crate::services::storage::{self, Tier};
 use crate::services::timing::day_of;
 use crate::services::validation::{self, Verdict};
 use crate::types::job::Stage;
@@ -188,6 +188,17 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             warnings
                 .push(json!({"code": reason, "message": verdict.and_then(|v| v.issues.first())}));
         }
+        for a in attempts.iter().filter(|a| a.overbilled_past.is_some()) {
+            warnings.push(json!({
+                "code": "provider_overbilled",
+                "message": format!("{}; the budget could not bound it, and no further call was made", a.overbilling().unwrap_or_default()),
+                "provider": a.provider,
+                "model": a.model,
+                "maxTokens": a.overbilled_past,
+                "billedOutputTokens": a.usage.output,
+                "costUsd": a.cost_usd,
+            }));
+        }
         if f.placeholder {
             warnings.push(json!({"code": "placeholder", "message": "the offline provider's outline is a numbered skeleton with template text, not content to write from"}));
         }
@@ -234,7 +245,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 model: &draft.model,
                 deliverable_specs: &f.deliverable_specs,
                 placeholder: f.placeholder,
-                structure: f.location.is_none().then_some(&f.structure),
+                // Inline whenever it fits the answer, beside its reference.
+                structure: (f.location.is_none()
+                    || f.structure_json.len() <= storage::ANSWER_INLINE_LIMIT)
+                    .then_some(&f.structure),
                 structure_reference,
                 validation_result: verdict,
             },

@@ -52,12 +52,15 @@ pub(super) fn config() -> Config {
         alerts: crate::services::alerts::AlertConfig::default(),
         pricing_error: None,
         kam_timeout_ms: 3_000,
+        kam_cache_seconds: 60,
         limits: Limits::from_vars(None, None, None).0,
         limits_errors: vec![],
         jobs: JobSettings {
             job_timeout_ms: 600_000,
             tokens_per_second: 50,
             wait_until_grace_ms: 20_000,
+            event_streams_per_tenant: 10,
+            events_max_ms: 300_000,
         },
     }
 }
@@ -112,6 +115,7 @@ impl World {
             jobs: &self.jobs,
             structures: self.structures.clone(),
             templates: self.templates.clone(),
+            overbilled: std::cell::RefCell::default(),
         }
     }
 

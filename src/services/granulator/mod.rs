@@ -75,6 +75,7 @@ fn worker_ports<'a>(
         jobs: db,
         structures: WorkerStructures { app },
         templates: WorkerTemplates { app, db },
+        overbilled: std::cell::RefCell::default(),
     }
 }
 

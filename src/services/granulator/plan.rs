@@ -98,15 +98,24 @@ pub(super) async fn complete<R: Runtime, J: JobStore, S: StructureStore, T: Temp
     deadline_ms: u64,
     attempts: &mut Vec<Attempt>,
 ) -> Result<Completion, ChainError> {
+    if let Some(note) = ports.overbilled.borrow().as_ref() {
+        return Err(ChainError::ProvidersFailed(format!(
+            "provider_overbilled: {note}; no further call is made for this job"
+        )));
+    }
     let chain = Chain {
         runtime: ports.runtime,
         providers,
         settings: ports.config.settings,
         pricing: &ports.config.pricing,
     };
-    chain
+    let outcome = chain
         .complete(request, validate, budget, deadline_ms, attempts)
-        .await
+        .await;
+    if let Some(note) = attempts.iter().find_map(Attempt::overbilling) {
+        ports.overbilled.borrow_mut().get_or_insert(note);
+    }
+    outcome
 }
 
 /// `complete` with a typed reading of the answer: the kit's chain hands

@@ -91,6 +91,9 @@ pub struct Ports<'a, R, J, S, T> {
     pub jobs: &'a J,
     pub structures: S,
     pub templates: T,
+    /// Set once a provider billed past a call's `max_tokens`: the job makes
+    /// no further model call (`plan::complete`).
+    pub overbilled: std::cell::RefCell<Option<String>>,
 }
 
 /// The pipeline as it runs on Workers.

@@ -5,10 +5,12 @@ use super::plan::{complete, review_request};
 use super::{chain_error, worker_ports, ABANDON_GRACE_MS};
 use crate::helpers::auth::Principal;
 use crate::services::ai_provider::runtime::WorkerRuntime;
-use crate::services::ai_provider::{totals, AttemptStatus, Budget, Runtime};
-use crate::services::database::{Database, JobRow, NewValidation};
+use crate::services::ai_provider::{
+    attempt_worst_case_usd, totals, AttemptStatus, Budget, ChainError, Runtime,
+};
+use crate::services::database::{Database, JobBound, JobRow, NewValidation};
 use crate::services::outline;
-use crate::services::spend::{self, Payer};
+use crate::services::spend;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::services::validation::{self, assess, Verdict};
@@ -139,8 +141,8 @@ pub async fn revalidate(
         &structure,
     );
     let mut attempts = Vec::new();
-    let verdict = if level < 2 {
-        validation::verdict(level, threshold, &report, None)
+    let (verdict, reservation) = if level < 2 {
+        (validation::verdict(level, threshold, &report, None), None)
     } else {
         let chain = app.config.providers.chain(
             template.as_ref().map(|t| &t.ai_provider_config),
@@ -157,32 +159,48 @@ pub async fn revalidate(
             &chain,
         );
         // A review is charged against the job's own budget (what its runs and
-        // earlier reviews spent counts) and reserved against the daily cap.
-        let mut budget = Budget {
-            limit_usd: Some(
-                app.config.limits.job_budget(
-                    template
-                        .as_ref()
-                        .and_then(|t| t.cost_optimization.max_cost_per_job),
-                    request.config.max_cost_usd,
-                ),
-            ),
-            spent_usd: job.cost_usd.unwrap_or(0.0),
-        };
-        let payer = Payer::for_tenant(principal, &job.client_id, &app.config.limits);
-        // The clock is the runtime port's, the one `complete` below waits on.
+        // earlier reviews spent counts) and the daily cap. Before its first
+        // call it reserves its worst case (two attempts: a retry or the one
+        // re-ask) or what is left, whichever is less, atomically against both,
+        // so concurrent reviews of one job can never overrun its budget; its
+        // chain may spend only what it reserved.
+        let limit_usd = app.config.limits.job_budget(
+            template
+                .as_ref()
+                .and_then(|t| t.cost_optimization.max_cost_per_job),
+            request.config.max_cost_usd,
+        );
+        let spent_usd = job.cost_usd.unwrap_or(0.0);
+        let left_usd = (limit_usd - spent_usd).max(0.0);
+        let amount_usd = attempt_worst_case_usd(&chain, &app.config.pricing, &request_review)
+            .map_or(left_usd, |worst| (2.0 * worst).min(left_usd));
+        let payer = bitware_kit::limits::payer(
+            &app.kam(),
+            principal,
+            Some(&job.client_id),
+            &app.config.limits,
+        )
+        .await;
         let runtime = WorkerRuntime { env: &app.env };
         let now = runtime.now_ms();
         let deadline = now + 60_000;
-        let reservation = spend::reserve(
+        let reservation = spend::reserve_for_job(
             &app.config.limits,
             db,
             &payer,
-            budget.left_usd().unwrap_or(0.0),
+            amount_usd,
             deadline + ABANDON_GRACE_MS,
-            now,
+            &JobBound {
+                job_id,
+                limit_usd,
+                now_ms: now,
+            },
         )
         .await?;
+        let mut budget = Budget {
+            limit_usd: Some(spent_usd + amount_usd),
+            spent_usd,
+        };
         let ports = worker_ports(app, db, &runtime);
         let outcome = complete(
             &ports,
@@ -194,24 +212,41 @@ pub async fn revalidate(
             &mut attempts,
         )
         .await;
-        let (_, spent) = totals(&attempts);
-        db.settle_spend(&reservation, spent.unwrap_or(0.0)).await?;
         match outcome {
-            Ok(review) => validation::verdict(level, threshold, &report, Some(&review.value)),
+            Ok(review) => (
+                validation::verdict(level, threshold, &report, Some(&review.value)),
+                Some(reservation),
+            ),
             Err(e) => {
-                // The attempts were paid for: record them even though the review failed.
-                if !attempts.is_empty() {
-                    db.record_attempts(job_id, &job.client_id, &attempts)
-                        .await?;
-                }
-                return Err(chain_error(e));
+                // The attempts were paid for: recorded, and the reservation
+                // settled to them, even though the review failed.
+                db.record_attempts_settling(job_id, &job.client_id, &attempts, Some(&reservation))
+                    .await?;
+                let over_budget = matches!(e, ChainError::BudgetExceeded(_));
+                let error = chain_error(e);
+                return Err(if over_budget {
+                    error.with_details(json!({
+                        "jobId": job_id,
+                        "budgetUsd": limit_usd,
+                        "spentUsd": spent_usd,
+                        "reservedUsd": amount_usd,
+                    }))
+                } else {
+                    error
+                });
             }
         }
     };
     let (usage, cost) = totals(&attempts);
     let row = NewValidation::of(&verdict, &usage, cost);
-    db.record_validation(job_id, &job.client_id, &row, &attempts)
-        .await?;
+    db.record_validation(
+        job_id,
+        &job.client_id,
+        &row,
+        &attempts,
+        reservation.as_ref(),
+    )
+    .await?;
     let model = attempts
         .iter()
         .rev()

@@ -40,6 +40,18 @@ const SESSIONS = {
   "dev-orphan-session": { user: { id: "dev-client", username: "orphan", email: "orphan@example.com", role: "client" } },
 };
 
+// A session that ends at a time of the test's choosing (a logout at KAM):
+// `dev-expiring-session-<epoch ms>` is valid until then, for client dev-client.
+const EXPIRING_PREFIX = "dev-expiring-session-";
+function lookupSession(token) {
+  if (typeof token === "string" && token.startsWith(EXPIRING_PREFIX)) {
+    const until = Number(token.slice(EXPIRING_PREFIX.length));
+    if (!Number.isFinite(until) || Date.now() >= until) return undefined;
+    return { user: { id: "u-expiring", username: "expiring", email: "expiring@example.com", role: "client" }, clientId: "dev-client" };
+  }
+  return Object.hasOwn(SESSIONS, token) ? SESSIONS[token] : undefined;
+}
+
 const json = (body, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
@@ -82,7 +94,7 @@ export default {
       const token = request.headers.get("x-bitware-session-token") || body.sessionToken;
       const injected = await fault(token);
       if (injected) return injected;
-      const session = Object.hasOwn(SESSIONS, token) ? SESSIONS[token] : undefined;
+      const session = lookupSession(token);
       return session ? json({ valid: true, ...session }) : json({ valid: false, error: "invalid or expired session" }, 401);
     }
     return json({ error: "not found" }, 404);

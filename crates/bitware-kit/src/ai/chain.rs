@@ -69,6 +69,8 @@ enum Turn {
     OverBudget,
     /// Retries, the one re-ask or a fatal error used the provider up.
     GaveUp,
+    /// The provider billed past `max_tokens`: no provider is tried after it.
+    Halted,
 }
 
 impl<R: Runtime> Chain<'_, R> {
@@ -101,6 +103,7 @@ impl<R: Runtime> Chain<'_, R> {
                 }
                 Turn::OverBudget => budget_refusals += 1,
                 Turn::GaveUp => {}
+                Turn::Halted => return Err(ChainError::ProvidersFailed(run.last_error)),
             }
         }
         if budget_refusals > 0 && budget_refusals == self.providers.len() {
@@ -154,8 +157,9 @@ impl<R: Runtime> Chain<'_, R> {
                 )
                 .await;
             let latency = self.runtime.now_ms().saturating_sub(now);
-            let attempt = |status, http_status, reply: Option<&Reply>, error| {
-                self.record(
+            let overbilled = outcome_usage(&outcome).output > u64::from(max_tokens);
+            let attempt = |status, http_status, reply: Option<&Reply>, error: Option<String>| {
+                let mut a = self.record(
                     provider,
                     request.purpose,
                     status,
@@ -163,8 +167,37 @@ impl<R: Runtime> Chain<'_, R> {
                     latency,
                     reply,
                     error,
-                )
+                );
+                if overbilled {
+                    a.overbilled_past = Some(max_tokens);
+                    let note = a.overbilling().unwrap_or_default();
+                    crate::error::worker_log(&format!("provider_overbilled: {note}"));
+                    a.error = Some(match a.error.take() {
+                        Some(e) => format!("provider_overbilled: {note}; {e}"),
+                        None => format!("provider_overbilled: {note}"),
+                    });
+                }
+                a
             };
+            // A provider that bills past `max_tokens` cannot be bounded: after
+            // its answer, usable or not, no further attempt is made.
+            if overbilled && !matches!(outcome, Outcome::Usable(..)) {
+                let recorded = match outcome {
+                    Outcome::NextProvider {
+                        status,
+                        http_status,
+                        reply,
+                        ..
+                    } => attempt(status, http_status, reply.as_ref(), None),
+                    Outcome::AskAgain { status, reply, .. } => {
+                        attempt(status, Some(200), Some(&reply), None)
+                    }
+                    _ => attempt(AttemptStatus::InvalidOutput, Some(200), None, None),
+                };
+                run.last_error = recorded.error.clone().unwrap_or_default();
+                run.note(recorded, true);
+                return Turn::Halted;
+            }
             match outcome {
                 Outcome::Usable(value, reply) => {
                     run.note(
@@ -299,6 +332,7 @@ impl<R: Runtime> Chain<'_, R> {
             cost_usd,
             error,
             branch: None,
+            overbilled_past: None,
         }
     }
 
@@ -338,7 +372,7 @@ impl<R: Runtime> Chain<'_, R> {
             }
         };
         match sent {
-            Ok(reply) => judge(reply, validate),
+            Ok(reply) => judge(provider, reply, validate),
             Err(outcome) => outcome,
         }
     }
@@ -352,7 +386,8 @@ impl<R: Runtime> Chain<'_, R> {
         timeout_ms: u64,
         total_ms: u64,
     ) -> Result<Reply, Outcome> {
-        let mut decoder = StreamDecoder::new(Format::WorkersAi);
+        let mut decoder =
+            StreamDecoder::with_limit(Format::WorkersAi, answer_byte_cap(wire_request.max_tokens));
         let sent = {
             let progress = request.progress.as_deref();
             let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
@@ -368,6 +403,7 @@ impl<R: Runtime> Chain<'_, R> {
                 .await
         };
         match sent {
+            Ok(()) if decoder.over_limit() => Err(oversized(provider, request, wire_request)),
             Ok(()) => decoder.finish(wire_request.max_tokens).map_err(unreadable),
             Err(e) => Err(transport_outcome(e, timeout_ms)),
         }
@@ -395,7 +431,8 @@ impl<R: Runtime> Chain<'_, R> {
                 Format::Anthropic,
             )
         };
-        let mut decoder = StreamDecoder::new(format);
+        let mut decoder =
+            StreamDecoder::with_limit(format, answer_byte_cap(wire_request.max_tokens));
         let sent = {
             let progress = request.progress.as_deref();
             let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
@@ -410,6 +447,9 @@ impl<R: Runtime> Chain<'_, R> {
                 .await
         };
         let http = sent.map_err(|e| transport_outcome(e, timeout_ms))?;
+        if decoder.over_limit() {
+            return Err(oversized(provider, request, wire_request));
+        }
         if (200..300).contains(&http.status) {
             return decoder.finish(wire_request.max_tokens).map_err(unreadable);
         }
@@ -437,6 +477,18 @@ impl<R: Runtime> Chain<'_, R> {
                 },
             },
         )
+    }
+}
+
+/// What the provider billed for an outcome that carries its reply.
+fn outcome_usage(outcome: &Outcome) -> TokenUsage {
+    match outcome {
+        Outcome::Usable(_, reply)
+        | Outcome::AskAgain { reply, .. }
+        | Outcome::NextProvider {
+            reply: Some(reply), ..
+        } => reply.usage,
+        _ => TokenUsage::default(),
     }
 }
 
@@ -470,9 +522,25 @@ fn unreadable(e: super::stream::StreamError) -> Outcome {
 /// What a decoded reply is worth: a refusal goes to the next provider, JSON
 /// that `validate` accepts is usable, anything else is asked again (a
 /// truncated answer with the advice to be more concise).
-fn judge(reply: Reply, validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>) -> Outcome {
+fn judge(
+    provider: &ProviderConfig,
+    reply: Reply,
+    validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
+) -> Outcome {
     if let Some(refusal) = &reply.refusal {
-        let error = format!("refused: {}", refusal.chars().take(200).collect::<String>());
+        // The model's own words can carry anything (a prompt echoed back, a
+        // key, an internal URL): they go to the log, redacted; the attempt,
+        // which clients read, gets ours.
+        crate::error::worker_log(&format!(
+            "{} ({}) refused: {}",
+            provider.kind,
+            provider.model,
+            wire::redact_credentials(&refusal.chars().take(300).collect::<String>())
+        ));
+        let error = format!(
+            "{} ({}) refused to answer this request; the next provider was tried. Rephrase the topic if every provider refuses it",
+            provider.kind, provider.model
+        );
         return Outcome::NextProvider {
             status: AttemptStatus::Refused,
             http_status: Some(200),
@@ -501,6 +569,41 @@ fn judge(reply: Reply, validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>) 
             reply,
         }
     }
+}
+
+/// An answer past its byte limit was not read on: unusable, as a truncated
+/// one is. Its usage is unknown, so it counts at the call's worst case (the
+/// prompt at 3 bytes a token and every allowed output token): the budget and
+/// the daily cap never count less than a provider can bill.
+fn oversized(
+    provider: &ProviderConfig,
+    request: &CompletionRequest,
+    wire_request: &WireRequest<'_>,
+) -> Outcome {
+    let limit = answer_byte_cap(wire_request.max_tokens);
+    crate::error::worker_log(&format!(
+        "{} ({}) sent more than {limit} bytes for a call of {} max tokens; reading stopped",
+        provider.kind, provider.model, wire_request.max_tokens
+    ));
+    let input_bytes =
+        request.system.len() + wire_request.user.len() + request.schema.to_string().len();
+    let reply = Reply {
+        usage: TokenUsage {
+            input: worst_case_input_tokens(input_bytes),
+            output: u64::from(wire_request.max_tokens),
+            cached: 0,
+        },
+        model: Some(provider.model.clone()),
+        truncated: true,
+        ..Reply::default()
+    };
+    truncated(
+        vec![format!(
+            "the answer passed {limit} bytes, the most read for {} output tokens; reading stopped (usage unknown: counted at the call's worst case)",
+            wire_request.max_tokens
+        )],
+        reply,
+    )
 }
 
 fn truncated(mut problems: Vec<String>, reply: Reply) -> Outcome {

@@ -125,6 +125,24 @@ pub struct Attempt {
     /// `branch 3/8`); `None` for a single call, a repair or a review.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// The `max_tokens` the call asked for, when the provider billed more
+    /// output than that (a self-hosted server may ignore it): a provider
+    /// fault. The chain makes no further attempt after it; the worker makes
+    /// no further call for the job and warns (`provider_overbilled`).
+    #[serde(skip)]
+    pub overbilled_past: Option<u32>,
+}
+
+impl Attempt {
+    /// `provider_overbilled`'s figures, in words.
+    pub fn overbilling(&self) -> Option<String> {
+        self.overbilled_past.map(|max_tokens| {
+            format!(
+                "{} ({}) billed {} output tokens for a call of {max_tokens} max tokens",
+                self.provider, self.model, self.usage.output
+            )
+        })
+    }
 }
 
 /// Spend allowed for one job, across all its model calls: a ceiling on what
@@ -145,11 +163,51 @@ impl Budget {
     }
 }
 
+/// The most bytes read of one answer: room for `max_tokens` tokens on the
+/// most verbose wire (a streamed OpenAI chunk per token is ~250 bytes with
+/// its envelope; four times that), a fixed margin for the envelope, and an
+/// absolute ceiling whatever `max_tokens` says. An answer past it is not
+/// read on: it is unusable, as a truncated one is.
+pub fn answer_byte_cap(max_tokens: u32) -> usize {
+    (max_tokens as usize)
+        .saturating_mul(ANSWER_BYTES_PER_TOKEN)
+        .saturating_add(ANSWER_BYTES_MARGIN)
+        .min(MAX_ANSWER_BYTES)
+}
+pub const ANSWER_BYTES_PER_TOKEN: usize = 1024;
+pub const ANSWER_BYTES_MARGIN: usize = 64 * 1024;
+/// 8 MiB: six calls at once stay well inside an isolate's 128 MB.
+pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+/// The most bytes read of an error body (only a summary of it is kept).
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
 /// Prompt tokens for budgeting: at most one token per 3 bytes of prompt
 /// text. Tokenisers average ~4 characters a token for English prose; JSON
 /// schemas and other scripts run denser, so the ceiling assumes 3.
 pub fn worst_case_input_tokens(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(3)
+}
+
+/// The most one attempt of `request` can cost on the dearest of `providers`
+/// (the prompt at 3 bytes a token and every allowed output token); `None`
+/// when one of them has no price, so no bound can be given. The offline
+/// provider costs nothing.
+pub fn attempt_worst_case_usd(
+    providers: &[ProviderConfig],
+    pricing: &Pricing,
+    request: &CompletionRequest,
+) -> Option<f64> {
+    let input = worst_case_input_tokens(
+        request.system.len() + request.user.len() + request.schema.to_string().len(),
+    ) as f64;
+    let output = f64::from(request.max_tokens);
+    providers.iter().try_fold(0.0_f64, |dearest, p| {
+        if p.kind == ProviderKind::Offline {
+            return Some(dearest);
+        }
+        let price = pricing.price(&p.model)?;
+        Some(dearest.max((input * price.input + output * price.output) / 1e6))
+    })
 }
 
 /// How many output tokens a call may be allowed: `wanted` when the budget
@@ -243,7 +301,9 @@ pub trait Runtime {
         timeout_ms: u64,
     ) -> Result<Value, Transport>;
     /// A streamed call: a 2xx body goes to `sink` as it arrives (the returned
-    /// `body` is empty); any other status comes back whole. `timeout_ms`
+    /// `body` is empty) until `sink` answers `false` (the answer is over its
+    /// byte limit: the call is dropped); any other status comes back, its
+    /// body cut at [`MAX_ERROR_BODY_BYTES`]. `timeout_ms`
     /// bounds the wait for the answer to start; once it streams, only a stall
     /// of `stall_ms` or `total_ms` in all end it (a long answer that keeps
     /// coming is not a timeout). The default reads the body in one piece.
@@ -253,7 +313,7 @@ pub trait Runtime {
         timeout_ms: u64,
         _total_ms: u64,
         _stall_ms: u64,
-        sink: &mut dyn FnMut(&[u8]),
+        sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<HttpReply, Transport> {
         let reply = self.http(call, timeout_ms).await?;
         if (200..300).contains(&reply.status) {
@@ -265,7 +325,8 @@ pub trait Runtime {
         }
         Ok(reply)
     }
-    /// Workers AI with `stream: true`; the default feeds the whole answer.
+    /// Workers AI with `stream: true` (`sink` as for `http_stream`); the
+    /// default feeds the whole answer.
     async fn workers_ai_stream(
         &self,
         model: &str,
@@ -273,7 +334,7 @@ pub trait Runtime {
         timeout_ms: u64,
         _total_ms: u64,
         _stall_ms: u64,
-        sink: &mut dyn FnMut(&[u8]),
+        sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<(), Transport> {
         let body = self.workers_ai(model, input, timeout_ms).await?;
         sink(body.to_string().as_bytes());

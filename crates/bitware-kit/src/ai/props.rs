@@ -194,10 +194,7 @@ fn one_megabyte_of_brackets_quotes_and_comments() {
         ("escaped quotes", fill("'{\\'")),
         ("string literals", fill("\"{\\")),
         ("closed objects", fill("{\"a\":[1,{'b':2}]}")),
-        (
-            "deep then shallow",
-            fill("[[[[{{{{") + &fill("}}}}]]]]"),
-        ),
+        ("deep then shallow", fill("[[[[{{{{") + &fill("}}}}]]]]")),
         ("prose", fill("it's {not} \"json\" /* */ ")),
     ];
     for (name, text) in &cases {

@@ -2,7 +2,7 @@
 //! Workers AI binding, `Delay` for backoff, `Date.now()` and `Math.random()`.
 
 use super::wire::HttpCall;
-use super::{HttpReply, Runtime, Transport};
+use super::{HttpReply, Runtime, Transport, MAX_ANSWER_BYTES, MAX_ERROR_BODY_BYTES};
 use crate::timing::{now_ms, random, sleep, with_timeout};
 
 /// The Workers AI binding every worker of the system binds the model under.
@@ -21,14 +21,15 @@ fn failed(what: &str, e: worker::Error) -> Transport {
     Transport::Failed(format!("{what} (details in the worker log)"))
 }
 
-/// Hand a body to `sink` chunk by chunk until it ends, the deadline passes
-/// (`Timeout`) or no byte comes for `stall_ms` (`Stalled`).
+/// Hand a body to `sink` chunk by chunk until it ends, `sink` has had enough
+/// (`Ok(false)`: the caller drops the call), the deadline passes (`Timeout`)
+/// or no byte comes for `stall_ms` (`Stalled`).
 async fn pump(
     stream: &mut ByteStream,
     deadline_ms: u64,
     stall_ms: u64,
-    sink: &mut dyn FnMut(&[u8]),
-) -> Result<(), Transport> {
+    sink: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<bool, Transport> {
     loop {
         let left = deadline_ms.saturating_sub(now_ms());
         if left == 0 {
@@ -36,13 +37,32 @@ async fn pump(
         }
         let wait = left.min(stall_ms.max(1));
         match with_timeout(wait, stream.next()).await {
-            Some(Some(Ok(bytes))) => sink(&bytes),
+            Some(Some(Ok(bytes))) => {
+                if !sink(&bytes) {
+                    return Ok(false);
+                }
+            }
             Some(Some(Err(e))) => return Err(failed("the stream broke", e)),
-            Some(None) => return Ok(()),
+            Some(None) => return Ok(true),
             None if wait < left => return Err(Transport::Stalled(stall_ms)),
             None => return Err(Transport::Timeout),
         }
     }
+}
+
+/// At most `limit` bytes of a body, as text (an error body is only summarised).
+async fn capped_text(response: &mut worker::Response, limit: usize) -> worker::Result<String> {
+    let mut stream = response.stream()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn provider_request(call: &HttpCall) -> Result<Request, Transport> {
@@ -69,7 +89,12 @@ impl Runtime for WorkerRuntime<'_> {
             let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
             let status = response.status_code();
             let retry_after = response.headers().get("retry-after").ok().flatten();
-            let body = response.text().await?;
+            let limit = if (200..300).contains(&status) {
+                MAX_ANSWER_BYTES
+            } else {
+                MAX_ERROR_BODY_BYTES
+            };
+            let body = capped_text(&mut response, limit).await?;
             Ok::<_, worker::Error>(HttpReply {
                 status,
                 retry_after,
@@ -113,7 +138,7 @@ impl Runtime for WorkerRuntime<'_> {
         timeout_ms: u64,
         total_ms: u64,
         stall_ms: u64,
-        sink: &mut dyn FnMut(&[u8]),
+        sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<HttpReply, Transport> {
         let deadline = now_ms() + total_ms.max(timeout_ms);
         let request = provider_request(call)?;
@@ -136,7 +161,12 @@ impl Runtime for WorkerRuntime<'_> {
         let retry_after = response.headers().get("retry-after").ok().flatten();
         if !(200..300).contains(&status) {
             let left = deadline.saturating_sub(now_ms()).max(1);
-            let body = match with_timeout(left.min(timeout_ms), response.text()).await {
+            let body = match with_timeout(
+                left.min(timeout_ms),
+                capped_text(&mut response, MAX_ERROR_BODY_BYTES),
+            )
+            .await
+            {
                 Some(Ok(body)) => body,
                 Some(Err(_)) => String::new(),
                 None => {
@@ -154,10 +184,11 @@ impl Runtime for WorkerRuntime<'_> {
             .stream()
             .map_err(|e| failed("the answer has no body", e))?;
         let pumped = pump(&mut stream, deadline, stall_ms, sink).await;
-        if pumped.is_err() {
+        // Ended early (an error, or an answer past its byte limit): drop the call.
+        if !matches!(pumped, Ok(true)) {
             controller.abort();
         }
-        pumped.map(|()| HttpReply {
+        pumped.map(|_| HttpReply {
             status,
             retry_after,
             body: String::new(),
@@ -171,7 +202,7 @@ impl Runtime for WorkerRuntime<'_> {
         timeout_ms: u64,
         total_ms: u64,
         stall_ms: u64,
-        sink: &mut dyn FnMut(&[u8]),
+        sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<(), Transport> {
         let deadline = now_ms() + total_ms.max(timeout_ms);
         let ai = self
@@ -183,7 +214,9 @@ impl Runtime for WorkerRuntime<'_> {
             Some(Err(e)) => return Err(failed("Workers AI failed", e)),
             None => return Err(Transport::Timeout),
         };
-        pump(&mut stream, deadline, stall_ms, sink).await
+        pump(&mut stream, deadline, stall_ms, sink)
+            .await
+            .map(|_| ())
     }
 
     async fn sleep(&self, ms: u64) {

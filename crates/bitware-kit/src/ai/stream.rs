@@ -8,7 +8,9 @@
 //! late chunk, `data: [DONE]`.
 //!
 //! A stream that ends before its terminal event is cut short: the reply is
-//! marked truncated. A server that ignored `stream: true` and answered one
+//! marked truncated. A decoder reads at most its byte limit (`with_limit`):
+//! past it `feed` answers `false` (stop reading) and keeps nothing more, so
+//! no answer can hold more of the isolate's memory than the limit. A server that ignored `stream: true` and answered one
 //! JSON body is read as before. While bytes arrive, `tokens()` and
 //! `elements()` say how far the answer has got (for progress).
 
@@ -34,7 +36,12 @@ pub struct StreamDecoder {
     /// Undecided until the first non-space byte: `{` means a plain JSON body.
     plain: Option<bool>,
     pending: Vec<u8>,
+    /// How much of `pending` holds no newline (scanned once, not per chunk).
+    scanned: usize,
     raw: Vec<u8>,
+    /// Bytes fed so far, and the most that will be read.
+    received: usize,
+    limit: usize,
     text: String,
     tool_json: String,
     refusal: String,
@@ -50,11 +57,19 @@ pub struct StreamDecoder {
 
 impl StreamDecoder {
     pub fn new(format: Format) -> StreamDecoder {
+        StreamDecoder::with_limit(format, usize::MAX)
+    }
+
+    /// A decoder that reads at most `limit` bytes of the answer.
+    pub fn with_limit(format: Format, limit: usize) -> StreamDecoder {
         StreamDecoder {
             format,
             plain: None,
             pending: Vec::new(),
+            scanned: 0,
             raw: Vec::new(),
+            received: 0,
+            limit,
             text: String::new(),
             tool_json: String::new(),
             refusal: String::new(),
@@ -84,14 +99,33 @@ impl StreamDecoder {
     }
 
     /// `feed`, then tell `progress` the running counts (live job progress).
-    pub fn feed_reporting(&mut self, bytes: &[u8], progress: Option<&Progress>) {
-        self.feed(bytes);
+    pub fn feed_reporting(&mut self, bytes: &[u8], progress: Option<&Progress>) -> bool {
+        let more = self.feed(bytes);
         if let Some(p) = progress {
             p.update(self.tokens(), self.elements());
         }
+        more
     }
 
-    pub fn feed(&mut self, bytes: &[u8]) {
+    /// True when the answer passed the byte limit (what came after it was
+    /// not read).
+    pub fn over_limit(&self) -> bool {
+        self.received > self.limit
+    }
+
+    /// Decode `bytes`; `false` once the answer has passed the byte limit:
+    /// stop reading, nothing more will be kept.
+    pub fn feed(&mut self, bytes: &[u8]) -> bool {
+        if self.over_limit() {
+            return false;
+        }
+        self.received = self.received.saturating_add(bytes.len());
+        if self.over_limit() {
+            self.pending.clear();
+            self.raw.clear();
+            self.scanned = 0;
+            return false;
+        }
         if self.plain.is_none() {
             if let Some(b) = bytes.iter().find(|b| !b.is_ascii_whitespace()) {
                 self.plain = Some(*b == b'{');
@@ -99,14 +133,23 @@ impl StreamDecoder {
         }
         if self.plain == Some(true) {
             self.raw.extend_from_slice(bytes);
-            return;
+            return true;
         }
         self.pending.extend_from_slice(bytes);
-        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line);
-            self.line(line.trim_end_matches(['\r', '\n']));
+        // Lines are cut from the front once per chunk; only new bytes are
+        // searched, so a long line arriving in small chunks stays linear.
+        let mut start = 0;
+        let mut from = self.scanned;
+        while let Some(pos) = self.pending[from..].iter().position(|b| *b == b'\n') {
+            let end = from + pos;
+            let line = String::from_utf8_lossy(&self.pending[start..end]).into_owned();
+            self.line(line.trim_end_matches('\r'));
+            start = end + 1;
+            from = start;
         }
+        self.pending.drain(..start);
+        self.scanned = self.pending.len();
+        true
     }
 
     fn line(&mut self, line: &str) {
@@ -416,5 +459,44 @@ mod tests {
         let r = d.finish(100).unwrap();
         assert_eq!(r.text.as_deref(), Some("{}"));
         assert_eq!(r.usage.output, 2);
+    }
+
+    #[test]
+    fn a_decoder_stops_at_its_byte_limit_and_keeps_nothing_past_it() {
+        let event = format!(
+            "data: {}\n\n",
+            json!({"choices": [{"delta": {"content": "x"}}]})
+        );
+        let mut d = StreamDecoder::with_limit(Format::Openai, 10 * event.len());
+        for _ in 0..10 {
+            assert!(d.feed(event.as_bytes()), "within the limit: read on");
+        }
+        assert!(!d.over_limit());
+        assert!(!d.feed(event.as_bytes()), "past it: stop");
+        assert!(d.over_limit());
+        assert!(!d.feed(event.as_bytes()), "and stay stopped");
+        assert!(d.pending.is_empty() && d.raw.is_empty());
+        // A plain JSON body is held to the same limit.
+        let mut d = StreamDecoder::with_limit(Format::Openai, 8);
+        assert!(d.feed(b"{\"a\":"));
+        assert!(!d.feed(b" 123456}"));
+        assert!(d.over_limit() && d.raw.is_empty());
+    }
+
+    #[test]
+    fn a_long_line_in_small_chunks_is_scanned_once() {
+        // 2 MB of one SSE line fed 64 bytes at a time: linear, not quadratic
+        // (the old scan re-read the whole pending line on every chunk).
+        let piece = "y".repeat(2 * 1024 * 1024);
+        let line = format!(
+            "data: {}\n\n",
+            json!({"choices": [{"delta": {"content": piece}}]})
+        );
+        let mut d = StreamDecoder::new(Format::Openai);
+        for chunk in line.as_bytes().chunks(64) {
+            d.feed(chunk);
+        }
+        assert_eq!(d.scanned, 0, "every line was cut");
+        assert_eq!(d.tokens(), (piece.len() as u64).div_ceil(4));
     }
 }

@@ -294,6 +294,71 @@ async fn refusals_move_to_the_next_provider() {
 }
 
 #[tokio::test]
+async fn a_refusal_s_own_words_never_reach_the_attempt() {
+    let words = "Refused. Internal: https://internal.example/admin key sk-live-0123456789abcdef";
+    let refusal = json!({"choices": [{"message": {"content": null, "refusal": words}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 2}});
+    let script = Script::new(vec![
+        Ok(HttpReply {
+            status: 200,
+            retry_after: None,
+            body: refusal.to_string(),
+        }),
+        ok_anthropic(r#"{"title": "y"}"#),
+    ]);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    let error = r.attempts[0].error.clone().unwrap();
+    assert_eq!(
+        error,
+        "openai (gpt-4o-mini) refused to answer this request; the next provider was tried. Rephrase the topic if every provider refuses it"
+    );
+    for leaked in ["internal.example", "sk-live", "Internal"] {
+        assert!(!error.contains(leaked), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_past_its_byte_cap_is_unusable_and_counts_at_its_worst_case() {
+    // A 200 whose body is larger than a call of 4 000 max tokens can need.
+    let huge = "x".repeat(answer_byte_cap(4000) + 1);
+    let body = json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": huge}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1}});
+    let script = Script::new(vec![
+        Ok(HttpReply {
+            status: 200,
+            retry_after: None,
+            body: body.to_string(),
+        }),
+        ok_openai(r#"{"title": "x"}"#, "stop"),
+    ]);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    assert!(r.result.is_ok(), "asked again, as for a truncation");
+    let first = &r.attempts[0];
+    assert_eq!(first.status, AttemptStatus::Truncated);
+    assert!(
+        first.error.as_deref().unwrap().contains("passed"),
+        "{first:?}"
+    );
+    assert_eq!(first.usage.output, 4000, "every allowed output token");
+    assert!(first.usage.input >= 1, "the prompt's worst case");
+    let user = script.calls.borrow()[1].body["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("cut off"), "{user}");
+}
+
+#[test]
+fn the_answer_byte_cap_grows_with_max_tokens_up_to_a_ceiling() {
+    assert_eq!(answer_byte_cap(0), ANSWER_BYTES_MARGIN);
+    assert_eq!(
+        answer_byte_cap(1000),
+        1000 * ANSWER_BYTES_PER_TOKEN + ANSWER_BYTES_MARGIN
+    );
+    assert!(answer_byte_cap(1000) < answer_byte_cap(2000));
+    assert_eq!(answer_byte_cap(u32::MAX), MAX_ANSWER_BYTES);
+}
+
+#[tokio::test]
 async fn timeouts_are_retried_but_the_deadline_ends_the_chain() {
     let script = Script::new(vec![Err(Transport::Timeout), Err(Transport::Timeout)]);
     let r = run(&script, &providers(), Budget::default(), 100_000).await;
@@ -363,4 +428,58 @@ fn secrets_never_print() {
     assert_eq!(format!("{s:?}"), "Secret(***)");
     assert!(!format!("{:?}", providers()).contains("k1"));
     assert!(Secret::new("  ".into()).is_none());
+}
+
+#[test]
+fn an_attempt_s_worst_case_is_priced_on_the_dearest_provider() {
+    let pricing = Pricing::default();
+    let mut r = request();
+    r.max_tokens = 1000;
+    // "s" + "u" + {"type":"object"}: 19 bytes, at 3 a token: 7 tokens.
+    let worst = attempt_worst_case_usd(&providers(), &pricing, &r).unwrap();
+    let price = |m: &str| pricing.price(m).unwrap();
+    let on = |p: Price| (7.0 * p.input + 1000.0 * p.output) / 1e6;
+    let expected = on(price("gpt-4o-mini")).max(on(price("claude-haiku-4-5")));
+    assert!((worst - expected).abs() < 1e-12, "{worst} vs {expected}");
+    let mut unpriced = providers();
+    unpriced[1].model = "no-such-model".into();
+    assert_eq!(attempt_worst_case_usd(&unpriced, &pricing, &r), None);
+}
+
+fn billing(content: &str, output: u64) -> Result<HttpReply, Transport> {
+    let body = json!({"model": "gpt-4o-mini", "choices": [{"message": {"content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": output}});
+    Ok(HttpReply {
+        status: 200,
+        retry_after: None,
+        body: body.to_string(),
+    })
+}
+
+#[tokio::test]
+async fn a_provider_that_bills_past_max_tokens_gets_no_further_attempt() {
+    // Usable, but billed 100 000 output tokens for a call of 4 000: kept,
+    // and marked.
+    let script = Script::new(vec![billing(r#"{"title": "x"}"#, 100_000)]);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    assert!(r.result.is_ok());
+    assert_eq!(r.attempts[0].overbilled_past, Some(4000));
+    assert!(r.attempts[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .starts_with("provider_overbilled: openai (gpt-4o-mini) billed 100000 output tokens for a call of 4000 max tokens"));
+    // Unusable and overbilled: no re-ask, no next provider.
+    let script = Script::new(vec![billing("not json", 100_000)]);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    assert!(
+        matches!(&r.result, Err(ChainError::ProvidersFailed(m)) if m.contains("provider_overbilled")),
+        "{:?}",
+        r.result
+    );
+    assert_eq!(script.calls.borrow().len(), 1, "no further call");
+    // Billing exactly max_tokens is not a fault.
+    let script = Script::new(vec![billing(r#"{"title": "x"}"#, 4000)]);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    assert_eq!(r.attempts[0].overbilled_past, None);
 }

@@ -64,6 +64,7 @@ impl App {
             worker_id: SERVICE_NAME,
             shared_secret: self.config.shared_secret.as_deref(),
             cache_kv: CACHE,
+            cache_seconds: bitware_kit::kam::DEFAULT_CACHE_SECONDS,
             timeout_ms: self.config.kam_timeout_ms,
         }
     }
