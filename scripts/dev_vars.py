@@ -27,6 +27,9 @@ CONFIG_VARS = [
     # issue 12: jobs outliving their request, streaming
     "JOB_TIMEOUT_MS", "WAIT_UNTIL_GRACE_MS", "MODEL_TOKENS_PER_SECOND",
     "AI_STREAM_STALL_MS", "QUEUE_FAULT_MARKER",
+    # issue 21: bounded streams, the KAM cache window; issue 27: alerts
+    "EVENT_STREAMS_PER_TENANT", "EVENTS_MAX_MS", "KAM_CACHE_SECONDS",
+    "ALERT_THRESHOLDS", "ALERT_WINDOW_SECONDS",
 ]
 DEFAULTS = {"SHARED_SECRET": "dev-shared-secret"}
 LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")

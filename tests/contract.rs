@@ -354,7 +354,8 @@ async fn an_outline_beyond_the_inline_tier_travels_inline_beside_its_reference_u
         .await;
         let mut body = granulate(&key, "course", 5);
         body["config"] = json!({"strategy": "single"});
-        let r = execute(&Who::Client, body, None).await;
+        let rid = unique("inline-beside-rid");
+        let r = execute(&Who::Client, body.clone(), Some(&rid)).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let out = &r.body["output"];
         assert_eq!(out["structureReference"]["type"], tier, "pad {pad}");
@@ -364,10 +365,16 @@ async fn an_outline_beyond_the_inline_tier_travels_inline_beside_its_reference_u
         let stored = get(url, &Who::Client).await;
         assert_eq!(stored.status, 200, "{}", stored.body);
         assert_eq!(out["structure"], stored.body["structure"], "{tier}");
-        // A replay (the Resource Manager's retry) answers the same.
-        let id = out["jobId"].as_i64().unwrap();
-        let job = get(&format!("/api/jobs/{id}"), &Who::Client).await;
-        assert_eq!(job.status, 200, "{}", job.body);
+        // A replay (the Resource Manager's retry) answers the same, the
+        // outline read back from its tier (the stored row keeps a reference).
+        let replay = execute(&Who::Client, body, Some(&rid)).await;
+        assert_eq!(replay.status, 200, "{}", replay.body);
+        assert_eq!(replay.header("Idempotent-Replay"), Some("true"));
+        assert_eq!(replay.body["output"]["structure"], stored.body["structure"]);
+        assert_eq!(
+            replay.body["output"]["structureReference"],
+            out["structureReference"]
+        );
     }
     // Past 512 KiB only the reference travels.
     let key = unique("by-reference");

@@ -109,15 +109,18 @@ pub async fn granulate(
     let (submitted, placement, prepared) =
         granulator::submit(app, db, payer, &request, execution_id, asynchronous).await?;
     match submitted {
-        Submitted::Replay(envelope) => Ok(finished(envelope, true)),
+        Submitted::Replay(envelope) => Ok(finished(
+            granulator::with_structure(app, db, envelope).await?,
+            true,
+        )),
         Submitted::Running { job_id } if asynchronous => Ok(accepted(job_id)),
-        Submitted::Running { job_id } => wait(db, job_id, until, started, true).await,
+        Submitted::Running { job_id } => wait(app, db, job_id, until, started, true).await,
         Submitted::Claimed { job_id, run } if placement == Placement::Queue => {
             queue_jobs::enqueue(app, db, job_id, run).await?;
             if asynchronous {
                 Ok(accepted(job_id))
             } else {
-                wait(db, job_id, until, started, false).await
+                wait(app, db, job_id, until, started, false).await
             }
         }
         Submitted::Claimed { job_id, run } => {
@@ -153,6 +156,7 @@ pub async fn rerun(
 
 /// Wait on a job someone else runs (the queue, or an earlier request).
 async fn wait(
+    app: &crate::types::env::App,
     db: &Database,
     job_id: i64,
     until: u64,
@@ -160,7 +164,10 @@ async fn wait(
     joined: bool,
 ) -> AppResult<Reply> {
     match granulator::wait_for(db, job_id, until).await? {
-        Waited::Completed(envelope) => Ok(finished(envelope, joined)),
+        Waited::Completed(envelope) => Ok(finished(
+            granulator::with_structure(app, db, envelope).await?,
+            joined,
+        )),
         Waited::Failed(error) => Err(error),
         Waited::Running => Err(still_running(job_id, started)),
     }

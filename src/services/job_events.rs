@@ -25,7 +25,7 @@ const EVENTS_POLL_MS: u64 = 250;
 const EVENTS_POLL_MAX_MS: u64 = 1_000;
 const EVENTS_EVERY_MS: u64 = 1_000;
 /// A stream's lease on its tenant's allowance lasts this long unless renewed
-/// (renewed every [`LEASE_RENEW_MS`] while the stream runs).
+/// (renewed every `LEASE_RENEW_MS` while the stream runs).
 pub const LEASE_MS: u64 = 30_000;
 const LEASE_RENEW_MS: u64 = 10_000;
 /// The reconnect delay a stream that reached its maximum suggests (`retry:`).

@@ -53,7 +53,19 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let f = self.work_out(&draft, verdict.as_ref(), attempts).await?;
         let envelope = serde_json::to_value(self.envelope(&draft, verdict.as_ref(), attempts, &f))
             .map_err(|e| AppError::internal(format!("the answer could not be written: {e}")))?;
-        let result_json = envelope.to_string();
+        // The stored answer keeps a KV/R2-tier outline by reference only (a
+        // D1 row holds no large outline, and an export's INSERTs stay under
+        // D1's 100 KB statement limit); a replay puts it back inline
+        // (`with_structure`).
+        let result_json = if envelope["output"].get("structureReference").is_some() {
+            let mut stored = envelope.clone();
+            if let Some(output) = stored["output"].as_object_mut() {
+                output.remove("structure");
+            }
+            stored.to_string()
+        } else {
+            envelope.to_string()
+        };
         let validation_row = verdict.as_ref().map(|v| {
             let (vu, vc) = totals(
                 &attempts

@@ -29,7 +29,7 @@ mod memory;
 mod tests;
 
 pub use plan::chain_error;
-pub use revalidate::{load_structure, revalidate, Revalidated};
+pub use revalidate::{load_structure, revalidate, with_structure, Revalidated};
 pub use wait::{failure_error, still_running, Waited};
 
 use crate::services::ai_provider::runtime::WorkerRuntime;

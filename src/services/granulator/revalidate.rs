@@ -76,6 +76,28 @@ pub async fn load_structure(
     Ok((outline, "elements"))
 }
 
+/// A stored answer as it is served again (a replay, a join): an outline
+/// kept out of the stored row (KV/R2 tier) goes back inline when it fits
+/// the answer (`storage::ANSWER_INLINE_LIMIT`), read from its tier.
+pub async fn with_structure(app: &App, db: &Database, mut envelope: Value) -> AppResult<Value> {
+    let output = &envelope["output"];
+    if output.get("structure").is_some() {
+        return Ok(envelope);
+    }
+    let fits = output["structureReference"]["sizeBytes"]
+        .as_u64()
+        .is_some_and(|size| usize::try_from(size).is_ok_and(|s| s <= storage::ANSWER_INLINE_LIMIT));
+    let (true, Some(job_id)) = (fits, output["jobId"].as_i64()) else {
+        return Ok(envelope);
+    };
+    let Some(job) = db.job(job_id, None).await? else {
+        return Ok(envelope);
+    };
+    let (outline, _) = load_structure(app, db, &job, false).await?;
+    envelope["output"]["structure"] = outline.to_value();
+    Ok(envelope)
+}
+
 /// The caller's completed job, the request it was made from and its type:
 /// 404 when it is not the caller's, 409 while it is not completed.
 async fn completed_job(
