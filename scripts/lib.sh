@@ -14,6 +14,9 @@ STACK_PRICING='{"models":{"claude-3-5-haiku-latest":{"input":0.8,"output":4.0},"
 # A stream silent this long is retried (tests/async_jobs.rs stalls the mock past it;
 # generous, so a loaded CI box is not mistaken for a stalled provider).
 STACK_STREAM_STALL_MS=3000
+# A started run silent this long is taken over (tests/panic.rs waits it out;
+# the smallest allowed, three of a live run's 5-s heartbeats).
+STACK_JOB_STALL_MS=15000
 # KAM's positive answers are trusted this long (a logout takes effect within it).
 STACK_KAM_CACHE_SECONDS=2
 # Queued jobs whose topic holds this marker make the consumer fail (dead-letter test).
@@ -40,6 +43,7 @@ start_stack() {
     --var "AI_ATTEMPT_TIMEOUT_MS:$STACK_ATTEMPT_TIMEOUT_MS" --var "AI_BACKOFF_BASE_MS:50" --var "AI_RETRY_AFTER_CAP_MS:1500" \
     --var "KAM_TIMEOUT_MS:1000" --var "KAM_CACHE_SECONDS:$STACK_KAM_CACHE_SECONDS" --var "PRICING:$STACK_PRICING" \
     --var "AI_STREAM_STALL_MS:$STACK_STREAM_STALL_MS" --var "QUEUE_FAULT_MARKER:$STACK_QUEUE_FAULT_MARKER" \
+    --var "JOB_STALL_MS:$STACK_JOB_STALL_MS" \
     --var "TEST_PANIC_ROUTE:enabled"
   if ! wait_http "http://127.0.0.1:$worker_port/" 120 "$WORKER_PGID"; then
     echo "wrangler dev did not start:"; tail -n 40 "$work/wrangler.log"; return 1

@@ -103,6 +103,10 @@ fn panic_on_purpose() -> ! {
     panic!("test-panic-route: a panic on purpose, with text no answer may show");
 }
 
+/// Jobs the sweep ends at most per run (each is one D1 batch; the rest wait
+/// for the next run, 5 minutes later).
+const SWEEP_LIMIT: u32 = 200;
+
 /// Cron (wrangler.toml `[triggers]`): end jobs abandoned past their deadline.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -114,7 +118,10 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match services::database::Database::new(&app) {
         Ok(db) => {
             let now = services::timing::now_ms();
-            match db.fail_abandoned_jobs(now).await {
+            match db
+                .fail_abandoned_jobs(now, &services::timing::day_of(now), SWEEP_LIMIT)
+                .await
+            {
                 Ok(n) => worker::console_log!("scheduled: {n} abandoned job(s) marked failed"),
                 Err(e) => worker::console_error!("scheduled: sweep failed: {e}"),
             }

@@ -42,6 +42,14 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
                 "schema": {"type": "string", "minLength": 1, "maxLength": crate::types::api::MAX_EXECUTION_ID_LEN, "pattern": crate::types::api::REQUEST_ID_PATTERN},
                 "description": "the idempotency key (a repeated key joins or replays the job)"}));
         }
+        RouteId::JobEvents => doc.responses.push((
+            "429",
+            json!({
+                "description": "`too_many_streams`: the caller's tenant already holds `EVENT_STREAMS_PER_TENANT` (10 by default) events streams open; try again after `Retry-After` seconds, or follow `GET /api/jobs/{id}/status` (docs/limits.md)",
+                "headers": {"Retry-After": {"description": "seconds until a lease of the tenant's may have expired", "schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+                "content": {"application/json": {"schema": reference("Error")}},
+            }),
+        )),
         RouteId::Health => doc.responses.push((
             "503",
             json!({"description": "degraded: a dependency check failed", "content": {"application/json": {"schema": doc.ok.1}}}),

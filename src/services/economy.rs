@@ -261,6 +261,7 @@ mod tests {
                 wait_until_grace_ms: 20_000,
                 event_streams_per_tenant: 10,
                 events_max_ms: 300_000,
+                stall_ms: 90_000,
             },
         };
         let template = Template {

@@ -2,21 +2,19 @@
 //! (`consume`, and `dead_letter` for messages the queue gave up on).
 //!
 //! A message names a job and its run. The consumer takes the job only if that
-//! run is still waiting (or its runner stopped beating), so a redelivered
-//! message never starts a second generation. A message whose consumer kept
+//! run is still waiting, or its runner wrote no heartbeat for `JOB_STALL_MS`
+//! (then under the next run number, what the old runner streamed booked), so
+//! a redelivered message never starts a second generation. A message whose consumer kept
 //! failing reaches the dead-letter queue, whose consumer ends the run `failed`
 //! with the reason: nothing is left `processing`.
 
 use crate::services::database::Database;
 use crate::services::granulator;
-use crate::services::timing::now_ms;
+use crate::services::timing::{day_of, now_ms};
 use crate::types::env::{App, JOB_QUEUE};
 use crate::types::job::JobStatus;
 use bitware_kit::error::{worker_log, AppError, AppResult};
 use serde::{Deserialize, Serialize};
-
-/// A runner silent this long (no progress or stage write) has gone away.
-const STALE_RUNNER_MS: u64 = 90_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,16 +72,24 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
         Ok(db) => db,
         Err(_) => return Delivery::Retry,
     };
-    match db
-        .start_queued(message.job_id, message.run, now_ms(), STALE_RUNNER_MS)
+    let now = now_ms();
+    let run = match db
+        .start_queued(
+            message.job_id,
+            message.run,
+            now,
+            app.config.jobs.stall_ms,
+            &day_of(now),
+        )
         .await
     {
-        Ok(true) => {}
+        // This run, or the next one when its runner went away.
+        Ok(Some(run)) => run,
         // Taken by another delivery, finished, or run again under a newer run.
-        Ok(false) => return Delivery::Ack,
+        Ok(None) => return Delivery::Ack,
         Err(_) => return Delivery::Retry,
-    }
-    match granulator::run_job(app.clone(), message.job_id, message.run, None)
+    };
+    match granulator::run_job(app.clone(), message.job_id, run, None)
         .await
         .0
     {

@@ -67,6 +67,9 @@ pub struct JobSettings {
     pub event_streams_per_tenant: u32,
     /// The longest one events stream stays open (it ends with `retry:`).
     pub events_max_ms: u64,
+    /// A started run that wrote no heartbeat for this long has gone away:
+    /// a request with its key, or the queue, takes it over.
+    pub stall_ms: u64,
 }
 
 fn read(env: &Env, name: &str) -> Option<String> {
@@ -175,6 +178,7 @@ impl Config {
                 event_streams_per_tenant: read_number(env, "EVENT_STREAMS_PER_TENANT", 10, 1, 1_000)
                     as u32,
                 events_max_ms: read_number(env, "EVENTS_MAX_MS", 300_000, 10_000, 900_000),
+                stall_ms: read_number(env, "JOB_STALL_MS", 90_000, 15_000, 600_000),
             },
             alerts: AlertConfig::from_vars(
                 read(env, "ALERT_THRESHOLDS").as_deref(),

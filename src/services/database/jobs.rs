@@ -176,32 +176,45 @@ impl Database {
     }
 
     /// The queue consumer takes a queued job: only one delivery of one run
-    /// may, unless the runner that took it stopped beating for `stale_ms`.
+    /// may. A run that another delivery started and that wrote no heartbeat
+    /// for `stall_ms` has gone away: it is booked at what it had streamed and
+    /// taken over under the next run number (so whatever it still does is
+    /// refused). `Some(run)` is the run to go on with; `None`: taken by another
+    /// delivery, finished, or run again under a newer run.
     pub async fn start_queued(
         &self,
         job_id: i64,
         run: u32,
         now_ms: u64,
-        stale_ms: u64,
-    ) -> AppResult<bool> {
+        stall_ms: u64,
+        today: &str,
+    ) -> AppResult<Option<u32>> {
         #[derive(Deserialize)]
         struct Started {
-            #[allow(dead_code)]
-            id: i64,
+            run_count: u32,
         }
-        let stmt = self.stmt(
+        let cutoff = now_ms.saturating_sub(stall_ms);
+        // Only a started run silent since the cutoff is booked (a deadline
+        // of 0 is never passed: the sweep, not the queue, ends late runs).
+        let mut statements = self.book_stopped_run(job_id, 0, cutoff, today, false)?;
+        let take_at = statements.len();
+        statements.push(self.stmt(
             &format!(
-                "UPDATE granulation_jobs SET started_at_ms = ?3, heartbeat_at_ms = ?3, progress_tokens = 0, progress_elements = 0, \
+                "UPDATE granulation_jobs SET run_count = run_count + CASE WHEN started_at_ms IS NULL THEN 0 ELSE 1 END, \
+                 started_at_ms = ?3, heartbeat_at_ms = ?3, progress_tokens = 0, progress_elements = 0, \
                  progress_branches_done = 0, progress_branches_total = 0, \
                  updated_at = {NOW} WHERE id = ?1 AND run_count = ?2 AND status = 'processing' \
-                 AND (started_at_ms IS NULL OR coalesce(heartbeat_at_ms, started_at_ms) < ?4) RETURNING id"
+                 AND (started_at_ms IS NULL OR coalesce(heartbeat_at_ms, started_at_ms) < ?4) RETURNING run_count"
             ),
-            &[i(job_id), u(run as u64), u(now_ms), u(now_ms.saturating_sub(stale_ms))],
-        )?;
-        Ok(self
-            .first::<Started>("starting a queued job", stmt)
-            .await?
-            .is_some())
+            &[i(job_id), u(u64::from(run)), u(now_ms), u(cutoff)],
+        )?);
+        let results = self.batch("starting a queued job", statements).await?;
+        Ok(
+            super::batch_rows::<Started>("starting a queued job", results.get(take_at))?
+                .into_iter()
+                .next()
+                .map(|s| s.run_count),
+        )
     }
 
     /// Progress of the running model calls (and branches of a fanned-out
@@ -209,6 +222,7 @@ impl Database {
     pub async fn write_progress(
         &self,
         job_id: i64,
+        run: u32,
         p: &ProgressWrite,
         now_ms: u64,
     ) -> AppResult<()> {
@@ -216,7 +230,7 @@ impl Database {
             &format!(
                 "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, \
                  progress_branches_done = ?5, progress_branches_total = ?6, updated_at = {NOW} \
-                 WHERE id = ?1 AND status = 'processing'"
+                 WHERE id = ?1 AND status = 'processing' AND run_count = ?7"
             ),
             &[
                 i(job_id),
@@ -225,13 +239,26 @@ impl Database {
                 u(now_ms),
                 u(p.branches_done),
                 u(p.branches_total),
+                u(u64::from(run)),
             ],
         )?;
         self.run("writing a job's progress", stmt).await.map(|_| ())
     }
 
-    pub async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
-        let stmt = self.stmt(&format!("UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"), &[i(job_id), t(stage.as_str()), u(now_ms)])?;
+    pub async fn set_stage(
+        &self,
+        job_id: i64,
+        run: u32,
+        stage: Stage,
+        now_ms: u64,
+    ) -> AppResult<()> {
+        let stmt = self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} \
+                 WHERE id = ?1 AND status = 'processing' AND run_count = ?4"
+            ),
+            &[i(job_id), t(stage.as_str()), u(now_ms), u(u64::from(run))],
+        )?;
         self.run("updating a job's stage", stmt).await.map(|_| ())
     }
 }

@@ -15,12 +15,13 @@ mod jobs;
 mod runs;
 mod spend;
 mod stats;
+mod stopped;
 mod streams;
 mod templates;
 mod validation;
 
 pub use attempts::AttemptRow;
-pub use claims::{Claim, NewJob};
+pub use claims::{stalled, Claim, Moment, NewJob, PlannedCall};
 pub use jobs::{JobFilter, JobPayload, JobRow, JobState};
 pub use runs::{Completion, Failure};
 pub use spend::{DaySpend, JobBound, Refused, Reservation};
@@ -28,6 +29,7 @@ pub use stats::{
     AnalyticsDay, ClientJobs, ConsumptionTotals, DailyConsumption, JobsByStatus, ModelConsumption,
     ProviderConsumption, TemplatePerformance, TypeJobs,
 };
+pub use stopped::{run_superseded, STOPPED_RUN_NOTE};
 pub use validation::{NewValidation, ValidationRow};
 
 use crate::types::env::{App, DB};

@@ -1,6 +1,7 @@
 //! How a run ends on `granulation_jobs`: completed (with its elements,
 //! attempts, verdict, template analytics and settled spend, in one batch) or
-//! failed (with the usage it incurred); and the sweep of abandoned runs.
+//! failed (with the usage it incurred), each only while its run owns the job
+//! (`stopped.rs`).
 
 use super::{changes, flag, i, n, on, ot, t, u, Database, NewValidation, NOW};
 use crate::services::ai_provider::Attempt;
@@ -14,6 +15,8 @@ use worker::D1PreparedStatement;
 /// What a finished job writes, in one batch.
 pub struct Completion<'a> {
     pub job_id: i64,
+    /// The run that made it: only while it still owns the job is it stored.
+    pub run: u32,
     pub client_id: &'a str,
     pub template_id: i64,
     pub provider: &'a str,
@@ -38,6 +41,8 @@ pub struct Completion<'a> {
 
 pub struct Failure<'a> {
     pub job_id: i64,
+    /// The run that failed: only while it still owns the job is it recorded.
+    pub run: u32,
     pub client_id: &'a str,
     pub template_id: i64,
     pub code: &'a str,
@@ -52,8 +57,9 @@ pub struct Failure<'a> {
 }
 
 impl Database {
-    /// Everything a finished job writes, atomically, in one round trip.
-    pub async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
+    /// Everything a finished job writes, atomically, in one round trip;
+    /// `false` (nothing written) when its run no longer owns the job.
+    pub async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool> {
         let mut statements = self.element_statements(c.job_id, c.elements)?;
         let validation_passed = c
             .validation
@@ -117,13 +123,13 @@ impl Database {
             c.cost_usd.unwrap_or(0.0),
             c.date,
         )?);
-        self.batch("storing a finished job", statements)
+        self.ending_batch("storing a finished job", c.job_id, c.run, statements)
             .await
-            .map(|_| ())
     }
 
-    /// A failed job: final state, reason, and the usage of the attempts it made.
-    pub async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
+    /// A failed job: final state, reason, and the usage of the attempts it
+    /// made; `false` (nothing written) when its run no longer owns the job.
+    pub async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool> {
         let mut statements = vec![self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET status = 'failed', stage = 'failed', failure_code = ?2, failure_reason = ?3, provider = ?4, \
@@ -162,23 +168,8 @@ impl Database {
             f.cost_usd.unwrap_or(0.0),
             f.date,
         )?);
-        self.batch("recording a failed job", statements)
+        self.ending_batch("recording a failed job", f.job_id, f.run, statements)
             .await
-            .map(|_| ())
-    }
-
-    /// Jobs still `processing` past their deadline lost their worker (an
-    /// evicted isolate, a crash): end them `failed` so nothing stays in flight.
-    pub async fn fail_abandoned_jobs(&self, now_ms: u64) -> AppResult<usize> {
-        let stmt = self.stmt(
-            &format!(
-                "UPDATE granulation_jobs SET status = 'failed', stage = 'failed', failure_code = 'abandoned', \
-                 failure_reason = 'the run stopped before finishing (its worker went away); send the request again to retry', \
-                 updated_at = {NOW} WHERE status = 'processing' AND deadline_at < ?1"
-            ),
-            &[u(now_ms)],
-        )?;
-        self.run("failing abandoned jobs", stmt).await
     }
 
     /// End a run that never produced a result (dead-lettered, never enqueued).

@@ -5,7 +5,7 @@ use super::job::{Draft, Job};
 use super::ports::{JobStore, StructureStore, TemplateSource};
 use crate::helpers::economy::efficiency;
 use crate::services::ai_provider::{totals, Attempt, Runtime};
-use crate::services::database::{Completion, Failure, NewValidation};
+use crate::services::database::{run_superseded, Completion, Failure, NewValidation};
 use crate::services::envelope::{
     Granulated, Metadata, Output, QualityOf, StructureReference, Summary, TokensUsed, Usage,
 };
@@ -77,10 +77,12 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             NewValidation::of(v, &vu, vc)
         });
         let p = &self.plan;
-        self.ports
+        let stored = self
+            .ports
             .jobs
             .complete_job(&Completion {
                 job_id: self.job_id,
+                run: self.run,
                 client_id: self.client_id,
                 template_id: p.template.id,
                 provider: &draft.provider,
@@ -103,6 +105,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 date: &day_of(f.now),
             })
             .await?;
+        if !stored {
+            // Taken over or ended while it ran: what it made is not stored.
+            return Err(run_superseded(self.job_id, self.run));
+        }
         Ok(envelope)
     }
 
@@ -127,7 +133,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             let now = self.ports.now_ms();
             self.ports
                 .jobs
-                .set_stage(self.job_id, Stage::Storing, now)
+                .set_stage(self.job_id, self.run, Stage::Storing, now)
                 .await?;
         }
         let location = self
@@ -291,8 +297,12 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let (usage, cost): (TokenUsage, Option<f64>) = totals(attempts);
         let last = attempts.last();
         let now = self.ports.now_ms();
+        if error.code == "run_superseded" {
+            return error;
+        }
         let failure = Failure {
             job_id: self.job_id,
+            run: self.run,
             client_id: self.client_id,
             template_id: self.plan.template.id,
             code: error.code,
@@ -305,11 +315,13 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             attempts,
             date: &day_of(now),
         };
-        if let Err(e) = self.ports.jobs.fail_job(&failure).await {
-            bitware_kit::error::worker_log(&format!(
+        match self.ports.jobs.fail_job(&failure).await {
+            Ok(true) => {}
+            Ok(false) => return run_superseded(self.job_id, self.run),
+            Err(e) => bitware_kit::error::worker_log(&format!(
                 "job {} could not be marked failed: {e}",
                 self.job_id
-            ));
+            )),
         }
         let summary: Vec<Value> = attempts
             .iter()

@@ -61,6 +61,7 @@ pub(super) fn config() -> Config {
             wait_until_grace_ms: 20_000,
             event_streams_per_tenant: 10,
             events_max_ms: 300_000,
+            stall_ms: 90_000,
         },
     }
 }

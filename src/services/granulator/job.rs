@@ -25,6 +25,9 @@ use std::rc::Rc;
 /// At most one progress write a second while a model call streams.
 const PROGRESS_WRITE_MS: u64 = 1_000;
 const PROGRESS_POLL_MS: u64 = 250;
+/// The longest a running job goes without writing its heartbeat; the stall
+/// period (`JOB_STALL_MS`, 90 s by default) must stay well above it.
+pub(super) const HEARTBEAT_MS: u64 = 5_000;
 
 /// Run a claimed job to its end; the job ends `completed` or `failed`.
 pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
@@ -58,17 +61,22 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         // first tokens are written within a poll of arriving.
         let writer = async {
             let mut seen = progress.version();
-            let mut written_at = 0u64;
+            let mut written_at = ports.now_ms();
             loop {
                 ports.runtime.sleep(PROGRESS_POLL_MS).await;
                 let now = ports.now_ms();
-                if progress.version() != seen && now.saturating_sub(written_at) >= PROGRESS_WRITE_MS
+                let since = now.saturating_sub(written_at);
+                // A heartbeat even when nothing moved (a call before its first
+                // token, a backoff, a review), so a live run is never taken
+                // for a stopped one (`JOB_STALL_MS`).
+                if (progress.version() != seen && since >= PROGRESS_WRITE_MS)
+                    || since >= HEARTBEAT_MS
                 {
                     seen = progress.version();
                     written_at = now;
                     let _ = ports
                         .jobs
-                        .write_progress(job_id, &progress.snapshot(), now)
+                        .write_progress(job_id, run, &progress.snapshot(), now)
                         .await;
                 }
             }
@@ -313,6 +321,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
 
     async fn set_stage(&self, stage: Stage) -> AppResult<()> {
         let now = self.ports.now_ms();
-        self.ports.jobs.set_stage(self.job_id, stage, now).await
+        self.ports
+            .jobs
+            .set_stage(self.job_id, self.run, stage, now)
+            .await
     }
 }

@@ -1,19 +1,20 @@
 //! In-memory twins of the pipeline's ports, for native tests: a job store
-//! with D1's claim, spend and settlement rules (`database.rs` is the
-//! original; keep them in step), structure and template stores, and a model
+//! with D1's claim, spend and settlement rules (`services/database/`:
+//! `claims.rs`, `runs.rs`, `stopped.rs` and `spend.rs` are the originals; keep
+//! them in step), structure and template stores, and a model
 //! that answers scripted replies in the OpenAI wire format on a virtual clock.
 
 use super::ports::{JobStore, StoredJob, StructureStore, TemplateSource};
 use crate::services::ai_provider::wire::HttpCall;
 use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
 use crate::services::database::{
-    Claim, Completion, DaySpend, Failure, JobState, NewJob, Reservation,
+    stalled, Claim, Completion, DaySpend, Failure, JobState, Moment, NewJob, Reservation,
 };
 use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
 use crate::types::env::STRUCTURES;
-use crate::types::job::{JobStatus, ProgressWrite, Stage};
+use crate::types::job::{JobStatus, ProgressWrite, RunMode, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::{AppError, AppResult};
@@ -43,6 +44,12 @@ pub struct JobRecord {
     pub progress_writes: u32,
     /// The last progress written (tokens, elements, branches).
     pub last_progress: ProgressWrite,
+    /// The run's last heartbeat (`None` until a runner started it).
+    pub beat_at: Option<u64>,
+    /// The planned output price (USD per 1M tokens) a stopped run is booked at.
+    pub planned_output_price: Option<f64>,
+    /// Output tokens booked as estimates of runs that stopped.
+    pub estimated_tokens: u64,
 }
 
 #[derive(Default)]
@@ -77,6 +84,26 @@ impl MemoryJobs {
         Ok(())
     }
 
+    /// Whether run `run` still owns the job (D1's `guard_statement`).
+    fn owns(&self, job_id: i64, run: u32) -> bool {
+        let jobs = self.jobs.borrow();
+        let j = &jobs[(job_id - 1) as usize];
+        j.status == JobStatus::Processing && j.run_count == run
+    }
+
+    /// Book what the stopped run of the job at `index` had streamed, at its
+    /// planned output price (D1's `book_stopped_run`); what it cost.
+    fn book_stopped_run(&self, index: usize) -> f64 {
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[index];
+        let tokens = j.last_progress.tokens;
+        let cost = j.planned_output_price.unwrap_or(0.0) * tokens as f64 / 1_000_000.0;
+        j.estimated_tokens += tokens;
+        j.cost_usd += cost;
+        j.last_progress = ProgressWrite::default();
+        cost
+    }
+
     fn link(&self, reservation: &Reservation, job_id: i64) {
         if let Some(r) = self
             .reservations
@@ -108,7 +135,12 @@ impl MemoryJobs {
         });
     }
 
-    fn existing(&self, job: &NewJob<'_>, now_ms: u64) -> Option<(usize, Option<Claim>)> {
+    fn existing(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        stall_ms: u64,
+    ) -> Option<(usize, Option<Claim>)> {
         let jobs = self.jobs.borrow();
         let i = jobs
             .iter()
@@ -123,7 +155,9 @@ impl MemoryJobs {
                     result: serde_json::from_str(j.result_json.as_deref().unwrap_or("null"))
                         .unwrap_or(Value::Null),
                 }),
-                JobStatus::Processing if j.deadline_at >= now_ms => {
+                JobStatus::Processing
+                    if j.deadline_at >= now_ms && !stalled(j.beat_at, now_ms, stall_ms) =>
+                {
                     Some(Claim::InProgress { job_id: j.id })
                 }
                 _ => None,
@@ -158,11 +192,14 @@ impl JobStore for MemoryJobs {
     async fn claim_job(
         &self,
         job: &NewJob<'_>,
-        now_ms: u64,
+        now: Moment<'_>,
         reservation: &Reservation,
     ) -> AppResult<Claim> {
         self.check()?;
-        match self.existing(job, now_ms) {
+        let now_ms = now.ms;
+        let beat_at = (job.run_mode == RunMode::Inline).then_some(now_ms);
+        let planned_output_price = job.planned.and_then(|p| p.output_price);
+        match self.existing(job, now_ms, now.stall_ms) {
             None => {
                 let mut jobs = self.jobs.borrow_mut();
                 let id = jobs.len() as i64 + 1;
@@ -184,6 +221,9 @@ impl JobStore for MemoryJobs {
                     elements: 0,
                     progress_writes: 0,
                     last_progress: ProgressWrite::default(),
+                    beat_at,
+                    planned_output_price,
+                    estimated_tokens: 0,
                 });
                 drop(jobs);
                 self.link(reservation, id);
@@ -194,10 +234,19 @@ impl JobStore for MemoryJobs {
                 })
             }
             Some((_, Some(claim))) => Ok(claim),
-            // Failed, or abandoned past its deadline: run it again.
+            // Failed, or its run stopped: book what a stopped run had
+            // streamed (its reservations released), then run it again.
             Some((i, None)) => {
+                if self.jobs.borrow()[i].status == JobStatus::Processing {
+                    let id = self.jobs.borrow()[i].id;
+                    let spent = self.book_stopped_run(i);
+                    self.settle_job(id, spent);
+                }
                 let mut jobs = self.jobs.borrow_mut();
                 let j = &mut jobs[i];
+                j.beat_at = beat_at;
+                j.planned_output_price = planned_output_price;
+                j.last_progress = ProgressWrite::default();
                 j.status = JobStatus::Processing;
                 j.stages.push(Stage::Generating);
                 j.run_count += 1;
@@ -218,8 +267,13 @@ impl JobStore for MemoryJobs {
         }
     }
 
-    async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
-        Ok(self.existing(job, now_ms).and_then(|(_, c)| c))
+    async fn existing_claim(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        stall_ms: u64,
+    ) -> AppResult<Option<Claim>> {
+        Ok(self.existing(job, now_ms, stall_ms).and_then(|(_, c)| c))
     }
 
     async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>> {
@@ -267,26 +321,39 @@ impl JobStore for MemoryJobs {
             }))
     }
 
-    async fn set_stage(&self, job_id: i64, stage: Stage, _now_ms: u64) -> AppResult<()> {
+    async fn set_stage(&self, job_id: i64, run: u32, stage: Stage, now_ms: u64) -> AppResult<()> {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(job_id - 1) as usize];
-        if j.status == JobStatus::Processing {
+        if j.status == JobStatus::Processing && j.run_count == run {
             j.stages.push(stage);
+            j.beat_at = Some(now_ms);
         }
         Ok(())
     }
 
-    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, _now_ms: u64) -> AppResult<()> {
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        run: u32,
+        p: &ProgressWrite,
+        now_ms: u64,
+    ) -> AppResult<()> {
         let mut jobs = self.jobs.borrow_mut();
         let job = &mut jobs[(job_id - 1) as usize];
-        job.progress_writes += 1;
-        job.last_progress = *p;
+        if job.status == JobStatus::Processing && job.run_count == run {
+            job.progress_writes += 1;
+            job.last_progress = *p;
+            job.beat_at = Some(now_ms);
+        }
         Ok(())
     }
 
-    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
+    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool> {
         self.check()?;
+        if !self.owns(c.job_id, c.run) {
+            return Ok(false);
+        }
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(c.job_id - 1) as usize];
         j.status = JobStatus::Completed;
@@ -297,11 +364,14 @@ impl JobStore for MemoryJobs {
         j.attempts.extend(c.attempts.iter().cloned());
         drop(jobs);
         self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
-        Ok(())
+        Ok(true)
     }
 
-    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
+    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool> {
         self.check()?;
+        if !self.owns(f.job_id, f.run) {
+            return Ok(false);
+        }
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(f.job_id - 1) as usize];
         j.status = JobStatus::Failed;
@@ -312,7 +382,7 @@ impl JobStore for MemoryJobs {
         j.attempts.extend(f.attempts.iter().cloned());
         drop(jobs);
         self.settle_job(f.job_id, f.cost_usd.unwrap_or(0.0));
-        Ok(())
+        Ok(true)
     }
 
     async fn record_attempts(

@@ -7,7 +7,7 @@
 
 use crate::services::ai_provider::{Attempt, Runtime};
 use crate::services::database::{
-    Claim, Completion, Database, Failure, JobState, NewJob, Reservation,
+    Claim, Completion, Database, Failure, JobState, Moment, NewJob, Reservation,
 };
 use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
@@ -41,23 +41,40 @@ pub trait JobStore: SpendLedger {
     ) -> AppResult<Option<Value>>;
     /// Create the job or find what became of an earlier request with its key;
     /// a run claimed here takes over `reservation`.
+    /// A run that stopped (past its deadline, or silent for `now.stall_ms`)
+    /// is booked at what it had streamed and taken over.
     async fn claim_job(
         &self,
         job: &NewJob<'_>,
-        now_ms: u64,
+        now: Moment<'_>,
         reservation: &Reservation,
     ) -> AppResult<Claim>;
     /// A replay or a join of an earlier request with this key, claiming nothing.
-    async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>>;
+    async fn existing_claim(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        stall_ms: u64,
+    ) -> AppResult<Option<Claim>>;
     async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>>;
     /// End a run that never reached a model (its reservation is released).
     async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool>;
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>>;
-    async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()>;
-    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()>;
-    /// Elements, job, attempts, validation, analytics and spend in one batch.
-    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()>;
-    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()>;
+    /// The stage of run `run`, and its heartbeat (nothing once it no longer owns the job).
+    async fn set_stage(&self, job_id: i64, run: u32, stage: Stage, now_ms: u64) -> AppResult<()>;
+    /// Progress of run `run`, and its heartbeat (nothing once it no longer owns the job).
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        run: u32,
+        p: &ProgressWrite,
+        now_ms: u64,
+    ) -> AppResult<()>;
+    /// Elements, job, attempts, validation, analytics and spend in one
+    /// batch; `false` (nothing written) when its run no longer owns the job.
+    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool>;
+    /// `false` (nothing written) when its run no longer owns the job.
+    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool>;
     /// Attempts paid for outside a run (a failed re-validation).
     async fn record_attempts(
         &self,
@@ -149,13 +166,18 @@ impl JobStore for Database {
     async fn claim_job(
         &self,
         job: &NewJob<'_>,
-        now_ms: u64,
+        now: Moment<'_>,
         reservation: &Reservation,
     ) -> AppResult<Claim> {
-        Database::claim_job(self, job, now_ms, reservation).await
+        Database::claim_job(self, job, now, reservation).await
     }
-    async fn existing_claim(&self, job: &NewJob<'_>, now_ms: u64) -> AppResult<Option<Claim>> {
-        Database::existing_claim(self, job, now_ms).await
+    async fn existing_claim(
+        &self,
+        job: &NewJob<'_>,
+        now_ms: u64,
+        stall_ms: u64,
+    ) -> AppResult<Option<Claim>> {
+        Database::existing_claim(self, job, now_ms, stall_ms).await
     }
     async fn stored_job(&self, job_id: i64) -> AppResult<Option<StoredJob>> {
         let Some(job) = self.job(job_id, None).await? else {
@@ -174,16 +196,22 @@ impl JobStore for Database {
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
         Database::job_state(self, job_id).await
     }
-    async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
-        Database::set_stage(self, job_id, stage, now_ms).await
+    async fn set_stage(&self, job_id: i64, run: u32, stage: Stage, now_ms: u64) -> AppResult<()> {
+        Database::set_stage(self, job_id, run, stage, now_ms).await
     }
-    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()> {
-        Database::write_progress(self, job_id, p, now_ms).await
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        run: u32,
+        p: &ProgressWrite,
+        now_ms: u64,
+    ) -> AppResult<()> {
+        Database::write_progress(self, job_id, run, p, now_ms).await
     }
-    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
+    async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool> {
         Database::complete_job(self, c).await
     }
-    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
+    async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool> {
         Database::fail_job(self, f).await
     }
     async fn record_attempts(

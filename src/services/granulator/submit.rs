@@ -6,7 +6,7 @@ use super::plan::{expected_elements, plan};
 use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
 use super::{Prepared, Submitted, ABANDON_GRACE_MS};
 use crate::services::ai_provider::Runtime;
-use crate::services::database::{Claim, NewJob};
+use crate::services::database::{Claim, Moment, NewJob, PlannedCall};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::{self, Payer};
 use crate::types::api::JobRequest;
@@ -82,6 +82,11 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         run_mode: placement,
         expected_tokens: plan.expected_output_tokens,
         expected_elements: expected_elements(&plan.counts),
+        planned: plan.chain.first().map(|p| PlannedCall {
+            provider: p.kind.as_str(),
+            model: &p.model,
+            output_price: config.pricing.price(&p.model).map(|price| price.output),
+        }),
     };
     let budget = plan.budget.limit_usd.unwrap_or(0.0);
     let claim = reserve_and_claim(ports, payer, &new_job, budget, start).await?;
@@ -122,7 +127,18 @@ async fn reserve_and_claim<R: Runtime, J: JobStore, S: StructureStore, T: Templa
     let limits = &ports.config.limits;
     let (claim, reservation) =
         match spend::reserve(limits, db, payer, budget_usd, new_job.deadline_at, start).await {
-            Ok(reservation) => match db.claim_job(new_job, start, &reservation).await {
+            Ok(reservation) => match db
+                .claim_job(
+                    new_job,
+                    Moment {
+                        ms: start,
+                        stall_ms: ports.config.jobs.stall_ms,
+                        today: &reservation.day,
+                    },
+                    &reservation,
+                )
+                .await
+            {
                 Ok(claim) => (claim, Some(reservation)),
                 Err(e) => {
                     let _ = db.settle_spend(&reservation, 0.0).await;
@@ -130,7 +146,10 @@ async fn reserve_and_claim<R: Runtime, J: JobStore, S: StructureStore, T: Templa
                 }
             },
             Err(refused) if refused.kind == Kind::TooManyRequests => {
-                match db.existing_claim(new_job, start).await? {
+                match db
+                    .existing_claim(new_job, start, ports.config.jobs.stall_ms)
+                    .await?
+                {
                     Some(claim) => (claim, None),
                     None => return Err(refused),
                 }

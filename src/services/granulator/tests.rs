@@ -1,13 +1,15 @@
 //! The pipeline's own rules, run natively on the in-memory twins: what is
 //! claimed, replayed, joined or refused; one repair of rule violations and
 //! the better draft kept; one re-granulation after a failed review and the
-//! better verdict kept; failures and abandoned runs recorded; budgets and the
+//! better verdict kept; failures and abandoned runs recorded; runs that
+//! stopped taken over and booked; budgets and the
 //! daily cap accounted across attempts and runs.
 
 use super::fixtures::*;
 use super::{job, submit, wait, Submitted, Waited};
+use crate::services::granulator::ports::JobStore;
 use crate::services::spend::Payer;
-use crate::types::job::{JobStatus, Stage};
+use crate::types::job::{JobStatus, ProgressWrite, Stage};
 use crate::types::limits::Tier;
 use serde_json::json;
 
@@ -232,6 +234,84 @@ fn an_abandoned_run_is_claimed_again_after_its_deadline() {
     let again = w.submit(&request(json!({})), "r1").unwrap();
     assert!(matches!(again, Submitted::Claimed { run: 2, .. }));
     assert_eq!(w.jobs.job(job_id(&first)).status, JobStatus::Completed);
+}
+
+/// Job 1's run started and streamed `tokens` at `at_ms`, then went silent.
+fn streamed_then_silent(w: &World, job_id: i64, tokens: u64, at_ms: u64) {
+    let progress = ProgressWrite {
+        tokens,
+        ..ProgressWrite::default()
+    };
+    block_on(w.jobs.write_progress(job_id, 1, &progress, at_ms)).unwrap();
+}
+
+#[test]
+fn a_started_run_silent_for_the_stall_period_is_taken_over_and_what_it_streamed_booked() {
+    let w = World::new(vec![Ok(valid())]);
+    let first = w.claim_only(&request(json!({})), "r1").unwrap();
+    let id = job_id(&first);
+    let t0 = w.model.clock.get();
+    streamed_then_silent(&w, id, 1_000, t0);
+    let stall = w.config.jobs.stall_ms;
+    // Silent, but not yet for the stall period: the same key joins it.
+    w.model.clock.set(t0 + stall);
+    assert!(matches!(
+        w.claim_only(&request(json!({})), "r1"),
+        Ok(Submitted::Running { .. })
+    ));
+    // Past it: the same key takes it over, long before its deadline.
+    w.model.clock.set(t0 + stall + 1);
+    assert!(t0 + stall + 1 < w.jobs.job(id).deadline_at);
+    let again = w.submit(&request(json!({})), "r1").unwrap();
+    assert!(matches!(again, Submitted::Claimed { run: 2, .. }));
+    let job = w.jobs.job(id);
+    assert_eq!(job.status, JobStatus::Completed);
+    // The dead run is booked at its planned output price, then the new run.
+    let price = job
+        .planned_output_price
+        .expect("the planned model is priced");
+    assert!(price > 0.0);
+    assert_eq!(job.estimated_tokens, 1_000);
+    let run_cost = w.result(id)["cost"].as_f64().unwrap();
+    assert!((job.cost_usd - run_cost - 1_000.0 * price / 1e6).abs() < 1e-12);
+    assert!((w.jobs.day("client-a").1 - job.cost_usd).abs() < 1e-12);
+    assert!(w.jobs.reservations.borrow().is_empty());
+}
+
+#[test]
+fn a_queued_run_not_yet_started_is_never_taken_for_a_stopped_one() {
+    let w = World::new(vec![]);
+    let first = w.claim_only(&request(json!({})), "r1").unwrap();
+    w.model
+        .clock
+        .set(w.model.clock.get() + w.config.jobs.stall_ms * 3);
+    assert!(matches!(
+        w.claim_only(&request(json!({})), "r1"),
+        Ok(Submitted::Running { .. })
+    ));
+    assert_eq!(w.jobs.job(job_id(&first)).run_count, 1);
+}
+
+#[test]
+fn a_run_taken_over_stores_nothing_and_the_run_that_took_it_completes_it() {
+    let w = World::new(vec![Ok(valid()), Ok(valid())]);
+    let first = w.claim_only(&request(json!({})), "r1").unwrap();
+    let id = job_id(&first);
+    let t0 = w.model.clock.get();
+    streamed_then_silent(&w, id, 10, t0);
+    w.model.clock.set(t0 + w.config.jobs.stall_ms + 1);
+    let taken = w.claim_only(&request(json!({})), "r1").unwrap();
+    assert!(matches!(taken, Submitted::Claimed { run: 2, .. }));
+    // The old run was not dead after all: whatever it finishes is refused.
+    let late = w.run_queued(id, 1).unwrap_err();
+    assert_eq!(late.code, "run_superseded");
+    let job = w.jobs.job(id);
+    assert_eq!((job.status, job.run_count), (JobStatus::Processing, 2));
+    assert!(job.attempts.is_empty(), "nothing of the old run is stored");
+    w.run_queued(id, 2).unwrap();
+    let job = w.jobs.job(id);
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.attempts.len(), 1);
 }
 
 #[test]
