@@ -54,7 +54,10 @@ impl Database {
         } else {
             ""
         };
+        // D1 wants exactly the parameters a statement uses: `?4` only where
+        // the day is named.
         let binds = [i(job_id), u(now_ms), u(cutoff_ms), t(today)];
+        let (with_day, without_day) = (&binds[..], &binds[..3]);
         let mut statements = vec![
             self.stmt(
                 &format!(
@@ -67,27 +70,27 @@ impl Database {
                      AND j.planned_provider IS NOT NULL AND j.planned_model IS NOT NULL AND {}",
                     stopped_sql("j", "?2", "?3")
                 ),
-                &binds,
+                without_day,
             )?,
             self.stmt(
                 &format!(
                     "INSERT INTO tenant_daily_spend (tenant, day) SELECT {payer}, {day} WHERE {stopped} \
                      ON CONFLICT (tenant, day) DO NOTHING"
                 ),
-                &binds,
+                with_day,
             )?,
             self.stmt(
                 &format!(
                     "UPDATE tenant_daily_spend SET {released}spent_usd = spent_usd + coalesce({estimate}, 0), \
                      updated_at = {NOW} WHERE tenant = {payer} AND day = {day} AND {stopped}"
                 ),
-                &binds,
+                with_day,
             )?,
         ];
         if release {
             statements.push(self.stmt(
                 &format!("DELETE FROM spend_reservations WHERE job_id = ?1 AND {stopped}"),
-                &binds,
+                without_day,
             )?);
         }
         // Last: the job's own totals (the condition above reads its row).
@@ -97,7 +100,7 @@ impl Database {
                  CASE WHEN planned_provider IS NOT NULL THEN progress_tokens ELSE 0 END, \
                  cost_usd = cost_usd + {estimate}, progress_tokens = 0, updated_at = {NOW} WHERE id = ?1 AND {stopped}"
             ),
-            &binds,
+            without_day,
         )?);
         Ok(statements)
     }
