@@ -23,7 +23,8 @@
 #           placeholders), then tests/async_jobs.rs (async execute, jobs
 #           outliving their request, joins, streamed progress, events),
 #           tests/fanout.rs, tests/alerts.rs alone (faults fire alerts), then
-#           tests/panic.rs (a panic answered in JSON, the instance reset)
+#           tests/panic.rs (a panic answered in JSON, the instance reset; the runs it
+#           killed booked by the sweep, or taken over by their key)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
 #           the mock on the same stack: recovery and refusal rates (tests/corpus.rs)
 #   smoke   curl + jq checks of the main routes
