@@ -216,3 +216,17 @@ CREATE TABLE event_stream_leases (
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX idx_event_stream_leases_tenant ON event_stream_leases (tenant, expires_at);
+
+-- Partial results (migrations/0011_partial_branches.sql): the final branches of a running
+-- job, per run and position, until it completes or fails.
+CREATE TABLE partial_branches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,
+  run INTEGER NOT NULL CHECK (run >= 1),
+  position INTEGER NOT NULL CHECK (position >= 1),
+  total INTEGER NOT NULL CHECK (total >= position),
+  title TEXT NOT NULL,
+  node TEXT NOT NULL CHECK (json_valid(node)),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  UNIQUE (job_id, run, position)
+);
