@@ -19,6 +19,7 @@ line per case:
                     non-empty `GET /api/jobs/{id}/structure` while it runs, polled every 50 ms)
   firstBranchRatio  firstBranchS / the single call's time (before partial results, nothing was
                     visible until the job ended: a ratio of 1 for the single call)
+  firstNodeSingleS  the same for the single call (its first level-1 node, read from its stream)
 FANOUT_CASES=course:5,novel:5 runs only those cases (and not the `auto` rows).
 Then granularity 1 and 2 with `auto` (the default): one model call, the
 strategy reported `single`, and its time beside an explicit `single`.
@@ -97,7 +98,7 @@ rows, ok = [], True
 try:
     cases = CASES or [(t, g) for t in ("course", "novel", "workflow") for g in (3, 4, 5)]
     for structure_type, g in cases:
-        s = run(structure_type, g, "single")
+        s = run(structure_type, g, "single", watch=True)
         f = run(structure_type, g, "fanout", watch=True)
         assert f["strategy"] == "fanout" and s["strategy"] == "single", (s, f)
         assert f["elements"] == s["elements"], (s, f)
@@ -114,6 +115,7 @@ try:
                "qualitySingle": s["quality"], "qualityFanout": f["quality"],
                "firstBranchS": round(f["firstS"], 2),
                "firstBranchRatio": round(f["firstS"] * 1000 / s["ms"], 3),
+               "firstNodeSingleS": round(s["firstS"], 2),
                "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
         rows.append(row)
         print(json.dumps(row), flush=True)
