@@ -251,3 +251,17 @@ CREATE INDEX idx_consumption_created ON resource_consumption (created_at);
 CREATE INDEX idx_consumption_provider_created ON resource_consumption (provider, created_at);
 CREATE INDEX idx_consumption_client_created ON resource_consumption (client_id, created_at);
 CREATE INDEX idx_consumption_job ON resource_consumption (job_id);
+
+-- Partial results (migrations/0011_partial_branches.sql): the final branches of a running
+-- job, per run and position, until it completes or fails.
+CREATE TABLE partial_branches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,
+  run INTEGER NOT NULL CHECK (run >= 1),
+  position INTEGER NOT NULL CHECK (position >= 1),
+  total INTEGER NOT NULL CHECK (total >= position),
+  title TEXT NOT NULL,
+  node TEXT NOT NULL CHECK (json_valid(node)),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  UNIQUE (job_id, run, position)
+);

@@ -15,12 +15,18 @@ line per case:
   outputTokenRatio  output tokens fanout / single
   costRatio         cost fanout / single
   qualitySingle, qualityFanout
+  firstBranchS      seconds from the fan-out request to its first visible branch (the first
+                    non-empty `GET /api/jobs/{id}/structure` while it runs, polled every 50 ms)
+  firstBranchRatio  firstBranchS / the single call's time (before partial results, nothing was
+                    visible until the job ended: a ratio of 1 for the single call)
+  firstNodeSingleS  the same for the single call (its first level-1 node, read from its stream)
+FANOUT_CASES=course:5,novel:5 runs only those cases (and not the `auto` rows).
 Then granularity 1 and 2 with `auto` (the default): one model call, the
 strategy reported `single`, and its time beside an explicit `single`.
 The default pace, 400 tokens/s after 125 ms, is 100 tokens/s after 500 ms
 (a hosted model) run four times faster: the ratios are the same, the run
 takes minutes instead of a quarter of an hour."""
-import json, os, sys, time, uuid
+import json, os, sys, threading, time, uuid
 import bench_http
 
 BASE = os.environ["GRANULATOR_URL"]
@@ -28,6 +34,7 @@ MOCK = os.environ["MOCK_URL"]
 TPS = float(os.environ.get("MOCK_TPS", "400"))
 TTFT = int(os.environ.get("MOCK_TTFT_MS", "125"))
 CATALOG_LENGTH = os.environ.get("MOCK_CATALOG_LENGTH", "1") != "0"
+CASES = [(c.split(":")[0], int(c.split(":")[1])) for c in os.environ.get("FANOUT_CASES", "").split(",") if c]
 WORKER = {"Authorization": "Bearer dev-shared-secret", "X-Worker-ID": "bench-fanout",
           "X-Client-ID": f"bench-fanout-{uuid.uuid4().hex[:8]}"}
 
@@ -37,17 +44,42 @@ def call(method, url, body=None, headers=None, timeout=400):
     return status, reply
 
 
-def run(structure_type, granularity, strategy):
+def first_visible(topic, started, done, seen):
+    """Poll the job of `topic` until its structure shows a branch (or it ends):
+    seconds from `started` into seen["s"]."""
+    job = None
+    while not done.is_set():
+        if job is None:
+            _, page = call("GET", f"{BASE}/api/jobs?limit=5", None, WORKER)
+            job = next((j["id"] for j in (page or {}).get("jobs", []) if j["topic"] == topic), None)
+        else:
+            status, s = call("GET", f"{BASE}/api/jobs/{job}/structure", None, WORKER)
+            if status == 200 and (s.get("branches") or s.get("complete")):
+                seen["s"] = time.perf_counter() - started
+                seen["partial"] = not s.get("complete")
+                return
+        time.sleep(0.05)
+
+
+def run(structure_type, granularity, strategy, watch=False):
+    topic = f"Fanout bench {structure_type} {uuid.uuid4().hex[:8]}"
     body = {"action": "granulate",
-            "input": {"topic": f"Fanout bench {structure_type} {uuid.uuid4().hex[:8]}",
+            "input": {"topic": topic,
                       "structureType": structure_type, "granularityLevel": granularity},
             # The longest wait: every case runs inline in its request, none goes through the queue.
             "timeout": 300000}
     if strategy:
         body["config"] = {"strategy": strategy}
     t = time.perf_counter()
+    seen, done = {}, threading.Event()
+    watcher = threading.Thread(target=first_visible, args=(topic, t, done, seen), daemon=True)
+    if watch:
+        watcher.start()
     status, reply = call("POST", f"{BASE}/api/execute", body, WORKER)
     ms = (time.perf_counter() - t) * 1000
+    done.set()
+    if watch:
+        watcher.join()
     if status != 200:
         raise SystemExit(f"{structure_type} g{granularity} {strategy}: HTTP {status} {reply}")
     tokens = reply["usage"]["tokens"]
@@ -55,36 +87,41 @@ def run(structure_type, granularity, strategy):
     return {"ms": ms, "input": tokens["input"], "output": tokens["output"], "cost": reply["cost"],
             "quality": reply["output"]["qualityScore"], "calls": meta["attempts"],
             "strategy": meta.get("strategy"), "branches": meta.get("branches"),
-            "elements": reply["output"]["summary"]["totalElements"]}
+            "elements": reply["output"]["summary"]["totalElements"],
+            # Seen only as the whole outline: as late as the job itself.
+            "firstS": seen.get("s", ms / 1000) if seen.get("partial") else ms / 1000}
 
 
 call("POST", f"{MOCK}/__mock/config", {"tokensPerSecond": TPS, "ttftMs": TTFT, "measureUsage": True,
                                       "catalogLength": CATALOG_LENGTH})
 rows, ok = [], True
 try:
-    for structure_type in ("course", "novel", "workflow"):
-        for g in (3, 4, 5):
-            s = run(structure_type, g, "single")
-            f = run(structure_type, g, "fanout")
-            assert f["strategy"] == "fanout" and s["strategy"] == "single", (s, f)
-            assert f["elements"] == s["elements"], (s, f)
-            row = {"type": structure_type, "granularity": g, "tokensPerSecond": TPS, "ttftMs": TTFT,
-                   "catalogLength": CATALOG_LENGTH,
-                   "elements": s["elements"], "branches": f["branches"],
-                   "singleMs": round(s["ms"]), "fanoutMs": round(f["ms"]),
-                   "speedup": round(s["ms"] / f["ms"], 2),
-                   "tokenRatio": round((f["input"] + f["output"]) / (s["input"] + s["output"]), 2),
-                   "outputTokenRatio": round(f["output"] / s["output"], 2),
-                   "costRatio": round(f["cost"] / s["cost"], 2) if s["cost"] else None,
-                   "tokensSingle": {"input": s["input"], "output": s["output"]},
-                   "tokensFanout": {"input": f["input"], "output": f["output"]},
-                   "qualitySingle": s["quality"], "qualityFanout": f["quality"],
-                   "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if g == 5:
-                ok &= row["speedup"] >= 3 and row["qualityFanout"] >= row["qualitySingle"]
-    for structure_type in ("course", "novel", "workflow"):
+    cases = CASES or [(t, g) for t in ("course", "novel", "workflow") for g in (3, 4, 5)]
+    for structure_type, g in cases:
+        s = run(structure_type, g, "single", watch=True)
+        f = run(structure_type, g, "fanout", watch=True)
+        assert f["strategy"] == "fanout" and s["strategy"] == "single", (s, f)
+        assert f["elements"] == s["elements"], (s, f)
+        row = {"type": structure_type, "granularity": g, "tokensPerSecond": TPS, "ttftMs": TTFT,
+               "catalogLength": CATALOG_LENGTH,
+               "elements": s["elements"], "branches": f["branches"],
+               "singleMs": round(s["ms"]), "fanoutMs": round(f["ms"]),
+               "speedup": round(s["ms"] / f["ms"], 2),
+               "tokenRatio": round((f["input"] + f["output"]) / (s["input"] + s["output"]), 2),
+               "outputTokenRatio": round(f["output"] / s["output"], 2),
+               "costRatio": round(f["cost"] / s["cost"], 2) if s["cost"] else None,
+               "tokensSingle": {"input": s["input"], "output": s["output"]},
+               "tokensFanout": {"input": f["input"], "output": f["output"]},
+               "qualitySingle": s["quality"], "qualityFanout": f["quality"],
+               "firstBranchS": round(f["firstS"], 2),
+               "firstBranchRatio": round(f["firstS"] * 1000 / s["ms"], 3),
+               "firstNodeSingleS": round(s["firstS"], 2),
+               "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if g == 5:
+            ok &= row["speedup"] >= 3 and row["qualityFanout"] >= row["qualitySingle"]
+    for structure_type in ("course", "novel", "workflow") if not CASES else ():
         for g in (1, 2):
             a = run(structure_type, g, None)
             s = run(structure_type, g, "single")

@@ -131,6 +131,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 }
                 Err(e) => worker::console_error!("scheduled: reservation sweep failed: {e}"),
             }
+            if let Err(e) = db.clear_ended_branches().await {
+                worker::console_error!("scheduled: clearing partial branches failed: {e}");
+            }
         }
         Err(e) => worker::console_error!("scheduled: {e}"),
     }

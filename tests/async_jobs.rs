@@ -285,8 +285,11 @@ async fn events_stream_progress_at_least_every_2_s_and_ends_with_completed() {
     );
     let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(names.last(), Some(&"completed"), "{names:?}");
+    // Progress, and the quiz's level-1 nodes as they close in the stream.
     assert!(
-        names[..names.len() - 1].iter().all(|n| *n == "progress"),
+        names[..names.len() - 1]
+            .iter()
+            .all(|n| *n == "progress" || *n == "branch"),
         "{names:?}"
     );
     assert!(names.len() >= 3, "{names:?}");
@@ -469,4 +472,81 @@ async fn a_tenant_holds_at_most_ten_event_streams_and_another_tenant_is_not_held
         latencies[5], latencies[9]
     );
     drop(open);
+}
+
+/// The running structure's branch positions, polled until the job ends.
+async fn partial_views(id: i64) -> Vec<Vec<u64>> {
+    let mut views = Vec::new();
+    for _ in 0..1_200 {
+        let s = get(&format!("/api/jobs/{id}/structure"), &Who::Client).await;
+        assert_eq!(s.status, 200, "{}", s.body);
+        if s.body["complete"] == true {
+            return views;
+        }
+        assert_eq!(s.body["source"], "partial", "{}", s.body);
+        views.push(
+            s.body["branches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["position"].as_u64().unwrap())
+                .collect(),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {id} did not end");
+}
+
+#[tokio::test]
+async fn a_single_call_shows_each_level_1_node_as_soon_as_it_closes_in_the_stream() {
+    let key = unique("partial-single");
+    script(
+        &key,
+        json!([{"kind": "valid", "measured": true, "tokensPerSecond": 150, "ttftMs": 200}]),
+    )
+    .await;
+    let body = json!({"input": {"topic": key, "structureType": "course", "granularityLevel": 3},
+        "config": {"strategy": "single"}});
+    let r = execute_with(&Who::Client, &body, &[("Prefer", "respond-async")]).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = job_id(&r);
+    let ((status, _, events), views) =
+        tokio::join!(read_events(id, &Who::Client), partial_views(id));
+    assert_eq!(status, 200);
+    // While the one answer streamed, its first modules were shown before its last.
+    assert!(
+        views.iter().any(|v| !v.is_empty() && v.len() < 5),
+        "{views:?}"
+    );
+    assert!(
+        views.iter().all(|v| v.windows(2).all(|w| w[0] < w[1])),
+        "{views:?}"
+    );
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names.last(), Some(&"completed"), "{names:?}");
+    let branches: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.0 == "branch")
+        .map(|e| &e.1)
+        .collect();
+    let order: Vec<u64> = branches
+        .iter()
+        .map(|b| b["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, [1, 2, 3, 4, 5], "{names:?}");
+    let done = get(&format!("/api/jobs/{id}/structure"), &Who::Client).await;
+    assert_eq!(done.body["complete"], true);
+    assert_eq!(done.body["structureType"], "course");
+    let modules = done.body["structure"]["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 5);
+    for (b, m) in branches.iter().zip(modules) {
+        assert_eq!(b["total"], 5);
+        assert_eq!(&b["node"], m, "the node shown is the node completed");
+    }
+    let attempts = get(&format!("/api/jobs/{id}"), &Who::Client).await;
+    assert_eq!(
+        attempts.body["attempts"].as_array().unwrap().len(),
+        1,
+        "one call"
+    );
 }

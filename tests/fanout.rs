@@ -355,3 +355,109 @@ async fn auto_makes_a_small_outline_in_one_call() {
     let calls = mock_calls(&key).await;
     assert_eq!(parts(&calls), ["single"]);
 }
+
+/// Poll a running job's structure until it shows the branches at
+/// `positions` (each poll checked as a partial answer), or panic if the job
+/// ends first. Bounded by polls, not time.
+async fn partial_until(id: i64, positions: &[u64]) -> Value {
+    for _ in 0..600 {
+        let s = get(&format!("/api/jobs/{id}/structure"), &Who::Client).await;
+        assert_eq!(s.status, 200, "{}", s.body);
+        assert_eq!(s.body["complete"], false, "the job ended first: {}", s.body);
+        assert_eq!(s.body["source"], "partial");
+        assert!(s.body.get("structure").is_none(), "{}", s.body);
+        let seen: Vec<u64> = s.body["branches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["position"].as_u64().unwrap())
+            .collect();
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "in skeleton order: {seen:?}"
+        );
+        if seen == positions {
+            return s.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {id} never showed branches {positions:?}");
+}
+
+#[tokio::test]
+async fn a_running_fan_out_shows_each_branch_once_final_and_a_slow_or_unusable_one_only_when_it_is()
+{
+    let key = unique("fan-partial");
+    let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
+    script(
+        &key,
+        json!([at(400), at(400), at(400), at(400), at(400), at(400)]),
+    )
+    .await;
+    // Branch 3 answers something unusable first (asked again), then slowly.
+    script(
+        &format!("{key} && Branch: 3 of"),
+        json!([{"kind": "invalid"}, at(30)]),
+    )
+    .await;
+    let mut body = course(&key, json!({}));
+    body["action"] = json!("granulate");
+    let r = send(
+        Method::POST,
+        "/api/execute",
+        &Who::Client,
+        Some(&body),
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = job_id(&r);
+    // While branch 3 is written, the others are final and shown, in order;
+    // its unusable answer is not.
+    let partial = partial_until(id, &[1, 2, 4, 5]).await;
+    assert_eq!(partial["structureType"], "course");
+    for b in partial["branches"].as_array().unwrap() {
+        assert_eq!(b["total"], 5);
+        assert_eq!(b["title"], b["node"]["title"]);
+        assert_eq!(b["node"]["lessons"].as_array().unwrap().len(), 3, "{b}");
+    }
+    let status = get(&format!("/api/jobs/{id}/status"), &Who::Client).await;
+    assert_eq!(status.body["status"], "processing");
+    // Another tenant's partial structure is a 404, like a job that does not exist.
+    let other = get(&format!("/api/jobs/{id}/structure"), &Who::OtherClient).await;
+    assert_error(&other, 404, "not_found");
+    // A stream opened late gets the branches already final first, then
+    // branch 3 once final, each once, before the job's end.
+    let (status, _, events) = read_events(id, &Who::Client).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names.last(), Some(&"completed"), "{names:?}");
+    let branches: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.0 == "branch")
+        .map(|e| &e.1)
+        .collect();
+    let order: Vec<u64> = branches
+        .iter()
+        .map(|b| b["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order.len(), 5, "{names:?}");
+    let mut early = order[..4].to_vec();
+    early.sort_unstable();
+    assert_eq!((early, order[4]), (vec![1, 2, 4, 5], 3), "{order:?}");
+    // The finished outline is what the branches showed, nothing renamed.
+    let done = get(&format!("/api/jobs/{id}/structure"), &Who::Client).await;
+    assert_eq!(done.status, 200);
+    assert_eq!(done.body["complete"], true);
+    assert!(done.body.get("branches").is_none());
+    let modules = done.body["structure"]["modules"].as_array().unwrap();
+    for b in &branches {
+        let at = b["position"].as_u64().unwrap() as usize - 1;
+        assert_eq!(b["node"], modules[at], "branch {at}");
+        assert_eq!(b["title"], modules[at]["title"]);
+    }
+    for b in partial["branches"].as_array().unwrap() {
+        let at = b["position"].as_u64().unwrap() as usize - 1;
+        assert_eq!(b["node"], modules[at]);
+    }
+}

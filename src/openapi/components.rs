@@ -34,6 +34,7 @@ pub fn components() -> Value {
             "Envelope": envelope(),
             "Job": job(),
             "JobStatus": job_status(),
+            "PartialBranch": partial_branch(),
             "Accepted": object(&[
                 ("success", boolean()),
                 ("status", one_of_strings(&["accepted"])),
@@ -157,6 +158,19 @@ pub fn job_status() -> Value {
         ("eventsUrl", string()),
         ("resultUrl", string()),
     ])
+}
+
+/// A level-1 branch of a running job, final (issue 24): the events
+/// stream's `branch` data and an item of a partial structure's `branches`.
+pub fn partial_branch() -> Value {
+    let mut schema = object(&[
+        ("position", json!({"type": "integer", "minimum": 1})),
+        ("total", json!({"type": "integer", "minimum": 1})),
+        ("title", string()),
+        ("node", object_any()),
+    ]);
+    schema["description"] = json!("position: 1-based, in skeleton order, of total level-1 nodes; node: the branch's canonical subtree, as it appears in the completed structure");
+    schema
 }
 
 pub fn consumption_row(extra: &[(&str, Value)]) -> Value {

@@ -157,17 +157,38 @@ pub fn merge(
     outline
 }
 
-/// Branches written at once cannot see each other's titles: a title that an
-/// earlier branch already used at the same level gets its branch's name
-/// (then a number). Returns how many were renamed.
-pub fn dedupe_titles(outline: &mut Outline) -> usize {
-    let mut renamed = 0;
-    let mut seen: Vec<HashSet<String>> = vec![HashSet::new(); outline.spec().levels.len()];
-    for node in &mut outline.items {
-        let branch = node.title().to_string();
-        dedupe_below(&mut node.children, 1, &branch, &mut seen, &mut renamed);
+/// Branches written at once cannot see each other's titles: a title that a
+/// branch already final used at the same level gets its branch's name (then
+/// a number). Titles are claimed as branches become final, so a branch is
+/// never renamed after it was shown (issue 24): the merge changes nothing.
+#[derive(Debug, Clone)]
+pub struct TitlesSeen {
+    /// Lower-cased titles per depth (level 2 is depth 1).
+    seen: Vec<HashSet<String>>,
+}
+
+impl TitlesSeen {
+    pub fn new(levels: usize) -> TitlesSeen {
+        TitlesSeen {
+            seen: vec![HashSet::new(); levels],
+        }
     }
-    renamed
+
+    /// Rename in `node`'s subtree the titles an earlier claimed branch used
+    /// at the same level, and claim its titles. Returns how many were renamed.
+    pub fn claim(&mut self, node: &mut Node) -> usize {
+        let mut renamed = 0;
+        let branch = node.title().to_string();
+        dedupe_below(&mut node.children, 1, &branch, &mut self.seen, &mut renamed);
+        renamed
+    }
+}
+
+/// [`TitlesSeen`] over a whole outline, its branches claimed in order.
+/// Returns how many titles were renamed.
+pub fn dedupe_titles(outline: &mut Outline) -> usize {
+    let mut seen = TitlesSeen::new(outline.spec().levels.len());
+    outline.items.iter_mut().map(|node| seen.claim(node)).sum()
 }
 
 fn dedupe_below(
@@ -177,6 +198,9 @@ fn dedupe_below(
     seen: &mut [HashSet<String>],
     renamed: &mut usize,
 ) {
+    if depth >= seen.len() {
+        return;
+    }
     for item in items.iter_mut() {
         let title = item.title().to_string();
         let mut candidate = title.clone();

@@ -64,6 +64,12 @@ struct EventsState {
     last_seen: Option<Value>,
     opened: u64,
     finished: bool,
+    /// Partial results (issue 24): whether the stream saw the job run, the
+    /// last branch row sent, and the events waiting to go out (branches,
+    /// then the final event).
+    watched: bool,
+    branches_after: i64,
+    pending: std::collections::VecDeque<JobEvent>,
 }
 
 fn event(name: &'static str, data: &impl Serialize) -> JobEvent {
@@ -87,7 +93,9 @@ fn next_poll(current: u64, changed: bool) -> u64 {
 /// The events of job `id` (checked in the caller's scope first: 404 before
 /// any stream opens; 429 when `tenant` holds its allowance of streams):
 /// `progress` at least every second while it runs and within a poll of a
-/// change, then one `completed` or `failed` event, then the end (or
+/// change, `branch` for each level-1 branch as it becomes final (those
+/// already final first, for a late client), then one `completed` or
+/// `failed` event, then the end (or
 /// `timeout` with a `retry:` hint after the stream's maximum, `error` if the
 /// job cannot be read).
 pub async fn events(
@@ -137,13 +145,19 @@ pub async fn events(
         last_seen: None,
         opened: now,
         finished: false,
+        watched: false,
+        branches_after: 0,
+        pending: std::collections::VecDeque::new(),
     };
     Ok(futures_util::stream::unfold(state, |mut st| async move {
-        if st.finished {
+        if st.finished && st.pending.is_empty() {
             return None;
         }
-        let event = next_event(&mut st).await;
-        if st.finished {
+        let event = match st.pending.pop_front() {
+            Some(event) => event,
+            None => next_event(&mut st).await,
+        };
+        if st.finished && st.pending.is_empty() {
             // Best effort: a lease not released stops counting when it expires.
             let _ = st.db.release_stream_lease(&st.lease).await;
         }
@@ -172,10 +186,20 @@ async fn next_event(st: &mut EventsState) -> JobEvent {
             }
         };
         let body = job_progress(&job, now);
-        if job.status != JobStatus::Processing {
+        let running = job.status == JobStatus::Processing;
+        // Branches final since the last poll, while the job runs, and once
+        // more as it ends for a stream that watched it run.
+        if running || st.watched {
+            st.watched = true;
+            queue_branches(st, job.run_count).await;
+        }
+        if !running {
             // The last event is named for the end: `completed` or `failed`.
             st.finished = true;
-            return event(job.status.as_str(), &body);
+            st.pending.push_back(event(job.status.as_str(), &body));
+        }
+        if let Some(next) = st.pending.pop_front() {
+            return next;
         }
         let key = (body.stage, job.status);
         let seen = serde_json::to_value(&body).ok().map(|mut v| {
@@ -203,6 +227,22 @@ async fn next_event(st: &mut EventsState) -> JobEvent {
             };
         }
         timing::sleep(st.poll_ms).await;
+    }
+}
+
+/// Queue an `event: branch` for every branch of run `run` written since the
+/// last one sent. Best effort: a failed read is tried again at the next poll.
+async fn queue_branches(st: &mut EventsState, run: u32) {
+    let Ok(rows) = st
+        .db
+        .branches_since(st.job_id, run, st.branches_after)
+        .await
+    else {
+        return;
+    };
+    for (id, branch) in rows {
+        st.branches_after = st.branches_after.max(id);
+        st.pending.push_back(event("branch", &branch));
     }
 }
 

@@ -5,11 +5,11 @@
 
 use crate::helpers::auth::Principal;
 use crate::services::database::{AttemptRow, Database, JobFilter, JobRow, ValidationRow};
-use crate::services::{granulator, progress, timing};
+use crate::services::{granulator, partial, progress, timing};
 use crate::types::api::JobRequest;
 use crate::types::bodies::Revalidation;
 use crate::types::env::App;
-use crate::types::job::{JobStatus, RunMode, Stage};
+use crate::types::job::{JobStatus, PartialBranch, RunMode, Stage};
 use crate::types::outline::Outline;
 use bitware_kit::error::{AppError, AppResult};
 use serde::Serialize;
@@ -271,14 +271,20 @@ pub fn job_progress(job: &JobRow, now: u64) -> JobProgress {
     }
 }
 
-/// `GET /api/jobs/{id}/structure`.
+/// `GET /api/jobs/{id}/structure`: a completed job's whole outline
+/// (`complete: true`), or a running job's branches final so far (issue 24:
+/// `complete: false`, `source: "partial"`, `branches` in skeleton order).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StructureView {
     pub job_id: i64,
     pub structure_type: String,
     pub source: &'static str,
-    pub structure: Outline,
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structure: Option<Outline>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branches: Option<Vec<PartialBranch>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -374,6 +380,18 @@ pub async fn structure(
 ) -> AppResult<StructureView> {
     let db = Database::new(app)?;
     let job = scoped(&db, id, scope).await?;
+    if job.status == JobStatus::Processing {
+        // The current run's final branches only: an older run's never show.
+        let rows = db.branches_since(job.id, job.run_count, 0).await?;
+        return Ok(StructureView {
+            job_id: job.id,
+            structure_type: job.structure_type,
+            source: "partial",
+            complete: false,
+            structure: None,
+            branches: Some(partial::in_order(rows)),
+        });
+    }
     if job.status != JobStatus::Completed {
         return Err(AppError::conflict(
             "job_not_completed",
@@ -385,7 +403,9 @@ pub async fn structure(
         job_id: job.id,
         structure_type: job.structure_type,
         source,
-        structure,
+        complete: true,
+        structure: Some(structure),
+        branches: None,
     })
 }
 

@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod normalize;
 pub mod offline;
 pub mod outline;
+pub mod partial;
 pub mod progress;
 pub mod validation;
 

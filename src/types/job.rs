@@ -175,3 +175,17 @@ mod tests {
         }
     }
 }
+
+/// A level-1 branch of a running job's outline that has passed its checks
+/// (issue 24): shown at once, by the structure route (`complete: false`)
+/// and the events stream (`event: branch`), before the job ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartialBranch {
+    /// 1-based, in skeleton order (the node's place in the outline).
+    pub position: u32,
+    /// Level-1 nodes the outline is written with.
+    pub total: u32,
+    pub title: String,
+    /// The node's canonical subtree, as `GET /api/jobs/{id}/structure` shows it.
+    pub node: serde_json::Value,
+}

@@ -12,6 +12,7 @@ mod attempts;
 mod claims;
 mod elements;
 mod jobs;
+mod partials;
 mod runs;
 mod spend;
 mod stats;

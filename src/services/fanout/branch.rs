@@ -108,6 +108,28 @@ pub fn check_branch(
     }
 }
 
+/// A level-1 node read from a single call's stream as soon as it closed
+/// (issue 24): normalised as a node of the type, every group below it
+/// within the level rules, with its own title (there is no skeleton).
+pub fn check_streamed_node(
+    st: StructureType,
+    counts: &[u32],
+    rules: &StructureRules,
+    raw: &Value,
+) -> Result<Node, Vec<String>> {
+    let level = &st.spec().levels[0];
+    if !raw.is_object() {
+        return Err(vec![format!("not one {} object", level.element_type)]);
+    }
+    let node = first_node(normalize(st, &json!({ level.key: [raw] }))?);
+    let mut problems = Vec::new();
+    check_groups(rules, counts, &node, &mut problems);
+    match problems.is_empty() {
+        true => Ok(node),
+        false => Err(problems),
+    }
+}
+
 /// The one level-1 node of a normalised `{key: [node]}` (normalisation
 /// refuses an outline without one).
 pub(super) fn first_node(outline: Outline) -> Node {

@@ -12,6 +12,8 @@ use crate::services::ai_provider::{
     Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
 };
 use crate::services::fanout::{self, max_tokens_for, CallCost, Piece, PieceAnswer, Skeleton};
+use crate::services::partial;
+use crate::types::outline::Node;
 use crate::types::pricing::round_usd;
 use crate::types::purpose;
 use futures_util::stream::{self, StreamExt};
@@ -72,12 +74,12 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         rest.push(costs.root);
         let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &rest);
         let requests = self.part_requests(&system, &skeleton, &pieces, &costs);
-        let (answers, root) = self
+        let (nodes, root) = self
             .parts(&requests, &shares, &skeleton, &pieces, attempts)
             .await?;
-        let nodes = fanout::assemble(answers);
-        let mut structure = fanout::merge(st, &skeleton, &root, nodes);
-        fanout::dedupe_titles(&mut structure);
+        // Titles were made distinct as the branches became final: the merge
+        // renames nothing a client was already shown.
+        let structure = fanout::merge(st, &skeleton, &root, nodes);
         let report = self.assess(&structure);
         self.branches = Some(pieces.len() as u32);
         Ok(Some(Draft {
@@ -229,7 +231,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
     /// The branch and root calls, at most `MAX_IN_FLIGHT` at once, each
     /// within its share. Every call runs to its end, failed or not: calls
     /// already paid for are recorded, and a failed branch never cancels the
-    /// others. The pieces' answers in order, and the root fields.
+    /// others. A node whose calls have all passed their checks is final: its
+    /// titles are claimed against the branches final before it and it is
+    /// shown at once ([`Self::show_branch`]). The level-1 nodes in order, and
+    /// the root fields.
     async fn parts(
         &mut self,
         requests: &[CompletionRequest],
@@ -237,7 +242,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         skeleton: &Skeleton,
         pieces: &[Piece],
         attempts: &mut Vec<Attempt>,
-    ) -> Result<(Vec<PieceAnswer>, Value), ChainError> {
+    ) -> Result<(Vec<Node>, Value), ChainError> {
         let p = &self.plan;
         let n = pieces.len();
         let (st, rules, counts) = (p.structure_type, &p.template.structure_rules, &p.counts);
@@ -274,9 +279,12 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             Some(piece) => piece.label(),
             None => "root".to_string(),
         };
+        let nodes = pieces.first().map_or(0, |piece| piece.nodes);
         let mut outcomes: Vec<Option<Result<(Part, Completion), ChainError>>> =
             (0..=n).map(|_| None).collect();
         let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
+        let mut finals: Vec<Option<Node>> = vec![None; nodes];
+        let mut titles = fanout::TitlesSeen::new(st.spec().levels.len());
         let (mut spent, mut done) = (0.0, 0u64);
         while let Some((i, outcome, cost, mut tried)) = runs.next().await {
             label(&mut tried, &part(i));
@@ -287,15 +295,21 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 self.progress.set_branches(done, n as u64);
             }
             outcomes[i] = Some(outcome);
+            if let Some(node) = pieces.get(i).map(|piece| piece.node) {
+                if let Some(mut whole) = final_node(pieces, &outcomes, node) {
+                    titles.claim(&mut whole);
+                    self.show_branch(node, nodes, &whole).await;
+                    finals[node] = Some(whole);
+                }
+            }
         }
         drop(runs);
         attempts.extend(part_attempts.into_iter().flatten());
         self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + spent);
-        let mut answers = Vec::with_capacity(n);
         let mut root = Value::Null;
         for (i, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
-                Some(Ok((Part::Piece(answer), _))) => answers.push(answer),
+                Some(Ok((Part::Piece(_), _))) => {}
                 Some(Ok((Part::Root(fields), _))) => root = fields,
                 Some(Err(ChainError::ProvidersFailed(m))) => {
                     return Err(ChainError::ProvidersFailed(format!("{}: {m}", part(i))))
@@ -309,8 +323,42 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 }
             }
         }
-        Ok((answers, root))
+        Ok((finals.into_iter().flatten().collect(), root))
     }
+
+    /// Record a final branch for the structure route and the events stream
+    /// (1-based position). Best effort: the branch is in the outline either
+    /// way, and a store that cannot take it fails the job at its end.
+    async fn show_branch(&self, index: usize, total: usize, node: &Node) {
+        if let Some(branch) = partial::partial_branch(index, total, node) {
+            let _ = self
+                .ports
+                .jobs
+                .record_branch(self.job_id, self.run, &branch)
+                .await;
+        }
+    }
+}
+
+/// Level-1 node `node` once every piece of it has passed its checks (its
+/// first part's node with the children of its other parts), else `None`.
+fn final_node(
+    pieces: &[Piece],
+    outcomes: &[Option<Result<(Part, Completion), ChainError>>],
+    node: usize,
+) -> Option<Node> {
+    let mut answers = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        if piece.node != node {
+            continue;
+        }
+        match outcomes.get(i) {
+            Some(Some(Ok((Part::Piece(answer), _)))) => answers.push(answer.clone()),
+            _ => return None,
+        }
+    }
+    let mut assembled = fanout::assemble(answers);
+    (assembled.len() == 1).then(|| assembled.remove(0))
 }
 
 /// The caller's exact counts below level 1 (the branch shape already holds

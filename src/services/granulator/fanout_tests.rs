@@ -63,6 +63,17 @@ fn a_fanned_out_outline_is_a_skeleton_then_one_call_per_branch_merged_in_order()
     let out = w.result(job.id);
     assert_eq!(out["output"]["structure"], valid());
     assert_eq!(out["metadata"]["strategy"], "fanout");
+    // Each branch was shown once as it became final, as the outline has it.
+    let shown = w.jobs.branch_log.borrow().clone();
+    assert_eq!(shown.len(), n);
+    for (i, (id, run, b)) in shown.iter().enumerate() {
+        assert_eq!(
+            (*id, *run, b.position, b.total),
+            (job.id, 1, i as u32 + 1, n as u32)
+        );
+        assert_eq!(b.title, titles[i]);
+        assert_eq!(b.node, valid()["modules"][i]);
+    }
     assert_eq!(out["metadata"]["branches"], n);
     let labels: Vec<&str> = job
         .attempts
@@ -108,6 +119,15 @@ fn a_failed_branch_is_retried_alone_and_the_other_branches_are_kept() {
         assert_eq!(of(&format!("branch {i}/{n}")), 1, "branch {i} ran once");
     }
     assert_eq!(w.result(job.id)["output"]["structure"], valid());
+    // The failed call showed nothing; its retry showed branch 2 once.
+    let positions: Vec<u32> = w
+        .jobs
+        .branch_log
+        .borrow()
+        .iter()
+        .map(|r| r.2.position)
+        .collect();
+    assert_eq!(positions, (1..=n as u32).collect::<Vec<_>>());
 }
 
 #[test]
@@ -136,6 +156,52 @@ fn a_branch_no_provider_can_write_fails_the_job_by_name_with_every_attempt_recor
     // The other branches still ran and were paid for, so they are recorded.
     assert_eq!(job.attempts.len(), 1 + 2 + (n - 1) + 1);
     assert!(job.cost_usd > 0.0);
+    // The others were shown as they became final; the failed one never.
+    let positions: Vec<u32> = w
+        .jobs
+        .branch_log
+        .borrow()
+        .iter()
+        .map(|r| r.2.position)
+        .collect();
+    assert_eq!(positions, (2..=n as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn titles_repeated_across_branches_are_renamed_before_a_branch_is_shown_never_at_the_merge() {
+    let n = valid()["modules"].as_array().unwrap().len();
+    // Every branch names its first lesson alike, as branches written apart may.
+    let alike = |i: usize| {
+        let mut b = branch(i);
+        b["lessons"][0]["title"] = json!("Getting started");
+        b
+    };
+    let mut answers = vec![Ok(skeleton())];
+    answers.extend((0..n).map(|i| Ok(alike(i))));
+    answers.push(Ok(root()));
+    let w = World::new(answers);
+    let s = w.submit(&request(fanout()), "r1").unwrap();
+    let job = w.jobs.job(job_id(&s));
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.failure_reason);
+    let out = w.result(job.id);
+    let modules = out["output"]["structure"]["modules"].as_array().unwrap();
+    let shown = w.jobs.branch_log.borrow().clone();
+    assert_eq!(shown.len(), n);
+    for (_, _, b) in &shown {
+        assert_eq!(b.node, modules[b.position as usize - 1], "shown as merged");
+    }
+    let firsts: Vec<&str> = modules
+        .iter()
+        .map(|m| m["lessons"][0]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(firsts[0], "Getting started");
+    assert_eq!(
+        firsts[1],
+        format!(
+            "Getting started ({})",
+            modules[1]["title"].as_str().unwrap()
+        )
+    );
 }
 
 #[test]

@@ -13,13 +13,15 @@ use crate::services::ai_provider::{
 use crate::services::fanout;
 use crate::services::normalize::normalize;
 use crate::services::offline;
+use crate::services::partial::StreamedNodes;
 use crate::services::progress::Progress;
 use crate::services::validation::{self, assess, trim_to_max_elements, QualityReport, Verdict};
-use crate::types::job::Stage;
+use crate::types::job::{PartialBranch, Stage};
 use crate::types::outline::Outline;
 use crate::types::purpose;
 use bitware_kit::error::{AppError, AppResult};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// At most one progress write a second while a model call streams.
@@ -43,6 +45,11 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         execution_id,
     } = prepared;
     let progress = Rc::new(Progress::default());
+    let streamed = Rc::new(RefCell::new(StreamedNodes::new(
+        plan.structure_type,
+        &plan.counts,
+        &plan.template.structure_rules,
+    )));
     let mut attempts = Vec::new();
     let mut runner = Job {
         ports,
@@ -53,6 +60,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         execution_id: &execution_id,
         start,
         progress: progress.clone(),
+        streamed: streamed.clone(),
         branches: None,
     };
     let outcome = {
@@ -64,6 +72,9 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
             let mut written_at = ports.now_ms();
             loop {
                 ports.runtime.sleep(PROGRESS_POLL_MS).await;
+                // A single call's level-1 nodes closed since the last poll (issue 24).
+                let closed = streamed.borrow_mut().read(&progress);
+                show(ports, job_id, run, &closed).await;
                 let now = ports.now_ms();
                 let since = now.saturating_sub(written_at);
                 // A heartbeat even when nothing moved (a call before its first
@@ -94,6 +105,19 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
     }
 }
 
+/// Record branches that passed their checks, for the structure route and
+/// the events stream. Best effort: they are in the outline either way.
+async fn show<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+    ports: &Ports<'_, R, J, S, T>,
+    job_id: i64,
+    run: u32,
+    branches: &[PartialBranch],
+) {
+    for branch in branches {
+        let _ = ports.jobs.record_branch(job_id, run, branch).await;
+    }
+}
+
 /// The progress writer loops forever; `select` only ever finishes with the work.
 fn unreachable_writer() -> AppResult<Value> {
     Err(AppError::internal("the progress writer stopped"))
@@ -108,6 +132,9 @@ pub(super) struct Job<'a, R, J, S, T> {
     pub execution_id: &'a str,
     pub start: u64,
     pub progress: Rc<Progress>,
+    /// A single call's level-1 nodes read from its stream (the progress
+    /// writer reads them while it streams, the run once more at its end).
+    pub streamed: Rc<RefCell<StreamedNodes>>,
     /// Branches of the first outline when it was fanned out.
     pub branches: Option<u32>,
 }
@@ -173,6 +200,22 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         })
     }
 
+    /// The first outline in one call, each level-1 node shown as soon as
+    /// it closes in the stream and passes its checks (issue 24); what the
+    /// progress writer has not read yet is read when the call ends.
+    async fn streamed_draft(&mut self, attempts: &mut Vec<Attempt>) -> Result<Draft, ChainError> {
+        self.progress.keep_text(true);
+        let draft = self
+            .draft(purpose::GRANULATE, self.plan.prompt.clone(), attempts)
+            .await;
+        if draft.is_ok() {
+            let rest = self.streamed.borrow_mut().read(&self.progress);
+            show(self.ports, self.job_id, self.run, &rest).await;
+        }
+        self.progress.keep_text(false);
+        draft
+    }
+
     pub(super) fn assess(&self, structure: &Outline) -> QualityReport {
         let p = &self.plan;
         assess(
@@ -197,10 +240,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         };
         let first = match fanned {
             Some(draft) => draft,
-            None => self
-                .draft(purpose::GRANULATE, self.plan.prompt.clone(), attempts)
-                .await
-                .map_err(chain_error)?,
+            None => self.streamed_draft(attempts).await.map_err(chain_error)?,
         };
         let mut best = self.refine(first, attempts).await?;
 

@@ -14,7 +14,7 @@ use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
 use crate::types::env::STRUCTURES;
-use crate::types::job::{JobStatus, ProgressWrite, RunMode, Stage};
+use crate::types::job::{JobStatus, PartialBranch, ProgressWrite, RunMode, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::{AppError, AppResult};
@@ -61,6 +61,10 @@ pub struct MemoryJobs {
     pub reservations: RefCell<Vec<(Reservation, Option<i64>)>>,
     /// Set to make every write fail (a D1 outage).
     pub broken: Cell<bool>,
+    /// `partial_branches`: (job, run, branch), the latest of each position.
+    pub partials: RefCell<Vec<(i64, u32, PartialBranch)>>,
+    /// Every branch ever recorded, in order (tests read it after the job ends).
+    pub branch_log: RefCell<Vec<(i64, u32, PartialBranch)>>,
 }
 
 impl MemoryJobs {
@@ -383,6 +387,16 @@ impl JobStore for MemoryJobs {
         drop(jobs);
         self.settle_job(f.job_id, f.cost_usd.unwrap_or(0.0));
         Ok(true)
+    }
+
+    async fn record_branch(&self, job_id: i64, run: u32, branch: &PartialBranch) -> AppResult<()> {
+        self.check()?;
+        let row = (job_id, run, branch.clone());
+        let mut partials = self.partials.borrow_mut();
+        partials.retain(|p| (p.0, p.1, p.2.position) != (job_id, run, branch.position));
+        partials.push(row.clone());
+        self.branch_log.borrow_mut().push(row);
+        Ok(())
     }
 
     async fn record_attempts(

@@ -13,7 +13,7 @@ use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config, STRUCTURES};
-use crate::types::job::{ProgressWrite, Stage};
+use crate::types::job::{PartialBranch, ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::AppResult;
@@ -75,6 +75,9 @@ pub trait JobStore: SpendLedger {
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool>;
     /// `false` (nothing written) when its run no longer owns the job.
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool>;
+    /// A branch of run `run` that passed its checks, shown before the job
+    /// ends (issue 24); the job's completion or failure clears them.
+    async fn record_branch(&self, job_id: i64, run: u32, branch: &PartialBranch) -> AppResult<()>;
     /// Attempts paid for outside a run (a failed re-validation).
     async fn record_attempts(
         &self,
@@ -213,6 +216,9 @@ impl JobStore for Database {
     }
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool> {
         Database::fail_job(self, f).await
+    }
+    async fn record_branch(&self, job_id: i64, run: u32, branch: &PartialBranch) -> AppResult<()> {
+        Database::record_branch(self, job_id, run, branch).await
     }
     async fn record_attempts(
         &self,

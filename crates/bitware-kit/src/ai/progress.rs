@@ -2,7 +2,7 @@
 //! so far, branches of a fanned-out answer); the worker's progress writer
 //! reads it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// A job's live progress as its writer records it: tokens and elements the
@@ -28,6 +28,11 @@ pub struct Progress {
     branches_done: Cell<u64>,
     branches_total: Cell<u64>,
     parent: Option<Rc<Progress>>,
+    /// The answer's text as it streams, kept only when asked
+    /// ([`Progress::keep_text`]), and which call it is of (a new call, a
+    /// retry, starts the text again).
+    text: RefCell<Option<String>>,
+    call: Cell<u64>,
 }
 
 impl Progress {
@@ -73,6 +78,33 @@ impl Progress {
     /// A new call starts from zero (a retry, a repair, a review).
     pub fn reset(&self) {
         self.update(0, 0);
+        self.call.set(self.call.get() + 1);
+        if let Some(text) = self.text.borrow_mut().as_mut() {
+            text.clear();
+        }
+    }
+    /// Keep (or stop keeping) the text of the calls this counter follows:
+    /// for an answer read while it is written (a job that shows each
+    /// level-1 node as it closes). Off by default: nothing is kept.
+    pub fn keep_text(&self, on: bool) {
+        *self.text.borrow_mut() = on.then(String::new);
+    }
+    /// More of the current call's answer (the stream decoder's text deltas).
+    pub fn push_text(&self, piece: &str) {
+        if let Some(text) = self.text.borrow_mut().as_mut() {
+            text.push_str(piece);
+        }
+    }
+    /// Which call the kept text is of (changes at every [`Progress::reset`]),
+    /// and that call's text from byte `from` (empty when not kept or past it).
+    pub fn text_since(&self, from: usize) -> (u64, String) {
+        let text = self.text.borrow();
+        let rest = text
+            .as_deref()
+            .and_then(|t| t.get(from..))
+            .unwrap_or("")
+            .to_string();
+        (self.call.get(), rest)
     }
     pub fn tokens(&self) -> u64 {
         self.tokens.get()
@@ -89,6 +121,25 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_kept_only_when_asked_and_a_new_call_starts_it_again() {
+        let p = Progress::default();
+        p.push_text("ignored");
+        assert_eq!(p.text_since(0).1, "");
+        p.keep_text(true);
+        p.push_text("{\"a\": ");
+        p.push_text("1}");
+        let (call, text) = p.text_since(0);
+        assert_eq!(text, "{\"a\": 1}");
+        assert_eq!(p.text_since(6).1, "1}");
+        assert_eq!(p.text_since(99).1, "");
+        p.reset();
+        assert_eq!(p.text_since(0), (call + 1, String::new()));
+        p.keep_text(false);
+        p.push_text("x");
+        assert_eq!(p.text_since(0).1, "");
+    }
 
     #[test]
     fn progress_counts_changes() {

@@ -53,6 +53,8 @@ pub struct StreamDecoder {
     deltas: u64,
     elements: u64,
     error: Option<String>,
+    /// Bytes of the answer's text already handed to `Progress::push_text`.
+    reported: usize,
 }
 
 impl StreamDecoder {
@@ -81,6 +83,7 @@ impl StreamDecoder {
             deltas: 0,
             elements: 0,
             error: None,
+            reported: 0,
         }
     }
 
@@ -98,11 +101,21 @@ impl StreamDecoder {
         self.elements
     }
 
-    /// `feed`, then tell `progress` the running counts (live job progress).
+    /// `feed`, then tell `progress` the running counts (live job progress)
+    /// and the answer's new text (kept only if it asked: `Progress::keep_text`).
     pub fn feed_reporting(&mut self, bytes: &[u8], progress: Option<&Progress>) -> bool {
         let more = self.feed(bytes);
         if let Some(p) = progress {
             p.update(self.tokens(), self.elements());
+            // The answer is text or a tool call's JSON, never both.
+            let answer = match self.tool_json.is_empty() {
+                true => &self.text,
+                false => &self.tool_json,
+            };
+            if let Some(new) = answer.get(self.reported..).filter(|n| !n.is_empty()) {
+                p.push_text(new);
+                self.reported = answer.len();
+            }
         }
         more
     }
@@ -383,6 +396,22 @@ mod tests {
         d.feed(body.as_bytes());
         assert!(d.tokens() > 0);
         assert!(d.finish(100).unwrap().truncated);
+    }
+
+    #[test]
+    fn the_answers_text_reaches_a_progress_that_keeps_it_as_it_arrives() {
+        let body = sse(&[
+            json!({"choices": [{"delta": {"content": "{\"modules\": [{"}}]}),
+            json!({"choices": [{"delta": {"content": "\"title\": \"A\"}]}"}}]}),
+        ]);
+        let (a, b) = body.split_at(body.find("\n\n").unwrap() + 2);
+        let p = Progress::default();
+        p.keep_text(true);
+        let mut d = StreamDecoder::new(Format::Openai);
+        d.feed_reporting(a.as_bytes(), Some(&p));
+        assert_eq!(p.text_since(0).1, "{\"modules\": [{");
+        d.feed_reporting(b.as_bytes(), Some(&p));
+        assert_eq!(p.text_since(0).1, "{\"modules\": [{\"title\": \"A\"}]}");
     }
 
     #[test]
