@@ -4,6 +4,13 @@
 //! `json_schema` response format. Anthropic — Messages with `output_config`
 //! structured output on models that support it, a forced tool call otherwise.
 //! Workers AI — the `AI` binding's input and output objects.
+//!
+//! Prompt caching: a request names how many leading bytes of its user
+//! prompt every call of its job shares (`shared`) and a per-job key
+//! (`cache_key`). Anthropic gets `cache_control` breakpoints at the end of
+//! the system prompt and of that shared part; OpenAI caches prefixes itself
+//! and gets the key as `prompt_cache_key`, so a job's calls land on the same
+//! cache; the `AI` binding takes neither (workers-rs passes no options).
 
 use crate::pricing::TokenUsage;
 use serde_json::{json, Value};
@@ -21,6 +28,26 @@ pub struct WireRequest<'a> {
     pub schema: &'a Value,
     pub max_tokens: u32,
     pub temperature: f64,
+    /// Leading bytes of `user` that the job's other calls send too.
+    pub shared: usize,
+    /// Groups a job's calls on the provider's prompt cache (not secret).
+    pub cache_key: Option<&'a str>,
+}
+
+impl WireRequest<'_> {
+    /// `user` split where the shared part ends (all of it call-specific when
+    /// the split falls outside it or inside a character).
+    pub fn user_parts(&self) -> (&str, &str) {
+        match self.user.get(..self.shared) {
+            Some(shared) => (shared, &self.user[shared.len()..]),
+            None => ("", self.user),
+        }
+    }
+}
+
+/// An Anthropic cache breakpoint: the prompt up to here is cached (5 minutes).
+fn ephemeral() -> Value {
+    json!({"type": "ephemeral"})
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +85,7 @@ pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> Http
     if !api_key.is_empty() {
         headers.insert(0, ("authorization".into(), format!("Bearer {api_key}")));
     }
-    HttpCall {
+    let mut call = HttpCall {
         url: join(base_url, "chat/completions"),
         headers,
         body: json!({
@@ -77,27 +104,53 @@ pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> Http
             "stream": true,
             "stream_options": {"include_usage": true},
         }),
+    };
+    // Prefixes of 1,024 tokens and more are cached without asking; the key
+    // routes a job's calls to the same cache.
+    if let Some(key) = req.cache_key {
+        call.body["prompt_cache_key"] = json!(key);
     }
+    call
 }
 
 pub fn openai_reply(body: &Value) -> Result<Reply, String> {
     let choice = body["choices"].get(0).ok_or("the reply has no choices")?;
     let message = &choice["message"];
-    let usage = &body["usage"];
     Ok(Reply {
         text: message["content"].as_str().map(str::to_string),
         json: None,
         refusal: message["refusal"].as_str().map(str::to_string),
         truncated: choice["finish_reason"] == "length",
-        usage: TokenUsage {
-            input: usage["prompt_tokens"].as_u64().unwrap_or(0),
-            output: usage["completion_tokens"].as_u64().unwrap_or(0),
-            cached: usage["prompt_tokens_details"]["cached_tokens"]
-                .as_u64()
-                .unwrap_or(0),
-        },
+        usage: openai_usage(&body["usage"]),
         model: body["model"].as_str().map(str::to_string),
     })
+}
+
+/// OpenAI's `usage` (plain, or a stream's last chunk): `prompt_tokens`
+/// includes the cached ones.
+pub fn openai_usage(usage: &Value) -> TokenUsage {
+    TokenUsage {
+        input: usage["prompt_tokens"].as_u64().unwrap_or(0),
+        output: usage["completion_tokens"].as_u64().unwrap_or(0),
+        cached: usage["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap_or(0),
+        cache_write: 0,
+    }
+}
+
+/// Anthropic's `usage` (a reply's, or a stream's `message_start`): its
+/// `input_tokens` leaves out what was read from and written to the cache;
+/// ours counts every prompt token.
+pub fn anthropic_usage(usage: &Value) -> TokenUsage {
+    let read = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+    let written = usage["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+    TokenUsage {
+        input: usage["input_tokens"].as_u64().unwrap_or(0) + read + written,
+        output: usage["output_tokens"].as_u64().unwrap_or(0),
+        cached: read,
+        cache_write: written,
+    }
 }
 
 /// Claude models with native structured output; older ones use a forced tool.
@@ -113,13 +166,24 @@ pub fn anthropic_supports_structured_output(model: &str) -> bool {
     PREFIXES.iter().any(|p| model.starts_with(p))
 }
 
+/// Breakpoints (2 of the 4 allowed) after the system prompt and after the
+/// shared part of the user prompt: a prefix under the model's minimum
+/// (1,024 or 2,048 tokens) is simply not cached.
 pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> HttpCall {
+    let (shared, own) = req.user_parts();
+    let mut content = Vec::new();
+    if !shared.is_empty() {
+        content.push(json!({"type": "text", "text": shared, "cache_control": ephemeral()}));
+    }
+    if !own.is_empty() || content.is_empty() {
+        content.push(json!({"type": "text", "text": own}));
+    }
     let mut body = json!({
         "model": req.model,
         "max_tokens": req.max_tokens,
         "temperature": req.temperature,
-        "system": req.system,
-        "messages": [{"role": "user", "content": req.user}],
+        "system": [{"type": "text", "text": req.system, "cache_control": ephemeral()}],
+        "messages": [{"role": "user", "content": content}],
         "stream": true,
     });
     if anthropic_supports_structured_output(req.model) {
@@ -156,25 +220,19 @@ pub fn anthropic_reply(body: &Value) -> Result<Reply, String> {
         .iter()
         .find(|b| b["type"] == "tool_use")
         .map(|b| b["input"].clone());
-    let usage = &body["usage"];
-    let cached = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
     Ok(Reply {
         text: (!text.is_empty()).then_some(text),
         json: tool_input,
         refusal: (body["stop_reason"] == "refusal").then(|| "the model refused".to_string()),
         truncated: body["stop_reason"] == "max_tokens",
-        // Anthropic reports cache reads apart from input_tokens; ours include them.
-        usage: TokenUsage {
-            input: usage["input_tokens"].as_u64().unwrap_or(0) + cached,
-            output: usage["output_tokens"].as_u64().unwrap_or(0),
-            cached,
-        },
+        usage: anthropic_usage(&body["usage"]),
         model: body["model"].as_str().map(str::to_string),
     })
 }
 
 /// Input for `env.AI.run(model, input)`. `max_tokens` is always explicit:
-/// the binding's default (256) would truncate every outline.
+/// the binding's default (256) would truncate every outline. No cache
+/// fields: the binding reports no cached tokens and takes no cache key.
 pub fn workers_ai_input(req: &WireRequest<'_>) -> Value {
     json!({
         "messages": [
@@ -205,7 +263,7 @@ pub fn workers_ai_reply(body: &Value, max_tokens: u32) -> Result<Reply, String> 
         usage: TokenUsage {
             input: usage["prompt_tokens"].as_u64().unwrap_or(0),
             output,
-            cached: 0,
+            ..TokenUsage::default()
         },
         model: None,
     })
@@ -334,6 +392,8 @@ mod tests {
             schema,
             max_tokens: 4000,
             temperature: 0.4,
+            shared: 0,
+            cache_key: None,
         }
     }
 
@@ -353,6 +413,56 @@ mod tests {
         assert_eq!(call.body["messages"][1]["content"], "usr");
         assert_eq!(call.body["stream"], true);
         assert_eq!(call.body["stream_options"]["include_usage"], true);
+        assert!(call.body.get("prompt_cache_key").is_none());
+    }
+
+    #[test]
+    fn openai_request_carries_the_jobs_prompt_cache_key() {
+        let schema = json!({"type": "object"});
+        let mut r = req(&schema);
+        r.cache_key = Some("granulator-job-42");
+        r.shared = 2;
+        let call = openai_call("http://127.0.0.1:9/v1", "", &r);
+        assert_eq!(call.body["prompt_cache_key"], "granulator-job-42");
+        // OpenAI caches prefixes itself: the prompt is sent whole, in order.
+        assert_eq!(call.body["messages"][0]["content"], "sys");
+        assert_eq!(call.body["messages"][1]["content"], "usr");
+    }
+
+    #[test]
+    fn anthropic_marks_the_system_prompt_and_the_shared_part_cacheable() {
+        let schema = json!({"type": "object"});
+        let mut r = req(&schema);
+        r.model = "claude-haiku-4-5";
+        r.user = "shared context\n\nthis call's task";
+        r.shared = "shared context\n\n".len();
+        let call = anthropic_call("http://127.0.0.1:9", "key", &r);
+        assert_eq!(
+            call.body["system"],
+            json!([{"type": "text", "text": "sys", "cache_control": {"type": "ephemeral"}}])
+        );
+        assert_eq!(
+            call.body["messages"][0]["content"],
+            json!([
+                {"type": "text", "text": "shared context\n\n", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "this call's task"}
+            ])
+        );
+        let breakpoints = call.body.to_string().matches("cache_control").count();
+        assert!(breakpoints <= 4, "{breakpoints}");
+        // Nothing shared: one block, no breakpoint in the message.
+        r.shared = 0;
+        let call = anthropic_call("http://127.0.0.1:9", "key", &r);
+        assert_eq!(
+            call.body["messages"][0]["content"],
+            json!([{"type": "text", "text": "shared context\n\nthis call's task"}])
+        );
+        // A split inside a character (or past the end) shares nothing.
+        r.user = "é";
+        r.shared = 1;
+        assert_eq!(r.user_parts(), ("", "é"));
+        r.shared = 9;
+        assert_eq!(r.user_parts(), ("", "é"));
     }
 
     #[test]
@@ -365,7 +475,8 @@ mod tests {
             TokenUsage {
                 input: 120,
                 output: 30,
-                cached: 100
+                cached: 100,
+                cache_write: 0
             }
         );
         assert!(r.truncated);
@@ -408,7 +519,20 @@ mod tests {
             TokenUsage {
                 input: 60,
                 output: 20,
-                cached: 10
+                cached: 10,
+                cache_write: 0
+            }
+        );
+        // A first call writes the cache: its input counts the written tokens too.
+        let written = json!({"content": [{"type": "text", "text": "{}"}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 30, "output_tokens": 5, "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 0}});
+        assert_eq!(
+            anthropic_reply(&written).unwrap().usage,
+            TokenUsage {
+                input: 1230,
+                output: 5,
+                cached: 0,
+                cache_write: 1200
             }
         );
         let tool = json!({"content": [{"type": "tool_use", "name": TOOL_NAME, "input": {"a": 2}}], "stop_reason": "tool_use", "usage": {}});
