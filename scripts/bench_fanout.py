@@ -13,13 +13,20 @@ line per case:
   speedup           wall-clock single / fanout (the request, sync, run inline)
   tokenRatio        total tokens (prompt + output) fanout / single
   outputTokenRatio  output tokens fanout / single
-  costRatio         cost fanout / single
+  costRatio         cost fanout / single, prompt caching modelled (the mock
+                    reports a repeated prefix as cached as the provider does,
+                    and the worker prices it at the model's cached price)
+  costRatioUncached the same tokens with nothing cached (every prompt token
+                    at the input price: what the ratio was before caching)
+  cachedTokens      prompt tokens served from the cache, single and fanout
   qualitySingle, qualityFanout
 Then granularity 1 and 2 with `auto` (the default): one model call, the
 strategy reported `single`, and its time beside an explicit `single`.
 The default pace, 400 tokens/s after 125 ms, is 100 tokens/s after 500 ms
 (a hosted model) run four times faster: the ratios are the same, the run
-takes minutes instead of a quarter of an hour."""
+takes minutes instead of a quarter of an hour. FANOUT_CASES=course:5,novel:5
+runs only those cases (and skips the auto rows); MOCK_PROMPT_CACHING=0 turns
+the mock's prompt cache off."""
 import json, os, sys, time, uuid
 import bench_http
 
@@ -28,6 +35,8 @@ MOCK = os.environ["MOCK_URL"]
 TPS = float(os.environ.get("MOCK_TPS", "400"))
 TTFT = int(os.environ.get("MOCK_TTFT_MS", "125"))
 CATALOG_LENGTH = os.environ.get("MOCK_CATALOG_LENGTH", "1") != "0"
+PROMPT_CACHING = os.environ.get("MOCK_PROMPT_CACHING", "1") != "0"
+CASES = [(c.split(":")[0], int(c.split(":")[1])) for c in os.environ.get("FANOUT_CASES", "").split(",") if c]
 WORKER = {"Authorization": "Bearer dev-shared-secret", "X-Worker-ID": "bench-fanout",
           "X-Client-ID": f"bench-fanout-{uuid.uuid4().hex[:8]}"}
 
@@ -52,39 +61,47 @@ def run(structure_type, granularity, strategy):
         raise SystemExit(f"{structure_type} g{granularity} {strategy}: HTTP {status} {reply}")
     tokens = reply["usage"]["tokens"]
     meta = reply["metadata"]
+    cached = tokens.get("cached", 0)
+    # Every cached prompt token billed at the input price instead (OpenAI writes cost nothing extra).
+    price = PRICES.get(reply["model"], {})
+    discount = cached * (price.get("input", 0) - price.get("cachedInput", price.get("input", 0))) / 1e6
     return {"ms": ms, "input": tokens["input"], "output": tokens["output"], "cost": reply["cost"],
+            "cached": cached, "costUncached": reply["cost"] + discount,
             "quality": reply["output"]["qualityScore"], "calls": meta["attempts"],
             "strategy": meta.get("strategy"), "branches": meta.get("branches"),
             "elements": reply["output"]["summary"]["totalElements"]}
 
 
 call("POST", f"{MOCK}/__mock/config", {"tokensPerSecond": TPS, "ttftMs": TTFT, "measureUsage": True,
-                                      "catalogLength": CATALOG_LENGTH})
+                                      "catalogLength": CATALOG_LENGTH, "promptCaching": PROMPT_CACHING})
+PRICES = call("GET", f"{BASE}/api/economy/pricing", None, WORKER)[1]["models"]
 rows, ok = [], True
 try:
-    for structure_type in ("course", "novel", "workflow"):
-        for g in (3, 4, 5):
-            s = run(structure_type, g, "single")
-            f = run(structure_type, g, "fanout")
-            assert f["strategy"] == "fanout" and s["strategy"] == "single", (s, f)
-            assert f["elements"] == s["elements"], (s, f)
-            row = {"type": structure_type, "granularity": g, "tokensPerSecond": TPS, "ttftMs": TTFT,
-                   "catalogLength": CATALOG_LENGTH,
-                   "elements": s["elements"], "branches": f["branches"],
-                   "singleMs": round(s["ms"]), "fanoutMs": round(f["ms"]),
-                   "speedup": round(s["ms"] / f["ms"], 2),
-                   "tokenRatio": round((f["input"] + f["output"]) / (s["input"] + s["output"]), 2),
-                   "outputTokenRatio": round(f["output"] / s["output"], 2),
-                   "costRatio": round(f["cost"] / s["cost"], 2) if s["cost"] else None,
-                   "tokensSingle": {"input": s["input"], "output": s["output"]},
-                   "tokensFanout": {"input": f["input"], "output": f["output"]},
-                   "qualitySingle": s["quality"], "qualityFanout": f["quality"],
-                   "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if g == 5:
-                ok &= row["speedup"] >= 3 and row["qualityFanout"] >= row["qualitySingle"]
-    for structure_type in ("course", "novel", "workflow"):
+    for structure_type, g in CASES or [(t, g) for t in ("course", "novel", "workflow") for g in (3, 4, 5)]:
+        s = run(structure_type, g, "single")
+        f = run(structure_type, g, "fanout")
+        assert f["strategy"] == "fanout" and s["strategy"] == "single", (s, f)
+        assert f["elements"] == s["elements"], (s, f)
+        row = {"type": structure_type, "granularity": g, "tokensPerSecond": TPS, "ttftMs": TTFT,
+               "catalogLength": CATALOG_LENGTH,
+               "elements": s["elements"], "branches": f["branches"],
+               "singleMs": round(s["ms"]), "fanoutMs": round(f["ms"]),
+               "speedup": round(s["ms"] / f["ms"], 2),
+               "tokenRatio": round((f["input"] + f["output"]) / (s["input"] + s["output"]), 2),
+               "outputTokenRatio": round(f["output"] / s["output"], 2),
+               "costRatio": round(f["cost"] / s["cost"], 2) if s["cost"] else None,
+               "costRatioUncached": round(f["costUncached"] / s["costUncached"], 2) if s["costUncached"] else None,
+               "cachedTokens": {"single": s["cached"], "fanout": f["cached"]},
+               "promptCaching": PROMPT_CACHING,
+               "tokensSingle": {"input": s["input"], "output": s["output"]},
+               "tokensFanout": {"input": f["input"], "output": f["output"]},
+               "qualitySingle": s["quality"], "qualityFanout": f["quality"],
+               "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if g == 5:
+            ok &= row["speedup"] >= 3 and row["qualityFanout"] >= row["qualitySingle"]
+    for structure_type in ("course", "novel", "workflow") if not CASES else ():
         for g in (1, 2):
             a = run(structure_type, g, None)
             s = run(structure_type, g, "single")

@@ -192,7 +192,7 @@ pub fn piece_prompt(
         ),
     };
     format!(
-        "{shared}{element} {i}, \"{title}\", has these {key}:\n{children}\n\n\
+        "{shared}{element} {i}'s {key}:\n{children}\n\n\
          {task} Every title specific and distinct from all others.\n\
          Branch: {i} of {n}: {title}\nBranch part: {p} of {k}: {key} {a}-{b} of {of}.\nBranch shape: {shape}.\n\
          Allowed: {allowed}.\nConstraints: {constraints}.",
