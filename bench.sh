@@ -14,7 +14,8 @@
 #                       against a ~60 s job (mock streaming at 100 tokens/s)
 #   ./bench.sh fanout   parallel hierarchical generation (scripts/bench_fanout.py): course, novel and
 #                       workflow at granularity 3-5 with `single` and `fanout` at the same token rate
-#                       (speedup, token and cost ratios, quality, time to the first visible branch),
+#                       (speedup, token and cost ratios with and without prompt caching, quality,
+#                       time to the first visible branch),
 #                       then `auto` at granularity 1-2; FANOUT_CASES=course:5,novel:5 runs only those
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -13,7 +13,12 @@ line per case:
   speedup           wall-clock single / fanout (the request, sync, run inline)
   tokenRatio        total tokens (prompt + output) fanout / single
   outputTokenRatio  output tokens fanout / single
-  costRatio         cost fanout / single
+  costRatio         cost fanout / single, prompt caching modelled (the mock
+                    reports a repeated prefix as cached as the provider does,
+                    and the worker prices it at the model's cached price)
+  costRatioUncached the same tokens with nothing cached (every prompt token
+                    at the input price: what the ratio was before caching)
+  cachedTokens      prompt tokens served from the cache, single and fanout
   qualitySingle, qualityFanout
   firstBranchS      seconds from the fan-out request to its first visible branch (the first
                     non-empty `GET /api/jobs/{id}/structure` while it runs, polled every 50 ms)
@@ -25,7 +30,8 @@ Then granularity 1 and 2 with `auto` (the default): one model call, the
 strategy reported `single`, and its time beside an explicit `single`.
 The default pace, 400 tokens/s after 125 ms, is 100 tokens/s after 500 ms
 (a hosted model) run four times faster: the ratios are the same, the run
-takes minutes instead of a quarter of an hour."""
+takes minutes instead of a quarter of an hour. MOCK_PROMPT_CACHING=0 turns the
+mock's prompt cache off."""
 import json, os, sys, threading, time, uuid
 import bench_http
 
@@ -34,6 +40,7 @@ MOCK = os.environ["MOCK_URL"]
 TPS = float(os.environ.get("MOCK_TPS", "400"))
 TTFT = int(os.environ.get("MOCK_TTFT_MS", "125"))
 CATALOG_LENGTH = os.environ.get("MOCK_CATALOG_LENGTH", "1") != "0"
+PROMPT_CACHING = os.environ.get("MOCK_PROMPT_CACHING", "1") != "0"
 CASES = [(c.split(":")[0], int(c.split(":")[1])) for c in os.environ.get("FANOUT_CASES", "").split(",") if c]
 WORKER = {"Authorization": "Bearer dev-shared-secret", "X-Worker-ID": "bench-fanout",
           "X-Client-ID": f"bench-fanout-{uuid.uuid4().hex[:8]}"}
@@ -84,7 +91,12 @@ def run(structure_type, granularity, strategy, watch=False):
         raise SystemExit(f"{structure_type} g{granularity} {strategy}: HTTP {status} {reply}")
     tokens = reply["usage"]["tokens"]
     meta = reply["metadata"]
+    cached = tokens.get("cached", 0)
+    # Every cached prompt token billed at the input price instead (OpenAI writes cost nothing extra).
+    price = PRICES.get(reply["model"], {})
+    discount = cached * (price.get("input", 0) - price.get("cachedInput", price.get("input", 0))) / 1e6
     return {"ms": ms, "input": tokens["input"], "output": tokens["output"], "cost": reply["cost"],
+            "cached": cached, "costUncached": reply["cost"] + discount,
             "quality": reply["output"]["qualityScore"], "calls": meta["attempts"],
             "strategy": meta.get("strategy"), "branches": meta.get("branches"),
             "elements": reply["output"]["summary"]["totalElements"],
@@ -93,7 +105,8 @@ def run(structure_type, granularity, strategy, watch=False):
 
 
 call("POST", f"{MOCK}/__mock/config", {"tokensPerSecond": TPS, "ttftMs": TTFT, "measureUsage": True,
-                                      "catalogLength": CATALOG_LENGTH})
+                                      "catalogLength": CATALOG_LENGTH, "promptCaching": PROMPT_CACHING})
+PRICES = call("GET", f"{BASE}/api/economy/pricing", None, WORKER)[1]["models"]
 rows, ok = [], True
 try:
     cases = CASES or [(t, g) for t in ("course", "novel", "workflow") for g in (3, 4, 5)]
@@ -116,6 +129,9 @@ try:
                "firstBranchS": round(f["firstS"], 2),
                "firstBranchRatio": round(f["firstS"] * 1000 / s["ms"], 3),
                "firstNodeSingleS": round(s["firstS"], 2),
+               "costRatioUncached": round(f["costUncached"] / s["costUncached"], 2) if s["costUncached"] else None,
+               "cachedTokens": {"single": s["cached"], "fanout": f["cached"]},
+               "promptCaching": PROMPT_CACHING,
                "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
         rows.append(row)
         print(json.dumps(row), flush=True)

@@ -143,6 +143,11 @@ async fn pricing_is_dated_and_admin_analytics_come_from_recorded_jobs() {
         p.body["models"]["gpt-4o-mini"],
         json!({"input": 0.15, "output": 0.6, "cachedInput": 0.075})
     );
+    // Anthropic bills cache writes at 1.25x input and reads at 0.1x.
+    assert_eq!(
+        p.body["models"]["claude-haiku-4-5"],
+        json!({"input": 1.0, "output": 5.0, "cachedInput": 0.1, "cacheWrite": 1.25})
+    );
     // The override's models are priced as it says.
     assert_eq!(
         p.body["models"]["claude-3-5-haiku-latest"],

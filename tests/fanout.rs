@@ -461,3 +461,156 @@ async fn a_running_fan_out_shows_each_branch_once_final_and_a_slow_or_unusable_o
         assert_eq!(b["node"], modules[at]);
     }
 }
+
+/// A round to the micro-dollar, as the worker records each attempt's cost.
+fn usd(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// A granularity-5 course fanned out with the mock's prompt cache on for
+/// this job's calls (`promptCaching` steps). Its skeleton (scripted) has
+/// long module titles, so the context its branch calls share passes the
+/// providers' 1,024-token minimum (a default skeleton's few hundred tokens do
+/// not: docs/performance.md). Returns the reply, the job's attempts and the
+/// mock's calls.
+async fn cached_fan_out(provider: &str, model: &str) -> (Reply, Vec<Value>, Vec<Value>) {
+    let key = unique(&format!("fan-cache-{provider}"));
+    let modules: Vec<Value> = (1..=8)
+        .map(|i| {
+            let long = "on how every branch call shares its context with the others ".repeat(9);
+            json!({"title": format!("Module {i} {long}"), "summary": format!("what module {i} covers")})
+        })
+        .collect();
+    let skeleton = json!({"title": format!("{key} course"), "modules": modules});
+    let mut steps = vec![json!({"kind": "raw", "text": skeleton.to_string()})];
+    steps.extend((0..9).map(|_| json!({"kind": "valid", "measured": true, "promptCaching": true})));
+    script(&key, json!(steps)).await;
+    let body = json!({"input": {"topic": key, "structureType": "course", "granularityLevel": 5},
+        "config": {"strategy": "fanout", "aiProvider": provider, "aiModel": model}});
+    let r = execute(&Who::Client, body, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["strategy"], "fanout");
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let attempts = detail.body["attempts"].as_array().unwrap().clone();
+    (r, attempts, mock_calls(&key).await)
+}
+
+/// Each attempt's tokens are the mock's for the same part, and the job's
+/// cost and cached tokens are their sums.
+fn assert_attempts_record_what_the_mock_reported(
+    r: &Reply,
+    attempts: &[Value],
+    calls: &[Value],
+    cost_of: &dyn Fn(&Value) -> f64,
+) {
+    assert_eq!(attempts.len(), calls.len(), "{attempts:?}");
+    assert!(attempts.iter().all(|a| a["status"] == "success"));
+    let (mut cached, mut cost) = (0, 0.0);
+    for a in attempts {
+        let part = a["branch"].as_str().unwrap();
+        let call = calls
+            .iter()
+            .find(|c| c["part"] == part)
+            .unwrap_or_else(|| panic!("no mock call for {part}"));
+        let usage = &call["usage"];
+        assert_eq!(
+            a["tokens"]["cached"], usage["cached"],
+            "{part}: {a} vs {call}"
+        );
+        assert_eq!(a["tokens"]["input"], usage["input"], "{part}");
+        assert_eq!(a["tokens"]["output"], usage["output"], "{part}");
+        let want = usd(cost_of(usage));
+        assert!(
+            approx(&a["costUsd"], want),
+            "{part}: {} vs {want}",
+            a["costUsd"]
+        );
+        cached += usage["cached"].as_u64().unwrap();
+        cost += want;
+    }
+    assert!(cached > 0, "nothing was cached: {calls:?}");
+    assert_eq!(r.body["usage"]["tokens"]["cached"], cached);
+    assert!(
+        approx(&r.body["cost"], usd(cost)),
+        "{} vs {cost}",
+        r.body["cost"]
+    );
+}
+
+#[tokio::test]
+async fn a_fanned_out_job_records_the_prefix_its_branches_share_as_cached_and_bills_it_at_the_cached_price(
+) {
+    let (r, attempts, calls) = cached_fan_out("openai", "gpt-4o-mini").await;
+    // gpt-4o-mini: 0.15 input, 0.075 cached, 0.60 output per 1M tokens.
+    let cost_of = |u: &Value| {
+        let (input, cached, output) = (
+            u["input"].as_f64().unwrap(),
+            u["cached"].as_f64().unwrap(),
+            u["output"].as_f64().unwrap(),
+        );
+        ((input - cached) * 0.15 + cached * 0.075 + output * 0.60) / 1e6
+    };
+    assert_attempts_record_what_the_mock_reported(&r, &attempts, &calls, &cost_of);
+    // Every branch call was sent under the job's cache key; the branches
+    // after the first read what it left, in 128-token steps from 1,024.
+    let key = format!("granulator-job-{}", job_id(&r));
+    assert!(
+        calls.iter().all(|c| c["promptCacheKey"] == key.as_str()),
+        "{calls:?}"
+    );
+    let branch_reads: Vec<u64> = calls
+        .iter()
+        .filter(|c| c["part"].as_str().unwrap().starts_with("branch"))
+        .map(|c| c["usage"]["cached"].as_u64().unwrap())
+        .collect();
+    assert_eq!(branch_reads.len(), 8);
+    assert_eq!(
+        branch_reads.iter().filter(|n| **n == 0).count(),
+        1,
+        "{branch_reads:?}"
+    );
+    assert!(
+        branch_reads
+            .iter()
+            .all(|n| *n == 0 || (*n >= 1024 && (*n - 1024) % 128 == 0)),
+        "{branch_reads:?}"
+    );
+}
+
+#[tokio::test]
+async fn on_the_anthropic_wire_the_shared_prefix_is_marked_written_once_then_read_and_billed_so() {
+    let (r, attempts, calls) = cached_fan_out("anthropic", "claude-sonnet-4-5").await;
+    // Sonnet 4.5: 3.00 input, 0.30 cache read, 3.75 cache write, 15.00 output per 1M tokens.
+    let cost_of = |u: &Value| {
+        let n = |k: &str| u[k].as_f64().unwrap_or(0.0);
+        let fresh = n("input") - n("cached") - n("cacheWrite");
+        (fresh * 3.0 + n("cached") * 0.30 + n("cacheWrite") * 3.75 + n("output") * 15.0) / 1e6
+    };
+    assert_attempts_record_what_the_mock_reported(&r, &attempts, &calls, &cost_of);
+    // The system prompt and the shared part of every call carry a breakpoint.
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["cacheBreakpoints"] == 2 || c["part"] == "skeleton"),
+        "{calls:?}"
+    );
+    let branches: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["part"].as_str().unwrap().starts_with("branch"))
+        .collect();
+    assert_eq!(branches.len(), 8);
+    assert!(branches.iter().all(|c| c["cacheBreakpoints"] == 2));
+    let written: Vec<u64> = branches
+        .iter()
+        .map(|c| c["usage"]["cacheWrite"].as_u64().unwrap_or(0))
+        .collect();
+    let read: Vec<u64> = branches
+        .iter()
+        .map(|c| c["usage"]["cached"].as_u64().unwrap())
+        .collect();
+    // One branch writes the shared prefix, the other seven read all of it.
+    assert_eq!(written.iter().filter(|n| **n > 0).count(), 1, "{written:?}");
+    let prefix = written.iter().sum::<u64>();
+    assert!(prefix >= 1024, "{written:?}");
+    assert_eq!(read.iter().filter(|n| **n == prefix).count(), 7, "{read:?}");
+}

@@ -13,7 +13,7 @@ pub async fn pricing(call: &Call<'_>) -> AppResult<Reply> {
     let usage = TokenUsage {
         input: 2_000,
         output: 4_000,
-        cached: 0,
+        ..TokenUsage::default()
     };
     let examples: Vec<_> = p.models.keys().map(|m| json!({"model": m, "job": "course, granularity 3", "tokens": usage, "costUsd": p.cost(m, &usage)})).collect();
     Ok(Reply::ok(

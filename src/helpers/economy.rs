@@ -79,7 +79,7 @@ mod tests {
         let usage = |input, output| TokenUsage {
             input,
             output,
-            cached: 0,
+            ..Default::default()
         };
         let e = efficiency(&usage(500, 500), 10_000, Some(0.001));
         assert_eq!(

@@ -56,7 +56,7 @@ pub fn job_tokens(
     let mut usage = TokenUsage {
         input,
         output,
-        cached: 0,
+        ..TokenUsage::default()
     };
     if validation_level.is_some_and(|l| l >= 2) {
         usage.input += output + 300;

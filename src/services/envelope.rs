@@ -208,6 +208,7 @@ mod tests {
             input: 10,
             output: 20,
             cached: 3,
+            ..Default::default()
         };
         let envelope = Granulated {
             success: true,

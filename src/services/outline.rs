@@ -257,7 +257,7 @@ pub fn content_metadata(
         &TokenUsage {
             input: input_tokens,
             output: output_tokens,
-            cached: 0,
+            ..TokenUsage::default()
         },
     );
     json!({

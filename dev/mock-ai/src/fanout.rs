@@ -276,7 +276,7 @@ mod tests {
             Some(st)
         );
         assert!(is_skeleton(&fanout::skeleton_prompt(st, "p", &[6, 4, 2])));
-        assert!(is_root(&fanout::root_prompt(st, "Rust", "devs", &sk)));
+        assert!(is_root(&fanout::root_prompt(st, "Rust", "devs", &sk, 3)));
         assert!(fanout::check_root(st, &root(st, "Rust")).is_ok());
         let node = branch(st, i, n, &title, &[4, 2], None, "Rust");
         let checked = fanout::check_branch(st, &[6, 4, 2], &rules, &title, &node).unwrap();

@@ -48,20 +48,26 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod cache;
 mod fanout;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
 struct Usage {
     input: u64,
     output: u64,
+    /// Part of `input` read from the prompt cache.
     #[serde(default)]
     cached: u64,
+    /// Part of `input` written to the prompt cache (Anthropic).
+    #[serde(default, rename = "cacheWrite")]
+    cache_write: u64,
 }
 
 const DEFAULT_USAGE: Usage = Usage {
     input: 1000,
     output: 500,
     cached: 0,
+    cache_write: 0,
 };
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -87,6 +93,9 @@ enum Step {
         /// Bill the prompt and answer actually sent, at 4 characters a token.
         #[serde(default)]
         measured: bool,
+        /// Model the provider's prompt cache for this answer (`cache.rs`).
+        #[serde(default, rename = "promptCaching")]
+        prompt_caching: bool,
     },
     /// Streams half the answer, then sends nothing for `ms`.
     Stall {
@@ -172,6 +181,10 @@ struct GlobalConfig {
     /// a model writes), not the offline generator's terse text (benchmarks).
     #[serde(default)]
     catalog_length: bool,
+    /// Model the providers' prompt caches for unscripted answers (`cache.rs`):
+    /// off by default, so fixed usage stays exactly what a test scripted.
+    #[serde(default)]
+    prompt_caching: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -201,6 +214,10 @@ struct CallRecord {
     usage: Option<Usage>,
     /// `skeleton` or `branch 3/8` for a fanned-out outline's calls.
     part: Option<String>,
+    /// `cache_control` breakpoints the request carried (Anthropic).
+    cache_breakpoints: usize,
+    /// The request's `prompt_cache_key` (OpenAI).
+    prompt_cache_key: Option<String>,
 }
 
 #[derive(Default)]
@@ -210,6 +227,7 @@ struct Mock {
     config: Mutex<GlobalConfig>,
     totals: Mutex<Totals>,
     seed: Mutex<u64>,
+    cache: Mutex<cache::PromptCache>,
 }
 
 type Shared = Arc<Mock>;
@@ -280,9 +298,9 @@ fn text_of(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
-            .map(|p| p["text"].as_str().unwrap_or("").to_string())
-            .collect::<Vec<_>>()
-            .join("\n"),
+            // Adjacent text blocks are one text (a prompt split at its cache breakpoint).
+            .map(|p| p["text"].as_str().unwrap_or(""))
+            .collect::<String>(),
         _ => String::new(),
     }
 }
@@ -386,7 +404,9 @@ fn anthropic_body(
     }
     json!({
         "id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content, "stop_reason": stop,
-        "usage": {"input_tokens": usage.input - usage.cached.min(usage.input), "output_tokens": usage.output, "cache_read_input_tokens": usage.cached},
+        // Anthropic's input_tokens leave out what was read from and written to the cache.
+        "usage": {"input_tokens": usage.input - usage.cached.min(usage.input) - usage.cache_write.min(usage.input - usage.cached.min(usage.input)),
+                  "output_tokens": usage.output, "cache_read_input_tokens": usage.cached, "cache_creation_input_tokens": usage.cache_write},
     })
 }
 
@@ -471,6 +491,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     tokens_per_second: None,
                     ttft_ms: None,
                     measured: config.measure_usage,
+                    prompt_caching: config.prompt_caching,
                 }
             }
         }
@@ -496,6 +517,8 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 .or(body["max_tokens"].as_u64()),
             usage: None,
             part: None,
+            cache_breakpoints: 0,
+            prompt_cache_key: None,
         });
         return flood(state, provider, bytes, plain);
     }
@@ -626,13 +649,21 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     input: ((system.len() + user.len() + schema.to_string().len()) as u64)
                         .div_ceil(3),
                     output: max_tokens.unwrap_or(DEFAULT_USAGE.output),
-                    cached: 0,
+                    ..Usage::default()
                 },
                 Step::Valid { usage: Some(u), .. } | Step::Invalid { usage: Some(u) } => *u,
                 _ => DEFAULT_USAGE,
             };
             usage = Some(u);
             let other_measured = matches!(other, Step::Valid { measured: true, .. });
+            let other_caching = matches!(
+                other,
+                Step::Valid {
+                    prompt_caching: true,
+                    bill_max: false,
+                    ..
+                }
+            );
             if let Step::Delay { ms } = other {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
@@ -693,8 +724,30 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     input: ((system.len() + user.len() + schema.to_string().len()) as u64)
                         .div_ceil(4),
                     output: (text.as_deref().map_or(0, str::len) as u64).div_ceil(4),
-                    cached: 0,
+                    ..Usage::default()
                 };
+                usage = Some(u);
+            }
+            if other_caching {
+                let ttft = Duration::from_millis(pace.1);
+                let now = std::time::Instant::now();
+                let hit = match provider {
+                    Provider::OpenAi => state.cache.lock().unwrap().openai(
+                        &model,
+                        body["prompt_cache_key"].as_str(),
+                        &format!("{schema}{system}{user}"),
+                        now,
+                        ttft,
+                    ),
+                    Provider::Anthropic => state.cache.lock().unwrap().anthropic(
+                        &model,
+                        &cache::anthropic_prefixes(&schema, &body),
+                        now,
+                        ttft,
+                    ),
+                };
+                u.cached = hit.read.min(u.input);
+                u.cache_write = hit.written.min(u.input - u.cached);
                 usage = Some(u);
             }
             let body = match provider {
@@ -757,6 +810,8 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             .or(body["max_tokens"].as_u64()),
         usage,
         part,
+        cache_breakpoints: cache::breakpoints(&body),
+        prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
     });
     if stream && status == 200 {
         return stream_response(state, provider, reply, pace, stream_end);
@@ -825,6 +880,7 @@ fn stream_plan(provider: Provider, reply: &Value, pieces: usize) -> StreamPlan {
                 cached: u["prompt_tokens_details"]["cached_tokens"]
                     .as_u64()
                     .unwrap_or(0),
+                cache_write: 0,
             };
             let mut head = vec![data(
                 &json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": model,
@@ -852,11 +908,13 @@ fn stream_plan(provider: Provider, reply: &Value, pieces: usize) -> StreamPlan {
         Provider::Anthropic => {
             let model = reply["model"].clone();
             let u = &reply["usage"];
+            let read = u["cache_read_input_tokens"].as_u64().unwrap_or(0);
+            let written = u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
             let usage = Usage {
-                input: u["input_tokens"].as_u64().unwrap_or(0)
-                    + u["cache_read_input_tokens"].as_u64().unwrap_or(0),
+                input: u["input_tokens"].as_u64().unwrap_or(0) + read + written,
                 output: u["output_tokens"].as_u64().unwrap_or(0),
-                cached: u["cache_read_input_tokens"].as_u64().unwrap_or(0),
+                cached: read,
+                cache_write: written,
             };
             let block = &reply["content"][0];
             let tool = block["type"] == "tool_use";
@@ -1289,7 +1347,7 @@ mod stream_tests {
         let u = Usage {
             input: 100,
             output: 40,
-            cached: 0,
+            ..Usage::default()
         };
         let openai = openai_body(
             "gpt-4o-mini",
@@ -1323,5 +1381,46 @@ mod stream_tests {
             )
             .truncated
         );
+    }
+
+    #[test]
+    fn cached_and_written_prompt_tokens_reach_the_kit_plain_and_streamed_in_both_formats() {
+        use content_granulator::services::ai_provider::wire;
+        use content_granulator::types::pricing::TokenUsage;
+        let u = Usage {
+            input: 3000,
+            output: 40,
+            cached: 1536,
+            cache_write: 0,
+        };
+        let openai = openai_body("gpt-4o-mini", Some("{}".into()), None, "stop", u);
+        let want = TokenUsage {
+            input: 3000,
+            output: 40,
+            cached: 1536,
+            cache_write: 0,
+        };
+        assert_eq!(wire::openai_reply(&openai).unwrap().usage, want);
+        let streamed = decode(Format::Openai, &stream_plan(Provider::OpenAi, &openai, 3));
+        assert_eq!(streamed.usage, want);
+        let u = Usage {
+            cached: 1200,
+            cache_write: 1000,
+            ..u
+        };
+        let anthropic = anthropic_body("claude-sonnet-4-5", Some("{}".into()), None, "end_turn", u);
+        assert_eq!(anthropic["usage"]["input_tokens"], 800);
+        let want = TokenUsage {
+            input: 3000,
+            output: 40,
+            cached: 1200,
+            cache_write: 1000,
+        };
+        assert_eq!(wire::anthropic_reply(&anthropic).unwrap().usage, want);
+        let streamed = decode(
+            Format::Anthropic,
+            &stream_plan(Provider::Anthropic, &anthropic, 3),
+        );
+        assert_eq!(streamed.usage, want);
     }
 }

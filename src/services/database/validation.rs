@@ -157,7 +157,7 @@ mod tests {
         let usage = TokenUsage {
             input: 100,
             output: 20,
-            cached: 0,
+            ..Default::default()
         };
         let v = NewValidation::of(&verdict, &usage, Some(0.01));
         assert_eq!((v.level, v.threshold, v.passed), (2, 80.0, true));

@@ -1,10 +1,9 @@
 //! Branch calls: one level-1 node with its subtree, its schema, prompt and
 //! check.
 
-use super::{allowed_ranges, numbered, Skeleton, TITLE};
-use crate::helpers::prompts::{clean_user_text, json_schema};
+use super::{allowed_ranges, shared_context, Skeleton};
+use crate::helpers::prompts::json_schema;
 use crate::services::normalize::normalize;
-use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
 use crate::types::outline::{Node, Outline};
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
@@ -21,9 +20,11 @@ pub fn branch_label(index: usize, of: usize) -> String {
     format!("branch {}/{of}", index + 1)
 }
 
-/// What a branch call is told: the topic, the whole skeleton, which node it
-/// writes and the shape below it. The `Branch:` and `Branch shape:` lines are
-/// read by the test suite's mock as the prompt's `Target shape:` line is.
+/// What a branch call is told: the job's [`shared_context`] (the topic and
+/// the whole skeleton, the same for every call of the job), then which
+/// node it writes and the shape below it. The `Branch:` and `Branch shape:`
+/// lines are read by the test suite's mock as the prompt's `Target shape:`
+/// line is.
 #[allow(clippy::too_many_arguments)]
 pub fn branch_prompt(
     st: StructureType,
@@ -39,26 +40,16 @@ pub fn branch_prompt(
     let level = &spec.levels[0];
     let n = skeleton.nodes.len();
     let (title, summary) = skeleton.nodes.get(index).cloned().unwrap_or_default();
-    let root_title = skeleton
-        .root
-        .get(TITLE)
-        .and_then(Value::as_str)
-        .unwrap_or("");
     let shape: Vec<String> = (1..counts.len())
         .map(|d| format!("{}={}", spec.levels[d].key, counts[d]))
         .collect();
     let allowed = allowed_ranges(spec, rules, counts, 1);
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
     format!(
-        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written by {n} calls at \
-         once from this fixed skeleton:\n{root_title}\n{list}\n\n\
-         Write {element} {i}, \"{title}\" ({summary}), in full: its fields, this exact {title_field}, its {below}. Only \
+        "{shared}Write {element} {i}, \"{title}\" ({summary}), in full: its fields, this exact {title_field}, its {below}. Only \
          its own scope; every title specific and distinct from all others. Answer with the {element} object.\n\
          Branch: {i} of {n}: {title}\nBranch shape: {shape}.\nAllowed: {allowed}.\nConstraints: {constraints}.",
-        kind = st.as_str().replace('_', " "),
-        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
-        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
-        list = numbered(skeleton, Some(index)),
+        shared = shared_context(st, topic, audience, skeleton, n),
         element = level.element_type,
         i = index + 1,
         title_field = level.title_field,

@@ -32,7 +32,7 @@ pub fn budget_shares(
         let input = worst_case_input_tokens(c.input_bytes) as f64;
         let output = c.max_tokens as f64;
         match price {
-            Some(p) if p.input + p.output > 0.0 => input * p.input + output * p.output,
+            Some(p) if p.input + p.output > 0.0 => input * p.worst_input() + output * p.output,
             _ => input + output,
         }
     };

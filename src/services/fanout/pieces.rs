@@ -7,11 +7,9 @@
 
 use super::{
     allowed_ranges, branch_label, branch_prompt, branch_schema, check_branch, check_groups,
-    first_node, numbered, Skeleton, MAX_IN_FLIGHT, TITLE,
+    first_node, own_children, shared_context, Skeleton, MAX_IN_FLIGHT,
 };
-use crate::helpers::prompts::clean_user_text;
 use crate::services::normalize::normalize;
-use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
 use crate::types::outline::Node;
 use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
@@ -122,8 +120,10 @@ pub fn piece_schema(
     })
 }
 
-/// What a piece's call is told (a whole node's is [`branch_prompt`]). The
-/// `Branch part:` line tells the test suite's mock which children it writes.
+/// What a piece's call is told (a whole node's is [`branch_prompt`]): the
+/// job's [`shared_context`], then its node's level-2 titles and its task.
+/// The `Branch part:` line tells the test suite's mock which children it
+/// writes.
 #[allow(clippy::too_many_arguments)]
 pub fn piece_prompt(
     st: StructureType,
@@ -192,23 +192,27 @@ pub fn piece_prompt(
         ),
     };
     format!(
-        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written in parts by {calls} \
-         calls at once from this fixed skeleton:\n{root_title}\n{list}\n\n\
+        "{shared}{element} {i}'s {key}:\n{children}\n\n\
          {task} Every title specific and distinct from all others.\n\
          Branch: {i} of {n}: {title}\nBranch part: {p} of {k}: {key} {a}-{b} of {of}.\nBranch shape: {shape}.\n\
          Allowed: {allowed}.\nConstraints: {constraints}.",
-        kind = st.as_str().replace('_', " "),
-        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
-        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
-        calls = piece.nodes * piece.parts,
-        root_title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
-        list = numbered(skeleton, Some(piece.node)),
+        shared = shared_context(st, topic, audience, skeleton, piece.nodes * piece.parts),
+        element = capitalised(level.element_type),
+        children = own_children(skeleton, piece.node),
         p = piece.part + 1,
         k = piece.parts,
         key = child.key,
         shape = shape.join(", "),
         allowed = if allowed.is_empty() { "as the schema says".to_string() } else { allowed.join("; ") },
     )
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// A piece's checked answer: a whole node (a branch, or a node's first part

@@ -197,10 +197,16 @@ pub fn check_skeleton(
     Ok(out)
 }
 
-/// What the root call is told: the topic, the audience and the skeleton
-/// (as a branch is; the job's whole prompt is about the levels below, which
-/// this call does not write, and would cost its tokens again).
-pub fn root_prompt(st: StructureType, topic: &str, audience: &str, skeleton: &Skeleton) -> String {
+/// What the root call is told: the job's shared context (as a branch is;
+/// the job's whole prompt is about the levels below, which this call does
+/// not write, and would cost its tokens again), then its task.
+pub fn root_prompt(
+    st: StructureType,
+    topic: &str,
+    audience: &str,
+    skeleton: &Skeleton,
+    calls: usize,
+) -> String {
     let level = &st.spec().levels[0];
     let fields: Vec<&str> = st
         .spec()
@@ -210,38 +216,63 @@ pub fn root_prompt(st: StructureType, topic: &str, audience: &str, skeleton: &Sk
         .filter(|n| *n != TITLE)
         .collect();
     format!(
-        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> has this fixed skeleton:\n\
-         {title}\n{list}\n\nWrite only the {kind}'s {fields}, true to this skeleton (other calls write its {key}).\n\
+        "{shared}Write only the {kind}'s {fields}, true to this skeleton (the other calls write its {key}).\n\
          Part: root.",
-        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
-        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
-        title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
-        list = numbered(skeleton, None),
+        shared = shared_context(st, topic, audience, skeleton, calls),
         kind = st.as_str().replace('_', " "),
         fields = fields.join(", "),
         key = level.key,
     )
 }
 
-/// The skeleton as context: every level-1 title (and level-2 title when
-/// branches are written in parts), numbered. Titles only: a call is told its
-/// own node's summary beside its task, and every call re-sends this list, so
-/// the others' summaries would cost each call their tokens again. Level-2
-/// titles only under `own` (the node a part writes; the skeleton already
-/// made them distinct across the outline).
-pub(super) fn numbered(skeleton: &Skeleton, own: Option<usize>) -> String {
+/// What every branch, part and root call of one fanned-out job is told
+/// first, byte for byte the same: the kind, the topic and audience (user
+/// text, cleaned and wrapped as data), how many calls write it, and the
+/// skeleton's titles. What is specific to a call (its position, its node's
+/// summary and shape, a repair's problems) comes after it, so providers can
+/// serve this prefix from their prompt cache.
+pub fn shared_context(
+    st: StructureType,
+    topic: &str,
+    audience: &str,
+    skeleton: &Skeleton,
+    calls: usize,
+) -> String {
+    format!(
+        "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written by {calls} calls \
+         at once from this fixed skeleton:\n{title}\n{list}\n\n",
+        kind = st.as_str().replace('_', " "),
+        topic = clean_user_text(topic, MAX_TOPIC_CHARS),
+        audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
+        title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
+        list = numbered(skeleton),
+    )
+}
+
+/// The skeleton as context: every level-1 title, numbered. Titles only:
+/// a call is told its own node's summary (and level-2 titles, when it
+/// writes a part) beside its task, and every call re-sends this list, so
+/// the others' would cost each call their tokens again.
+pub(super) fn numbered(skeleton: &Skeleton) -> String {
     skeleton
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, (t, _))| {
-            let mut line = format!("{}. {t}", i + 1);
-            let children = skeleton.children.get(i).filter(|_| own == Some(i));
-            for (j, c) in children.into_iter().flatten().enumerate() {
-                line.push_str(&format!("\n   {}.{} {c}", i + 1, j + 1));
-            }
-            line
-        })
+        .map(|(i, (t, _))| format!("{}. {t}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A node's level-2 titles from the skeleton, numbered under it (a part's
+/// own node: the skeleton already made them distinct across the outline).
+pub(super) fn own_children(skeleton: &Skeleton, node: usize) -> String {
+    skeleton
+        .children
+        .get(node)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(j, c)| format!("   {}.{} {c}", node + 1, j + 1))
         .collect::<Vec<_>>()
         .join("\n")
 }

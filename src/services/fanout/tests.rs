@@ -192,7 +192,7 @@ fn the_root_call_writes_every_other_root_field_true_to_the_skeleton() {
         ])
     );
     let (skeleton, _) = parts(st, &[3, 2, 1], "Rust");
-    let prompt = root_prompt(st, "Rust <b>", "devs", &skeleton);
+    let prompt = root_prompt(st, "Rust <b>", "devs", &skeleton, 3);
     assert!(prompt.contains(&skeleton.nodes[2].0) && prompt.ends_with("Part: root."));
     assert!(prompt.contains("<topic>Rust b</topic>") && !prompt.contains("JOB PROMPT"));
     let root = check_root(
@@ -350,6 +350,7 @@ fn shares_of_the_budget_add_up_to_at_most_what_is_left() {
         input: 0.15,
         output: 0.6,
         cached_input: None,
+        cache_write: None,
     });
     let calls = vec![
         CallCost {
@@ -504,4 +505,92 @@ fn parts_of_a_node_are_checked_titled_from_the_skeleton_and_assembled_into_the_o
         piece_schema(st, &counts, &rules, &p[0])["properties"]["chapters"]["maxItems"],
         4
     );
+}
+
+/// Every call of one job that the provider can serve from its prompt
+/// cache starts with the same bytes: the shared context, exactly as long as
+/// [`shared_context`] says, holding nothing of any one call.
+#[test]
+fn the_calls_of_one_job_share_a_byte_identical_prefix_with_nothing_call_specific_in_it() {
+    let rules = |st| StructureRules::contract(st);
+    // Branches of a course: one call per module.
+    let st = StructureType::Course;
+    let c = [8, 4, 3];
+    let (mut skeleton, _) = parts(st, &c, "Rust");
+    skeleton.nodes = (1..=8)
+        .map(|i| {
+            (
+                format!("Module {i}"),
+                format!("summary only module {i} has"),
+            )
+        })
+        .collect();
+    let shared = shared_context(st, "Rust <b>ownership</b>", "devs", &skeleton, 8);
+    let mut prompts: Vec<String> = (0..8)
+        .map(|i| {
+            branch_prompt(
+                st,
+                "Rust <b>ownership</b>",
+                "devs",
+                &skeleton,
+                i,
+                &c,
+                &rules(st),
+                "none",
+            )
+        })
+        .collect();
+    prompts.push(root_prompt(
+        st,
+        "Rust <b>ownership</b>",
+        "devs",
+        &skeleton,
+        8,
+    ));
+    let expected_len = shared.len();
+    for p in &prompts {
+        assert_eq!(&p[..expected_len], shared.as_str(), "{p}");
+    }
+    // The prefix is the longest the calls share: the next byte differs.
+    let next: HashSet<&str> = prompts
+        .iter()
+        .map(|p| &p[expected_len..expected_len + 12])
+        .collect();
+    assert!(next.len() > 1, "{next:?}");
+    // The user's topic is still wrapped and cleaned in it, and no call's own
+    // position, summary or shape comes before it ends.
+    assert!(
+        shared.contains("<topic>Rust bownership/b</topic>"),
+        "{shared}"
+    );
+    for own in [
+        "Branch:",
+        "Branch shape:",
+        "summary only",
+        "Part: root",
+        "Allowed:",
+    ] {
+        assert!(!shared.contains(own), "{own} in {shared}");
+    }
+    // Parts of a three-act novel: the same, their own chapters after it.
+    let st = StructureType::Novel;
+    let (counts, skeleton, _) = novel();
+    let p = pieces(&counts);
+    let shared = shared_context(st, "Novel", "readers", &skeleton, p.len());
+    for piece in &p {
+        let prompt = piece_prompt(
+            st,
+            "Novel",
+            "readers",
+            &skeleton,
+            piece,
+            &counts,
+            &rules(st),
+            "none",
+        );
+        assert!(prompt.starts_with(&shared), "{prompt}");
+        assert!(!shared.contains(&skeleton.children[piece.node][0]));
+        assert!(prompt[shared.len()..].contains(&skeleton.children[piece.node][0]));
+    }
+    assert!(root_prompt(st, "Novel", "readers", &skeleton, p.len()).starts_with(&shared));
 }

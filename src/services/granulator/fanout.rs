@@ -105,6 +105,9 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             expected_output_tokens: expected,
             progress: Some(self.progress.child()),
             offline_answer: None,
+            // Called once: nothing of its prompt is sent by the other calls.
+            shared_prefix: 0,
+            cache_key: Some(self.cache_key()),
         }
     }
 
@@ -188,10 +191,21 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let p = &self.plan;
         let (st, rules) = (p.structure_type, &p.template.structure_rules);
         let constraints = branch_constraints(p);
+        // Every call's prompt starts with the same context: the prefix the
+        // provider caches (checked, so a prompt that does not start with it
+        // is never marked).
+        let shared =
+            fanout::shared_context(st, &p.params.topic, &p.audience, skeleton, pieces.len());
+        let cache_key = self.cache_key();
         let request =
             |user: String, schema: Value, name: &str, cost: &CallCost| CompletionRequest {
                 purpose: purpose::GRANULATE,
                 system: system.to_string(),
+                shared_prefix: if user.starts_with(&shared) {
+                    shared.len()
+                } else {
+                    0
+                },
                 user,
                 schema_name: format!("{}_{name}", prompts::schema_name(st)),
                 schema,
@@ -200,6 +214,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 expected_output_tokens: cost.expected_tokens,
                 progress: Some(self.progress.child()),
                 offline_answer: None,
+                cache_key: Some(cache_key.clone()),
             };
         let mut requests: Vec<CompletionRequest> = pieces
             .iter()
@@ -220,7 +235,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             })
             .collect();
         requests.push(request(
-            fanout::root_prompt(st, &p.params.topic, &p.audience, skeleton),
+            fanout::root_prompt(st, &p.params.topic, &p.audience, skeleton, pieces.len()),
             fanout::root_schema(st, rules),
             "root",
             &costs.root,

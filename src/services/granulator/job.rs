@@ -148,11 +148,26 @@ pub(super) struct Draft {
 }
 
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+    /// The job's key on a provider's prompt cache (OpenAI `prompt_cache_key`):
+    /// its id, stable across its calls and runs, and no secret.
+    pub(super) fn cache_key(&self) -> String {
+        format!("granulator-job-{}", self.job_id)
+    }
+
+    /// A first outline's, a re-granulation's or a repair's request: each
+    /// starts with the job's prompt (what they share) and ends with what is
+    /// its own (a review's findings, the previous outline and its problems).
     fn outline_request(&self, purpose: Purpose, user: String) -> CompletionRequest {
         let p = &self.plan;
         CompletionRequest {
             purpose,
             system: prompts::system_prompt(p.structure_type),
+            shared_prefix: if user.starts_with(&p.prompt) {
+                p.prompt.len()
+            } else {
+                0
+            },
+            cache_key: Some(self.cache_key()),
             user,
             schema_name: prompts::schema_name(p.structure_type),
             schema: p.schema.clone(),

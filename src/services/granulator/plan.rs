@@ -79,6 +79,9 @@ pub(super) fn review_request(
         expected_output_tokens: 400,
         progress: None,
         offline_answer: uses_offline(chain).then(|| validation::offline_review(level, report)),
+        // One review a job: its prompt is the outline itself, shared with no other call.
+        shared_prefix: 0,
+        cache_key: None,
     }
 }
 

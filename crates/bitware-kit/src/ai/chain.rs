@@ -356,6 +356,8 @@ impl<R: Runtime> Chain<'_, R> {
             schema: &request.schema,
             max_tokens,
             temperature: request.temperature,
+            shared: request.shared_prefix,
+            cache_key: request.cache_key.as_deref(),
         };
         if let Some(p) = &request.progress {
             p.reset();
@@ -573,8 +575,9 @@ fn judge(
 
 /// An answer past its byte limit was not read on: unusable, as a truncated
 /// one is. Its usage is unknown, so it counts at the call's worst case (the
-/// prompt at 3 bytes a token and every allowed output token): the budget and
-/// the daily cap never count less than a provider can bill.
+/// prompt at 3 bytes a token, all of it a cache write, and every allowed
+/// output token): the budget and the daily cap never count less than a
+/// provider can bill.
 fn oversized(
     provider: &ProviderConfig,
     request: &CompletionRequest,
@@ -592,6 +595,7 @@ fn oversized(
             input: worst_case_input_tokens(input_bytes),
             output: u64::from(wire_request.max_tokens),
             cached: 0,
+            cache_write: worst_case_input_tokens(input_bytes),
         },
         model: Some(provider.model.clone()),
         truncated: true,

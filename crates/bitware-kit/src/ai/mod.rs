@@ -69,6 +69,12 @@ pub struct CompletionRequest {
     pub offline_answer: Option<Value>,
     /// Fed with tokens and elements received while the answer streams.
     pub progress: Option<Rc<Progress>>,
+    /// Leading bytes of `user` that other calls of the same job send too
+    /// (0: none). The caller orders its prompt so: what the calls share
+    /// first, what is specific to this one last; providers cache the prefix.
+    pub shared_prefix: usize,
+    /// A stable, non-secret key of the job (OpenAI `prompt_cache_key`).
+    pub cache_key: Option<String>,
 }
 
 impl CompletionRequest {
@@ -189,7 +195,8 @@ pub fn worst_case_input_tokens(bytes: usize) -> u64 {
 }
 
 /// The most one attempt of `request` can cost on the dearest of `providers`
-/// (the prompt at 3 bytes a token and every allowed output token); `None`
+/// (the prompt at 3 bytes a token, none of it a cache hit and all of it
+/// perhaps a cache write, and every allowed output token); `None`
 /// when one of them has no price, so no bound can be given. The offline
 /// provider costs nothing.
 pub fn attempt_worst_case_usd(
@@ -206,7 +213,7 @@ pub fn attempt_worst_case_usd(
             return Some(dearest);
         }
         let price = pricing.price(&p.model)?;
-        Some(dearest.max((input * price.input + output * price.output) / 1e6))
+        Some(dearest.max((input * price.worst_input() + output * price.output) / 1e6))
     })
 }
 
@@ -229,7 +236,8 @@ pub fn affordable_output_tokens(
             budget.limit_usd.unwrap_or(0.0)
         ));
     };
-    let input_cost = input_tokens as f64 * price.input / 1e6;
+    // Never a cache hit, perhaps a cache write: the dearest prompt price.
+    let input_cost = input_tokens as f64 * price.worst_input() / 1e6;
     let for_output = left - input_cost;
     let affordable = if price.output <= 0.0 {
         if for_output < 0.0 {

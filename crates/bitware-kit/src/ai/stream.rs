@@ -221,13 +221,7 @@ impl StreamDecoder {
         let usage = &event["usage"];
         if usage.is_object() {
             self.usage_seen = true;
-            self.usage = TokenUsage {
-                input: usage["prompt_tokens"].as_u64().unwrap_or(0),
-                output: usage["completion_tokens"].as_u64().unwrap_or(0),
-                cached: usage["prompt_tokens_details"]["cached_tokens"]
-                    .as_u64()
-                    .unwrap_or(0),
-            };
+            self.usage = wire::openai_usage(usage);
         }
     }
 
@@ -236,11 +230,7 @@ impl StreamDecoder {
             "message_start" => {
                 let m = &event["message"];
                 self.model = m["model"].as_str().map(str::to_string);
-                let u = &m["usage"];
-                let cached = u["cache_read_input_tokens"].as_u64().unwrap_or(0);
-                self.usage.input = u["input_tokens"].as_u64().unwrap_or(0) + cached;
-                self.usage.cached = cached;
-                self.usage.output = u["output_tokens"].as_u64().unwrap_or(0);
+                self.usage = wire::anthropic_usage(&m["usage"]);
             }
             "content_block_delta" => {
                 let d = &event["delta"];
@@ -256,10 +246,17 @@ impl StreamDecoder {
                 if let Some(s) = event["delta"]["stop_reason"].as_str() {
                     self.finish = Some(s.to_string());
                 }
-                // Cumulative: the last one is the call's output usage.
-                if let Some(out) = event["usage"]["output_tokens"].as_u64() {
+                // Cumulative: the last one is the call's output usage. Newer
+                // API versions repeat the input and cache counts here too.
+                let u = &event["usage"];
+                if let Some(out) = u["output_tokens"].as_u64() {
                     self.usage.output = out;
                     self.usage_seen = true;
+                }
+                if u.get("input_tokens").is_some_and(Value::is_u64) {
+                    let output = self.usage.output;
+                    self.usage = wire::anthropic_usage(u);
+                    self.usage.output = output;
                 }
             }
             "message_stop" => self.done = true,
@@ -277,7 +274,7 @@ impl StreamDecoder {
             self.usage = TokenUsage {
                 input: usage["prompt_tokens"].as_u64().unwrap_or(0),
                 output: usage["completion_tokens"].as_u64().unwrap_or(0),
-                cached: 0,
+                ..TokenUsage::default()
             };
         }
     }
@@ -382,7 +379,8 @@ mod tests {
             TokenUsage {
                 input: 12,
                 output: 7,
-                cached: 2
+                cached: 2,
+                cache_write: 0
             }
         );
         assert!(!r.truncated);
@@ -451,10 +449,57 @@ mod tests {
             TokenUsage {
                 input: 50,
                 output: 9,
-                cached: 10
+                cached: 10,
+                cache_write: 0
             }
         );
         assert!(!r.truncated);
+    }
+
+    fn anthropic_usage_of(events: &[Value]) -> TokenUsage {
+        let body: String = events
+            .iter()
+            .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
+            .collect();
+        let mut d = StreamDecoder::new(Format::Anthropic);
+        d.feed(body.as_bytes());
+        d.finish(100).unwrap().usage
+    }
+
+    #[test]
+    fn anthropic_stream_counts_cache_writes_and_reads_as_prompt_tokens() {
+        let text = [
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "{}"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+        ];
+        // Counts in message_start only (the 2023-06-01 stream).
+        let mut events = vec![
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 30, "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 0, "output_tokens": 1}}}),
+        ];
+        events.extend(text.iter().cloned());
+        events.push(json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}));
+        events.push(json!({"type": "message_stop"}));
+        let want = TokenUsage {
+            input: 1230,
+            output: 7,
+            cached: 0,
+            cache_write: 1200,
+        };
+        assert_eq!(anthropic_usage_of(&events), want);
+        // Counts repeated, cumulative, in message_delta: the last ones hold.
+        let n = events.len();
+        events[n - 2] = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+            "usage": {"input_tokens": 30, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 1000, "output_tokens": 7}});
+        assert_eq!(
+            anthropic_usage_of(&events),
+            TokenUsage {
+                input: 1230,
+                output: 7,
+                cached: 1000,
+                cache_write: 200
+            }
+        );
     }
 
     #[test]

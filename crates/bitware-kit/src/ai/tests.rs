@@ -113,6 +113,8 @@ fn request() -> CompletionRequest {
         expected_output_tokens: 1000,
         offline_answer: None,
         progress: None,
+        shared_prefix: 0,
+        cache_key: None,
     }
 }
 
@@ -435,10 +437,11 @@ fn an_attempt_s_worst_case_is_priced_on_the_dearest_provider() {
     let pricing = Pricing::default();
     let mut r = request();
     r.max_tokens = 1000;
-    // "s" + "u" + {"type":"object"}: 19 bytes, at 3 a token: 7 tokens.
+    // "s" + "u" + {"type":"object"}: 19 bytes, at 3 a token: 7 tokens, never
+    // a cache hit and perhaps all written to the cache (Haiku: 1.25× input).
     let worst = attempt_worst_case_usd(&providers(), &pricing, &r).unwrap();
     let price = |m: &str| pricing.price(m).unwrap();
-    let on = |p: Price| (7.0 * p.input + 1000.0 * p.output) / 1e6;
+    let on = |p: Price| (7.0 * p.worst_input() + 1000.0 * p.output) / 1e6;
     let expected = on(price("gpt-4o-mini")).max(on(price("claude-haiku-4-5")));
     assert!((worst - expected).abs() < 1e-12, "{worst} vs {expected}");
     let mut unpriced = providers();

@@ -4,6 +4,13 @@
 //! `json_schema` response format. Anthropic — Messages with `output_config`
 //! structured output on models that support it, a forced tool call otherwise.
 //! Workers AI — the `AI` binding's input and output objects.
+//!
+//! Prompt caching: a request names how many leading bytes of its user
+//! prompt every call of its job shares (`shared`) and a per-job key
+//! (`cache_key`). Anthropic gets `cache_control` breakpoints at the end of
+//! the system prompt and of that shared part; OpenAI caches prefixes itself
+//! and gets the key as `prompt_cache_key`, so a job's calls land on the same
+//! cache; the `AI` binding takes neither (workers-rs passes no options).
 
 use crate::pricing::TokenUsage;
 use serde_json::{json, Value};
@@ -21,6 +28,26 @@ pub struct WireRequest<'a> {
     pub schema: &'a Value,
     pub max_tokens: u32,
     pub temperature: f64,
+    /// Leading bytes of `user` that the job's other calls send too.
+    pub shared: usize,
+    /// Groups a job's calls on the provider's prompt cache (not secret).
+    pub cache_key: Option<&'a str>,
+}
+
+impl WireRequest<'_> {
+    /// `user` split where the shared part ends (all of it call-specific when
+    /// the split falls outside it or inside a character).
+    pub fn user_parts(&self) -> (&str, &str) {
+        match self.user.get(..self.shared) {
+            Some(shared) => (shared, &self.user[shared.len()..]),
+            None => ("", self.user),
+        }
+    }
+}
+
+/// An Anthropic cache breakpoint: the prompt up to here is cached (5 minutes).
+fn ephemeral() -> Value {
+    json!({"type": "ephemeral"})
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +85,7 @@ pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> Http
     if !api_key.is_empty() {
         headers.insert(0, ("authorization".into(), format!("Bearer {api_key}")));
     }
-    HttpCall {
+    let mut call = HttpCall {
         url: join(base_url, "chat/completions"),
         headers,
         body: json!({
@@ -77,27 +104,53 @@ pub fn openai_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> Http
             "stream": true,
             "stream_options": {"include_usage": true},
         }),
+    };
+    // Prefixes of 1,024 tokens and more are cached without asking; the key
+    // routes a job's calls to the same cache.
+    if let Some(key) = req.cache_key {
+        call.body["prompt_cache_key"] = json!(key);
     }
+    call
 }
 
 pub fn openai_reply(body: &Value) -> Result<Reply, String> {
     let choice = body["choices"].get(0).ok_or("the reply has no choices")?;
     let message = &choice["message"];
-    let usage = &body["usage"];
     Ok(Reply {
         text: message["content"].as_str().map(str::to_string),
         json: None,
         refusal: message["refusal"].as_str().map(str::to_string),
         truncated: choice["finish_reason"] == "length",
-        usage: TokenUsage {
-            input: usage["prompt_tokens"].as_u64().unwrap_or(0),
-            output: usage["completion_tokens"].as_u64().unwrap_or(0),
-            cached: usage["prompt_tokens_details"]["cached_tokens"]
-                .as_u64()
-                .unwrap_or(0),
-        },
+        usage: openai_usage(&body["usage"]),
         model: body["model"].as_str().map(str::to_string),
     })
+}
+
+/// OpenAI's `usage` (plain, or a stream's last chunk): `prompt_tokens`
+/// includes the cached ones.
+pub fn openai_usage(usage: &Value) -> TokenUsage {
+    TokenUsage {
+        input: usage["prompt_tokens"].as_u64().unwrap_or(0),
+        output: usage["completion_tokens"].as_u64().unwrap_or(0),
+        cached: usage["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap_or(0),
+        cache_write: 0,
+    }
+}
+
+/// Anthropic's `usage` (a reply's, or a stream's `message_start`): its
+/// `input_tokens` leaves out what was read from and written to the cache;
+/// ours counts every prompt token.
+pub fn anthropic_usage(usage: &Value) -> TokenUsage {
+    let read = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+    let written = usage["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+    TokenUsage {
+        input: usage["input_tokens"].as_u64().unwrap_or(0) + read + written,
+        output: usage["output_tokens"].as_u64().unwrap_or(0),
+        cached: read,
+        cache_write: written,
+    }
 }
 
 /// Claude models with native structured output; older ones use a forced tool.
@@ -113,13 +166,24 @@ pub fn anthropic_supports_structured_output(model: &str) -> bool {
     PREFIXES.iter().any(|p| model.starts_with(p))
 }
 
+/// Breakpoints (2 of the 4 allowed) after the system prompt and after the
+/// shared part of the user prompt: a prefix under the model's minimum
+/// (1,024 or 2,048 tokens) is simply not cached.
 pub fn anthropic_call(base_url: &str, api_key: &str, req: &WireRequest<'_>) -> HttpCall {
+    let (shared, own) = req.user_parts();
+    let mut content = Vec::new();
+    if !shared.is_empty() {
+        content.push(json!({"type": "text", "text": shared, "cache_control": ephemeral()}));
+    }
+    if !own.is_empty() || content.is_empty() {
+        content.push(json!({"type": "text", "text": own}));
+    }
     let mut body = json!({
         "model": req.model,
         "max_tokens": req.max_tokens,
         "temperature": req.temperature,
-        "system": req.system,
-        "messages": [{"role": "user", "content": req.user}],
+        "system": [{"type": "text", "text": req.system, "cache_control": ephemeral()}],
+        "messages": [{"role": "user", "content": content}],
         "stream": true,
     });
     if anthropic_supports_structured_output(req.model) {
@@ -156,25 +220,19 @@ pub fn anthropic_reply(body: &Value) -> Result<Reply, String> {
         .iter()
         .find(|b| b["type"] == "tool_use")
         .map(|b| b["input"].clone());
-    let usage = &body["usage"];
-    let cached = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
     Ok(Reply {
         text: (!text.is_empty()).then_some(text),
         json: tool_input,
         refusal: (body["stop_reason"] == "refusal").then(|| "the model refused".to_string()),
         truncated: body["stop_reason"] == "max_tokens",
-        // Anthropic reports cache reads apart from input_tokens; ours include them.
-        usage: TokenUsage {
-            input: usage["input_tokens"].as_u64().unwrap_or(0) + cached,
-            output: usage["output_tokens"].as_u64().unwrap_or(0),
-            cached,
-        },
+        usage: anthropic_usage(&body["usage"]),
         model: body["model"].as_str().map(str::to_string),
     })
 }
 
 /// Input for `env.AI.run(model, input)`. `max_tokens` is always explicit:
-/// the binding's default (256) would truncate every outline.
+/// the binding's default (256) would truncate every outline. No cache
+/// fields: the binding reports no cached tokens and takes no cache key.
 pub fn workers_ai_input(req: &WireRequest<'_>) -> Value {
     json!({
         "messages": [
@@ -205,7 +263,7 @@ pub fn workers_ai_reply(body: &Value, max_tokens: u32) -> Result<Reply, String> 
         usage: TokenUsage {
             input: usage["prompt_tokens"].as_u64().unwrap_or(0),
             output,
-            cached: 0,
+            ..TokenUsage::default()
         },
         model: None,
     })
@@ -322,190 +380,4 @@ fn looks_like_credential(word: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(schema: &Value) -> WireRequest<'_> {
-        WireRequest {
-            model: "gpt-4o-mini",
-            system: "sys",
-            user: "usr",
-            schema_name: "granulator_course",
-            schema,
-            max_tokens: 4000,
-            temperature: 0.4,
-        }
-    }
-
-    #[test]
-    fn openai_request_uses_strict_json_schema() {
-        let schema = json!({"type": "object"});
-        let call = openai_call("http://127.0.0.1:9/v1/", "sk-test", &req(&schema));
-        assert_eq!(call.url, "http://127.0.0.1:9/v1/chat/completions");
-        assert!(call
-            .headers
-            .contains(&("authorization".into(), "Bearer sk-test".into())));
-        assert_eq!(call.body["response_format"]["json_schema"]["strict"], true);
-        assert_eq!(
-            call.body["response_format"]["json_schema"]["name"],
-            "granulator_course"
-        );
-        assert_eq!(call.body["messages"][1]["content"], "usr");
-        assert_eq!(call.body["stream"], true);
-        assert_eq!(call.body["stream_options"]["include_usage"], true);
-    }
-
-    #[test]
-    fn openai_reply_reads_usage_cache_truncation_and_refusal() {
-        let body = json!({"model": "gpt-4o-mini-2024-07-18", "choices": [{"message": {"content": "{}", "refusal": null}, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 120, "completion_tokens": 30, "prompt_tokens_details": {"cached_tokens": 100}}});
-        let r = openai_reply(&body).unwrap();
-        assert_eq!(
-            r.usage,
-            TokenUsage {
-                input: 120,
-                output: 30,
-                cached: 100
-            }
-        );
-        assert!(r.truncated);
-        assert_eq!(r.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
-        let refused = json!({"choices": [{"message": {"content": null, "refusal": "no"}, "finish_reason": "stop"}], "usage": {}});
-        assert_eq!(
-            openai_reply(&refused).unwrap().refusal.as_deref(),
-            Some("no")
-        );
-        assert!(openai_reply(&json!({"error": {}})).is_err());
-    }
-
-    #[test]
-    fn anthropic_uses_structured_output_or_a_forced_tool() {
-        let schema = json!({"type": "object"});
-        let mut r = req(&schema);
-        r.model = "claude-haiku-4-5";
-        let call = anthropic_call("http://127.0.0.1:9", "key", &r);
-        assert_eq!(call.url, "http://127.0.0.1:9/v1/messages");
-        assert!(call
-            .headers
-            .contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())));
-        assert_eq!(call.body["output_config"]["format"]["type"], "json_schema");
-        assert!(call.body.get("tools").is_none());
-        r.model = "claude-3-5-haiku-latest";
-        let call = anthropic_call("http://127.0.0.1:9", "key", &r);
-        assert_eq!(call.body["tool_choice"]["name"], TOOL_NAME);
-        assert!(call.body.get("output_config").is_none());
-    }
-
-    #[test]
-    fn anthropic_reply_reads_text_tools_and_stop_reasons() {
-        let body = json!({"model": "claude-haiku-4-5", "content": [{"type": "text", "text": "{\"a\":1}"}], "stop_reason": "max_tokens",
-            "usage": {"input_tokens": 50, "output_tokens": 20, "cache_read_input_tokens": 10}});
-        let r = anthropic_reply(&body).unwrap();
-        assert_eq!(r.text.as_deref(), Some("{\"a\":1}"));
-        assert!(r.truncated);
-        assert_eq!(
-            r.usage,
-            TokenUsage {
-                input: 60,
-                output: 20,
-                cached: 10
-            }
-        );
-        let tool = json!({"content": [{"type": "tool_use", "name": TOOL_NAME, "input": {"a": 2}}], "stop_reason": "tool_use", "usage": {}});
-        assert_eq!(anthropic_reply(&tool).unwrap().json, Some(json!({"a": 2})));
-        let refusal = json!({"content": [], "stop_reason": "refusal", "usage": {}});
-        assert!(anthropic_reply(&refusal).unwrap().refusal.is_some());
-    }
-
-    #[test]
-    fn workers_ai_sets_max_tokens_and_reads_both_response_forms() {
-        let schema = json!({"type": "object"});
-        assert_eq!(workers_ai_input(&req(&schema))["max_tokens"], 4000);
-        let r = workers_ai_reply(
-            &json!({"response": {"a": 1}, "usage": {"prompt_tokens": 9, "completion_tokens": 4}}),
-            100,
-        )
-        .unwrap();
-        assert_eq!(r.json, Some(json!({"a": 1})));
-        assert_eq!(r.usage.input, 9);
-        let cut = workers_ai_reply(
-            &json!({"response": "{", "usage": {"completion_tokens": 100}}),
-            100,
-        )
-        .unwrap();
-        assert!(cut.truncated);
-    }
-
-    #[test]
-    fn classification_of_http_errors() {
-        assert_eq!(
-            classify_http(429, "{}", Some("2")),
-            ErrorClass::Retryable {
-                retry_after_ms: Some(2000)
-            }
-        );
-        assert_eq!(
-            classify_http(529, "overloaded", None),
-            ErrorClass::Retryable {
-                retry_after_ms: None
-            }
-        );
-        assert_eq!(
-            classify_http(500, "", Some("soon")),
-            ErrorClass::Retryable {
-                retry_after_ms: None
-            }
-        );
-        assert_eq!(
-            classify_http(429, r#"{"error":{"code":"insufficient_quota"}}"#, None),
-            ErrorClass::Fatal
-        );
-        assert_eq!(classify_http(400, "bad", None), ErrorClass::Fatal);
-        assert_eq!(classify_http(401, "", None), ErrorClass::Fatal);
-        assert_eq!(classify_http(403, "", None), ErrorClass::Fatal);
-    }
-
-    #[test]
-    fn error_summaries_carry_the_message_only() {
-        assert_eq!(
-            error_summary(
-                401,
-                r#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123***************************xyz9"}}"#
-            ),
-            "HTTP 401: the provider refused the API key: check it"
-        );
-        assert_eq!(
-            error_summary(502, "<html>"),
-            "HTTP 502: the provider had a server error: retried with backoff"
-        );
-        assert_eq!(
-            error_summary(429, r#"{"error":{"type":"insufficient_quota"}}"#),
-            "HTTP 429: the provider account is out of quota or credit"
-        );
-    }
-
-    #[test]
-    fn provider_messages_are_logged_with_credentials_redacted() {
-        let m = provider_message(
-            r#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123***xyz9. You can find your API key at https://example.test."}}"#,
-        )
-        .unwrap();
-        assert!(!m.contains("abc123") && !m.contains("xyz9"), "{m}");
-        assert!(
-            m.starts_with("Incorrect API key provided: [redacted]."),
-            "{m}"
-        );
-        let m = provider_message(r#"{"error":"invalid x-api-key sk-ant-api03-AbCdEf0123456789"}"#)
-            .unwrap();
-        assert!(!m.contains("AbCdEf"), "{m}");
-        let m =
-            provider_message(r#"{"message":"token a1b2c3d4e5f6a7b8c9d0e1f2 expired"}"#).unwrap();
-        assert_eq!(m, "token [redacted] expired");
-        assert_eq!(
-            provider_message(r#"{"error":{"message":"The model gpt-4o-mini does not exist"}}"#)
-                .as_deref(),
-            Some("The model gpt-4o-mini does not exist")
-        );
-        assert_eq!(provider_message("<html>"), None);
-    }
-}
+mod tests;

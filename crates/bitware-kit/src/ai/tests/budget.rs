@@ -159,7 +159,8 @@ fn the_worst_case_of_every_allowed_call_fits_the_budget() {
             let input = worst_case_input_tokens(input_bytes);
             if let Ok(max_out) = affordable_output_tokens(price, model, &budget, input, 64_000, 100)
             {
-                // The model bills every prompt token and writes to the limit.
+                // The model bills every prompt token, all of it written to
+                // its cache (the dearest), and writes to the limit.
                 let worst = pricing
                     .cost(
                         model,
@@ -167,6 +168,7 @@ fn the_worst_case_of_every_allowed_call_fits_the_budget() {
                             input,
                             output: max_out as u64,
                             cached: 0,
+                            cache_write: input,
                         },
                     )
                     .unwrap();
@@ -200,6 +202,7 @@ fn an_exhausted_budget_refuses_even_a_call_that_wants_no_minimum() {
         input: 1.0,
         output: 0.0,
         cached_input: None,
+        cache_write: None,
     });
     let budget = Budget {
         limit_usd: Some(0.001),
@@ -248,6 +251,7 @@ fn a_declared_zero_price_runs_under_any_budget() {
         input: 0.0,
         output: 0.0,
         cached_input: None,
+        cache_write: None,
     });
     let budget = Budget {
         limit_usd: Some(0.0),
