@@ -65,9 +65,11 @@ struct EventsState {
     opened: u64,
     finished: bool,
     /// Partial results (issue 24): whether the stream saw the job run, the
-    /// last branch row sent, and the events waiting to go out (branches,
-    /// then the final event).
+    /// job row's `updated_at` when branches were last read, the last branch
+    /// row sent, and the events waiting to go out (branches, then the
+    /// final event).
     watched: bool,
+    branches_read_at: Option<String>,
     branches_after: i64,
     pending: std::collections::VecDeque<JobEvent>,
 }
@@ -146,6 +148,7 @@ pub async fn events(
         opened: now,
         finished: false,
         watched: false,
+        branches_read_at: None,
         branches_after: 0,
         pending: std::collections::VecDeque::new(),
     };
@@ -187,10 +190,14 @@ async fn next_event(st: &mut EventsState) -> JobEvent {
         };
         let body = job_progress(&job, now);
         let running = job.status == JobStatus::Processing;
-        // Branches final since the last poll, while the job runs, and once
-        // more as it ends for a stream that watched it run.
-        if running || st.watched {
-            st.watched = true;
+        // Branches final since they were last read: while the job runs,
+        // when its row moved (its progress is written at least once a second
+        // while it streams), and once more as it ends for a stream that
+        // watched it run.
+        st.watched |= running;
+        let moved = st.branches_read_at.as_deref() != Some(job.updated_at.as_str());
+        if (running && moved) || (!running && st.watched) {
+            st.branches_read_at = Some(job.updated_at.clone());
             queue_branches(st, job.run_count).await;
         }
         if !running {
