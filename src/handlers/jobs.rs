@@ -110,6 +110,13 @@ pub async fn structure(call: &Call<'_>) -> AppResult<Reply> {
     Reply::json(&view)
 }
 
+/// `POST /api/jobs/{id}/cancel`.
+pub async fn cancel(call: &Call<'_>) -> AppResult<Reply> {
+    let id = call.id_param("id")?;
+    let principal = call.principal()?;
+    Reply::json(&jobs::cancel(call.app, id, call.scope()?.as_deref(), principal).await?)
+}
+
 pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {
     let id = call.id_param("id")?;
     let (job, request) = jobs::retry_request(call.app, id, call.scope()?.as_deref()).await?;

@@ -109,7 +109,7 @@ pub fn job() -> Value {
         ("granularityLevel", integer()),
         (
             "status",
-            one_of_strings(&["processing", "completed", "failed"]),
+            one_of_strings(&["processing", "completed", "failed", "cancelled"]),
         ),
         ("stage", string()),
         ("runs", integer()),
@@ -118,6 +118,8 @@ pub fn job() -> Value {
         ("tokensUsed", reference("Tokens")),
         ("costUsd", nullable(number())),
         ("qualityScore", nullable(number())),
+        ("cancelledBy", nullable(string())),
+        ("cancelledAt", nullable(string())),
         ("createdAt", string()),
         ("updatedAt", string()),
     ])
@@ -129,7 +131,7 @@ pub fn job_status() -> Value {
         ("jobId", integer()),
         (
             "status",
-            one_of_strings(&["processing", "completed", "failed"]),
+            one_of_strings(&["processing", "completed", "failed", "cancelled"]),
         ),
         ("stage", string()),
         (
@@ -209,6 +211,7 @@ pub fn job_stats() -> Value {
                         ("completed", integer()),
                         ("failed", integer()),
                         ("processing", integer()),
+                        ("cancelled", integer()),
                     ]),
                 ),
             ]),

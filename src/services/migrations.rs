@@ -18,6 +18,7 @@ pub const EXPECTED: &[&str] = &[
     "0006_fanout_branches.sql",
     "0007_ops_signals.sql",
     "0008_event_stream_leases.sql",
+    "0010_job_cancel.sql",
 ];
 
 /// The expected migrations missing from `applied` (in order).

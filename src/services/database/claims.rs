@@ -45,6 +45,13 @@ pub enum Claim {
     InProgress { job_id: i64 },
     /// The key was used for a different request.
     Mismatch { job_id: i64 },
+    /// Cancelled: a repeated key answers the cancel, it never restarts a
+    /// job someone stopped (a new key runs it again).
+    Cancelled {
+        job_id: i64,
+        cancelled_by: Option<String>,
+        cancelled_at: Option<String>,
+    },
 }
 
 /// The job an earlier request with the same key created.
@@ -55,6 +62,10 @@ struct ExistingJob {
     deadline_at: u64,
     result_json: Option<String>,
     request_hash: Option<String>,
+    #[serde(default)]
+    cancelled_by: Option<String>,
+    #[serde(default)]
+    cancelled_at: Option<String>,
 }
 
 impl ExistingJob {
@@ -79,6 +90,11 @@ impl ExistingJob {
                     .ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
                 Ok(Some(Claim::Replay { job_id, result }))
             }
+            JobStatus::Cancelled => Ok(Some(Claim::Cancelled {
+                job_id,
+                cancelled_by: self.cancelled_by,
+                cancelled_at: self.cancelled_at,
+            })),
             JobStatus::Processing if self.deadline_at >= now_ms => {
                 Ok(Some(Claim::InProgress { job_id }))
             }
@@ -210,7 +226,8 @@ impl Database {
     /// The job an idempotency key (client, execution id) already names.
     async fn existing_job(&self, job: &NewJob<'_>) -> AppResult<Option<ExistingJob>> {
         let lookup = self.stmt(
-            "SELECT id, status, deadline_at, result_json, request_hash FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
+            "SELECT id, status, deadline_at, result_json, request_hash, cancelled_by, cancelled_at FROM granulation_jobs \
+             WHERE client_id = ?1 AND execution_id = ?2",
             &[t(job.client_id), t(job.execution_id)],
         )?;
         self.first("reading a job", lookup).await

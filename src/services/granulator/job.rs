@@ -25,6 +25,11 @@ use std::rc::Rc;
 /// At most one progress write a second while a model call streams.
 const PROGRESS_WRITE_MS: u64 = 1_000;
 const PROGRESS_POLL_MS: u64 = 250;
+/// How often a run looks at its job's row when it wrote no progress (no
+/// call streaming): a cancel is seen at most this long (plus a poll and a
+/// D1 round trip) after it is recorded. While a call streams, the progress
+/// write itself tells (it changes nothing once the job is cancelled).
+const CANCEL_CHECK_MS: u64 = 1_000;
 
 /// Run a claimed job to its end; the job ends `completed` or `failed`.
 pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
@@ -41,6 +46,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
     } = prepared;
     let progress = Rc::new(Progress::default());
     let mut attempts = Vec::new();
+    ports.cancel.job.set(Some(job_id));
     let mut runner = Job {
         ports,
         plan,
@@ -56,20 +62,29 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         let work = runner.run(&mut attempts);
         // Progress reaches D1 at most once a second and only when it moved; the
         // first tokens are written within a poll of arriving.
+        // It is also the run's cancel watcher: a progress write that changes
+        // nothing, or a look at the row when nothing was written for
+        // CANCEL_CHECK_MS, sets the flag the streaming call reads per chunk.
         let writer = async {
             let mut seen = progress.version();
-            let mut written_at = 0u64;
+            let (mut written_at, mut looked_at) = (0u64, start);
             loop {
                 ports.runtime.sleep(PROGRESS_POLL_MS).await;
                 let now = ports.now_ms();
                 if progress.version() != seen && now.saturating_sub(written_at) >= PROGRESS_WRITE_MS
                 {
                     seen = progress.version();
-                    written_at = now;
-                    let _ = ports
+                    (written_at, looked_at) = (now, now);
+                    let wrote = ports
                         .jobs
                         .write_progress(job_id, &progress.snapshot(), now)
                         .await;
+                    if matches!(wrote, Ok(false)) {
+                        ports.cancelled_now().await;
+                    }
+                } else if now.saturating_sub(looked_at) >= CANCEL_CHECK_MS {
+                    looked_at = now;
+                    ports.cancelled_now().await;
                 }
             }
         };
@@ -82,6 +97,9 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
     };
     match outcome {
         Ok(envelope) => Ok(envelope),
+        // A cancelled job's run stops with an error (the chain's, or its
+        // completion undone by the schema's guard): it settles as cancelled.
+        Err(_) if ports.cancelled_now().await => Err(runner.settle_cancelled(&attempts).await),
         Err(error) => Err(runner.fail(error, &attempts).await),
     }
 }
@@ -195,6 +213,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 .map_err(chain_error)?,
         };
         let mut best = self.refine(first, attempts).await?;
+        self.not_cancelled()?;
 
         let mut verdict = None;
         if let Some((level, threshold)) = self.plan.validation {
@@ -230,7 +249,17 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 verdict = Some(v);
             }
         }
+        self.not_cancelled()?;
         self.finish(best, verdict, attempts).await
+    }
+
+    /// Between stages: a cancel the run has seen stops it here (a repair or
+    /// a review that the cancel cut short is not an outline to go on with).
+    fn not_cancelled(&self) -> AppResult<()> {
+        match self.ports.cancel.seen.get() {
+            true => Err(AppError::conflict("job_cancelled", "the job was cancelled")),
+            false => Ok(()),
+        }
     }
 
     /// Rule and constraint violations go back to the model once; the better
@@ -292,6 +321,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         .await;
         let review = match outcome {
             Ok(review) => review,
+            Err(ChainError::Cancelled(m)) => return Err(chain_error(ChainError::Cancelled(m))),
             // The outline is produced and paid for: keep it, marked unreviewed.
             Err(e) => {
                 let error = chain_error(e).message;

@@ -7,7 +7,7 @@ use super::ports::{JobStore, StoredJob, StructureStore, TemplateSource};
 use crate::services::ai_provider::wire::HttpCall;
 use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
 use crate::services::database::{
-    Claim, Completion, DaySpend, Failure, JobState, NewJob, Reservation,
+    CancelledRun, Claim, Completion, DaySpend, Failure, JobState, NewJob, Reservation,
 };
 use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
@@ -122,6 +122,11 @@ impl MemoryJobs {
                     job_id: j.id,
                     result: serde_json::from_str(j.result_json.as_deref().unwrap_or("null"))
                         .unwrap_or(Value::Null),
+                }),
+                JobStatus::Cancelled => Some(Claim::Cancelled {
+                    job_id: j.id,
+                    cancelled_by: Some("client:test".into()),
+                    cancelled_at: None,
                 }),
                 JobStatus::Processing if j.deadline_at >= now_ms => {
                     Some(Claim::InProgress { job_id: j.id })
@@ -264,6 +269,7 @@ impl JobStore for MemoryJobs {
                 result_json: (j.status == JobStatus::Completed)
                     .then(|| j.result_json.clone())
                     .flatten(),
+                cancelled_by: (j.status == JobStatus::Cancelled).then(|| "client:test".into()),
             }))
     }
 
@@ -277,18 +283,30 @@ impl JobStore for MemoryJobs {
         Ok(())
     }
 
-    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, _now_ms: u64) -> AppResult<()> {
+    async fn write_progress(
+        &self,
+        job_id: i64,
+        p: &ProgressWrite,
+        _now_ms: u64,
+    ) -> AppResult<bool> {
         let mut jobs = self.jobs.borrow_mut();
         let job = &mut jobs[(job_id - 1) as usize];
+        if job.status != JobStatus::Processing {
+            return Ok(false);
+        }
         job.progress_writes += 1;
         job.last_progress = *p;
-        Ok(())
+        Ok(true)
     }
 
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(c.job_id - 1) as usize];
+        // As D1's trigger: a cancelled job stays cancelled, the batch fails whole.
+        if j.status == JobStatus::Cancelled {
+            return Err(bitware_kit::error::AppError::internal("job_already_final"));
+        }
         j.status = JobStatus::Completed;
         j.stages.push(Stage::Done);
         j.cost_usd += c.cost_usd.unwrap_or(0.0);
@@ -300,10 +318,24 @@ impl JobStore for MemoryJobs {
         Ok(())
     }
 
+    async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()> {
+        self.check()?;
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[(c.job_id - 1) as usize];
+        j.cost_usd += c.cost_usd.unwrap_or(0.0);
+        j.attempts.extend(c.attempts.iter().cloned());
+        drop(jobs);
+        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
+        Ok(())
+    }
+
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(f.job_id - 1) as usize];
+        if j.status == JobStatus::Cancelled {
+            return Err(bitware_kit::error::AppError::internal("job_already_final"));
+        }
         j.status = JobStatus::Failed;
         j.stages.push(Stage::Failed);
         j.cost_usd += f.cost_usd.unwrap_or(0.0);

@@ -30,7 +30,7 @@ mod tests;
 
 pub use plan::chain_error;
 pub use revalidate::{load_structure, revalidate, with_structure, Revalidated};
-pub use wait::{failure_error, still_running, Waited};
+pub use wait::{cancelled_error, failure_error, still_running, Waited};
 
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::database::Database;
@@ -76,6 +76,7 @@ fn worker_ports<'a>(
         structures: WorkerStructures { app },
         templates: WorkerTemplates { app, db },
         overbilled: std::cell::RefCell::default(),
+        cancel: ports::RunCancel::default(),
     }
 }
 

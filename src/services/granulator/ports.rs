@@ -5,15 +5,15 @@
 //! [`WorkerTemplates`]; the unit tests run the same pipeline on in-memory
 //! twins (`memory.rs`) and a scripted model on a virtual clock.
 
-use crate::services::ai_provider::{Attempt, Runtime};
+use crate::services::ai_provider::{Attempt, Confirm, Runtime, Stop};
 use crate::services::database::{
-    Claim, Completion, Database, Failure, JobState, NewJob, Reservation,
+    CancelledRun, Claim, Completion, Database, Failure, JobState, NewJob, Reservation,
 };
 use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config, STRUCTURES};
-use crate::types::job::{ProgressWrite, Stage};
+use crate::types::job::{JobStatus, ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::AppResult;
@@ -54,10 +54,14 @@ pub trait JobStore: SpendLedger {
     async fn fail_run(&self, job_id: i64, run: u32, code: &str, reason: &str) -> AppResult<bool>;
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>>;
     async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()>;
-    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()>;
-    /// Elements, job, attempts, validation, analytics and spend in one batch.
+    /// `false` when the job is no longer `processing` (cancelled, or ended by the sweep).
+    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<bool>;
+    /// Elements, job, attempts, validation, analytics and spend in one batch;
+    /// an error (the whole batch undone) when the job was cancelled meanwhile.
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()>;
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()>;
+    /// The stopped run of a cancelled job: its attempts, usage and spend, once.
+    async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()>;
     /// Attempts paid for outside a run (a failed re-validation).
     async fn record_attempts(
         &self,
@@ -94,6 +98,17 @@ pub struct Ports<'a, R, J, S, T> {
     /// Set once a provider billed past a call's `max_tokens`: the job makes
     /// no further model call (`plan::complete`).
     pub overbilled: std::cell::RefCell<Option<String>>,
+    /// The cancel of the job this run is for (the provider chain's `Stop`).
+    pub cancel: RunCancel,
+}
+
+/// The cancel of the job a run is for. `job` is set when the run starts (a
+/// submit or a re-validation has none, and checks nothing); `seen` once the
+/// run saw the job cancelled, by its watcher or before a model call.
+#[derive(Debug, Default)]
+pub struct RunCancel {
+    pub job: std::cell::Cell<Option<i64>>,
+    pub seen: std::cell::Cell<bool>,
 }
 
 /// The pipeline as it runs on Workers.
@@ -108,6 +123,34 @@ pub type WorkerPorts<'a> = Ports<
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Ports<'_, R, J, S, T> {
     pub fn now_ms(&self) -> u64 {
         self.runtime.now_ms()
+    }
+
+    /// Whether the run's job has been cancelled: the flag once seen, else
+    /// its row (one read; an unreadable row is no cancel).
+    pub async fn cancelled_now(&self) -> bool {
+        if self.cancel.seen.get() {
+            return true;
+        }
+        let Some(job_id) = self.cancel.job.get() else {
+            return false;
+        };
+        if let Ok(Some(state)) = self.jobs.job_state(job_id).await {
+            if state.status == JobStatus::Cancelled {
+                self.cancel.seen.set(true);
+            }
+        }
+        self.cancel.seen.get()
+    }
+}
+
+/// The chain asks before every attempt (a read of the job's row) and on
+/// every streamed chunk (the flag the run's watcher sets).
+impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Stop for Ports<'_, R, J, S, T> {
+    fn requested(&self) -> bool {
+        self.cancel.seen.get()
+    }
+    fn confirm(&self) -> Confirm<'_> {
+        Box::pin(self.cancelled_now())
     }
 }
 
@@ -177,7 +220,7 @@ impl JobStore for Database {
     async fn set_stage(&self, job_id: i64, stage: Stage, now_ms: u64) -> AppResult<()> {
         Database::set_stage(self, job_id, stage, now_ms).await
     }
-    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<()> {
+    async fn write_progress(&self, job_id: i64, p: &ProgressWrite, now_ms: u64) -> AppResult<bool> {
         Database::write_progress(self, job_id, p, now_ms).await
     }
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<()> {
@@ -185,6 +228,9 @@ impl JobStore for Database {
     }
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<()> {
         Database::fail_job(self, f).await
+    }
+    async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()> {
+        Database::settle_cancelled(self, c).await
     }
     async fn record_attempts(
         &self,
