@@ -271,8 +271,12 @@ async fn clients_see_only_their_own_jobs_and_admins_see_all() {
     .await;
     assert_error(&hidden, 404, "not_found");
     assert_eq!(
-        hidden.body["error"].as_str().map(|e| e.replace(&id.to_string(), "N")),
-        missing.body["error"].as_str().map(|e| e.replace("999999999", "N")),
+        hidden.body["error"]
+            .as_str()
+            .map(|e| e.replace(&id.to_string(), "N")),
+        missing.body["error"]
+            .as_str()
+            .map(|e| e.replace("999999999", "N")),
         "another tenant's job reads as a missing one"
     );
     let others = get("/api/jobs?limit=100", &Who::OtherClient).await;

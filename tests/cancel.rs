@@ -42,7 +42,14 @@ async fn submit(who: &Who, body: &Value, request_id: Option<&str>) -> i64 {
 }
 
 async fn cancel(id: i64, who: &Who) -> Reply {
-    send(Method::POST, &format!("/api/jobs/{id}/cancel"), who, None, &[]).await
+    send(
+        Method::POST,
+        &format!("/api/jobs/{id}/cancel"),
+        who,
+        None,
+        &[],
+    )
+    .await
 }
 
 /// Poll the status route until `ready` holds for a running job.
@@ -51,11 +58,19 @@ async fn until_running(id: i64, who: &Who, ready: impl Fn(&Value) -> bool) -> Va
     loop {
         let s = get(&format!("/api/jobs/{id}/status"), who).await;
         assert_eq!(s.status, 200, "{}", s.body);
-        assert_eq!(s.body["status"], "processing", "job {id} ended early: {}", s.body);
+        assert_eq!(
+            s.body["status"], "processing",
+            "job {id} ended early: {}",
+            s.body
+        );
         if ready(&s.body) {
             return s.body;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "job {id}: {}", s.body);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "job {id}: {}",
+            s.body
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -77,7 +92,11 @@ async fn settled(id: i64, who: &Who) -> Value {
         {
             return r.body;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "job {id}: {}", r.body);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "job {id}: {}",
+            r.body
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -135,13 +154,17 @@ fn assert_billed_once(id: i64, detail: &Value, tenant: &str) {
 
 #[tokio::test]
 async fn cancel_of_a_job_that_does_not_exist_is_a_404() {
-    assert_error(&cancel(999_999_999, &Who::Client).await, 404, "not_found");
-    assert_error(&cancel(999_999_999, &Who::Worker).await, 404, "not_found");
+    for who in [Who::Client, Who::Worker] {
+        let r = cancel(999_999_999, &who).await;
+        assert_error(&r, 404, "not_found");
+        // The job was looked up (not an unknown route).
+        assert_eq!(r.body["error"], "no job 999999999", "{}", r.body);
+    }
 }
 
 #[tokio::test]
-async fn a_running_job_stops_at_its_next_chunk_ends_cancelled_and_is_billed_only_what_it_streamed(
-) {
+async fn a_running_job_stops_at_its_next_chunk_ends_cancelled_and_is_billed_only_what_it_streamed()
+{
     let key = unique("cancel-run");
     let tenant = unique("cancel-run-tenant");
     let who = Who::WorkerFor(tenant.clone());
@@ -181,20 +204,37 @@ async fn a_running_job_stops_at_its_next_chunk_ends_cancelled_and_is_billed_only
     // Idempotent: a second cancel answers the same.
     let again = cancel(id, &who).await;
     assert_eq!(again.status, 200, "{}", again.body);
-    for field in ["status", "cancelledBy", "cancelledAt", "costUsd", "completedAt"] {
+    for field in [
+        "status",
+        "cancelledBy",
+        "cancelledAt",
+        "costUsd",
+        "completedAt",
+    ] {
         assert_eq!(again.body["job"][field], job[field], "{field}");
     }
 
     // The status route, the list filter and the events stream show it.
     let s = get(&format!("/api/jobs/{id}/status"), &who).await;
-    assert_eq!((s.body["status"].clone(), s.body["stage"].clone()), (json!("cancelled"), json!("cancelled")));
+    assert_eq!(
+        (s.body["status"].clone(), s.body["stage"].clone()),
+        (json!("cancelled"), json!("cancelled"))
+    );
     let list = get("/api/jobs?status=cancelled", &who).await;
     assert_eq!(list.status, 200, "{}", list.body);
     assert_eq!(list.body["jobs"][0]["id"], id);
     assert_eq!(get("/api/jobs?status=failed", &who).await.body["total"], 0);
     let stats = get("/api/stats", &who).await;
-    assert_eq!(stats.body["jobs"]["byStatus"]["cancelled"], 1, "{}", stats.body);
-    assert_eq!(stats.body["jobs"]["byStatus"]["failed"], 0, "{}", stats.body);
+    assert_eq!(
+        stats.body["jobs"]["byStatus"]["cancelled"], 1,
+        "{}",
+        stats.body
+    );
+    assert_eq!(
+        stats.body["jobs"]["byStatus"]["failed"], 0,
+        "{}",
+        stats.body
+    );
     let (status, _, events) = read_events(id, &who).await;
     assert_eq!(status, 200);
     let last = events.last().expect("an event");
@@ -255,7 +295,10 @@ async fn a_completed_job_cannot_be_cancelled_and_says_so() {
     assert_error(&c, 409, "job_not_cancellable");
     assert_eq!(c.body["details"]["status"], "completed");
     assert!(c.body["error"].as_str().unwrap().contains("completed"));
-    assert_eq!(get(&format!("/api/jobs/{id}"), &Who::Client).await.body["job"]["status"], "completed");
+    assert_eq!(
+        get(&format!("/api/jobs/{id}"), &Who::Client).await.body["job"]["status"],
+        "completed"
+    );
 }
 
 #[tokio::test]
@@ -264,7 +307,11 @@ async fn a_fan_out_cancelled_during_its_skeleton_starts_no_branch() {
     let tenant = unique("cancel-skeleton-tenant");
     let who = Who::WorkerFor(tenant.clone());
     // The skeleton streams slowly; branches would be quick.
-    script(&key, json!([{"kind": "valid", "measured": true, "tokensPerSecond": 15, "ttftMs": 200}])).await;
+    script(
+        &key,
+        json!([{"kind": "valid", "measured": true, "tokensPerSecond": 15, "ttftMs": 200}]),
+    )
+    .await;
     let id = submit(&who, &fanned_course(&key), None).await;
     until_running(id, &who, streaming).await;
     let calls = mock_calls(&key).await;
@@ -277,9 +324,16 @@ async fn a_fan_out_cancelled_during_its_skeleton_starts_no_branch() {
     assert_eq!(detail["job"]["status"], "cancelled");
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{detail}");
-    assert_eq!((attempts[0]["status"].clone(), attempts[0]["branch"].clone()), (json!("cancelled"), json!("skeleton")));
+    assert_eq!(
+        (attempts[0]["status"].clone(), attempts[0]["branch"].clone()),
+        (json!("cancelled"), json!("skeleton"))
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(mock_calls(&key).await.len(), 1, "a branch started after the cancel");
+    assert_eq!(
+        mock_calls(&key).await.len(),
+        1,
+        "a branch started after the cancel"
+    );
     assert_billed_once(id, &detail, &tenant);
 }
 
@@ -290,7 +344,11 @@ async fn a_fan_out_cancelled_during_its_branches_drops_them_and_starts_no_new_ca
     let who = Who::WorkerFor(tenant.clone());
     // A quick skeleton, then every branch and the root call stream slowly.
     let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
-    script(&key, json!([at(5000), at(10), at(10), at(10), at(10), at(10), at(10)])).await;
+    script(
+        &key,
+        json!([at(5000), at(10), at(10), at(10), at(10), at(10), at(10)]),
+    )
+    .await;
     let id = submit(&who, &fanned_course(&key), None).await;
     until_running(id, &who, |s| {
         s["branches"]["total"].as_u64().unwrap_or(0) > 0 && streaming(s)
@@ -310,15 +368,26 @@ async fn a_fan_out_cancelled_during_its_branches_drops_them_and_starts_no_new_ca
     let detail = settled(id, &who).await;
     assert_eq!(detail["job"]["status"], "cancelled");
     let attempts = detail["attempts"].as_array().unwrap();
-    let dropped: Vec<&Value> = attempts.iter().filter(|a| a["status"] == "cancelled").collect();
+    let dropped: Vec<&Value> = attempts
+        .iter()
+        .filter(|a| a["status"] == "cancelled")
+        .collect();
     assert!(!dropped.is_empty(), "{detail}");
     assert!(
-        dropped.iter().all(|a| a["branch"] != "skeleton" && a["tokens"]["output"].as_u64().unwrap() > 0),
+        dropped
+            .iter()
+            .all(|a| a["branch"] != "skeleton" && a["tokens"]["output"].as_u64().unwrap() > 0),
         "{detail}"
     );
-    assert!(attempts.iter().any(|a| a["branch"] == "skeleton" && a["status"] == "success"));
+    assert!(attempts
+        .iter()
+        .any(|a| a["branch"] == "skeleton" && a["status"] == "success"));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(mock_calls(&key).await.len(), before, "a call started after the cancel");
+    assert_eq!(
+        mock_calls(&key).await.len(),
+        before,
+        "a call started after the cancel"
+    );
     assert_billed_once(id, &detail, &tenant);
 }
 
@@ -346,14 +415,26 @@ async fn a_job_cancelled_during_its_review_keeps_its_paid_outline_attempt_and_en
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["purpose"].as_str().unwrap().into(), a["status"].as_str().unwrap().into()))
+        .map(|a| {
+            (
+                a["purpose"].as_str().unwrap().into(),
+                a["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
-        vec![("granulate".into(), "success".into()), ("validate".into(), "cancelled".into())]
+        vec![
+            ("granulate".into(), "success".into()),
+            ("validate".into(), "cancelled".into())
+        ]
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(mock_calls(&key).await.len(), before, "no re-granulation after the cancel");
+    assert_eq!(
+        mock_calls(&key).await.len(),
+        before,
+        "no re-granulation after the cancel"
+    );
     assert_billed_once(id, &detail, &tenant);
 }
 
@@ -368,7 +449,9 @@ async fn a_cancel_racing_completion_leaves_one_final_state_settled_once() {
     let started = Instant::now();
     loop {
         let s = get(&format!("/api/jobs/{id}/status"), &who).await;
-        if s.body["status"] != "processing" || s.body["tokens"]["received"].as_u64().unwrap_or(0) >= 100 {
+        if s.body["status"] != "processing"
+            || s.body["tokens"]["received"].as_u64().unwrap_or(0) >= 100
+        {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "{}", s.body);
