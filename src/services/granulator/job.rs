@@ -31,7 +31,8 @@ const PROGRESS_POLL_MS: u64 = 250;
 /// write itself tells (it changes nothing once the job is cancelled).
 const CANCEL_CHECK_MS: u64 = 1_000;
 
-/// Run a claimed job to its end; the job ends `completed` or `failed`.
+/// Run a claimed job to its end; the job ends `completed` or `failed`, or,
+/// when it was cancelled meanwhile, settles as `cancelled`.
 pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     job_id: i64,

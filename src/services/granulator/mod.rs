@@ -6,7 +6,9 @@
 //! constraints → quality score → optional validation (a failed one
 //! re-granulates once with the feedback) → estimates and metadata → storage
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
-//! Any failure ends the job `failed` with its reason and its attempts' usage.
+//! Any failure ends the job `failed` with its reason and its attempts' usage;
+//! a cancel (`POST /api/jobs/{id}/cancel`) stops the run before its next model
+//! call or at its stream's next chunk, and it settles `cancelled`.
 //! A large outline's first draft may be fanned out instead (`fanout.rs`): a
 //! skeleton call, then its branches and root fields in parallel, merged.
 
