@@ -6,9 +6,12 @@
 -- D1 enforces foreign keys in every migration, and DROP TABLE runs an implicit
 -- DELETE that fires the children's ON DELETE actions even with deferred keys
 -- (structure_elements and validation_results would be emptied, attempts
--- unlinked). So the children's rows are set aside first and put back after
--- the rename; `defer_foreign_keys` lets the new table stand in for the old
--- until the migration's transaction commits, when every key is checked.
+-- unlinked). So the children's rows are set aside, the children dropped and
+-- created again after the new parent (as they were), and their rows put back;
+-- `defer_foreign_keys` holds every key check to the end of the migration's
+-- transaction. Created after their parent, the children also come after it
+-- in an export (`wrangler d1 export` writes tables in creation order, and an
+-- import cannot insert rows that reference a table not created yet).
 --
 -- A completed or cancelled job stays so: the trigger aborts any statement
 -- that would move it (and with it the whole batch it is in). That is what
@@ -19,7 +22,10 @@ PRAGMA defer_foreign_keys = on;
 
 CREATE TABLE keep_structure_elements AS SELECT * FROM structure_elements;
 CREATE TABLE keep_validation_results AS SELECT * FROM validation_results;
-CREATE TABLE keep_consumption_jobs AS SELECT id, job_id FROM resource_consumption WHERE job_id IS NOT NULL;
+CREATE TABLE keep_resource_consumption AS SELECT * FROM resource_consumption;
+DROP TABLE structure_elements;
+DROP TABLE validation_results;
+DROP TABLE resource_consumption;
 
 CREATE TABLE granulation_jobs_new (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -112,13 +118,50 @@ BEGIN
   SELECT RAISE(ABORT, 'job_already_final');
 END;
 
-INSERT OR IGNORE INTO structure_elements SELECT * FROM keep_structure_elements;
-INSERT OR IGNORE INTO validation_results SELECT * FROM keep_validation_results;
-UPDATE resource_consumption SET job_id = (SELECT k.job_id FROM keep_consumption_jobs k WHERE k.id = resource_consumption.id)
-WHERE id IN (SELECT id FROM keep_consumption_jobs);
+CREATE TABLE structure_elements (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,
+  element_type TEXT NOT NULL,
+  parent_id INTEGER REFERENCES structure_elements (id),
+  -- "2.1.3": position in the hierarchy, unique per job; parents are resolved through it.
+  path TEXT NOT NULL,
+  depth INTEGER NOT NULL CHECK (depth BETWEEN 0 AND 2),
+  sequence_order INTEGER NOT NULL CHECK (sequence_order >= 1),
+  title TEXT NOT NULL,
+  content_outline TEXT NOT NULL DEFAULT '',
+  target_word_count INTEGER NOT NULL DEFAULT 0 CHECK (target_word_count >= 0),
+  content_type TEXT NOT NULL,
+  generation_priority INTEGER NOT NULL CHECK (generation_priority BETWEEN 1 AND 3),
+  content_tone TEXT NOT NULL DEFAULT '',
+  key_points TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(key_points)),
+  metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+  CHECK ((depth = 0) = (parent_id IS NULL)),
+  UNIQUE (job_id, path)
+);
+CREATE INDEX idx_elements_parent ON structure_elements (parent_id);
 
--- Attempts get the status 'cancelled' (no table references them: a plain rebuild).
-CREATE TABLE resource_consumption_new (
+CREATE TABLE validation_results (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,
+  client_id TEXT NOT NULL,
+  validation_level INTEGER NOT NULL CHECK (validation_level BETWEEN 1 AND 3),
+  accuracy_percentage REAL NOT NULL CHECK (accuracy_percentage BETWEEN 0 AND 100),
+  threshold REAL NOT NULL CHECK (threshold BETWEEN 0 AND 100),
+  passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+  -- [{"criterion", "score", "reason"}]
+  criteria TEXT NOT NULL CHECK (json_valid(criteria)),
+  issues TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(issues)),
+  ai_feedback TEXT,
+  tokens_input INTEGER NOT NULL DEFAULT 0,
+  tokens_output INTEGER NOT NULL DEFAULT 0,
+  cost_usd REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX idx_validation_job_created ON validation_results (job_id, created_at);
+CREATE INDEX idx_validation_client_created ON validation_results (client_id, created_at);
+
+-- Attempts get the status 'cancelled'.
+CREATE TABLE resource_consumption (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id INTEGER REFERENCES granulation_jobs (id) ON DELETE SET NULL,
   client_id TEXT NOT NULL,
@@ -137,18 +180,18 @@ CREATE TABLE resource_consumption_new (
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64)
 );
-INSERT INTO resource_consumption_new (id, job_id, client_id, provider, model, purpose, status, http_status, latency_ms,
-  tokens_input, tokens_output, tokens_cached, cost_usd, error, created_at, branch)
-SELECT id, job_id, client_id, provider, model, purpose, status, http_status, latency_ms,
-  tokens_input, tokens_output, tokens_cached, cost_usd, error, created_at, branch
-FROM resource_consumption;
-DROP TABLE resource_consumption;
-ALTER TABLE resource_consumption_new RENAME TO resource_consumption;
 CREATE INDEX idx_consumption_created ON resource_consumption (created_at);
 CREATE INDEX idx_consumption_provider_created ON resource_consumption (provider, created_at);
 CREATE INDEX idx_consumption_client_created ON resource_consumption (client_id, created_at);
 CREATE INDEX idx_consumption_job ON resource_consumption (job_id);
 
+INSERT INTO structure_elements SELECT * FROM keep_structure_elements;
+INSERT INTO validation_results SELECT * FROM keep_validation_results;
+INSERT INTO resource_consumption (id, job_id, client_id, provider, model, purpose, status, http_status, latency_ms,
+  tokens_input, tokens_output, tokens_cached, cost_usd, error, created_at, branch)
+SELECT id, job_id, client_id, provider, model, purpose, status, http_status, latency_ms,
+  tokens_input, tokens_output, tokens_cached, cost_usd, error, created_at, branch
+FROM keep_resource_consumption;
 DROP TABLE keep_structure_elements;
 DROP TABLE keep_validation_results;
-DROP TABLE keep_consumption_jobs;
+DROP TABLE keep_resource_consumption;

@@ -156,7 +156,7 @@ CREATE TABLE template_analytics (
 
 -- One row per provider attempt, failed ones included: the source of every cost figure.
 -- Rebuilt by migrations/0010_job_cancel.sql (status 'cancelled').
-CREATE TABLE "resource_consumption" (
+CREATE TABLE resource_consumption (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id INTEGER REFERENCES granulation_jobs (id) ON DELETE SET NULL,
   client_id TEXT NOT NULL,

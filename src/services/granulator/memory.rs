@@ -54,6 +54,10 @@ pub struct MemoryJobs {
     pub reservations: RefCell<Vec<(Reservation, Option<i64>)>>,
     /// Set to make every write fail (a D1 outage).
     pub broken: Cell<bool>,
+    /// Set to have a cancel recorded just before the next completion is
+    /// written (a cancel racing the end of a run): the completion then fails
+    /// whole, as D1's `job_final_states_are_final` trigger makes it.
+    pub cancel_at_completion: Cell<bool>,
 }
 
 impl MemoryJobs {
@@ -303,6 +307,9 @@ impl JobStore for MemoryJobs {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(c.job_id - 1) as usize];
+        if self.cancel_at_completion.take() {
+            j.status = JobStatus::Cancelled;
+        }
         // As D1's trigger: a cancelled job stays cancelled, the batch fails whole.
         if j.status == JobStatus::Cancelled {
             return Err(bitware_kit::error::AppError::internal("job_already_final"));

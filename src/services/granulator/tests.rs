@@ -401,3 +401,28 @@ fn a_queued_job_cancelled_before_its_run_makes_no_model_call_and_gives_its_reser
     assert_eq!(again.details.unwrap()["jobId"], id);
     assert!(w.model.calls.borrow().is_empty());
 }
+
+#[test]
+fn a_completion_that_loses_the_race_to_a_cancel_settles_the_job_cancelled_once() {
+    let w = World::new(vec![Ok(valid())]);
+    w.jobs.cancel_at_completion.set(true);
+    let s = w.submit(&request(json!({})), "r1").unwrap();
+    let job = w.jobs.job(job_id(&s));
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(
+        job.result_json.is_none() && job.elements == 0,
+        "no completion landed"
+    );
+    // The call was made and paid: recorded once, billed once.
+    assert_eq!(w.model.calls.borrow().len(), 1);
+    assert_eq!(job.attempts.len(), 1);
+    assert!(job.cost_usd > 0.0);
+    let (reserved, spent) = w.jobs.day("client-a");
+    assert_eq!(reserved, 0.0);
+    assert!(
+        (spent - job.cost_usd).abs() < 1e-12,
+        "{spent} vs {}",
+        job.cost_usd
+    );
+    assert!(w.jobs.reservations.borrow().is_empty());
+}
