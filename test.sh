@@ -80,7 +80,7 @@ unit() {
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
   sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test alerts --test panic --test ledger --test dr --test corpus --no-run
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test cancel --test alerts --test panic --test ledger --test dr --test corpus --no-run
 }
 
 deploy() {
@@ -99,6 +99,8 @@ e2e() {
   cargo test --test async_jobs -- --test-threads 6 || rc=1
   # Fanned-out outlines: skeleton, branches, failure isolation, budget, progress.
   cargo test --test fanout -- --test-threads 6 || rc=1
+  # Cancel at model speed: queued, streaming, fan-out, review, racing completion.
+  cargo test --test cancel -- --test-threads 4 || rc=1
   # Alerts: faults injected, then windows that must see only this file's own.
   cargo test --test alerts -- --test-threads 1 || rc=1
   # Last, alone: a panic inside the worker resets its instance (tests/panic.rs).

@@ -23,7 +23,9 @@ CREATE TABLE granulation_templates (
 CREATE UNIQUE INDEX idx_templates_live_name ON granulation_templates (template_name) WHERE deleted_at IS NULL;
 CREATE INDEX idx_templates_live_type ON granulation_templates (structure_type, template_name) WHERE deleted_at IS NULL;
 
-CREATE TABLE granulation_jobs (
+-- Rebuilt by migrations/0010_job_cancel.sql (cancel, issue 23): every column since version 1 in one table
+-- (the planned_* columns are migration 0009's).
+CREATE TABLE "granulation_jobs" (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   client_id TEXT NOT NULL CHECK (length(client_id) > 0),
   -- The Resource Manager's X-Request-ID (or input.executionId): the idempotency key.
@@ -34,8 +36,8 @@ CREATE TABLE granulation_jobs (
   target_audience TEXT NOT NULL,
   template_id INTEGER REFERENCES granulation_templates (id),
   template_name TEXT,
-  status TEXT NOT NULL DEFAULT 'processing' CHECK (status IN ('processing', 'completed', 'failed')),
-  stage TEXT NOT NULL DEFAULT 'generating' CHECK (stage IN ('generating', 'refining', 'validating', 'storing', 'done', 'failed')),
+  status TEXT NOT NULL DEFAULT 'processing' CHECK (status IN ('processing', 'completed', 'failed', 'cancelled')),
+  stage TEXT NOT NULL DEFAULT 'generating' CHECK (stage IN ('generating', 'refining', 'validating', 'storing', 'done', 'failed', 'cancelled')),
   run_count INTEGER NOT NULL DEFAULT 1 CHECK (run_count >= 1),
   request_params TEXT NOT NULL CHECK (json_valid(request_params)),
   provider TEXT,
@@ -63,16 +65,42 @@ CREATE TABLE granulation_jobs (
   deadline_at INTEGER NOT NULL,
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  -- When the job ended: completed, or (cancelled) when its run stopped and settled.
   completed_at TEXT,
+  request_hash TEXT,
+  run_mode TEXT NOT NULL DEFAULT 'inline' CHECK (run_mode IN ('inline', 'queue')),
+  submitted_at_ms INTEGER,
+  started_at_ms INTEGER,
+  heartbeat_at_ms INTEGER,
+  progress_tokens INTEGER NOT NULL DEFAULT 0 CHECK (progress_tokens >= 0),
+  progress_elements INTEGER NOT NULL DEFAULT 0 CHECK (progress_elements >= 0),
+  expected_tokens INTEGER,
+  expected_elements INTEGER,
+  progress_branches_done INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_done >= 0),
+  progress_branches_total INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_total >= 0),
+  -- What a run that stops without ending is booked at (migration 0009).
+  planned_provider TEXT CHECK (planned_provider IS NULL OR planned_provider IN ('openai', 'anthropic', 'workers_ai', 'offline')),
+  planned_model TEXT,
+  planned_output_price REAL CHECK (planned_output_price IS NULL OR planned_output_price >= 0),
+  -- Who cancelled the job (a client, user, admin or worker id) and when.
+  cancelled_by TEXT CHECK (cancelled_by IS NULL OR length(cancelled_by) BETWEEN 1 AND 200),
+  cancelled_at TEXT,
   UNIQUE (client_id, execution_id),
   CHECK (status != 'completed' OR (storage_type IS NOT NULL AND result_json IS NOT NULL)),
-  CHECK (status != 'failed' OR failure_reason IS NOT NULL)
+  CHECK (status != 'failed' OR failure_reason IS NOT NULL),
+  CHECK (status != 'cancelled' OR (cancelled_by IS NOT NULL AND cancelled_at IS NOT NULL))
 );
 CREATE INDEX idx_jobs_client_created ON granulation_jobs (client_id, created_at);
 CREATE INDEX idx_jobs_client_status_created ON granulation_jobs (client_id, status, created_at);
 CREATE INDEX idx_jobs_status_created ON granulation_jobs (status, created_at);
 CREATE INDEX idx_jobs_created ON granulation_jobs (created_at);
 CREATE INDEX idx_jobs_template_created ON granulation_jobs (template_id, created_at);
+-- A completed or cancelled job stays so (a racing completion's batch fails whole).
+CREATE TRIGGER job_final_states_are_final BEFORE UPDATE OF status ON granulation_jobs
+WHEN OLD.status IN ('completed', 'cancelled') AND NEW.status != OLD.status
+BEGIN
+  SELECT RAISE(ABORT, 'job_already_final');
+END;
 
 CREATE TABLE structure_elements (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -132,6 +160,7 @@ CREATE TABLE template_analytics (
 );
 
 -- One row per provider attempt, failed ones included: the source of every cost figure.
+-- Rebuilt by migrations/0009_stopped_runs.sql (status 'abandoned') and 0010_job_cancel.sql (status 'cancelled').
 CREATE TABLE resource_consumption (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id INTEGER REFERENCES granulation_jobs (id) ON DELETE SET NULL,
@@ -139,7 +168,9 @@ CREATE TABLE resource_consumption (
   provider TEXT NOT NULL CHECK (provider IN ('openai', 'anthropic', 'workers_ai', 'offline')),
   model TEXT NOT NULL,
   purpose TEXT NOT NULL CHECK (purpose IN ('granulate', 'repair', 'validate')),
-  status TEXT NOT NULL CHECK (status IN ('success', 'http_error', 'timeout', 'network_error', 'invalid_output', 'truncated', 'refused', 'budget_refused')),
+  -- 'cancelled': a call dropped mid-stream by a cancel (usage: what had streamed);
+  -- 'abandoned': the estimate of what a run that stopped had streamed (0009).
+  status TEXT NOT NULL CHECK (status IN ('success', 'http_error', 'timeout', 'network_error', 'invalid_output', 'truncated', 'refused', 'budget_refused', 'abandoned', 'cancelled')),
   http_status INTEGER,
   latency_ms INTEGER NOT NULL CHECK (latency_ms >= 0),
   tokens_input INTEGER NOT NULL DEFAULT 0 CHECK (tokens_input >= 0),
@@ -147,7 +178,8 @@ CREATE TABLE resource_consumption (
   tokens_cached INTEGER NOT NULL DEFAULT 0 CHECK (tokens_cached >= 0),
   cost_usd REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
   error TEXT,
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64)
 );
 CREATE INDEX idx_consumption_created ON resource_consumption (created_at);
 CREATE INDEX idx_consumption_provider_created ON resource_consumption (provider, created_at);
@@ -182,21 +214,9 @@ CREATE TABLE spend_reservations (
 CREATE INDEX idx_spend_reservations_expiry ON spend_reservations (expires_at);
 CREATE INDEX idx_spend_reservations_job ON spend_reservations (job_id);
 -- Version 4 (migrations/0004_async_jobs.sql): async execution, request hash, progress.
-ALTER TABLE granulation_jobs ADD COLUMN request_hash TEXT;
-ALTER TABLE granulation_jobs ADD COLUMN run_mode TEXT NOT NULL DEFAULT 'inline' CHECK (run_mode IN ('inline', 'queue'));
-ALTER TABLE granulation_jobs ADD COLUMN submitted_at_ms INTEGER;
-ALTER TABLE granulation_jobs ADD COLUMN started_at_ms INTEGER;
-ALTER TABLE granulation_jobs ADD COLUMN heartbeat_at_ms INTEGER;
-ALTER TABLE granulation_jobs ADD COLUMN progress_tokens INTEGER NOT NULL DEFAULT 0 CHECK (progress_tokens >= 0);
-ALTER TABLE granulation_jobs ADD COLUMN progress_elements INTEGER NOT NULL DEFAULT 0 CHECK (progress_elements >= 0);
-ALTER TABLE granulation_jobs ADD COLUMN expected_tokens INTEGER;
-ALTER TABLE granulation_jobs ADD COLUMN expected_elements INTEGER;
 
 -- Parallel hierarchical generation (issue 13): which part of a fanned-out outline an attempt wrote
 -- ('skeleton', 'branch 3/8'; NULL for a single call, a repair, a review), and branches written so far.
-ALTER TABLE resource_consumption ADD COLUMN branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64);
-ALTER TABLE granulation_jobs ADD COLUMN progress_branches_done INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_done >= 0);
-ALTER TABLE granulation_jobs ADD COLUMN progress_branches_total INTEGER NOT NULL DEFAULT 0 CHECK (progress_branches_total >= 0);
 
 -- Version 7 (migrations/0007_ops_signals.sql): what the alerts read that nothing else records.
 CREATE TABLE request_counts (
@@ -216,41 +236,6 @@ CREATE TABLE event_stream_leases (
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX idx_event_stream_leases_tenant ON event_stream_leases (tenant, expires_at);
-
--- Runs that stop without ending (migrations/0009_stopped_runs.sql): the planned
--- price of a run, and attempts that are the estimate of what a stopped run streamed.
-ALTER TABLE granulation_jobs ADD COLUMN planned_provider TEXT CHECK (planned_provider IS NULL OR planned_provider IN ('openai', 'anthropic', 'workers_ai', 'offline'));
-ALTER TABLE granulation_jobs ADD COLUMN planned_model TEXT;
-ALTER TABLE granulation_jobs ADD COLUMN planned_output_price REAL CHECK (planned_output_price IS NULL OR planned_output_price >= 0);
-
-CREATE TABLE resource_consumption_0009 (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  job_id INTEGER REFERENCES granulation_jobs (id) ON DELETE SET NULL,
-  client_id TEXT NOT NULL,
-  provider TEXT NOT NULL CHECK (provider IN ('openai', 'anthropic', 'workers_ai', 'offline')),
-  model TEXT NOT NULL,
-  purpose TEXT NOT NULL CHECK (purpose IN ('granulate', 'repair', 'validate')),
-  status TEXT NOT NULL CHECK (status IN ('success', 'http_error', 'timeout', 'network_error', 'invalid_output', 'truncated', 'refused', 'budget_refused', 'abandoned')),
-  http_status INTEGER,
-  latency_ms INTEGER NOT NULL CHECK (latency_ms >= 0),
-  tokens_input INTEGER NOT NULL DEFAULT 0 CHECK (tokens_input >= 0),
-  tokens_output INTEGER NOT NULL DEFAULT 0 CHECK (tokens_output >= 0),
-  tokens_cached INTEGER NOT NULL DEFAULT 0 CHECK (tokens_cached >= 0),
-  cost_usd REAL CHECK (cost_usd IS NULL OR cost_usd >= 0),
-  error TEXT,
-  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  branch TEXT CHECK (branch IS NULL OR length(branch) BETWEEN 1 AND 64)
-);
-INSERT INTO resource_consumption_0009 (id, job_id, client_id, provider, model, purpose, status, http_status, latency_ms,
-  tokens_input, tokens_output, tokens_cached, cost_usd, error, created_at, branch)
-  SELECT id, job_id, client_id, provider, model, purpose, status, http_status, latency_ms,
-  tokens_input, tokens_output, tokens_cached, cost_usd, error, created_at, branch FROM resource_consumption;
-DROP TABLE resource_consumption;
-ALTER TABLE resource_consumption_0009 RENAME TO resource_consumption;
-CREATE INDEX idx_consumption_created ON resource_consumption (created_at);
-CREATE INDEX idx_consumption_provider_created ON resource_consumption (provider, created_at);
-CREATE INDEX idx_consumption_client_created ON resource_consumption (client_id, created_at);
-CREATE INDEX idx_consumption_job ON resource_consumption (job_id);
 
 -- Partial results (migrations/0011_partial_branches.sql): the final branches of a running
 -- job, per run and position, until it completes or fails.

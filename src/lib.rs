@@ -257,6 +257,7 @@ async fn handle(
         RouteId::JobStatus => jobs::status(&call).await,
         RouteId::JobStructure => jobs::structure(&call).await,
         RouteId::JobRetry => jobs::retry(&call).await,
+        RouteId::JobCancel => jobs::cancel(&call).await,
         RouteId::ValidationHistory => jobs::validation_history(&call).await,
         RouteId::Stats => stats::client(&call).await,
         RouteId::EconomyStats => economy::stats(&call).await,

@@ -25,6 +25,7 @@ pub enum RouteId {
     JobEvents,
     JobStructure,
     JobRetry,
+    JobCancel,
     Validate,
     ValidationHistory,
     AiProviders,
@@ -66,16 +67,19 @@ pub static ROUTES: &[Route] = &[
         "query: status?, structure_type?, from?, to? (ISO dates), limit? (1-100, default 20), offset?", "jobs[], total, limit, offset"),
     route!(Job, "GET", "/api/jobs/{id}", Authenticated, "One job with its attempts.", "-", "job{…}, attempts[]"),
     route!(JobStatus, "GET", "/api/jobs/{id}/status", Authenticated,
-        "A job's live status: stage (queued|generating|refining|validating|storing|done|failed), percent from tokens and elements received while the model streams.", "-",
+        "A job's live status: stage (queued|generating|refining|validating|storing|done|failed|cancelled), percent from tokens and elements received while the model streams.", "-",
         "jobId, status, stage, percent, elements{received, expected}, tokens{received, expected}, elapsedMs, estimatedRemainingMs, runMode, failureCode?, failureReason?, updatedAt, statusUrl, eventsUrl, resultUrl"),
     route!(JobEvents, "GET", "/api/jobs/{id}/events", Authenticated,
-        "Server-Sent Events (text/event-stream) of the job's status: `progress` at least every second while it runs and on every stage change, `branch` for each level-1 branch as it becomes final, then `completed` or `failed`.", "-",
-        "event: progress|branch|completed|failed; data: the status object (branch: position, total, title, node)"),
+        "Server-Sent Events (text/event-stream) of the job's status: `progress` at least every second while it runs and on every stage change, `branch` for each level-1 branch as it becomes final, then `completed`, `failed` or `cancelled`.", "-",
+        "event: progress|branch|completed|failed|cancelled; data: the status object (branch: position, total, title, node)"),
     route!(JobStructure, "GET", "/api/jobs/{id}/structure", Authenticated,
         "The hierarchical structure of a completed job (complete: true), from inline/KV/R2 storage or rebuilt from D1; of a running job, the level-1 branches final so far (complete: false, source: partial).", "query: source? (storage|elements)",
         "jobId, structureType, source, complete, structure | branches[{position, total, title, node}]"),
     route!(JobRetry, "POST", "/api/jobs/{id}/retry", Authenticated, "Run a failed job again with its original parameters.", "-",
         "the execute response of the new run"),
+    route!(JobCancel, "POST", "/api/jobs/{id}/cancel", Authenticated,
+        "Stop a queued or running job: it ends `cancelled` with who cancelled it and when, having spent only what its model calls had used (no model call starts after the cancel; a streaming one is dropped within about 1.5 s). Idempotent: a cancelled job answers as it is. A completed or failed job: 409 job_not_cancellable.",
+        "-", "job{…, status: cancelled, cancelledBy, cancelledAt, costUsd}, attempts[]"),
     route!(Validate, "POST", "/api/validate", Authenticated, "Validate a completed job again.",
         "jobId, validationLevel? (1-3), threshold? (0-100)", "validationResult{accuracyPercentage, passed, threshold, level, criteria, issues, aiFeedback?}"),
     route!(ValidationHistory, "GET", "/api/validation/history", Authenticated, "Validation results, optionally of one job.",
@@ -121,6 +125,10 @@ mod tests {
             panic!()
         };
         assert_eq!(r.id, RouteId::JobEvents);
+        let Match::Found(r, _) = match_route("POST", "/api/jobs/42/cancel") else {
+            panic!()
+        };
+        assert_eq!(r.id, RouteId::JobCancel);
         let Match::Found(r, _) = match_route("GET", "/api/templates/") else {
             panic!()
         };

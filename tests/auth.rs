@@ -39,7 +39,7 @@ async fn every_route_enforces_its_tier_for_every_caller() {
     let routes = help.body["routes"].as_array().expect("routes").clone();
     assert_eq!(
         routes.len(),
-        24,
+        25,
         "the route table changed: update this test's expectations"
     );
     for route in &routes {
@@ -247,6 +247,38 @@ async fn clients_see_only_their_own_jobs_and_admins_see_all() {
         assert_eq!(get(&path, &Who::AdminSession).await.status, 200, "{path}");
         assert_eq!(get(&path, &Who::Worker).await.status, 200, "{path}");
     }
+    // Cancel is scoped like the job: another tenant's is a 404 exactly like a
+    // missing one; every tier that sees this completed job gets its 409.
+    let cancel = format!("/api/jobs/{id}/cancel");
+    for who in [
+        Who::Client,
+        Who::UserSession,
+        Who::AdminSession,
+        Who::Worker,
+    ] {
+        let r = send(Method::POST, &cancel, &who, None, &[]).await;
+        assert_error(&r, 409, "job_not_cancellable");
+        assert_eq!(r.body["details"]["status"], "completed", "{who:?}");
+    }
+    let hidden = send(Method::POST, &cancel, &Who::OtherClient, None, &[]).await;
+    let missing = send(
+        Method::POST,
+        "/api/jobs/999999999/cancel",
+        &Who::OtherClient,
+        None,
+        &[],
+    )
+    .await;
+    assert_error(&hidden, 404, "not_found");
+    assert_eq!(
+        hidden.body["error"]
+            .as_str()
+            .map(|e| e.replace(&id.to_string(), "N")),
+        missing.body["error"]
+            .as_str()
+            .map(|e| e.replace("999999999", "N")),
+        "another tenant's job reads as a missing one"
+    );
     let others = get("/api/jobs?limit=100", &Who::OtherClient).await;
     assert!(others.body["jobs"]
         .as_array()

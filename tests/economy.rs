@@ -41,7 +41,7 @@ async fn stats_and_economy_report_exactly_what_happened() {
     assert_eq!(stats.body["scope"], client.as_str());
     assert_eq!(
         stats.body["jobs"],
-        json!({"total": 3, "byStatus": {"completed": 2, "failed": 1, "processing": 0}})
+        json!({"total": 3, "byStatus": {"completed": 2, "failed": 1, "processing": 0, "cancelled": 0}})
     );
     assert_eq!(stats.body["successRate"], 0.6667);
     assert_eq!(stats.body["averageQualityScore"], 1);

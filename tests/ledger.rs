@@ -88,7 +88,7 @@ async fn every_figure_matches_the_jobs_that_ran() {
     assert_eq!(client["scope"], "dev-client");
     assert_eq!(
         client["jobs"],
-        json!({"total": 3, "byStatus": {"completed": 2, "failed": 1, "processing": 0}})
+        json!({"total": 3, "byStatus": {"completed": 2, "failed": 1, "processing": 0, "cancelled": 0}})
     );
     assert_eq!(client["successRate"], 0.6667);
     assert_eq!(client["averageQualityScore"], 1);
@@ -102,7 +102,7 @@ async fn every_figure_matches_the_jobs_that_ran() {
     let other = get("/api/stats", &Who::OtherClient).await.body;
     assert_eq!(
         other["jobs"],
-        json!({"total": 1, "byStatus": {"completed": 1, "failed": 0, "processing": 0}})
+        json!({"total": 1, "byStatus": {"completed": 1, "failed": 0, "processing": 0, "cancelled": 0}})
     );
     assert_eq!(other["tokens"], json!({"input": 2000, "output": 1000}));
     close(&other["costUsd"], MINI_BIG);
@@ -115,7 +115,7 @@ async fn every_figure_matches_the_jobs_that_ran() {
         assert_eq!(all["scope"], "all");
         assert_eq!(
             all["jobs"],
-            json!({"total": 6, "byStatus": {"completed": 5, "failed": 1, "processing": 0}})
+            json!({"total": 6, "byStatus": {"completed": 5, "failed": 1, "processing": 0, "cancelled": 0}})
         );
         assert_eq!(all["successRate"], 0.8333);
         assert_eq!(all["tokens"], json!({"input": 7000, "output": 3500}));

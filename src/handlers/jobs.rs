@@ -4,7 +4,7 @@
 use super::{Call, Reply};
 use crate::services::database::JobFilter;
 use crate::services::spend::Payer;
-use crate::services::{job_events, jobs};
+use crate::services::{job_cancel, job_events, jobs};
 use crate::types::job::JobStatus;
 use crate::types::structure::StructureType;
 use bitware_kit::error::{AppError, AppResult};
@@ -108,6 +108,13 @@ pub async fn structure(call: &Call<'_>) -> AppResult<Reply> {
     let id = call.id_param("id")?;
     let view = jobs::structure(call.app, id, call.scope()?.as_deref(), from_elements).await?;
     Reply::json(&view)
+}
+
+/// `POST /api/jobs/{id}/cancel`.
+pub async fn cancel(call: &Call<'_>) -> AppResult<Reply> {
+    let id = call.id_param("id")?;
+    let principal = call.principal()?;
+    Reply::json(&job_cancel::cancel(call.app, id, call.scope()?.as_deref(), principal).await?)
 }
 
 pub async fn retry(call: &Call<'_>) -> AppResult<Reply> {

@@ -110,7 +110,7 @@ pub fn job() -> Value {
         ("granularityLevel", integer()),
         (
             "status",
-            one_of_strings(&["processing", "completed", "failed"]),
+            one_of_strings(&["processing", "completed", "failed", "cancelled"]),
         ),
         ("stage", string()),
         ("runs", integer()),
@@ -119,6 +119,8 @@ pub fn job() -> Value {
         ("tokensUsed", reference("Tokens")),
         ("costUsd", nullable(number())),
         ("qualityScore", nullable(number())),
+        ("cancelledBy", nullable(string())),
+        ("cancelledAt", nullable(string())),
         ("createdAt", string()),
         ("updatedAt", string()),
     ])
@@ -130,7 +132,7 @@ pub fn job_status() -> Value {
         ("jobId", integer()),
         (
             "status",
-            one_of_strings(&["processing", "completed", "failed"]),
+            one_of_strings(&["processing", "completed", "failed", "cancelled"]),
         ),
         ("stage", string()),
         (
@@ -223,6 +225,7 @@ pub fn job_stats() -> Value {
                         ("completed", integer()),
                         ("failed", integer()),
                         ("processing", integer()),
+                        ("cancelled", integer()),
                     ]),
                 ),
             ]),

@@ -50,6 +50,10 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
                 "content": {"application/json": {"schema": reference("Error")}},
             }),
         )),
+        RouteId::JobCancel => doc.responses.push((
+            "409",
+            error_response("the job has ended: `job_not_cancellable` (details.status: completed or failed)"),
+        )),
         RouteId::Health => doc.responses.push((
             "503",
             json!({"description": "degraded: a dependency check failed", "content": {"application/json": {"schema": doc.ok.1}}}),
@@ -65,7 +69,14 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
 }
 
 /// The routes a job id or a template name leads to.
-const JOB_ROUTES: [&str; 5] = ["Job", "JobStatus", "JobEvents", "JobStructure", "JobRetry"];
+const JOB_ROUTES: [&str; 6] = [
+    "Job",
+    "JobStatus",
+    "JobEvents",
+    "JobStructure",
+    "JobRetry",
+    "JobCancel",
+];
 
 /// OpenAPI links (`responses.<status>.links`): the job id an execute or the
 /// job list answers leads to the `{id}` routes, a template an admin
@@ -105,6 +116,29 @@ pub fn add_links(doc: &mut Value) {
         let method = if path == "/api/jobs" { "get" } else { "post" };
         doc["paths"][path][method]["responses"][status]["links"] = links;
     }
+}
+
+/// A job with its attempts (`GET /api/jobs/{id}`, and a cancel's answer).
+fn job_detail() -> Value {
+    object(&[
+        ("job", reference("Job")),
+        (
+            "attempts",
+            array(object(&[
+                ("provider", string()),
+                ("model", string()),
+                ("purpose", string()),
+                ("status", string()),
+                ("httpStatus", nullable(integer())),
+                ("latencyMs", integer()),
+                ("tokens", reference("Tokens")),
+                ("costUsd", nullable(number())),
+                ("error", nullable(string())),
+                ("branch", nullable(string())),
+                ("createdAt", string()),
+            ])),
+        ),
+    ])
 }
 
 /// Query, body and success body of each route.
@@ -221,29 +255,7 @@ fn schemas(id: RouteId) -> RouteDoc {
                 ("offset", integer()),
             ]),
         ),
-        RouteId::Job => doc(
-            none(),
-            None,
-            object(&[
-                ("job", reference("Job")),
-                (
-                    "attempts",
-                    array(object(&[
-                        ("provider", string()),
-                        ("model", string()),
-                        ("purpose", string()),
-                        ("status", string()),
-                        ("httpStatus", nullable(integer())),
-                        ("latencyMs", integer()),
-                        ("tokens", reference("Tokens")),
-                        ("costUsd", nullable(number())),
-                        ("error", nullable(string())),
-                        ("branch", nullable(string())),
-                        ("createdAt", string()),
-                    ])),
-                ),
-            ]),
-        ),
+        RouteId::Job | RouteId::JobCancel => doc(none(), None, job_detail()),
         RouteId::JobStatus => doc(none(), None, reference("JobStatus")),
         RouteId::JobEvents => RouteDoc {
             query: none(),
@@ -253,9 +265,9 @@ fn schemas(id: RouteId) -> RouteDoc {
                 200,
                 json!({
                     "type": "object",
-                    "description": "One Server-Sent Event (Schemathesis checks each): `progress` while the job runs, `branch` for each level-1 branch as it becomes final (those already final first when the stream opens on a running job), then `completed` or `failed`; `error` or `timeout` end a stream early. `data` is the JobStatus object as JSON, or for `branch` a PartialBranch (`position`, `total`, `title`, `node`).",
+                    "description": "One Server-Sent Event (Schemathesis checks each): `progress` while the job runs, `branch` for each level-1 branch as it becomes final (those already final first when the stream opens on a running job), then `completed`, `failed` or `cancelled`; `error` or `timeout` end a stream early. `data` is the JobStatus object as JSON, or for `branch` a PartialBranch (`position`, `total`, `title`, `node`).",
                     "properties": {
-                        "event": {"type": "string", "enum": ["progress", "branch", "completed", "failed", "error", "timeout"]},
+                        "event": {"type": "string", "enum": ["progress", "branch", "completed", "failed", "cancelled", "error", "timeout"]},
                         "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"anyOf": [{"$ref": "#/components/schemas/JobStatus"}, {"$ref": "#/components/schemas/PartialBranch"}]}},
                     },
                     "required": ["event", "data"],

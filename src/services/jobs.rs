@@ -63,6 +63,9 @@ pub struct JobView {
     pub created_at: String,
     pub updated_at: String,
     pub completed_at: Option<String>,
+    /// Who cancelled the job (`client:…`, `user:…`, `admin:…`, `worker:…`) and when.
+    pub cancelled_by: Option<String>,
+    pub cancelled_at: Option<String>,
 }
 
 impl From<&JobRow> for JobView {
@@ -103,6 +106,8 @@ impl From<&JobRow> for JobView {
             created_at: j.created_at.clone(),
             updated_at: j.updated_at.clone(),
             completed_at: j.completed_at.clone(),
+            cancelled_by: j.cancelled_by.clone(),
+            cancelled_at: j.cancelled_at.clone(),
         }
     }
 }
@@ -497,6 +502,7 @@ mod tests {
                 "storage": {"type": "kv", "location": "structure:9", "sizeBytes": 30000},
                 "processingTimeMs": 1500, "failureCode": null, "failureReason": null,
                 "createdAt": "c", "updatedAt": "u", "completedAt": null,
+                "cancelledBy": null, "cancelledAt": null,
             })
         );
     }

@@ -19,6 +19,7 @@ pub const EXPECTED: &[&str] = &[
     "0007_ops_signals.sql",
     "0008_event_stream_leases.sql",
     "0009_stopped_runs.sql",
+    "0010_job_cancel.sql",
     "0011_partial_branches.sql",
 ];
 

@@ -19,6 +19,7 @@ pub use bitware_kit::{kam, storage, timing};
 pub mod database;
 pub mod granulator;
 pub mod health;
+pub mod job_cancel;
 pub mod job_events;
 pub mod jobs;
 pub mod migrations;

@@ -64,7 +64,7 @@ pub fn estimate(
             percent: 97,
             remaining_ms: Some(1_000),
         },
-        Stage::Done | Stage::Failed => Estimate {
+        Stage::Done | Stage::Failed | Stage::Cancelled => Estimate {
             percent: 100,
             remaining_ms: Some(0),
         },

@@ -41,6 +41,8 @@ pub struct ByStatus {
     pub completed: u64,
     pub failed: u64,
     pub processing: u64,
+    /// Stopped by a cancel: neither a success nor a failure (not in `successRate`).
+    pub cancelled: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -224,6 +226,7 @@ pub fn job_stats(
                 completed,
                 failed,
                 processing: count(JobStatus::Processing),
+                cancelled: count(JobStatus::Cancelled),
             },
         },
         success_rate: ratio(completed as f64, (completed + failed) as f64),
@@ -493,17 +496,19 @@ mod tests {
         let rows = [
             status(JobStatus::Completed, 3, Some(0.03), 0),
             status(JobStatus::Failed, 1, Some(0.0), 0),
+            status(JobStatus::Cancelled, 1, Some(0.01), 0),
         ];
         let body = render(&job_stats(Some("c"), 30, &rows, &[100, 200, 300]));
         assert_eq!(
             body,
             json!({
                 "scope": "c", "days": 30,
-                "jobs": {"total": 4, "byStatus": {"completed": 3, "failed": 1, "processing": 0}},
+                "jobs": {"total": 5, "byStatus": {"completed": 3, "failed": 1, "processing": 0, "cancelled": 1}},
+                // A cancelled job is neither a success nor a failure.
                 "successRate": 0.75, "averageQualityScore": 0.875,
                 "processingTimeMs": {"p50": 200, "p90": 300, "p99": 300},
-                "tokens": {"input": 400, "output": 800},
-                "costUsd": 0.03, "jobsWithUnknownCost": 0,
+                "tokens": {"input": 500, "output": 1000},
+                "costUsd": 0.04, "jobsWithUnknownCost": 0,
             })
         );
         // One unpriced job makes the total unknown, not low.

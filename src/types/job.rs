@@ -12,13 +12,16 @@ pub enum JobStatus {
     Processing,
     Completed,
     Failed,
+    /// Stopped by `POST /api/jobs/{id}/cancel`: final, like completed.
+    Cancelled,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 3] = [
+    pub const ALL: [JobStatus; 4] = [
         JobStatus::Processing,
         JobStatus::Completed,
         JobStatus::Failed,
+        JobStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -26,6 +29,19 @@ impl JobStatus {
             JobStatus::Processing => "processing",
             JobStatus::Completed => "completed",
             JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// What a cancel does to a job in this state: a running (or queued) job
+    /// is stopped, a cancelled one answers as it is (a cancel is idempotent),
+    /// a completed or failed one cannot be cancelled (its spend is settled
+    /// and its result, or failure, recorded).
+    pub fn on_cancel(self) -> OnCancel {
+        match self {
+            JobStatus::Processing => OnCancel::Stop,
+            JobStatus::Cancelled => OnCancel::AlreadyCancelled,
+            JobStatus::Completed | JobStatus::Failed => OnCancel::NotCancellable,
         }
     }
 
@@ -36,6 +52,14 @@ impl JobStatus {
     pub fn names() -> Vec<&'static str> {
         Self::ALL.iter().map(|v| v.as_str()).collect()
     }
+}
+
+/// What `POST /api/jobs/{id}/cancel` does to a job, by its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCancel {
+    Stop,
+    AlreadyCancelled,
+    NotCancellable,
 }
 
 /// `granulation_jobs.stage`: where the pipeline is. `Queued` is never
@@ -50,10 +74,11 @@ pub enum Stage {
     Storing,
     Done,
     Failed,
+    Cancelled,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Queued,
         Stage::Generating,
         Stage::Refining,
@@ -61,6 +86,7 @@ impl Stage {
         Stage::Storing,
         Stage::Done,
         Stage::Failed,
+        Stage::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +98,7 @@ impl Stage {
             Stage::Storing => "storing",
             Stage::Done => "done",
             Stage::Failed => "failed",
+            Stage::Cancelled => "cancelled",
         }
     }
 
@@ -139,10 +166,18 @@ mod tests {
         }
         assert_eq!(
             JobStatus::names(),
-            vec!["processing", "completed", "failed"]
+            vec!["processing", "completed", "failed", "cancelled"]
         );
         assert_eq!(JobStatus::parse("Completed"), None);
         assert!(serde_json::from_value::<JobStatus>(json!("done")).is_err());
+    }
+
+    #[test]
+    fn only_a_running_job_is_stopped_and_a_finished_one_cannot_be_cancelled() {
+        assert_eq!(JobStatus::Processing.on_cancel(), OnCancel::Stop);
+        assert_eq!(JobStatus::Cancelled.on_cancel(), OnCancel::AlreadyCancelled);
+        assert_eq!(JobStatus::Completed.on_cancel(), OnCancel::NotCancellable);
+        assert_eq!(JobStatus::Failed.on_cancel(), OnCancel::NotCancellable);
     }
 
     #[test]

@@ -212,6 +212,7 @@ try {
       percent: document.getElementById('job-percent')?.textContent,
       branches: document.getElementById('job-branches')?.textContent,
       tokens: document.getElementById('job-tokens')?.textContent,
+      cancel: [...document.querySelectorAll('#job-actions button')].filter((b) => b.textContent === 'Cancel job').length,
       shift: window.__shift,
     }));
     seen.push(s);
@@ -241,6 +242,8 @@ try {
   const cancelShown = await page.locator('button', { hasText: 'Cancel job' }).count();
   const hasCancel = Boolean((await (await fetch(`${BASE}/openapi.json`)).json()).paths['/api/jobs/{id}/cancel']);
   check('Cancel is offered only when the worker has a cancel route', hasCancel || cancelShown === 0);
+  check('the worker has a cancel route, offered while the job runs', hasCancel && running.some((s) => s.cancel > 0), JSON.stringify(running.map((s) => s.cancel)));
+  check('Cancel is gone once the job has ended', cancelShown === 0, `${cancelShown}`);
 
   // ---- Outline viewer: the fan-out's outline, then one outline of each storage tier.
   await page.locator('#outline-title').waitFor({ timeout: 20000 });

@@ -66,6 +66,13 @@ pub enum Claim {
     InProgress { job_id: i64 },
     /// The key was used for a different request.
     Mismatch { job_id: i64 },
+    /// Cancelled: a repeated key answers the cancel, it never restarts a
+    /// job someone stopped (a new key runs it again).
+    Cancelled {
+        job_id: i64,
+        cancelled_by: Option<String>,
+        cancelled_at: Option<String>,
+    },
 }
 
 /// The job an earlier request with the same key created.
@@ -78,6 +85,10 @@ struct ExistingJob {
     request_hash: Option<String>,
     /// The last sign of life of its run (`None` until a runner started it).
     beat_at_ms: Option<u64>,
+    #[serde(default)]
+    cancelled_by: Option<String>,
+    #[serde(default)]
+    cancelled_at: Option<String>,
 }
 
 impl ExistingJob {
@@ -103,6 +114,11 @@ impl ExistingJob {
                     .ok_or_else(|| AppError::internal("a completed job has no stored result"))?;
                 Ok(Some(Claim::Replay { job_id, result }))
             }
+            JobStatus::Cancelled => Ok(Some(Claim::Cancelled {
+                job_id,
+                cancelled_by: self.cancelled_by,
+                cancelled_at: self.cancelled_at,
+            })),
             JobStatus::Processing
                 if self.deadline_at >= now_ms && !stalled(self.beat_at_ms, now_ms, stall_ms) =>
             {
@@ -268,7 +284,7 @@ impl Database {
     /// The job an idempotency key (client, execution id) already names.
     async fn existing_job(&self, job: &NewJob<'_>) -> AppResult<Option<ExistingJob>> {
         let lookup = self.stmt(
-            "SELECT id, status, deadline_at, result_json, request_hash, \
+            "SELECT id, status, deadline_at, result_json, request_hash, cancelled_by, cancelled_at, \
              CASE WHEN started_at_ms IS NOT NULL THEN coalesce(heartbeat_at_ms, started_at_ms) END AS beat_at_ms \
              FROM granulation_jobs WHERE client_id = ?1 AND execution_id = ?2",
             &[t(job.client_id), t(job.execution_id)],

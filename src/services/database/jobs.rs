@@ -56,6 +56,11 @@ pub struct JobRow {
     pub progress_branches_done: u64,
     #[serde(default)]
     pub progress_branches_total: u64,
+    /// Who cancelled the job (`client:…`, `user:…`, `admin:…`, `worker:…`) and when.
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
+    #[serde(default)]
+    pub cancelled_at: Option<String>,
 }
 
 const JOB_COLUMNS: &str = "id, client_id, execution_id, topic, structure_type, granularity_level, target_audience, template_id, \
@@ -63,7 +68,7 @@ const JOB_COLUMNS: &str = "id, client_id, execution_id, topic, structure_type, g
     validation_passed, total_elements, estimated_total_words, storage_type, storage_location, structure_bytes, processing_time_ms, \
     failure_code, failure_reason, deadline_at, created_at, updated_at, completed_at, run_mode, submitted_at_ms, started_at_ms, \
     heartbeat_at_ms, progress_tokens, progress_elements, expected_tokens, expected_elements, progress_branches_done, \
-    progress_branches_total";
+    progress_branches_total, cancelled_by, cancelled_at";
 
 /// The JSON text columns of a job: its request, stored result and root fields.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +85,8 @@ pub struct JobState {
     pub failure_code: Option<String>,
     pub failure_reason: Option<String>,
     pub result_json: Option<String>,
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -168,8 +175,8 @@ impl Database {
     /// A waiting request's look at a job (the result only once it is complete).
     pub async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
         let stmt = self.stmt(
-            "SELECT status, failure_code, failure_reason, CASE WHEN status = 'completed' THEN result_json END AS result_json \
-             FROM granulation_jobs WHERE id = ?1",
+            "SELECT status, failure_code, failure_reason, CASE WHEN status = 'completed' THEN result_json END AS result_json, \
+             cancelled_by FROM granulation_jobs WHERE id = ?1",
             &[i(job_id)],
         )?;
         self.first("reading a job's state", stmt).await
@@ -218,14 +225,15 @@ impl Database {
     }
 
     /// Progress of the running model calls (and branches of a fanned-out
-    /// outline); also the runner's heartbeat.
+    /// outline); also the runner's heartbeat. `false` when the job is no
+    /// longer `processing` (cancelled, or ended by the sweep): the run stops.
     pub async fn write_progress(
         &self,
         job_id: i64,
         run: u32,
         p: &ProgressWrite,
         now_ms: u64,
-    ) -> AppResult<()> {
+    ) -> AppResult<bool> {
         let stmt = self.stmt(
             &format!(
                 "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, \
@@ -242,7 +250,7 @@ impl Database {
                 u(u64::from(run)),
             ],
         )?;
-        self.run("writing a job's progress", stmt).await.map(|_| ())
+        Ok(self.run("writing a job's progress", stmt).await? > 0)
     }
 
     pub async fn set_stage(

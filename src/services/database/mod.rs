@@ -9,6 +9,7 @@
 
 mod alerts;
 mod attempts;
+mod cancel;
 mod claims;
 mod elements;
 mod jobs;
@@ -22,6 +23,7 @@ mod templates;
 mod validation;
 
 pub use attempts::AttemptRow;
+pub use cancel::CancelledRun;
 pub use claims::{stalled, Claim, Moment, NewJob, PlannedCall};
 pub use jobs::{JobFilter, JobPayload, JobRow, JobState};
 pub use runs::{Completion, Failure};

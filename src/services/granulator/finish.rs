@@ -5,7 +5,7 @@ use super::job::{Draft, Job};
 use super::ports::{JobStore, StructureStore, TemplateSource};
 use crate::helpers::economy::efficiency;
 use crate::services::ai_provider::{totals, Attempt, Runtime};
-use crate::services::database::{run_superseded, Completion, Failure, NewValidation};
+use crate::services::database::{run_superseded, CancelledRun, Completion, Failure, NewValidation};
 use crate::services::envelope::{
     Granulated, Metadata, Output, QualityOf, StructureReference, Summary, TokensUsed, Usage,
 };
@@ -290,6 +290,42 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 warnings,
             },
         }
+    }
+
+    /// The run of a cancelled job stops: its attempts, usage and spend are
+    /// recorded once (the reservation settled to what was spent), and its
+    /// answer is the cancel's 409 with that usage.
+    pub async fn settle_cancelled(&self, attempts: &[Attempt]) -> AppError {
+        let (usage, cost): (TokenUsage, Option<f64>) = totals(attempts);
+        let last = attempts.last();
+        let now = self.ports.now_ms();
+        let run = CancelledRun {
+            job_id: self.job_id,
+            client_id: self.client_id,
+            provider: last.map(|a| a.provider.as_str()),
+            model: last.map(|a| a.model.as_str()),
+            usage,
+            cost_usd: cost,
+            processing_time_ms: now.saturating_sub(self.start),
+            attempts,
+            date: &day_of(now),
+        };
+        if let Err(e) = self.ports.jobs.settle_cancelled(&run).await {
+            bitware_kit::error::worker_log(&format!(
+                "job {}: the cancelled run could not be settled: {e}",
+                self.job_id
+            ));
+        }
+        let by = match self.ports.jobs.job_state(self.job_id).await {
+            Ok(Some(state)) => state.cancelled_by,
+            _ => None,
+        };
+        let error = super::wait::cancelled_error(self.job_id, by.as_deref(), None);
+        let mut details = error.details.clone().unwrap_or_else(|| json!({}));
+        details["usage"] =
+            json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
+        details["attempts"] = json!(attempts.len());
+        error.with_details(details)
     }
 
     /// Leave the job `failed` with the reason and the usage it incurred.

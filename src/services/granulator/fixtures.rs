@@ -117,6 +117,7 @@ impl World {
             structures: self.structures.clone(),
             templates: self.templates.clone(),
             overbilled: std::cell::RefCell::default(),
+            cancel: super::ports::RunCancel::default(),
         }
     }
 

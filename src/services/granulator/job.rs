@@ -30,8 +30,14 @@ const PROGRESS_POLL_MS: u64 = 250;
 /// The longest a running job goes without writing its heartbeat; the stall
 /// period (`JOB_STALL_MS`, 90 s by default) must stay well above it.
 pub(super) const HEARTBEAT_MS: u64 = 5_000;
+/// How often a run looks at its job's row when it wrote no progress (no
+/// call streaming): a cancel is seen at most this long (plus a poll and a
+/// D1 round trip) after it is recorded. While a call streams, the progress
+/// write itself tells (it changes nothing once the job is cancelled).
+const CANCEL_CHECK_MS: u64 = 1_000;
 
-/// Run a claimed job to its end; the job ends `completed` or `failed`.
+/// Run a claimed job to its end; the job ends `completed` or `failed`, or,
+/// when it was cancelled meanwhile, settles as `cancelled`.
 pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     job_id: i64,
@@ -51,6 +57,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         &plan.template.structure_rules,
     )));
     let mut attempts = Vec::new();
+    ports.cancel.job.set(Some(job_id));
     let mut runner = Job {
         ports,
         plan,
@@ -67,9 +74,12 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         let work = runner.run(&mut attempts);
         // Progress reaches D1 at most once a second and only when it moved; the
         // first tokens are written within a poll of arriving.
+        // It is also the run's cancel watcher: a progress write that changes
+        // nothing, or a look at the row when nothing was written for
+        // CANCEL_CHECK_MS, sets the flag the streaming call reads per chunk.
         let writer = async {
             let mut seen = progress.version();
-            let mut written_at = ports.now_ms();
+            let (mut written_at, mut looked_at) = (0u64, start);
             loop {
                 ports.runtime.sleep(PROGRESS_POLL_MS).await;
                 // A single call's level-1 nodes closed since the last poll (issue 24).
@@ -84,11 +94,17 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
                     || since >= HEARTBEAT_MS
                 {
                     seen = progress.version();
-                    written_at = now;
-                    let _ = ports
+                    (written_at, looked_at) = (now, now);
+                    let wrote = ports
                         .jobs
                         .write_progress(job_id, run, &progress.snapshot(), now)
                         .await;
+                    if matches!(wrote, Ok(false)) {
+                        ports.cancelled_now().await;
+                    }
+                } else if now.saturating_sub(looked_at) >= CANCEL_CHECK_MS {
+                    looked_at = now;
+                    ports.cancelled_now().await;
                 }
             }
         };
@@ -101,6 +117,9 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
     };
     match outcome {
         Ok(envelope) => Ok(envelope),
+        // A cancelled job's run stops with an error (the chain's, or its
+        // completion undone by the schema's guard): it settles as cancelled.
+        Err(_) if ports.cancelled_now().await => Err(runner.settle_cancelled(&attempts).await),
         Err(error) => Err(runner.fail(error, &attempts).await),
     }
 }
@@ -258,6 +277,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             None => self.streamed_draft(attempts).await.map_err(chain_error)?,
         };
         let mut best = self.refine(first, attempts).await?;
+        self.not_cancelled()?;
 
         let mut verdict = None;
         if let Some((level, threshold)) = self.plan.validation {
@@ -293,7 +313,17 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                 verdict = Some(v);
             }
         }
+        self.not_cancelled()?;
         self.finish(best, verdict, attempts).await
+    }
+
+    /// Between stages: a cancel the run has seen stops it here (a repair or
+    /// a review that the cancel cut short is not an outline to go on with).
+    fn not_cancelled(&self) -> AppResult<()> {
+        match self.ports.cancel.seen.get() {
+            true => Err(AppError::conflict("job_cancelled", "the job was cancelled")),
+            false => Ok(()),
+        }
     }
 
     /// Rule and constraint violations go back to the model once; the better
@@ -355,6 +385,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         .await;
         let review = match outcome {
             Ok(review) => review,
+            Err(ChainError::Cancelled(m)) => return Err(chain_error(ChainError::Cancelled(m))),
             // The outline is produced and paid for: keep it, marked unreviewed.
             Err(e) => {
                 let error = chain_error(e).message;

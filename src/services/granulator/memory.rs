@@ -8,7 +8,8 @@ use super::ports::{JobStore, StoredJob, StructureStore, TemplateSource};
 use crate::services::ai_provider::wire::HttpCall;
 use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
 use crate::services::database::{
-    stalled, Claim, Completion, DaySpend, Failure, JobState, Moment, NewJob, Reservation,
+    stalled, CancelledRun, Claim, Completion, DaySpend, Failure, JobState, Moment, NewJob,
+    Reservation,
 };
 use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
@@ -65,6 +66,10 @@ pub struct MemoryJobs {
     pub partials: RefCell<Vec<(i64, u32, PartialBranch)>>,
     /// Every branch ever recorded, in order (tests read it after the job ends).
     pub branch_log: RefCell<Vec<(i64, u32, PartialBranch)>>,
+    /// Set to have a cancel recorded just before the next completion is
+    /// written (a cancel racing the end of a run): the completion then fails
+    /// whole, as D1's `job_final_states_are_final` trigger makes it.
+    pub cancel_at_completion: Cell<bool>,
 }
 
 impl MemoryJobs {
@@ -158,6 +163,11 @@ impl MemoryJobs {
                     job_id: j.id,
                     result: serde_json::from_str(j.result_json.as_deref().unwrap_or("null"))
                         .unwrap_or(Value::Null),
+                }),
+                JobStatus::Cancelled => Some(Claim::Cancelled {
+                    job_id: j.id,
+                    cancelled_by: Some("client:test".into()),
+                    cancelled_at: None,
                 }),
                 JobStatus::Processing
                     if j.deadline_at >= now_ms && !stalled(j.beat_at, now_ms, stall_ms) =>
@@ -322,6 +332,7 @@ impl JobStore for MemoryJobs {
                 result_json: (j.status == JobStatus::Completed)
                     .then(|| j.result_json.clone())
                     .flatten(),
+                cancelled_by: (j.status == JobStatus::Cancelled).then(|| "client:test".into()),
             }))
     }
 
@@ -342,19 +353,25 @@ impl JobStore for MemoryJobs {
         run: u32,
         p: &ProgressWrite,
         now_ms: u64,
-    ) -> AppResult<()> {
+    ) -> AppResult<bool> {
         let mut jobs = self.jobs.borrow_mut();
         let job = &mut jobs[(job_id - 1) as usize];
-        if job.status == JobStatus::Processing && job.run_count == run {
-            job.progress_writes += 1;
-            job.last_progress = *p;
-            job.beat_at = Some(now_ms);
+        if job.status != JobStatus::Processing || job.run_count != run {
+            return Ok(false);
         }
-        Ok(())
+        job.progress_writes += 1;
+        job.last_progress = *p;
+        job.beat_at = Some(now_ms);
+        Ok(true)
     }
 
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool> {
         self.check()?;
+        if self.cancel_at_completion.take() {
+            self.jobs.borrow_mut()[(c.job_id - 1) as usize].status = JobStatus::Cancelled;
+        }
+        // As D1's guard (and its trigger for a cancelled job): a run that no
+        // longer owns its job writes nothing.
         if !self.owns(c.job_id, c.run) {
             return Ok(false);
         }
@@ -369,6 +386,17 @@ impl JobStore for MemoryJobs {
         drop(jobs);
         self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
         Ok(true)
+    }
+
+    async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()> {
+        self.check()?;
+        let mut jobs = self.jobs.borrow_mut();
+        let j = &mut jobs[(c.job_id - 1) as usize];
+        j.cost_usd += c.cost_usd.unwrap_or(0.0);
+        j.attempts.extend(c.attempts.iter().cloned());
+        drop(jobs);
+        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
+        Ok(())
     }
 
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool> {

@@ -6,7 +6,9 @@
 //! constraints → quality score → optional validation (a failed one
 //! re-granulates once with the feedback) → estimates and metadata → storage
 //! tier → one atomic batch that writes elements, job, attempts and analytics.
-//! Any failure ends the job `failed` with its reason and its attempts' usage.
+//! Any failure ends the job `failed` with its reason and its attempts' usage;
+//! a cancel (`POST /api/jobs/{id}/cancel`) stops the run before its next model
+//! call or at its stream's next chunk, and it settles `cancelled`.
 //! A large outline's first draft may be fanned out instead (`fanout.rs`): a
 //! skeleton call, then its branches and root fields in parallel, merged.
 
@@ -30,7 +32,7 @@ mod tests;
 
 pub use plan::chain_error;
 pub use revalidate::{load_structure, revalidate, with_structure, Revalidated};
-pub use wait::{failure_error, still_running, Waited};
+pub use wait::{cancelled_error, failure_error, still_running, Waited};
 
 use crate::services::ai_provider::runtime::WorkerRuntime;
 use crate::services::database::Database;
@@ -76,6 +78,7 @@ fn worker_ports<'a>(
         structures: WorkerStructures { app },
         templates: WorkerTemplates { app, db },
         overbilled: std::cell::RefCell::default(),
+        cancel: ports::RunCancel::default(),
     }
 }
 

@@ -55,6 +55,7 @@ pub fn chain_error(e: ChainError) -> AppError {
             "provider_error",
             format!("every AI provider failed; last: {m}"),
         ),
+        ChainError::Cancelled(m) => AppError::conflict("job_cancelled", m),
     }
 }
 
@@ -111,6 +112,7 @@ pub(super) async fn complete<R: Runtime, J: JobStore, S: StructureStore, T: Temp
         providers,
         settings: ports.config.settings,
         pricing: &ports.config.pricing,
+        stop: Some(ports),
     };
     let outcome = chain
         .complete(request, validate, budget, deadline_ms, attempts)

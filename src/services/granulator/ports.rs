@@ -5,15 +5,15 @@
 //! [`WorkerTemplates`]; the unit tests run the same pipeline on in-memory
 //! twins (`memory.rs`) and a scripted model on a virtual clock.
 
-use crate::services::ai_provider::{Attempt, Runtime};
+use crate::services::ai_provider::{Attempt, Confirm, Runtime, Stop};
 use crate::services::database::{
-    Claim, Completion, Database, Failure, JobState, Moment, NewJob, Reservation,
+    CancelledRun, Claim, Completion, Database, Failure, JobState, Moment, NewJob, Reservation,
 };
 use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config, STRUCTURES};
-use crate::types::job::{PartialBranch, ProgressWrite, Stage};
+use crate::types::job::{JobStatus, PartialBranch, ProgressWrite, Stage};
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::AppResult;
@@ -62,19 +62,24 @@ pub trait JobStore: SpendLedger {
     async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>>;
     /// The stage of run `run`, and its heartbeat (nothing once it no longer owns the job).
     async fn set_stage(&self, job_id: i64, run: u32, stage: Stage, now_ms: u64) -> AppResult<()>;
-    /// Progress of run `run`, and its heartbeat (nothing once it no longer owns the job).
+    /// Progress of run `run`, and its heartbeat; `false` (nothing written)
+    /// once it no longer owns the job: cancelled, ended by the sweep, or
+    /// taken over.
     async fn write_progress(
         &self,
         job_id: i64,
         run: u32,
         p: &ProgressWrite,
         now_ms: u64,
-    ) -> AppResult<()>;
+    ) -> AppResult<bool>;
     /// Elements, job, attempts, validation, analytics and spend in one
-    /// batch; `false` (nothing written) when its run no longer owns the job.
+    /// batch; `false` (nothing written) when its run no longer owns the job
+    /// (cancelled meanwhile, taken over, or ended by the sweep).
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool>;
     /// `false` (nothing written) when its run no longer owns the job.
     async fn fail_job(&self, f: &Failure<'_>) -> AppResult<bool>;
+    /// The stopped run of a cancelled job: its attempts, usage and spend, once.
+    async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()>;
     /// A branch of run `run` that passed its checks, shown before the job
     /// ends (issue 24); the job's completion or failure clears them.
     async fn record_branch(&self, job_id: i64, run: u32, branch: &PartialBranch) -> AppResult<()>;
@@ -114,6 +119,17 @@ pub struct Ports<'a, R, J, S, T> {
     /// Set once a provider billed past a call's `max_tokens`: the job makes
     /// no further model call (`plan::complete`).
     pub overbilled: std::cell::RefCell<Option<String>>,
+    /// The cancel of the job this run is for (the provider chain's `Stop`).
+    pub cancel: RunCancel,
+}
+
+/// The cancel of the job a run is for. `job` is set when the run starts (a
+/// submit or a re-validation has none, and checks nothing); `seen` once the
+/// run saw the job cancelled, by its watcher or before a model call.
+#[derive(Debug, Default)]
+pub struct RunCancel {
+    pub job: std::cell::Cell<Option<i64>>,
+    pub seen: std::cell::Cell<bool>,
 }
 
 /// The pipeline as it runs on Workers.
@@ -128,6 +144,34 @@ pub type WorkerPorts<'a> = Ports<
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Ports<'_, R, J, S, T> {
     pub fn now_ms(&self) -> u64 {
         self.runtime.now_ms()
+    }
+
+    /// Whether the run's job has been cancelled: the flag once seen, else
+    /// its row (one read; an unreadable row is no cancel).
+    pub async fn cancelled_now(&self) -> bool {
+        if self.cancel.seen.get() {
+            return true;
+        }
+        let Some(job_id) = self.cancel.job.get() else {
+            return false;
+        };
+        if let Ok(Some(state)) = self.jobs.job_state(job_id).await {
+            if state.status == JobStatus::Cancelled {
+                self.cancel.seen.set(true);
+            }
+        }
+        self.cancel.seen.get()
+    }
+}
+
+/// The chain asks before every attempt (a read of the job's row) and on
+/// every streamed chunk (the flag the run's watcher sets).
+impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Stop for Ports<'_, R, J, S, T> {
+    fn requested(&self) -> bool {
+        self.cancel.seen.get()
+    }
+    fn confirm(&self) -> Confirm<'_> {
+        Box::pin(self.cancelled_now())
     }
 }
 
@@ -208,7 +252,7 @@ impl JobStore for Database {
         run: u32,
         p: &ProgressWrite,
         now_ms: u64,
-    ) -> AppResult<()> {
+    ) -> AppResult<bool> {
         Database::write_progress(self, job_id, run, p, now_ms).await
     }
     async fn complete_job(&self, c: &Completion<'_>) -> AppResult<bool> {
@@ -219,6 +263,9 @@ impl JobStore for Database {
     }
     async fn record_branch(&self, job_id: i64, run: u32, branch: &PartialBranch) -> AppResult<()> {
         Database::record_branch(self, job_id, run, branch).await
+    }
+    async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()> {
+        Database::settle_cancelled(self, c).await
     }
     async fn record_attempts(
         &self,

@@ -103,6 +103,17 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
         Claim::Replay { result, .. } => Submitted::Replay(result),
         Claim::InProgress { job_id } => Submitted::Running { job_id },
         Claim::Mismatch { job_id } => return Err(idempotency_key_reused(job_id)),
+        Claim::Cancelled {
+            job_id,
+            cancelled_by,
+            cancelled_at,
+        } => {
+            return Err(super::wait::cancelled_error(
+                job_id,
+                cancelled_by.as_deref(),
+                cancelled_at.as_deref(),
+            ))
+        }
     };
     let prepared = matches!(submitted, Submitted::Claimed { .. }).then(|| Prepared {
         plan,

@@ -458,3 +458,51 @@ fn a_database_outage_at_the_end_of_a_run_is_an_error_not_a_completed_job() {
     assert_eq!(e.status(), 503);
     assert_ne!(w.jobs.job(job_id).status, JobStatus::Completed);
 }
+
+#[test]
+fn a_queued_job_cancelled_before_its_run_makes_no_model_call_and_gives_its_reservation_back() {
+    let w = World::new(vec![Ok(valid())]);
+    let s = w.claim_only(&request(json!({})), "r1").unwrap();
+    let id = job_id(&s);
+    // The cancel route's guarded update, as the twin holds it.
+    w.jobs.jobs.borrow_mut()[(id - 1) as usize].status = JobStatus::Cancelled;
+    let error = w.run_queued(id, 1).unwrap_err();
+    assert_eq!(error.code, "job_cancelled");
+    assert!(w.model.calls.borrow().is_empty(), "a model call started");
+    let job = w.jobs.job(id);
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(job.attempts.is_empty());
+    assert_eq!(job.cost_usd, 0.0);
+    assert!(w.jobs.reservations.borrow().is_empty());
+    assert_eq!(w.jobs.day("client-a"), (0.0, 0.0));
+    // Its key answers the cancel: it never runs again under it.
+    let again = w.submit(&request(json!({})), "r1").err().unwrap();
+    assert_eq!(again.code, "job_cancelled");
+    assert_eq!(again.details.unwrap()["jobId"], id);
+    assert!(w.model.calls.borrow().is_empty());
+}
+
+#[test]
+fn a_completion_that_loses_the_race_to_a_cancel_settles_the_job_cancelled_once() {
+    let w = World::new(vec![Ok(valid())]);
+    w.jobs.cancel_at_completion.set(true);
+    let s = w.submit(&request(json!({})), "r1").unwrap();
+    let job = w.jobs.job(job_id(&s));
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert!(
+        job.result_json.is_none() && job.elements == 0,
+        "no completion landed"
+    );
+    // The call was made and paid: recorded once, billed once.
+    assert_eq!(w.model.calls.borrow().len(), 1);
+    assert_eq!(job.attempts.len(), 1);
+    assert!(job.cost_usd > 0.0);
+    let (reserved, spent) = w.jobs.day("client-a");
+    assert_eq!(reserved, 0.0);
+    assert!(
+        (spent - job.cost_usd).abs() < 1e-12,
+        "{spent} vs {}",
+        job.cost_usd
+    );
+    assert!(w.jobs.reservations.borrow().is_empty());
+}

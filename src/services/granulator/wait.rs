@@ -40,6 +40,26 @@ pub fn failure_error(job_id: i64, code: Option<&str>, reason: Option<&str>) -> A
         .with_details(json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
 }
 
+/// The answer for a cancelled job (its run, a waiter, a repeated
+/// X-Request-ID, the Resource Manager's envelope): a 409 that names it and
+/// who cancelled it. Running it again takes a new X-Request-ID.
+pub fn cancelled_error(job_id: i64, by: Option<&str>, at: Option<&str>) -> AppError {
+    AppError::conflict(
+        "job_cancelled",
+        format!(
+            "job {job_id} was cancelled{}; send the request with a new X-Request-ID to run it again",
+            by.map(|b| format!(" by {b}")).unwrap_or_default()
+        ),
+    )
+    .with_details(json!({
+        "jobId": job_id,
+        "cancelledBy": by,
+        "cancelledAt": at,
+        "statusUrl": format!("/api/jobs/{job_id}/status"),
+        "resultUrl": format!("/api/jobs/{job_id}"),
+    }))
+}
+
 /// Wait for a job to end, looking at its row with a growing pause, until
 /// `until_ms`.
 pub async fn wait_for<C: Clock, J: JobStore>(
@@ -67,6 +87,13 @@ pub async fn wait_for<C: Clock, J: JobStore>(
                         job_id,
                         state.failure_code.as_deref(),
                         state.failure_reason.as_deref(),
+                    )))
+                }
+                JobStatus::Cancelled => {
+                    return Ok(Waited::Failed(cancelled_error(
+                        job_id,
+                        state.cancelled_by.as_deref(),
+                        None,
                     )))
                 }
                 JobStatus::Processing => {}

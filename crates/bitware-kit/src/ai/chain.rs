@@ -31,6 +31,10 @@ enum Outcome {
         problems: Vec<String>,
         reply: Reply,
     },
+    /// The job was cancelled while the answer streamed: the call was dropped,
+    /// `reply` carries the usage so far (the prompt at ~4 characters a token,
+    /// the output tokens received).
+    Dropped(Reply),
 }
 
 pub struct Chain<'a, R: Runtime> {
@@ -38,6 +42,8 @@ pub struct Chain<'a, R: Runtime> {
     pub providers: &'a [ProviderConfig],
     pub settings: Settings,
     pub pricing: &'a Pricing,
+    /// The job's cancel: checked before every attempt and on every chunk.
+    pub stop: Option<&'a dyn Stop>,
 }
 
 /// What a run of the chain carries from attempt to attempt: the job's
@@ -71,6 +77,8 @@ enum Turn {
     GaveUp,
     /// The provider billed past `max_tokens`: no provider is tried after it.
     Halted,
+    /// The job was cancelled: nothing more is tried.
+    Cancelled,
 }
 
 impl<R: Runtime> Chain<'_, R> {
@@ -104,6 +112,12 @@ impl<R: Runtime> Chain<'_, R> {
                 Turn::OverBudget => budget_refusals += 1,
                 Turn::GaveUp => {}
                 Turn::Halted => return Err(ChainError::ProvidersFailed(run.last_error)),
+                Turn::Cancelled => {
+                    return Err(ChainError::Cancelled(format!(
+                        "the job was cancelled after {} attempt(s)",
+                        run.attempts.len()
+                    )))
+                }
             }
         }
         if budget_refusals > 0 && budget_refusals == self.providers.len() {
@@ -123,6 +137,12 @@ impl<R: Runtime> Chain<'_, R> {
         let mut feedback: Option<Vec<String>> = None;
         let mut calls = 0;
         while calls < self.settings.max_attempts {
+            // No model call starts once the job's cancel is recorded.
+            if let Some(stop) = self.stop {
+                if stop.confirm().await {
+                    return Turn::Cancelled;
+                }
+            }
             let now = self.runtime.now_ms();
             let remaining = run.deadline_ms.saturating_sub(now);
             if remaining < self.settings.min_attempt_ms {
@@ -199,6 +219,22 @@ impl<R: Runtime> Chain<'_, R> {
                 return Turn::Halted;
             }
             match outcome {
+                Outcome::Dropped(reply) => {
+                    let error = format!(
+                        "cancelled: the stream was dropped after {} output tokens (usage counted as streamed so far)",
+                        reply.usage.output
+                    );
+                    run.note(
+                        attempt(
+                            AttemptStatus::Cancelled,
+                            Some(200),
+                            Some(&reply),
+                            Some(error),
+                        ),
+                        true,
+                    );
+                    return Turn::Cancelled;
+                }
                 Outcome::Usable(value, reply) => {
                     run.note(
                         attempt(AttemptStatus::Success, Some(200), Some(&reply), None),
@@ -379,6 +415,16 @@ impl<R: Runtime> Chain<'_, R> {
         }
     }
 
+    /// A stream's sink: `feed` the chunk unless the job was cancelled, in
+    /// which case the call is dropped (the runtime aborts the fetch).
+    fn keep_reading(&self, dropped: &mut bool, feed: impl FnOnce() -> bool) -> bool {
+        if self.stop.is_some_and(|s| s.requested()) {
+            *dropped = true;
+            return false;
+        }
+        feed()
+    }
+
     /// A Workers AI call through the `AI` binding, its stream decoded.
     async fn send_workers_ai(
         &self,
@@ -390,9 +436,12 @@ impl<R: Runtime> Chain<'_, R> {
     ) -> Result<Reply, Outcome> {
         let mut decoder =
             StreamDecoder::with_limit(Format::WorkersAi, answer_byte_cap(wire_request.max_tokens));
+        let mut dropped = false;
         let sent = {
             let progress = request.progress.as_deref();
-            let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
+            let mut sink = |bytes: &[u8]| {
+                self.keep_reading(&mut dropped, || decoder.feed_reporting(bytes, progress))
+            };
             self.runtime
                 .workers_ai_stream(
                     &provider.model,
@@ -404,6 +453,9 @@ impl<R: Runtime> Chain<'_, R> {
                 )
                 .await
         };
+        if dropped {
+            return Err(dropped_call(provider, request, wire_request, &decoder));
+        }
         match sent {
             Ok(()) if decoder.over_limit() => Err(oversized(provider, request, wire_request)),
             Ok(()) => decoder.finish(wire_request.max_tokens).map_err(unreadable),
@@ -435,9 +487,12 @@ impl<R: Runtime> Chain<'_, R> {
         };
         let mut decoder =
             StreamDecoder::with_limit(format, answer_byte_cap(wire_request.max_tokens));
+        let mut dropped = false;
         let sent = {
             let progress = request.progress.as_deref();
-            let mut sink = |bytes: &[u8]| decoder.feed_reporting(bytes, progress);
+            let mut sink = |bytes: &[u8]| {
+                self.keep_reading(&mut dropped, || decoder.feed_reporting(bytes, progress))
+            };
             self.runtime
                 .http_stream(
                     &call,
@@ -448,6 +503,9 @@ impl<R: Runtime> Chain<'_, R> {
                 )
                 .await
         };
+        if dropped {
+            return Err(dropped_call(provider, request, wire_request, &decoder));
+        }
         let http = sent.map_err(|e| transport_outcome(e, timeout_ms))?;
         if decoder.over_limit() {
             return Err(oversized(provider, request, wire_request));
@@ -608,6 +666,28 @@ fn oversized(
         )],
         reply,
     )
+}
+
+/// A call dropped by a cancel: what it used so far, the prompt estimated at
+/// ~4 characters a token (no usage chunk came) and the output tokens the
+/// decoder counted (the provider's own count if it had sent one).
+fn dropped_call(
+    provider: &ProviderConfig,
+    request: &CompletionRequest,
+    wire_request: &WireRequest<'_>,
+    decoder: &StreamDecoder,
+) -> Outcome {
+    let input_chars =
+        request.system.len() + wire_request.user.len() + request.schema.to_string().len();
+    Outcome::Dropped(Reply {
+        usage: TokenUsage {
+            input: (input_chars as u64).div_ceil(4),
+            output: decoder.tokens(),
+            ..TokenUsage::default()
+        },
+        model: Some(provider.model.clone()),
+        ..Reply::default()
+    })
 }
 
 fn truncated(mut problems: Vec<String>, reply: Reply) -> Outcome {

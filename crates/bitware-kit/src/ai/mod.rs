@@ -96,6 +96,8 @@ pub enum AttemptStatus {
     Truncated,
     Refused,
     BudgetRefused,
+    /// Dropped mid-stream by a cancel: its usage is what had streamed.
+    Cancelled,
 }
 
 impl AttemptStatus {
@@ -109,6 +111,7 @@ impl AttemptStatus {
             AttemptStatus::Truncated => "truncated",
             AttemptStatus::Refused => "refused",
             AttemptStatus::BudgetRefused => "budget_refused",
+            AttemptStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -273,7 +276,22 @@ pub enum ChainError {
     DeadlineExceeded(String),
     /// Every provider failed; the message names the last failure.
     ProvidersFailed(String),
+    /// The job was cancelled: no attempt was started after the chain saw it,
+    /// and a call streaming then was dropped (recorded as `cancelled`).
+    Cancelled(String),
 }
+
+/// A job's cancel as the chain sees it. `requested` is asked on every
+/// streamed chunk, so it must be a flag (no I/O): the job's own watcher sets
+/// it. `confirm` is asked before every attempt and may read the job's store,
+/// so no model call starts once a cancel is recorded.
+pub trait Stop {
+    fn requested(&self) -> bool;
+    fn confirm(&self) -> Confirm<'_>;
+}
+
+/// `Stop::confirm`'s answer (a boxed future, so `Stop` is object-safe).
+pub type Confirm<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 'a>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 mod budget;
+mod cancel;
 
 struct Script {
     replies: RefCell<VecDeque<Result<HttpReply, Transport>>>,
@@ -140,6 +141,7 @@ async fn run(script: &Script, providers: &[ProviderConfig], budget: Budget, dead
         providers,
         settings: Settings::default(),
         pricing: &pricing,
+        stop: None,
     };
     let mut attempts = Vec::new();
     let mut budget = budget;
@@ -406,6 +408,7 @@ async fn the_offline_provider_answers_without_io() {
         providers: &offline,
         settings: Settings::default(),
         pricing: &pricing,
+        stop: None,
     };
     let mut req = request();
     req.offline_answer = Some(json!({"title": "offline"}));

@@ -229,6 +229,7 @@ async fn a_long_prompt_leaves_less_of_the_budget_for_output() {
         providers: &list,
         settings: Settings::default(),
         pricing: &Pricing::default(),
+        stop: None,
     };
     let mut budget = Budget {
         limit_usd: Some(0.05),
