@@ -6,7 +6,7 @@
 -- branch's canonical subtree as JSON (a branch is at most one call's answer, far
 -- below D1's 2 MB a row; bound, so not counted in the 100 KB of a statement).
 -- `id` orders the rows as they were written: the events stream sends those past
--- the last it sent. A job's rows are deleted when it completes or fails.
+-- the last it sent. The cron sweep deletes a job's rows 10 minutes after it ends.
 CREATE TABLE partial_branches (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id INTEGER NOT NULL REFERENCES granulation_jobs (id) ON DELETE CASCADE,

@@ -25,7 +25,7 @@ CONFIG_VARS = [
     "PRICING", "MAX_JOB_COST_USD", "DEFAULT_TIER", "DAILY_SPEND_CAP_USD",
     "ENVIRONMENT",
     # issue 12: jobs outliving their request, streaming
-    "JOB_TIMEOUT_MS", "WAIT_UNTIL_GRACE_MS", "MODEL_TOKENS_PER_SECOND",
+    "JOB_TIMEOUT_MS", "JOB_STALL_MS", "WAIT_UNTIL_GRACE_MS", "MODEL_TOKENS_PER_SECOND",
     "AI_STREAM_STALL_MS", "QUEUE_FAULT_MARKER",
     # issue 21: bounded streams, the KAM cache window; issue 27: alerts
     "EVENT_STREAMS_PER_TENANT", "EVENTS_MAX_MS", "KAM_CACHE_SECONDS",

@@ -50,6 +50,7 @@ DEFAULT_TIER=premium
 DAILY_SPEND_CAP_USD={"basic": 2}
 ENVIRONMENT=local-test
 JOB_TIMEOUT_MS=700000
+JOB_STALL_MS=45000
 MODEL_TOKENS_PER_SECOND=60
 WAIT_UNTIL_GRACE_MS=15000
 AI_STREAM_STALL_MS=2500
@@ -92,6 +93,7 @@ check "DAILY_SPEND_CAP_USD (basic set, standard keeps its default)" \
 check "MAX_JOB_COST_USD" "$(jq -r '.money.budget | contains("($0.5)")' <<<"$help")" true
 check "KAM_TIMEOUT_MS" "$(jq .config.kamTimeoutMs <<<"$health")" 1500
 check "JOB_TIMEOUT_MS" "$(jq .config.jobTimeoutMs <<<"$health")" 700000
+check "JOB_STALL_MS" "$(jq .config.jobStallMs <<<"$health")" 45000
 check "MODEL_TOKENS_PER_SECOND" "$(jq .config.modelTokensPerSecond <<<"$health")" 60
 check "WAIT_UNTIL_GRACE_MS" "$(jq .config.waitUntilGraceMs <<<"$health")" 15000
 check "ENVIRONMENT from .dev.vars over wrangler.toml [vars]" "$(jq -r .config.environment <<<"$health")" local-test

@@ -37,6 +37,7 @@ pub async fn health(call: &Call<'_>) -> AppResult<Reply> {
             "maxJobCostUsd": app.config.limits.max_job_cost_usd,
             "defaultTier": app.config.limits.default_tier,
             "jobTimeoutMs": app.config.jobs.job_timeout_ms,
+            "jobStallMs": app.config.jobs.stall_ms,
             "modelTokensPerSecond": app.config.jobs.tokens_per_second,
             "waitUntilGraceMs": app.config.jobs.wait_until_grace_ms,
         },

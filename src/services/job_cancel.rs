@@ -5,7 +5,7 @@
 //! model call, drop its stream, settle its spend) is `granulator::job`.
 
 use crate::helpers::auth::Principal;
-use crate::services::database::Database;
+use crate::services::database::{Database, Moment};
 use crate::services::jobs::{scoped, AttemptView, JobDetail, JobView};
 use crate::services::{progress, timing};
 use crate::types::env::App;
@@ -15,8 +15,10 @@ use bitware_kit::error::{AppError, AppResult};
 /// How long a cancel waits for the job's run to stop and settle, so its
 /// answer shows the job's final spend: the run sees the cancel within about
 /// 1.5 s (`granulator::job`'s watcher). A run that went away (its isolate
-/// evicted) never settles: the answer comes after this wait, and the expiry
-/// sweep releases the reservation.
+/// evicted) and wrote no heartbeat for `JOB_STALL_MS` is settled by the cancel
+/// itself (`Database::cancel_job`); one that went away more recently never
+/// settles: the answer comes after this wait, and the expiry sweep releases
+/// the reservation.
 const CANCEL_SETTLE_WAIT_MS: u64 = 5_000;
 
 /// Who a cancel names as its author: the principal's kind and id (never a
@@ -53,7 +55,13 @@ pub async fn cancel(
         OnCancel::NotCancellable => return Err(not_cancellable(job.status)),
         OnCancel::AlreadyCancelled => {}
         OnCancel::Stop => {
-            if !db.cancel_job(id, &cancelled_by(principal)).await? {
+            let now = timing::now_ms();
+            let moment = Moment {
+                ms: now,
+                stall_ms: app.config.jobs.stall_ms,
+                today: &timing::day_of(now),
+            };
+            if !db.cancel_job(id, &cancelled_by(principal), moment).await? {
                 // It ended between the read and the cancel: say how.
                 let now = scoped(&db, id, scope).await?;
                 if now.status.on_cancel() == OnCancel::NotCancellable {

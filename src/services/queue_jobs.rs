@@ -94,6 +94,8 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
         .0
     {
         Ok(_) => Delivery::Ack,
+        // Another run owns the job now: this message has nothing left to do.
+        Err(e) if e.code == "run_superseded" => Delivery::Ack,
         Err(e) => {
             // The run recorded its failure unless the database itself failed.
             match db.job_state(message.job_id).await {

@@ -8,6 +8,7 @@
 //! cancelled: a completion racing the cancel fails as a whole (elements,
 //! attempts, analytics and spend with it) and the run settles it here instead.
 
+use super::claims::{stopped_sql, Moment};
 use super::{i, on, ot, t, u, Database, NOW};
 use crate::services::ai_provider::Attempt;
 use crate::types::pricing::TokenUsage;
@@ -16,6 +17,9 @@ use bitware_kit::error::AppResult;
 /// What the stopped run of a cancelled job spent.
 pub struct CancelledRun<'a> {
     pub job_id: i64,
+    /// The run that stopped: it settles only if it was the job's run when
+    /// the cancel came (a run taken over before that settles nothing).
+    pub run: u32,
     pub client_id: &'a str,
     pub provider: Option<&'a str>,
     pub model: Option<&'a str>,
@@ -27,6 +31,10 @@ pub struct CancelledRun<'a> {
     pub date: &'a str,
 }
 
+/// What a settle that is not to happen aborts its batch with (`json()` of
+/// text that is not JSON: plain SQL cannot raise).
+const NOTHING_TO_SETTLE: &str = "nothing_to_settle";
+
 /// A queued job no consumer has started, cancelled and not yet settled.
 const UNSTARTED_CANCELLED: &str =
     "EXISTS (SELECT 1 FROM granulation_jobs j WHERE j.id = ?1 AND j.status = 'cancelled' \
@@ -36,15 +44,26 @@ impl Database {
     /// Cancel job `job_id` for `by` (a principal's label) if it is still
     /// `processing`; `true` when this call cancelled it. One batch, so a queued
     /// job's reservation is released in the same transaction as its cancel.
-    pub async fn cancel_job(&self, job_id: i64, by: &str) -> AppResult<bool> {
-        let statements = vec![
-            self.stmt(
-                &format!(
-                    "UPDATE granulation_jobs SET status = 'cancelled', stage = 'cancelled', cancelled_by = ?2, \
-                     cancelled_at = {NOW}, updated_at = {NOW} WHERE id = ?1 AND status = 'processing'"
-                ),
-                &[i(job_id), t(by)],
-            )?,
+    /// A started run that stopped without ending (past its deadline, or no
+    /// heartbeat since `now.stall_ms`) will never settle: what it streamed is
+    /// booked and its reservations released here, and the job is settled.
+    pub async fn cancel_job(&self, job_id: i64, by: &str, now: Moment<'_>) -> AppResult<bool> {
+        let cutoff = now.ms.saturating_sub(now.stall_ms);
+        let mut statements =
+            self.book_stopped_run(job_id, None, now.ms, cutoff, now.today, true)?;
+        let cancel_at = statements.len();
+        // SET reads the row as it was: a stopped run's job is settled now.
+        statements.push(self.stmt(
+            &format!(
+                "UPDATE granulation_jobs SET status = 'cancelled', stage = 'cancelled', cancelled_by = ?2, \
+                 cancelled_at = {NOW}, updated_at = {NOW}, \
+                 completed_at = CASE WHEN {stopped} THEN {NOW} END \
+                 WHERE id = ?1 AND status = 'processing'",
+                stopped = stopped_sql("granulation_jobs", "?3", "?4")
+            ),
+            &[i(job_id), t(by), u(now.ms), u(cutoff)],
+        )?);
+        statements.extend([
             self.stmt(
                 &format!(
                     "UPDATE tenant_daily_spend SET reserved_usd = max(0, reserved_usd - \
@@ -67,9 +86,9 @@ impl Database {
                 ),
                 &[i(job_id)],
             )?,
-        ];
+        ]);
         let results = self.batch("cancelling a job", statements).await?;
-        Ok(super::changes(results.first()) > 0)
+        Ok(super::changes(results.get(cancel_at)) > 0)
     }
 
     /// The stopped run of a cancelled job: its attempts, its usage added to
@@ -77,7 +96,17 @@ impl Database {
     /// `completed_at` marks the job settled: a second call changes nothing
     /// on the job, and the reservation is gone by then.
     pub async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()> {
-        let mut statements = Vec::new();
+        // Only the run the job had when it was cancelled, and only once: the
+        // guard aborts the whole batch otherwise (nothing booked twice).
+        let settles = "EXISTS (SELECT 1 FROM granulation_jobs WHERE id = ?1 AND run_count = ?2 \
+             AND status = 'cancelled' AND completed_at IS NULL)";
+        let binds = [i(c.job_id), u(u64::from(c.run))];
+        let mut statements = vec![self.stmt(
+            &format!(
+                "SELECT CASE WHEN {settles} THEN 1 ELSE json('{NOTHING_TO_SETTLE}') END AS settles"
+            ),
+            &binds,
+        )?];
         if !c.attempts.is_empty() {
             statements.push(self.attempts_statement(c.job_id, c.client_id, c.attempts)?);
         }
@@ -105,8 +134,24 @@ impl Database {
                 u(c.processing_time_ms),
             ],
         )?);
-        self.batch("settling a cancelled job", statements)
-            .await
-            .map(|_| ())
+        match self.batch("settling a cancelled job", statements).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                #[derive(serde::Deserialize)]
+                struct Settles {
+                    #[allow(dead_code)]
+                    settles: i64,
+                }
+                let check = self.stmt(&format!("SELECT 1 AS settles WHERE {settles}"), &binds)?;
+                match self
+                    .first::<Settles>("reading a cancelled job", check)
+                    .await
+                {
+                    // Settled already, or not this run's to settle: nothing to do.
+                    Ok(None) => Ok(()),
+                    Ok(Some(_)) | Err(_) => Err(error),
+                }
+            }
+        }
     }
 }

@@ -205,7 +205,8 @@ impl Database {
         // a stopped run had streamed is booked and its reservations released
         // first, in the same batch, only if it is still stopped then.
         let cutoff = now_ms.saturating_sub(now.stall_ms);
-        let mut statements = self.book_stopped_run(job_id, now_ms, cutoff, now.today, true)?;
+        let mut statements =
+            self.book_stopped_run(job_id, None, now_ms, cutoff, now.today, true)?;
         let mut binds = vec![i(job_id), u(now_ms)];
         binds.extend(Self::job_binds(job, now_ms).into_iter().skip(2));
         binds.push(u(cutoff));

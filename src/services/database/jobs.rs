@@ -203,7 +203,7 @@ impl Database {
         let cutoff = now_ms.saturating_sub(stall_ms);
         // Only a started run silent since the cutoff is booked (a deadline
         // of 0 is never passed: the sweep, not the queue, ends late runs).
-        let mut statements = self.book_stopped_run(job_id, 0, cutoff, today, false)?;
+        let mut statements = self.book_stopped_run(job_id, Some(run), 0, cutoff, today, false)?;
         let take_at = statements.len();
         statements.push(self.stmt(
             &format!(

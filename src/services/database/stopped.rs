@@ -12,6 +12,7 @@ use super::claims::stopped_sql;
 use super::{i, t, u, Database, NOW};
 use bitware_kit::error::{AppError, AppResult};
 use serde::Deserialize;
+use wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
 /// What the attempt booked for a stopped run says (our words; no provider text).
@@ -34,13 +35,16 @@ impl Database {
     pub(super) fn book_stopped_run(
         &self,
         job_id: i64,
+        run: Option<u32>,
         now_ms: u64,
         cutoff_ms: u64,
         today: &str,
         release: bool,
     ) -> AppResult<Vec<D1PreparedStatement>> {
+        // `?5`: only that run (the queue's message names one), or any (NULL).
+        let this_run = "(?5 IS NULL OR j.run_count = ?5)";
         let stopped = format!(
-            "EXISTS (SELECT 1 FROM granulation_jobs j WHERE j.id = ?1 AND {})",
+            "EXISTS (SELECT 1 FROM granulation_jobs j WHERE j.id = ?1 AND {this_run} AND {})",
             stopped_sql("j", "?2", "?3")
         );
         // NULL when the planned model is unpriced (an unknown cost, never 0).
@@ -54,10 +58,10 @@ impl Database {
         } else {
             ""
         };
-        // D1 wants exactly the parameters a statement uses: `?4` only where
-        // the day is named.
-        let binds = [i(job_id), u(now_ms), u(cutoff_ms), t(today)];
-        let (with_day, without_day) = (&binds[..], &binds[..3]);
+        // Every statement names `?5` (in its condition), so each takes all
+        // five parameters (D1 counts up to the highest one named).
+        let run = run.map_or(JsValue::NULL, |r| u(u64::from(r)));
+        let binds = [i(job_id), u(now_ms), u(cutoff_ms), t(today), run];
         let mut statements = vec![
             self.stmt(
                 &format!(
@@ -67,30 +71,30 @@ impl Database {
                      max(0, coalesce(j.heartbeat_at_ms, j.started_at_ms, ?2) - coalesce(j.started_at_ms, j.submitted_at_ms, ?2)), \
                      j.progress_tokens, j.progress_tokens * j.planned_output_price / 1000000.0, '{STOPPED_RUN_NOTE}' \
                      FROM granulation_jobs j WHERE j.id = ?1 AND j.progress_tokens > 0 \
-                     AND j.planned_provider IS NOT NULL AND j.planned_model IS NOT NULL AND {}",
+                     AND j.planned_provider IS NOT NULL AND j.planned_model IS NOT NULL AND {this_run} AND {}",
                     stopped_sql("j", "?2", "?3")
                 ),
-                without_day,
+                &binds,
             )?,
             self.stmt(
                 &format!(
                     "INSERT INTO tenant_daily_spend (tenant, day) SELECT {payer}, {day} WHERE {stopped} \
                      ON CONFLICT (tenant, day) DO NOTHING"
                 ),
-                with_day,
+                &binds,
             )?,
             self.stmt(
                 &format!(
                     "UPDATE tenant_daily_spend SET {released}spent_usd = spent_usd + coalesce({estimate}, 0), \
                      updated_at = {NOW} WHERE tenant = {payer} AND day = {day} AND {stopped}"
                 ),
-                with_day,
+                &binds,
             )?,
         ];
         if release {
             statements.push(self.stmt(
                 &format!("DELETE FROM spend_reservations WHERE job_id = ?1 AND {stopped}"),
-                without_day,
+                &binds,
             )?);
         }
         // Last: the job's own totals (the condition above reads its row).
@@ -100,7 +104,7 @@ impl Database {
                  CASE WHEN planned_provider IS NOT NULL THEN progress_tokens ELSE 0 END, \
                  cost_usd = cost_usd + {estimate}, progress_tokens = 0, updated_at = {NOW} WHERE id = ?1 AND {stopped}"
             ),
-            without_day,
+            &binds,
         )?);
         Ok(statements)
     }
@@ -126,7 +130,7 @@ impl Database {
         let mut ended = 0;
         for job in stopped {
             // The deadline alone decides here (a cutoff of 0 matches no heartbeat).
-            let mut statements = self.book_stopped_run(job.id, now_ms, 0, today, false)?;
+            let mut statements = self.book_stopped_run(job.id, None, now_ms, 0, today, false)?;
             statements.push(self.stmt(
                 &format!(
                     "UPDATE granulation_jobs SET status = 'failed', stage = 'failed', failure_code = 'abandoned', \

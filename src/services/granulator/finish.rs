@@ -301,6 +301,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let now = self.ports.now_ms();
         let run = CancelledRun {
             job_id: self.job_id,
+            run: self.run,
             client_id: self.client_id,
             provider: last.map(|a| a.provider.as_str()),
             model: last.map(|a| a.model.as_str()),

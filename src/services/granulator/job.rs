@@ -10,6 +10,7 @@ use crate::helpers::prompts;
 use crate::services::ai_provider::{
     feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime,
 };
+use crate::services::database::run_superseded;
 use crate::services::fanout;
 use crate::services::normalize::normalize;
 use crate::services::offline;
@@ -99,8 +100,11 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
                         .jobs
                         .write_progress(job_id, run, &progress.snapshot(), now)
                         .await;
-                    if matches!(wrote, Ok(false)) {
-                        ports.cancelled_now().await;
+                    // Nothing written: the job is no longer this run's. A
+                    // cancel, or a takeover (or the sweep): either way the
+                    // run stops before its next call and drops its stream.
+                    if matches!(wrote, Ok(false)) && !ports.cancelled_now().await {
+                        ports.cancel.superseded.set(true);
                     }
                 } else if now.saturating_sub(looked_at) >= CANCEL_CHECK_MS {
                     looked_at = now;
@@ -120,6 +124,8 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
         // A cancelled job's run stops with an error (the chain's, or its
         // completion undone by the schema's guard): it settles as cancelled.
         Err(_) if ports.cancelled_now().await => Err(runner.settle_cancelled(&attempts).await),
+        // Taken over or swept while it ran: the job is another run's now.
+        Err(_) if ports.cancel.superseded.get() => Err(run_superseded(job_id, run)),
         Err(error) => Err(runner.fail(error, &attempts).await),
     }
 }

@@ -51,6 +51,8 @@ pub struct JobRecord {
     pub planned_output_price: Option<f64>,
     /// Output tokens booked as estimates of runs that stopped.
     pub estimated_tokens: u64,
+    /// A cancelled job's run settled (D1's `completed_at` of a cancelled job).
+    pub cancel_settled: bool,
 }
 
 #[derive(Default)]
@@ -238,6 +240,7 @@ impl JobStore for MemoryJobs {
                     beat_at,
                     planned_output_price,
                     estimated_tokens: 0,
+                    cancel_settled: false,
                 });
                 drop(jobs);
                 self.link(reservation, id);
@@ -392,6 +395,11 @@ impl JobStore for MemoryJobs {
         self.check()?;
         let mut jobs = self.jobs.borrow_mut();
         let j = &mut jobs[(c.job_id - 1) as usize];
+        // As D1's guard: the run the job had when cancelled, once.
+        if j.status != JobStatus::Cancelled || j.run_count != c.run || j.cancel_settled {
+            return Ok(());
+        }
+        j.cancel_settled = true;
         j.cost_usd += c.cost_usd.unwrap_or(0.0);
         j.attempts.extend(c.attempts.iter().cloned());
         drop(jobs);

@@ -81,7 +81,8 @@ pub trait JobStore: SpendLedger {
     /// The stopped run of a cancelled job: its attempts, usage and spend, once.
     async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()>;
     /// A branch of run `run` that passed its checks, shown before the job
-    /// ends (issue 24); the job's completion or failure clears them.
+    /// ends (issue 24); only the job's current run's are shown, and the cron
+    /// sweep clears them 10 minutes after the job ends.
     async fn record_branch(&self, job_id: i64, run: u32, branch: &PartialBranch) -> AppResult<()>;
     /// Attempts paid for outside a run (a failed re-validation).
     async fn record_attempts(
@@ -125,11 +126,15 @@ pub struct Ports<'a, R, J, S, T> {
 
 /// The cancel of the job a run is for. `job` is set when the run starts (a
 /// submit or a re-validation has none, and checks nothing); `seen` once the
-/// run saw the job cancelled, by its watcher or before a model call.
+/// run saw the job cancelled, by its watcher or before a model call;
+/// `superseded` once a progress write found the job no longer the run's
+/// (taken over, or ended by the sweep): the run stops as for a cancel, and
+/// nothing it made is stored.
 #[derive(Debug, Default)]
 pub struct RunCancel {
     pub job: std::cell::Cell<Option<i64>>,
     pub seen: std::cell::Cell<bool>,
+    pub superseded: std::cell::Cell<bool>,
 }
 
 /// The pipeline as it runs on Workers.
@@ -168,10 +173,10 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Ports<'_, R,
 /// every streamed chunk (the flag the run's watcher sets).
 impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Stop for Ports<'_, R, J, S, T> {
     fn requested(&self) -> bool {
-        self.cancel.seen.get()
+        self.cancel.seen.get() || self.cancel.superseded.get()
     }
     fn confirm(&self) -> Confirm<'_> {
-        Box::pin(self.cancelled_now())
+        Box::pin(async { self.cancel.superseded.get() || self.cancelled_now().await })
     }
 }
 
