@@ -7,10 +7,12 @@
 
 use super::fixtures::*;
 use super::{job, submit, wait, Submitted, Waited};
+use crate::services::database::CancelledRun;
 use crate::services::granulator::ports::JobStore;
 use crate::services::spend::Payer;
 use crate::types::job::{JobStatus, ProgressWrite, Stage};
 use crate::types::limits::Tier;
+use crate::types::pricing::TokenUsage;
 use serde_json::json;
 
 #[test]
@@ -312,6 +314,42 @@ fn a_run_taken_over_stores_nothing_and_the_run_that_took_it_completes_it() {
     let job = w.jobs.job(id);
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.attempts.len(), 1);
+}
+
+#[test]
+fn a_cancelled_job_is_settled_once_and_never_by_a_run_taken_over_before_the_cancel() {
+    let w = World::new(vec![]);
+    let first = w.claim_only(&request(json!({})), "r1").unwrap();
+    let id = job_id(&first);
+    let t0 = w.model.clock.get();
+    streamed_then_silent(&w, id, 100, t0);
+    w.model.clock.set(t0 + w.config.jobs.stall_ms + 1);
+    let taken = w.claim_only(&request(json!({})), "r1").unwrap();
+    assert!(matches!(taken, Submitted::Claimed { run: 2, .. }));
+    w.jobs.jobs.borrow_mut()[(id - 1) as usize].status = JobStatus::Cancelled;
+    let before = w.jobs.job(id).cost_usd;
+    let settle = |run: u32| {
+        block_on(w.jobs.settle_cancelled(&CancelledRun {
+            job_id: id,
+            run,
+            client_id: "client-a",
+            provider: Some("openai"),
+            model: Some("gpt-4o-mini"),
+            usage: TokenUsage::default(),
+            cost_usd: Some(0.25),
+            processing_time_ms: 10,
+            attempts: &[],
+            date: "2026-12-06",
+        }))
+        .unwrap();
+    };
+    // The run taken over before the cancel settles nothing.
+    settle(1);
+    assert!((w.jobs.job(id).cost_usd - before).abs() < 1e-12);
+    // The run the job had settles it, once.
+    settle(2);
+    settle(2);
+    assert!((w.jobs.job(id).cost_usd - before - 0.25).abs() < 1e-12);
 }
 
 #[test]
