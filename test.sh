@@ -22,7 +22,8 @@
 #           tests/output_quality.rs (paid outlines kept, constraint conflicts,
 #           placeholders), then tests/async_jobs.rs (async execute, jobs
 #           outliving their request, joins, streamed progress, events),
-#           tests/fanout.rs, tests/alerts.rs alone (faults fire alerts), then
+#           tests/fanout.rs (with partial results), tests/cancel.rs (cancel at
+#           model speed), tests/alerts.rs alone (faults fire alerts), then
 #           tests/panic.rs (a panic answered in JSON, the instance reset; the runs it
 #           killed booked by the sweep, or taken over by their key)
 #   corpus  messy model answers (30 kinds x 6 types x OpenAI/Anthropic) served by
