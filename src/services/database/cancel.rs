@@ -31,10 +31,6 @@ pub struct CancelledRun<'a> {
     pub date: &'a str,
 }
 
-/// What a settle that is not to happen aborts its batch with (`json()` of
-/// text that is not JSON: plain SQL cannot raise).
-const NOTHING_TO_SETTLE: &str = "nothing_to_settle";
-
 /// A queued job no consumer has started, cancelled and not yet settled.
 const UNSTARTED_CANCELLED: &str =
     "EXISTS (SELECT 1 FROM granulation_jobs j WHERE j.id = ?1 AND j.status = 'cancelled' \
@@ -96,17 +92,7 @@ impl Database {
     /// `completed_at` marks the job settled: a second call changes nothing
     /// on the job, and the reservation is gone by then.
     pub async fn settle_cancelled(&self, c: &CancelledRun<'_>) -> AppResult<()> {
-        // Only the run the job had when it was cancelled, and only once: the
-        // guard aborts the whole batch otherwise (nothing booked twice).
-        let settles = "EXISTS (SELECT 1 FROM granulation_jobs WHERE id = ?1 AND run_count = ?2 \
-             AND status = 'cancelled' AND completed_at IS NULL)";
-        let binds = [i(c.job_id), u(u64::from(c.run))];
-        let mut statements = vec![self.stmt(
-            &format!(
-                "SELECT CASE WHEN {settles} THEN 1 ELSE json('{NOTHING_TO_SETTLE}') END AS settles"
-            ),
-            &binds,
-        )?];
+        let mut statements = Vec::new();
         if !c.attempts.is_empty() {
             statements.push(self.attempts_statement(c.job_id, c.client_id, c.attempts)?);
         }
@@ -134,24 +120,13 @@ impl Database {
                 u(c.processing_time_ms),
             ],
         )?);
-        match self.batch("settling a cancelled job", statements).await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                #[derive(serde::Deserialize)]
-                struct Settles {
-                    #[allow(dead_code)]
-                    settles: i64,
-                }
-                let check = self.stmt(&format!("SELECT 1 AS settles WHERE {settles}"), &binds)?;
-                match self
-                    .first::<Settles>("reading a cancelled job", check)
-                    .await
-                {
-                    // Settled already, or not this run's to settle: nothing to do.
-                    Ok(None) => Ok(()),
-                    Ok(Some(_)) | Err(_) => Err(error),
-                }
-            }
-        }
+        // Only the run the job had when it was cancelled, and only once:
+        // otherwise nothing is written (settled already, or not this run's).
+        let settles = "EXISTS (SELECT 1 FROM granulation_jobs WHERE id = ?1 AND run_count = ?2 \
+             AND status = 'cancelled' AND completed_at IS NULL)";
+        let binds = [i(c.job_id), u(u64::from(c.run))];
+        self.guarded_batch("settling a cancelled job", settles, &binds, statements)
+            .await
+            .map(|_| ())
     }
 }

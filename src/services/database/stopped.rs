@@ -6,7 +6,7 @@
 //! output price planned when it was claimed) is booked first as one
 //! `abandoned` attempt: on the job, its payer's day, and the attempts ledger.
 //! A run is a guarded unit: whatever it does after it was ended or taken
-//! over is refused (`guard_statement`), so nothing is booked twice.
+//! over is refused (`guarded_batch`), so nothing is booked twice.
 
 use super::claims::stopped_sql;
 use super::{i, t, u, Database, NOW};
@@ -20,10 +20,10 @@ pub const STOPPED_RUN_NOTE: &str =
     "estimated: the run stopped before finishing (its worker went away); \
      booked at the tokens it had streamed, its prompt not counted";
 
-/// The error text a guarded batch fails with when its run no longer owns
-/// the job (`json()` of text that is not JSON: the only way plain SQL can
-/// abort a D1 batch, which then writes nothing).
-const SUPERSEDED: &str = "run_superseded";
+/// The error text a guarded batch fails with when its condition does not
+/// hold (`json()` of text that is not JSON: the only way plain SQL can abort
+/// a D1 batch, which then writes nothing).
+const GUARD_REFUSED: &str = "guard_refused";
 
 impl Database {
     /// The statements booking what the stopped run of job `job_id` had
@@ -145,55 +145,59 @@ impl Database {
         Ok(ended)
     }
 
-    /// First statement of a batch that ends run `run` of job `job_id`: the
-    /// batch fails, writing nothing, unless that run still owns the job
-    /// (`processing` under that run number). Read the job after such a
-    /// failure to tell a superseded run from a database fault
-    /// ([`Database::run_owns_job`]).
-    pub(super) fn guard_statement(&self, job_id: i64, run: u32) -> AppResult<D1PreparedStatement> {
-        self.stmt(
-            &format!(
-                "SELECT CASE WHEN EXISTS (SELECT 1 FROM granulation_jobs WHERE id = ?1 AND run_count = ?2 \
-                 AND status = 'processing') THEN 1 ELSE json('{SUPERSEDED}') END AS owned"
-            ),
-            &[i(job_id), u(u64::from(run))],
-        )
-    }
-
-    /// Whether run `run` still owns job `job_id` (after a guarded batch failed).
-    pub async fn run_owns_job(&self, job_id: i64, run: u32) -> AppResult<bool> {
+    /// Run `statements` as one batch only if `condition` (SQL over
+    /// `binds`) holds when it starts: `Ok(false)`, nothing written, when it
+    /// did not. The batch's first statement is the guard (`json()` of text
+    /// that is not JSON aborts it: plain SQL cannot raise, and D1 rolls a
+    /// failed batch back); after a failure the condition is read once more
+    /// to tell a refused batch from a database fault.
+    pub(super) async fn guarded_batch(
+        &self,
+        context: &str,
+        condition: &str,
+        binds: &[JsValue],
+        statements: Vec<D1PreparedStatement>,
+    ) -> AppResult<bool> {
         #[derive(Deserialize)]
-        struct Owned {
+        struct Held {
             #[allow(dead_code)]
-            id: i64,
+            held: i64,
         }
-        let stmt = self.stmt(
-            "SELECT id FROM granulation_jobs WHERE id = ?1 AND run_count = ?2 AND status = 'processing'",
-            &[i(job_id), u(u64::from(run))],
+        let guard = self.stmt(
+            &format!(
+                "SELECT CASE WHEN {condition} THEN 1 ELSE json('{GUARD_REFUSED}') END AS held"
+            ),
+            binds,
         )?;
-        Ok(self
-            .first::<Owned>("reading a job's run", stmt)
-            .await?
-            .is_some())
+        let mut all = Vec::with_capacity(statements.len() + 1);
+        all.push(guard);
+        all.extend(statements);
+        match self.batch(context, all).await {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                let check = self.stmt(&format!("SELECT 1 AS held WHERE {condition}"), binds)?;
+                match self.first::<Held>(context, check).await {
+                    Ok(None) => Ok(false),
+                    Ok(Some(_)) | Err(_) => Err(error),
+                }
+            }
+        }
     }
 
-    /// Run a batch that ends run `run` (its first statement the guard):
-    /// `Ok(false)` when the run no longer owned the job, so nothing was written.
+    /// Run a batch that ends run `run` of job `job_id` only while that run
+    /// owns the job (`processing` under that run number): `Ok(false)`,
+    /// nothing written, when it no longer does.
     pub(super) async fn ending_batch(
         &self,
         context: &str,
         job_id: i64,
         run: u32,
-        mut statements: Vec<D1PreparedStatement>,
+        statements: Vec<D1PreparedStatement>,
     ) -> AppResult<bool> {
-        statements.insert(0, self.guard_statement(job_id, run)?);
-        match self.batch(context, statements).await {
-            Ok(_) => Ok(true),
-            Err(error) => match self.run_owns_job(job_id, run).await {
-                Ok(false) => Ok(false),
-                Ok(true) | Err(_) => Err(error),
-            },
-        }
+        let owns = "EXISTS (SELECT 1 FROM granulation_jobs WHERE id = ?1 AND run_count = ?2 \
+             AND status = 'processing')";
+        self.guarded_batch(context, owns, &[i(job_id), u(u64::from(run))], statements)
+            .await
     }
 }
 

@@ -95,7 +95,7 @@ impl MemoryJobs {
         Ok(())
     }
 
-    /// Whether run `run` still owns the job (D1's `guard_statement`).
+    /// Whether run `run` still owns the job (D1's `ending_batch`).
     fn owns(&self, job_id: i64, run: u32) -> bool {
         let jobs = self.jobs.borrow();
         let j = &jobs[(job_id - 1) as usize];
