@@ -13,7 +13,10 @@
 #           scripts/deploy.sh against a stand-in wrangler and worker: step
 #           order, rollback on failed checks, refusals, no secret printed
 #           (tests/deploy.sh)
-#   e2e     Rust integration tests against wrangler dev (real workerd, local
+#   e2e     the kit's contract suite on D1: the kit's contract worker
+#           (crates/bitware-kit/dev/contract) on the kit's own migrations runs
+#           the same cases the in-memory twins pass natively (tests/kit_contract.rs);
+#           then Rust integration tests against wrangler dev (real workerd, local
 #           D1/KV/R2/queues, the KAM stand-in) and the mock AI provider on
 #           loopback: tests/{auth,execute,jobs,templates,economy,faults}.rs
 #           (behaviour, by area), tests/safety.rs (tenants,
@@ -69,7 +72,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Formatting, clippy and rustdoc warnings fail the suite (kit_lint).
-lint() { kit_lint -p content-granulator -p bitware-kit -p floor; }
+lint() { kit_lint -p content-granulator -p bitware-kit -p floor -p kit-contract; }
 
 # The kit's pure core alone first: without the `worker` feature it must build
 # and pass natively.
@@ -80,8 +83,8 @@ unit() {
 # The behaviour tests, one file per area (they share tests/support/).
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
-  sh scripts/build.sh && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test cancel --test alerts --test panic --test ledger --test dr --test corpus --no-run
+  sh scripts/build.sh && sh scripts/build.sh --contract && cargo build -p mock-ai -p loadgen --release &&
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test cancel --test alerts --test panic --test ledger --test dr --test corpus --test kit_contract --no-run
 }
 
 deploy() {
@@ -92,8 +95,11 @@ deploy() {
 }
 
 e2e() {
-  start_stack "$WORK" || return 1
   local rc=0
+  # The kit's contract suite on D1 (its own worker and migrations), beside
+  # the same cases on the in-memory twins (tests/kit_contract.rs).
+  kit_start_contract "$WORK/kit-contract" && cargo test --test kit_contract || rc=1
+  start_stack "$WORK" || return 1
   cargo test "${E2E_TESTS[@]}" --test safety --test contract -- --test-threads 6 || rc=1
   cargo test --test output_quality -- --test-threads 4 || rc=1
   # Jobs at model speed (the mock streams at a real token rate; the local queue).

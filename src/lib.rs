@@ -23,6 +23,7 @@ pub mod types;
 
 use bitware_kit::error::AppResult;
 use bitware_kit::front::{self, Admitted, Answer};
+use bitware_kit::jobs::SpendLedger as _;
 use handlers::{admin, alerts, economy, execute, jobs, monitoring, stats, templates, Call};
 use helpers::http;
 use routes::{RouteId, ROUTES};
@@ -125,7 +126,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 Ok(n) => worker::console_log!("scheduled: {n} abandoned job(s) marked failed"),
                 Err(e) => worker::console_error!("scheduled: sweep failed: {e}"),
             }
-            match db.release_expired_reservations(now).await {
+            match db.release_expired(now).await {
                 Ok(n) => {
                     worker::console_log!("scheduled: {n} expired spend reservation(s) released")
                 }

@@ -79,6 +79,24 @@ apply_migrations() {
   node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$1" >/dev/null
 }
 
+# kit_start_contract WORKDIR: the kit's contract worker (dev/contract, its
+# bundle built beforehand) on a fresh local D1 made from the kit's own
+# migrations, from the workspace root (node_modules/.bin/wrangler). Exports
+# KIT_CONTRACT_URL; stop_started stops it.
+kit_start_contract() {
+  local work=$1 port pgid cfg="$KIT_DIR/dev/contract/wrangler.toml"
+  port=$(free_port)
+  mkdir -p "$work/state"
+  node_modules/.bin/wrangler d1 migrations apply DB --local -c "$cfg" --persist-to "$work/state" >/dev/null || return 1
+  start_bg pgid "$work/wrangler.log" node_modules/.bin/wrangler dev -c "$cfg" \
+    --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" --persist-to "$work/state" \
+    --show-interactive-dev-session=false
+  if ! wait_http "http://127.0.0.1:$port/" 120 "$pgid"; then
+    echo "the kit's contract worker did not start:"; tail -n 40 "$work/wrangler.log"; return 1
+  fi
+  export KIT_CONTRACT_URL="http://127.0.0.1:$port"
+}
+
 # The local D1 database file of a state directory (read with sqlite3).
 d1_file() {
   find "$1/v3/d1" -name '*.sqlite' ! -name 'metadata.sqlite' | head -n 1

@@ -4,6 +4,9 @@
 //! - [`auth`]: the three credential tiers (seed §3), principals and tenants,
 //!   the access rule, constant-time secret checks; [`kam_answer`]: what KAM's
 //!   answers mean; [`kam`]: the KAM client with its 60 s KV cache (`worker`).
+//! - [`d1`]: the D1 handle (round trips counted, typed rows, binds only,
+//!   batches, the guarded batch that writes nothing unless its condition
+//!   holds).
 //! - [`error`]: the one error type and its JSON body; [`contain`]: a panic
 //!   answered in JSON, the instance reset (`worker`).
 //! - [`front`]: the front door: route, authenticate, authorise, answer and
@@ -20,6 +23,9 @@
 //!   its Workers implementation (`worker`); [`pricing`], [`provider`],
 //!   [`provider_setup`]: prices per model, provider settings, which
 //!   providers are configured and the chain a call runs with. The worker names its call purposes.
+//! - [`jobs`]: the job lifecycle behind ports with kit-owned types, their
+//!   D1 implementations (`worker`), in-memory twins and contract suite
+//!   (`twins`); so far the daily spend ledger.
 //! - [`limits`]: KAM tiers, per-job ceiling, daily caps by tier, who pays
 //!   and the tier's rate limit (`worker`).
 //! - [`timing`]: the platform clock, timeouts, a `Clock` trait for tests.
@@ -46,10 +52,12 @@ pub mod ai;
 pub mod auth;
 #[cfg(feature = "worker")]
 pub mod contain;
+pub mod d1;
 pub mod error;
 #[cfg(feature = "worker")]
 pub mod front;
 pub mod http;
+pub mod jobs;
 #[cfg(feature = "worker")]
 pub mod kam;
 pub mod kam_answer;

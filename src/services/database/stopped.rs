@@ -20,11 +20,6 @@ pub const STOPPED_RUN_NOTE: &str =
     "estimated: the run stopped before finishing (its worker went away); \
      booked at the tokens it had streamed, its prompt not counted";
 
-/// The error text a guarded batch fails with when its condition does not
-/// hold (`json()` of text that is not JSON: the only way plain SQL can abort
-/// a D1 batch, which then writes nothing).
-const GUARD_REFUSED: &str = "guard_refused";
-
 impl Database {
     /// The statements booking what the stopped run of job `job_id` had
     /// streamed, each a no-op unless the job is still `processing` with its
@@ -143,45 +138,6 @@ impl Database {
             ended += super::changes(results.last());
         }
         Ok(ended)
-    }
-
-    /// Run `statements` as one batch only if `condition` (SQL over
-    /// `binds`) holds when it starts: `Ok(false)`, nothing written, when it
-    /// did not. The batch's first statement is the guard (`json()` of text
-    /// that is not JSON aborts it: plain SQL cannot raise, and D1 rolls a
-    /// failed batch back); after a failure the condition is read once more
-    /// to tell a refused batch from a database fault.
-    pub(super) async fn guarded_batch(
-        &self,
-        context: &str,
-        condition: &str,
-        binds: &[JsValue],
-        statements: Vec<D1PreparedStatement>,
-    ) -> AppResult<bool> {
-        #[derive(Deserialize)]
-        struct Held {
-            #[allow(dead_code)]
-            held: i64,
-        }
-        let guard = self.stmt(
-            &format!(
-                "SELECT CASE WHEN {condition} THEN 1 ELSE json('{GUARD_REFUSED}') END AS held"
-            ),
-            binds,
-        )?;
-        let mut all = Vec::with_capacity(statements.len() + 1);
-        all.push(guard);
-        all.extend(statements);
-        match self.batch(context, all).await {
-            Ok(_) => Ok(true),
-            Err(error) => {
-                let check = self.stmt(&format!("SELECT 1 AS held WHERE {condition}"), binds)?;
-                match self.first::<Held>(context, check).await {
-                    Ok(None) => Ok(false),
-                    Ok(Some(_)) | Err(_) => Err(error),
-                }
-            }
-        }
     }
 
     /// Run a batch that ends run `run` of job `job_id` only while that run

@@ -121,7 +121,7 @@ impl Database {
         stmt: D1PreparedStatement,
         name: &str,
     ) -> AppResult<Vec<T>> {
-        self.round_trips.set(self.round_trips.get() + 1);
+        self.add_round_trips(1);
         match stmt.all().await {
             Ok(result) => result
                 .results::<T>()

@@ -8,10 +8,8 @@ use super::ports::{JobStore, StoredJob, StructureStore, TemplateSource};
 use crate::services::ai_provider::wire::HttpCall;
 use crate::services::ai_provider::{Attempt, HttpReply, Runtime, Transport};
 use crate::services::database::{
-    stalled, CancelledRun, Claim, Completion, DaySpend, Failure, JobState, Moment, NewJob,
-    Reservation,
+    stalled, CancelledRun, Claim, Completion, Failure, JobState, Moment, NewJob,
 };
-use crate::services::spend::SpendLedger;
 use crate::services::storage::Tier;
 use crate::services::timing::Clock;
 use crate::types::env::STRUCTURES;
@@ -19,6 +17,8 @@ use crate::types::job::{JobStatus, PartialBranch, ProgressWrite, RunMode, Stage}
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::{AppError, AppResult};
+use bitware_kit::jobs::memory::MemoryLedger;
+use bitware_kit::jobs::{DaySpend, JobBound, Refused, Reservation, SpendLedger};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -58,10 +58,9 @@ pub struct JobRecord {
 #[derive(Default)]
 pub struct MemoryJobs {
     pub jobs: RefCell<Vec<JobRecord>>,
-    /// (tenant, day) → (reserved, spent).
-    pub days: RefCell<HashMap<(String, String), (f64, f64)>>,
-    /// Open reservations and the job each is linked to.
-    pub reservations: RefCell<Vec<(Reservation, Option<i64>)>>,
+    /// The daily spend ledger: the kit's twin (held to D1's rules by the
+    /// kit's contract suite), shared with the pipeline as its `SpendLedger`.
+    pub ledger: MemoryLedger,
     /// Set to make every write fail (a D1 outage).
     pub broken: Cell<bool>,
     /// `partial_branches`: (job, run, branch), the latest of each position.
@@ -80,12 +79,7 @@ impl MemoryJobs {
     }
 
     pub fn day(&self, tenant: &str) -> (f64, f64) {
-        self.days
-            .borrow()
-            .iter()
-            .find(|((t, _), _)| t == tenant)
-            .map(|(_, v)| *v)
-            .unwrap_or_default()
+        self.ledger.day(tenant)
     }
 
     fn check(&self) -> AppResult<()> {
@@ -115,35 +109,11 @@ impl MemoryJobs {
         cost
     }
 
-    fn link(&self, reservation: &Reservation, job_id: i64) {
-        if let Some(r) = self
-            .reservations
-            .borrow_mut()
-            .iter_mut()
-            .find(|(r, _)| r.id == reservation.id)
-        {
-            r.1 = Some(job_id);
-        }
-    }
-
     /// Settle every reservation of a job to what it spent (D1's
-    /// `settle_job_statements`).
-    fn settle_job(&self, job_id: i64, spent: f64) {
-        let mut reservations = self.reservations.borrow_mut();
-        let mut days = self.days.borrow_mut();
-        let mut first = true;
-        reservations.retain(|(r, job)| {
-            if *job != Some(job_id) {
-                return true;
-            }
-            let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
-            day.0 = (day.0 - r.amount_usd).max(0.0);
-            if first {
-                day.1 += spent;
-                first = false;
-            }
-            false
-        });
+    /// `settle_job_statements`, the kit's twin).
+    fn settle_job(&self, job_id: i64, spent: f64, today: &str) {
+        let tenant = self.job(job_id).client_id;
+        self.ledger.settle_job_now(job_id, &tenant, spent, today);
     }
 
     fn existing(
@@ -243,7 +213,7 @@ impl JobStore for MemoryJobs {
                     cancel_settled: false,
                 });
                 drop(jobs);
-                self.link(reservation, id);
+                self.ledger.link(&reservation.id, id);
                 Ok(Claim::Run {
                     job_id: id,
                     run: 1,
@@ -257,7 +227,7 @@ impl JobStore for MemoryJobs {
                 if self.jobs.borrow()[i].status == JobStatus::Processing {
                     let id = self.jobs.borrow()[i].id;
                     let spent = self.book_stopped_run(i);
-                    self.settle_job(id, spent);
+                    self.settle_job(id, spent, now.today);
                 }
                 let mut jobs = self.jobs.borrow_mut();
                 let j = &mut jobs[i];
@@ -278,7 +248,7 @@ impl JobStore for MemoryJobs {
                 };
                 let id = j.id;
                 drop(jobs);
-                self.link(reservation, id);
+                self.ledger.link(&reservation.id, id);
                 Ok(claim)
             }
         }
@@ -319,7 +289,7 @@ impl JobStore for MemoryJobs {
         j.failure_reason = Some(reason.into());
         drop(jobs);
         // No model call was made: the reservation is released, nothing booked.
-        self.settle_job(job_id, 0.0);
+        self.settle_job(job_id, 0.0, "");
         Ok(true)
     }
 
@@ -387,7 +357,7 @@ impl JobStore for MemoryJobs {
         j.elements = c.elements.len();
         j.attempts.extend(c.attempts.iter().cloned());
         drop(jobs);
-        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
+        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0), c.date);
         Ok(true)
     }
 
@@ -403,7 +373,7 @@ impl JobStore for MemoryJobs {
         j.cost_usd += c.cost_usd.unwrap_or(0.0);
         j.attempts.extend(c.attempts.iter().cloned());
         drop(jobs);
-        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0));
+        self.settle_job(c.job_id, c.cost_usd.unwrap_or(0.0), c.date);
         Ok(())
     }
 
@@ -421,7 +391,7 @@ impl JobStore for MemoryJobs {
         j.failure_reason = Some(f.reason.into());
         j.attempts.extend(f.attempts.iter().cloned());
         drop(jobs);
-        self.settle_job(f.job_id, f.cost_usd.unwrap_or(0.0));
+        self.settle_job(f.job_id, f.cost_usd.unwrap_or(0.0), f.date);
         Ok(true)
     }
 
@@ -573,36 +543,36 @@ impl Clock for Model {
     }
 }
 
+/// The pipeline's ledger is the kit's twin.
 impl SpendLedger for MemoryJobs {
-    async fn reserve_spend(
+    async fn reserve(
         &self,
         r: &Reservation,
         cap_usd: f64,
-        _expires: u64,
-    ) -> AppResult<Result<(), DaySpend>> {
+        expires_at_ms: u64,
+        bound: Option<&JobBound>,
+    ) -> AppResult<Result<(), Refused>> {
         self.check()?;
-        let mut days = self.days.borrow_mut();
-        let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
-        if day.0 + day.1 + r.amount_usd > cap_usd {
-            return Ok(Err(DaySpend {
-                reserved_usd: day.0,
-                spent_usd: day.1,
-            }));
-        }
-        day.0 += r.amount_usd;
-        self.reservations.borrow_mut().push((r.clone(), None));
-        Ok(Ok(()))
+        self.ledger.reserve(r, cap_usd, expires_at_ms, bound).await
     }
-
     async fn settle_spend(&self, r: &Reservation, spent_usd: f64) -> AppResult<()> {
-        let mut reservations = self.reservations.borrow_mut();
-        if let Some(i) = reservations.iter().position(|(x, _)| x.id == r.id) {
-            reservations.remove(i);
-            let mut days = self.days.borrow_mut();
-            let day = days.entry((r.tenant.clone(), r.day.clone())).or_default();
-            day.0 = (day.0 - r.amount_usd).max(0.0);
-            day.1 += spent_usd;
-        }
-        Ok(())
+        self.ledger.settle_spend(r, spent_usd).await
+    }
+    async fn settle_job(
+        &self,
+        job_id: i64,
+        tenant: &str,
+        spent_usd: f64,
+        today: &str,
+    ) -> AppResult<()> {
+        self.ledger
+            .settle_job(job_id, tenant, spent_usd, today)
+            .await
+    }
+    async fn release_expired(&self, now_ms: u64) -> AppResult<usize> {
+        self.ledger.release_expired(now_ms).await
+    }
+    async fn day_spend(&self, tenant: &str, day: &str) -> AppResult<DaySpend> {
+        self.ledger.day_spend(tenant, day).await
     }
 }

@@ -35,7 +35,7 @@ fn a_valid_outline_completes_in_one_call_and_settles_its_reservation() {
         "{spent} vs {}",
         job.cost_usd
     );
-    assert!(w.jobs.reservations.borrow().is_empty());
+    assert!(w.jobs.ledger.reservations.borrow().is_empty());
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn a_running_job_is_joined_not_run_twice() {
     let second = w.claim_only(&request(json!({})), "r1").unwrap();
     assert!(matches!(second, Submitted::Running { job_id } if job_id == job_id_of(&first)));
     // Only the running job's reservation is held.
-    assert_eq!(w.jobs.reservations.borrow().len(), 1);
+    assert_eq!(w.jobs.ledger.reservations.borrow().len(), 1);
 }
 
 fn job_id_of(s: &Submitted) -> i64 {
@@ -277,7 +277,7 @@ fn a_started_run_silent_for_the_stall_period_is_taken_over_and_what_it_streamed_
     let run_cost = w.result(id)["cost"].as_f64().unwrap();
     assert!((job.cost_usd - run_cost - 1_000.0 * price / 1e6).abs() < 1e-12);
     assert!((w.jobs.day("client-a").1 - job.cost_usd).abs() < 1e-12);
-    assert!(w.jobs.reservations.borrow().is_empty());
+    assert!(w.jobs.ledger.reservations.borrow().is_empty());
 }
 
 #[test]
@@ -444,7 +444,7 @@ fn a_queued_job_whose_template_is_gone_fails_its_run_and_frees_its_reservation()
     let job = w.jobs.job(job_id);
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.failure_code.as_deref(), Some("invalid_field"));
-    assert!(w.jobs.reservations.borrow().is_empty());
+    assert!(w.jobs.ledger.reservations.borrow().is_empty());
     assert_eq!(w.jobs.day("client-a"), (0.0, 0.0));
 }
 
@@ -511,7 +511,7 @@ fn a_queued_job_cancelled_before_its_run_makes_no_model_call_and_gives_its_reser
     assert_eq!(job.status, JobStatus::Cancelled);
     assert!(job.attempts.is_empty());
     assert_eq!(job.cost_usd, 0.0);
-    assert!(w.jobs.reservations.borrow().is_empty());
+    assert!(w.jobs.ledger.reservations.borrow().is_empty());
     assert_eq!(w.jobs.day("client-a"), (0.0, 0.0));
     // Its key answers the cancel: it never runs again under it.
     let again = w.submit(&request(json!({})), "r1").err().unwrap();
@@ -542,5 +542,5 @@ fn a_completion_that_loses_the_race_to_a_cancel_settles_the_job_cancelled_once()
         "{spent} vs {}",
         job.cost_usd
     );
-    assert!(w.jobs.reservations.borrow().is_empty());
+    assert!(w.jobs.ledger.reservations.borrow().is_empty());
 }
