@@ -23,7 +23,7 @@ pub mod types;
 
 use bitware_kit::error::AppResult;
 use bitware_kit::front::{self, Admitted, Answer};
-use bitware_kit::jobs::SpendLedger as _;
+use bitware_kit::jobs::{JobStore as _, SpendLedger as _};
 use handlers::{admin, alerts, economy, execute, jobs, monitoring, stats, templates, Call};
 use helpers::http;
 use routes::{RouteId, ROUTES};

@@ -11,6 +11,7 @@ use crate::services::{progress, timing};
 use crate::types::env::App;
 use crate::types::job::{JobStatus, OnCancel};
 use bitware_kit::error::{AppError, AppResult};
+use bitware_kit::jobs::JobStore as _;
 
 /// How long a cancel waits for the job's run to stop and settle, so its
 /// answer shows the job's final spend: the run sees the cancel within about

@@ -14,6 +14,7 @@ use crate::services::timing::{day_of, now_ms};
 use crate::types::env::{App, JOB_QUEUE};
 use crate::types::job::JobStatus;
 use bitware_kit::error::{worker_log, AppError, AppResult};
+use bitware_kit::jobs::{JobStore as _, Moment};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,16 +74,13 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
         Err(_) => return Delivery::Retry,
     };
     let now = now_ms();
-    let run = match db
-        .start_queued(
-            message.job_id,
-            message.run,
-            now,
-            app.config.jobs.stall_ms,
-            &day_of(now),
-        )
-        .await
-    {
+    let today = day_of(now);
+    let moment = Moment {
+        ms: now,
+        stall_ms: app.config.jobs.stall_ms,
+        today: &today,
+    };
+    let run = match db.start_queued(message.job_id, message.run, moment).await {
         // This run, or the next one when its runner went away.
         Ok(Some(run)) => run,
         // Taken by another delivery, finished, or run again under a newer run.

@@ -1,66 +1,13 @@
-//! A job's lifecycle as D1 stores it and the API shows it: its status, the
-//! pipeline stage it is in, and where it runs. Serde uses the lowercase
-//! strings of the schema's CHECK constraints (`schema/granulator.sql`).
+//! A job's lifecycle as D1 stores it and the API shows it: its status and
+//! where it runs (the kit's), the pipeline stage it is in (the granulator's
+//! names). Serde uses the lowercase strings of the schema's CHECK
+//! constraints (`schema/granulator.sql`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// `granulation_jobs.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Processing,
-    Completed,
-    Failed,
-    /// Stopped by `POST /api/jobs/{id}/cancel`: final, like completed.
-    Cancelled,
-}
-
-impl JobStatus {
-    pub const ALL: [JobStatus; 4] = [
-        JobStatus::Processing,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Processing => "processing",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// What a cancel does to a job in this state: a running (or queued) job
-    /// is stopped, a cancelled one answers as it is (a cancel is idempotent),
-    /// a completed or failed one cannot be cancelled (its spend is settled
-    /// and its result, or failure, recorded).
-    pub fn on_cancel(self) -> OnCancel {
-        match self {
-            JobStatus::Processing => OnCancel::Stop,
-            JobStatus::Cancelled => OnCancel::AlreadyCancelled,
-            JobStatus::Completed | JobStatus::Failed => OnCancel::NotCancellable,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobStatus> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|v| v.as_str()).collect()
-    }
-}
-
-/// What `POST /api/jobs/{id}/cancel` does to a job, by its status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnCancel {
-    Stop,
-    AlreadyCancelled,
-    NotCancellable,
-}
+// A job's status, what a cancel does to it and where it runs are the kit's.
+pub use bitware_kit::jobs::{JobStatus, OnCancel, RunMode};
 
 /// `granulation_jobs.stage`: where the pipeline is. `Queued` is never
 /// stored: it is what a queued job that no consumer has started shows.
@@ -107,39 +54,7 @@ impl Stage {
     }
 }
 
-/// `granulation_jobs.run_mode`: where a job runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunMode {
-    /// In the request's isolate, kept alive past the response by `waitUntil`
-    /// (which the platform honours for ~30 s after the response).
-    Inline,
-    /// In the queue consumer (15 min of wall time); the request waits on the row.
-    Queue,
-}
-
-impl RunMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunMode::Inline => "inline",
-            RunMode::Queue => "queue",
-        }
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for RunMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -152,33 +67,6 @@ pub use bitware_kit::ai::progress::ProgressWrite;
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn statuses_round_trip_through_their_schema_strings() {
-        for s in JobStatus::ALL {
-            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
-            assert_eq!(
-                serde_json::from_value::<JobStatus>(json!(s.as_str())).unwrap(),
-                s
-            );
-            assert_eq!(s.to_string(), s.as_str());
-        }
-        assert_eq!(
-            JobStatus::names(),
-            vec!["processing", "completed", "failed", "cancelled"]
-        );
-        assert_eq!(JobStatus::parse("Completed"), None);
-        assert!(serde_json::from_value::<JobStatus>(json!("done")).is_err());
-    }
-
-    #[test]
-    fn only_a_running_job_is_stopped_and_a_finished_one_cannot_be_cancelled() {
-        assert_eq!(JobStatus::Processing.on_cancel(), OnCancel::Stop);
-        assert_eq!(JobStatus::Cancelled.on_cancel(), OnCancel::AlreadyCancelled);
-        assert_eq!(JobStatus::Completed.on_cancel(), OnCancel::NotCancellable);
-        assert_eq!(JobStatus::Failed.on_cancel(), OnCancel::NotCancellable);
-    }
 
     #[test]
     fn stages_round_trip_through_their_schema_strings() {

@@ -72,3 +72,8 @@ pub mod storage;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod timing;
+
+/// For the kit's macros (`delegate_job_store!`), so a worker needs no
+/// `serde_json` of its own to use them.
+#[doc(hidden)]
+pub use serde_json as __serde_json;

@@ -1,9 +1,9 @@
-//! `granulation_jobs` read back: one job, a page of jobs, a waiter's look at
-//! its state; and the writes a running job makes as it goes (start, progress,
-//! stage). Claims are in `claims`, final states in `runs`.
+//! `granulation_jobs` read back as the API shows it: one job, a page of
+//! jobs, its JSON payload. What a running job writes (claims, start,
+//! progress, stage, endings) is the kit's job store (`Database::jobs`).
 
-use super::{i, sql_bool, t, u, Database, NOW};
-use crate::types::job::{JobStatus, ProgressWrite, RunMode, Stage};
+use super::{i, sql_bool, t, u, Database};
+use crate::types::job::{JobStatus, RunMode, Stage};
 use crate::types::structure::StructureType;
 use bitware_kit::error::AppResult;
 use serde::Deserialize;
@@ -76,17 +76,6 @@ pub struct JobPayload {
     pub request_params: String,
     pub result_json: Option<String>,
     pub structure_root: Option<String>,
-}
-
-/// What a waiting request needs to know about a job.
-#[derive(Debug, Clone, Deserialize)]
-pub struct JobState {
-    pub status: JobStatus,
-    pub failure_code: Option<String>,
-    pub failure_reason: Option<String>,
-    pub result_json: Option<String>,
-    #[serde(default)]
-    pub cancelled_by: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -170,104 +159,6 @@ impl Database {
             .unwrap_or(0);
         let rows = super::batch_rows("listing jobs", results.get(1))?;
         Ok((rows, total))
-    }
-
-    /// A waiting request's look at a job (the result only once it is complete).
-    pub async fn job_state(&self, job_id: i64) -> AppResult<Option<JobState>> {
-        let stmt = self.stmt(
-            "SELECT status, failure_code, failure_reason, CASE WHEN status = 'completed' THEN result_json END AS result_json, \
-             cancelled_by FROM granulation_jobs WHERE id = ?1",
-            &[i(job_id)],
-        )?;
-        self.first("reading a job's state", stmt).await
-    }
-
-    /// The queue consumer takes a queued job: only one delivery of one run
-    /// may. A run that another delivery started and that wrote no heartbeat
-    /// for `stall_ms` has gone away: it is booked at what it had streamed and
-    /// taken over under the next run number (so whatever it still does is
-    /// refused). `Some(run)` is the run to go on with; `None`: taken by another
-    /// delivery, finished, or run again under a newer run.
-    pub async fn start_queued(
-        &self,
-        job_id: i64,
-        run: u32,
-        now_ms: u64,
-        stall_ms: u64,
-        today: &str,
-    ) -> AppResult<Option<u32>> {
-        #[derive(Deserialize)]
-        struct Started {
-            run_count: u32,
-        }
-        let cutoff = now_ms.saturating_sub(stall_ms);
-        // Only a started run silent since the cutoff is booked (a deadline
-        // of 0 is never passed: the sweep, not the queue, ends late runs).
-        let mut statements = self.book_stopped_run(job_id, Some(run), 0, cutoff, today, false)?;
-        let take_at = statements.len();
-        statements.push(self.stmt(
-            &format!(
-                "UPDATE granulation_jobs SET run_count = run_count + CASE WHEN started_at_ms IS NULL THEN 0 ELSE 1 END, \
-                 started_at_ms = ?3, heartbeat_at_ms = ?3, progress_tokens = 0, progress_elements = 0, \
-                 progress_branches_done = 0, progress_branches_total = 0, \
-                 updated_at = {NOW} WHERE id = ?1 AND run_count = ?2 AND status = 'processing' \
-                 AND (started_at_ms IS NULL OR coalesce(heartbeat_at_ms, started_at_ms) < ?4) RETURNING run_count"
-            ),
-            &[i(job_id), u(u64::from(run)), u(now_ms), u(cutoff)],
-        )?);
-        let results = self.batch("starting a queued job", statements).await?;
-        Ok(
-            super::batch_rows::<Started>("starting a queued job", results.get(take_at))?
-                .into_iter()
-                .next()
-                .map(|s| s.run_count),
-        )
-    }
-
-    /// Progress of the running model calls (and branches of a fanned-out
-    /// outline); also the runner's heartbeat. `false` when the job is no
-    /// longer `processing` (cancelled, or ended by the sweep): the run stops.
-    pub async fn write_progress(
-        &self,
-        job_id: i64,
-        run: u32,
-        p: &ProgressWrite,
-        now_ms: u64,
-    ) -> AppResult<bool> {
-        let stmt = self.stmt(
-            &format!(
-                "UPDATE granulation_jobs SET progress_tokens = ?2, progress_elements = ?3, heartbeat_at_ms = ?4, \
-                 progress_branches_done = ?5, progress_branches_total = ?6, updated_at = {NOW} \
-                 WHERE id = ?1 AND status = 'processing' AND run_count = ?7"
-            ),
-            &[
-                i(job_id),
-                u(p.tokens),
-                u(p.elements),
-                u(now_ms),
-                u(p.branches_done),
-                u(p.branches_total),
-                u(u64::from(run)),
-            ],
-        )?;
-        Ok(self.run("writing a job's progress", stmt).await? > 0)
-    }
-
-    pub async fn set_stage(
-        &self,
-        job_id: i64,
-        run: u32,
-        stage: Stage,
-        now_ms: u64,
-    ) -> AppResult<()> {
-        let stmt = self.stmt(
-            &format!(
-                "UPDATE granulation_jobs SET stage = ?2, heartbeat_at_ms = ?3, updated_at = {NOW} \
-                 WHERE id = ?1 AND status = 'processing' AND run_count = ?4"
-            ),
-            &[i(job_id), t(stage.as_str()), u(now_ms), u(u64::from(run))],
-        )?;
-        self.run("updating a job's stage", stmt).await.map(|_| ())
     }
 }
 

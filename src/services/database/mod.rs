@@ -9,7 +9,6 @@
 
 mod alerts;
 mod attempts;
-mod cancel;
 mod claims;
 mod elements;
 mod jobs;
@@ -17,27 +16,29 @@ mod partials;
 mod runs;
 mod spend;
 mod stats;
-mod stopped;
 mod streams;
 mod templates;
 mod validation;
 
 pub use attempts::AttemptRow;
-pub use cancel::CancelledRun;
-pub use claims::{stalled, Claim, Moment, NewJob, PlannedCall};
-pub use jobs::{JobFilter, JobPayload, JobRow, JobState};
+pub use claims::outline_columns;
+pub use jobs::{JobFilter, JobPayload, JobRow};
 pub use runs::{Completion, Failure};
-pub use spend::{DaySpend, JobBound, Refused, Reservation};
+pub use spend::{DaySpend, JobBound, Refused, Reservation, SCHEMA};
 pub use stats::{
     AnalyticsDay, ClientJobs, ConsumptionTotals, DailyConsumption, JobsByStatus, ModelConsumption,
     ProviderConsumption, TemplatePerformance, TypeJobs,
 };
-pub use stopped::{run_superseded, STOPPED_RUN_NOTE};
+// The job lifecycle's types are the kit's.
+pub use bitware_kit::jobs::{
+    run_superseded, CancelledRun, Claim, JobState, Moment, NewJob, PlannedCall, STOPPED_RUN_NOTE,
+};
 pub use validation::{NewValidation, ValidationRow};
 
 use crate::types::env::{App, DB};
 use bitware_kit::d1::D1;
 use bitware_kit::error::AppResult;
+use bitware_kit::jobs::D1Jobs;
 
 // The kit's D1 handle and binds, by their short names in every file here.
 use bitware_kit::d1::bind::{flag, i, n, on, ot, t, u};
@@ -62,4 +63,13 @@ impl Database {
             db: D1::open(&app.env, DB)?,
         })
     }
+
+    /// The job store on this database: the kit's, on `granulation_jobs`.
+    pub fn jobs(&self) -> D1Jobs<'_> {
+        D1Jobs::new(&self.db, spend::SCHEMA)
+    }
 }
+
+// The lifecycle and the ledger are the kit's, on the granulator's tables.
+bitware_kit::delegate_job_store!(Database, |db| db.jobs());
+bitware_kit::delegate_spend_ledger!(Database, |db| db.ledger());

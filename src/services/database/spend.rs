@@ -5,39 +5,22 @@
 //! end a job, a review or a re-validation.
 
 use super::Database;
-use bitware_kit::error::AppResult;
-use bitware_kit::jobs::{D1Ledger, Tables};
-use worker::D1PreparedStatement;
+use bitware_kit::jobs::{D1Ledger, JobSchema};
 
 pub use bitware_kit::jobs::{DaySpend, JobBound, Refused, Reservation};
 
-/// The granulator's job table, which carries every column of the kit's `jobs`.
-pub const TABLES: Tables = Tables {
+/// The granulator's job and attempts tables (they predate the kit's and
+/// carry every column of its `jobs` and `job_attempts`).
+pub const SCHEMA: JobSchema = JobSchema {
     jobs: "granulation_jobs",
+    attempts: "resource_consumption",
+    first_stage: "generating",
+    stopped_purpose: "granulate",
 };
 
 impl Database {
     /// The spend ledger on this database.
     pub fn ledger(&self) -> D1Ledger<'_> {
-        D1Ledger::new(&self.db, TABLES)
-    }
-
-    pub(super) fn settle_statements(
-        &self,
-        r: &Reservation,
-        spent_usd: f64,
-    ) -> AppResult<Vec<D1PreparedStatement>> {
-        self.ledger().settle_statements(r, spent_usd)
-    }
-
-    pub(super) fn settle_job_statements(
-        &self,
-        job_id: i64,
-        tenant: &str,
-        spent_usd: f64,
-        today: &str,
-    ) -> AppResult<Vec<D1PreparedStatement>> {
-        self.ledger()
-            .settle_job_statements(job_id, tenant, spent_usd, today)
+        D1Ledger::new(&self.db, SCHEMA)
     }
 }

@@ -78,14 +78,17 @@ impl Database {
         let (usage, cost) = crate::services::ai_provider::totals(attempts);
         let mut statements = vec![
             self.validation_statement(job_id, client_id, v)?,
-            self.job_usage_statement(job_id, &usage, cost)?,
+            self.jobs().job_usage_statement(job_id, &usage, cost)?,
             self.stmt(&format!("UPDATE granulation_jobs SET validation_passed = ?2, updated_at = {NOW} WHERE id = ?1"), &[i(job_id), flag(v.passed)])?,
         ];
         if !attempts.is_empty() {
-            statements.push(self.attempts_statement(job_id, client_id, attempts)?);
+            statements.push(
+                self.jobs()
+                    .attempts_statement(job_id, client_id, attempts)?,
+            );
         }
         if let Some(r) = reservation {
-            statements.extend(self.settle_statements(r, cost.unwrap_or(0.0))?);
+            statements.extend(self.ledger().settle_statements(r, cost.unwrap_or(0.0))?);
         }
         self.batch("recording a validation", statements)
             .await

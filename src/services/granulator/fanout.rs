@@ -6,7 +6,7 @@
 
 use super::job::{Draft, Job};
 use super::plan::{complete, complete_typed};
-use super::ports::{JobStore, StructureStore, TemplateSource};
+use super::ports::{OutlineStore, StructureStore, TemplateSource};
 use crate::helpers::prompts;
 use crate::services::ai_provider::{
     Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
@@ -38,7 +38,7 @@ struct Costs {
     root: CallCost,
 }
 
-impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
     /// The first outline as a skeleton plus branches. `Ok(None)` when the
     /// budget cannot pay every call of the fan-out in the worst case: the
     /// caller then makes it in one call (which has its own budget check).

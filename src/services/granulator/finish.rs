@@ -2,7 +2,7 @@
 //! a failure recorded with the usage it incurred.
 
 use super::job::{Draft, Job};
-use super::ports::{JobStore, StructureStore, TemplateSource};
+use super::ports::{OutlineStore, StructureStore, TemplateSource};
 use crate::helpers::economy::efficiency;
 use crate::services::ai_provider::{totals, Attempt, Runtime};
 use crate::services::database::{run_superseded, CancelledRun, Completion, Failure, NewValidation};
@@ -41,7 +41,7 @@ struct Finished {
     ready: bool,
 }
 
-impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
     /// Store the outline in its tier, answer with the envelope, and write
     /// the job's end (elements, usage, validation, result) in one batch.
     pub async fn finish(
@@ -80,7 +80,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let stored = self
             .ports
             .jobs
-            .complete_job(&Completion {
+            .store_outline(&Completion {
                 job_id: self.job_id,
                 run: self.run,
                 client_id: self.client_id,
@@ -133,7 +133,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             let now = self.ports.now_ms();
             self.ports
                 .jobs
-                .set_stage(self.job_id, self.run, Stage::Storing, now)
+                .set_stage(self.job_id, self.run, Stage::Storing.as_str(), now)
                 .await?;
         }
         let location = self
@@ -352,7 +352,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
             attempts,
             date: &day_of(now),
         };
-        match self.ports.jobs.fail_job(&failure).await {
+        match self.ports.jobs.record_failure(&failure).await {
             Ok(true) => {}
             Ok(false) => return run_superseded(self.job_id, self.run),
             Err(e) => bitware_kit::error::worker_log(&format!(

@@ -4,7 +4,7 @@
 //! of the streaming call reaches the job row at most once a second.
 
 use super::plan::{chain_error, complete, complete_typed, review_request, uses_offline, Plan};
-use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
+use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use super::Prepared;
 use crate::helpers::prompts;
 use crate::services::ai_provider::{
@@ -39,7 +39,12 @@ const CANCEL_CHECK_MS: u64 = 1_000;
 
 /// Run a claimed job to its end; the job ends `completed` or `failed`, or,
 /// when it was cancelled meanwhile, settles as `cancelled`.
-pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+pub(super) async fn run_prepared<
+    R: Runtime,
+    J: OutlineStore,
+    S: StructureStore,
+    T: TemplateSource,
+>(
     ports: &Ports<'_, R, J, S, T>,
     job_id: i64,
     run: u32,
@@ -132,7 +137,7 @@ pub(super) async fn run_prepared<R: Runtime, J: JobStore, S: StructureStore, T: 
 
 /// Record branches that passed their checks, for the structure route and
 /// the events stream. Best effort: they are in the outline either way.
-async fn show<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+async fn show<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     job_id: i64,
     run: u32,
@@ -172,7 +177,7 @@ pub(super) struct Draft {
     pub model: String,
 }
 
-impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
+impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
     /// The job's key on a provider's prompt cache (OpenAI `prompt_cache_key`):
     /// its id, stable across its calls and runs, and no secret.
     pub(super) fn cache_key(&self) -> String {
@@ -415,7 +420,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
         let now = self.ports.now_ms();
         self.ports
             .jobs
-            .set_stage(self.job_id, self.run, stage, now)
+            .set_stage(self.job_id, self.run, stage.as_str(), now)
             .await
     }
 }

@@ -1,7 +1,7 @@
 //! Everything fixed before a job's first model call: template, counts,
 //! prompt, schema, token limits, provider chain, budget and deadline.
 
-use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
+use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::{
     Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Runtime,
@@ -93,7 +93,7 @@ pub(super) fn uses_offline(chain: &[ProviderConfig]) -> bool {
 }
 
 /// One provider-chain call with this worker's runtime, settings and prices.
-pub(super) async fn complete<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+pub(super) async fn complete<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     providers: &[ProviderConfig],
     request: &CompletionRequest,
@@ -130,7 +130,7 @@ pub(super) async fn complete<R: Runtime, J: JobStore, S: StructureStore, T: Temp
 pub(super) async fn complete_typed<
     O,
     R: Runtime,
-    J: JobStore,
+    J: OutlineStore,
     S: StructureStore,
     T: TemplateSource,
 >(

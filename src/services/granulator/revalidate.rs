@@ -242,7 +242,8 @@ pub async fn revalidate(
             Err(e) => {
                 // The attempts were paid for: recorded, and the reservation
                 // settled to them, even though the review failed.
-                db.record_attempts_settling(job_id, &job.client_id, &attempts, Some(&reservation))
+                db.jobs()
+                    .record_attempts_settling(job_id, &job.client_id, &attempts, Some(&reservation))
                     .await?;
                 let over_budget = matches!(e, ChainError::BudgetExceeded(_));
                 let error = chain_error(e);

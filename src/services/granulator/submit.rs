@@ -3,10 +3,10 @@
 //! execution id); and planning a queued job again from its stored request.
 
 use super::plan::{expected_elements, plan};
-use super::ports::{JobStore, Ports, StructureStore, TemplateSource};
+use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use super::{Prepared, Submitted, ABANDON_GRACE_MS};
 use crate::services::ai_provider::Runtime;
-use crate::services::database::{Claim, Moment, NewJob, PlannedCall};
+use crate::services::database::{outline_columns, Claim, Moment, NewJob, PlannedCall};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::{self, Payer};
 use crate::types::api::JobRequest;
@@ -20,7 +20,7 @@ use serde_json::json;
 /// The job's budget is reserved against the payer's daily spend cap before
 /// anything is claimed, so a refusal (429) writes nothing; a claimed run owns
 /// the reservation, settled when the run ends.
-pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+pub async fn submit<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     payer: &Payer,
     request: &JobRequest,
@@ -67,15 +67,17 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
     let request_params =
         serde_json::to_string(request).map_err(|e| AppError::internal(e.to_string()))?;
     let hash = progress::request_hash(request);
+    let columns = outline_columns(
+        &plan.params.topic,
+        plan.structure_type,
+        plan.params.granularity_level.get(),
+        &plan.audience,
+        plan.template.id,
+        &plan.template.template_name,
+    );
     let new_job = NewJob {
         client_id,
         execution_id: &execution_id,
-        topic: &plan.params.topic,
-        structure_type: plan.structure_type,
-        granularity: plan.params.granularity_level.get(),
-        target_audience: &plan.audience,
-        template_id: plan.template.id,
-        template_name: &plan.template.template_name,
         request_params: &request_params,
         deadline_at: plan.deadline_ms + ABANDON_GRACE_MS,
         request_hash: &hash,
@@ -87,6 +89,7 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
             model: &p.model,
             output_price: config.pricing.price(&p.model).map(|price| price.output),
         }),
+        columns: &columns,
     };
     let budget = plan.budget.limit_usd.unwrap_or(0.0);
     let claim = reserve_and_claim(ports, payer, &new_job, budget, start).await?;
@@ -127,7 +130,7 @@ pub async fn submit<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSourc
 /// job. A request whose job already completed is replayed, and one whose
 /// job is running joins it, even when the cap is reached: neither spends.
 /// Only a claimed run keeps its reservation; any other claim gives it back.
-async fn reserve_and_claim<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+async fn reserve_and_claim<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     payer: &Payer,
     new_job: &NewJob<'_>,
@@ -185,7 +188,7 @@ fn idempotency_key_reused(job_id: i64) -> AppError {
 
 /// Plan a queued job again from its stored request. The outer error is the
 /// database's; the inner one a job that cannot run (recorded as its failure).
-pub(super) async fn prepare<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource>(
+pub(super) async fn prepare<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>(
     ports: &Ports<'_, R, J, S, T>,
     job_id: i64,
     run: u32,

@@ -1,11 +1,11 @@
 //! Waiting for a job another request or the queue runs, and the errors its
 //! waiters get.
 
-use super::ports::JobStore;
 use crate::services::progress;
 use crate::services::timing::Clock;
 use crate::types::job::JobStatus;
 use bitware_kit::error::{AppError, AppResult, Kind};
+use bitware_kit::jobs::JobStore;
 use serde_json::{json, Value};
 
 /// What a waiting request saw.

@@ -5,7 +5,7 @@
 //! one batch.
 
 use super::spend::{DaySpend, JobBound, Refused, Reservation, SpendLedger};
-use super::Tables;
+use super::store::JobSchema;
 use crate::d1::bind::{i, n, oi, t, u};
 use crate::d1::{changes, D1, NOW};
 use crate::error::{AppError, AppResult};
@@ -13,15 +13,15 @@ use serde::Deserialize;
 use worker::D1PreparedStatement;
 
 /// [`SpendLedger`] on a worker's D1; the job bound reads `cost_usd` of
-/// the worker's job table (`tables.jobs`).
+/// the worker's job table (`schema.jobs`).
 pub struct D1Ledger<'a> {
     pub db: &'a D1,
-    pub tables: Tables,
+    pub schema: JobSchema,
 }
 
 impl<'a> D1Ledger<'a> {
-    pub fn new(db: &'a D1, tables: Tables) -> D1Ledger<'a> {
-        D1Ledger { db, tables }
+    pub fn new(db: &'a D1, schema: JobSchema) -> D1Ledger<'a> {
+        D1Ledger { db, schema }
     }
 
     /// Release a reservation and book what was really spent (the day of the
@@ -90,7 +90,7 @@ impl SpendLedger for D1Ledger<'_> {
         expires_at_ms: u64,
         bound: Option<&JobBound>,
     ) -> AppResult<Result<(), Refused>> {
-        let jobs = self.tables.jobs;
+        let jobs = self.schema.jobs;
         let key = [t(&r.tenant), t(&r.day)];
         // Open reservations of the job, and what it spent, in the same statement.
         let job_fits = format!(

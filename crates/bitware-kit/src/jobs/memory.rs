@@ -67,6 +67,40 @@ impl MemoryLedger {
         self.job_costs.borrow_mut().insert(job_id, cost_usd);
     }
 
+    /// Book `spent_usd` for a job whose run stopped, on the payer and day
+    /// of its reservations (else `tenant` on `today`), leaving them open
+    /// for the run that follows (D1's `book_stopped_run` without release).
+    pub fn book(&self, job_id: i64, tenant: &str, spent_usd: f64, today: &str) {
+        let reservations = self.reservations.borrow();
+        let of_job = || reservations.iter().filter(|h| h.job_id == Some(job_id));
+        let payer = of_job()
+            .map(|h| h.reservation.tenant.clone())
+            .min()
+            .unwrap_or_else(|| tenant.to_string());
+        let day = of_job()
+            .map(|h| h.reservation.day.clone())
+            .min()
+            .unwrap_or_else(|| today.to_string());
+        let mut days = self.days.borrow_mut();
+        days.entry((payer, day)).or_default().spent_usd += spent_usd.max(0.0);
+    }
+
+    /// Release a job's reservations, each from its own day, booking
+    /// nothing (a run that never reached a model, a job cancelled queued).
+    pub fn release_job(&self, job_id: i64) {
+        let mut days = self.days.borrow_mut();
+        self.reservations.borrow_mut().retain(|h| {
+            if h.job_id != Some(job_id) {
+                return true;
+            }
+            let key = (h.reservation.tenant.clone(), h.reservation.day.clone());
+            if let Some(day) = days.get_mut(&key) {
+                day.reserved_usd = (day.reserved_usd - h.reservation.amount_usd).max(0.0);
+            }
+            false
+        });
+    }
+
     /// `settle_job` without the outage check: what an ending batch does.
     pub fn settle_job_now(&self, job_id: i64, tenant: &str, spent_usd: f64, today: &str) {
         let mut reservations = self.reservations.borrow_mut();

@@ -1,5 +1,6 @@
 //! The kit's contract worker: `POST /run` runs every case of the contract
-//! suite of `bitware_kit::jobs` on its D1 implementation (the kit's tables,
+//! suites of `bitware_kit::jobs` (the spend ledger, the job store) on their
+//! D1 implementations (the kit's tables,
 //! from the kit's migrations) and answers their outcomes; `GET /` answers
 //! once it is up. The same cases run natively on the in-memory twins
 //! (`cargo test -p bitware-kit`); `tests/kit_contract.rs` compares the two.
@@ -9,7 +10,7 @@ use bitware_kit::d1::bind::{n, t};
 use bitware_kit::d1::D1;
 use bitware_kit::error::AppResult;
 use bitware_kit::jobs::contract::{self, LedgerFixture};
-use bitware_kit::jobs::{D1Ledger, Tables};
+use bitware_kit::jobs::{D1Jobs, D1Ledger, JobSchema};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
@@ -45,10 +46,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
                 Ok(db) => db,
                 Err(e) => return Response::error(e.to_string(), 503),
             };
-            let ledger = D1Ledger::new(&db, Tables::KIT);
+            let ledger = D1Ledger::new(&db, JobSchema::KIT);
+            let store = D1Jobs::new(&db, JobSchema::KIT);
             let run = uuid::Uuid::new_v4().to_string();
-            let outcomes = contract::spend_ledger(&ledger, &Jobs { db: &db }, &run).await;
-            Response::from_json(&json!({"suite": "spend_ledger", "outcomes": outcomes}))
+            let spend_ledger = contract::spend_ledger(&ledger, &Jobs { db: &db }, &run).await;
+            let job_store = contract::job_store(&store, &ledger, &run).await;
+            Response::from_json(&json!({
+                "suites": {"spend_ledger": spend_ledger, "job_store": job_store}
+            }))
         }
         _ => Response::error("not found", 404),
     }

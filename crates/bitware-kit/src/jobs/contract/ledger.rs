@@ -1,83 +1,9 @@
-//! The contract suite of the lifecycle's ports (feature `twins`): one set of
-//! cases, run natively on the in-memory twins (`cargo test -p bitware-kit`)
-//! and end to end on the D1 implementation under `wrangler dev` (the kit's
-//! contract worker, `dev/contract/`, answers `POST /run` with every case's
-//! outcome; `tests/contract_d1.rs` asks it). A twin that drifts from D1
-//! fails one side or the other.
-//!
-//! Cases return `Err` with what differed instead of panicking (they also
-//! run inside a worker); each uses tenants and jobs of its own, named from
-//! `run` (unique per run), so cases never see each other's rows.
+//! The spend ledger's cases.
 
-use super::spend::{DaySpend, JobBound, Refused, Reservation, SpendLedger};
-use crate::error::AppResult;
-
-/// What the suite needs to set up beside the ports: a job that spent a
-/// given amount (a row of the worker's job table).
-#[allow(async_fn_in_trait)]
-pub trait LedgerFixture {
-    async fn job_costing(&self, tenant: &str, cost_usd: f64) -> AppResult<i64>;
-}
-
-/// The outcome of one case.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Outcome {
-    pub case: String,
-    /// `None` when it held; else what differed.
-    pub failure: Option<String>,
-}
-
-type Check = Result<(), String>;
-
-fn expect(holds: bool, what: impl FnOnce() -> String) -> Check {
-    if holds {
-        Ok(())
-    } else {
-        Err(what())
-    }
-}
-
-fn same(a: f64, b: f64) -> bool {
-    (a - b).abs() < 1e-9
-}
-
-fn figures(d: DaySpend, reserved: f64, spent: f64, when: &str) -> Check {
-    expect(
-        same(d.reserved_usd, reserved) && same(d.spent_usd, spent),
-        || format!("{when}: the day holds {d:?}, expected reserved {reserved} and spent {spent}"),
-    )
-}
-
-fn failed<T: std::fmt::Debug>(what: &str, e: T) -> String {
-    format!("{what}: {e:?}")
-}
-
-const DAY: &str = "2026-01-02";
-const OTHER_DAY: &str = "2026-01-03";
-const TIER: &str = "standard";
-
-fn reservation(id: String, tenant: &str, day: &str, amount_usd: f64) -> Reservation {
-    Reservation {
-        id,
-        tenant: tenant.to_string(),
-        day: day.to_string(),
-        amount_usd,
-        tier: TIER,
-    }
-}
-
-/// Names and runs the cases, in order, each on its own tenant.
-macro_rules! cases {
-    ($ledger:expr, $fixture:expr, $run:expr; $($case:ident),+ $(,)?) => {{
-        let mut outcomes = Vec::new();
-        $(
-            let tenant = format!("{}-{}", $run, stringify!($case));
-            let failure = $case($ledger, $fixture, &tenant).await.err();
-            outcomes.push(Outcome { case: stringify!($case).to_string(), failure });
-        )+
-        outcomes
-    }};
-}
+use super::{
+    expect, failed, figures, reservation, same, Check, LedgerFixture, Outcome, DAY, OTHER_DAY,
+};
+use crate::jobs::spend::{JobBound, Refused, SpendLedger};
 
 /// Every case of the spend ledger's contract, on `ledger`, with jobs made
 /// by `fixture` in the same store; `run` names this run's tenants (unique
@@ -445,19 +371,4 @@ async fn settling_a_job_without_reservations_books_its_tenant_today(
         0.1,
         "today",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::jobs::memory::MemoryLedger;
-
-    #[tokio::test]
-    async fn the_in_memory_ledger_keeps_the_ledger_contract() {
-        let ledger = MemoryLedger::default();
-        let outcomes = spend_ledger(&ledger, &ledger, "twin").await;
-        let failures: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
-        assert!(failures.is_empty(), "{failures:#?}");
-        assert_eq!(outcomes.len(), 12);
-    }
 }
