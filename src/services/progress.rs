@@ -1,12 +1,12 @@
 //! Pure rules of jobs that outlive their request: the live progress counter a
 //! streaming call feeds, the percent and remaining-time estimate read from a
-//! job row, the request hash that binds an idempotency key to its request,
-//! `Prefer: respond-async`, where a job runs, and the join poll's backoff.
+//! job row (by the granulator's stages), the request hash that binds an
+//! idempotency key to its request; where a job runs, `Prefer:
+//! respond-async` and the join poll's backoff are the kit's.
 
 use crate::types::api::JobRequest;
 use crate::types::job::Stage;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 
 /// The live counter a streaming model call feeds (the kit's).
 pub use bitware_kit::ai::Progress;
@@ -74,65 +74,22 @@ pub fn estimate(
 /// Hex SHA-256 of what the request asks for. `timeout` and the async
 /// preference only say how the caller waits, so a retry may change them.
 pub fn request_hash(request: &JobRequest) -> String {
-    let canonical = json!({"params": request.params, "config": request.config});
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    bitware_kit::jobs::wait::request_hash(
+        &json!({"params": request.params, "config": request.config}),
+    )
 }
 
-/// RFC 7240: `Prefer: respond-async` (among other preferences).
-pub fn prefers_async(prefer: Option<&str>) -> bool {
-    prefer.is_some_and(|p| {
-        p.split(',')
-            .map(|t| t.split(';').next().unwrap_or("").trim())
-            .any(|t| t.eq_ignore_ascii_case("respond-async"))
-    })
-}
-
-/// Where a synchronous job runs (the job row's `run_mode`).
-pub use crate::types::job::RunMode as Placement;
-
-/// A job expected to need longer than the request's wait plus what
-/// `waitUntil` guarantees after it goes to the queue, so it cannot be cut
-/// off mid-generation in production; shorter ones run inline (no queue hop).
-pub fn placement(
-    expected_output_tokens: u32,
-    tokens_per_second: u64,
-    timeout_ms: u64,
-    wait_until_grace_ms: u64,
-) -> Placement {
-    let expected_ms = expected_output_tokens as u64 * 1_000 / tokens_per_second.max(1);
-    if expected_ms > timeout_ms + wait_until_grace_ms {
-        Placement::Queue
-    } else {
-        Placement::Inline
-    }
-}
-
-/// Pause before the `n`th look at a job being joined: 100 ms, growing by
-/// half each time, capped at 1 s.
-pub fn poll_delay_ms(n: u32) -> u64 {
-    let mut d = 100.0_f64;
-    for _ in 0..n.min(10) {
-        d *= 1.5;
-    }
-    (d as u64).min(1_000)
-}
-
-/// Links of a job for `202 Accepted` and 504 answers.
-pub fn job_links(job_id: i64) -> Value {
-    json!({
-        "jobId": job_id,
-        "statusUrl": format!("/api/jobs/{job_id}/status"),
-        "eventsUrl": format!("/api/jobs/{job_id}/events"),
-        "resultUrl": format!("/api/jobs/{job_id}"),
-    })
-}
+/// Where a synchronous job runs (the job row's `run_mode`), `Prefer:
+/// respond-async`, the join poll's backoff and a job's links: the kit's.
+pub use bitware_kit::jobs::wait::{job_links, placement, poll_delay_ms, prefers_async};
+pub use bitware_kit::jobs::RunMode as Placement;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::types::api::ExecuteRequest;
     use crate::types::request::parse_execute;
+    use serde_json::Value;
 
     /// These bodies are about the request's fields: they name the action.
     fn job(mut body: Value) -> JobRequest {
@@ -157,35 +114,6 @@ mod tests {
         assert_eq!(request_hash(&a).len(), 64);
         assert_ne!(request_hash(&a), request_hash(&c));
         assert_ne!(request_hash(&a), request_hash(&d));
-    }
-
-    #[test]
-    fn prefer_respond_async_is_found_among_preferences() {
-        assert!(prefers_async(Some("respond-async")));
-        assert!(prefers_async(Some(
-            "return=minimal, Respond-Async; wait=10"
-        )));
-        assert!(!prefers_async(Some("return=representation")));
-        assert!(!prefers_async(None));
-    }
-
-    #[test]
-    fn long_jobs_go_to_the_queue_short_ones_run_inline() {
-        // 10 000 tokens at 50 t/s = 200 s: past a 30 s wait plus 20 s of waitUntil.
-        assert_eq!(placement(10_000, 50, 30_000, 20_000), Placement::Queue);
-        assert_eq!(placement(1_000, 50, 30_000, 20_000), Placement::Inline);
-        assert_eq!(placement(2_500, 50, 30_000, 20_000), Placement::Inline);
-        assert_eq!(placement(2_501, 50, 30_000, 20_000), Placement::Queue);
-        assert_eq!(placement(10, 0, 1_000, 0), Placement::Queue);
-    }
-
-    #[test]
-    fn poll_backoff_grows_from_100_ms_to_1_s() {
-        assert_eq!(poll_delay_ms(0), 100);
-        assert_eq!(poll_delay_ms(1), 150);
-        assert!(poll_delay_ms(3) > poll_delay_ms(2));
-        assert_eq!(poll_delay_ms(7), 1_000);
-        assert_eq!(poll_delay_ms(1_000), 1_000);
     }
 
     #[test]

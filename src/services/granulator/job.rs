@@ -8,7 +8,7 @@ use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use super::Prepared;
 use crate::helpers::prompts;
 use crate::services::ai_provider::{
-    feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime,
+    feedback_prompt, Attempt, ChainError, CompletionRequest, Purpose, Runtime, RuntimeClock,
 };
 use crate::services::database::run_superseded;
 use crate::services::fanout;
@@ -21,21 +21,10 @@ use crate::types::job::{PartialBranch, Stage};
 use crate::types::outline::Outline;
 use crate::types::purpose;
 use bitware_kit::error::{AppError, AppResult};
+use bitware_kit::jobs::run::Watch;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
-
-/// At most one progress write a second while a model call streams.
-const PROGRESS_WRITE_MS: u64 = 1_000;
-const PROGRESS_POLL_MS: u64 = 250;
-/// The longest a running job goes without writing its heartbeat; the stall
-/// period (`JOB_STALL_MS`, 90 s by default) must stay well above it.
-pub(super) const HEARTBEAT_MS: u64 = 5_000;
-/// How often a run looks at its job's row when it wrote no progress (no
-/// call streaming): a cancel is seen at most this long (plus a poll and a
-/// D1 round trip) after it is recorded. While a call streams, the progress
-/// write itself tells (it changes nothing once the job is cancelled).
-const CANCEL_CHECK_MS: u64 = 1_000;
 
 /// Run a claimed job to its end; the job ends `completed` or `failed`, or,
 /// when it was cancelled meanwhile, settles as `cancelled`.
@@ -78,50 +67,30 @@ pub(super) async fn run_prepared<
     };
     let outcome = {
         let work = runner.run(&mut attempts);
-        // Progress reaches D1 at most once a second and only when it moved; the
-        // first tokens are written within a poll of arriving.
-        // It is also the run's cancel watcher: a progress write that changes
-        // nothing, or a look at the row when nothing was written for
-        // CANCEL_CHECK_MS, sets the flag the streaming call reads per chunk.
-        let writer = async {
-            let mut seen = progress.version();
-            let (mut written_at, mut looked_at) = (0u64, start);
-            loop {
-                ports.runtime.sleep(PROGRESS_POLL_MS).await;
-                // A single call's level-1 nodes closed since the last poll (issue 24).
-                let closed = streamed.borrow_mut().read(&progress);
-                show(ports, job_id, run, &closed).await;
-                let now = ports.now_ms();
-                let since = now.saturating_sub(written_at);
-                // A heartbeat even when nothing moved (a call before its first
-                // token, a backoff, a review), so a live run is never taken
-                // for a stopped one (`JOB_STALL_MS`).
-                if (progress.version() != seen && since >= PROGRESS_WRITE_MS)
-                    || since >= HEARTBEAT_MS
-                {
-                    seen = progress.version();
-                    (written_at, looked_at) = (now, now);
-                    let wrote = ports
-                        .jobs
-                        .write_progress(job_id, run, &progress.snapshot(), now)
-                        .await;
-                    // Nothing written: the job is no longer this run's. A
-                    // cancel, or a takeover (or the sweep): either way the
-                    // run stops before its next call and drops its stream.
-                    if matches!(wrote, Ok(false)) && !ports.cancelled_now().await {
-                        ports.cancel.superseded.set(true);
-                    }
-                } else if now.saturating_sub(looked_at) >= CANCEL_CHECK_MS {
-                    looked_at = now;
-                    ports.cancelled_now().await;
-                }
-            }
-        };
+        // The kit's watcher writes progress (at most once a second, only
+        // when it moved), the heartbeat, and sets the flags the streaming
+        // call reads per chunk when the job is cancelled or taken over;
+        // each poll first shows a single call's level-1 nodes closed since
+        // the last one (issue 24).
+        let clock = RuntimeClock(ports.runtime);
+        let writer = Watch {
+            clock: &clock,
+            jobs: ports.jobs,
+            cancel: &ports.cancel,
+            progress: &progress,
+            job_id,
+            run,
+            start_ms: start,
+        }
+        .watch(async || {
+            let closed = streamed.borrow_mut().read(&progress);
+            show(ports, job_id, run, &closed).await;
+        });
         futures_util::pin_mut!(work);
         futures_util::pin_mut!(writer);
         match futures_util::future::select(work, writer).await {
             futures_util::future::Either::Left((outcome, _)) => outcome,
-            futures_util::future::Either::Right(((), _)) => unreachable_writer(),
+            futures_util::future::Either::Right((never, _)) => match never {},
         }
     };
     match outcome {
@@ -146,11 +115,6 @@ async fn show<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>
     for branch in branches {
         let _ = ports.jobs.record_branch(job_id, run, branch).await;
     }
-}
-
-/// The progress writer loops forever; `select` only ever finishes with the work.
-fn unreachable_writer() -> AppResult<Value> {
-    Err(AppError::internal("the progress writer stopped"))
 }
 
 pub(super) struct Job<'a, R, J, S, T> {

@@ -13,7 +13,7 @@ use crate::services::spend::SpendLedger;
 use crate::services::storage::{self, Tier};
 use crate::services::templates;
 use crate::types::env::{App, Config, STRUCTURES};
-use crate::types::job::{JobStatus, PartialBranch};
+use crate::types::job::PartialBranch;
 use crate::types::structure::StructureType;
 use crate::types::template::Template;
 use bitware_kit::error::AppResult;
@@ -69,18 +69,8 @@ pub struct Ports<'a, R, J, S, T> {
     pub cancel: RunCancel,
 }
 
-/// The cancel of the job a run is for. `job` is set when the run starts (a
-/// submit or a re-validation has none, and checks nothing); `seen` once the
-/// run saw the job cancelled, by its watcher or before a model call;
-/// `superseded` once a progress write found the job no longer the run's
-/// (taken over, or ended by the sweep): the run stops as for a cancel, and
-/// nothing it made is stored.
-#[derive(Debug, Default)]
-pub struct RunCancel {
-    pub job: std::cell::Cell<Option<i64>>,
-    pub seen: std::cell::Cell<bool>,
-    pub superseded: std::cell::Cell<bool>,
-}
+/// The cancel of the job a run is for: the kit's (`jobs::run`).
+pub use bitware_kit::jobs::run::RunCancel;
 
 /// The pipeline as it runs on Workers.
 pub type WorkerPorts<'a> = Ports<
@@ -99,18 +89,7 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Ports<'_
     /// Whether the run's job has been cancelled: the flag once seen, else
     /// its row (one read; an unreadable row is no cancel).
     pub async fn cancelled_now(&self) -> bool {
-        if self.cancel.seen.get() {
-            return true;
-        }
-        let Some(job_id) = self.cancel.job.get() else {
-            return false;
-        };
-        if let Ok(Some(state)) = self.jobs.job_state(job_id).await {
-            if state.status == JobStatus::Cancelled {
-                self.cancel.seen.set(true);
-            }
-        }
-        self.cancel.seen.get()
+        self.cancel.cancelled_now(self.jobs).await
     }
 }
 

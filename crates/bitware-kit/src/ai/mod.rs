@@ -381,5 +381,19 @@ pub fn totals(attempts: &[Attempt]) -> (TokenUsage, Option<f64>) {
     (usage, sum_costs(attempts.iter().map(|a| a.cost_usd)))
 }
 
+/// A `Runtime`'s clock as a [`crate::timing::Clock`] (what the job
+/// lifecycle's waits and watchers take), so a run's watcher and its model
+/// calls share one clock: the platform's on Workers, a virtual one in tests.
+pub struct RuntimeClock<'a, R>(pub &'a R);
+
+impl<R: Runtime> crate::timing::Clock for RuntimeClock<'_, R> {
+    fn now_ms(&self) -> u64 {
+        self.0.now_ms()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.0.sleep(ms).await;
+    }
+}
+
 #[cfg(test)]
 mod tests;
