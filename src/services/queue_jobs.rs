@@ -12,52 +12,21 @@ use crate::services::database::Database;
 use crate::services::granulator;
 use crate::services::timing::{day_of, now_ms};
 use crate::types::env::{App, JOB_QUEUE};
-use crate::types::job::JobStatus;
-use bitware_kit::error::{worker_log, AppError, AppResult};
-use bitware_kit::jobs::{JobStore as _, Moment};
-use serde::{Deserialize, Serialize};
+use bitware_kit::error::{worker_log, AppResult};
+use bitware_kit::jobs::{queue, Moment};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobMessage {
-    pub job_id: i64,
-    pub run: u32,
-}
+/// A job's queue message and what to tell the queue: the kit's.
+pub use bitware_kit::jobs::queue::{Delivery, JobMessage};
 
 /// Send a claimed job to the consumer; if the queue refuses, the run ends
 /// `failed` (so a retry of the same id runs again) and the caller gets a 503.
 pub async fn enqueue(app: &App, db: &Database, job_id: i64, run: u32) -> AppResult<()> {
-    let sent = match app.env.queue(JOB_QUEUE) {
-        Ok(queue) => queue
-            .send(JobMessage { job_id, run })
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = sent {
-        worker_log(&format!("job {job_id}: the queue refused it: {e}"));
-        let reason = "the job queue is unavailable; send the request again";
-        db.fail_run(job_id, run, "queue_unavailable", reason)
-            .await?;
-        return Err(AppError::new(
-            bitware_kit::error::Kind::Unavailable,
-            "queue_unavailable",
-            reason,
-        ));
-    }
-    Ok(())
+    queue::enqueue(&app.env, JOB_QUEUE, db, job_id, run).await
 }
 
-/// What to tell the queue about a message.
-#[derive(Debug, PartialEq)]
-pub enum Delivery {
-    Ack,
-    Retry,
-}
-
-/// Run a queued job. `Retry` only when the job could not be started or
-/// recorded (D1 down, an injected fault): a job that ran and failed is acked,
-/// its failure is its result.
+/// Run a queued job (the kit's consumer: started once per run, a stalled
+/// run taken over, `Retry` only when the job could not be started or its
+/// end recorded).
 pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
     if let Some(marker) = fault_marker(app) {
         if let Ok(db) = Database::new(app) {
@@ -69,9 +38,8 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
             }
         }
     }
-    let db = match Database::new(app) {
-        Ok(db) => db,
-        Err(_) => return Delivery::Retry,
+    let Ok(db) = Database::new(app) else {
+        return Delivery::Retry;
     };
     let now = now_ms();
     let today = day_of(now);
@@ -80,34 +48,12 @@ pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
         stall_ms: app.config.jobs.stall_ms,
         today: &today,
     };
-    let run = match db.start_queued(message.job_id, message.run, moment).await {
-        // This run, or the next one when its runner went away.
-        Ok(Some(run)) => run,
-        // Taken by another delivery, finished, or run again under a newer run.
-        Ok(None) => return Delivery::Ack,
-        Err(_) => return Delivery::Retry,
-    };
-    match granulator::run_job(app.clone(), message.job_id, run, None)
-        .await
-        .0
-    {
-        Ok(_) => Delivery::Ack,
-        // Another run owns the job now: this message has nothing left to do.
-        Err(e) if e.code == "run_superseded" => Delivery::Ack,
-        Err(e) => {
-            // The run recorded its failure unless the database itself failed.
-            match db.job_state(message.job_id).await {
-                Ok(Some(state)) if state.status != JobStatus::Processing => Delivery::Ack,
-                _ => {
-                    worker_log(&format!(
-                        "job {}: run failed unrecorded: {e}",
-                        message.job_id
-                    ));
-                    Delivery::Retry
-                }
-            }
-        }
-    }
+    queue::consume(&db, message, moment, async |run| {
+        granulator::run_job(app.clone(), message.job_id, run, None)
+            .await
+            .0
+    })
+    .await
 }
 
 /// A message the queue gave up on: its run ends `failed` with the reason.
@@ -115,14 +61,7 @@ pub async fn dead_letter(app: &App, message: &JobMessage) -> Delivery {
     let Ok(db) = Database::new(app) else {
         return Delivery::Retry;
     };
-    let reason = "the job queue gave up on this job after its retries (its consumer kept failing); send the request again to retry";
-    match db
-        .fail_run(message.job_id, message.run, "dead_lettered", reason)
-        .await
-    {
-        Ok(_) => Delivery::Ack,
-        Err(_) => Delivery::Retry,
-    }
+    queue::dead_letter(&db, message).await
 }
 
 /// Test hook, ignored in production: queued jobs whose topic contains this

@@ -6,12 +6,12 @@ use super::plan::{expected_elements, plan};
 use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use super::{Prepared, Submitted, ABANDON_GRACE_MS};
 use crate::services::ai_provider::Runtime;
-use crate::services::database::{outline_columns, Claim, Moment, NewJob, PlannedCall};
+use crate::services::database::{outline_columns, Claim, NewJob, PlannedCall};
 use crate::services::progress::{self, Placement};
-use crate::services::spend::{self, Payer};
+use crate::services::spend::Payer;
 use crate::types::api::JobRequest;
-use bitware_kit::error::{worker_log, AppError, AppResult, Kind};
-use serde_json::json;
+use bitware_kit::error::{worker_log, AppError, AppResult};
+use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
 
 /// Check a granulation request and claim its job (idempotent per client and
 /// execution id, bound to the request's hash). `async_requested` sends it to
@@ -92,7 +92,16 @@ pub async fn submit<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateS
         columns: &columns,
     };
     let budget = plan.budget.limit_usd.unwrap_or(0.0);
-    let claim = reserve_and_claim(ports, payer, &new_job, budget, start).await?;
+    let claim = reserve_and_claim(
+        ports.jobs,
+        &ports.config.limits,
+        payer,
+        &new_job,
+        budget,
+        start,
+        ports.config.jobs.stall_ms,
+    )
+    .await?;
     let submitted = match claim {
         Claim::Run {
             job_id,
@@ -124,66 +133,6 @@ pub async fn submit<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateS
         execution_id: execution_id.clone(),
     });
     Ok((submitted, placement, prepared))
-}
-
-/// Reserve the job's budget against the payer's daily cap, then claim the
-/// job. A request whose job already completed is replayed, and one whose
-/// job is running joins it, even when the cap is reached: neither spends.
-/// Only a claimed run keeps its reservation; any other claim gives it back.
-async fn reserve_and_claim<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource>(
-    ports: &Ports<'_, R, J, S, T>,
-    payer: &Payer,
-    new_job: &NewJob<'_>,
-    budget_usd: f64,
-    start: u64,
-) -> AppResult<Claim> {
-    let db = ports.jobs;
-    let limits = &ports.config.limits;
-    let (claim, reservation) =
-        match spend::reserve(limits, db, payer, budget_usd, new_job.deadline_at, start).await {
-            Ok(reservation) => match db
-                .claim_job(
-                    new_job,
-                    Moment {
-                        ms: start,
-                        stall_ms: ports.config.jobs.stall_ms,
-                        today: &reservation.day,
-                    },
-                    &reservation,
-                )
-                .await
-            {
-                Ok(claim) => (claim, Some(reservation)),
-                Err(e) => {
-                    let _ = db.settle_spend(&reservation, 0.0).await;
-                    return Err(e);
-                }
-            },
-            Err(refused) if refused.kind == Kind::TooManyRequests => {
-                match db
-                    .existing_claim(new_job, start, ports.config.jobs.stall_ms)
-                    .await?
-                {
-                    Some(claim) => (claim, None),
-                    None => return Err(refused),
-                }
-            }
-            Err(e) => return Err(e),
-        };
-    if let (false, Some(reservation)) = (matches!(claim, Claim::Run { .. }), &reservation) {
-        // Nothing runs under this reservation: give it back.
-        db.settle_spend(reservation, 0.0).await?;
-    }
-    Ok(claim)
-}
-
-fn idempotency_key_reused(job_id: i64) -> AppError {
-    AppError::new(
-        Kind::Unprocessable,
-        "idempotency_key_reused",
-        "this X-Request-ID (or executionId) was used for a different request; use a new id for a new request",
-    )
-    .with_details(json!({"jobId": job_id}))
 }
 
 /// Plan a queued job again from its stored request. The outer error is the

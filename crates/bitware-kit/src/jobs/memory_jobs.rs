@@ -600,3 +600,6 @@ impl JobStore for MemoryJobs {
         Ok(late.len())
     }
 }
+
+// The twin pays through its ledger twin, as D1's store and ledger share a database.
+crate::delegate_spend_ledger!(MemoryJobs, |m| m.ledger);

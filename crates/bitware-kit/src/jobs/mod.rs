@@ -17,11 +17,17 @@
 //!
 //! - [`run`]: a run's watcher (progress, heartbeat, cancel and takeover
 //!   seen) and its `RunCancel`, the provider chain's `Stop` for it;
-//! - [`wait`]: where a job runs, waiting for it, and its waiters' answers.
+//! - [`wait`]: where a job runs, waiting for it, and its waiters' answers;
+//! - [`submit`]: reserve, then claim (a join or a replay gives its
+//!   reservation back); [`queue`]: the queue's consumer, dead letters and
+//!   the producer.
 //!
 //! - [`run`]: a run's watcher (progress, heartbeat, cancel and takeover
 //!   seen) and its `RunCancel`, the provider chain's `Stop` for it;
-//! - [`wait`]: where a job runs, waiting for it, and its waiters' answers.
+//! - [`wait`]: where a job runs, waiting for it, and its waiters' answers;
+//! - [`submit`]: reserve, then claim (a join or a replay gives its
+//!   reservation back); [`queue`]: the queue's consumer, dead letters and
+//!   the producer.
 //!
 //! The tables are the kit's (`crates/bitware-kit/migrations/`); a worker
 //! copies those migrations into its own, first. [`JobSchema`] names the
@@ -30,9 +36,11 @@
 //! Feature `twins`: the in-memory twins ([`memory`]) and the contract suite
 //! ([`contract`]), for a worker's tests and for the kit's contract worker.
 
+pub mod queue;
 pub mod run;
 pub mod spend;
 pub mod store;
+pub mod submit;
 pub mod wait;
 
 #[cfg(feature = "worker")]
@@ -42,7 +50,7 @@ mod store_d1;
 #[cfg(feature = "worker")]
 pub use ledger_d1::D1Ledger;
 #[cfg(feature = "worker")]
-pub use store_d1::{run_superseded, D1Jobs, STOPPED_RUN_NOTE};
+pub use store_d1::{D1Jobs, STOPPED_RUN_NOTE};
 
 #[cfg(any(test, feature = "twins"))]
 pub mod contract;
@@ -53,8 +61,8 @@ pub mod memory_jobs;
 
 pub use spend::{DaySpend, JobBound, Refused, Reservation, SpendLedger};
 pub use store::{
-    stalled, CancelledRun, Claim, Column, Completion, Failure, JobSchema, JobState, JobStatus,
-    JobStore, Moment, NewJob, OnCancel, PlannedCall, RunMode, StoredJob,
+    run_superseded, stalled, CancelledRun, Claim, Column, Completion, Failure, JobSchema, JobState,
+    JobStatus, JobStore, Moment, NewJob, OnCancel, PlannedCall, RunMode, StoredJob,
 };
 
 /// The kit's migrations, in order: what a worker's `/health` expects among

@@ -300,6 +300,21 @@ pub struct CancelledRun<'a> {
     pub date: &'a str,
 }
 
+/// The error a run gets when it tries to end a job it no longer owns (a
+/// request or the queue took it over, or the sweep ended it): nothing it
+/// made is stored; the job goes on, or ended, without it.
+pub fn run_superseded(job_id: i64, run: u32) -> crate::error::AppError {
+    crate::error::AppError::new(
+        crate::error::Kind::Conflict,
+        "run_superseded",
+        format!(
+            "run {run} of job {job_id} was taken over or ended while it ran (no heartbeat for the stall period, \
+             or past its deadline); follow statusUrl for the job's result"
+        ),
+    )
+    .with_details(serde_json::json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
+}
+
 /// The job store (the module's rules above). Used through generics only,
 /// on one thread.
 #[allow(async_fn_in_trait)]

@@ -15,7 +15,7 @@ use crate::ai::progress::ProgressWrite;
 use crate::ai::{totals, Attempt};
 use crate::d1::bind::{flag, i, n, on, ot, t, u};
 use crate::d1::{batch_rows, changes, D1, NOW};
-use crate::error::{AppError, AppResult, Kind};
+use crate::error::{AppError, AppResult};
 use crate::pricing::TokenUsage;
 use serde::Deserialize;
 use serde_json::Value;
@@ -426,21 +426,6 @@ impl<'a> D1Jobs<'a> {
             t(self.schema.first_stage),
         ]
     }
-}
-
-/// The error a run gets when it tries to end a job it no longer owns (a
-/// request or the queue took it over, or the sweep ended it): nothing it
-/// made is stored; the job goes on, or ended, without it.
-pub fn run_superseded(job_id: i64, run: u32) -> AppError {
-    AppError::new(
-        Kind::Conflict,
-        "run_superseded",
-        format!(
-            "run {run} of job {job_id} was taken over or ended while it ran (no heartbeat for the stall period, \
-             or past its deadline); follow statusUrl for the job's result"
-        ),
-    )
-    .with_details(serde_json::json!({"jobId": job_id, "statusUrl": format!("/api/jobs/{job_id}/status")}))
 }
 
 impl JobStore for D1Jobs<'_> {
