@@ -15,7 +15,8 @@
 #   ./bench.sh fanout   parallel hierarchical generation (scripts/bench_fanout.py): course, novel and
 #                       workflow at granularity 3-5 with `single` and `fanout` at the same token rate
 #                       (speedup, token and cost ratios with and without prompt caching, quality,
-#                       time to the first visible branch),
+#                       time to the first visible branch, how much the branches' titles and
+#                       content repeat each other: scripts/bench_overlap.py),
 #                       then `auto` at granularity 1-2; FANOUT_CASES=course:5,novel:5 runs only those
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -3,7 +3,9 @@
 # the granulator in `wrangler dev` with the KAM stand-in bound as
 # KEY_ACCOUNT_MANAGER. Ctrl-C stops everything it started.
 #
-# Script settings: PORT (8787), STATE_DIR (.state), DEV_VARS (.dev.vars).
+# Script settings: PORT (8787), STATE_DIR (.state), DEV_VARS (.dev.vars),
+# DEV_WATCH (1: wrangler rebuilds and reloads when src/ changes; 0: the
+# bundle runs as built and is never restarted, as tests/config.sh runs it).
 # Worker configuration: every variable of docs/operations.md's Configuration table, from
 # the environment or from .dev.vars (the environment wins); see
 # scripts/dev_vars.py. With no provider configured the offline provider
@@ -39,7 +41,7 @@ write_kam_vars "$SHARED_SECRET"
 [ -f "$DEV_VARS" ] && echo "== dev: configuration from $DEV_VARS and the environment"
 
 trap stop_started EXIT INT TERM
-start_worker pid "$PORT" "$STATE_DIR" "$env_file" "$STATE_DIR/wrangler.log"
+KIT_WATCH=${DEV_WATCH:-1} start_worker pid "$PORT" "$STATE_DIR" "$env_file" "$STATE_DIR/wrangler.log"
 echo "$pid" > "$STATE_DIR/wrangler.pgid"
 if ! wait_http "http://127.0.0.1:$PORT/" 90 "$pid"; then
   echo "dev: the worker did not start; see $STATE_DIR/wrangler.log" >&2

@@ -112,6 +112,8 @@ e2e() {
   cargo test --test alerts -- --test-threads 1 || rc=1
   # Last, alone: a panic inside the worker resets its instance (tests/panic.rs).
   cargo test --test panic || rc=1
+  # The worker ran as built: never rebuilt or restarted by wrangler's watcher (kit_run_config).
+  if grep -q 'restarting build' "$WORK/wrangler.log"; then echo "e2e: wrangler rebuilt the worker under the tests"; rc=1; fi
   [ $rc -eq 0 ] || { echo "last wrangler log lines:"; tail -n 40 "$WORK/wrangler.log"; }
   return $rc
 }

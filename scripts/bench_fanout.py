@@ -25,6 +25,13 @@ line per case:
   firstBranchRatio  firstBranchS / the single call's time (before partial results, nothing was
                     visible until the job ended: a ratio of 1 for the single call)
   firstNodeSingleS  the same for the single call (its first level-1 node, read from its stream)
+  titleOverlap      how much the branches' titles repeat each other, single and fanout: the
+                    mean Jaccard of normalised title words between nodes of the same level in
+                    different branches, every level pooled (scripts/bench_overlap.py)
+  nearDuplicateTitles  pairs of such titles at Jaccard 0.8 or more, single and fanout
+  contentOverlap    the mean Jaccard of the branches' other text as word 3-shingles, single
+                    and fanout
+  overlap           both in full: per level, mean, max, pairs, near duplicates
 FANOUT_CASES=course:5,novel:5 runs only those cases (and not the `auto` rows).
 Then granularity 1 and 2 with `auto` (the default): one model call, the
 strategy reported `single`, and its time beside an explicit `single`.
@@ -34,6 +41,7 @@ takes minutes instead of a quarter of an hour. MOCK_PROMPT_CACHING=0 turns the
 mock's prompt cache off."""
 import json, os, sys, threading, time, uuid
 import bench_http
+import bench_overlap
 
 BASE = os.environ["GRANULATOR_URL"]
 MOCK = os.environ["MOCK_URL"]
@@ -91,6 +99,14 @@ def run(structure_type, granularity, strategy, watch=False):
         raise SystemExit(f"{structure_type} g{granularity} {strategy}: HTTP {status} {reply}")
     tokens = reply["usage"]["tokens"]
     meta = reply["metadata"]
+    out = reply["output"]
+    structure = out.get("structure")
+    if structure is None:
+        # Large outlines are stored: read back through their reference.
+        status, stored = call("GET", BASE + out["structureReference"]["url"], None, WORKER)
+        if status != 200:
+            raise SystemExit(f"{structure_type} g{granularity} {strategy}: structure HTTP {status} {stored}")
+        structure = stored["structure"]
     cached = tokens.get("cached", 0)
     # Every cached prompt token billed at the input price instead (OpenAI writes cost nothing extra).
     price = PRICES.get(reply["model"], {})
@@ -100,6 +116,7 @@ def run(structure_type, granularity, strategy, watch=False):
             "quality": reply["output"]["qualityScore"], "calls": meta["attempts"],
             "strategy": meta.get("strategy"), "branches": meta.get("branches"),
             "elements": reply["output"]["summary"]["totalElements"],
+            "overlap": bench_overlap.overlap(structure, structure_type, topic),
             # Seen only as the whole outline: as late as the job itself.
             "firstS": seen.get("s", ms / 1000) if seen.get("partial") else ms / 1000}
 
@@ -132,7 +149,12 @@ try:
                "costRatioUncached": round(f["costUncached"] / s["costUncached"], 2) if s["costUncached"] else None,
                "cachedTokens": {"single": s["cached"], "fanout": f["cached"]},
                "promptCaching": PROMPT_CACHING,
-               "modelCalls": {"single": s["calls"], "fanout": f["calls"]}}
+               "modelCalls": {"single": s["calls"], "fanout": f["calls"]},
+               "titleOverlap": {"single": s["overlap"]["titles"]["mean"], "fanout": f["overlap"]["titles"]["mean"]},
+               "nearDuplicateTitles": {"single": s["overlap"]["titles"]["nearDuplicates"],
+                                       "fanout": f["overlap"]["titles"]["nearDuplicates"]},
+               "contentOverlap": {"single": s["overlap"]["content"]["mean"], "fanout": f["overlap"]["content"]["mean"]},
+               "overlap": {"single": s["overlap"], "fanout": f["overlap"]}}
         rows.append(row)
         print(json.dumps(row), flush=True)
         if g == 5:

@@ -57,7 +57,7 @@ AI_STREAM_STALL_MS=2500
 VARS
 # The environment wins over .dev.vars; anthropic is ordered but has no key.
 env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u SHARED_SECRET \
-  PORT="$port" STATE_DIR="$work/state" DEV_VARS="$work/dev.vars" BITWARE_SKIP_BUILD=1 \
+  PORT="$port" STATE_DIR="$work/state" DEV_VARS="$work/dev.vars" BITWARE_SKIP_BUILD=1 DEV_WATCH=0 \
   AI_ATTEMPT_TIMEOUT_MS=3000 AI_PROVIDER_ORDER=openai,anthropic \
   bash -c 'source scripts/lib.sh; start_bg pid "$0" ./dev.sh; echo "$pid" > "$1"' "$work/dev.out" "$work/dev.pid"
 dev_pgid=$(cat "$work/dev.pid")
@@ -117,6 +117,8 @@ line=$(grep -F "\"requestId\":\"$marker\"" "$log" | head -n 1 | sed 's/^[^{]*//'
 check "the request's log line is JSON in $log" "$(jq -r '[.event, .route, .status, .tier, .caller] | join(" ")' <<<"$line" 2>/dev/null)" "request /api/execute 200 standard client"
 check "the log line has its job id, tokens and cost" "$(jq -r '[(.jobId | type), (.tokens.input | type), .costUsd] | join(" ")' <<<"$line" 2>/dev/null)" "number number 0"
 check "no credential in the log" "$(grep -cE 'dev-client-key|dev-shared-secret' "$log")" 0
+# DEV_WATCH=0: the built bundle runs as it is; wrangler never rebuilt or restarted it.
+check "DEV_WATCH=0: no build and no rebuild on watch" "$(grep -cE 'restarting build|\[custom build\]' "$log")" 0
 
 # The port is checked before anything is built.
 start=$SECONDS

@@ -2,7 +2,8 @@
 //! answers, invalid JSON asked again, wrong shapes and truncation, 429 with
 //! `Retry-After`, 5xx then the next provider, bad keys and refusals, hangs,
 //! every provider failing, the budget, the request deadline (504, the job goes
-//! on), older Claude models.
+//! on), older Claude models, a fan-out over the provider's concurrent-request
+//! limit per key (backed off, completed, billed once).
 //! Run through `./test.sh` (against the stack it starts); each test uses its
 //! own topic marker (and, where it counts rows, its own client), so tests run
 //! in parallel.
@@ -238,6 +239,121 @@ async fn older_claude_models_use_a_forced_tool_and_declared_prices_apply() {
     assert!(approx(&r.body["output"]["costUsd"], 0.0028));
     let calls = mock_calls(&key).await;
     assert_eq!(calls[0]["step"], "valid");
+}
+
+// ---- rate limits per key at the provider -----------------------------------------
+
+#[tokio::test]
+async fn a_fan_out_over_the_provider_s_concurrent_limit_backs_off_and_completes_billed_once_with_every_429_recorded(
+) {
+    let key = unique("fan-ratelimit");
+    let tenant = unique("fan-ratelimit-tenant");
+    // Every key the worker uses may run 2 of this job's calls at once (each
+    // key its own bucket); over that the mock answers 429 with Retry-After.
+    mock_limit(json!({"match": key, "concurrent": 2})).await;
+    // Each call streams what it writes at 150 tokens/s: a slot is held for seconds.
+    let at = json!({"kind": "valid", "measured": true, "tokensPerSecond": 150, "ttftMs": 200});
+    script(&key, json!(vec![at; 16])).await;
+    let body = json!({"input": {"topic": key, "structureType": "course", "granularityLevel": 4},
+        "config": {"strategy": "fanout"}});
+    let r = execute(&Who::WorkerFor(tenant.clone()), body, None).await;
+    assert_eq!(
+        r.status, 200,
+        "the fan-out backs off, not fails: {}",
+        r.body
+    );
+    assert_eq!(r.body["metadata"]["strategy"], "fanout");
+    let branches = r.body["metadata"]["branches"].as_u64().unwrap();
+    assert!(
+        branches >= 5,
+        "more calls at once than the limit: {branches}"
+    );
+    // The limit held and it bit: never more than 2 in flight, some refused.
+    let limits = mock_limits().await;
+    let rule = limits["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"]["match"] == key.as_str())
+        .unwrap();
+    for bucket in rule["buckets"].as_array().unwrap() {
+        assert!(bucket["peakInFlight"].as_u64() <= Some(2), "{bucket}");
+    }
+    let calls = mock_calls(&key).await;
+    let refused = calls.iter().filter(|c| c["status"] == 429).count();
+    assert!(refused > 0, "the limit never bit: {calls:?}");
+    // Backed off at the same provider: every answer came from the first one.
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["provider"] == "openai" && (c["status"] == 200 || c["status"] == 429)),
+        "{calls:?}"
+    );
+    // Every call is an attempt, the 429s included, part by part in order.
+    let id = r.body["output"]["jobId"].as_i64().unwrap();
+    let detail = get(&format!("/api/jobs/{id}"), &Who::WorkerFor(tenant.clone())).await;
+    let attempts = detail.body["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), calls.len(), "{attempts:?}");
+    let parts: std::collections::BTreeSet<&str> =
+        calls.iter().map(|c| c["part"].as_str().unwrap()).collect();
+    for part in parts {
+        let at_mock: Vec<(u64, u64, u64)> = calls
+            .iter()
+            .filter(|c| c["part"] == part)
+            .map(|c| {
+                let u = &c["usage"];
+                (
+                    c["status"].as_u64().unwrap(),
+                    u["input"].as_u64().unwrap_or(0),
+                    u["output"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        let recorded: Vec<(u64, u64, u64)> = attempts
+            .iter()
+            .filter(|a| a["branch"] == part)
+            .map(|a| {
+                let t = &a["tokens"];
+                (
+                    a["httpStatus"].as_u64().unwrap(),
+                    t["input"].as_u64().unwrap(),
+                    t["output"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(recorded, at_mock, "{part}");
+    }
+    for a in attempts.iter().filter(|a| a["httpStatus"] == 429) {
+        assert_eq!(a["status"], "http_error", "{a}");
+        assert_eq!(a["costUsd"], 0.0, "a refused call costs nothing: {a}");
+    }
+    // Tokens and cost are what the mock served (gpt-4o-mini: 0.15 in, 0.60 out per 1M).
+    let served = |k: &str| -> u64 {
+        calls
+            .iter()
+            .map(|c| c["usage"][k].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(r.body["usage"]["tokens"]["input"], served("input"));
+    assert_eq!(r.body["usage"]["tokens"]["output"], served("output"));
+    let cost: f64 = calls
+        .iter()
+        .filter(|c| c["status"] == 200)
+        .map(|c| {
+            let u = &c["usage"];
+            let (i, o) = (u["input"].as_f64().unwrap(), u["output"].as_f64().unwrap());
+            ((i * 0.15 + o * 0.60) / 1e6 * 1e6).round() / 1e6
+        })
+        .sum();
+    assert!(
+        approx(&r.body["cost"], cost),
+        "{} vs {cost}",
+        r.body["cost"]
+    );
+    // Billed once: the tenant's day booked the job's cost, nothing left reserved.
+    let (spent, reserved, open) = spend_of(&tenant, id);
+    assert!((spent - cost).abs() < 1e-9, "booked {spent}, billed {cost}");
+    assert_eq!((reserved, open), (0.0, 0), "a reservation left open");
 }
 
 // ---- answers too large to read ----------------------------------------------------

@@ -45,5 +45,8 @@ check "dev_vars: the Configuration table lists variables" "$([ "$(echo "$config_
 missing=$(for n in $config_names; do grep -q "\"$n\"" scripts/dev_vars.py || echo "$n"; done | tr '\n' ' ')
 check "dev_vars: every configuration variable of docs/operations.md is passed on" "$missing" ""
 
+# The fan-out benchmark's overlap measures (issue 24 item 6) on a known outline.
+check "bench_overlap: its self-test passes" "$(python3 scripts/bench_overlap.py --self-test 2>&1)" "bench_overlap: self-test passed"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -58,6 +58,56 @@ pub async fn mock_calls(key: &str) -> Vec<Value> {
     r["calls"].as_array().cloned().unwrap_or_default()
 }
 
+/// Add a rate limit at the mock (`dev/mock-ai/src/limits.rs`): `{"apiKey"?,
+/// "match"?, "concurrent"?, "tokensPerMinute"?}`.
+pub async fn mock_limit(rule: Value) {
+    let r = http()
+        .post(format!("{}/__mock/limits", mock()))
+        .json(&rule)
+        .send()
+        .await
+        .expect("mock answers");
+    assert!(r.status().is_success());
+}
+
+/// The mock's rate limits, each with its buckets (peak in flight, admitted, refused).
+pub async fn mock_limits() -> Value {
+    http()
+        .get(format!("{}/__mock/limits", mock()))
+        .send()
+        .await
+        .expect("mock")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// One value read from the local D1 file (read-only; `D1_FILE` is set by `start_stack`).
+pub fn d1_value(sql: &str) -> String {
+    let db = std::env::var("D1_FILE").expect("D1_FILE is set by ./test.sh");
+    let out = std::process::Command::new("sqlite3")
+        .args(["-readonly", "-cmd", ".timeout 10000", &db, sql])
+        .output()
+        .expect("sqlite3 runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A tenant's booked and reserved spend today, and the reservations a job left open.
+pub fn spend_of(tenant: &str, job_id: i64) -> (f64, f64, u64) {
+    let row = d1_value(&format!(
+        "SELECT coalesce(sum(spent_usd), 0) || ' ' || coalesce(sum(reserved_usd), 0) FROM tenant_daily_spend WHERE tenant = '{tenant}';"
+    ));
+    let mut parts = row.split(' ').map(|v| v.parse::<f64>().expect("a number"));
+    let open = d1_value(&format!(
+        "SELECT count(*) FROM spend_reservations WHERE job_id = {job_id};"
+    ));
+    (
+        parts.next().unwrap_or(-1.0),
+        parts.next().unwrap_or(-1.0),
+        open.parse().expect("a count"),
+    )
+}
+
 /// 1 000 prompt + 500 completion tokens of gpt-4o-mini (the mock's default usage).
 pub const DEFAULT_CALL_COST: f64 = 0.00045;
 

@@ -61,15 +61,42 @@ write_kam_vars() {
   printf 'SHARED_SECRET=%s\n' "$1" | write_private "$KIT_DIR/dev/kam/.dev.vars"
 }
 
+# kit_run_config CONFIG: CONFIG without its `[build]` table, written beside
+# it as .wrangler.run.toml (so `main`, `[assets]` and `migrations_dir` resolve
+# as in CONFIG); prints its path. Without a custom build wrangler dev runs the
+# bundle as it is: no build at start, and no rebuild when its file watcher
+# becomes ready ("The file src changed, restarting build..."), which
+# restarted workerd under running tests (and sometimes failed them with
+# `Address already in use`). Written to a temporary file, then renamed, so
+# stacks started at the same moment never read half a file.
+kit_run_config() {
+  local config=$1 dir tmp
+  dir=$(dirname "$config")
+  tmp=$(mktemp "$dir/.wrangler.run.XXXXXX") || return 1
+  # Drop `[build]` (and `[env.X.build]`) up to the next table header.
+  awk '/^[[:space:]]*\[/ { skip = ($0 ~ /^[[:space:]]*\[(env\.[^]]+\.)?build\][[:space:]]*(#.*)?$/) } !skip' \
+    "$config" >"$tmp" && mv "$tmp" "$dir/.wrangler.run.toml" || { rm -f "$tmp"; return 1; }
+  printf '%s\n' "$dir/.wrangler.run.toml"
+}
+
 # start_worker VAR PORT STATE_DIR ENV_FILE LOG [--var K:V ...]: wrangler dev of
 # the worker in the current directory with the kit's KAM stand-in bound as
 # KEY_ACCOUNT_MANAGER; its process group id goes to VAR. The bundle is built
-# beforehand (BITWARE_SKIP_BUILD=1 tells the worker's scripts/build.sh).
+# beforehand. By default it runs as built (kit_run_config: what tests and
+# benchmarks want: a worker that never restarts under them). KIT_WATCH=1 (a
+# person's ./dev.sh) keeps wrangler.toml's `[build]`: wrangler rebuilds when
+# src/ changes, and BITWARE_SKIP_BUILD=unchanged makes that build (and the
+# one at start) a no-op while the bundle is newer than the sources.
 # KIT_INSPECTOR_PORT: the DevTools inspector's port (default: a free one).
 start_worker() {
-  local var=$1 port=$2 state=$3 env_file=$4 log=$5; shift 5
-  BITWARE_SKIP_BUILD=1 WRANGLER_LOG=$WORKER_LOG_LEVEL start_bg "$var" "$log" node_modules/.bin/wrangler dev \
-    -c wrangler.toml -c "$KIT_DIR/dev/kam/wrangler.toml" \
+  local var=$1 port=$2 state=$3 env_file=$4 log=$5 config skip=1; shift 5
+  if [ "${KIT_WATCH:-}" = "1" ]; then
+    config=wrangler.toml skip=unchanged
+  else
+    config=$(kit_run_config wrangler.toml) || return 1
+  fi
+  BITWARE_SKIP_BUILD=$skip WRANGLER_LOG=$WORKER_LOG_LEVEL start_bg "$var" "$log" node_modules/.bin/wrangler dev \
+    -c "$config" -c "$KIT_DIR/dev/kam/wrangler.toml" \
     --ip 127.0.0.1 --port "$port" --inspector-port "${KIT_INSPECTOR_PORT:-$(free_port)}" \
     --persist-to "$state" --env-file "$env_file" \
     --show-interactive-dev-session=false --test-scheduled "$@"
@@ -135,9 +162,20 @@ kit_build_tools() {
 # down from 1 MB) and the data above the first KB, so constant offsets fold
 # into loads and stores (1 226 936 -> 1 219 124 bytes, -3.3 KB gzip; issue 11).
 # -Oz takes ~30 s, so its output is reused while wasm-bindgen's is
-# unchanged. BITWARE_SKIP_BUILD=1: nothing to do (the bundle is built).
+# unchanged. BITWARE_SKIP_BUILD=1: nothing to do (the bundle is built);
+# BITWARE_SKIP_BUILD=unchanged: nothing to do unless a source (src/, the
+# manifests, build.rs, the kit's src/) is newer than the bundle (./dev.sh's
+# rebuild on change, start_worker).
 kit_build() {
-  if [ "${BITWARE_SKIP_BUILD:-}" = "1" ]; then return 0; fi
+  case "${BITWARE_SKIP_BUILD:-}" in
+    1) return 0 ;;
+    unchanged)
+      if [ -f build/index_bg.wasm ] && [ -z "$(find src Cargo.toml Cargo.lock build.rs "$KIT_DIR/src" \
+        -newer build/index_bg.wasm -print -quit 2>/dev/null)" ]; then
+        return 0
+      fi
+      ;;
+  esac
   kit_build_tools || return 1
   local cache input
   local flags=(-Oz --low-memory-unused --enable-exception-handling --enable-reference-types --enable-bulk-memory

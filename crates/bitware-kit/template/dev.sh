@@ -2,7 +2,8 @@
 # ./dev.sh: install what is missing, build, apply D1 migrations locally and run
 # the worker in `wrangler dev` with bitware-kit's KAM stand-in bound as
 # KEY_ACCOUNT_MANAGER. Ctrl-C stops everything it started.
-# Settings: PORT (8787), STATE_DIR (.state), SHARED_SECRET (dev-shared-secret).
+# Settings: PORT (8787), STATE_DIR (.state), SHARED_SECRET (dev-shared-secret),
+# DEV_WATCH (1: rebuild and reload when src/ changes; 0: run the bundle as built).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
@@ -21,7 +22,7 @@ printf 'SHARED_SECRET=%s\n' "$SHARED_SECRET" | write_private "$STATE_DIR/secrets
 write_kam_vars "$SHARED_SECRET"
 
 trap stop_started EXIT INT TERM
-start_worker pid "$PORT" "$STATE_DIR" "$STATE_DIR/secrets.env" "$STATE_DIR/wrangler.log"
+KIT_WATCH=${DEV_WATCH:-1} start_worker pid "$PORT" "$STATE_DIR" "$STATE_DIR/secrets.env" "$STATE_DIR/wrangler.log"
 wait_http "http://127.0.0.1:$PORT/" 90 "$pid" || { tail -n 30 "$STATE_DIR/wrangler.log" >&2; exit 1; }
 cat <<MSG
 

@@ -33,6 +33,13 @@
 //! `ttftMs` (global config, `--tokens-per-second`/`--ttft-ms`, or per `valid`
 //! step; 0 = instant). Streaming-only steps: `stall` (`ms`: half the answer,
 //! then silence) and `cut` (half the answer, then the connection ends).
+//!
+//! Rate limits per API key (`limits.rs`): `POST /__mock/limits` adds a
+//! concurrent-request and/or tokens-per-minute limit (for one key or every
+//! key, optionally only for prompts holding a marker); a request over it is
+//! answered 429 in its provider's format with `Retry-After` and the
+//! provider's rate-limit headers. `GET` shows each rule's buckets (peak in
+//! flight, admitted, refused), `DELETE` drops every rule.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -46,10 +53,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 mod cache;
 mod fanout;
+mod limits;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
 struct Usage {
@@ -198,6 +206,8 @@ struct Totals {
     tokens_output: u64,
     injected_errors: u64,
     injected_timeouts: u64,
+    /// Requests answered 429 by a rate limit (`/__mock/limits`).
+    rate_limited: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -228,6 +238,7 @@ struct Mock {
     totals: Mutex<Totals>,
     seed: Mutex<u64>,
     cache: Mutex<cache::PromptCache>,
+    limits: Arc<Mutex<limits::Limiter>>,
 }
 
 type Shared = Arc<Mock>;
@@ -410,7 +421,8 @@ fn anthropic_body(
     })
 }
 
-async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
+/// `api_key`: the credential the request carried (rate limits are per key).
+async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str) -> Response {
     let model = body["model"].as_str().unwrap_or("mock").to_string();
     let (system, user, schema, uses_tool) = match provider {
         Provider::OpenAi => {
@@ -452,6 +464,47 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         }
     };
     let all_text = format!("{system}\n{user}");
+    let want = want_of(&schema);
+    let branch = fanout::branch_of(&user);
+    let branch_part = fanout::branch_part(&user);
+    let part_label = |i: &u32, n: &u32| {
+        let label = format!("branch {}/{n}", i + 1);
+        match user
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Branch part: "))
+        {
+            Some(p) => format!(
+                "{label} part {}",
+                p.split(':').next().unwrap_or("").replace(" of ", "/")
+            ),
+            None => label,
+        }
+    };
+    let part = match (&want, &branch) {
+        (Want::Outline(_), _) if fanout::is_skeleton(&user) => Some("skeleton".to_string()),
+        (Want::Branch(_) | Want::Children(_), Some((i, n, _))) => Some(part_label(i, n)),
+        (Want::Root(_), _) if fanout::is_root(&user) => Some("root".to_string()),
+        _ => None,
+    };
+    // Rate limits first: a request refused by one is not a model call, and
+    // takes no scripted step.
+    let estimate = ((system.len() + user.len() + schema.to_string().len()) as u64).div_ceil(4)
+        + body["max_completion_tokens"]
+            .as_u64()
+            .or(body["max_tokens"].as_u64())
+            .unwrap_or(DEFAULT_USAGE.output);
+    let mut admission = match limits::admit(
+        &state.limits,
+        api_key,
+        &all_text,
+        estimate,
+        std::time::Instant::now(),
+    ) {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            return rate_limited(&state, provider, &model, &refusal, part, &user, &body);
+        }
+    };
     let key = {
         let scripts = state.scripts.lock().unwrap();
         scripts
@@ -526,7 +579,6 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         .ok()
         .and_then(|v| v["kind"].as_str().map(str::to_string))
         .unwrap_or_default();
-    let want = want_of(&schema);
     let stream = body["stream"] == true;
     let pace = match &step {
         Step::Valid {
@@ -540,27 +592,6 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         _ => (config.tokens_per_second, config.ttft_ms),
     };
     let mut stream_end = StreamEnd::Complete;
-    let branch = fanout::branch_of(&user);
-    let branch_part = fanout::branch_part(&user);
-    let part_label = |i: &u32, n: &u32| {
-        let label = format!("branch {}/{n}", i + 1);
-        match user
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Branch part: "))
-        {
-            Some(p) => format!(
-                "{label} part {}",
-                p.split(':').next().unwrap_or("").replace(" of ", "/")
-            ),
-            None => label,
-        }
-    };
-    let part = match (&want, &branch) {
-        (Want::Outline(_), _) if fanout::is_skeleton(&user) => Some("skeleton".to_string()),
-        (Want::Branch(_) | Want::Children(_), Some((i, n, _))) => Some(part_label(i, n)),
-        (Want::Root(_), _) if fanout::is_root(&user) => Some("root".to_string()),
-        _ => None,
-    };
     let topic = between(&user, "<topic>", "</topic>").unwrap_or("Mock topic");
     let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
         Want::Outline(t) if fanout::is_skeleton(&user) => {
@@ -624,6 +655,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             body,
         } => {
             usage = None;
+            admission.settle(0);
             state.totals.lock().unwrap().injected_errors += 1;
             let error = body.map(Value::String).unwrap_or_else(|| json!({"error": {"message": format!("mock injected {code}"), "type": "mock_error"}}));
             (
@@ -638,6 +670,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             state.totals.lock().unwrap().injected_timeouts += 1;
             tokio::time::sleep(Duration::from_millis(ms)).await;
             usage = None;
+            admission.settle(0);
             (504, json!({"error": {"message": "mock hung"}}), vec![])
         }
         other => {
@@ -750,6 +783,8 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 u.cache_write = hit.written.min(u.input - u.cached);
                 usage = Some(u);
             }
+            // The rate limit's estimate becomes what this answer bills.
+            admission.settle(u.input + u.output);
             let body = match provider {
                 Provider::OpenAi => openai_body(&model, text, refusal, finish, u),
                 Provider::Anthropic => {
@@ -813,19 +848,74 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         cache_breakpoints: cache::breakpoints(&body),
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
     });
-    if stream && status == 200 {
-        return stream_response(state, provider, reply, pace, stream_end);
-    }
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        Json(reply),
-    )
-        .into_response();
+    let limit_headers = admission
+        .standing
+        .map(|s| limits::headers(provider == Provider::Anthropic, &s, SystemTime::now()))
+        .unwrap_or_default();
+    let mut response = if stream && status == 200 {
+        stream_response(state, provider, reply, pace, stream_end, admission)
+    } else {
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(reply),
+        )
+            .into_response()
+    };
+    let headers = headers
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .chain(limit_headers);
+    insert_headers(&mut response, headers);
+    response
+}
+
+fn insert_headers(response: &mut Response, headers: impl IntoIterator<Item = (String, String)>) {
     for (name, value) in headers {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        if let (Ok(name), Ok(v)) = (
+            axum::http::HeaderName::try_from(name),
+            HeaderValue::from_str(&value),
+        ) {
             response.headers_mut().insert(name, v);
         }
     }
+}
+
+/// A request over a rate limit (`limits.rs`): recorded as a call of its
+/// part with status 429, answered in its provider's format.
+fn rate_limited(
+    state: &Shared,
+    provider: Provider,
+    model: &str,
+    refusal: &limits::Refusal,
+    part: Option<String>,
+    user: &str,
+    body: &Value,
+) -> Response {
+    {
+        let mut totals = state.totals.lock().unwrap();
+        totals.requests += 1;
+        totals.rate_limited += 1;
+    }
+    let anthropic = provider == Provider::Anthropic;
+    state.calls.lock().unwrap().push(CallRecord {
+        key: None,
+        provider: if anthropic { "anthropic" } else { "openai" },
+        model: model.to_string(),
+        kind: "rate_limited".into(),
+        step: "rate_limited".into(),
+        status: 429,
+        user: user.chars().take(20_000).collect(),
+        max_tokens: body["max_completion_tokens"]
+            .as_u64()
+            .or(body["max_tokens"].as_u64()),
+        usage: None,
+        part,
+        cache_breakpoints: cache::breakpoints(body),
+        prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
+    });
+    let (reply, headers) = limits::refusal_answer(anthropic, model, refusal, SystemTime::now());
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(reply)).into_response();
+    insert_headers(&mut response, headers);
     response
 }
 
@@ -990,6 +1080,7 @@ fn stream_response(
     reply: Value,
     pace: (f64, u64),
     end: StreamEnd,
+    admission: limits::Admission,
 ) -> Response {
     let (tps, ttft_ms) = pace;
     let output = match provider {
@@ -1010,7 +1101,10 @@ fn stream_response(
     let plan = stream_plan(provider, &reply, pieces);
     let interval = duration / plan.pieces.len().max(1) as u32;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
+    // Its rate-limit slot is held until the stream ends or the client drops it.
+    admission.expect_end(std::time::Instant::now() + Duration::from_millis(ttft_ms) + duration);
     tokio::spawn(async move {
+        let _admission = admission;
         if ttft_ms > 0 {
             tokio::time::sleep(Duration::from_millis(ttft_ms)).await;
         }
@@ -1117,7 +1211,12 @@ async fn openai(
         )
             .into_response();
     }
-    complete(state, Provider::OpenAi, body).await
+    let key = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    complete(state, Provider::OpenAi, body, key).await
 }
 
 async fn anthropic(
@@ -1132,7 +1231,11 @@ async fn anthropic(
         )
             .into_response();
     }
-    complete(state, Provider::Anthropic, body).await
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    complete(state, Provider::Anthropic, body, key).await
 }
 
 /// A keyless OpenAI-compatible server (Ollama, vLLM, llama.cpp): it refuses
@@ -1150,7 +1253,7 @@ async fn keyless_openai(
         )
             .into_response();
     }
-    complete(state, Provider::OpenAi, body).await
+    complete(state, Provider::OpenAi, body, "").await
 }
 
 #[derive(Deserialize)]
@@ -1213,6 +1316,22 @@ async fn clear_scripts(State(state): State<Shared>) -> Json<Value> {
     Json(json!({"dropped": dropped}))
 }
 
+/// Add a rate limit (`limits.rs`).
+async fn add_limit(State(state): State<Shared>, Json(rule): Json<limits::Rule>) -> Json<Value> {
+    let rules = state.limits.lock().unwrap().add(rule.clone());
+    Json(json!({"rule": rule, "rules": rules}))
+}
+
+/// Every rate limit with its buckets: peak in flight, admitted, refused.
+async fn show_limits(State(state): State<Shared>) -> Json<Value> {
+    Json(state.limits.lock().unwrap().report())
+}
+
+async fn clear_limits(State(state): State<Shared>) -> Json<Value> {
+    let dropped = state.limits.lock().unwrap().clear();
+    Json(json!({"dropped": dropped}))
+}
+
 async fn reset_totals(State(state): State<Shared>) -> Json<Value> {
     *state.totals.lock().unwrap() = Totals::default();
     Json(json!({"reset": true}))
@@ -1244,6 +1363,10 @@ async fn main() {
         .route("/__mock/script", post(script).delete(clear_scripts))
         .route("/__mock/calls", get(calls))
         .route("/__mock/config", post(config))
+        .route(
+            "/__mock/limits",
+            post(add_limit).get(show_limits).delete(clear_limits),
+        )
         .route("/__mock/totals", get(totals).delete(reset_totals))
         .route("/__mock/health", get(|| async { "ok" }))
         .with_state(state);

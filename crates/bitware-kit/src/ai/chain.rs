@@ -99,8 +99,9 @@ impl<R: Runtime> Chain<'_, R> {
             last_error: String::from("no AI provider is configured"),
         };
         let mut budget_refusals = 0;
-        for provider in self.providers {
-            match self.turn(provider, request, validate, &mut run).await {
+        for (i, provider) in self.providers.iter().enumerate() {
+            let last = i + 1 == self.providers.len();
+            match self.turn(provider, last, request, validate, &mut run).await {
                 Turn::Answered(completion) => return Ok(completion),
                 Turn::OutOfTime => {
                     return Err(ChainError::DeadlineExceeded(format!(
@@ -127,15 +128,32 @@ impl<R: Runtime> Chain<'_, R> {
     }
 
     /// One provider's attempts: retried, asked again once, or given up.
+    /// `last`: no provider comes after it (it may wait a rate limit out to
+    /// the deadline).
     async fn turn(
         &self,
         provider: &ProviderConfig,
+        last: bool,
         request: &CompletionRequest,
         validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
         run: &mut Run<'_>,
     ) -> Turn {
         let mut feedback: Option<Vec<String>> = None;
+        // Calls counted against `max_attempts`: a rate limit's 429 is not one.
         let mut calls = 0;
+        let mut rate_limited = 0;
+        // A 429 is the provider asking us to wait (its limit per key on
+        // requests at once or tokens a minute: a fan-out's parallel calls
+        // meet it by design), not a failure: it is waited out while this
+        // provider's share of the time lasts, all of it for the last
+        // provider, half of what is left for any other, so the next one
+        // still has time when a limit never lifts.
+        let started = self.runtime.now_ms();
+        let wait_until = if last {
+            run.deadline_ms
+        } else {
+            started + run.deadline_ms.saturating_sub(started) / 2
+        };
         while calls < self.settings.max_attempts {
             // No model call starts once the job's cancel is recorded.
             if let Some(stop) = self.stop {
@@ -258,6 +276,17 @@ impl<R: Runtime> Chain<'_, R> {
                         false,
                     );
                     run.last_error = format!("{}: {error}", provider.kind);
+                    if http_status == Some(429) {
+                        calls -= 1;
+                        rate_limited += 1;
+                        let pause = self.rate_limit_pause(rate_limited, retry_after_ms);
+                        if self.runtime.now_ms() + pause + self.settings.min_attempt_ms > wait_until
+                        {
+                            break; // its share of the time is used: the next provider
+                        }
+                        self.runtime.sleep(pause).await;
+                        continue;
+                    }
                     if calls >= self.settings.max_attempts {
                         break;
                     }
@@ -334,6 +363,24 @@ impl<R: Runtime> Chain<'_, R> {
                 (capped * (0.5 + 0.5 * self.runtime.random())) as u64
             }
         }
+    }
+
+    /// The wait after the `n`th 429 of a provider's turn: its `Retry-After`
+    /// (up to the cap) or the exponential step for `n`, whichever is longer,
+    /// plus up to half again at random. Never less than the provider asked;
+    /// growing while the limit holds; and calls refused together (a
+    /// fan-out's branches) come back apart, not all at the moment one slot
+    /// frees.
+    fn rate_limit_pause(&self, n: u32, retry_after_ms: Option<u64>) -> u64 {
+        let step = self
+            .settings
+            .backoff_base_ms
+            .saturating_mul(1 << (n.max(1) - 1).min(16))
+            .min(self.settings.backoff_cap_ms);
+        let floor = retry_after_ms
+            .map_or(0, |ms| ms.min(self.settings.retry_after_cap_ms))
+            .max(step);
+        floor + (floor as f64 * 0.5 * self.runtime.random()) as u64
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -3,8 +3,14 @@
 //!
 //! Policy, per provider in order:
 //! - each attempt gets `min(attempt_timeout, time left before the deadline)`;
-//! - 429 / 5xx / 529 / timeouts are retried with exponential backoff and full
+//! - 5xx / 529 / timeouts are retried with exponential backoff and full
 //!   jitter (`Retry-After` honoured up to a cap), at most `max_attempts` calls;
+//! - a 429 (a rate limit; not one that says the account has no credit) is
+//!   waited out without counting against `max_attempts`: each wait is the
+//!   longer of its `Retry-After` (up to the cap) and the exponential step, plus
+//!   up to half again at random, while the provider's share of the time lasts
+//!   (half of what is left before the deadline, all of it for the last
+//!   provider); then the next provider;
 //! - 400 / 401 / 403 / no credit / refusals go straight to the next provider;
 //! - unusable output (no JSON, invalid JSON, wrong shape, truncated) is asked
 //!   again once with the problems fed back, then the next provider;

@@ -188,13 +188,72 @@ async fn rate_limits_are_retried_honouring_retry_after() {
     ]);
     let r = run(&script, &providers(), Budget::default(), 120_000).await;
     assert!(r.result.is_ok());
-    assert_eq!(*script.slept.borrow(), vec![2000]);
+    // At least the 2 s asked, plus up to half again at random (0.5 here).
+    assert_eq!(*script.slept.borrow(), vec![2500]);
     assert_eq!(
         statuses(&r.attempts),
         vec![("openai", "http_error"), ("openai", "success")]
     );
     assert_eq!(r.attempts[0].http_status, Some(429));
     assert_eq!(r.attempts[0].cost_usd, Some(0.0));
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_past_max_attempts_with_pauses_that_grow() {
+    // Five 429s at one provider (max_attempts is 3), then its answer.
+    let mut replies: Vec<_> = (0..5).map(|_| status(429, Some("1"))).collect();
+    replies.push(ok_openai(r#"{"title": "x"}"#, "stop"));
+    let script = Script::new(replies);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    assert_eq!(r.result.unwrap().provider, ProviderKind::Openai);
+    // The longer of Retry-After (1 s) and the 500 ms step doubling to its
+    // 8 s cap, plus a quarter (jitter 0.5 of up to half again).
+    assert_eq!(*script.slept.borrow(), vec![1250, 1250, 2500, 5000, 10_000]);
+    assert_eq!(r.attempts.len(), 6);
+    assert!(r.attempts[..5]
+        .iter()
+        .all(|a| a.http_status == Some(429) && a.cost_usd == Some(0.0)));
+    assert_eq!(r.attempts[5].status, AttemptStatus::Success);
+}
+
+#[tokio::test]
+async fn a_limit_that_never_lifts_leaves_the_next_provider_half_the_time() {
+    // 429s from openai until half of the 60 s before the deadline is used, then anthropic.
+    let mut replies: Vec<_> = (0..6).map(|_| status(429, Some("1"))).collect();
+    replies.push(ok_anthropic(r#"{"title": "y"}"#));
+    let script = Script::new(replies);
+    let r = run(&script, &providers(), Budget::default(), 60_000).await;
+    assert_eq!(r.result.unwrap().provider, ProviderKind::Anthropic);
+    // Calls take 100 ms: the sixth 429 comes at 20.6 s, and its 10 s wait
+    // plus an attempt's minimum would pass 30 s.
+    assert_eq!(*script.slept.borrow(), vec![1250, 1250, 2500, 5000, 10_000]);
+    assert!(script.clock.get() <= 30_000 + 100, "{}", script.clock.get());
+    assert_eq!(
+        statuses(&r.attempts)
+            .iter()
+            .filter(|s| s.0 == "openai")
+            .count(),
+        6
+    );
+    assert_eq!(
+        script.calls.borrow()[6].url,
+        "http://127.0.0.1:1/v1/messages"
+    );
+}
+
+#[tokio::test]
+async fn a_429_that_says_the_account_has_no_credit_is_not_waited_for() {
+    let script = Script::new(vec![
+        Ok(HttpReply {
+            status: 429,
+            retry_after: Some("1".into()),
+            body: r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota"}}"#.into(),
+        }),
+        ok_anthropic(r#"{"title": "y"}"#),
+    ]);
+    let r = run(&script, &providers(), Budget::default(), 120_000).await;
+    assert_eq!(r.result.unwrap().provider, ProviderKind::Anthropic);
+    assert!(script.slept.borrow().is_empty());
 }
 
 #[tokio::test]
