@@ -54,6 +54,8 @@ pub use store_d1::{D1Jobs, STOPPED_RUN_NOTE};
 
 #[cfg(any(test, feature = "twins"))]
 pub mod contract;
+#[cfg(test)]
+mod fixtures;
 #[cfg(any(test, feature = "twins"))]
 pub mod memory;
 #[cfg(any(test, feature = "twins"))]

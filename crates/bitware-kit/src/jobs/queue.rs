@@ -107,17 +107,10 @@ pub async fn enqueue(
 mod tests {
     use super::*;
     use crate::error::AppError;
+    use crate::jobs::fixtures::{block_on, claimed};
     use crate::jobs::memory_jobs::MemoryJobs;
-    use crate::jobs::spend::Reservation;
-    use crate::jobs::store::{Claim, NewJob, RunMode};
+    use crate::jobs::store::RunMode;
     use std::cell::Cell;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     fn at(ms: u64) -> Moment<'static> {
         Moment {
@@ -128,29 +121,8 @@ mod tests {
     }
 
     fn queued(jobs: &MemoryJobs) -> JobMessage {
-        let job = NewJob {
-            client_id: "c",
-            execution_id: "e",
-            request_params: "{}",
-            deadline_at: u64::MAX / 2,
-            request_hash: "h",
-            run_mode: RunMode::Queue,
-            expected_tokens: 1,
-            expected_elements: 1,
-            planned: None,
-            columns: &[],
-        };
-        let r = Reservation {
-            id: "r".into(),
-            tenant: "c".into(),
-            day: "2026-01-01".into(),
-            amount_usd: 0.0,
-            tier: "basic",
-        };
-        match block_on(jobs.claim_job(&job, at(0), &r)).unwrap() {
-            Claim::Run { job_id, run, .. } => JobMessage { job_id, run },
-            other => panic!("{other:?}"),
-        }
+        let (job_id, run) = claimed(jobs, RunMode::Queue);
+        JobMessage { job_id, run }
     }
 
     #[test]

@@ -144,19 +144,12 @@ async fn watch<C: Clock, J: JobStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::fixtures::{block_on, claimed};
     use crate::jobs::memory_jobs::MemoryJobs;
-    use crate::jobs::spend::Reservation;
-    use crate::jobs::store::{Claim, Moment, NewJob, RunMode};
+    use crate::jobs::store::{Moment, RunMode};
     use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Poll};
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     /// A virtual clock whose sleep moves time and yields once, as a timer does.
     #[derive(Default)]
@@ -182,37 +175,6 @@ mod tests {
         async fn sleep(&self, ms: u64) {
             self.0.set(self.0.get() + ms);
             YieldOnce(false).await;
-        }
-    }
-
-    fn claimed(jobs: &MemoryJobs) -> (i64, u32) {
-        let job = NewJob {
-            client_id: "c",
-            execution_id: "e",
-            request_params: "{}",
-            deadline_at: u64::MAX / 2,
-            request_hash: "h",
-            run_mode: RunMode::Inline,
-            expected_tokens: 10,
-            expected_elements: 1,
-            planned: None,
-            columns: &[],
-        };
-        let r = Reservation {
-            id: "r".into(),
-            tenant: "c".into(),
-            day: "2026-01-01".into(),
-            amount_usd: 0.0,
-            tier: "basic",
-        };
-        let now = Moment {
-            ms: 0,
-            stall_ms: 90_000,
-            today: "2026-01-01",
-        };
-        match block_on(jobs.claim_job(&job, now, &r)).unwrap() {
-            Claim::Run { job_id, run, .. } => (job_id, run),
-            other => panic!("{other:?}"),
         }
     }
 
@@ -252,7 +214,7 @@ mod tests {
             RunCancel::default(),
             Progress::default(),
         );
-        let run = claimed(&jobs);
+        let run = claimed(&jobs, RunMode::Inline);
         beside(&clock, &jobs, &cancel, &progress, run, async {
             clock.sleep(20_000).await;
             for _ in 0..80 {
@@ -272,7 +234,7 @@ mod tests {
             RunCancel::default(),
             Progress::default(),
         );
-        let run = claimed(&jobs);
+        let run = claimed(&jobs, RunMode::Inline);
         cancel.job.set(Some(run.0));
         let at = Moment {
             ms: 0,
@@ -297,7 +259,7 @@ mod tests {
             RunCancel::default(),
             Progress::default(),
         );
-        let (job_id, _) = claimed(&jobs);
+        let (job_id, _) = claimed(&jobs, RunMode::Inline);
         cancel.job.set(Some(job_id));
         // The watcher of run 7 of a job whose run is 1: its writes change nothing.
         beside(&clock, &jobs, &cancel, &progress, (job_id, 7), async {

@@ -66,16 +66,10 @@ pub fn idempotency_key_reused(job_id: i64) -> AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::fixtures::block_on;
     use crate::jobs::memory_jobs::MemoryJobs;
     use crate::jobs::store::{JobStatus, RunMode};
     use crate::limits::Tier;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
 
     fn job(hash: &str) -> NewJob<'_> {
         NewJob {

@@ -1,7 +1,7 @@
 //! The spend ledger's cases.
 
 use super::{
-    expect, failed, figures, reservation, same, Check, LedgerFixture, Outcome, DAY, OTHER_DAY,
+    expect, failed, figures, held, reservation, same, Check, LedgerFixture, Outcome, DAY, OTHER_DAY,
 };
 use crate::jobs::spend::{JobBound, Refused, SpendLedger};
 
@@ -35,10 +35,7 @@ async fn a_reservation_within_the_cap_is_held(
     tenant: &str,
 ) -> Check {
     let r = reservation(format!("{tenant}-1"), tenant, DAY, 0.3);
-    l.reserve_spend(&r, 1.0, 10_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &r, 1.0, 10_000).await?;
     figures(
         l.day_spend(tenant, DAY)
             .await
@@ -56,10 +53,7 @@ async fn a_reservation_past_the_cap_is_refused_with_the_days_figures(
 ) -> Check {
     let first = reservation(format!("{tenant}-1"), tenant, DAY, 0.6);
     let second = reservation(format!("{tenant}-2"), tenant, DAY, 0.6);
-    l.reserve_spend(&first, 1.0, 10_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("the first was refused", d))?;
+    held(l, &first, 1.0, 10_000).await?;
     match l.reserve_spend(&second, 1.0, 10_000).await {
         Ok(Err(day)) => figures(day, 0.6, 0.0, "the refusal's figures")?,
         other => return Err(failed("the second should be refused", other)),
@@ -81,10 +75,7 @@ async fn the_cap_admits_a_reservation_that_fills_it_exactly(
 ) -> Check {
     for (k, amount) in [0.1, 0.2, 0.7].into_iter().enumerate() {
         let r = reservation(format!("{tenant}-{k}"), tenant, DAY, amount);
-        l.reserve_spend(&r, 1.0, 10_000)
-            .await
-            .map_err(|e| failed("reserve", e))?
-            .map_err(|d| failed("0.1 + 0.2 + 0.7 within a cap of 1.0 was refused", d))?;
+        held(l, &r, 1.0, 10_000).await?;
     }
     Ok(())
 }
@@ -97,10 +88,7 @@ async fn days_are_counted_apart(
     let today = reservation(format!("{tenant}-1"), tenant, DAY, 0.9);
     let tomorrow = reservation(format!("{tenant}-2"), tenant, OTHER_DAY, 0.9);
     for r in [&today, &tomorrow] {
-        l.reserve_spend(r, 1.0, 10_000)
-            .await
-            .map_err(|e| failed("reserve", e))?
-            .map_err(|d| failed("another day's reservation counted", d))?;
+        held(l, r, 1.0, 10_000).await?;
     }
     figures(
         l.day_spend(tenant, OTHER_DAY)
@@ -118,10 +106,7 @@ async fn settling_turns_a_reservation_into_spend(
     tenant: &str,
 ) -> Check {
     let r = reservation(format!("{tenant}-1"), tenant, DAY, 0.5);
-    l.reserve_spend(&r, 1.0, 10_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &r, 1.0, 10_000).await?;
     l.settle_spend(&r, 0.2)
         .await
         .map_err(|e| failed("settle", e))?;
@@ -134,10 +119,7 @@ async fn settling_turns_a_reservation_into_spend(
         "after settling",
     )?;
     let next = reservation(format!("{tenant}-2"), tenant, DAY, 0.8);
-    l.reserve_spend(&next, 1.0, 10_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("what was released should be free again", d))
+    held(l, &next, 1.0, 10_000).await
 }
 
 async fn settling_a_released_reservation_books_only_the_spend(
@@ -146,10 +128,7 @@ async fn settling_a_released_reservation_books_only_the_spend(
     tenant: &str,
 ) -> Check {
     let r = reservation(format!("{tenant}-1"), tenant, DAY, 0.5);
-    l.reserve_spend(&r, 1.0, 1_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &r, 1.0, 1_000).await?;
     l.release_expired(2_000)
         .await
         .map_err(|e| failed("sweep", e))?;
@@ -173,14 +152,8 @@ async fn the_sweep_releases_only_expired_reservations(
 ) -> Check {
     let old = reservation(format!("{tenant}-1"), tenant, DAY, 0.2);
     let live = reservation(format!("{tenant}-2"), tenant, DAY, 0.3);
-    l.reserve_spend(&old, 1.0, 1_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
-    l.reserve_spend(&live, 1.0, 5_000_000_000_000)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &old, 1.0, 1_000).await?;
+    held(l, &live, 1.0, 5_000_000_000_000).await?;
     // Other cases' expired reservations may go in the same sweep: at least ours.
     let released = l
         .release_expired(2_000)

@@ -78,6 +78,19 @@ pub(crate) const DAY: &str = "2026-01-02";
 pub(crate) const OTHER_DAY: &str = "2026-01-03";
 pub(crate) const TIER: &str = "standard";
 
+/// Reserve `r` within `cap_usd` until `expires_at_ms`; refused is a failure.
+pub(crate) async fn held(
+    l: &impl crate::jobs::spend::SpendLedger,
+    r: &Reservation,
+    cap_usd: f64,
+    expires_at_ms: u64,
+) -> Check {
+    l.reserve_spend(r, cap_usd, expires_at_ms)
+        .await
+        .map_err(|e| failed("reserve", e))?
+        .map_err(|d| failed(&format!("{} was refused", r.id), d))
+}
+
 pub(crate) fn reservation(id: String, tenant: &str, day: &str, amount_usd: f64) -> Reservation {
     Reservation {
         id,

@@ -2,7 +2,7 @@
 //! one client; times are small numbers of ms and deadlines far away, so
 //! only the sweep's own case has a job past its deadline.
 
-use super::{expect, failed, figures, reservation, same, Check, Outcome, DAY};
+use super::{expect, failed, figures, held, reservation, same, Check, Outcome, DAY};
 use crate::ai::progress::ProgressWrite;
 use crate::jobs::spend::{Reservation, SpendLedger};
 use crate::jobs::store::{
@@ -57,10 +57,7 @@ async fn reserve_and_claim(
         DAY,
         amount,
     );
-    l.reserve_spend(&r, 100.0, FAR)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &r, 100.0, FAR).await?;
     let claim = s
         .claim_job(job, at(now), &r)
         .await
@@ -307,10 +304,7 @@ async fn a_failed_job_runs_again_under_the_next_run_charged_what_it_spent(
     )?;
     figures(day(l, client).await?, 0.0, 0.1, "after failing")?;
     let r2 = reservation(format!("{client}-2"), client, DAY, 0.5);
-    l.reserve_spend(&r2, 100.0, FAR)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &r2, 100.0, FAR).await?;
     let again = s
         .claim_job(&new, at(2_000), &r2)
         .await
@@ -387,10 +381,7 @@ async fn a_stalled_run_is_taken_over_and_what_it_streamed_booked(
     // Silent past the stall period: the next request with the key takes over.
     let later = 2_000 + STALL + 1;
     let r2 = reservation(format!("{client}-2"), client, DAY, 0.5);
-    l.reserve_spend(&r2, 100.0, FAR)
-        .await
-        .map_err(|e| failed("reserve", e))?
-        .map_err(|d| failed("refused", d))?;
+    held(l, &r2, 100.0, FAR).await?;
     let taken = s
         .claim_job(&new, at(later), &r2)
         .await
