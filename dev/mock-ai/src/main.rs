@@ -147,6 +147,11 @@ enum Step {
         text: String,
         #[serde(default)]
         truncated: bool,
+        /// Streaming pace for this answer (else the global one).
+        #[serde(default, rename = "tokensPerSecond")]
+        tokens_per_second: Option<f64>,
+        #[serde(default, rename = "ttftMs")]
+        ttft_ms: Option<u64>,
     },
 }
 
@@ -218,6 +223,11 @@ struct CallRecord {
     cache_breakpoints: usize,
     /// The request's `prompt_cache_key` (OpenAI).
     prompt_cache_key: Option<String>,
+    /// When the request arrived and when its answer was all sent (a stream's
+    /// last event, or the client gone), as positions on one counter of the
+    /// mock's events: which calls overlapped, without timing anything.
+    start_seq: u64,
+    end_seq: Option<u64>,
 }
 
 #[derive(Default)]
@@ -228,11 +238,26 @@ struct Mock {
     totals: Mutex<Totals>,
     seed: Mutex<u64>,
     cache: Mutex<cache::PromptCache>,
+    events: std::sync::atomic::AtomicU64,
 }
 
 type Shared = Arc<Mock>;
 
 impl Mock {
+    /// The next position on the counter of calls' starts and ends.
+    fn event(&self) -> u64 {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Call `index`'s answer was all sent.
+    fn ended(&self, index: usize) {
+        let seq = self.event();
+        if let Some(c) = self.calls.lock().unwrap().get_mut(index) {
+            c.end_seq = Some(seq);
+        }
+    }
+
     /// xorshift: deterministic per run, no extra dependency.
     fn random(&self) -> f64 {
         let mut s = self.seed.lock().unwrap();
@@ -519,6 +544,8 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             part: None,
             cache_breakpoints: 0,
             prompt_cache_key: None,
+            start_seq: state.event(),
+            end_seq: None,
         });
         return flood(state, provider, bytes, plain);
     }
@@ -530,6 +557,11 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
     let stream = body["stream"] == true;
     let pace = match &step {
         Step::Valid {
+            tokens_per_second,
+            ttft_ms,
+            ..
+        }
+        | Step::Raw {
             tokens_per_second,
             ttft_ms,
             ..
@@ -569,12 +601,7 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                 .and_then(|c| c.first().copied())
                 .or_else(|| parse_target_shape(&user).and_then(|p| p.first().map(|x| x.1)))
                 .unwrap_or(t.spec().levels[0].min);
-            let level = &t.spec().levels[0];
-            let children = schema["properties"][level.key]["items"]["properties"]
-                .as_object()
-                .and_then(|p| p.values().find_map(|v| v["maxItems"].as_u64()))
-                .map(|c| c as u32);
-            fanout::skeleton(*t, n, children, topic)
+            fanout::skeleton(*t, n, fanout::skeleton_children(&schema), topic)
         }
         Want::Outline(t) => {
             let mut v = outline(*t, &user, counts);
@@ -714,9 +741,9 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
                     "stop",
                     Some(text.as_deref().unwrap_or("I can't help with that.")),
                 ),
-                Step::Raw { text, truncated } => {
-                    (Some(text), if truncated { "length" } else { "stop" }, None)
-                }
+                Step::Raw {
+                    text, truncated, ..
+                } => (Some(text), if truncated { "length" } else { "stop" }, None),
                 _ => (Some(value.to_string()), "stop", None),
             };
             if other_measured {
@@ -787,7 +814,9 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             (200, body, vec![])
         }
     };
-    state.calls.lock().unwrap().push(CallRecord {
+    let start_seq = state.event();
+    let mut calls = state.calls.lock().unwrap();
+    calls.push(CallRecord {
         key,
         provider: if provider == Provider::OpenAi {
             "openai"
@@ -812,10 +841,15 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         part,
         cache_breakpoints: cache::breakpoints(&body),
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
+        start_seq,
+        end_seq: None,
     });
+    let index = calls.len() - 1;
+    drop(calls);
     if stream && status == 200 {
-        return stream_response(state, provider, reply, pace, stream_end);
+        return stream_response(state, provider, reply, pace, stream_end, index);
     }
+    state.ended(index);
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         Json(reply),
@@ -990,6 +1024,7 @@ fn stream_response(
     reply: Value,
     pace: (f64, u64),
     end: StreamEnd,
+    index: usize,
 ) -> Response {
     let (tps, ttft_ms) = pace;
     let output = match provider {
@@ -1011,38 +1046,45 @@ fn stream_response(
     let interval = duration / plan.pieces.len().max(1) as u32;
     let (tx, rx) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
-        if ttft_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ttft_ms)).await;
-        }
-        for e in &plan.head {
-            if tx.send(e.clone()).await.is_err() {
-                return;
+        let sent = async {
+            if ttft_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(ttft_ms)).await;
             }
-        }
-        let half = plan.pieces.len() / 2;
-        for (i, piece) in plan.pieces.iter().enumerate() {
-            if i == half && end != StreamEnd::Complete {
-                match end {
-                    StreamEnd::Stall(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                    _ => return,
+            for e in &plan.head {
+                if tx.send(e.clone()).await.is_err() {
+                    return false;
                 }
             }
-            if tx.send(piece_event(&plan, piece)).await.is_err() {
-                return;
+            let half = plan.pieces.len() / 2;
+            for (i, piece) in plan.pieces.iter().enumerate() {
+                if i == half && end != StreamEnd::Complete {
+                    match end {
+                        StreamEnd::Stall(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                        _ => return false,
+                    }
+                }
+                if tx.send(piece_event(&plan, piece)).await.is_err() {
+                    return false;
+                }
+                if !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
+                }
             }
-            if !interval.is_zero() {
-                tokio::time::sleep(interval).await;
+            for e in &plan.tail {
+                if tx.send(e.clone()).await.is_err() {
+                    return false;
+                }
             }
+            true
         }
-        for e in &plan.tail {
-            if tx.send(e.clone()).await.is_err() {
-                return;
-            }
+        .await;
+        state.ended(index);
+        if sent {
+            let mut totals = state.totals.lock().unwrap();
+            totals.answered += 1;
+            totals.tokens_input += plan.usage.input;
+            totals.tokens_output += plan.usage.output;
         }
-        let mut totals = state.totals.lock().unwrap();
-        totals.answered += 1;
-        totals.tokens_input += plan.usage.input;
-        totals.tokens_output += plan.usage.output;
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -1309,7 +1351,7 @@ mod tests {
     fn steps_parse_from_json() {
         let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}, {"kind": "raw", "text": "{a: 1}"}, {"kind": "raw", "text": "{", "truncated": true}])).unwrap();
         assert_eq!(steps.len(), 5);
-        assert!(matches!(&steps[3], Step::Raw { text, truncated: false } if text == "{a: 1}"));
+        assert!(matches!(&steps[3], Step::Raw { text, truncated: false, .. } if text == "{a: 1}"));
         assert!(matches!(
             &steps[4],
             Step::Raw {
