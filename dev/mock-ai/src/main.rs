@@ -228,6 +228,10 @@ struct CallRecord {
     /// mock's events: which calls overlapped, without timing anything.
     start_seq: u64,
     end_seq: Option<u64>,
+    /// The same in ms since the mock started: a benchmark's timeline of
+    /// calls (`startMs`, `endMs`), never a test's assertion.
+    start_ms: u64,
+    end_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -239,6 +243,8 @@ struct Mock {
     seed: Mutex<u64>,
     cache: Mutex<cache::PromptCache>,
     events: std::sync::atomic::AtomicU64,
+    /// When the mock started (`None` until the first call reads it).
+    started: std::sync::OnceLock<std::time::Instant>,
 }
 
 type Shared = Arc<Mock>;
@@ -250,11 +256,19 @@ impl Mock {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Milliseconds since the mock's clock started.
+    fn ms(&self) -> u64 {
+        let start = self.started.get_or_init(std::time::Instant::now);
+        start.elapsed().as_millis() as u64
+    }
+
     /// Call `index`'s answer was all sent.
     fn ended(&self, index: usize) {
         let seq = self.event();
+        let ms = self.ms();
         if let Some(c) = self.calls.lock().unwrap().get_mut(index) {
             c.end_seq = Some(seq);
+            c.end_ms = Some(ms);
         }
     }
 
@@ -546,6 +560,8 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
             prompt_cache_key: None,
             start_seq: state.event(),
             end_seq: None,
+            start_ms: state.ms(),
+            end_ms: None,
         });
         return flood(state, provider, bytes, plain);
     }
@@ -843,6 +859,8 @@ async fn complete(state: Shared, provider: Provider, body: Value) -> Response {
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
         start_seq,
         end_seq: None,
+        start_ms: state.ms(),
+        end_ms: None,
     });
     let index = calls.len() - 1;
     drop(calls);
@@ -1274,6 +1292,7 @@ async fn main() {
             .and_then(|v| v.parse::<f64>().ok())
     };
     let state: Shared = Arc::new(Mock::default());
+    state.started.get_or_init(std::time::Instant::now);
     {
         let mut c = state.config.lock().unwrap();
         c.tokens_per_second = flag("--tokens-per-second").unwrap_or(0.0);
