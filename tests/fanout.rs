@@ -659,35 +659,54 @@ fn assert_usage_is_what_the_mock_served(r: &Reply, attempts: &[Value], calls: &[
     );
 }
 
+/// The most of `calls` streaming at once, from the mock's counter of starts
+/// and ends (an answer's end is when the mock has sent it all: never after
+/// the worker has read it).
+fn most_at_once(calls: &[Value]) -> usize {
+    let mut events: Vec<(u64, i64)> = calls
+        .iter()
+        .flat_map(|c| [(seq(c, "startSeq"), 1), (seq(c, "endSeq"), -1)])
+        .collect();
+    events.sort_unstable();
+    let (mut now, mut most) = (0i64, 0i64);
+    for (_, step) in events {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
 #[tokio::test]
-async fn branch_calls_begin_while_the_skeleton_still_streams_and_usage_is_what_the_mock_served() {
+async fn branch_calls_begin_while_the_skeleton_still_streams_at_most_six_at_once_and_usage_is_what_the_mock_served(
+) {
     let key = unique("fan-pipe");
+    // A granularity-5 course: 8 modules, more branches than calls in flight.
     // Every call streams what it writes, at a model's pace; the skeleton
-    // (every title, then a summary each, then the outline's title) at 50
-    // tokens/s takes about two seconds, its first summary in within one.
+    // (every title, then a summary each, then the outline's title) at 100
+    // tokens/s takes about three seconds, its first summary in after one.
     let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
-    script(&format!("{key} && Part: skeleton."), json!([at(50)])).await;
-    script(
-        &key,
-        json!([at(100), at(100), at(100), at(100), at(100), at(100)]),
-    )
-    .await;
-    let r = execute(&Who::Client, course(&key, json!({})), None).await;
+    script(&format!("{key} && Part: skeleton."), json!([at(100)])).await;
+    script(&key, Value::Array((0..9).map(|_| at(200)).collect())).await;
+    let body = json!({"input": {"topic": key, "structureType": "course", "granularityLevel": 5},
+        "config": {"strategy": "fanout"}});
+    let r = execute(&Who::Client, body, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["metadata"]["strategy"], "fanout");
+    assert_eq!(r.body["metadata"]["branches"], 8);
     assert_eq!(r.body["output"]["qualityScore"], 1.0);
-    assert_eq!(r.body["output"]["summary"]["totalElements"], 5 + 15 + 30);
     let calls = mock_calls(&key).await;
-    assert_eq!(calls.len(), 7, "{:?}", parts(&calls));
+    assert_eq!(calls.len(), 10, "{:?}", parts(&calls));
     // Branch 1's request reached the mock before the skeleton's answer was
     // all sent: it started from the skeleton's stream, not its end.
     let skeleton_end = seq(call_of(&calls, "skeleton", 0), "endSeq");
     assert!(
-        seq(call_of(&calls, "branch 1/5", 0), "startSeq") < skeleton_end,
+        seq(call_of(&calls, "branch 1/8", 0), "startSeq") < skeleton_end,
         "{calls:?}"
     );
-    // The root call, told the outline's title (written last), after it.
+    // The root call, told the outline's title (written last), after it; and
+    // never more than 6 calls at once, the skeleton's stream counted.
     assert!(seq(call_of(&calls, "root", 0), "startSeq") > skeleton_end);
+    assert!(most_at_once(&calls) <= 6, "{calls:?}");
     // The ledger as before: one successful attempt per call, each billed
     // exactly what the mock served.
     let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
@@ -696,18 +715,10 @@ async fn branch_calls_begin_while_the_skeleton_still_streams_and_usage_is_what_t
         .iter()
         .map(|a| a["branch"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        labels,
-        [
-            "skeleton",
-            "branch 1/5",
-            "branch 2/5",
-            "branch 3/5",
-            "branch 4/5",
-            "branch 5/5",
-            "root"
-        ]
-    );
+    let mut want = vec!["skeleton".to_string()];
+    want.extend((1..=8).map(|i| format!("branch {i}/8")));
+    want.push("root".into());
+    assert_eq!(labels, want);
     assert!(attempts.iter().all(|a| a["status"] == "success"));
     assert_usage_is_what_the_mock_served(&r, attempts, &calls);
 }
