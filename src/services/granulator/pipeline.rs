@@ -301,6 +301,7 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                                 self.finalize(pieces, &board, node, &mut titles, &mut finals)
                                     .await;
                             }
+                            self.progress.set_branches(board.branches_done(n), n as u64);
                         }
                         Err(e) => {
                             let why = match e {
@@ -311,7 +312,6 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                             failed = Some(e);
                         }
                     }
-                    self.progress.set_branches(board.branches_done(n), n as u64);
                 }
                 Event::Ended(mut ended) => {
                     let i = ended.index;
@@ -327,7 +327,11 @@ impl<R: Runtime, J: JobStore, S: StructureStore, T: TemplateSource> Job<'_, R, J
                         run.tried = Some(ended.tried);
                     }
                     board.outcomes[i] = Some(ended.outcome);
-                    self.progress.set_branches(board.branches_done(n), n as u64);
+                    // Counted once the skeleton has passed (a branch of an
+                    // answer not kept is dropped): `done` never goes back.
+                    if accepted.is_some() {
+                        self.progress.set_branches(board.branches_done(n), n as u64);
+                    }
                     if let Some(node) = pieces.get(i).map(|piece| piece.node) {
                         match accepted {
                             Some(_) => {
