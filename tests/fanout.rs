@@ -614,3 +614,175 @@ async fn on_the_anthropic_wire_the_shared_prefix_is_marked_written_once_then_rea
     assert!(prefix >= 1024, "{written:?}");
     assert_eq!(read.iter().filter(|n| **n == prefix).count(), 7, "{read:?}");
 }
+
+/// The mock's call for `part`, the `nth` (from 0) if it was called again.
+fn call_of<'c>(calls: &'c [Value], part: &str, nth: usize) -> &'c Value {
+    calls
+        .iter()
+        .filter(|c| c["part"] == part)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no call {nth} of {part}: {:?}", parts(calls)))
+}
+
+fn seq(call: &Value, field: &str) -> u64 {
+    call[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {field} in {call}"))
+}
+
+/// Every attempt's tokens are what the mock reported for its call (calls of
+/// one part in order), and the job's usage and cost their sums at
+/// gpt-4o-mini's prices.
+fn assert_usage_is_what_the_mock_served(r: &Reply, attempts: &[Value], calls: &[Value]) {
+    assert_eq!(attempts.len(), calls.len(), "{attempts:?}");
+    let (mut input, mut output, mut cost) = (0, 0, 0.0);
+    for (k, a) in attempts.iter().enumerate() {
+        let part = a["branch"].as_str().unwrap();
+        let nth = attempts[..k].iter().filter(|b| b["branch"] == part).count();
+        let usage = &call_of(calls, part, nth)["usage"];
+        assert_eq!(a["tokens"]["input"], usage["input"], "{part}: {a}");
+        assert_eq!(a["tokens"]["output"], usage["output"], "{part}: {a}");
+        let want =
+            usd(usage["input"].as_f64().unwrap() * 0.15e-6
+                + usage["output"].as_f64().unwrap() * 0.6e-6);
+        assert!(approx(&a["costUsd"], want), "{part}: {a} vs {want}");
+        input += usage["input"].as_u64().unwrap();
+        output += usage["output"].as_u64().unwrap();
+        cost += want;
+    }
+    assert_eq!(r.body["usage"]["tokens"]["input"], input);
+    assert_eq!(r.body["usage"]["tokens"]["output"], output);
+    assert!(
+        approx(&r.body["cost"], usd(cost)),
+        "{} vs {cost}",
+        r.body["cost"]
+    );
+}
+
+/// The most of `calls` streaming at once, from the mock's counter of starts
+/// and ends (an answer's end is when the mock has sent it all: never after
+/// the worker has read it).
+fn most_at_once(calls: &[Value]) -> usize {
+    let mut events: Vec<(u64, i64)> = calls
+        .iter()
+        .flat_map(|c| [(seq(c, "startSeq"), 1), (seq(c, "endSeq"), -1)])
+        .collect();
+    events.sort_unstable();
+    let (mut now, mut most) = (0i64, 0i64);
+    for (_, step) in events {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[tokio::test]
+async fn branch_calls_begin_while_the_skeleton_still_streams_at_most_six_at_once_and_usage_is_what_the_mock_served(
+) {
+    let key = unique("fan-pipe");
+    // A granularity-5 course: 8 modules, more branches than calls in flight.
+    // Every call streams what it writes, at a model's pace; the skeleton
+    // (every title, then a summary each, then the outline's title) at 100
+    // tokens/s takes about three seconds, its first summary in after one.
+    let at = |tps: u64| json!({"kind": "valid", "measured": true, "tokensPerSecond": tps, "ttftMs": 200});
+    script(&format!("{key} && Part: skeleton."), json!([at(100)])).await;
+    script(&key, Value::Array((0..9).map(|_| at(200)).collect())).await;
+    let body = json!({"input": {"topic": key, "structureType": "course", "granularityLevel": 5},
+        "config": {"strategy": "fanout"}});
+    let r = execute(&Who::Client, body, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["strategy"], "fanout");
+    assert_eq!(r.body["metadata"]["branches"], 8);
+    assert_eq!(r.body["output"]["qualityScore"], 1.0);
+    let calls = mock_calls(&key).await;
+    assert_eq!(calls.len(), 10, "{:?}", parts(&calls));
+    // Branch 1's request reached the mock before the skeleton's answer was
+    // all sent: it started from the skeleton's stream, not its end.
+    let skeleton_end = seq(call_of(&calls, "skeleton", 0), "endSeq");
+    assert!(
+        seq(call_of(&calls, "branch 1/8", 0), "startSeq") < skeleton_end,
+        "{calls:?}"
+    );
+    // The root call, told the outline's title (written last), after it; and
+    // never more than 6 calls at once, the skeleton's stream counted.
+    assert!(seq(call_of(&calls, "root", 0), "startSeq") > skeleton_end);
+    assert!(most_at_once(&calls) <= 6, "{calls:?}");
+    // The ledger as before: one successful attempt per call, each billed
+    // exactly what the mock served.
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let attempts = detail.body["attempts"].as_array().unwrap();
+    let labels: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["branch"].as_str().unwrap())
+        .collect();
+    let mut want = vec!["skeleton".to_string()];
+    want.extend((1..=8).map(|i| format!("branch {i}/8")));
+    want.push("root".into());
+    assert_eq!(labels, want);
+    assert!(attempts.iter().all(|a| a["status"] == "success"));
+    assert_usage_is_what_the_mock_served(&r, attempts, &calls);
+}
+
+#[tokio::test]
+async fn branches_started_from_a_skeleton_that_then_fails_its_checks_are_dropped_and_billed_and_the_skeleton_is_asked_again(
+) {
+    let key = unique("fan-pipe-bad");
+    // The first skeleton streams five distinct titles, then only four
+    // summaries: branches 1-4 start (and are answered at once) before it
+    // ends and fails its checks; the chain asks again, as it always has.
+    let titles: Vec<Value> = (1..=5)
+        .map(|i| json!({"title": format!("Early module {i}")}))
+        .collect();
+    let summaries: Vec<Value> = (1..=4)
+        .map(|i| json!({"summary": format!("what early module {i} covers")}))
+        .collect();
+    let text = json!({"modules": titles, "summaries": summaries, "title": "Early"}).to_string();
+    script(
+        &format!("{key} && Part: skeleton."),
+        json!([{"kind": "raw", "text": text, "tokensPerSecond": 100, "ttftMs": 100}]),
+    )
+    .await;
+    let r = execute(&Who::Client, course(&key, json!({})), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["output"]["qualityScore"], 1.0);
+    let modules = r.body["output"]["structure"]["modules"].as_array().unwrap();
+    assert_eq!(modules.len(), 5);
+    assert!(
+        modules
+            .iter()
+            .all(|m| !m["title"].as_str().unwrap().starts_with("Early module")),
+        "nothing of the failed skeleton is kept: {modules:?}"
+    );
+    let calls = mock_calls(&key).await;
+    let seen = parts(&calls);
+    assert_eq!(count(&seen, "skeleton"), 2, "{seen:?}");
+    for i in 1..=4 {
+        assert_eq!(count(&seen, &format!("branch {i}/5")), 2, "{seen:?}");
+    }
+    assert_eq!(count(&seen, "branch 5/5"), 1, "{seen:?}");
+    assert_eq!(count(&seen, "root"), 1, "{seen:?}");
+    let first_skeleton_end = seq(call_of(&calls, "skeleton", 0), "endSeq");
+    assert!(seq(call_of(&calls, "branch 1/5", 0), "startSeq") < first_skeleton_end);
+    assert!(call_of(&calls, "branch 1/5", 0)["user"]
+        .as_str()
+        .unwrap()
+        .contains("Early module 1"));
+    // Every call is an attempt, the dropped ones marked so and billed.
+    let detail = get(&format!("/api/jobs/{}", job_id(&r)), &Who::Client).await;
+    let attempts = detail.body["attempts"].as_array().unwrap();
+    let dropped: Vec<&str> = attempts
+        .iter()
+        .filter(|a| {
+            a["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("dropped:"))
+        })
+        .map(|a| a["branch"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dropped,
+        ["branch 1/5", "branch 2/5", "branch 3/5", "branch 4/5"],
+        "{attempts:?}"
+    );
+    assert_usage_is_what_the_mock_served(&r, attempts, &calls);
+}

@@ -20,11 +20,13 @@ mod branch;
 mod budget;
 mod pieces;
 mod skeleton;
+mod streamed;
 
 pub use branch::*;
 pub use budget::*;
 pub use pieces::*;
 pub use skeleton::*;
+pub use streamed::*;
 
 use crate::services::outline::quiz_questions;
 use crate::types::api::Strategy;
@@ -55,6 +57,8 @@ const SKELETON_NODE_TOKENS: u32 = 30;
 const CHILD_TITLE_TOKENS: u32 = 12;
 /// The extra field each skeleton node carries.
 pub const SUMMARY: &str = "summary";
+/// The skeleton's list of its nodes' summaries, written after their titles.
+pub const SUMMARIES: &str = "summaries";
 
 /// Whether a job's outline is written as a skeleton plus branches: never
 /// when there is nothing below level 1 or fewer than two level-1 nodes (no

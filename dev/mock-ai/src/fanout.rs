@@ -107,19 +107,24 @@ pub fn branch_type(schema: &Value) -> Option<StructureType> {
 }
 
 /// The title and `n` level-1 titles with summaries (and each one's level-2
-/// titles when the schema asks for them: `children` of them).
+/// titles when the schema asks for them: `children` of them), as the
+/// skeleton's schema orders them: every level-1 title first, then
+/// `summaries` in the same order, then the title (serialised, the keys sort
+/// so too), so branches can start while it streams.
 pub fn skeleton(t: StructureType, n: u32, children: Option<u32>, topic: &str) -> Value {
     let level = &t.spec().levels[0];
     let counts: Vec<u32> = std::iter::once(n).chain(children).collect();
     let v = generate_with_counts(t, &counts, topic).to_value();
-    let nodes: Vec<Value> = v[level.key]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let items = v[level.key].as_array().cloned().unwrap_or_default();
+    let titles: Vec<Value> = items
+        .iter()
+        .map(|node| json!({level.title_field: node[level.title_field]}))
+        .collect();
+    let summaries: Vec<Value> = items
         .iter()
         .map(|node| {
-            let title = node[level.title_field].clone();
-            let mut out = json!({level.title_field: title, "summary": format!("What {} covers, in one line", title.as_str().unwrap_or(""))});
+            let title = node[level.title_field].as_str().unwrap_or("");
+            let mut out = json!({"summary": format!("What {title} covers, in one line")});
             if let Some(child) = t.spec().levels.get(1).filter(|_| children.is_some()) {
                 let titles: Vec<Value> = node[child.key]
                     .as_array()
@@ -132,7 +137,16 @@ pub fn skeleton(t: StructureType, n: u32, children: Option<u32>, topic: &str) ->
             out
         })
         .collect();
-    json!({"title": v["title"], level.key: nodes})
+    json!({"title": v["title"], level.key: titles, "summaries": summaries})
+}
+
+/// How many level-2 titles a skeleton schema asks of each node (its branches
+/// are written in parts), if any.
+pub fn skeleton_children(schema: &Value) -> Option<u32> {
+    schema["properties"]["summaries"]["items"]["properties"]
+        .as_object()
+        .and_then(|p| p.values().find_map(|v| v["maxItems"].as_u64()))
+        .map(|c| c as u32)
 }
 
 /// Branch `index` of `of`: its node under `title`, with `shape` below it.

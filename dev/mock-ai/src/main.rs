@@ -155,6 +155,11 @@ enum Step {
         text: String,
         #[serde(default)]
         truncated: bool,
+        /// Streaming pace for this answer (else the global one).
+        #[serde(default, rename = "tokensPerSecond")]
+        tokens_per_second: Option<f64>,
+        #[serde(default, rename = "ttftMs")]
+        ttft_ms: Option<u64>,
     },
 }
 
@@ -228,6 +233,15 @@ struct CallRecord {
     cache_breakpoints: usize,
     /// The request's `prompt_cache_key` (OpenAI).
     prompt_cache_key: Option<String>,
+    /// When the request arrived and when its answer was all sent (a stream's
+    /// last event, or the client gone), as positions on one counter of the
+    /// mock's events: which calls overlapped, without timing anything.
+    start_seq: u64,
+    end_seq: Option<u64>,
+    /// The same in ms since the mock started: a benchmark's timeline of
+    /// calls (`startMs`, `endMs`), never a test's assertion.
+    start_ms: u64,
+    end_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -239,11 +253,36 @@ struct Mock {
     seed: Mutex<u64>,
     cache: Mutex<cache::PromptCache>,
     limits: Arc<Mutex<limits::Limiter>>,
+    events: std::sync::atomic::AtomicU64,
+    /// When the mock started (`None` until the first call reads it).
+    started: std::sync::OnceLock<std::time::Instant>,
 }
 
 type Shared = Arc<Mock>;
 
 impl Mock {
+    /// The next position on the counter of calls' starts and ends.
+    fn event(&self) -> u64 {
+        self.events
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Milliseconds since the mock's clock started.
+    fn ms(&self) -> u64 {
+        let start = self.started.get_or_init(std::time::Instant::now);
+        start.elapsed().as_millis() as u64
+    }
+
+    /// Call `index`'s answer was all sent.
+    fn ended(&self, index: usize) {
+        let seq = self.event();
+        let ms = self.ms();
+        if let Some(c) = self.calls.lock().unwrap().get_mut(index) {
+            c.end_seq = Some(seq);
+            c.end_ms = Some(ms);
+        }
+    }
+
     /// xorshift: deterministic per run, no extra dependency.
     fn random(&self) -> f64 {
         let mut s = self.seed.lock().unwrap();
@@ -572,6 +611,10 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
             part: None,
             cache_breakpoints: 0,
             prompt_cache_key: None,
+            start_seq: state.event(),
+            end_seq: None,
+            start_ms: state.ms(),
+            end_ms: None,
         });
         return flood(state, provider, bytes, plain);
     }
@@ -582,6 +625,11 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
     let stream = body["stream"] == true;
     let pace = match &step {
         Step::Valid {
+            tokens_per_second,
+            ttft_ms,
+            ..
+        }
+        | Step::Raw {
             tokens_per_second,
             ttft_ms,
             ..
@@ -600,12 +648,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                 .and_then(|c| c.first().copied())
                 .or_else(|| parse_target_shape(&user).and_then(|p| p.first().map(|x| x.1)))
                 .unwrap_or(t.spec().levels[0].min);
-            let level = &t.spec().levels[0];
-            let children = schema["properties"][level.key]["items"]["properties"]
-                .as_object()
-                .and_then(|p| p.values().find_map(|v| v["maxItems"].as_u64()))
-                .map(|c| c as u32);
-            fanout::skeleton(*t, n, children, topic)
+            fanout::skeleton(*t, n, fanout::skeleton_children(&schema), topic)
         }
         Want::Outline(t) => {
             let mut v = outline(*t, &user, counts);
@@ -747,9 +790,9 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                     "stop",
                     Some(text.as_deref().unwrap_or("I can't help with that.")),
                 ),
-                Step::Raw { text, truncated } => {
-                    (Some(text), if truncated { "length" } else { "stop" }, None)
-                }
+                Step::Raw {
+                    text, truncated, ..
+                } => (Some(text), if truncated { "length" } else { "stop" }, None),
                 _ => (Some(value.to_string()), "stop", None),
             };
             if other_measured {
@@ -822,7 +865,9 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
             (200, body, vec![])
         }
     };
-    state.calls.lock().unwrap().push(CallRecord {
+    let start_seq = state.event();
+    let mut calls = state.calls.lock().unwrap();
+    calls.push(CallRecord {
         key,
         provider: if provider == Provider::OpenAi {
             "openai"
@@ -847,14 +892,21 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
         part,
         cache_breakpoints: cache::breakpoints(&body),
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
+        start_seq,
+        end_seq: None,
+        start_ms: state.ms(),
+        end_ms: None,
     });
+    let index = calls.len() - 1;
+    drop(calls);
     let limit_headers = admission
         .standing
         .map(|s| limits::headers(provider == Provider::Anthropic, &s, SystemTime::now()))
         .unwrap_or_default();
     let mut response = if stream && status == 200 {
-        stream_response(state, provider, reply, pace, stream_end, admission)
+        stream_response(state, provider, reply, pace, stream_end, admission, index)
     } else {
+        state.ended(index);
         (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             Json(reply),
@@ -897,6 +949,8 @@ fn rate_limited(
         totals.rate_limited += 1;
     }
     let anthropic = provider == Provider::Anthropic;
+    // A refusal starts and ends at once (the timeline shows it as a point).
+    let (seq, ms) = (state.event(), state.ms());
     state.calls.lock().unwrap().push(CallRecord {
         key: None,
         provider: if anthropic { "anthropic" } else { "openai" },
@@ -912,6 +966,10 @@ fn rate_limited(
         part,
         cache_breakpoints: cache::breakpoints(body),
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
+        start_seq: seq,
+        end_seq: Some(seq),
+        start_ms: ms,
+        end_ms: Some(ms),
     });
     let (reply, headers) = limits::refusal_answer(anthropic, model, refusal, SystemTime::now());
     let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(reply)).into_response();
@@ -1081,6 +1139,7 @@ fn stream_response(
     pace: (f64, u64),
     end: StreamEnd,
     admission: limits::Admission,
+    index: usize,
 ) -> Response {
     let (tps, ttft_ms) = pace;
     let output = match provider {
@@ -1104,39 +1163,47 @@ fn stream_response(
     // Its rate-limit slot is held until the stream ends or the client drops it.
     admission.expect_end(std::time::Instant::now() + Duration::from_millis(ttft_ms) + duration);
     tokio::spawn(async move {
+        // The admission holds its concurrency slot until the stream ends.
         let _admission = admission;
-        if ttft_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(ttft_ms)).await;
-        }
-        for e in &plan.head {
-            if tx.send(e.clone()).await.is_err() {
-                return;
+        let sent = async {
+            if ttft_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(ttft_ms)).await;
             }
-        }
-        let half = plan.pieces.len() / 2;
-        for (i, piece) in plan.pieces.iter().enumerate() {
-            if i == half && end != StreamEnd::Complete {
-                match end {
-                    StreamEnd::Stall(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                    _ => return,
+            for e in &plan.head {
+                if tx.send(e.clone()).await.is_err() {
+                    return false;
                 }
             }
-            if tx.send(piece_event(&plan, piece)).await.is_err() {
-                return;
+            let half = plan.pieces.len() / 2;
+            for (i, piece) in plan.pieces.iter().enumerate() {
+                if i == half && end != StreamEnd::Complete {
+                    match end {
+                        StreamEnd::Stall(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                        _ => return false,
+                    }
+                }
+                if tx.send(piece_event(&plan, piece)).await.is_err() {
+                    return false;
+                }
+                if !interval.is_zero() {
+                    tokio::time::sleep(interval).await;
+                }
             }
-            if !interval.is_zero() {
-                tokio::time::sleep(interval).await;
+            for e in &plan.tail {
+                if tx.send(e.clone()).await.is_err() {
+                    return false;
+                }
             }
+            true
         }
-        for e in &plan.tail {
-            if tx.send(e.clone()).await.is_err() {
-                return;
-            }
+        .await;
+        state.ended(index);
+        if sent {
+            let mut totals = state.totals.lock().unwrap();
+            totals.answered += 1;
+            totals.tokens_input += plan.usage.input;
+            totals.tokens_output += plan.usage.output;
         }
-        let mut totals = state.totals.lock().unwrap();
-        totals.answered += 1;
-        totals.tokens_input += plan.usage.input;
-        totals.tokens_output += plan.usage.output;
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -1351,6 +1418,7 @@ async fn main() {
             .and_then(|v| v.parse::<f64>().ok())
     };
     let state: Shared = Arc::new(Mock::default());
+    state.started.get_or_init(std::time::Instant::now);
     {
         let mut c = state.config.lock().unwrap();
         c.tokens_per_second = flag("--tokens-per-second").unwrap_or(0.0);
@@ -1432,7 +1500,7 @@ mod tests {
     fn steps_parse_from_json() {
         let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}, {"kind": "raw", "text": "{a: 1}"}, {"kind": "raw", "text": "{", "truncated": true}])).unwrap();
         assert_eq!(steps.len(), 5);
-        assert!(matches!(&steps[3], Step::Raw { text, truncated: false } if text == "{a: 1}"));
+        assert!(matches!(&steps[3], Step::Raw { text, truncated: false, .. } if text == "{a: 1}"));
         assert!(matches!(
             &steps[4],
             Step::Raw {

@@ -2,7 +2,7 @@
 //! summaries) and the root call (every other root field), from the
 //! skeleton.
 
-use super::{parts_per_node, SUMMARY, TITLE};
+use super::{parts_per_node, SUMMARIES, SUMMARY, TITLE};
 use crate::helpers::prompts::{clean_user_text, json_schema};
 use crate::services::normalize::normalize;
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
@@ -11,34 +11,27 @@ use crate::types::structure::StructureType;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
-/// The skeleton's strict schema: the outline's title, and exactly
-/// `counts[0]` level-1 nodes of a title and a summary (and, when their
-/// branches are written in parts, exactly `counts[1]` child titles each).
+/// The skeleton's strict schema: exactly `counts[0]` level-1 titles first,
+/// then `summaries`, one per title in the same order (a one-line summary,
+/// and, when their branches are written in parts, exactly `counts[1]` child
+/// titles each), then the outline's title. Titles first: once they are all
+/// in, every branch prompt's skeleton is known, and each branch starts as
+/// soon as its own summary arrives (issue 24, ADR 0013). The properties are
+/// also in that order alphabetically, the order a provider's serialised
+/// schema has (level keys sort before `summaries`, `summaries` before `title`).
 pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
     let spec = st.spec();
     let level = &spec.levels[0];
     let n = counts.first().copied().unwrap_or(level.min);
-    let mut schema = json!({
+    let mut details = json!({
         "type": "object",
-        "properties": {
-            TITLE: {"type": "string"},
-            level.key: {
-                "type": "array", "minItems": n, "maxItems": n,
-                "items": {
-                    "type": "object",
-                    "properties": {level.title_field: {"type": "string"}, SUMMARY: {"type": "string"}},
-                    "required": [level.title_field, SUMMARY],
-                    "additionalProperties": false
-                }
-            }
-        },
-        "required": [TITLE, level.key],
+        "properties": {SUMMARY: {"type": "string"}},
+        "required": [SUMMARY],
         "additionalProperties": false
     });
     if parts_per_node(counts) > 1 {
         let child = &spec.levels[1];
-        let items = &mut schema["properties"][level.key]["items"];
-        items["properties"][child.key] = json!({
+        details["properties"][child.key] = json!({
             "type": "array", "minItems": counts[1], "maxItems": counts[1],
             "items": {
                 "type": "object",
@@ -47,9 +40,26 @@ pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
                 "additionalProperties": false
             }
         });
-        items["required"] = json!([level.title_field, SUMMARY, child.key]);
+        details["required"] = json!([SUMMARY, child.key]);
     }
-    schema
+    json!({
+        "type": "object",
+        "properties": {
+            TITLE: {"type": "string"},
+            level.key: {
+                "type": "array", "minItems": n, "maxItems": n,
+                "items": {
+                    "type": "object",
+                    "properties": {level.title_field: {"type": "string"}},
+                    "required": [level.title_field],
+                    "additionalProperties": false
+                }
+            },
+            SUMMARIES: {"type": "array", "minItems": n, "maxItems": n, "items": details}
+        },
+        "required": [level.key, SUMMARIES, TITLE],
+        "additionalProperties": false
+    })
 }
 
 /// The root call's strict schema: every root field but the title.
@@ -66,22 +76,23 @@ pub fn root_schema(st: StructureType, rules: &StructureRules) -> Value {
     schema
 }
 
-/// The job's own prompt, told to write the skeleton only.
+/// The job's own prompt, told to write the skeleton only, titles first.
 pub fn skeleton_prompt(st: StructureType, job_prompt: &str, counts: &[u32]) -> String {
     let spec = st.spec();
     let level = &spec.levels[0];
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
     let children = match parts_per_node(counts) > 1 {
         true => format!(
-            ", and the {} of its exactly {} {} (titles only, distinct across the whole outline)",
+            " and the {} of its exactly {} {} (titles only, distinct across the whole outline)",
             spec.levels[1].title_field, counts[1], spec.levels[1].key
         ),
         false => String::new(),
     };
     format!(
-        "{job_prompt}\n\nThis call writes the skeleton only: the {kind}'s {TITLE}, and exactly {n} {key}, \
-         each with its {title}, a one-line {SUMMARY} (at most 20 words) of what it covers{children}. The other fields, and \
-         their {below}, are written afterwards, by other calls, from this skeleton: make the {key} distinct, cover the \
+        "{job_prompt}\n\nThis call writes the skeleton only, in this order: first exactly {n} {key}, each only its \
+         {title}; then `{SUMMARIES}`: for each of the {key}, in the same order, a one-line {SUMMARY} (at most 20 words) \
+         of what it covers{children}; then the {kind}'s {TITLE}. The other fields, and their {below}, are written by \
+         other calls that start from this skeleton while it is still being written: make the {key} distinct, cover the \
          topic between them without overlap, and order them as a reader should meet them.\nPart: skeleton.",
         kind = st.as_str().replace('_', " "),
         n = counts.first().copied().unwrap_or(0),
@@ -111,6 +122,18 @@ pub fn check_skeleton(
 ) -> Result<Value, Vec<String>> {
     let spec = st.spec();
     let level = &spec.levels[0];
+    let want = counts.first().copied().unwrap_or(0) as usize;
+    let mut problems = Vec::new();
+    let raw = &match with_summaries(st, raw) {
+        Ok(merged) => merged,
+        Err(found) => {
+            problems.push(format!(
+                "`{SUMMARIES}` must have exactly {want} items, one per item of `{}`, it has {found}",
+                level.key
+            ));
+            raw.clone()
+        }
+    };
     let normalized = normalize(st, raw)?;
     let summaries: Vec<String> = raw
         .get(level.key)
@@ -127,8 +150,6 @@ pub fn check_skeleton(
         .iter()
         .map(|i| i.title().trim().to_string())
         .collect();
-    let want = counts.first().copied().unwrap_or(0) as usize;
-    let mut problems = Vec::new();
     if titles.len() != want {
         problems.push(format!(
             "`{}` must have exactly {want} items, it has {}",
@@ -197,6 +218,41 @@ pub fn check_skeleton(
     Ok(out)
 }
 
+/// A skeleton as its schema asks for it (the level-1 titles, then
+/// `summaries` in the same order) read as one list of nodes, each with its
+/// summary and child titles, as the checks and [`skeleton_of`] read it (an
+/// answer with the summaries inside its nodes is read as it is). `Err` with
+/// how many summaries there are when they are not one per node.
+pub(super) fn with_summaries(st: StructureType, raw: &Value) -> Result<Value, usize> {
+    let level = &st.spec().levels[0];
+    let mut out = raw.clone();
+    // The document itself, or the one object it wraps (`{"course": {…}}`).
+    let holder = match out.as_object_mut() {
+        Some(o) if o.contains_key(SUMMARIES) => Some(o),
+        Some(o) if o.len() == 1 => o.values_mut().next().and_then(Value::as_object_mut),
+        _ => None,
+    };
+    let Some(holder) = holder.filter(|o| o.contains_key(SUMMARIES)) else {
+        return Ok(out);
+    };
+    let details = holder.remove(SUMMARIES).unwrap_or(Value::Null);
+    let details = details.as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let Some(items) = holder.get_mut(level.key).and_then(Value::as_array_mut) else {
+        return Ok(out);
+    };
+    if details.len() != items.len() {
+        return Err(details.len());
+    }
+    for (item, detail) in items.iter_mut().zip(details) {
+        if let (Some(item), Some(detail)) = (item.as_object_mut(), detail.as_object()) {
+            for (k, v) in detail {
+                item.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// What the root call is told: the job's shared context (as a branch is;
 /// the job's whole prompt is about the levels below, which this call does
 /// not write, and would cost its tokens again), then its task.
@@ -216,9 +272,10 @@ pub fn root_prompt(
         .filter(|n| *n != TITLE)
         .collect();
     format!(
-        "{shared}Write only the {kind}'s {fields}, true to this skeleton (the other calls write its {key}).\n\
-         Part: root.",
+        "{shared}The {kind}'s {TITLE}: \"{title}\". Write only the {kind}'s {fields}, true to this skeleton (the other \
+         calls write its {key}).\nPart: root.",
         shared = shared_context(st, topic, audience, skeleton, calls),
+        title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
         kind = st.as_str().replace('_', " "),
         fields = fields.join(", "),
         key = level.key,
@@ -228,9 +285,11 @@ pub fn root_prompt(
 /// What every branch, part and root call of one fanned-out job is told
 /// first, byte for byte the same: the kind, the topic and audience (user
 /// text, cleaned and wrapped as data), how many calls write it, and the
-/// skeleton's titles. What is specific to a call (its position, its node's
-/// summary and shape, a repair's problems) comes after it, so providers can
-/// serve this prefix from their prompt cache.
+/// skeleton's level-1 titles. What is specific to a call (its position, its
+/// node's summary and shape, a repair's problems) comes after it, so
+/// providers can serve this prefix from their prompt cache. Not the
+/// outline's own title: the skeleton writes it last, and branches start
+/// before it ends (ADR 0013).
 pub fn shared_context(
     st: StructureType,
     topic: &str,
@@ -240,11 +299,11 @@ pub fn shared_context(
 ) -> String {
     format!(
         "A {kind} outline on <topic>{topic}</topic> for <audience>{audience}</audience> is written by {calls} calls \
-         at once from this fixed skeleton:\n{title}\n{list}\n\n",
+         at once from this fixed skeleton of its {key}:\n{list}\n\n",
         kind = st.as_str().replace('_', " "),
         topic = clean_user_text(topic, MAX_TOPIC_CHARS),
         audience = clean_user_text(audience, MAX_AUDIENCE_CHARS),
-        title = skeleton.root.get(TITLE).and_then(Value::as_str).unwrap_or(""),
+        key = st.spec().levels[0].key,
         list = numbered(skeleton),
     )
 }

@@ -169,8 +169,12 @@ fn the_skeleton_asks_for_the_title_and_exactly_the_level_1_titles_with_summaries
         (modules["minItems"].as_u64(), modules["maxItems"].as_u64()),
         (Some(8), Some(8))
     );
-    assert_eq!(modules["items"]["required"], json!(["title", "summary"]));
-    assert_eq!(schema["required"], json!(["title", "modules"]));
+    assert_eq!(modules["items"]["required"], json!(["title"]));
+    // Every title first, then a summary for each: a branch starts once its own is in.
+    let summaries = &schema["properties"]["summaries"];
+    assert_eq!(summaries["maxItems"], 8);
+    assert_eq!(summaries["items"]["required"], json!(["summary"]));
+    assert_eq!(schema["required"], json!(["modules", "summaries", "title"]));
     let prompt = skeleton_prompt(st, "JOB PROMPT", &[8, 4, 3]);
     assert!(prompt.starts_with("JOB PROMPT"));
     assert!(prompt.contains("exactly 8 modules") && prompt.contains("lessons and activities"));
@@ -408,7 +412,7 @@ fn fewer_than_3_level_1_nodes_are_written_in_parts_that_keep_6_calls_busy() {
     // The skeleton then lists every chapter title, distinct across the outline.
     let st = StructureType::Novel;
     let schema = skeleton_schema(st, &[3, 7, 4]);
-    let chapters = &schema["properties"]["acts"]["items"]["properties"]["chapters"];
+    let chapters = &schema["properties"]["summaries"]["items"]["properties"]["chapters"];
     assert_eq!(
         (chapters["minItems"].as_u64(), chapters["maxItems"].as_u64()),
         (Some(7), Some(7))

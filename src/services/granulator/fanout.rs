@@ -1,41 +1,66 @@
-//! A fanned-out outline (issue 13): the skeleton call, then one call per
-//! level-1 branch and one for the other root fields, at most `MAX_IN_FLIGHT`
-//! at once, each through the provider chain (its retries, re-asks and
-//! fallback are its own) with its own share of the budget, then the merge. The rules live in
-//! `services::fanout`; this is their run.
+//! A fanned-out outline (issue 13): the skeleton call, one call per
+//! level-1 branch (each started as soon as the skeleton's stream has
+//! delivered its node: `pipeline.rs`) and one for the other root fields, at
+//! most `MAX_IN_FLIGHT` at once, each through the provider chain (its
+//! retries, re-asks and fallback are its own) with its own share of the
+//! budget, then the merge. The rules live in `services::fanout`; this is
+//! their run.
 
 use super::job::{Draft, Job};
-use super::plan::{complete, complete_typed};
 use super::ports::{OutlineStore, StructureStore, TemplateSource};
 use crate::helpers::prompts;
 use crate::services::ai_provider::{
-    Attempt, Budget, ChainError, Completion, CompletionRequest, Runtime,
+    Attempt, ChainError, Completion, CompletionRequest, Progress, Runtime,
 };
 use crate::services::fanout::{self, max_tokens_for, CallCost, Piece, PieceAnswer, Skeleton};
 use crate::services::partial;
 use crate::types::outline::Node;
 use crate::types::pricing::round_usd;
 use crate::types::purpose;
-use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
+use std::rc::Rc;
 
 /// A fan-out call's checked answer: a piece of the outline, or the root fields.
-enum Part {
+pub(super) enum Part {
     Piece(PieceAnswer),
     Root(Value),
 }
 
-fn label(attempts: &mut [Attempt], label: &str) {
+/// A call's checked answer and the completion it came in.
+pub(super) type Outcome = Result<(Part, Completion), ChainError>;
+
+pub(super) fn label(attempts: &mut [Attempt], label: &str) {
     for a in attempts {
         a.branch = Some(label.to_string());
     }
 }
 
+/// `branch 3/8` (`branch 2/3 part 1/2`) for call `i`, `root` past the pieces.
+pub(super) fn part_label(pieces: &[Piece], i: usize) -> String {
+    match pieces.get(i) {
+        Some(piece) => piece.label(),
+        None => "root".to_string(),
+    }
+}
+
 /// The worst case of every call of a fan-out, in the order they are queued.
-struct Costs {
+pub(super) struct Costs {
     skeleton: CallCost,
     pieces: Vec<CallCost>,
     root: CallCost,
+}
+
+/// What the calls of one fan-out are made from: the system prompt, the
+/// skeleton's request and the counter its text streams into, every call's
+/// worst case and budget share (the skeleton's first, the root call's last),
+/// and the pieces of the branches.
+pub(super) struct Calls<'c> {
+    pub system: &'c str,
+    pub skeleton: &'c CompletionRequest,
+    pub watch: &'c Rc<Progress>,
+    pub costs: &'c Costs,
+    pub shares: &'c [Option<f64>],
+    pub pieces: &'c [Piece],
 }
 
 impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, R, J, S, T> {
@@ -65,21 +90,42 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
             return Ok(None);
         }
         self.progress.set_branches(0, pieces.len() as u64);
-        let skeleton_done = self
-            .skeleton(&skeleton_request, shares[0], attempts)
-            .await?;
-        let skeleton = fanout::skeleton_of(st, &skeleton_done.value);
-        // What is left is split again over the branches and the root call.
-        let mut rest = costs.pieces.clone();
-        rest.push(costs.root);
-        let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &rest);
-        let requests = self.part_requests(&system, &skeleton, &pieces, &costs);
-        let (nodes, root) = self
-            .parts(&requests, &shares, &skeleton, &pieces, attempts)
-            .await?;
+        // The skeleton's text is kept as it streams: branches start from it.
+        let watch = self.progress.child();
+        watch.keep_text(true);
+        let skeleton_request = CompletionRequest {
+            progress: Some(watch.clone()),
+            ..skeleton_request
+        };
+        let calls = Calls {
+            system: &system,
+            skeleton: &skeleton_request,
+            watch: &watch,
+            costs: &costs,
+            shares: &shares,
+            pieces: &pieces,
+        };
+        let done = self.pipeline(&calls).await;
+        // Every call's attempts: the skeleton's, then each branch's and the root call's.
+        attempts.extend(done.attempts);
+        self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + done.spent);
+        let (skeleton, skeleton_done) = done.skeleton?;
+        let mut root = Value::Null;
+        for (i, outcome) in done.outcomes.into_iter().enumerate() {
+            let part = part_label(&pieces, i);
+            match outcome {
+                Some(Ok((Part::Piece(_), _))) => {}
+                Some(Ok((Part::Root(fields), _))) => root = fields,
+                Some(Err(ChainError::ProvidersFailed(m))) => {
+                    return Err(ChainError::ProvidersFailed(format!("{part}: {m}")))
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Err(ChainError::ProvidersFailed(format!("{part} did not run"))),
+            }
+        }
         // Titles were made distinct as the branches became final: the merge
         // renames nothing a client was already shown.
-        let structure = fanout::merge(st, &skeleton, &root, nodes);
+        let structure = fanout::merge(st, &skeleton, &root, done.finals);
         let report = self.assess(&structure);
         self.branches = Some(pieces.len() as u32);
         Ok(Some(Draft {
@@ -148,79 +194,27 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
         }
     }
 
-    /// The skeleton call, within its share; its attempts labelled `skeleton`.
-    async fn skeleton(
-        &mut self,
-        request: &CompletionRequest,
-        share: Option<f64>,
-        attempts: &mut Vec<Attempt>,
-    ) -> Result<Completion, ChainError> {
-        let p = &self.plan;
-        let (st, counts) = (p.structure_type, &p.counts);
-        let mut budget = Budget {
-            limit_usd: share,
-            spent_usd: 0.0,
-        };
-        let mut tried = Vec::new();
-        let outcome = complete(
-            self.ports,
-            &p.chain,
-            request,
-            &|v| fanout::check_skeleton(st, counts, v),
-            &mut budget,
-            p.deadline_ms,
-            &mut tried,
-        )
-        .await;
-        label(&mut tried, "skeleton");
-        attempts.extend(tried);
-        self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + budget.spent_usd);
-        outcome
-    }
-
-    /// One request per piece of a branch, then the root call's: queued
-    /// last, it takes a slot the branches leave (with more than 6 of them,
-    /// one of the second wave's).
-    fn part_requests(
+    /// The request of call `i`: piece `i` of the branches, or the root
+    /// call's (`i` = the pieces' count), from `skeleton` (as far as the
+    /// skeleton's stream has delivered it, for a branch started early: every
+    /// level-1 title and its own node's summary and child titles).
+    pub(super) fn part_request(
         &self,
-        system: &str,
+        calls: &Calls<'_>,
         skeleton: &Skeleton,
-        pieces: &[Piece],
-        costs: &Costs,
-    ) -> Vec<CompletionRequest> {
+        i: usize,
+    ) -> CompletionRequest {
         let p = &self.plan;
         let (st, rules) = (p.structure_type, &p.template.structure_rules);
-        let constraints = branch_constraints(p);
+        let pieces = calls.pieces;
         // Every call's prompt starts with the same context: the prefix the
         // provider caches (checked, so a prompt that does not start with it
         // is never marked).
         let shared =
             fanout::shared_context(st, &p.params.topic, &p.audience, skeleton, pieces.len());
-        let cache_key = self.cache_key();
-        let request =
-            |user: String, schema: Value, name: &str, cost: &CallCost| CompletionRequest {
-                purpose: purpose::GRANULATE,
-                system: system.to_string(),
-                shared_prefix: if user.starts_with(&shared) {
-                    shared.len()
-                } else {
-                    0
-                },
-                user,
-                schema_name: format!("{}_{name}", prompts::schema_name(st)),
-                schema,
-                max_tokens: cost.max_tokens,
-                temperature: p.temperature,
-                expected_output_tokens: cost.expected_tokens,
-                progress: Some(self.progress.child()),
-                offline_answer: None,
-                cache_key: Some(cache_key.clone()),
-            };
-        let mut requests: Vec<CompletionRequest> = pieces
-            .iter()
-            .zip(&costs.pieces)
-            .map(|(piece, cost)| {
-                let user = fanout::piece_prompt(
+        let (user, schema, name, cost) = match pieces.get(i) {
+            Some(piece) => (
+                fanout::piece_prompt(
                     st,
                     &p.params.topic,
                     &p.audience,
@@ -228,123 +222,43 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
                     piece,
                     &p.counts,
                     rules,
-                    &constraints,
-                );
-                let schema = fanout::piece_schema(st, &p.counts, rules, piece);
-                request(user, schema, "branch", cost)
-            })
-            .collect();
-        requests.push(request(
-            fanout::root_prompt(st, &p.params.topic, &p.audience, skeleton, pieces.len()),
-            fanout::root_schema(st, rules),
-            "root",
-            &costs.root,
-        ));
-        requests
-    }
-
-    /// The branch and root calls, at most `MAX_IN_FLIGHT` at once, each
-    /// within its share. Every call runs to its end, failed or not: calls
-    /// already paid for are recorded, and a failed branch never cancels the
-    /// others. A node whose calls have all passed their checks is final: its
-    /// titles are claimed against the branches final before it and it is
-    /// shown at once ([`Self::show_branch`]). The level-1 nodes in order, and
-    /// the root fields.
-    async fn parts(
-        &mut self,
-        requests: &[CompletionRequest],
-        shares: &[Option<f64>],
-        skeleton: &Skeleton,
-        pieces: &[Piece],
-        attempts: &mut Vec<Attempt>,
-    ) -> Result<(Vec<Node>, Value), ChainError> {
-        let p = &self.plan;
-        let n = pieces.len();
-        let (st, rules, counts) = (p.structure_type, &p.template.structure_rules, &p.counts);
-        let (ports, chain, deadline_ms) = (self.ports, &p.chain, p.deadline_ms);
-        let mut runs = stream::iter(requests.iter().enumerate())
-            .map(|(i, request)| {
-                let share = shares[i];
-                async move {
-                    let mut budget = Budget {
-                        limit_usd: share,
-                        spent_usd: 0.0,
-                    };
-                    let mut tried = Vec::new();
-                    let check = |v: &Value| match pieces.get(i) {
-                        Some(piece) => fanout::check_piece(st, counts, rules, skeleton, piece, v)
-                            .map(Part::Piece),
-                        None => fanout::check_root(st, v).map(Part::Root),
-                    };
-                    let outcome = complete_typed(
-                        ports,
-                        chain,
-                        request,
-                        &check,
-                        &mut budget,
-                        deadline_ms,
-                        &mut tried,
-                    )
-                    .await;
-                    (i, outcome, budget.spent_usd, tried)
-                }
-            })
-            .buffer_unordered(fanout::MAX_IN_FLIGHT);
-        let part = |i: usize| match pieces.get(i) {
-            Some(piece) => piece.label(),
-            None => "root".to_string(),
+                    &branch_constraints(p),
+                ),
+                fanout::piece_schema(st, &p.counts, rules, piece),
+                "branch",
+                calls.costs.pieces.get(i).unwrap_or(&calls.costs.root),
+            ),
+            None => (
+                fanout::root_prompt(st, &p.params.topic, &p.audience, skeleton, pieces.len()),
+                fanout::root_schema(st, rules),
+                "root",
+                &calls.costs.root,
+            ),
         };
-        let nodes = pieces.first().map_or(0, |piece| piece.nodes);
-        let mut outcomes: Vec<Option<Result<(Part, Completion), ChainError>>> =
-            (0..=n).map(|_| None).collect();
-        let mut part_attempts: Vec<Vec<Attempt>> = vec![Vec::new(); n + 1];
-        let mut finals: Vec<Option<Node>> = vec![None; nodes];
-        let mut titles = fanout::TitlesSeen::new(st.spec().levels.len());
-        let (mut spent, mut done) = (0.0, 0u64);
-        while let Some((i, outcome, cost, mut tried)) = runs.next().await {
-            label(&mut tried, &part(i));
-            part_attempts[i] = tried;
-            spent += cost;
-            if outcome.is_ok() && i < n {
-                done += 1;
-                self.progress.set_branches(done, n as u64);
-            }
-            outcomes[i] = Some(outcome);
-            if let Some(node) = pieces.get(i).map(|piece| piece.node) {
-                if let Some(mut whole) = final_node(pieces, &outcomes, node) {
-                    titles.claim(&mut whole);
-                    self.show_branch(node, nodes, &whole).await;
-                    finals[node] = Some(whole);
-                }
-            }
+        CompletionRequest {
+            purpose: purpose::GRANULATE,
+            system: calls.system.to_string(),
+            shared_prefix: if user.starts_with(&shared) {
+                shared.len()
+            } else {
+                0
+            },
+            user,
+            schema_name: format!("{}_{name}", prompts::schema_name(st)),
+            schema,
+            max_tokens: cost.max_tokens,
+            temperature: p.temperature,
+            expected_output_tokens: cost.expected_tokens,
+            progress: Some(self.progress.child()),
+            offline_answer: None,
+            cache_key: Some(self.cache_key()),
         }
-        drop(runs);
-        attempts.extend(part_attempts.into_iter().flatten());
-        self.plan.budget.spent_usd = round_usd(self.plan.budget.spent_usd + spent);
-        let mut root = Value::Null;
-        for (i, outcome) in outcomes.into_iter().enumerate() {
-            match outcome {
-                Some(Ok((Part::Piece(_), _))) => {}
-                Some(Ok((Part::Root(fields), _))) => root = fields,
-                Some(Err(ChainError::ProvidersFailed(m))) => {
-                    return Err(ChainError::ProvidersFailed(format!("{}: {m}", part(i))))
-                }
-                Some(Err(e)) => return Err(e),
-                None => {
-                    return Err(ChainError::ProvidersFailed(format!(
-                        "{} did not run",
-                        part(i)
-                    )))
-                }
-            }
-        }
-        Ok((finals.into_iter().flatten().collect(), root))
     }
 
     /// Record a final branch for the structure route and the events stream
     /// (1-based position). Best effort: the branch is in the outline either
     /// way, and a store that cannot take it fails the job at its end.
-    async fn show_branch(&self, index: usize, total: usize, node: &Node) {
+    pub(super) async fn show_branch(&self, index: usize, total: usize, node: &Node) {
         if let Some(branch) = partial::partial_branch(index, total, node) {
             let _ = self
                 .ports
@@ -357,9 +271,9 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
 
 /// Level-1 node `node` once every piece of it has passed its checks (its
 /// first part's node with the children of its other parts), else `None`.
-fn final_node(
+pub(super) fn final_node(
     pieces: &[Piece],
-    outcomes: &[Option<Result<(Part, Completion), ChainError>>],
+    outcomes: &[Option<Outcome>],
     node: usize,
 ) -> Option<Node> {
     let mut answers = Vec::new();

@@ -15,6 +15,7 @@
 mod fanout;
 mod finish;
 mod job;
+mod pipeline;
 mod plan;
 pub mod ports;
 mod revalidate;

@@ -4,7 +4,7 @@
 use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use crate::helpers::prompts::{self, JobPrompt};
 use crate::services::ai_provider::{
-    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Runtime,
+    Attempt, Budget, Chain, ChainError, Completion, CompletionRequest, Runtime, Stop,
 };
 use crate::services::validation::{self, QualityReport};
 use crate::types::api::{GranulateParams, JobRequest, Strategy};
@@ -102,6 +102,46 @@ pub(super) async fn complete<R: Runtime, J: OutlineStore, S: StructureStore, T: 
     deadline_ms: u64,
     attempts: &mut Vec<Attempt>,
 ) -> Result<Completion, ChainError> {
+    let call = Call {
+        request,
+        budget,
+        deadline_ms,
+        attempts,
+        stop: ports,
+    };
+    complete_with(ports, providers, call, validate).await
+}
+
+/// One call of the chain as [`complete_with`] makes it: its request, the
+/// budget it spends from, its deadline, where its attempts go, and what
+/// stops it (the job's cancel, or a fanned-out branch's own drop).
+pub(super) struct Call<'c> {
+    pub request: &'c CompletionRequest,
+    pub budget: &'c mut Budget,
+    pub deadline_ms: u64,
+    pub attempts: &'c mut Vec<Attempt>,
+    pub stop: &'c dyn Stop,
+}
+
+/// [`complete`] with a `Stop` of the caller's.
+pub(super) async fn complete_with<
+    R: Runtime,
+    J: OutlineStore,
+    S: StructureStore,
+    T: TemplateSource,
+>(
+    ports: &Ports<'_, R, J, S, T>,
+    providers: &[ProviderConfig],
+    call: Call<'_>,
+    validate: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
+) -> Result<Completion, ChainError> {
+    let Call {
+        request,
+        budget,
+        deadline_ms,
+        attempts,
+        stop,
+    } = call;
     if let Some(note) = ports.overbilled.borrow().as_ref() {
         return Err(ChainError::ProvidersFailed(format!(
             "provider_overbilled: {note}; no further call is made for this job"
@@ -112,7 +152,7 @@ pub(super) async fn complete<R: Runtime, J: OutlineStore, S: StructureStore, T: 
         providers,
         settings: ports.config.settings,
         pricing: &ports.config.pricing,
-        stop: Some(ports),
+        stop: Some(stop),
     };
     let outcome = chain
         .complete(request, validate, budget, deadline_ms, attempts)
@@ -142,22 +182,36 @@ pub(super) async fn complete_typed<
     deadline_ms: u64,
     attempts: &mut Vec<Attempt>,
 ) -> Result<(O, Completion), ChainError> {
+    let call = Call {
+        request,
+        budget,
+        deadline_ms,
+        attempts,
+        stop: ports,
+    };
+    complete_typed_with(ports, providers, call, parse).await
+}
+
+/// [`complete_typed`] with a `Stop` of the caller's.
+pub(super) async fn complete_typed_with<
+    O,
+    R: Runtime,
+    J: OutlineStore,
+    S: StructureStore,
+    T: TemplateSource,
+>(
+    ports: &Ports<'_, R, J, S, T>,
+    providers: &[ProviderConfig],
+    call: Call<'_>,
+    parse: &dyn Fn(&Value) -> Result<O, Vec<String>>,
+) -> Result<(O, Completion), ChainError> {
     let accepted = std::cell::RefCell::new(None);
     let validate = |v: &Value| {
         let typed = parse(v)?;
         *accepted.borrow_mut() = Some(typed);
         Ok(Value::Null)
     };
-    let done = complete(
-        ports,
-        providers,
-        request,
-        &validate,
-        budget,
-        deadline_ms,
-        attempts,
-    )
-    .await?;
+    let done = complete_with(ports, providers, call, &validate).await?;
     match accepted.into_inner() {
         Some(typed) => Ok((typed, done)),
         None => Err(ChainError::ProvidersFailed(

@@ -1,8 +1,10 @@
 //! An incremental scanner of a model's streamed answer (issue 24): fed the
-//! text as it arrives, it finds the outline's level-1 array (the first
-//! property named for the level, at any depth, whose value is an array) and
+//! text as it arrives, it finds one array property (the first property with
+//! one of its names, at any depth, whose value is an array: an outline's
+//! level-1 array, or a skeleton's level-1 titles and its `summaries`) and
 //! hands back each element of it as soon as the element's closing brace has
-//! arrived, as strict JSON text. Linear: every character is looked at once.
+//! arrived, as strict JSON text, and tells when the array has closed (a
+//! skeleton's titles are all known). Linear: every character is looked at once.
 //!
 //! It reads strict JSON only (double-quoted strings, backslash escapes):
 //! what a model streams under a JSON schema. Prose or a fence before the
@@ -58,6 +60,11 @@ impl LevelOneScanner {
     /// Level-1 elements handed back so far.
     pub fn found(&self) -> usize {
         self.found
+    }
+
+    /// Whether the array was found and has closed: no element follows.
+    pub fn closed(&self) -> bool {
+        self.done && self.array_depth.is_some()
     }
 
     /// Read `text` (the next piece of the answer); the level-1 elements it
@@ -206,6 +213,24 @@ mod tests {
         assert!(seen[0].2 < seen[1].2 && seen[1].2 < seen[2].2);
         assert!(seen[2].2 < text.rfind('}').unwrap());
         assert_eq!(s.found(), 3);
+        assert!(s.closed());
+    }
+
+    #[test]
+    fn the_array_is_closed_only_once_its_bracket_arrived() {
+        let mut s = LevelOneScanner::new(&["modules"]);
+        assert_eq!(
+            s.feed(r#"{"modules": [{"title": "A"}, {"title": "B"}"#)
+                .len(),
+            2
+        );
+        assert!(!s.closed(), "a third element may follow");
+        s.feed("]");
+        assert!(s.closed());
+        // A stray closer before any array ends the scan, but closes no array.
+        let mut s = LevelOneScanner::new(&["modules"]);
+        s.feed("}");
+        assert!(!s.closed());
     }
 
     #[test]
