@@ -5,8 +5,8 @@
 //! ids, logs, storage tiering, the provider chain and the job lifecycle
 //! (idempotent, budgeted, observable, cancellable long jobs) — is
 //! `bitware_kit`. The entry points are the granulator's: `fetch` under the
-//! kit's panic containment, `queue` (the job queue and its dead letters)
-//! and `scheduled` (the sweep).
+//! kit's panic containment (`contain::fetch`), `queue` (the job queue and
+//! its dead letters, `entry::job_batch`) and `scheduled` (the sweep).
 
 // No unwrap, expect or panic in library code: a panic poisons the wasm instance
 // (every request in flight on it fails). Tests may (clippy.toml).
@@ -25,14 +25,13 @@ pub mod types;
 use bitware_kit::error::AppResult;
 use bitware_kit::front::{self, Admitted, Answer};
 use bitware_kit::http;
-use bitware_kit::jobs::queue::{Delivery, JobMessage};
+use bitware_kit::jobs::queue::JobMessage;
 use handlers::{admin, execute, jobs, monitoring, Call};
 use routes::{RouteId, ROUTES};
 use types::env::App;
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
-    ScheduledEvent,
+    event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,
 };
 
 /// The `fetch` export, as `#[event(fetch)]` writes it but under the kit's
@@ -81,29 +80,17 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 /// Queue consumer (wrangler.toml `[[queues.consumers]]`): jobs sent by
 /// `POST /api/execute` run here; the dead-letter queue's messages end their
-/// job `failed`. A batch's messages run concurrently.
+/// job `failed` (`bitware_kit::entry::job_batch`: concurrently, each acked
+/// or retried as the kit's consumer says).
 #[event(queue)]
 async fn queue(batch: MessageBatch<JobMessage>, env: Env, _ctx: Context) -> worker::Result<()> {
     let app = App::new(env, "queue".into());
-    let dead_letters = batch.queue().ends_with("-dlq");
-    let messages = batch.messages()?;
-    let deliveries = futures_util::future::join_all(messages.iter().map(|m| {
-        let app = &app;
-        async move {
-            match dead_letters {
-                true => services::job::dead_letter(app, m.body()).await,
-                false => services::job::consume(app, m.body()).await,
-            }
-        }
-    }))
-    .await;
-    for (message, delivery) in messages.iter().zip(deliveries) {
-        match delivery {
-            Delivery::Ack => message.ack(),
-            Delivery::Retry => message.retry(),
-        }
-    }
-    Ok(())
+    bitware_kit::entry::job_batch(
+        batch,
+        async |m| services::job::consume(&app, m).await,
+        async |m| services::job::dead_letter(&app, m).await,
+    )
+    .await
 }
 
 async fn handle(
