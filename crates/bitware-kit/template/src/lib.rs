@@ -138,6 +138,7 @@ async fn handle(
             let prefer = headers.get("Prefer").ok().flatten();
             execute::execute(&call, &payer, request_id.as_deref(), prefer.as_deref()).await
         }
+        RouteId::Job => jobs::get(&call).await,
         RouteId::JobStatus => jobs::status(&call).await,
         RouteId::JobCancel => jobs::cancel(&call).await,
         RouteId::AdminStats => admin::stats(&call).await,

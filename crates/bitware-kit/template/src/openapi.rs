@@ -114,6 +114,7 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
             ));
             doc
         }
+        RouteId::Job => ok(object(&[("job", job_view()), ("result?", object_any())])),
         RouteId::JobStatus | RouteId::JobCancel => ok(job_view()),
         RouteId::JobEvents => ok(string()),
         RouteId::AdminStats => ok(object(&[

@@ -41,6 +41,14 @@ fn routes() -> Vec<Row> {
         ),
         (
             Method::GET,
+            "/api/jobs/{id}",
+            "/api/jobs/999999999",
+            "authenticated",
+            None,
+            404,
+        ),
+        (
+            Method::GET,
             "/api/jobs/{id}/status",
             "/api/jobs/999999999/status",
             "authenticated",

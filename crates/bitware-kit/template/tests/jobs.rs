@@ -129,6 +129,13 @@ async fn async_execute_answers_202_with_location_and_status_and_events_follow_it
         (Some("completed"), Some(100))
     );
     assert_eq!(done["tokens"]["output"], 300);
+    let result_url = accepted.body["resultUrl"].as_str().expect("resultUrl");
+    let full = get(result_url, &Who::Client).await;
+    assert_eq!(full.status, 200, "{}", full.body);
+    assert_eq!(full.body["job"]["status"], "completed");
+    assert!(full.body["result"]["output"]["summary"]
+        .as_str()
+        .is_some_and(|s| s.contains(&marker)));
 
     // The same X-Request-ID replays the stored result.
     let replay = execute(&Who::Client, &body(&marker), &marker, &[]).await;

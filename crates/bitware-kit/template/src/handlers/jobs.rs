@@ -1,6 +1,7 @@
-//! `GET /api/jobs/{id}/status`, `GET /api/jobs/{id}/events` and
-//! `POST /api/jobs/{id}/cancel`: the kit's job view, events stream and
-//! cancel, in the caller's scope (another tenant's job is a 404).
+//! `GET /api/jobs/{id}` (the job and its result), `GET /api/jobs/{id}/status`,
+//! `GET /api/jobs/{id}/events` and `POST /api/jobs/{id}/cancel`: the kit's
+//! job view, events stream and cancel, in the caller's scope (another
+//! tenant's job is a 404).
 
 use super::{Call, Reply};
 use crate::services::database::Database;
@@ -9,6 +10,18 @@ use bitware_kit::error::{AppError, AppResult};
 use bitware_kit::jobs::view::JobView;
 use bitware_kit::jobs::{cancel, events, JobSchema};
 use bitware_kit::timing::{now_ms, WallClock};
+
+/// The job and, once completed, the result its request answered.
+pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
+    let id = call.job_id()?;
+    let scope = call.scope()?;
+    let db = Database::new(call.app)?;
+    let row = db.job(id, scope.as_deref()).await?;
+    let result = db.result(id, scope.as_deref()).await?;
+    Ok(Reply::ok(
+        serde_json::json!({"job": JobView::of(&row, now_ms()), "result": result}),
+    ))
+}
 
 pub async fn status(call: &Call<'_>) -> AppResult<Reply> {
     let id = call.job_id()?;
