@@ -5,7 +5,8 @@
 # with local, staging and production environments, dev.sh, test.sh, .ci/run,
 # a README, an example `POST /api/execute` action and a test suite that passes
 # as created (public endpoints, every route x every credential tier, the error
-# model, one execute end to end).
+# model, the example action as a long job on bitware_kit::jobs end to end
+# against the root's mock AI provider).
 #
 #   NAME  the worker's short name, lowercase with dashes: content-generator
 #         → service bitware-content-generator, crate content_generator
@@ -36,6 +37,10 @@ dir=$(cd "$dir" && pwd)
 kit_path=$(python3 -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$kit" "$dir")
 
 cp -R "$kit/template/." "$dir/"
+# The kit's job lifecycle tables come first, unchanged and under their own
+# names; the template's own migrations are numbered after them (the schema
+# layer of the new worker's ./test.sh checks the copies stay byte-identical).
+cp "$kit"/migrations/*.sql "$dir/migrations/"
 mv "$dir/gitignore" "$dir/.gitignore"
 mv "$dir/schema/__NAME__.sql" "$dir/schema/$name.sql"
 cp "$root/Cargo.lock" "$root/package-lock.json" "$root/package.json" "$dir/"

@@ -270,6 +270,24 @@ kit_check_schema() {
   return $rc
 }
 
+# kit_check_migrations [DIR]: the kit's migrations are in DIR (default
+# migrations/) as byte-identical copies under their own names, before the
+# worker's own (scripts/new-worker.sh copies them; a worker never edits them).
+kit_check_migrations() {
+  local dir=${1:-migrations} f name rc=0 first
+  first=$(ls "$dir"/*.sql | head -n 1)
+  for f in "$KIT_DIR"/migrations/*.sql; do
+    name=$(basename "$f")
+    if ! cmp -s "$f" "$dir/$name"; then
+      echo "migrations: $dir/$name is not a byte-identical copy of the kit's $f"; rc=1
+    fi
+  done
+  [ "$(basename "$first")" = "$(basename "$(ls "$KIT_DIR"/migrations/*.sql | head -n 1)")" ] ||
+    { echo "migrations: the kit's migrations must come first in $dir"; rc=1; }
+  [ $rc -eq 0 ] && echo "migrations: the kit's $(ls "$KIT_DIR"/migrations/*.sql | wc -l) migration(s) are byte-identical copies, first"
+  return $rc
+}
+
 # kit_check_deploy OUTDIR BINDING...: `wrangler deploy --dry-run` of staging and
 # production, offline, with the bundle already built: each succeeds, writes
 # the bundle, binds every BINDING and sets ENVIRONMENT to its own name. Counts

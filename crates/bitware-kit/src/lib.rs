@@ -53,6 +53,8 @@ pub mod auth;
 #[cfg(feature = "worker")]
 pub mod contain;
 pub mod d1;
+#[cfg(feature = "worker")]
+pub mod entry;
 pub mod error;
 #[cfg(feature = "worker")]
 pub mod front;

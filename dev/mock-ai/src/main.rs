@@ -312,6 +312,9 @@ enum Want {
     /// Some level-2 children of a branch written in parts.
     Children(StructureType),
     Review(Vec<String>),
+    /// A summary of the prompt's text (`{"summary"}`: the scaffolded
+    /// worker's example action, `crates/bitware-kit/template`).
+    Summary,
     Unknown,
 }
 
@@ -327,6 +330,9 @@ fn want_of(schema: &Value) -> Want {
             })
             .unwrap_or_default();
         return Want::Review(names);
+    }
+    if props.get("summary").is_some() && props.as_object().is_some_and(|p| p.len() == 1) {
+        return Want::Summary;
     }
     StructureType::ALL
         .into_iter()
@@ -688,6 +694,10 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
             v
         }
         Want::Review(names) => review(names, scores),
+        Want::Summary => json!({"summary": format!(
+            "Summary: {}",
+            user.split_whitespace().take(60).collect::<Vec<_>>().join(" ")
+        )}),
         Want::Unknown => json!({"mock": "unknown schema"}),
     };
     let mut usage: Option<Usage>;
@@ -880,6 +890,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                 t.as_str().to_string()
             }
             Want::Review(_) => "review".into(),
+            Want::Summary => "summary".into(),
             Want::Unknown => "unknown".into(),
         },
         step: step_name,
@@ -1491,6 +1502,8 @@ mod tests {
     fn schemas_are_recognised() {
         let review_schema = content_granulator::services::validation::review_schema(3);
         assert!(matches!(want_of(&review_schema), Want::Review(ref n) if n.len() == 4));
+        let summary = json!({"type": "object", "properties": {"summary": {"type": "string"}}});
+        assert!(matches!(want_of(&summary), Want::Summary));
         let rules = content_granulator::types::rules::StructureRules::contract(StructureType::Quiz);
         let s = content_granulator::helpers::prompts::json_schema(StructureType::Quiz, 2, &rules);
         assert!(matches!(want_of(&s), Want::Outline(StructureType::Quiz)));

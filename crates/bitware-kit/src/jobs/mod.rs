@@ -36,11 +36,14 @@
 //! Feature `twins`: the in-memory twins ([`memory`]) and the contract suite
 //! ([`contract`]), for a worker's tests and for the kit's contract worker.
 
+pub mod cancel;
+pub mod events;
 pub mod queue;
 pub mod run;
 pub mod spend;
 pub mod store;
 pub mod submit;
+pub mod view;
 pub mod wait;
 
 #[cfg(feature = "worker")]

@@ -69,42 +69,54 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
             ("paths", object_any()),
             ("components", object_any()),
         ])),
-        RouteId::Execute => RouteDoc::new(
-            Vec::new(),
-            Some(object(&[
-                ("action", one_of_strings(&Action::NAMES)),
-                ("input", object(&[("text", string())])),
-            ])),
-            object(&[
-                ("success", boolean()),
-                (
-                    "output",
-                    object(&[
-                        ("words", integer()),
-                        ("sentences", integer()),
-                        ("characters", integer()),
-                        ("readyForNext", boolean()),
-                    ]),
-                ),
-                (
-                    "usage",
-                    object(&[(
-                        "tokens",
-                        object(&[("input", integer()), ("output", integer())]),
-                    )]),
-                ),
-                ("duration", integer()),
-                ("cost", number()),
-                (
-                    "metadata",
-                    object(&[
-                        ("executionId", integer()),
-                        ("worker", string()),
-                        ("requestId", string()),
-                    ]),
-                ),
-            ]),
-        ),
+        RouteId::Execute => {
+            let mut doc = RouteDoc::new(
+                Vec::new(),
+                Some(object(&[
+                    ("action", one_of_strings(&Action::NAMES)),
+                    (
+                        "input",
+                        object(&[("text", string()), ("maxTokens?", integer())]),
+                    ),
+                    ("maxCostUsd?", number()),
+                    ("timeout?", integer()),
+                    ("async?", boolean()),
+                ])),
+                object(&[
+                    ("success", boolean()),
+                    (
+                        "output",
+                        object(&[
+                            ("summary", string()),
+                            ("words", integer()),
+                            ("sentences", integer()),
+                            ("characters", integer()),
+                            ("readyForNext", boolean()),
+                        ]),
+                    ),
+                    (
+                        "usage",
+                        object(&[(
+                            "tokens",
+                            object(&[("input", integer()), ("output", integer())]),
+                        )]),
+                    ),
+                    ("duration", integer()),
+                    ("cost", number()),
+                    ("metadata", object_any()),
+                ]),
+            );
+            doc.responses.push((
+                "202",
+                json!({"description": "accepted: follow Location (Prefer: respond-async, or async: true)",
+                "content": {"application/json": {"schema": object(&[("success", boolean()), ("status", string()),
+                ("jobId", integer()), ("statusUrl", string()), ("eventsUrl", string()), ("resultUrl", string()), ("cancelUrl", string())])}}}),
+            ));
+            doc
+        }
+        RouteId::Job => ok(object(&[("job", job_view()), ("result?", object_any())])),
+        RouteId::JobStatus | RouteId::JobCancel => ok(job_view()),
+        RouteId::JobEvents => ok(string()),
         RouteId::AdminStats => ok(object(&[
             ("executions", integer()),
             (
@@ -113,6 +125,32 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
             ),
         ])),
     }
+}
+
+/// A job's view (`bitware_kit::jobs::view::JobView`).
+fn job_view() -> Value {
+    object(&[
+        ("jobId", integer()),
+        ("executionId", string()),
+        (
+            "status",
+            one_of_strings(&["processing", "completed", "failed", "cancelled"]),
+        ),
+        ("stage", string()),
+        ("runMode", string()),
+        ("run", integer()),
+        ("percent", integer()),
+        ("progress", object_any()),
+        ("tokens", object_any()),
+        ("costUsd?", number()),
+        ("failure?", object_any()),
+        ("cancelledBy?", string()),
+        ("cancelledAt?", string()),
+        ("timings", object_any()),
+        ("statusUrl", string()),
+        ("eventsUrl", string()),
+        ("cancelUrl", string()),
+    ])
 }
 
 fn components() -> Value {

@@ -14,6 +14,10 @@ pub enum RouteId {
     Help,
     OpenApi,
     Execute,
+    Job,
+    JobStatus,
+    JobEvents,
+    JobCancel,
     AdminStats,
 }
 
@@ -26,8 +30,18 @@ pub static ROUTES: &[Route] = &[
     bitware_kit::route!(RouteId::OpenApi, "GET", "/openapi.json", Public, "This API as an OpenAPI 3.1 document, generated from the route table.", "-",
         "openapi, info, paths, components{schemas, securitySchemes}"),
     bitware_kit::route!(RouteId::Execute, "POST", "/api/execute", Authenticated,
-        "Resource Manager entry point. Action `example`: counts the words, sentences and characters of input.text.",
-        "action, input{text}", "success, output{words, sentences, characters, readyForNext}, usage.tokens{input,output}, duration, cost, metadata{executionId, worker}"),
+        "Resource Manager entry point. Action `example`: a model summarises input.text, as a long job (idempotent per X-Request-ID; 202 + Location with `Prefer: respond-async`; 504 with links past `timeout`).",
+        "action, input{text, maxTokens?}, maxCostUsd?, timeout?, async?", "success, output{summary, words, sentences, characters, readyForNext}, usage.tokens{input,output}, duration, cost, metadata{jobId, executionId, worker, provider, model}"),
+    bitware_kit::route!(RouteId::Job, "GET", "/api/jobs/{id}", Authenticated,
+        "A job and, once completed, the result its request answered (what a replay returns).", "-", "job (as /status), result?"),
+    bitware_kit::route!(RouteId::JobStatus, "GET", "/api/jobs/{id}/status", Authenticated,
+        "A job's status: stage, percent done, usage, cost, failure or cancel, timings.", "-",
+        "jobId, executionId, status, stage, runMode, run, percent, progress, tokens, costUsd, failure?, cancelledBy?, timings, statusUrl, eventsUrl, cancelUrl"),
+    bitware_kit::route!(RouteId::JobEvents, "GET", "/api/jobs/{id}/events", Authenticated,
+        "A job as Server-Sent Events: `progress` while it runs, then `completed`, `failed` or `cancelled` (or `timeout` with `retry:`).", "-", "text/event-stream"),
+    bitware_kit::route!(RouteId::JobCancel, "POST", "/api/jobs/{id}/cancel", Authenticated,
+        "Cancel a queued or running job: no model call starts after it; it settles what it spent. Idempotent; 409 once completed or failed.", "-",
+        "the job's status once its run settled"),
     bitware_kit::route!(RouteId::AdminStats, "GET", "/api/admin/stats", Admin, "Executions recorded, per tenant.", "-", "executions, tenants[{tenant, executions}]"),
 ];
 

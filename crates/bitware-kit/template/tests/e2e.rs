@@ -1,37 +1,96 @@
 //! End to end against `wrangler dev` (`./test.sh` starts it with the KAM
-//! stand-in): public endpoints, every route × every credential tier, the
-//! error model, one execute. The harness is `bitware_kit::testing`.
+//! stand-in and the mock AI provider): public endpoints, every route × every
+//! credential tier, the error model, one execute (a model call). The
+//! lifecycle of its job is `tests/jobs.rs`. The harness is `bitware_kit::testing`.
 
 use bitware_kit::testing::{assert_error, get, post, send, Who};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// Every route of the table, with a body that passes its own validation.
-fn routes() -> Vec<(Method, &'static str, &'static str, Option<Value>)> {
+/// Every route of the table (as /help spells it), with a path and body
+/// that pass its own validation, and what an allowed caller gets (a job
+/// route on a job that does not exist: 404).
+type Row = (
+    Method,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<Value>,
+    u16,
+);
+fn routes() -> Vec<Row> {
     vec![
-        (Method::GET, "/", "public", None),
-        (Method::GET, "/health", "public", None),
-        (Method::GET, "/help", "public", None),
-        (Method::GET, "/openapi.json", "public", None),
+        (Method::GET, "/", "/", "public", None, 200),
+        (Method::GET, "/health", "/health", "public", None, 200),
+        (Method::GET, "/help", "/help", "public", None, 200),
+        (
+            Method::GET,
+            "/openapi.json",
+            "/openapi.json",
+            "public",
+            None,
+            200,
+        ),
         (
             Method::POST,
             "/api/execute",
+            "/api/execute",
             "authenticated",
             Some(json!({"action": "example", "input": {"text": "auth matrix"}})),
+            200,
         ),
-        (Method::GET, "/api/admin/stats", "admin", None),
+        (
+            Method::GET,
+            "/api/jobs/{id}",
+            "/api/jobs/999999999",
+            "authenticated",
+            None,
+            404,
+        ),
+        (
+            Method::GET,
+            "/api/jobs/{id}/status",
+            "/api/jobs/999999999/status",
+            "authenticated",
+            None,
+            404,
+        ),
+        (
+            Method::GET,
+            "/api/jobs/{id}/events",
+            "/api/jobs/999999999/events",
+            "authenticated",
+            None,
+            404,
+        ),
+        (
+            Method::POST,
+            "/api/jobs/{id}/cancel",
+            "/api/jobs/999999999/cancel",
+            "authenticated",
+            None,
+            404,
+        ),
+        (
+            Method::GET,
+            "/api/admin/stats",
+            "/api/admin/stats",
+            "admin",
+            None,
+            200,
+        ),
     ]
 }
 
 /// What each tier gets on a route of each access level.
-fn expected(access: &str, who: &Who) -> u16 {
+fn expected(access: &str, who: &Who, allowed: u16) -> u16 {
     let bad = matches!(who, Who::BadKey | Who::WorkerWrongSecret);
     let admin = matches!(who, Who::AdminSession | Who::Worker);
     match access {
-        "public" => 200,
+        "public" => allowed,
         _ if *who == Who::Nobody || bad => 401,
         "admin" if !admin => 403,
-        _ => 200,
+        _ => allowed,
     }
 }
 
@@ -46,26 +105,26 @@ async fn every_route_answers_every_credential_tier_as_its_access_rule_says() {
         routes().len(),
         "the matrix covers every route of /help"
     );
-    for (method, path, access, body) in routes() {
+    for (method, route, path, access, body, allowed) in routes() {
         assert!(
             table
                 .iter()
-                .any(|r| r["path"] == path && r["auth"] == access),
-            "{path} is {access} in /help"
+                .any(|r| r["path"] == route && r["auth"] == access),
+            "{route} is {access} in /help"
         );
         for who in Who::MATRIX {
             let reply = send(method.clone(), path, &who, body.as_ref(), &[]).await;
             assert_eq!(
                 reply.status,
-                expected(access, &who),
+                expected(access, &who, allowed),
                 "{method} {path} as {who:?}: {}",
                 reply.body
             );
             if reply.status >= 400 {
-                let code = if reply.status == 401 {
-                    "unauthorized"
-                } else {
-                    "forbidden"
+                let code = match reply.status {
+                    401 => "unauthorized",
+                    404 => "not_found",
+                    _ => "forbidden",
                 };
                 assert_error(&reply, reply.status, code);
             }
@@ -139,7 +198,7 @@ async fn errors_are_json_with_status_code_and_allow_on_405() {
 }
 
 #[tokio::test]
-async fn execute_counts_the_text_records_it_and_admins_see_it() {
+async fn execute_summarises_the_text_with_a_model_records_it_and_admins_see_it() {
     let before = get("/api/admin/stats", &Who::Worker).await.body["executions"]
         .as_i64()
         .unwrap_or(0);
@@ -154,9 +213,18 @@ async fn execute_counts_the_text_records_it_and_admins_see_it() {
     assert_eq!(reply.body["output"]["words"], 3);
     assert_eq!(reply.body["output"]["sentences"], 2);
     assert_eq!(reply.body["output"]["readyForNext"], true);
-    assert!(reply.body["metadata"]["executionId"]
+    assert!(reply.body["output"]["summary"]
+        .as_str()
+        .is_some_and(|s| s.contains("One two")));
+    assert!(reply.body["metadata"]["jobId"]
         .as_i64()
         .is_some_and(|id| id > 0));
+    assert!(
+        reply.body["usage"]["tokens"]["output"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
     let stats = get("/api/admin/stats", &Who::AdminSession).await;
     assert!(
         stats.body["executions"].as_i64().unwrap_or(0) > before,

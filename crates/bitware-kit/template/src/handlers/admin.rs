@@ -1,8 +1,8 @@
 //! `GET /api/admin/stats`: workers and admin sessions only.
 
 use super::{Call, Reply};
-use crate::error::AppResult;
 use crate::services::database::Database;
+use bitware_kit::error::AppResult;
 use serde_json::json;
 
 pub async fn stats(call: &Call<'_>) -> AppResult<Reply> {

@@ -1,11 +1,11 @@
 //! `GET /`, `GET /health`, `GET /help` (seed §7.1): public, read-only.
 
 use super::{Call, Reply};
-use crate::error::AppResult;
 use crate::openapi;
 use crate::services::health;
 use crate::types::env::SERVICE_NAME;
 use crate::types::execute::Action;
+use bitware_kit::error::AppResult;
 use bitware_kit::timing::iso_now;
 use serde_json::json;
 

@@ -3,3 +3,4 @@
 pub mod database;
 pub mod example;
 pub mod health;
+pub mod job;

@@ -1,0 +1,376 @@
+//! The example action as a long job on the kit's lifecycle
+//! (`bitware_kit::jobs`): submit (reserve the budget against the payer's
+//! daily cap, then claim under the idempotency key: replay, join, 422 on a
+//! reused key), run (the provider chain streaming beside the kit's `Watch`,
+//! which writes progress and the heartbeat and sees a cancel), and end
+//! (completed with its execution row, failed with its reason, or cancelled
+//! with what it spent), inline or in this worker's queue consumer. What is
+//! this worker's own is `services::example`.
+
+use crate::services::database::Database;
+use crate::services::example;
+use crate::types::env::{App, SERVICE_NAME};
+use crate::types::execute::{ExecuteRequest, JobRequest};
+use bitware_kit::ai::runtime::WorkerRuntime;
+use bitware_kit::ai::{totals, Attempt, Budget, Chain, ChainError, Progress, RuntimeClock};
+use bitware_kit::error::{worker_log, AppError, AppResult, Kind};
+use bitware_kit::jobs::queue::{self, Delivery, JobMessage};
+use bitware_kit::jobs::run::{RunCancel, RunStop, Watch};
+use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
+use bitware_kit::jobs::wait::{self, cancelled_error};
+use bitware_kit::jobs::{
+    run_superseded, CancelledRun, Claim, Completion, Failure, JobStore as _, Moment, NewJob,
+    PlannedCall, RunMode, SpendLedger as _,
+};
+use bitware_kit::limits::Payer;
+use bitware_kit::timing::{day_of, now_ms, Clock as _};
+use serde_json::{json, Value};
+use std::rc::Rc;
+
+/// Time a crashed run keeps its claim after the job's own deadline.
+const ABANDON_GRACE_MS: u64 = 30_000;
+/// Jobs the cron sweep ends at most per run.
+const SWEEP_LIMIT: u32 = 200;
+
+/// What became of a submitted job.
+pub enum Submitted {
+    /// This request claimed it (new, or a failed one run again).
+    Claimed { job_id: i64, run: u32 },
+    /// Completed before under this key: the stored answer.
+    Replay(Value),
+    /// Another request, or the queue, is running it.
+    Running { job_id: i64 },
+}
+
+/// The model's answer of a job as an error the caller reads.
+pub fn chain_error(e: ChainError) -> AppError {
+    match e {
+        ChainError::BudgetExceeded(m) => AppError::new(
+            Kind::Unprocessable,
+            "budget_exceeded",
+            format!("the job's budget does not allow the model call: {m}"),
+        ),
+        ChainError::DeadlineExceeded(m) => {
+            AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m)
+        }
+        ChainError::ProvidersFailed(m) => AppError::new(
+            Kind::BadGateway,
+            "provider_error",
+            format!("every AI provider failed; last: {m}"),
+        ),
+        ChainError::Cancelled(m) => AppError::conflict("job_cancelled", m),
+    }
+}
+
+/// Reserve the job's budget and claim it under `execution_id`. Asked for
+/// async, it goes to the queue; otherwise where its expected output fits.
+pub async fn submit(
+    app: &App,
+    db: &Database,
+    payer: &Payer,
+    request: &ExecuteRequest,
+    execution_id: &str,
+    asynchronous: bool,
+) -> AppResult<(Submitted, RunMode)> {
+    let config = &app.config;
+    let job = &request.job;
+    let now = now_ms();
+    let placement = match asynchronous {
+        true => RunMode::Queue,
+        false => wait::placement(
+            job.max_tokens,
+            config.jobs.tokens_per_second,
+            request.timeout_ms,
+            config.jobs.wait_until_grace_ms,
+        ),
+    };
+    let providers = config.providers.chain(None, None, None)?;
+    let params = serde_json::to_string(job).map_err(|e| AppError::internal(e.to_string()))?;
+    let hash = wait::request_hash(&job.canonical());
+    let new_job = NewJob {
+        client_id: &payer.tenant,
+        execution_id,
+        request_params: &params,
+        deadline_at: now + config.jobs.job_timeout_ms + ABANDON_GRACE_MS,
+        request_hash: &hash,
+        run_mode: placement,
+        expected_tokens: job.max_tokens,
+        expected_elements: 1,
+        planned: providers.first().map(|p| PlannedCall {
+            provider: p.kind.as_str(),
+            model: &p.model,
+            output_price: config.pricing.price(&p.model).map(|price| price.output),
+        }),
+        columns: &[],
+    };
+    let budget = config.limits.job_budget(None, job.max_cost_usd);
+    let claim = reserve_and_claim(
+        db,
+        &config.limits,
+        payer,
+        &new_job,
+        budget,
+        now,
+        config.jobs.stall_ms,
+    )
+    .await?;
+    let submitted = match claim {
+        Claim::Run { job_id, run, .. } => Submitted::Claimed { job_id, run },
+        Claim::Replay { result, .. } => Submitted::Replay(result),
+        Claim::InProgress { job_id } => Submitted::Running { job_id },
+        Claim::Mismatch { job_id } => return Err(idempotency_key_reused(job_id)),
+        Claim::Cancelled {
+            job_id,
+            cancelled_by,
+            cancelled_at,
+        } => {
+            return Err(cancelled_error(
+                job_id,
+                cancelled_by.as_deref(),
+                cancelled_at.as_deref(),
+            ))
+        }
+    };
+    Ok((submitted, placement))
+}
+
+/// Run a claimed job to its end, inline or in the queue consumer: its
+/// stored request through the provider chain, streaming, with the kit's
+/// watcher beside it. Owns its `App`, so it can outlive its request.
+pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
+    let db = Database::new(&app)?;
+    let stored = db
+        .stored_job(job_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("no job {job_id}")))?;
+    let config = &app.config;
+    let prepared = serde_json::from_str::<JobRequest>(&stored.request_params)
+        .map_err(|e| AppError::internal(format!("job {job_id} has unreadable parameters: {e}")))
+        .and_then(|job| Ok((config.providers.chain(None, None, None)?, job)));
+    let (providers, job) = match prepared {
+        Ok(p) => p,
+        Err(error) => {
+            db.fail_run(job_id, run, error.code, &error.message).await?;
+            return Err(error);
+        }
+    };
+    let runtime = WorkerRuntime { env: &app.env };
+    let clock = RuntimeClock(&runtime);
+    let start = clock.now_ms();
+    let progress = Rc::new(Progress::default());
+    let cancel = RunCancel::default();
+    cancel.job.set(Some(job_id));
+    let stop = RunStop {
+        cancel: &cancel,
+        jobs: &db,
+    };
+    let mut request = example::completion_request(&job);
+    request.progress = Some(progress.clone());
+    request.cache_key = Some(format!("{SERVICE_NAME}-job-{job_id}"));
+    // What earlier runs of the job spent counts against its budget.
+    let mut budget = Budget {
+        limit_usd: Some(config.limits.job_budget(None, job.max_cost_usd)),
+        spent_usd: stored.cost_usd.unwrap_or(0.0),
+    };
+    let mut attempts = Vec::new();
+    db.set_stage(job_id, run, "summarising", start).await?;
+    let outcome = {
+        let chain = Chain {
+            runtime: &runtime,
+            providers: &providers,
+            settings: config.settings,
+            pricing: &config.pricing,
+            stop: Some(&stop),
+        };
+        let deadline = start + config.jobs.job_timeout_ms;
+        let work = chain.complete(
+            &request,
+            &example::check_answer,
+            &mut budget,
+            deadline,
+            &mut attempts,
+        );
+        let watcher = Watch {
+            clock: &clock,
+            jobs: &db,
+            cancel: &cancel,
+            progress: &progress,
+            job_id,
+            run,
+            start_ms: start,
+        }
+        .watch(async || {});
+        futures_util::pin_mut!(work);
+        futures_util::pin_mut!(watcher);
+        match futures_util::future::select(work, watcher).await {
+            futures_util::future::Either::Left((outcome, _)) => outcome,
+            futures_util::future::Either::Right((never, _)) => match never {},
+        }
+    };
+    let ending = Ending {
+        db: &db,
+        job_id,
+        run,
+        client_id: &stored.client_id,
+        start,
+        attempts: &attempts,
+    };
+    match outcome {
+        Ok(done) => {
+            let (usage, cost) = totals(&attempts);
+            let envelope = json!({
+                "success": true,
+                "output": example::output(&job, &done.value),
+                "usage": {"tokens": {"input": usage.input, "output": usage.output}},
+                "duration": clock.now_ms().saturating_sub(start),
+                "cost": cost,
+                "metadata": {"jobId": job_id, "executionId": stored.execution_id, "worker": SERVICE_NAME,
+                    "provider": done.provider.as_str(), "model": done.model},
+            });
+            let result_json = envelope.to_string();
+            let now = clock.now_ms();
+            let completion = Completion {
+                job_id,
+                run,
+                client_id: &stored.client_id,
+                provider: done.provider.as_str(),
+                model: &done.model,
+                usage,
+                cost_usd: cost,
+                result_json: &result_json,
+                processing_time_ms: now.saturating_sub(start),
+                attempts: &attempts,
+                date: &day_of(now),
+                columns: &[],
+            };
+            let stored_it = db
+                .complete(&completion, &stored.client_id, job.text.chars().count())
+                .await;
+            match stored_it {
+                Ok(true) => Ok(envelope),
+                // Cancelled while it finished: the cancel stands (final is final).
+                _ if cancel.cancelled_now(&db).await => Err(ending.cancelled().await),
+                Ok(false) => Err(run_superseded(job_id, run)),
+                Err(e) => Err(ending.failed(e).await),
+            }
+        }
+        Err(_) if cancel.cancelled_now(&db).await => Err(ending.cancelled().await),
+        Err(_) if cancel.superseded.get() => Err(run_superseded(job_id, run)),
+        Err(e) => Err(ending.failed(chain_error(e)).await),
+    }
+}
+
+/// How a run that made no result ends.
+struct Ending<'a> {
+    db: &'a Database,
+    job_id: i64,
+    run: u32,
+    client_id: &'a str,
+    start: u64,
+    attempts: &'a [Attempt],
+}
+
+impl Ending<'_> {
+    /// Book what the cancelled run spent, once; the cancel's answer.
+    async fn cancelled(&self) -> AppError {
+        let (usage, cost) = totals(self.attempts);
+        let last = self.attempts.last();
+        let now = now_ms();
+        let run = CancelledRun {
+            job_id: self.job_id,
+            run: self.run,
+            client_id: self.client_id,
+            provider: last.map(|a| a.provider.as_str()),
+            model: last.map(|a| a.model.as_str()),
+            usage,
+            cost_usd: cost,
+            processing_time_ms: now.saturating_sub(self.start),
+            attempts: self.attempts,
+            date: &day_of(now),
+        };
+        if let Err(e) = self.db.settle_cancelled(&run).await {
+            worker_log(&format!(
+                "job {}: the cancelled run could not be settled: {e}",
+                self.job_id
+            ));
+        }
+        let by = match self.db.job_state(self.job_id).await {
+            Ok(Some(state)) => state.cancelled_by,
+            _ => None,
+        };
+        cancelled_error(self.job_id, by.as_deref(), None)
+    }
+
+    /// Leave the job `failed` with the reason and the usage it incurred.
+    async fn failed(&self, error: AppError) -> AppError {
+        let (usage, cost) = totals(self.attempts);
+        let last = self.attempts.last();
+        let now = now_ms();
+        let failure = Failure {
+            job_id: self.job_id,
+            run: self.run,
+            client_id: self.client_id,
+            code: error.code,
+            reason: &error.message,
+            provider: last.map(|a| a.provider.as_str()),
+            model: last.map(|a| a.model.as_str()),
+            usage,
+            cost_usd: cost,
+            processing_time_ms: now.saturating_sub(self.start),
+            attempts: self.attempts,
+            date: &day_of(now),
+        };
+        match self.db.fail_job(&failure).await {
+            Ok(true) => {}
+            Ok(false) => return run_superseded(self.job_id, self.run),
+            Err(e) => worker_log(&format!(
+                "job {} could not be marked failed: {e}",
+                self.job_id
+            )),
+        }
+        let mut details = error.details.clone().unwrap_or_else(|| json!({}));
+        details["jobId"] = json!(self.job_id);
+        details["usage"] =
+            json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
+        error.with_details(details)
+    }
+}
+
+/// The queue consumer: the kit's (started once per run, a stalled run taken
+/// over, `Retry` only when the job could not be started or its end recorded).
+pub async fn consume(app: &App, message: &JobMessage) -> Delivery {
+    let Ok(db) = Database::new(app) else {
+        return Delivery::Retry;
+    };
+    let now = now_ms();
+    let today = day_of(now);
+    let moment = Moment {
+        ms: now,
+        stall_ms: app.config.jobs.stall_ms,
+        today: &today,
+    };
+    queue::consume(&db, message, moment, async |run| {
+        run_job(app.clone(), message.job_id, run).await
+    })
+    .await
+}
+
+/// A message the queue gave up on: its run ends `failed` with the reason.
+pub async fn dead_letter(app: &App, message: &JobMessage) -> Delivery {
+    match Database::new(app) {
+        Ok(db) => queue::dead_letter(&db, message).await,
+        Err(_) => Delivery::Retry,
+    }
+}
+
+/// The cron sweep: runs past their deadline end `failed` (`abandoned`,
+/// booked at what they streamed), expired reservations are released.
+pub async fn sweep(app: &App) -> AppResult<(usize, usize)> {
+    let db = Database::new(app)?;
+    let now = now_ms();
+    let abandoned = db
+        .fail_abandoned_jobs(now, &day_of(now), SWEEP_LIMIT)
+        .await?;
+    let released = db.release_expired(now).await?;
+    Ok((abandoned, released))
+}
