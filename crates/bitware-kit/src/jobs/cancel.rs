@@ -39,19 +39,38 @@ pub fn not_cancellable(id: i64, status: JobStatus) -> AppError {
     .with_details(serde_json::json!({"jobId": id, "status": status}))
 }
 
+/// A job as the worker reads it for a cancel: the kit's [`JobRow`], or a
+/// worker's own row of the same job.
+pub trait Cancellable {
+    fn status(&self) -> JobStatus;
+    /// Whether the job has ended and, for a cancelled one, its run settled
+    /// (`completed_at` is set by the settling).
+    fn ended(&self) -> bool;
+}
+
+impl Cancellable for JobRow {
+    fn status(&self) -> JobStatus {
+        self.status
+    }
+    fn ended(&self) -> bool {
+        JobView::ended(self)
+    }
+}
+
 /// Cancel job `id` (as `read` shows it in the caller's scope) for `by`, then
-/// wait up to [`SETTLE_WAIT_MS`] for its run to settle; the job's view.
-pub async fn cancel<J: JobStore, C: Clock>(
+/// wait up to [`SETTLE_WAIT_MS`] for its run to settle; the job as `read`
+/// shows it then.
+pub async fn cancel<J: JobStore, C: Clock, R: Cancellable>(
     jobs: &J,
     clock: &C,
     id: i64,
     by: &str,
     stall_ms: u64,
-    read: impl AsyncFn() -> AppResult<JobRow>,
-) -> AppResult<JobView> {
+    read: impl AsyncFn() -> AppResult<R>,
+) -> AppResult<R> {
     let job = read().await?;
-    match job.status.on_cancel() {
-        OnCancel::NotCancellable => return Err(not_cancellable(id, job.status)),
+    match job.status().on_cancel() {
+        OnCancel::NotCancellable => return Err(not_cancellable(id, job.status())),
         OnCancel::AlreadyCancelled => {}
         OnCancel::Stop => {
             let now = clock.now_ms();
@@ -64,8 +83,8 @@ pub async fn cancel<J: JobStore, C: Clock>(
             if !jobs.cancel_job(id, by, moment).await? {
                 // It ended between the read and the cancel: say how.
                 let now = read().await?;
-                if now.status.on_cancel() == OnCancel::NotCancellable {
-                    return Err(not_cancellable(id, now.status));
+                if now.status().on_cancel() == OnCancel::NotCancellable {
+                    return Err(not_cancellable(id, now.status()));
                 }
             }
         }
@@ -75,8 +94,8 @@ pub async fn cancel<J: JobStore, C: Clock>(
     loop {
         let row = read().await?;
         let now = clock.now_ms();
-        if JobView::ended(&row) || now >= until {
-            return Ok(JobView::of(&row, now));
+        if row.ended() || now >= until {
+            return Ok(row);
         }
         clock.sleep(poll_delay_ms(n).min(until - now)).await;
         n += 1;
@@ -101,6 +120,13 @@ mod tests {
             client_id: None,
         };
         assert_eq!(cancelled_by(&admin), "admin:u1");
+        let user = Principal::Session {
+            user_id: "u2".into(),
+            email: "b@x".into(),
+            role: "user".into(),
+            client_id: Some("acme".into()),
+        };
+        assert_eq!(cancelled_by(&user), "user:u2");
         let worker = Principal::Worker {
             worker_id: "rm".into(),
             acting_for: Some("acme".into()),

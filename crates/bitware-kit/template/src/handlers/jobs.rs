@@ -55,7 +55,7 @@ pub async fn cancel(call: &Call<'_>) -> AppResult<Reply> {
     let principal = call.principal()?;
     let scope = principal.scope();
     let db = Database::new(call.app)?;
-    let view = cancel::cancel(
+    let row = cancel::cancel(
         &db,
         &WallClock,
         id,
@@ -64,5 +64,5 @@ pub async fn cancel(call: &Call<'_>) -> AppResult<Reply> {
         async || db.job(id, scope.as_deref()).await,
     )
     .await?;
-    Reply::json(&view)
+    Reply::json(&JobView::of(&row, now_ms()))
 }
