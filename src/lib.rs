@@ -30,8 +30,7 @@ use routes::{RouteId, ROUTES};
 use types::env::{App, Config};
 use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    event, Context, Env, MessageBatch, MessageExt, Request, Response, ScheduleContext,
-    ScheduledEvent,
+    event, Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent,
 };
 
 /// The `fetch` export, as `#[event(fetch)]` writes it but under the kit's
@@ -172,26 +171,14 @@ async fn queue(
         env,
         request_id: "queue".into(),
     };
-    let dead_letters = batch.queue().ends_with("-dlq");
-    let messages = batch.messages()?;
-    let deliveries = futures_util::future::join_all(messages.iter().map(|m| {
-        let app = &app;
-        async move {
-            if dead_letters {
-                services::queue_jobs::dead_letter(app, m.body()).await
-            } else {
-                services::queue_jobs::consume(app, m.body()).await
-            }
-        }
-    }))
-    .await;
-    for (message, delivery) in messages.iter().zip(deliveries) {
-        match delivery {
-            services::queue_jobs::Delivery::Ack => message.ack(),
-            services::queue_jobs::Delivery::Retry => message.retry(),
-        }
-    }
-    Ok(())
+    // The kit's batch: job messages run concurrently, dead letters end
+    // their runs, each acked or retried as the kit's consumer says.
+    bitware_kit::entry::job_batch(
+        batch,
+        async |m| services::queue_jobs::consume(&app, m).await,
+        async |m| services::queue_jobs::dead_letter(&app, m).await,
+    )
+    .await
 }
 
 fn needs_body(id: RouteId) -> bool {
