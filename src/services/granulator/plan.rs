@@ -40,24 +40,8 @@ pub(super) struct Plan {
     pub strategy: Option<Strategy>,
 }
 
-pub fn chain_error(e: ChainError) -> AppError {
-    match e {
-        ChainError::BudgetExceeded(m) => AppError::new(
-            Kind::Unprocessable,
-            "budget_exceeded",
-            format!("the job's budget does not allow another model call: {m}"),
-        ),
-        ChainError::DeadlineExceeded(m) => {
-            AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m)
-        }
-        ChainError::ProvidersFailed(m) => AppError::new(
-            Kind::BadGateway,
-            "provider_error",
-            format!("every AI provider failed; last: {m}"),
-        ),
-        ChainError::Cancelled(m) => AppError::conflict("job_cancelled", m),
-    }
-}
+/// A chain's failure as the error a caller reads: the kit's.
+pub use crate::services::ai_provider::chain_error;
 
 /// The AI review of an outline (validation levels 2-3).
 pub(super) fn review_request(

@@ -287,6 +287,29 @@ pub enum ChainError {
     Cancelled(String),
 }
 
+/// A chain's failure as the error a caller reads: 422 `budget_exceeded`,
+/// 504 `deadline_exceeded`, 502 `provider_error` (naming the last failure),
+/// 409 `job_cancelled`.
+pub fn chain_error(e: ChainError) -> crate::error::AppError {
+    use crate::error::{AppError, Kind};
+    match e {
+        ChainError::BudgetExceeded(m) => AppError::new(
+            Kind::Unprocessable,
+            "budget_exceeded",
+            format!("the job's budget does not allow another model call: {m}"),
+        ),
+        ChainError::DeadlineExceeded(m) => {
+            AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m)
+        }
+        ChainError::ProvidersFailed(m) => AppError::new(
+            Kind::BadGateway,
+            "provider_error",
+            format!("every AI provider failed; last: {m}"),
+        ),
+        ChainError::Cancelled(m) => AppError::conflict("job_cancelled", m),
+    }
+}
+
 /// A job's cancel as the chain sees it. `requested` is asked on every
 /// streamed chunk, so it must be a flag (no I/O): the job's own watcher sets
 /// it. `confirm` is asked before every attempt and may read the job's store,

@@ -12,8 +12,8 @@ use crate::services::example;
 use crate::types::env::{App, SERVICE_NAME};
 use crate::types::execute::{ExecuteRequest, JobRequest};
 use bitware_kit::ai::runtime::WorkerRuntime;
-use bitware_kit::ai::{totals, Attempt, Budget, Chain, ChainError, Progress, RuntimeClock};
-use bitware_kit::error::{worker_log, AppError, AppResult, Kind};
+use bitware_kit::ai::{totals, Attempt, Budget, Chain, Progress, RuntimeClock};
+use bitware_kit::error::{worker_log, AppError, AppResult};
 use bitware_kit::jobs::queue::{self, Delivery, JobMessage};
 use bitware_kit::jobs::run::{RunCancel, RunStop, Watch};
 use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
@@ -42,25 +42,8 @@ pub enum Submitted {
     Running { job_id: i64 },
 }
 
-/// The model's answer of a job as an error the caller reads.
-pub fn chain_error(e: ChainError) -> AppError {
-    match e {
-        ChainError::BudgetExceeded(m) => AppError::new(
-            Kind::Unprocessable,
-            "budget_exceeded",
-            format!("the job's budget does not allow the model call: {m}"),
-        ),
-        ChainError::DeadlineExceeded(m) => {
-            AppError::new(Kind::GatewayTimeout, "deadline_exceeded", m)
-        }
-        ChainError::ProvidersFailed(m) => AppError::new(
-            Kind::BadGateway,
-            "provider_error",
-            format!("every AI provider failed; last: {m}"),
-        ),
-        ChainError::Cancelled(m) => AppError::conflict("job_cancelled", m),
-    }
-}
+/// A chain's failure as the error a caller reads: the kit's.
+pub use bitware_kit::ai::chain_error;
 
 /// Reserve the job's budget and claim it under `execution_id`. Asked for
 /// async, it goes to the queue; otherwise where its expected output fits.
