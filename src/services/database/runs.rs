@@ -77,6 +77,25 @@ impl Completion<'_> {
 }
 
 impl<'a> Failure<'a> {
+    /// The kit's failure of a run, with the template it used.
+    pub fn of(f: kit::Failure<'a>, template_id: i64) -> Failure<'a> {
+        Failure {
+            job_id: f.job_id,
+            run: f.run,
+            client_id: f.client_id,
+            template_id,
+            code: f.code,
+            reason: f.reason,
+            provider: f.provider,
+            model: f.model,
+            usage: f.usage,
+            cost_usd: f.cost_usd,
+            processing_time_ms: f.processing_time_ms,
+            attempts: f.attempts,
+            date: f.date,
+        }
+    }
+
     /// The kit's part of it.
     pub fn ending(&self) -> kit::Failure<'a> {
         kit::Failure {

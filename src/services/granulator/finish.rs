@@ -5,7 +5,7 @@ use super::job::{Draft, Job};
 use super::ports::{OutlineStore, StructureStore, TemplateSource};
 use crate::helpers::economy::efficiency;
 use crate::services::ai_provider::{totals, Attempt, Runtime};
-use crate::services::database::{run_superseded, CancelledRun, Completion, Failure, NewValidation};
+use crate::services::database::{run_superseded, Completion, Failure, NewValidation};
 use crate::services::envelope::{
     Granulated, Metadata, Output, QualityOf, StructureReference, Summary, TokensUsed, Usage,
 };
@@ -18,6 +18,7 @@ use crate::types::pricing::TokenUsage;
 use crate::types::provider::ProviderKind;
 use crate::types::purpose;
 use bitware_kit::error::{AppError, AppResult};
+use bitware_kit::jobs::end::RunEnd;
 use serde_json::{json, Value};
 
 /// What finishing a draft works out before the answer is written.
@@ -292,83 +293,35 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
         }
     }
 
-    /// The run of a cancelled job stops: its attempts, usage and spend are
-    /// recorded once (the reservation settled to what was spent), and its
-    /// answer is the cancel's 409 with that usage.
-    pub async fn settle_cancelled(&self, attempts: &[Attempt]) -> AppError {
-        let (usage, cost): (TokenUsage, Option<f64>) = totals(attempts);
-        let last = attempts.last();
-        let now = self.ports.now_ms();
-        let run = CancelledRun {
+    /// The run at its end (the kit's `RunEnd`).
+    fn ending<'e>(&'e self, attempts: &'e [Attempt]) -> RunEnd<'e> {
+        RunEnd {
             job_id: self.job_id,
             run: self.run,
             client_id: self.client_id,
-            provider: last.map(|a| a.provider.as_str()),
-            model: last.map(|a| a.model.as_str()),
-            usage,
-            cost_usd: cost,
-            processing_time_ms: now.saturating_sub(self.start),
+            start_ms: self.start,
+            now_ms: self.ports.now_ms(),
             attempts,
-            date: &day_of(now),
-        };
-        if let Err(e) = self.ports.jobs.settle_cancelled(&run).await {
-            bitware_kit::error::worker_log(&format!(
-                "job {}: the cancelled run could not be settled: {e}",
-                self.job_id
-            ));
         }
-        let by = match self.ports.jobs.job_state(self.job_id).await {
-            Ok(Some(state)) => state.cancelled_by,
-            _ => None,
-        };
-        let error = super::wait::cancelled_error(self.job_id, by.as_deref(), None);
-        let mut details = error.details.clone().unwrap_or_else(|| json!({}));
-        details["usage"] =
-            json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
-        details["attempts"] = json!(attempts.len());
-        error.with_details(details)
     }
 
-    /// Leave the job `failed` with the reason and the usage it incurred.
+    /// The run of a cancelled job stops: its attempts, usage and spend are
+    /// recorded once (the reservation settled to what was spent), and its
+    /// answer is the cancel's 409 with that usage (the kit's).
+    pub async fn settle_cancelled(&self, attempts: &[Attempt]) -> AppError {
+        self.ending(attempts).cancelled(self.ports.jobs).await
+    }
+
+    /// Leave the job `failed` with the reason and the usage it incurred
+    /// (the kit's ending, with the template's analytics beside it).
     pub async fn fail(&self, error: AppError, attempts: &[Attempt]) -> AppError {
-        let (usage, cost): (TokenUsage, Option<f64>) = totals(attempts);
-        let last = attempts.last();
-        let now = self.ports.now_ms();
         if error.code == "run_superseded" {
             return error;
         }
-        let failure = Failure {
-            job_id: self.job_id,
-            run: self.run,
-            client_id: self.client_id,
-            template_id: self.plan.template.id,
-            code: error.code,
-            reason: &error.message,
-            provider: last.map(|a| a.provider.as_str()),
-            model: last.map(|a| a.model.as_str()),
-            usage,
-            cost_usd: cost,
-            processing_time_ms: now.saturating_sub(self.start),
-            attempts,
-            date: &day_of(now),
-        };
-        match self.ports.jobs.record_failure(&failure).await {
-            Ok(true) => {}
-            Ok(false) => return run_superseded(self.job_id, self.run),
-            Err(e) => bitware_kit::error::worker_log(&format!(
-                "job {} could not be marked failed: {e}",
-                self.job_id
-            )),
-        }
-        let summary: Vec<Value> = attempts
-            .iter()
-            .map(|a| json!({"provider": a.provider, "model": a.model, "purpose": a.purpose, "status": a.status, "httpStatus": a.http_status, "error": a.error}))
-            .collect();
-        let mut details = error.details.clone().unwrap_or_else(|| json!({}));
-        details["jobId"] = json!(self.job_id);
-        details["attempts"] = json!(summary);
-        details["usage"] =
-            json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
-        error.with_details(details)
+        let ending = self.ending(attempts);
+        let day = day_of(ending.now_ms);
+        let failure = Failure::of(ending.failure(&error, &day), self.plan.template.id);
+        let recorded = self.ports.jobs.record_failure(&failure).await;
+        ending.failed(error, recorded)
     }
 }

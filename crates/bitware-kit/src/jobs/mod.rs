@@ -37,6 +37,7 @@
 //! ([`contract`]), for a worker's tests and for the kit's contract worker.
 
 pub mod cancel;
+pub mod end;
 pub mod events;
 pub mod queue;
 pub mod run;

@@ -12,15 +12,16 @@ use crate::services::example;
 use crate::types::env::{App, SERVICE_NAME};
 use crate::types::execute::{ExecuteRequest, JobRequest};
 use bitware_kit::ai::runtime::WorkerRuntime;
-use bitware_kit::ai::{totals, Attempt, Budget, Chain, Progress, RuntimeClock};
-use bitware_kit::error::{worker_log, AppError, AppResult};
+use bitware_kit::ai::{totals, Budget, Chain, Progress, RuntimeClock};
+use bitware_kit::error::{AppError, AppResult};
+use bitware_kit::jobs::end::RunEnd;
 use bitware_kit::jobs::queue::{self, Delivery, JobMessage};
 use bitware_kit::jobs::run::{RunCancel, RunStop, Watch};
 use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
 use bitware_kit::jobs::wait::{self, cancelled_error};
 use bitware_kit::jobs::{
-    run_superseded, CancelledRun, Claim, Completion, Failure, JobStore as _, Moment, NewJob,
-    PlannedCall, RunMode, SpendLedger as _,
+    run_superseded, Claim, Completion, JobStore as _, Moment, NewJob, PlannedCall, RunMode,
+    SpendLedger as _,
 };
 use bitware_kit::limits::Payer;
 use bitware_kit::timing::{day_of, now_ms, Clock as _};
@@ -190,12 +191,12 @@ pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
             futures_util::future::Either::Right((never, _)) => match never {},
         }
     };
-    let ending = Ending {
-        db: &db,
+    let ending = RunEnd {
         job_id,
         run,
         client_id: &stored.client_id,
-        start,
+        start_ms: start,
+        now_ms: clock.now_ms(),
         attempts: &attempts,
     };
     match outcome {
@@ -232,90 +233,14 @@ pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
             match stored_it {
                 Ok(true) => Ok(envelope),
                 // Cancelled while it finished: the cancel stands (final is final).
-                _ if cancel.cancelled_now(&db).await => Err(ending.cancelled().await),
+                _ if cancel.cancelled_now(&db).await => Err(ending.cancelled(&db).await),
                 Ok(false) => Err(run_superseded(job_id, run)),
-                Err(e) => Err(ending.failed(e).await),
+                Err(e) => Err(ending.fail(&db, e).await),
             }
         }
-        Err(_) if cancel.cancelled_now(&db).await => Err(ending.cancelled().await),
+        Err(_) if cancel.cancelled_now(&db).await => Err(ending.cancelled(&db).await),
         Err(_) if cancel.superseded.get() => Err(run_superseded(job_id, run)),
-        Err(e) => Err(ending.failed(chain_error(e)).await),
-    }
-}
-
-/// How a run that made no result ends.
-struct Ending<'a> {
-    db: &'a Database,
-    job_id: i64,
-    run: u32,
-    client_id: &'a str,
-    start: u64,
-    attempts: &'a [Attempt],
-}
-
-impl Ending<'_> {
-    /// Book what the cancelled run spent, once; the cancel's answer.
-    async fn cancelled(&self) -> AppError {
-        let (usage, cost) = totals(self.attempts);
-        let last = self.attempts.last();
-        let now = now_ms();
-        let run = CancelledRun {
-            job_id: self.job_id,
-            run: self.run,
-            client_id: self.client_id,
-            provider: last.map(|a| a.provider.as_str()),
-            model: last.map(|a| a.model.as_str()),
-            usage,
-            cost_usd: cost,
-            processing_time_ms: now.saturating_sub(self.start),
-            attempts: self.attempts,
-            date: &day_of(now),
-        };
-        if let Err(e) = self.db.settle_cancelled(&run).await {
-            worker_log(&format!(
-                "job {}: the cancelled run could not be settled: {e}",
-                self.job_id
-            ));
-        }
-        let by = match self.db.job_state(self.job_id).await {
-            Ok(Some(state)) => state.cancelled_by,
-            _ => None,
-        };
-        cancelled_error(self.job_id, by.as_deref(), None)
-    }
-
-    /// Leave the job `failed` with the reason and the usage it incurred.
-    async fn failed(&self, error: AppError) -> AppError {
-        let (usage, cost) = totals(self.attempts);
-        let last = self.attempts.last();
-        let now = now_ms();
-        let failure = Failure {
-            job_id: self.job_id,
-            run: self.run,
-            client_id: self.client_id,
-            code: error.code,
-            reason: &error.message,
-            provider: last.map(|a| a.provider.as_str()),
-            model: last.map(|a| a.model.as_str()),
-            usage,
-            cost_usd: cost,
-            processing_time_ms: now.saturating_sub(self.start),
-            attempts: self.attempts,
-            date: &day_of(now),
-        };
-        match self.db.fail_job(&failure).await {
-            Ok(true) => {}
-            Ok(false) => return run_superseded(self.job_id, self.run),
-            Err(e) => worker_log(&format!(
-                "job {} could not be marked failed: {e}",
-                self.job_id
-            )),
-        }
-        let mut details = error.details.clone().unwrap_or_else(|| json!({}));
-        details["jobId"] = json!(self.job_id);
-        details["usage"] =
-            json!({"tokens": {"input": usage.input, "output": usage.output}, "cost": cost});
-        error.with_details(details)
+        Err(e) => Err(ending.fail(&db, chain_error(e)).await),
     }
 }
 
