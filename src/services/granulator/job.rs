@@ -21,7 +21,7 @@ use crate::types::job::{PartialBranch, Stage};
 use crate::types::outline::Outline;
 use crate::types::purpose;
 use bitware_kit::error::{AppError, AppResult};
-use bitware_kit::jobs::run::Watch;
+use bitware_kit::jobs::run::{beside, Watch};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -86,12 +86,7 @@ pub(super) async fn run_prepared<
             let closed = streamed.borrow_mut().read(&progress);
             show(ports, job_id, run, &closed).await;
         });
-        futures_util::pin_mut!(work);
-        futures_util::pin_mut!(writer);
-        match futures_util::future::select(work, writer).await {
-            futures_util::future::Either::Left((outcome, _)) => outcome,
-            futures_util::future::Either::Right((never, _)) => match never {},
-        }
+        beside(work, writer).await
     };
     match outcome {
         Ok(envelope) => Ok(envelope),

@@ -102,6 +102,26 @@ impl<C: Clock, J: JobStore> Watch<'_, C, J> {
     }
 }
 
+/// Run `work` beside `watcher` (a [`Watch::watch`]) until the work ends,
+/// polling the work first; the watcher is dropped with it.
+pub async fn beside<T>(
+    work: impl std::future::Future<Output = T>,
+    watcher: impl std::future::Future<Output = Infallible>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    let mut watcher = std::pin::pin!(watcher);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(done) = work.as_mut().poll(cx) {
+            return std::task::Poll::Ready(done);
+        }
+        match watcher.as_mut().poll(cx) {
+            std::task::Poll::Ready(never) => match never {},
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    })
+    .await
+}
+
 async fn watch<C: Clock, J: JobStore>(
     w: Watch<'_, C, J>,
     mut tick: impl AsyncFnMut(),
@@ -179,7 +199,7 @@ mod tests {
     }
 
     /// Run `work` beside the watcher until it ends.
-    fn beside<F: Future<Output = ()>>(
+    fn watched<F: Future<Output = ()>>(
         clock: &Virtual,
         jobs: &MemoryJobs,
         cancel: &RunCancel,
@@ -197,13 +217,7 @@ mod tests {
             start_ms: 0,
         }
         .watch(async || {});
-        block_on(async {
-            tokio::select! {
-                biased;
-                () = work => {}
-                never = watcher => match never {},
-            }
-        });
+        block_on(super::beside(work, watcher));
     }
 
     #[test]
@@ -215,7 +229,7 @@ mod tests {
             Progress::default(),
         );
         let run = claimed(&jobs, RunMode::Inline);
-        beside(&clock, &jobs, &cancel, &progress, run, async {
+        watched(&clock, &jobs, &cancel, &progress, run, async {
             clock.sleep(20_000).await;
             for _ in 0..80 {
                 clock.sleep(0).await;
@@ -242,7 +256,7 @@ mod tests {
             today: "2026-01-01",
         };
         block_on(jobs.cancel_job(run.0, "admin:a", at)).unwrap();
-        beside(&clock, &jobs, &cancel, &progress, run, async {
+        watched(&clock, &jobs, &cancel, &progress, run, async {
             for _ in 0..8 {
                 clock.sleep(PROGRESS_POLL_MS).await;
             }
@@ -262,7 +276,7 @@ mod tests {
         let (job_id, _) = claimed(&jobs, RunMode::Inline);
         cancel.job.set(Some(job_id));
         // The watcher of run 7 of a job whose run is 1: its writes change nothing.
-        beside(&clock, &jobs, &cancel, &progress, (job_id, 7), async {
+        watched(&clock, &jobs, &cancel, &progress, (job_id, 7), async {
             for _ in 0..30 {
                 clock.sleep(PROGRESS_POLL_MS).await;
             }

@@ -16,7 +16,7 @@ use bitware_kit::ai::{totals, Budget, Chain, Progress, RuntimeClock};
 use bitware_kit::error::{AppError, AppResult};
 use bitware_kit::jobs::end::RunEnd;
 use bitware_kit::jobs::queue::{self, Delivery, JobMessage};
-use bitware_kit::jobs::run::{RunCancel, RunStop, Watch};
+use bitware_kit::jobs::run::{beside, RunCancel, RunStop, Watch};
 use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
 use bitware_kit::jobs::wait::{self, cancelled_error};
 use bitware_kit::jobs::{
@@ -184,12 +184,7 @@ pub async fn run_job(app: App, job_id: i64, run: u32) -> AppResult<Value> {
             start_ms: start,
         }
         .watch(async || {});
-        futures_util::pin_mut!(work);
-        futures_util::pin_mut!(watcher);
-        match futures_util::future::select(work, watcher).await {
-            futures_util::future::Either::Left((outcome, _)) => outcome,
-            futures_util::future::Either::Right((never, _)) => match never {},
-        }
+        beside(work, watcher).await
     };
     let ending = RunEnd {
         job_id,
