@@ -4,6 +4,8 @@
 //! - [`auth`]: the three credential tiers (seed §3), principals and tenants,
 //!   the access rule, constant-time secret checks; [`kam_answer`]: what KAM's
 //!   answers mean; [`kam`]: the KAM client with its 60 s KV cache (`worker`).
+//! - [`config`]: the kit's parts of a worker's configuration read from the
+//!   environment the same way in every worker (`worker`).
 //! - [`d1`]: the D1 handle (round trips counted, typed rows, binds only,
 //!   batches, the guarded batch that writes nothing unless its condition
 //!   holds).
@@ -50,6 +52,8 @@
 
 pub mod ai;
 pub mod auth;
+#[cfg(feature = "worker")]
+pub mod config;
 #[cfg(feature = "worker")]
 pub mod contain;
 pub mod d1;

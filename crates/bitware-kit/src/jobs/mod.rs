@@ -70,6 +70,7 @@ pub use store::{
     run_superseded, stalled, CancelledRun, Claim, Column, Completion, Failure, JobSchema, JobState,
     JobStatus, JobStore, Moment, NewJob, OnCancel, PlannedCall, RunMode, StoredJob,
 };
+pub use wait::JobSettings;
 
 /// The kit's migrations, in order: what a worker's `/health` expects among
 /// its own applied migrations (a worker that made the same tables before

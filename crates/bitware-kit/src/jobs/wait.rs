@@ -9,6 +9,24 @@ use crate::timing::Clock;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// How long jobs may run and where they run (a worker reads them once per
+/// isolate: `config::job_settings`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobSettings {
+    /// A job's own deadline, whatever its request's `timeout`.
+    pub job_timeout_ms: u64,
+    /// Output rate assumed when deciding whether a job fits inline ([`placement`]).
+    pub tokens_per_second: u64,
+    /// What `waitUntil` is trusted to give after a response (platform: ~30 s).
+    pub wait_until_grace_ms: u64,
+    /// Open events streams one tenant may hold at once.
+    pub event_streams_per_tenant: u32,
+    /// The longest one events stream stays open (it ends with `retry:`).
+    pub events_max_ms: u64,
+    /// A started run that wrote no heartbeat for this long has gone away.
+    pub stall_ms: u64,
+}
+
 /// What a waiting request saw.
 pub enum Waited {
     Completed(Value),

@@ -41,36 +41,11 @@ pub struct Config {
     pub jobs: JobSettings,
 }
 
-/// How long jobs may run and where they run (`bitware_kit::jobs::wait::placement`).
-#[derive(Debug, Clone, Copy)]
-pub struct JobSettings {
-    /// A job's own deadline, whatever its request's `timeout`.
-    pub job_timeout_ms: u64,
-    /// Output rate assumed when deciding whether a job fits inline.
-    pub tokens_per_second: u64,
-    /// What `waitUntil` is trusted to give after a response (platform: ~30 s).
-    pub wait_until_grace_ms: u64,
-    /// The longest one events stream stays open (it ends with `retry:`).
-    pub events_max_ms: u64,
-    /// A started run that wrote no heartbeat for this long has gone away.
-    pub stall_ms: u64,
-}
+/// How long jobs may run and where they run: the kit's
+/// (`bitware_kit::config::job_settings` reads them).
+pub use bitware_kit::jobs::JobSettings;
 
-fn read(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-fn number(env: &Env, name: &str, default: u64, min: u64, max: u64) -> u64 {
-    read(env, name)
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(|v| v.clamp(min, max))
-        .unwrap_or(default)
-}
+use bitware_kit::config::{number, read};
 
 thread_local! {
     /// This isolate's configuration, read from the env on first use.
@@ -87,7 +62,6 @@ impl Config {
 
     pub fn from_env(env: &Env) -> Config {
         let environment = read(env, "ENVIRONMENT").unwrap_or_else(|| "production".into());
-        let d = Settings::default();
         let (limits, _problems) = Limits::from_vars(
             read(env, "DEFAULT_TIER").as_deref(),
             read(env, "MAX_JOB_COST_USD").as_deref(),
@@ -97,48 +71,11 @@ impl Config {
             version: read(env, "VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             shared_secret: read(env, "SHARED_SECRET").and_then(Secret::new),
             kam_timeout_ms: number(env, "KAM_TIMEOUT_MS", 3_000, 100, 10_000),
-            providers: ProviderSetup {
-                production: environment == "production",
-                openai_key: read(env, "OPENAI_API_KEY").and_then(Secret::new),
-                openai_base_url: read(env, "OPENAI_BASE_URL"),
-                openai_model: read(env, "OPENAI_MODEL"),
-                anthropic_key: read(env, "ANTHROPIC_API_KEY").and_then(Secret::new),
-                anthropic_base_url: read(env, "ANTHROPIC_BASE_URL"),
-                anthropic_model: read(env, "ANTHROPIC_MODEL"),
-                workers_ai_bound: env.ai(AI).is_ok(),
-                workers_ai_model: read(env, "WORKERS_AI_MODEL"),
-                order: read(env, "AI_PROVIDER_ORDER"),
-            },
-            settings: Settings {
-                attempt_timeout_ms: number(
-                    env,
-                    "AI_ATTEMPT_TIMEOUT_MS",
-                    d.attempt_timeout_ms,
-                    1_000,
-                    300_000,
-                ),
-                max_attempts: number(env, "AI_MAX_ATTEMPTS", u64::from(d.max_attempts), 1, 5)
-                    as u32,
-                backoff_base_ms: number(env, "AI_BACKOFF_BASE_MS", d.backoff_base_ms, 10, 10_000),
-                retry_after_cap_ms: number(
-                    env,
-                    "AI_RETRY_AFTER_CAP_MS",
-                    d.retry_after_cap_ms,
-                    0,
-                    60_000,
-                ),
-                stream_stall_ms: number(env, "AI_STREAM_STALL_MS", d.stream_stall_ms, 200, 300_000),
-                ..d
-            },
+            providers: bitware_kit::config::providers(env, environment == "production", AI),
+            settings: bitware_kit::config::chain_settings(env),
             pricing: Pricing::with_override(read(env, "PRICING").as_deref()).unwrap_or_default(),
             limits,
-            jobs: JobSettings {
-                job_timeout_ms: number(env, "JOB_TIMEOUT_MS", 600_000, 5_000, 840_000),
-                tokens_per_second: number(env, "MODEL_TOKENS_PER_SECOND", 50, 1, 100_000),
-                wait_until_grace_ms: number(env, "WAIT_UNTIL_GRACE_MS", 20_000, 0, 30_000),
-                events_max_ms: number(env, "EVENTS_MAX_MS", 300_000, 10_000, 900_000),
-                stall_ms: number(env, "JOB_STALL_MS", 90_000, 15_000, 600_000),
-            },
+            jobs: bitware_kit::config::job_settings(env),
             environment,
         }
     }
