@@ -50,15 +50,8 @@ use serde_json::Value;
 /// Time a crashed run keeps its claim after the request deadline.
 const ABANDON_GRACE_MS: u64 = 30_000;
 
-/// What became of a submitted granulation.
-pub enum Submitted {
-    /// This request claimed the job (new, or a failed one run again).
-    Claimed { job_id: i64, run: u32 },
-    /// Completed before under this key: the stored answer.
-    Replay(Value),
-    /// Another request, or the queue, is running it.
-    Running { job_id: i64 },
-}
+/// What became of a submitted granulation: the kit's.
+pub use bitware_kit::jobs::submit::Submitted;
 
 /// A claimed job's plan, so an inline run starts without reading it back.
 pub struct Prepared {

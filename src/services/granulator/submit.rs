@@ -6,12 +6,12 @@ use super::plan::{expected_elements, plan};
 use super::ports::{OutlineStore, Ports, StructureStore, TemplateSource};
 use super::{Prepared, Submitted, ABANDON_GRACE_MS};
 use crate::services::ai_provider::Runtime;
-use crate::services::database::{outline_columns, Claim, NewJob, PlannedCall};
+use crate::services::database::{outline_columns, NewJob, PlannedCall};
 use crate::services::progress::{self, Placement};
 use crate::services::spend::Payer;
 use crate::types::api::JobRequest;
 use bitware_kit::error::{worker_log, AppError, AppResult};
-use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
+use bitware_kit::jobs::submit::reserve_and_claim;
 
 /// Check a granulation request and claim its job (idempotent per client and
 /// execution id, bound to the request's hash). `async_requested` sends it to
@@ -102,31 +102,9 @@ pub async fn submit<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateS
         ports.config.jobs.stall_ms,
     )
     .await?;
-    let submitted = match claim {
-        Claim::Run {
-            job_id,
-            run,
-            spent_usd,
-        } => {
-            // A re-run of a failed job is charged against the same budget.
-            plan.budget.spent_usd = spent_usd;
-            Submitted::Claimed { job_id, run }
-        }
-        Claim::Replay { result, .. } => Submitted::Replay(result),
-        Claim::InProgress { job_id } => Submitted::Running { job_id },
-        Claim::Mismatch { job_id } => return Err(idempotency_key_reused(job_id)),
-        Claim::Cancelled {
-            job_id,
-            cancelled_by,
-            cancelled_at,
-        } => {
-            return Err(super::wait::cancelled_error(
-                job_id,
-                cancelled_by.as_deref(),
-                cancelled_at.as_deref(),
-            ))
-        }
-    };
+    let (submitted, spent_usd) = Submitted::of(claim)?;
+    // A re-run of a failed job is charged against the same budget.
+    plan.budget.spent_usd = spent_usd;
     let prepared = matches!(submitted, Submitted::Claimed { .. }).then(|| Prepared {
         plan,
         client_id: client_id.to_string(),

@@ -4,9 +4,10 @@
 
 use super::spend::{self, SpendLedger};
 use super::store::{Claim, JobStore, Moment, NewJob};
+use super::wait::cancelled_error;
 use crate::error::{AppError, AppResult, Kind};
 use crate::limits::{Limits, Payer};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Reserve `budget_usd` for `payer` (until the job's deadline), then claim
 /// `job` with it at `now_ms`. A request whose job already completed is
@@ -51,6 +52,45 @@ pub async fn reserve_and_claim<S: JobStore + SpendLedger>(
         store.settle_spend(reservation, 0.0).await?;
     }
     Ok(claim)
+}
+
+/// What became of a submitted job, for its request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// This request claimed it (new, or a failed or stopped one run again).
+    Claimed { job_id: i64, run: u32 },
+    /// Completed before under this key: the stored answer.
+    Replay(Value),
+    /// Another request, or the queue, is running it.
+    Running { job_id: i64 },
+}
+
+impl Submitted {
+    /// What a claim means for its request, and what earlier runs of a
+    /// claimed job spent (a re-run is charged against the same budget). A
+    /// key used for another request is a 422, a cancelled job's key the
+    /// cancel's 409.
+    pub fn of(claim: Claim) -> AppResult<(Submitted, f64)> {
+        match claim {
+            Claim::Run {
+                job_id,
+                run,
+                spent_usd,
+            } => Ok((Submitted::Claimed { job_id, run }, spent_usd)),
+            Claim::Replay { result, .. } => Ok((Submitted::Replay(result), 0.0)),
+            Claim::InProgress { job_id } => Ok((Submitted::Running { job_id }, 0.0)),
+            Claim::Mismatch { job_id } => Err(idempotency_key_reused(job_id)),
+            Claim::Cancelled {
+                job_id,
+                cancelled_by,
+                cancelled_at,
+            } => Err(cancelled_error(
+                job_id,
+                cancelled_by.as_deref(),
+                cancelled_at.as_deref(),
+            )),
+        }
+    }
 }
 
 /// 422 for an idempotency key used before for a different request.
@@ -116,6 +156,10 @@ mod tests {
             1,
             90_000,
         ));
+        assert_eq!(
+            Submitted::of(joined.clone().unwrap()).unwrap().0,
+            Submitted::Running { job_id: 1 }
+        );
         assert!(matches!(joined, Ok(Claim::InProgress { .. })), "{joined:?}");
         let (reserved, spent) = store.day("client-a");
         assert!(
@@ -166,6 +210,31 @@ mod tests {
             store.jobs.borrow().len(),
             1,
             "nothing was claimed for the refused request"
+        );
+    }
+
+    #[test]
+    fn a_reused_key_is_422_and_a_cancelled_one_409() {
+        assert_eq!(
+            Submitted::of(Claim::Mismatch { job_id: 3 })
+                .unwrap_err()
+                .code,
+            "idempotency_key_reused"
+        );
+        let cancelled = Claim::Cancelled {
+            job_id: 3,
+            cancelled_by: Some("admin:a".into()),
+            cancelled_at: None,
+        };
+        assert_eq!(Submitted::of(cancelled).unwrap_err().code, "job_cancelled");
+        let run = Claim::Run {
+            job_id: 3,
+            run: 2,
+            spent_usd: 0.25,
+        };
+        assert_eq!(
+            Submitted::of(run).unwrap(),
+            (Submitted::Claimed { job_id: 3, run: 2 }, 0.25)
         );
     }
 }

@@ -17,10 +17,10 @@ use bitware_kit::error::{AppError, AppResult};
 use bitware_kit::jobs::end::RunEnd;
 use bitware_kit::jobs::queue::{self, Delivery, JobMessage};
 use bitware_kit::jobs::run::{beside, RunCancel, RunStop, Watch};
-use bitware_kit::jobs::submit::{idempotency_key_reused, reserve_and_claim};
-use bitware_kit::jobs::wait::{self, cancelled_error};
+use bitware_kit::jobs::submit::reserve_and_claim;
+use bitware_kit::jobs::wait;
 use bitware_kit::jobs::{
-    run_superseded, Claim, Completion, JobStore as _, Moment, NewJob, PlannedCall, RunMode,
+    run_superseded, Completion, JobStore as _, Moment, NewJob, PlannedCall, RunMode,
     SpendLedger as _,
 };
 use bitware_kit::limits::Payer;
@@ -33,15 +33,8 @@ const ABANDON_GRACE_MS: u64 = 30_000;
 /// Jobs the cron sweep ends at most per run.
 const SWEEP_LIMIT: u32 = 200;
 
-/// What became of a submitted job.
-pub enum Submitted {
-    /// This request claimed it (new, or a failed one run again).
-    Claimed { job_id: i64, run: u32 },
-    /// Completed before under this key: the stored answer.
-    Replay(Value),
-    /// Another request, or the queue, is running it.
-    Running { job_id: i64 },
-}
+/// What became of a submitted job: the kit's.
+pub use bitware_kit::jobs::submit::Submitted;
 
 /// A chain's failure as the error a caller reads: the kit's.
 pub use bitware_kit::ai::chain_error;
@@ -98,23 +91,7 @@ pub async fn submit(
         config.jobs.stall_ms,
     )
     .await?;
-    let submitted = match claim {
-        Claim::Run { job_id, run, .. } => Submitted::Claimed { job_id, run },
-        Claim::Replay { result, .. } => Submitted::Replay(result),
-        Claim::InProgress { job_id } => Submitted::Running { job_id },
-        Claim::Mismatch { job_id } => return Err(idempotency_key_reused(job_id)),
-        Claim::Cancelled {
-            job_id,
-            cancelled_by,
-            cancelled_at,
-        } => {
-            return Err(cancelled_error(
-                job_id,
-                cancelled_by.as_deref(),
-                cancelled_at.as_deref(),
-            ))
-        }
-    };
+    let (submitted, _) = Submitted::of(claim)?;
     Ok((submitted, placement))
 }
 
