@@ -101,33 +101,6 @@ async fn settled(id: i64, who: &Who) -> Value {
     }
 }
 
-/// One value read from the local D1 file (read-only).
-fn d1(sql: &str) -> String {
-    let db = std::env::var("D1_FILE").expect("D1_FILE is set by ./test.sh");
-    let out = std::process::Command::new("sqlite3")
-        .args(["-readonly", "-cmd", ".timeout 10000", &db, sql])
-        .output()
-        .expect("sqlite3 runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn open_reservations(id: i64) -> u64 {
-    d1(&format!(
-        "SELECT count(*) FROM spend_reservations WHERE job_id = {id};"
-    ))
-    .parse()
-    .expect("a count")
-}
-
-/// The tenant's booked and reserved spend today, from D1.
-fn tenant_spend(tenant: &str) -> (f64, f64) {
-    let row = d1(&format!(
-        "SELECT coalesce(sum(spent_usd), 0) || ' ' || coalesce(sum(reserved_usd), 0) FROM tenant_daily_spend WHERE tenant = '{tenant}';"
-    ));
-    let mut parts = row.split(' ').map(|v| v.parse::<f64>().expect("a number"));
-    (parts.next().unwrap_or(-1.0), parts.next().unwrap_or(-1.0))
-}
-
 fn attempts_cost(detail: &Value) -> f64 {
     detail["attempts"]
         .as_array()
@@ -146,8 +119,8 @@ fn close(a: f64, b: f64) -> bool {
 fn assert_billed_once(id: i64, detail: &Value, tenant: &str) {
     let cost = detail["job"]["costUsd"].as_f64().expect("a known cost");
     assert!(close(cost, attempts_cost(detail)), "{detail}");
-    assert_eq!(open_reservations(id), 0, "job {id} left a reservation open");
-    let (spent, reserved) = tenant_spend(tenant);
+    let (spent, reserved, open) = spend_of(tenant, id);
+    assert_eq!(open, 0, "job {id} left a reservation open");
     assert!(close(spent, cost), "booked {spent}, billed {cost}");
     assert!(close(reserved, 0.0), "still reserved {reserved}");
 }
