@@ -48,13 +48,19 @@ pub mod view;
 pub mod wait;
 
 #[cfg(feature = "worker")]
+mod endings_d1;
+#[cfg(feature = "worker")]
 mod ledger_d1;
+#[cfg(feature = "worker")]
+mod stopped_d1;
 #[cfg(feature = "worker")]
 mod store_d1;
 #[cfg(feature = "worker")]
 pub use ledger_d1::D1Ledger;
 #[cfg(feature = "worker")]
-pub use store_d1::{D1Jobs, STOPPED_RUN_NOTE};
+pub use stopped_d1::STOPPED_RUN_NOTE;
+#[cfg(feature = "worker")]
+pub use store_d1::D1Jobs;
 
 #[cfg(any(test, feature = "twins"))]
 pub mod contract;

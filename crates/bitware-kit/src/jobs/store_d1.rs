@@ -3,29 +3,24 @@
 //! (completion, failure, the settling of a cancel) is one guarded batch
 //! with the spend it settles and, through `complete_with` / `fail_with`,
 //! the worker's own statements: it writes everything or, when the run no
-//! longer owns the job, nothing.
+//! longer owns the job, nothing (`endings_d1.rs`). Runs that stop are booked
+//! and guarded in `stopped_d1.rs`.
 
 use super::ledger_d1::D1Ledger;
 use super::spend::Reservation;
+use super::stopped_d1::stopped_sql;
 use super::store::{
     stalled, CancelledRun, Claim, Column, Completion, Failure, JobSchema, JobState, JobStatus,
     JobStore, Moment, NewJob, StoredJob,
 };
 use crate::ai::progress::ProgressWrite;
-use crate::ai::{totals, Attempt};
+use crate::ai::Attempt;
 use crate::d1::bind::{flag, i, n, on, ot, t, u};
 use crate::d1::{batch_rows, changes, D1, NOW};
 use crate::error::{AppError, AppResult};
-use crate::pricing::TokenUsage;
 use serde::Deserialize;
 use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
-use worker::D1PreparedStatement;
-
-/// What the attempt booked for a stopped run says (our words; no provider text).
-pub const STOPPED_RUN_NOTE: &str =
-    "estimated: the run stopped before finishing (its worker went away); \
-     booked at the tokens it had streamed, its prompt not counted";
 
 /// The job store on a worker's D1.
 pub struct D1Jobs<'a> {
@@ -93,18 +88,8 @@ struct Claimed {
     id: i64,
 }
 
-/// SQL true of a `processing` row whose run stopped without ending: past its
-/// deadline (`now`), or started and silent since `cutoff` (now less the
-/// stall period). `j` is the row's alias; binds are named by the caller.
-fn stopped_sql(j: &str, now: &str, cutoff: &str) -> String {
-    format!(
-        "{j}.status = 'processing' AND ({j}.deadline_at < {now} OR \
-         ({j}.started_at_ms IS NOT NULL AND coalesce({j}.heartbeat_at_ms, {j}.started_at_ms) < {cutoff}))"
-    )
-}
-
 /// A worker column's value as D1 binds it (objects and arrays as JSON text).
-fn value(v: &Value) -> JsValue {
+pub(super) fn value(v: &Value) -> JsValue {
     match v {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => flag(*b),
@@ -115,7 +100,7 @@ fn value(v: &Value) -> JsValue {
 }
 
 /// `, a = ?k, b = ?k+1` for the worker's columns bound from `?first` on.
-fn set_columns(columns: &[Column<'_>], first: usize) -> String {
+pub(super) fn set_columns(columns: &[Column<'_>], first: usize) -> String {
     columns
         .iter()
         .enumerate()
@@ -128,273 +113,8 @@ impl<'a> D1Jobs<'a> {
         D1Jobs { db, schema }
     }
 
-    fn ledger(&self) -> D1Ledger<'a> {
+    pub(super) fn ledger(&self) -> D1Ledger<'a> {
         D1Ledger::new(self.db, self.schema)
-    }
-
-    /// Everything a finished run writes, with the worker's own `extra`
-    /// statements, atomically, in one round trip; `false` (nothing written)
-    /// when its run no longer owns the job.
-    pub async fn complete_with(
-        &self,
-        c: &Completion<'_>,
-        extra: Vec<D1PreparedStatement>,
-    ) -> AppResult<bool> {
-        let jobs = self.schema.jobs;
-        let mut binds = vec![
-            i(c.job_id),
-            t(c.provider),
-            t(c.model),
-            u(c.usage.input),
-            u(c.usage.output),
-            u(c.usage.cached),
-            on(c.cost_usd),
-            t(c.result_json),
-            u(c.processing_time_ms),
-        ];
-        binds.extend(c.columns.iter().map(|(_, v)| value(v)));
-        let mut statements = vec![self.db.stmt(
-            &format!(
-                "UPDATE {jobs} SET status = 'completed', stage = 'done', provider = ?2, model = ?3, \
-                 tokens_input = tokens_input + ?4, tokens_output = tokens_output + ?5, tokens_cached = tokens_cached + ?6, \
-                 cost_usd = cost_usd + ?7, result_json = ?8, processing_time_ms = ?9, \
-                 completed_at = {NOW}, updated_at = {NOW}{} WHERE id = ?1",
-                set_columns(c.columns, 10)
-            ),
-            &binds,
-        )?];
-        if !c.attempts.is_empty() {
-            statements.push(self.attempts_statement(c.job_id, c.client_id, c.attempts)?);
-        }
-        statements.extend(extra);
-        statements.extend(self.ledger().settle_job_statements(
-            c.job_id,
-            c.client_id,
-            c.cost_usd.unwrap_or(0.0),
-            c.date,
-        )?);
-        self.ending_batch("storing a finished job", c.job_id, c.run, statements)
-            .await
-    }
-
-    /// A failed run: final state, reason, the usage of its attempts and the
-    /// worker's own `extra` statements; `false` (nothing written) when its
-    /// run no longer owns the job.
-    pub async fn fail_with(
-        &self,
-        f: &Failure<'_>,
-        extra: Vec<D1PreparedStatement>,
-    ) -> AppResult<bool> {
-        let jobs = self.schema.jobs;
-        let mut statements = vec![self.db.stmt(
-            &format!(
-                "UPDATE {jobs} SET status = 'failed', stage = 'failed', failure_code = ?2, failure_reason = ?3, provider = ?4, \
-                 model = ?5, tokens_input = tokens_input + ?6, tokens_output = tokens_output + ?7, tokens_cached = tokens_cached + ?8, \
-                 cost_usd = cost_usd + ?9, processing_time_ms = ?10, updated_at = {NOW} WHERE id = ?1"
-            ),
-            &[
-                i(f.job_id),
-                t(f.code),
-                t(f.reason),
-                ot(f.provider),
-                ot(f.model),
-                u(f.usage.input),
-                u(f.usage.output),
-                u(f.usage.cached),
-                on(f.cost_usd),
-                u(f.processing_time_ms),
-            ],
-        )?];
-        if !f.attempts.is_empty() {
-            statements.push(self.attempts_statement(f.job_id, f.client_id, f.attempts)?);
-        }
-        statements.extend(extra);
-        statements.extend(self.ledger().settle_job_statements(
-            f.job_id,
-            f.client_id,
-            f.cost_usd.unwrap_or(0.0),
-            f.date,
-        )?);
-        self.ending_batch("recording a failed job", f.job_id, f.run, statements)
-            .await
-    }
-
-    /// Attempts paid for outside a run, on the job's totals, and the
-    /// reservation that paid for them settled, in one batch.
-    pub async fn record_attempts_settling(
-        &self,
-        job_id: i64,
-        client_id: &str,
-        attempts: &[Attempt],
-        reservation: Option<&Reservation>,
-    ) -> AppResult<()> {
-        let (usage, cost) = totals(attempts);
-        let mut statements = Vec::new();
-        if !attempts.is_empty() {
-            statements.push(self.attempts_statement(job_id, client_id, attempts)?);
-            statements.push(self.job_usage_statement(job_id, &usage, cost)?);
-        }
-        if let Some(r) = reservation {
-            statements.extend(self.ledger().settle_statements(r, cost.unwrap_or(0.0))?);
-        }
-        if statements.is_empty() {
-            return Ok(());
-        }
-        self.db
-            .batch("recording attempts", statements)
-            .await
-            .map(|_| ())
-    }
-
-    /// One statement inserting every attempt (rows as one JSON parameter).
-    pub fn attempts_statement(
-        &self,
-        job_id: i64,
-        client_id: &str,
-        attempts: &[Attempt],
-    ) -> AppResult<D1PreparedStatement> {
-        let rows =
-            serde_json::to_string(attempts).map_err(|e| AppError::internal(e.to_string()))?;
-        self.db.stmt(
-            &format!(
-                "INSERT INTO {} (job_id, client_id, provider, model, purpose, status, http_status, latency_ms, \
-                 tokens_input, tokens_output, tokens_cached, cost_usd, error, branch) \
-                 SELECT ?1, ?2, json_extract(a.value, '$.provider'), json_extract(a.value, '$.model'), json_extract(a.value, '$.purpose'), \
-                 json_extract(a.value, '$.status'), json_extract(a.value, '$.httpStatus'), json_extract(a.value, '$.latencyMs'), \
-                 json_extract(a.value, '$.usage.input'), json_extract(a.value, '$.usage.output'), json_extract(a.value, '$.usage.cached'), \
-                 json_extract(a.value, '$.costUsd'), json_extract(a.value, '$.error'), json_extract(a.value, '$.branch') FROM json_each(?3) a",
-                self.schema.attempts
-            ),
-            &[i(job_id), t(client_id), t(&rows)],
-        )
-    }
-
-    /// Add usage and cost to a job's totals.
-    pub fn job_usage_statement(
-        &self,
-        job_id: i64,
-        usage: &TokenUsage,
-        cost: Option<f64>,
-    ) -> AppResult<D1PreparedStatement> {
-        self.db.stmt(
-            &format!(
-                "UPDATE {} SET tokens_input = tokens_input + ?2, tokens_output = tokens_output + ?3, \
-                 tokens_cached = tokens_cached + ?4, cost_usd = cost_usd + ?5, updated_at = {NOW} WHERE id = ?1",
-                self.schema.jobs
-            ),
-            &[i(job_id), u(usage.input), u(usage.output), u(usage.cached), on(cost)],
-        )
-    }
-
-    /// The statements booking what the stopped run of job `job_id` had
-    /// streamed, each a no-op unless the job is still `processing` with its
-    /// run stopped (past its deadline at `now_ms`, or started and silent
-    /// since `cutoff_ms`); `run` limits it to that run (the queue's message
-    /// names one). `release` also gives back the run's open reservations (a
-    /// takeover that reserved anew); otherwise they stay for the run that
-    /// follows, or for the sweep of expired ones.
-    fn book_stopped_run(
-        &self,
-        job_id: i64,
-        run: Option<u32>,
-        now_ms: u64,
-        cutoff_ms: u64,
-        today: &str,
-        release: bool,
-    ) -> AppResult<Vec<D1PreparedStatement>> {
-        let JobSchema {
-            jobs,
-            attempts,
-            stopped_purpose,
-            ..
-        } = self.schema;
-        let this_run = "(?5 IS NULL OR j.run_count = ?5)";
-        let stopped = format!(
-            "EXISTS (SELECT 1 FROM {jobs} j WHERE j.id = ?1 AND {this_run} AND {})",
-            stopped_sql("j", "?2", "?3")
-        );
-        // NULL when the planned model is unpriced (an unknown cost, never 0).
-        let estimate = format!(
-            "(SELECT CASE WHEN j.progress_tokens > 0 AND j.planned_provider IS NOT NULL \
-             THEN j.progress_tokens * j.planned_output_price / 1000000.0 ELSE 0 END FROM {jobs} j WHERE j.id = ?1)"
-        );
-        let payer = format!(
-            "coalesce((SELECT min(tenant) FROM spend_reservations WHERE job_id = ?1), \
-             (SELECT client_id FROM {jobs} WHERE id = ?1))"
-        );
-        let day = "coalesce((SELECT min(day) FROM spend_reservations WHERE job_id = ?1), ?4)";
-        let released = if release {
-            "reserved_usd = max(0, reserved_usd - coalesce((SELECT sum(amount_usd) FROM spend_reservations WHERE job_id = ?1), 0)), "
-        } else {
-            ""
-        };
-        // Every statement names `?5` (in its condition), so each takes all
-        // five parameters (D1 counts up to the highest one named).
-        let run = run.map_or(JsValue::NULL, |r| u(u64::from(r)));
-        let binds = [i(job_id), u(now_ms), u(cutoff_ms), t(today), run];
-        let mut statements = vec![
-            self.db.stmt(
-                &format!(
-                    "INSERT INTO {attempts} (job_id, client_id, provider, model, purpose, status, latency_ms, \
-                     tokens_output, cost_usd, error) \
-                     SELECT j.id, j.client_id, j.planned_provider, j.planned_model, '{stopped_purpose}', 'abandoned', \
-                     max(0, coalesce(j.heartbeat_at_ms, j.started_at_ms, ?2) - coalesce(j.started_at_ms, j.submitted_at_ms, ?2)), \
-                     j.progress_tokens, j.progress_tokens * j.planned_output_price / 1000000.0, '{STOPPED_RUN_NOTE}' \
-                     FROM {jobs} j WHERE j.id = ?1 AND j.progress_tokens > 0 \
-                     AND j.planned_provider IS NOT NULL AND j.planned_model IS NOT NULL AND {this_run} AND {}",
-                    stopped_sql("j", "?2", "?3")
-                ),
-                &binds,
-            )?,
-            self.db.stmt(
-                &format!(
-                    "INSERT INTO tenant_daily_spend (tenant, day) SELECT {payer}, {day} WHERE {stopped} \
-                     ON CONFLICT (tenant, day) DO NOTHING"
-                ),
-                &binds,
-            )?,
-            self.db.stmt(
-                &format!(
-                    "UPDATE tenant_daily_spend SET {released}spent_usd = spent_usd + coalesce({estimate}, 0), \
-                     updated_at = {NOW} WHERE tenant = {payer} AND day = {day} AND {stopped}"
-                ),
-                &binds,
-            )?,
-        ];
-        if release {
-            statements.push(self.db.stmt(
-                &format!("DELETE FROM spend_reservations WHERE job_id = ?1 AND {stopped}"),
-                &binds,
-            )?);
-        }
-        // Last: the job's own totals (the condition above reads its row).
-        statements.push(self.db.stmt(
-            &format!(
-                "UPDATE {jobs} SET tokens_output = tokens_output + \
-                 CASE WHEN planned_provider IS NOT NULL THEN progress_tokens ELSE 0 END, \
-                 cost_usd = cost_usd + {estimate}, progress_tokens = 0, updated_at = {NOW} WHERE id = ?1 AND {stopped}"
-            ),
-            &binds,
-        )?);
-        Ok(statements)
-    }
-
-    /// Run a batch that ends run `run` of job `job_id` only while that run
-    /// owns the job (`processing` under that run number).
-    async fn ending_batch(
-        &self,
-        context: &str,
-        job_id: i64,
-        run: u32,
-        statements: Vec<D1PreparedStatement>,
-    ) -> AppResult<bool> {
-        let owns = format!(
-            "EXISTS (SELECT 1 FROM {} WHERE id = ?1 AND run_count = ?2 AND status = 'processing')",
-            self.schema.jobs
-        );
-        self.db
-            .guarded_batch(context, &owns, &[i(job_id), u(u64::from(run))], statements)
-            .await
     }
 
     /// The job an idempotency key (client, execution id) already names.
