@@ -1,0 +1,3 @@
+//! This worker's types: its bindings and configuration, its API shapes.
+pub mod env;
+pub mod execute;
