@@ -6,7 +6,6 @@ use super::*;
 use crate::services::offline::generate_with_counts;
 use crate::services::validation::assess;
 use crate::types::outline::Node;
-use crate::types::pricing::Price;
 use crate::types::rules::StructureRules;
 use crate::types::rules::{level_counts, Constraints};
 use crate::types::structure::Granularity;
@@ -346,44 +345,6 @@ fn titles_repeated_across_branches_are_made_distinct_and_counts_kept() {
         format!("Getting started 0 ({})", skeleton.nodes[1].0)
     );
     assert_eq!(merged["modules"][2]["lessons"].as_array().unwrap().len(), 2);
-}
-
-#[test]
-fn shares_of_the_budget_add_up_to_at_most_what_is_left() {
-    let price = Some(Price {
-        input: 0.15,
-        output: 0.6,
-        cached_input: None,
-        cache_write: None,
-    });
-    let calls = vec![
-        CallCost {
-            input_bytes: 3_000,
-            max_tokens: 1_024,
-            expected_tokens: 360,
-        },
-        CallCost {
-            input_bytes: 5_000,
-            max_tokens: 2_120,
-            expected_tokens: 810,
-        },
-        CallCost {
-            input_bytes: 5_000,
-            max_tokens: 2_120,
-            expected_tokens: 810,
-        },
-    ];
-    let shares = budget_shares(Some(0.01), price, &calls);
-    let sum: f64 = shares.iter().map(|s| s.unwrap()).sum();
-    assert!(sum <= 0.01 && sum > 0.0099, "{shares:?}");
-    assert!(shares[1] > shares[0] && shares[1] == shares[2]);
-    assert!(shares_fit(price, "m", &shares, &calls));
-    // A budget that cannot pay every call's expected output: not a fan-out.
-    let tiny = budget_shares(Some(0.001), price, &calls);
-    assert!(!shares_fit(price, "m", &tiny, &calls));
-    assert_eq!(budget_shares(None, price, &calls), vec![None, None, None]);
-    // A model without a price cannot be bounded under a budget.
-    assert!(!shares_fit(None, "m", &shares, &calls));
 }
 
 #[test]

@@ -30,6 +30,7 @@ pub mod progress;
 mod props;
 #[cfg(feature = "worker")]
 pub mod runtime;
+pub mod shares;
 pub mod stream;
 pub mod wire;
 
