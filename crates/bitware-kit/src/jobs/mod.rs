@@ -46,6 +46,8 @@ pub mod store;
 pub mod submit;
 pub mod view;
 pub mod wait;
+#[cfg(feature = "worker")]
+pub mod work;
 
 #[cfg(feature = "worker")]
 mod endings_d1;
