@@ -49,6 +49,8 @@ pub struct JobRecord {
     /// Output tokens booked as estimates of runs that stopped.
     pub estimated_tokens: u64,
     pub cancelled_by: Option<String>,
+    /// When the cancel was recorded (RFC 3339, as D1 writes it).
+    pub cancelled_at: Option<String>,
     /// When the job ended (a cancelled job's once its run settled).
     pub ended: bool,
     /// The worker's own columns, as last written.
@@ -176,7 +178,7 @@ impl MemoryJobs {
                 JobStatus::Cancelled => Some(Claim::Cancelled {
                     job_id,
                     cancelled_by: j.cancelled_by.clone(),
-                    cancelled_at: j.cancelled_by.as_ref().map(|_| "recorded".to_string()),
+                    cancelled_at: j.cancelled_at.clone(),
                 }),
                 JobStatus::Processing
                     if j.deadline_at >= now_ms
@@ -264,6 +266,7 @@ impl JobStore for MemoryJobs {
                     planned_output_price,
                     estimated_tokens: 0,
                     cancelled_by: None,
+                    cancelled_at: None,
                     ended: false,
                     columns: Map::new(),
                 };
@@ -425,6 +428,7 @@ impl JobStore for MemoryJobs {
             self.with(c.job_id, |j| {
                 j.status = JobStatus::Cancelled;
                 j.cancelled_by = Some("client:test".into());
+                j.cancelled_at = j.started_at.map(|ms| crate::timing::iso_of(ms as i64));
             });
         }
         if !self.owns(c.job_id, c.run) {
@@ -520,6 +524,7 @@ impl JobStore for MemoryJobs {
             j.status = JobStatus::Cancelled;
             j.stages.push(stage::CANCELLED.into());
             j.cancelled_by = Some(by.into());
+            j.cancelled_at = Some(crate::timing::iso_of(now.ms as i64));
             j.ended = was_stopped || unstarted;
         });
         if unstarted && !was_stopped {

@@ -530,10 +530,15 @@ async fn a_cancelled_job_stays_cancelled_and_its_key_answers_the_cancel(
         Claim::Cancelled {
             job_id: id,
             cancelled_by,
-            ..
+            cancelled_at,
         } => expect(
-            id == job_id && cancelled_by.as_deref() == Some(by.as_str()),
-            || format!("answered job {id} cancelled by {cancelled_by:?}"),
+            id == job_id
+                && cancelled_by.as_deref() == Some(by.as_str())
+                // When, as D1 writes it: RFC 3339 in UTC.
+                && cancelled_at
+                    .as_deref()
+                    .is_some_and(|at| at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T'),
+            || format!("answered job {id} cancelled by {cancelled_by:?} at {cancelled_at:?}"),
         ),
         other => Err(failed("the same key after a cancel", other)),
     }
