@@ -24,6 +24,10 @@ pub const DEFAULT_WORD_TOLERANCE: f64 = 0.35;
 pub const WORD_TOLERANCE: (f64, f64) = (0.05, 1.0);
 pub const DEFAULT_AUDIENCE: &str = "general audience";
 pub const DEFAULT_LANGUAGE: &str = "en";
+/// Model calls in flight at once: the granulator's plan, within the
+/// platform's six simultaneous outbound connections per invocation.
+pub const DEFAULT_MAX_CONCURRENT: usize = 5;
+pub const MAX_CONCURRENT: usize = 6;
 
 /// The actions this worker performs. `process` (the Resource Manager's
 /// default action) is an alias of `generate`.
@@ -434,6 +438,15 @@ impl GenerateJob {
         self.content_metadata["qualityRequirements"]["minQualityScore"]
             .as_f64()
             .unwrap_or(0.7)
+    }
+
+    /// `contentMetadata.generationStrategy.maxConcurrent`, kept within 1..=6.
+    pub fn max_concurrent(&self) -> usize {
+        self.content_metadata["generationStrategy"]["maxConcurrent"]
+            .as_u64()
+            .map_or(DEFAULT_MAX_CONCURRENT, |n| {
+                n.clamp(1, MAX_CONCURRENT as u64) as usize
+            })
     }
 }
 

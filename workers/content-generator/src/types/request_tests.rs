@@ -260,3 +260,21 @@ fn a_job_survives_being_stored_and_read_back() {
     let back: GenerateJob = serde_json::from_str(&stored).unwrap();
     assert_eq!(back, job);
 }
+
+#[test]
+fn the_granulators_concurrency_is_kept_within_the_platforms_limit() {
+    let mut input = course();
+    let of = |input: &Value| {
+        ExecuteRequest::parse(&body(input.clone()))
+            .unwrap()
+            .job
+            .max_concurrent()
+    };
+    assert_eq!(of(&input), 5);
+    input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(40);
+    assert_eq!(of(&input), MAX_CONCURRENT);
+    input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(0);
+    assert_eq!(of(&input), 1);
+    input["contentMetadata"]["generationStrategy"] = json!(null);
+    assert_eq!(of(&input), DEFAULT_MAX_CONCURRENT);
+}
