@@ -169,7 +169,7 @@ static QUIZ: TypeSpec = TypeSpec {
             title_field: "question",
             section: "assessments",
             default_words: 150,
-            writes: "an explanation of why the given answer is right (and the other options are not); keep the question, options and answer exactly as given, never rewrite them",
+            writes: "an explanation of why the given answer is right (and the other options are not); keep the question, options and answer exactly as given, never rewrite them; the outline's explanation is a draft to improve on",
             outline_fields: &["type", "options", "answer", "explanation", "difficulty", "points"],
         },
     ],

@@ -89,10 +89,10 @@ fn shared_part(job: &GenerateJob, plan: &Plan, structure_title: &str) -> String 
     let t = job.structure_type;
     let first = &t.spec().levels[0];
     let mut s = format!(
-        "Topic: {}\nStructure type: {t}\nTitle: {}\nThe outline's {}s, in order:\n",
+        "Topic: {}\nStructure type: {t}\nTitle: {}\nThe outline's {}, in order:\n",
         one_line(&job.topic),
         one_line(structure_title),
-        first.element_type
+        first.key
     );
     for e in plan.elements.iter().filter(|e| e.level == 1) {
         s.push_str(&format!("  {}: {}\n", e.path, e.title));
@@ -155,7 +155,7 @@ pub fn request_for(
         ));
     }
     user.push_str(&format!(
-        "Write the content of these {} element(s); answer with each path exactly once:\n",
+        "Write these elements ({}); answer with each path exactly once:\n",
         batch.paths.len()
     ));
     for path in &batch.paths {
