@@ -22,6 +22,9 @@ pub const MAX_PARAMETER_CHARS: usize = 200;
 /// A written element passes the length check within ±35 % of its target.
 pub const DEFAULT_WORD_TOLERANCE: f64 = 0.35;
 pub const WORD_TOLERANCE: (f64, f64) = (0.05, 1.0);
+/// Words one section may plan (a long novel's scenes are ~300,000): what
+/// the token arithmetic downstream is sized for.
+pub const MAX_SECTION_WORDS: u64 = 2_000_000;
 pub const DEFAULT_AUDIENCE: &str = "general audience";
 pub const DEFAULT_LANGUAGE: &str = "en";
 /// Model calls in flight at once: the granulator's plan, within the
@@ -327,10 +330,10 @@ fn check_word_counts(w: &Value) -> AppResult<Value> {
     }
     if let Some(by_section) = object_at(w, "bySection", "input.wordCountEstimates.bySection")? {
         for (section, words) in by_section {
-            if words.as_u64().is_none() {
+            if words.as_u64().is_none_or(|w| w > MAX_SECTION_WORDS) {
                 return Err(bad(
                     &format!("input.wordCountEstimates.bySection.{section}"),
-                    "must be a whole number of words",
+                    format!("must be a whole number of words, at most {MAX_SECTION_WORDS}"),
                 ));
             }
         }

@@ -130,11 +130,13 @@ fn wrong_types_are_400s_naming_the_field() {
         assert_eq!(field_of(&body(input)), field, "{key}");
     }
     let mut input = course();
-    input["wordCountEstimates"]["bySection"]["lessonContent"] = json!("many");
-    assert_eq!(
-        field_of(&body(input)),
-        "input.wordCountEstimates.bySection.lessonContent"
-    );
+    for words in [json!("many"), json!(MAX_SECTION_WORDS + 1)] {
+        input["wordCountEstimates"]["bySection"]["lessonContent"] = words;
+        assert_eq!(
+            field_of(&body(input.clone())),
+            "input.wordCountEstimates.bySection.lessonContent"
+        );
+    }
     let mut input = course();
     input["contentMetadata"]["contentSpecs"]["optionalSections"] = json!("all");
     assert_eq!(

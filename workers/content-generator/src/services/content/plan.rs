@@ -47,7 +47,8 @@ pub struct Element {
 impl Element {
     /// What a model is expected to write for it, in output tokens.
     pub fn expected_tokens(&self) -> u32 {
-        (f64::from(self.target_words) * TOKENS_PER_WORD).ceil() as u32 + TOKENS_PER_ELEMENT
+        ((f64::from(self.target_words) * TOKENS_PER_WORD).ceil() as u32)
+            .saturating_add(TOKENS_PER_ELEMENT)
     }
 }
 
@@ -215,7 +216,8 @@ pub fn plan(job: &GenerateJob, structure: &Value, max_batch_tokens: u32) -> AppR
             let default = n.spec.map_or(spec.root_default_words, |l| l.default_words);
             let target_words = match by_section[section].as_u64() {
                 Some(words) if words > 0 => {
-                    (words as f64 / f64::from(per_section[section])).round() as u32
+                    let share = per_section.get(section).copied().unwrap_or(1);
+                    (words as f64 / f64::from(share)).round() as u32
                 }
                 _ => default,
             };
@@ -238,7 +240,10 @@ pub fn plan(job: &GenerateJob, structure: &Value, max_batch_tokens: u32) -> AppR
         .filter(|e| job.include_optional || e.priority == Priority::Required)
         .collect();
     let batches = batches(&elements, max_batch_tokens);
-    let expected_output_tokens = batches.iter().map(|b| b.expected_tokens).sum();
+    let expected_output_tokens = batches
+        .iter()
+        .map(|b| b.expected_tokens)
+        .fold(0, u32::saturating_add);
     Ok(Plan {
         elements,
         batches,
@@ -270,22 +275,28 @@ fn batches(elements: &[Element], max_tokens: u32) -> Vec<Batch> {
                 index: out.len(),
                 branch,
                 paths: part.iter().map(|e| e.path.clone()).collect(),
-                expected_tokens: part.iter().map(|e| e.expected_tokens()).sum(),
+                expected_tokens: tokens_of(&part),
             });
         }
     }
     out
 }
 
+fn tokens_of(elements: &[&Element]) -> u32 {
+    elements
+        .iter()
+        .map(|e| e.expected_tokens())
+        .fold(0, u32::saturating_add)
+}
+
 /// Consecutive parts of at most `max_tokens` each (an element larger than
 /// that goes alone), keeping each unit whole when it fits in a part.
 fn pack<'a>(units: &[Vec<&'a Element>], max_tokens: u32) -> Vec<Vec<&'a Element>> {
-    let tokens = |es: &[&Element]| -> u32 { es.iter().map(|e| e.expected_tokens()).sum() };
     let mut parts: Vec<Vec<&Element>> = Vec::new();
     let mut current: Vec<&Element> = Vec::new();
     for unit in units {
-        let (have, need) = (tokens(&current), tokens(unit));
-        if have + need <= max_tokens || current.is_empty() && need <= max_tokens {
+        let (have, need) = (tokens_of(&current), tokens_of(unit));
+        if have.saturating_add(need) <= max_tokens {
             current.extend(unit.iter().copied());
             continue;
         }
@@ -295,7 +306,9 @@ fn pack<'a>(units: &[Vec<&'a Element>], max_tokens: u32) -> Vec<Vec<&'a Element>
             continue;
         }
         for e in unit {
-            if !current.is_empty() && tokens(&current) + e.expected_tokens() > max_tokens {
+            if !current.is_empty()
+                && tokens_of(&current).saturating_add(e.expected_tokens()) > max_tokens
+            {
                 parts.push(std::mem::take(&mut current));
             }
             current.push(e);

@@ -189,3 +189,24 @@ fn a_structure_without_its_level_one_list_is_a_422_naming_it() {
 fn e_message(job: &GenerateJob, structure: &Value) -> String {
     plan(job, structure, ROOMY).unwrap_err().message
 }
+
+#[test]
+fn the_largest_targets_allowed_keep_the_token_arithmetic_exact() {
+    let mut i = input("novel-g3");
+    for words in i["wordCountEstimates"]["bySection"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        *words = json!(crate::types::request::MAX_SECTION_WORDS);
+    }
+    let (job, structure) = job_with(i, json!({}));
+    let plan = plan(&job, &structure, 10_000).unwrap();
+    let sum: u64 = plan
+        .elements
+        .iter()
+        .map(|e| u64::from(e.expected_tokens()))
+        .sum();
+    assert_eq!(u64::from(plan.expected_output_tokens), sum);
+    assert_eq!(plan.element(ROOT_PATH).unwrap().target_words, 2_000_000);
+}
