@@ -1,5 +1,6 @@
 //! Business logic. Pure modules (no `worker` types) are unit-tested natively;
 //! the rest implements I/O with Workers bindings.
+pub mod content;
 pub mod database;
 pub mod example;
 pub mod health;
