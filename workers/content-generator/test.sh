@@ -36,7 +36,7 @@ schema() {
 }
 deploy() {
   mkdir -p "$WORK/deploy"
-  kit_check_deploy "$WORK/deploy" DB CACHE STORAGE KEY_ACCOUNT_MANAGER JOB_QUEUE
+  kit_check_deploy "$WORK/deploy" DB CACHE STORAGE KEY_ACCOUNT_MANAGER GRANULATOR JOB_QUEUE
   echo "deploy: $KIT_PASS passed, $KIT_FAIL failed"
   [ "$KIT_FAIL" -eq 0 ]
 }
