@@ -26,7 +26,10 @@ start_stack() {
   apply_migrations "$work/state" || return 1
   printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' | write_private "$work/secrets.env"
   write_kam_vars dev-shared-secret
-  # The granulator stand-in (dev/granulator) answers the GRANULATOR binding.
+  # The granulator stand-in (dev/granulator) answers the GRANULATOR binding;
+  # a registry of the stack's own keeps it from the default one (~/.wrangler),
+  # where a person's ./dev.sh looks for the real granulator.
+  export WRANGLER_REGISTRY_PATH="$work/registry"
   start_worker WORKER_PGID "$port" "$work/state" "$work/secrets.env" "$work/wrangler.log" \
     -c "$PWD/dev/granulator/wrangler.toml" \
     --var "KAM_TIMEOUT_MS:1000" \
