@@ -109,8 +109,9 @@ fn seed(text: &str) -> usize {
     h as usize
 }
 
-/// Exactly `n` whitespace-separated words of prose about `title`, ending
-/// with a full stop (no words when `n` is 0).
+/// Exactly `n` words of prose about `title`, ending with a full stop (no
+/// words when `n` is 0): counted on whitespace, or as the generator counts
+/// them (whitespace-separated tokens holding a letter or digit), the same.
 pub fn text(title: &str, topic: &str, kind: &str, n: usize) -> String {
     let mut words: Vec<String> = Vec::with_capacity(n + 16);
     let start = seed(title);
@@ -126,7 +127,14 @@ pub fn text(title: &str, topic: &str, kind: &str, n: usize) -> String {
             .replace("{t}", title)
             .replace("{p}", topic)
             .replace("{k}", kind);
-        words.extend(sentence.split_whitespace().map(str::to_string));
+        // Only tokens with a letter or digit: a title's `&` or `—` would be a
+        // word on whitespace and none to a counter that wants letters.
+        words.extend(
+            sentence
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .map(str::to_string),
+        );
         i += 1;
     }
     words.truncate(n);
@@ -200,6 +208,17 @@ mod tests {
                 assert!(t.ends_with('.'));
             }
         }
+    }
+
+    #[test]
+    fn every_word_holds_a_letter_or_digit_so_both_ways_of_counting_agree() {
+        let t = text("Traits & generics — a tour", "Rust / C++", "lesson", 500);
+        assert_eq!(t.split_whitespace().count(), 500);
+        let counted = t
+            .split_whitespace()
+            .filter(|w| w.chars().any(char::is_alphanumeric))
+            .count();
+        assert_eq!(counted, 500);
     }
 
     #[test]
