@@ -340,7 +340,8 @@ async fn a_client_s_course_goes_granulator_to_generator_once_and_billed_as_serve
     assert_billed_as_served("generator", &c.body).await;
     let gen_job = c.body["metadata"]["jobId"]
         .as_i64()
-        .expect("metadata.jobId");
+        .or(c.body["output"]["jobId"].as_i64())
+        .expect("metadata.jobId or output.jobId");
     let job = job_of(&generator(), gen_job, &client).await;
     assert_eq!(
         (job["status"].as_str(), runs(&job)),
