@@ -52,6 +52,14 @@
 #   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
 #           (sharing this target dir and node_modules), then its own ./test.sh
 #           must pass: setup, unit, build, schema, deploy, e2e (tests/scaffold.sh)
+#   chain   the granulator and the Content Generator (workers/content-generator)
+#           under two wrangler dev processes, the generator's GRANULATOR and
+#           KAM bindings reaching the first through wrangler's dev registry
+#           (start_chain_stack), the mock at 100 tokens/s: stages driven as the
+#           Resource Manager does (30-s race, 3 tries 1 s apart, same id): a
+#           client's course through both, once and billed as served; a KV-tier
+#           outline by reference; a cancelled generation (tests/chain.rs); then
+#           the generator's /health with the granulator stopped is 503
 # Every layer must pass; a layer that did not run fails the suite.
 #
 # BASE_URL=http://127.0.0.1:8787 ./test.sh --smoke  runs only the smoke checks
@@ -65,7 +73,7 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger dr browser scaffold)
+LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger dr browser scaffold chain)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -83,8 +91,8 @@ unit() {
 # The behaviour tests, one file per area (they share tests/support/).
 E2E_TESTS=(--test auth --test execute --test jobs --test templates --test economy --test faults)
 build() {
-  sh scripts/build.sh && sh scripts/build.sh --contract && cargo build -p mock-ai -p loadgen --release &&
-    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test cancel --test alerts --test panic --test ledger --test dr --test corpus --test kit_contract --no-run
+  sh scripts/build.sh && sh scripts/build.sh --contract && build_generator && cargo build -p mock-ai -p loadgen --release &&
+    cargo test "${E2E_TESTS[@]}" --test safety --test contract --test output_quality --test async_jobs --test fanout --test cancel --test alerts --test panic --test ledger --test dr --test corpus --test kit_contract --test chain --no-run
 }
 
 deploy() {
@@ -189,6 +197,25 @@ scaffold() {
   bash tests/scaffold.sh "$WORK/scaffold"
 }
 
+# The chain on a stack of its own (start_chain_stack), its tests one at a
+# time: each stage's figures are the mock's totals, reset between stages.
+chain() {
+  stop_started
+  mkdir -p "$WORK/chain"
+  start_chain_stack "$WORK/chain" 100 || return 1
+  local rc=0 health
+  cargo test --test chain -- --test-threads 1 --nocapture || rc=1
+  # The granulator gone: the generator's /health says so (503, granulator not ok).
+  kill -TERM -- "-$GRANULATOR_PGID" 2>/dev/null
+  sleep 1
+  health=$(curl -s -o /dev/null -w '%{http_code}' "$GENERATOR_URL/health")
+  if [ "$health" != 503 ] || [ "$(curl -s "$GENERATOR_URL/health" | jq -r .checks.granulator.ok)" != false ]; then
+    echo "chain: with the granulator stopped the generator's /health answered $health"; rc=1
+  fi
+  [ $rc -eq 0 ] || { echo "last log lines:"; tail -n 20 "$WORK/chain/granulator.log" "$WORK/chain/generator.log"; }
+  return $rc
+}
+
 layer setup scripts/setup.sh
 [ "${RESULT[setup]}" = passed ] && layer lint lint
 [ "${RESULT[setup]}" = passed ] && layer unit unit
@@ -205,5 +232,6 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer dr dr
 [ "${RESULT[build]:-}" = passed ] && layer browser browser
 [ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
+[ "${RESULT[build]:-}" = passed ] && layer chain chain
 
 summarize_layers "${LAYERS[@]}"

@@ -72,3 +72,70 @@ start_floor() {
   export FLOOR_URL="http://127.0.0.1:$port" FLOOR_PGID
   echo "floor on $FLOOR_URL"
 }
+
+# The Content Generator (workers/content-generator), the stage after the granulator.
+GENERATOR_DIR=workers/content-generator
+
+# build_generator: the Content Generator's bundle (its own scripts/build.sh),
+# sharing this project's target directory (compiled dependencies are reused)
+# and node_modules (linked when it has none of its own: the same package-lock).
+build_generator() {
+  [ -e "$GENERATOR_DIR/node_modules" ] || ln -s ../../node_modules "$GENERATOR_DIR/node_modules" || return 1
+  (cd "$GENERATOR_DIR" && CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$OLDPWD/target}" sh scripts/build.sh)
+}
+
+# start_chain_stack WORKDIR [TOKENS_PER_SECOND]: the chain the Resource Manager
+# drives, on loopback: the mock AI provider (streaming at TOKENS_PER_SECOND,
+# default instant); the granulator under wrangler dev with the KAM stand-in
+# (as start_stack); the Content Generator under a second wrangler dev whose
+# GRANULATOR and KEY_ACCOUNT_MANAGER service bindings reach the first
+# process's workers through wrangler's dev registry. WRANGLER_REGISTRY_PATH
+# (wrangler 4.86's getRegistryPath) keeps each stack's registry in
+# WORKDIR/registry: concurrent stacks never bind each other's workers, and no
+# file outside WORKDIR is written. Each worker has fresh local D1 from its own
+# migrations, the same SHARED_SECRET and the mock as its provider. Both
+# bundles are built beforehand (sh scripts/build.sh; cd $GENERATOR_DIR && sh
+# scripts/build.sh). Exports GRANULATOR_URL, GENERATOR_URL, MOCK_URL,
+# GRANULATOR_PGID and GENERATOR_PGID (WORKER_URL is the granulator's, for
+# bitware_kit::testing); stop_started stops all of it.
+start_chain_stack() {
+  local work=$1 tps=${2:-0} mock_port gran_port gen_port mock_pid config root=$PWD
+  mock_port=$(free_port)
+  gran_port=$(free_port)
+  gen_port=$(free_port)
+  mkdir -p "$work/registry" "$work/granulator/state" "$work/generator/state"
+  export WRANGLER_REGISTRY_PATH="$work/registry"
+  start_bg mock_pid "$work/mock.log" target/release/mock-ai --port "$mock_port" --tokens-per-second "$tps"
+  wait_http "http://127.0.0.1:$mock_port/__mock/health" 20 "$mock_pid" || { echo "mock AI did not start"; cat "$work/mock.log"; return 1; }
+  apply_migrations "$work/granulator/state" || return 1
+  node_modules/.bin/wrangler d1 migrations apply DB --local -c "$GENERATOR_DIR/wrangler.toml" \
+    --persist-to "$work/generator/state" >/dev/null || return 1
+  printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' | write_private "$work/secrets.env"
+  write_kam_vars dev-shared-secret
+  local provider=(--var "OPENAI_BASE_URL:http://127.0.0.1:$mock_port/v1" --var "ANTHROPIC_BASE_URL:http://127.0.0.1:$mock_port"
+    --var "AI_PROVIDER_ORDER:openai,anthropic" --var "AI_BACKOFF_BASE_MS:50" --var "AI_STREAM_STALL_MS:$STACK_STREAM_STALL_MS"
+    --var "KAM_TIMEOUT_MS:1000" --var "PRICING:$STACK_PRICING")
+  # The granulator and the KAM stand-in, one process (start_worker).
+  start_worker GRANULATOR_PGID "$gran_port" "$work/granulator/state" "$work/secrets.env" "$work/granulator.log" \
+    "${provider[@]}" --var "AI_ATTEMPT_TIMEOUT_MS:20000" --var "KAM_CACHE_SECONDS:$STACK_KAM_CACHE_SECONDS"
+  if ! wait_http "http://127.0.0.1:$gran_port/" 120 "$GRANULATOR_PGID"; then
+    echo "the granulator's wrangler dev did not start:"; tail -n 40 "$work/granulator.log"; return 1
+  fi
+  # The generator alone in its process: its KAM and granulator are the
+  # first process's, found in the registry (no stand-in of its own).
+  cd "$GENERATOR_DIR" || return 1
+  config=$(kit_run_config wrangler.toml) || { cd "$root" || true; return 1; }
+  BITWARE_SKIP_BUILD=1 WRANGLER_LOG=$WORKER_LOG_LEVEL start_bg GENERATOR_PGID "$work/generator.log" \
+    "$root/node_modules/.bin/wrangler" dev -c "$config" \
+    --ip 127.0.0.1 --port "$gen_port" --inspector-port "$(free_port)" \
+    --persist-to "$work/generator/state" --env-file "$work/secrets.env" \
+    --show-interactive-dev-session=false "${provider[@]}" --var "AI_ATTEMPT_TIMEOUT_MS:20000"
+  cd "$root" || return 1
+  if ! wait_http "http://127.0.0.1:$gen_port/" 120 "$GENERATOR_PGID"; then
+    echo "the generator's wrangler dev did not start:"; tail -n 40 "$work/generator.log"; return 1
+  fi
+  export GRANULATOR_URL="http://127.0.0.1:$gran_port" GENERATOR_URL="http://127.0.0.1:$gen_port" \
+    MOCK_URL="http://127.0.0.1:$mock_port" GRANULATOR_PGID GENERATOR_PGID
+  export WORKER_URL=$GRANULATOR_URL
+  echo "granulator on $GRANULATOR_URL, generator on $GENERATOR_URL, mock AI on $MOCK_URL (registry $WRANGLER_REGISTRY_PATH)"
+}

@@ -9,7 +9,7 @@
 #          the kit's + schema/*.sql and migrations/ build the same database;
 #          migrations re-apply as a no-op (kit_check_schema)
 #   deploy wrangler deploy --dry-run --env staging and --env production,
-#          offline: each binds its own D1, KV, R2 and KAM (kit_check_deploy)
+#          offline: each binds its own D1, KV, R2, KAM and granulator (kit_check_deploy)
 #   e2e    tests/e2e.rs against wrangler dev (real workerd, local D1/KV/R2,
 #          bitware-kit's KAM stand-in): public endpoints, every route x every
 #          credential tier, the error model; tests/jobs.rs: the example action
@@ -36,7 +36,7 @@ schema() {
 }
 deploy() {
   mkdir -p "$WORK/deploy"
-  kit_check_deploy "$WORK/deploy" DB CACHE STORAGE KEY_ACCOUNT_MANAGER JOB_QUEUE
+  kit_check_deploy "$WORK/deploy" DB CACHE STORAGE KEY_ACCOUNT_MANAGER GRANULATOR JOB_QUEUE
   echo "deploy: $KIT_PASS passed, $KIT_FAIL failed"
   [ "$KIT_FAIL" -eq 0 ]
 }

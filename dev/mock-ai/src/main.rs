@@ -23,6 +23,13 @@
 //! its node with the subtree its `Branch shape:` asks for. A script key may
 //! hold several parts joined by ` && `, all of which the prompt must contain
 //! (`"<topic> && Branch: 2 of"` scripts one branch of one test's job).
+//! A Content Generator batch (schema `content_batch`: `elements[]` of
+//! `{path: enum, content}`) is answered in kind (`content.rs`): for every
+//! path of the enum, in order, a text of exactly the words its prompt line
+//! (`- <path> | <target> words | <type>: <title>`) asks for, made from the
+//! title and the topic; a `valid` step's `wordsFactor` (e.g. 0.3) writes
+//! that share of each target instead (short content for the quality check).
+//! Every other step works on batches as on outlines (the key matches the prompt).
 //! `measured` (a `valid` step) or `measureUsage` (config) bills what was
 //! really sent and written, at 4 characters a token, instead of fixed usage
 //! (benchmarks of token counts; streaming time then follows the answer's size).
@@ -56,6 +63,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 mod cache;
+mod content;
 mod fanout;
 mod limits;
 
@@ -104,6 +112,10 @@ enum Step {
         /// Model the provider's prompt cache for this answer (`cache.rs`).
         #[serde(default, rename = "promptCaching")]
         prompt_caching: bool,
+        /// A content batch's texts at this share of their targets' words
+        /// (`content.rs`; e.g. 0.3: short content for the quality check).
+        #[serde(default, rename = "wordsFactor")]
+        words_factor: Option<f64>,
     },
     /// Streams half the answer, then sends nothing for `ms`.
     Stall {
@@ -312,6 +324,8 @@ enum Want {
     /// Some level-2 children of a branch written in parts.
     Children(StructureType),
     Review(Vec<String>),
+    /// A Content Generator batch: the paths its schema's enum lists (`content.rs`).
+    Content(Vec<String>),
     /// A summary of the prompt's text (`{"summary"}`: the scaffolded
     /// worker's example action, `crates/bitware-kit/template`).
     Summary,
@@ -320,6 +334,9 @@ enum Want {
 
 fn want_of(schema: &Value) -> Want {
     let props = &schema["properties"];
+    if let Some(paths) = content::batch_paths(schema) {
+        return Want::Content(paths);
+    }
     if props.get("criteria").is_some() {
         let names = props["criteria"]["items"]["properties"]["criterion"]["enum"]
             .as_array()
@@ -590,6 +607,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                     ttft_ms: None,
                     measured: config.measure_usage,
                     prompt_caching: config.prompt_caching,
+                    words_factor: None,
                 }
             }
         }
@@ -647,6 +665,13 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
     };
     let mut stream_end = StreamEnd::Complete;
     let topic = between(&user, "<topic>", "</topic>").unwrap_or("Mock topic");
+    let words_factor = match &step {
+        Step::Valid {
+            words_factor: Some(f),
+            ..
+        } => *f,
+        _ => 1.0,
+    };
     let answer = |counts: Option<Vec<u32>>, scores: &[u32]| match &want {
         Want::Outline(t) if fanout::is_skeleton(&user) => {
             let n = counts
@@ -694,6 +719,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
             v
         }
         Want::Review(names) => review(names, scores),
+        Want::Content(paths) => content::batch(paths, &user, words_factor),
         Want::Summary => json!({"summary": format!(
             "Summary: {}",
             user.split_whitespace().take(60).collect::<Vec<_>>().join(" ")
@@ -890,6 +916,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                 t.as_str().to_string()
             }
             Want::Review(_) => "review".into(),
+            Want::Content(_) => "content".into(),
             Want::Summary => "summary".into(),
             Want::Unknown => "unknown".into(),
         },
@@ -1507,12 +1534,24 @@ mod tests {
         let rules = content_granulator::types::rules::StructureRules::contract(StructureType::Quiz);
         let s = content_granulator::helpers::prompts::json_schema(StructureType::Quiz, 2, &rules);
         assert!(matches!(want_of(&s), Want::Outline(StructureType::Quiz)));
+        let batch = json!({"type": "object", "properties": {"elements": {"type": "array", "items": {"type": "object",
+            "properties": {"path": {"type": "string", "enum": ["modules.0", "modules.1"]}, "content": {"type": "string"}}}}}});
+        assert!(matches!(want_of(&batch), Want::Content(ref p) if p.len() == 2));
     }
 
     #[test]
     fn steps_parse_from_json() {
         let steps: Vec<Step> = serde_json::from_value(json!([{"kind": "status", "code": 429, "retryAfter": "1"}, {"kind": "valid", "counts": [3]}, {"kind": "hang", "ms": 10}, {"kind": "raw", "text": "{a: 1}"}, {"kind": "raw", "text": "{", "truncated": true}])).unwrap();
         assert_eq!(steps.len(), 5);
+        let short: Step =
+            serde_json::from_value(json!({"kind": "valid", "wordsFactor": 0.3})).unwrap();
+        assert!(matches!(
+            short,
+            Step::Valid {
+                words_factor: Some(f),
+                ..
+            } if f == 0.3
+        ));
         assert!(matches!(&steps[3], Step::Raw { text, truncated: false, .. } if text == "{a: 1}"));
         assert!(matches!(
             &steps[4],

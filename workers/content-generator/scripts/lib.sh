@@ -14,7 +14,7 @@ build_mock() {
 }
 
 # start_stack WORKDIR: the mock AI provider and the worker with fresh local
-# state and the KAM stand-in, wired together as the kit's repository does
+# state, the KAM stand-in and the granulator stand-in, wired together as the kit's repository does
 # it. Exports WORKER_URL (read by bitware_kit::testing), MOCK_URL and WORKER_PGID.
 start_stack() {
   local work=$1 port mock_port mock_pid
@@ -26,7 +26,12 @@ start_stack() {
   apply_migrations "$work/state" || return 1
   printf 'SHARED_SECRET=dev-shared-secret\nOPENAI_API_KEY=mock-openai-key\nANTHROPIC_API_KEY=mock-anthropic-key\n' | write_private "$work/secrets.env"
   write_kam_vars dev-shared-secret
+  # The granulator stand-in (dev/granulator) answers the GRANULATOR binding;
+  # a registry of the stack's own keeps it from the default one (~/.wrangler),
+  # where a person's ./dev.sh looks for the real granulator.
+  export WRANGLER_REGISTRY_PATH="$work/registry"
   start_worker WORKER_PGID "$port" "$work/state" "$work/secrets.env" "$work/wrangler.log" \
+    -c "$PWD/dev/granulator/wrangler.toml" \
     --var "KAM_TIMEOUT_MS:1000" \
     --var "OPENAI_BASE_URL:http://127.0.0.1:$mock_port/v1" \
     --var "ANTHROPIC_BASE_URL:http://127.0.0.1:$mock_port" \

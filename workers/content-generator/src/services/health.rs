@@ -1,6 +1,7 @@
 //! `/health`'s dependency checks: reads only, each within a timeout.
 
 use crate::services::database::Database;
+use crate::services::granulator;
 use crate::types::env::{App, CACHE, STORAGE};
 use bitware_kit::{kam, storage};
 use serde_json::{json, Map, Value};
@@ -23,16 +24,18 @@ pub async fn checks(app: &App) -> Map<String, Value> {
             .map_err(|e| e.to_string())
     };
     let kam_client = app.kam();
-    let (database, kv, r2, kam) = futures_util::join!(
+    let (database, kv, r2, kam, granulator) = futures_util::join!(
         database,
         storage::kv_reachable(&app.env, CACHE, CHECK_TIMEOUT_MS),
         storage::r2_reachable(&app.env, STORAGE, CHECK_TIMEOUT_MS),
-        kam::reachable(&kam_client)
+        kam::reachable(&kam_client),
+        granulator::reachable(app, CHECK_TIMEOUT_MS)
     );
     let mut all = Map::new();
     all.insert("database".into(), check(database));
     all.insert("kv".into(), check(kv));
     all.insert("r2".into(), check(r2));
     all.insert("kam".into(), check(kam));
+    all.insert("granulator".into(), check(granulator));
     all
 }

@@ -3,5 +3,6 @@
 pub mod content;
 pub mod database;
 pub mod example;
+pub mod granulator;
 pub mod health;
 pub mod job;

@@ -17,6 +17,9 @@ pub const CACHE: &str = "CACHE";
 pub const STORAGE: &str = "STORAGE";
 pub const AI: &str = "AI";
 pub const JOB_QUEUE: &str = "JOB_QUEUE";
+/// The granulator, this worker's stage before it (a service binding:
+/// stored outlines are fetched through its API, never from its storage).
+pub const GRANULATOR: &str = "GRANULATOR";
 
 /// Where results too large to inline are kept (`bitware_kit::storage`).
 pub const RESULTS: Shelf = Shelf {
@@ -33,6 +36,8 @@ pub struct Config {
     /// `SHARED_SECRET` (a wrangler secret; never in wrangler.toml).
     pub shared_secret: Option<Secret>,
     pub kam_timeout_ms: u64,
+    /// How long the granulator may take to answer (`GRANULATOR_TIMEOUT_MS`).
+    pub granulator_timeout_ms: u64,
     pub providers: ProviderSetup,
     pub settings: Settings,
     pub pricing: Pricing,
@@ -71,6 +76,7 @@ impl Config {
             version: read(env, "VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             shared_secret: read(env, "SHARED_SECRET").and_then(Secret::new),
             kam_timeout_ms: number(env, "KAM_TIMEOUT_MS", 3_000, 100, 10_000),
+            granulator_timeout_ms: number(env, "GRANULATOR_TIMEOUT_MS", 10_000, 100, 60_000),
             providers: bitware_kit::config::providers(env, environment == "production", AI),
             settings: bitware_kit::config::chain_settings(env),
             pricing: Pricing::with_override(read(env, "PRICING").as_deref()).unwrap_or_default(),
