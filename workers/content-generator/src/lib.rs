@@ -69,8 +69,8 @@ async fn serve(
 /// deadline, release expired spend reservations.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let app = App::new(env, "scheduled".into());
-    match services::job::sweep(&app).await {
+    let work = services::job::Generate(App::new(env, "scheduled".into()));
+    match bitware_kit::jobs::work::sweep(&work).await {
         Ok((abandoned, released)) => worker::console_log!(
             "scheduled: {abandoned} abandoned job(s) failed, {released} expired reservation(s) released"
         ),
@@ -84,11 +84,11 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 /// or retried as the kit's consumer says).
 #[event(queue)]
 async fn queue(batch: MessageBatch<JobMessage>, env: Env, _ctx: Context) -> worker::Result<()> {
-    let app = App::new(env, "queue".into());
+    let work = services::job::Generate(App::new(env, "queue".into()));
     bitware_kit::entry::job_batch(
         batch,
-        async |m| services::job::consume(&app, m).await,
-        async |m| services::job::dead_letter(&app, m).await,
+        async |m| bitware_kit::jobs::work::consume(&work, m).await,
+        async |m| bitware_kit::jobs::work::dead_letter(&work, m).await,
     )
     .await
 }
@@ -141,6 +141,7 @@ async fn handle(
         RouteId::Job => jobs::get(&call).await,
         RouteId::JobStatus => jobs::status(&call).await,
         RouteId::JobCancel => jobs::cancel(&call).await,
+        RouteId::JobContent => jobs::content(&call).await,
         RouteId::AdminStats => admin::stats(&call).await,
     };
     reply.map(Answer::Json)

@@ -4,12 +4,22 @@
 
 use crate::routes::{RouteId, ROUTES};
 use crate::types::env::SERVICE_NAME;
-use crate::types::execute::Action;
+use crate::types::request::ACTIONS;
 use bitware_kit::openapi::{
     array, boolean, error_schema, help_routes, integer, number, object, object_any, one_of_strings,
     security_schemes, string, Info, RouteDoc,
 };
 use serde_json::{json, Value};
+
+/// The six structure types (contracts §4).
+const STRUCTURE_TYPES: [&str; 6] = [
+    "course",
+    "quiz",
+    "novel",
+    "workflow",
+    "knowledge_map",
+    "learning_path",
+];
 
 pub fn route_doc(id: RouteId) -> RouteDoc {
     let ok = |body| RouteDoc::new(Vec::new(), None, body);
@@ -73,32 +83,56 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
             let mut doc = RouteDoc::new(
                 Vec::new(),
                 Some(object(&[
-                    ("action", one_of_strings(&Action::NAMES)),
+                    ("action", one_of_strings(&ACTIONS)),
                     (
                         "input",
-                        object(&[("text", string()), ("maxTokens?", integer())]),
+                        object(&[
+                            ("granulatorJobId", integer()),
+                            ("topic", string()),
+                            ("structureType", one_of_strings(&STRUCTURE_TYPES)),
+                            ("structure?", object_any()),
+                            ("structureReference?", object_any()),
+                            ("wordCountEstimates", object_any()),
+                            ("contentMetadata", object_any()),
+                        ]),
                     ),
+                    ("params?", object_any()),
+                    ("config?", object_any()),
                     ("maxCostUsd?", number()),
                     ("timeout?", integer()),
                     ("async?", boolean()),
                 ])),
                 object(&[
                     ("success", boolean()),
+                    ("model", string()),
                     (
                         "output",
                         object(&[
-                            ("summary", string()),
-                            ("words", integer()),
-                            ("sentences", integer()),
-                            ("characters", integer()),
+                            ("generatorJobId", integer()),
+                            ("jobId", integer()),
+                            ("granulatorJobId", integer()),
+                            ("topic", string()),
+                            ("structureType", one_of_strings(&STRUCTURE_TYPES)),
+                            ("content?", object_any()),
+                            ("contentReference?", object_any()),
+                            ("summary", object_any()),
+                            ("qualityScore", number()),
+                            ("qualityReport", object_any()),
                             ("readyForNext", boolean()),
+                            ("nextWorkerRecommendation", string()),
+                            ("contentMetadata", object_any()),
+                            ("storageTier", one_of_strings(&["inline", "kv", "r2"])),
                         ]),
                     ),
                     (
                         "usage",
                         object(&[(
                             "tokens",
-                            object(&[("input", integer()), ("output", integer())]),
+                            object(&[
+                                ("input", integer()),
+                                ("output", integer()),
+                                ("cached", integer()),
+                            ]),
                         )]),
                     ),
                     ("duration", integer()),
@@ -117,11 +151,22 @@ pub fn route_doc(id: RouteId) -> RouteDoc {
         RouteId::Job => ok(object(&[("job", job_view()), ("result?", object_any())])),
         RouteId::JobStatus | RouteId::JobCancel => ok(job_view()),
         RouteId::JobEvents => ok(string()),
+        RouteId::JobContent => ok(object(&[
+            ("jobId", integer()),
+            ("source", one_of_strings(&["inline", "kv", "r2"])),
+            ("content", object_any()),
+        ])),
         RouteId::AdminStats => ok(object(&[
-            ("executions", integer()),
+            ("generations", integer()),
+            ("words", integer()),
             (
                 "tenants",
-                array(object(&[("tenant", string()), ("executions", integer())])),
+                array(object(&[
+                    ("tenant", string()),
+                    ("structureType", string()),
+                    ("generations", integer()),
+                    ("words", integer()),
+                ])),
             ),
         ])),
     }
@@ -161,7 +206,7 @@ pub fn document(version: &str) -> Value {
     bitware_kit::openapi::document(ROUTES, route_doc, Info {
         title: SERVICE_NAME,
         version,
-        description: "An AI Factory worker. Generated from the route table (src/routes.rs) and src/openapi.rs; every error is the Error schema.",
+        description: "The Content Generator of the AI Factory: content for every element of a Content Granulator outline. Generated from the route table (src/routes.rs) and src/openapi.rs; every error is the Error schema.",
         components: components(),
     })
 }

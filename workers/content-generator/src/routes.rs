@@ -18,6 +18,7 @@ pub enum RouteId {
     JobStatus,
     JobEvents,
     JobCancel,
+    JobContent,
     AdminStats,
 }
 
@@ -30,8 +31,9 @@ pub static ROUTES: &[Route] = &[
     bitware_kit::route!(RouteId::OpenApi, "GET", "/openapi.json", Public, "This API as an OpenAPI 3.1 document, generated from the route table.", "-",
         "openapi, info, paths, components{schemas, securitySchemes}"),
     bitware_kit::route!(RouteId::Execute, "POST", "/api/execute", Authenticated,
-        "Resource Manager entry point. Action `example`: a model summarises input.text, as a long job (idempotent per X-Request-ID; 202 + Location with `Prefer: respond-async`; 504 with links past `timeout`).",
-        "action, input{text, maxTokens?}, maxCostUsd?, timeout?, async?", "success, output{summary, words, sentences, characters, readyForNext}, usage.tokens{input,output}, duration, cost, metadata{jobId, executionId, worker, provider, model}"),
+        "Resource Manager entry point. Action `generate` (alias `process`): content for every element of a granulator outline (input: the granulator's output; the outline inline in `structure`, or by `structureReference`, fetched from the granulator), as a long job (idempotent per X-Request-ID; 202 + Location with `Prefer: respond-async`; 504 with links past `timeout`).",
+        "action, input{granulatorJobId, topic, structureType, structure | structureReference, wordCountEstimates, contentMetadata}, params?, config?, maxCostUsd?, timeout?, async?",
+        "success, model, output{generatorJobId, granulatorJobId, topic, structureType, content | contentReference, summary, qualityScore, qualityReport, readyForNext, contentMetadata{workerChain}}, usage.tokens{input,output,cached}, duration, cost, metadata{jobId, executionId, worker, provider, model, workerChain}"),
     bitware_kit::route!(RouteId::Job, "GET", "/api/jobs/{id}", Authenticated,
         "A job and, once completed, the result its request answered (what a replay returns).", "-", "job (as /status), result?"),
     bitware_kit::route!(RouteId::JobStatus, "GET", "/api/jobs/{id}/status", Authenticated,
@@ -42,7 +44,11 @@ pub static ROUTES: &[Route] = &[
     bitware_kit::route!(RouteId::JobCancel, "POST", "/api/jobs/{id}/cancel", Authenticated,
         "Cancel a queued or running job: no model call starts after it; it settles what it spent. Idempotent; 409 once completed or failed.", "-",
         "the job's status once its run settled"),
-    bitware_kit::route!(RouteId::AdminStats, "GET", "/api/admin/stats", Admin, "Executions recorded, per tenant.", "-", "executions, tenants[{tenant, executions}]"),
+    bitware_kit::route!(RouteId::JobContent, "GET", "/api/jobs/{id}/content", Authenticated,
+        "The content a completed generation wrote, from KV or R2 where it was kept, else its result's inline copy; 409 until it completed.", "-",
+        "jobId, source, content"),
+    bitware_kit::route!(RouteId::AdminStats, "GET", "/api/admin/stats", Admin, "Generations recorded, per tenant and structure type, with the words written.", "-",
+        "generations, words, tenants[{tenant, structureType, generations, words}]"),
 ];
 
 /// KAM tiers this worker knows (for the request log); others log as `standard`.

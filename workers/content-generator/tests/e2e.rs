@@ -1,11 +1,21 @@
 //! End to end against `wrangler dev` (`./test.sh` starts it with the KAM
 //! stand-in and the mock AI provider): public endpoints, every route × every
-//! credential tier, the error model, one execute (a model call). The
-//! lifecycle of its job is `tests/jobs.rs`. The harness is `bitware_kit::testing`.
+//! credential tier, the error model, one generation of a real granulator
+//! outline (tests/fixtures), every element written. The lifecycle of its
+//! job is `tests/jobs.rs`; the chain with the granulator is the root's
+//! `tests/chain.rs`. The harness is `bitware_kit::testing`.
 
 use bitware_kit::testing::{assert_error, get, post, send, Who};
 use reqwest::Method;
 use serde_json::{json, Value};
+
+/// A granulator's output (tests/fixtures/NAME.json) as `generate`'s input.
+fn generate(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let input: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the fixture")).expect("json");
+    json!({"action": "generate", "input": input})
+}
 
 /// Every route of the table (as /help spells it), with a path and body
 /// that pass its own validation, and what an allowed caller gets (a job
@@ -36,7 +46,7 @@ fn routes() -> Vec<Row> {
             "/api/execute",
             "/api/execute",
             "authenticated",
-            Some(json!({"action": "example", "input": {"text": "auth matrix"}})),
+            Some(generate("quiz-g2")),
             200,
         ),
         (
@@ -67,6 +77,14 @@ fn routes() -> Vec<Row> {
             Method::POST,
             "/api/jobs/{id}/cancel",
             "/api/jobs/999999999/cancel",
+            "authenticated",
+            None,
+            404,
+        ),
+        (
+            Method::GET,
+            "/api/jobs/{id}/content",
+            "/api/jobs/999999999/content",
             "authenticated",
             None,
             404,
@@ -152,7 +170,7 @@ async fn public_endpoints_say_who_and_how_the_worker_is() {
         );
     }
     let help = get("/help", &Who::Nobody).await;
-    assert_eq!(help.body["actions"], json!(["example"]));
+    assert_eq!(help.body["actions"], json!(["generate", "process"]));
     let doc = get("/openapi.json", &Who::Nobody).await;
     assert_eq!(doc.body["openapi"], "3.1.0");
     for route in help.body["routes"].as_array().into_iter().flatten() {
@@ -171,26 +189,28 @@ async fn errors_are_json_with_status_code_and_allow_on_405() {
     let wrong = send(Method::DELETE, "/api/execute", &Who::Client, None, &[]).await;
     assert_error(&wrong, 405, "method_not_allowed");
     assert_eq!(wrong.header("Allow"), Some("POST, OPTIONS"));
-    let missing = post(
-        "/api/execute",
-        &Who::Client,
-        json!({"input": {"text": "x"}}),
-    )
-    .await;
+    let mut body = generate("quiz-g2");
+    body.as_object_mut().unwrap().remove("action");
+    let missing = post("/api/execute", &Who::Client, body).await;
     assert_error(&missing, 400, "invalid_field");
     assert_eq!(missing.body["details"]["field"], "action");
-    let empty = post(
-        "/api/execute",
-        &Who::Client,
-        json!({"action": "example", "input": {}}),
-    )
-    .await;
-    assert_eq!(empty.body["details"]["field"], "input.text");
+    // The contract's fields (contracts §3), every missing one named at once.
+    let mut body = generate("quiz-g2");
+    let input = body["input"].as_object_mut().unwrap();
+    for field in ["wordCountEstimates", "contentMetadata", "structure"] {
+        input.remove(field);
+    }
+    let refused = post("/api/execute", &Who::Client, body).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let named = refused.body["details"]["missing"].to_string();
+    for field in ["wordCountEstimates", "contentMetadata", "structure"] {
+        assert!(named.contains(field), "{field} named: {}", refused.body);
+    }
     let kam_down = send(
         Method::POST,
         "/api/execute",
         &Who::ApiKey("kam-fault-500".into()),
-        Some(&json!({"action": "example", "input": {"text": "x"}})),
+        Some(&generate("quiz-g2")),
         &[],
     )
     .await;
@@ -198,40 +218,76 @@ async fn errors_are_json_with_status_code_and_allow_on_405() {
 }
 
 #[tokio::test]
-async fn execute_summarises_the_text_with_a_model_records_it_and_admins_see_it() {
-    let before = get("/api/admin/stats", &Who::Worker).await.body["executions"]
+async fn generate_writes_every_element_of_a_quiz_keeps_its_answers_records_it_and_admins_see_it() {
+    let before = get("/api/admin/stats", &Who::Worker).await.body["generations"]
         .as_i64()
         .unwrap_or(0);
-    let reply = post(
-        "/api/execute",
-        &Who::Client,
-        json!({"action": "example", "input": {"text": "One two. Three!"}}),
-    )
-    .await;
+    let request = generate("quiz-g2");
+    let reply = post("/api/execute", &Who::Client, request.clone()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["success"], true);
-    assert_eq!(reply.body["output"]["words"], 3);
-    assert_eq!(reply.body["output"]["sentences"], 2);
-    assert_eq!(reply.body["output"]["readyForNext"], true);
-    assert!(reply.body["output"]["summary"]
-        .as_str()
-        .is_some_and(|s| s.contains("One two")));
-    assert!(reply.body["metadata"]["jobId"]
-        .as_i64()
-        .is_some_and(|id| id > 0));
+    let output = &reply.body["output"];
+    assert_eq!(
+        output["granulatorJobId"],
+        request["input"]["granulatorJobId"]
+    );
+    assert_eq!(output["structureType"], "quiz");
+    let outline = &request["input"]["structure"]["categories"];
+    let written = &output["content"]["categories"];
+    assert_eq!(
+        written.as_array().map(Vec::len),
+        outline.as_array().map(Vec::len)
+    );
+    for (c, category) in outline.as_array().unwrap().iter().enumerate() {
+        for (q, question) in category["questions"].as_array().unwrap().iter().enumerate() {
+            let made = &written[c]["questions"][q];
+            // The question, its options and its answer are the outline's.
+            for kept in ["question", "options", "answer"] {
+                assert_eq!(made[kept], question[kept], "{c}.{q} {kept}");
+            }
+            assert!(
+                made["generated"]["words"].as_u64().unwrap_or(0) > 0,
+                "{c}.{q}: {made}"
+            );
+        }
+    }
+    assert!(
+        output["content"]["overview"]["text"].is_string(),
+        "{output}"
+    );
+    assert!(output["qualityScore"].as_f64().unwrap_or(0.0) > 0.0);
+    assert_eq!(output["readyForNext"], true, "{}", output["qualityReport"]);
+    assert_eq!(
+        output["contentMetadata"]["workerChain"]["previousWorker"],
+        "bitware-content-granulator"
+    );
+    assert_eq!(
+        reply.body["metadata"]["workerChain"]["nextWorkers"],
+        json!(["bitware-content-packager"])
+    );
     assert!(
         reply.body["usage"]["tokens"]["output"]
             .as_u64()
             .unwrap_or(0)
             > 0
     );
+    // Its content, by its own route too.
+    let job_id = reply.body["metadata"]["jobId"].as_i64().expect("jobId");
+    let content = get(&format!("/api/jobs/{job_id}/content"), &Who::Client).await;
+    assert_eq!(content.status, 200, "{}", content.body);
+    assert_eq!(content.body["content"], output["content"]);
+    assert_error(
+        &get(&format!("/api/jobs/{job_id}/content"), &Who::OtherClient).await,
+        404,
+        "not_found",
+    );
     let stats = get("/api/admin/stats", &Who::AdminSession).await;
     assert!(
-        stats.body["executions"].as_i64().unwrap_or(0) > before,
+        stats.body["generations"].as_i64().unwrap_or(0) > before,
         "{}",
         stats.body
     );
-    assert!(stats.body["tenants"]
-        .as_array()
-        .is_some_and(|t| t.iter().any(|t| t["tenant"] == "dev-client")));
+    assert!(stats.body["tenants"].as_array().is_some_and(|t| t
+        .iter()
+        .any(|t| t["tenant"] == "dev-client" && t["structureType"] == "quiz")));
 }

@@ -4,7 +4,7 @@ use super::{Call, Reply};
 use crate::openapi;
 use crate::services::health;
 use crate::types::env::SERVICE_NAME;
-use crate::types::execute::Action;
+use crate::types::request::ACTIONS;
 use bitware_kit::error::AppResult;
 use bitware_kit::timing::iso_now;
 use serde_json::json;
@@ -38,7 +38,7 @@ pub async fn help(call: &Call<'_>) -> AppResult<Reply> {
             "worker": "Authorization: Bearer <shared secret> + X-Worker-ID (+ X-Client-ID to act for a client)",
         },
         "routes": routes,
-        "actions": Action::NAMES,
+        "actions": ACTIONS,
     })))
 }
 

@@ -2,7 +2,6 @@
 //! the rest implements I/O with Workers bindings.
 pub mod content;
 pub mod database;
-pub mod example;
 pub mod granulator;
 pub mod health;
 pub mod job;

@@ -1,5 +1,4 @@
 //! This worker's types: its bindings and configuration, its API shapes.
 pub mod env;
-pub mod execute;
 pub mod request;
 pub mod structure;
