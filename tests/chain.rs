@@ -513,6 +513,64 @@ async fn a_reference_to_a_job_the_granulator_does_not_have_is_422_naming_it() {
 }
 
 #[tokio::test]
+async fn a_reference_to_a_granulation_still_running_is_409_not_ready() {
+    let client = unique("chain-client");
+    let done = granulate(course(&unique("chain-done"), 3), &client).await;
+    // A second granulation streams 20 s (2,000 tokens at 100 tokens/s).
+    let topic = unique("chain-running");
+    script(
+        &topic,
+        json!([{"kind": "valid", "usage": {"input": 500, "output": 2000}}]),
+    )
+    .await;
+    let accepted = as_rm(
+        reqwest::Method::POST,
+        format!("{}/api/execute", granulator()),
+        Some(course(&topic, 3)),
+        &client,
+        Some(&unique("rm-granulate")),
+        &[("Prefer", "respond-async")],
+    )
+    .await
+    .expect("submit");
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let running = accepted.body["jobId"].as_i64().expect("jobId");
+    // The finished job's output, pointed at the running one.
+    let mut output = done.body["output"].clone();
+    output["granulatorJobId"] = json!(running);
+    output["structureReference"] = json!({"type": "kv", "location": format!("structure:{running}"),
+        "url": format!("/api/jobs/{running}/structure")});
+    if let Some(o) = output.as_object_mut() {
+        o.remove("structure");
+    }
+    let a = as_rm(
+        reqwest::Method::POST,
+        format!("{}/api/execute", generator()),
+        Some(json!({"action": "generate", "input": output})),
+        &client,
+        Some(&unique("rm-generate")),
+        &[],
+    )
+    .await
+    .expect("execute");
+    assert_error(&a, 409, "structure_not_ready");
+    let job = job_of(&granulator(), running, &client).await;
+    assert_eq!(job["status"], "processing", "still running: {job}");
+    // Stopped, so its stream does not count in a later test's totals.
+    let stop = as_rm(
+        reqwest::Method::POST,
+        format!("{}/api/jobs/{running}/cancel", granulator()),
+        None,
+        &client,
+        None,
+        &[],
+    )
+    .await
+    .expect("cancel");
+    assert_eq!(stop.status, 200, "{}", stop.body);
+}
+
+#[tokio::test]
 async fn a_generation_cancelled_while_it_streams_ends_cancelled_and_the_rm_gets_no_success() {
     let topic = unique("chain-cancel");
     let client = unique("chain-client");
