@@ -57,7 +57,8 @@
 #           KAM bindings reaching the first through wrangler's dev registry
 #           (start_chain_stack), the mock at 100 tokens/s: stages driven as the
 #           Resource Manager does (30-s race, 3 tries 1 s apart, same id): a
-#           client's course through both, once and billed as served; a KV-tier
+#           client's course through both, once and billed as served; a
+#           generation past the first try's race joined by the retry; a KV-tier
 #           outline by reference; a cancelled generation (tests/chain.rs); then
 #           the generator's /health with the granulator stopped is 503
 # Every layer must pass; a layer that did not run fails the suite.

@@ -369,6 +369,49 @@ async fn a_client_s_course_goes_granulator_to_generator_once_and_billed_as_serve
 }
 
 #[tokio::test]
+async fn a_generation_longer_than_the_rm_race_is_joined_by_its_retry_and_billed_once() {
+    let topic = unique("chain-long");
+    let client = unique("chain-client");
+    let g = granulate(course(&topic, 3), &client).await;
+    // The batch that writes module 0 streams 3,500 tokens (35 s at 100
+    // tokens/s): the generation outlasts the first try's 30-s race. Its
+    // element line is in no other prompt (the granulator's included).
+    script(
+        &format!("{topic} && - modules.0 | "),
+        json!([{"kind": "valid", "usage": {"input": 800, "output": 3500}}]),
+    )
+    .await;
+    reset_mock_totals().await;
+    let calls_before = all_calls().await;
+    let (c, tries) = rm_stage(
+        &generator(),
+        json!({"action": "generate", "input": g.body["output"]}),
+        &client,
+        &unique("rm-generate"),
+    )
+    .await;
+    assert_eq!(c.status, 200, "generator tries {tries:?}: {}", c.body);
+    assert!(
+        tries.len() >= 2,
+        "the first try should lose its race: {tries:?}"
+    );
+    assert_ne!(tries[0], "200", "{tries:?}");
+    assert_billed_as_served("generator", &c.body).await;
+    assert_each_call_answered_once("generator", calls_before).await;
+    let id = c.body["metadata"]["jobId"]
+        .as_i64()
+        .or(c.body["output"]["jobId"].as_i64())
+        .expect("metadata.jobId or output.jobId");
+    let job = job_of(&generator(), id, &client).await;
+    assert_eq!(
+        (job["status"].as_str(), runs(&job)),
+        (Some("completed"), Some(1)),
+        "{job}"
+    );
+    assert_every_element_written(&g.body["output"]["structure"], &c.body["output"]);
+}
+
+#[tokio::test]
 async fn a_kv_tier_outline_sent_by_reference_is_fetched_through_the_binding_and_written() {
     let topic = unique("chain-by-reference");
     let client = unique("chain-client");
@@ -467,6 +510,64 @@ async fn a_reference_to_a_job_the_granulator_does_not_have_is_422_naming_it() {
         "{}",
         a.body
     );
+}
+
+#[tokio::test]
+async fn a_reference_to_a_granulation_still_running_is_409_not_ready() {
+    let client = unique("chain-client");
+    let done = granulate(course(&unique("chain-done"), 3), &client).await;
+    // A second granulation streams 20 s (2,000 tokens at 100 tokens/s).
+    let topic = unique("chain-running");
+    script(
+        &topic,
+        json!([{"kind": "valid", "usage": {"input": 500, "output": 2000}}]),
+    )
+    .await;
+    let accepted = as_rm(
+        reqwest::Method::POST,
+        format!("{}/api/execute", granulator()),
+        Some(course(&topic, 3)),
+        &client,
+        Some(&unique("rm-granulate")),
+        &[("Prefer", "respond-async")],
+    )
+    .await
+    .expect("submit");
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let running = accepted.body["jobId"].as_i64().expect("jobId");
+    // The finished job's output, pointed at the running one.
+    let mut output = done.body["output"].clone();
+    output["granulatorJobId"] = json!(running);
+    output["structureReference"] = json!({"type": "kv", "location": format!("structure:{running}"),
+        "url": format!("/api/jobs/{running}/structure")});
+    if let Some(o) = output.as_object_mut() {
+        o.remove("structure");
+    }
+    let a = as_rm(
+        reqwest::Method::POST,
+        format!("{}/api/execute", generator()),
+        Some(json!({"action": "generate", "input": output})),
+        &client,
+        Some(&unique("rm-generate")),
+        &[],
+    )
+    .await
+    .expect("execute");
+    assert_error(&a, 409, "structure_not_ready");
+    let job = job_of(&granulator(), running, &client).await;
+    assert_eq!(job["status"], "processing", "still running: {job}");
+    // Stopped, so its stream does not count in a later test's totals.
+    let stop = as_rm(
+        reqwest::Method::POST,
+        format!("{}/api/jobs/{running}/cancel", granulator()),
+        None,
+        &client,
+        None,
+        &[],
+    )
+    .await
+    .expect("cancel");
+    assert_eq!(stop.status, 200, "{}", stop.body);
 }
 
 #[tokio::test]

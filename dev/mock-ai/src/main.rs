@@ -812,7 +812,14 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                     "stop",
                     None,
                 ),
-                Step::Truncate => (Some(pretty[..pretty.len() / 2].to_string()), "length", None),
+                Step::Truncate => {
+                    // Half, cut on a character boundary (content may hold any text).
+                    let mut half = pretty.len() / 2;
+                    while !pretty.is_char_boundary(half) {
+                        half -= 1;
+                    }
+                    (Some(pretty[..half].to_string()), "length", None)
+                }
                 Step::Stall { ms } => {
                     stream_end = StreamEnd::Stall(ms);
                     (Some(value.to_string()), "stop", None)
@@ -1567,6 +1574,7 @@ mod tests {
 mod stream_tests {
     use super::*;
     use content_granulator::services::ai_provider::stream::{Format, StreamDecoder};
+    use content_granulator::services::ai_provider::wire as wire_reply;
 
     fn decode(
         format: Format,
@@ -1583,6 +1591,106 @@ mod stream_tests {
             d.feed(e.as_bytes());
         }
         d.finish(10_000).unwrap()
+    }
+
+    /// A content batch through the whole handler, streamed in `provider`'s
+    /// wire format and decoded as the worker decodes it.
+    async fn batch_answer(state: &Shared, provider: Provider, prompt: &str) -> wire_reply::Reply {
+        let schema = json!({"type": "object", "properties": {"elements": {"type": "array", "items": {"type": "object",
+            "properties": {"path": {"type": "string", "enum": ["root", "modules.0", "modules.0.lessons.0"]},
+                           "content": {"type": "string", "minLength": 1}}}}}});
+        let messages = json!([{"role": "user", "content": prompt}]);
+        let (body, format) = match provider {
+            Provider::OpenAi => (
+                json!({"model": "gpt-4o-mini", "stream": true, "messages": messages,
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "content_batch", "schema": schema}}}),
+                Format::Openai,
+            ),
+            Provider::Anthropic => (
+                json!({"model": "claude-haiku-4-5", "stream": true, "max_tokens": 4000, "messages": messages,
+                    "tools": [{"name": "emit_result", "input_schema": schema}]}),
+                Format::Anthropic,
+            ),
+        };
+        let response = complete(state.clone(), provider, body, "test-key").await;
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let mut d = StreamDecoder::new(format);
+        d.feed(&bytes);
+        d.finish(10_000).unwrap()
+    }
+
+    fn words_of(reply: &wire_reply::Reply) -> Vec<(String, usize)> {
+        let v = reply
+            .json
+            .clone()
+            .or_else(|| {
+                reply
+                    .text
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok())
+            })
+            .expect("a JSON answer");
+        v["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["path"].as_str().unwrap().to_string(),
+                    e["content"].as_str().unwrap().split_whitespace().count(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn content_batches_stream_in_both_formats_and_take_scripted_steps() {
+        let state: Shared = Arc::new(Mock::default());
+        let prompt =
+            "Topic: Rust ownership — a café tour\n- root | 30 words | course: Rust ownership\n\
+            - modules.0 | 40 words | module: Basics\n  Write: an introduction.\n\
+            - modules.0.lessons.0 | 120 words | lesson: Ownership—moves\n";
+        let want: Vec<(String, usize)> = vec![
+            ("root".into(), 30),
+            ("modules.0".into(), 40),
+            ("modules.0.lessons.0".into(), 120),
+        ];
+        for provider in [Provider::OpenAi, Provider::Anthropic] {
+            assert_eq!(
+                words_of(&batch_answer(&state, provider, prompt).await),
+                want
+            );
+        }
+        let _queued = script(
+            State(state.clone()),
+            Json(Script {
+                key: "café tour".into(),
+                steps: vec![
+                    serde_json::from_value(json!({"kind": "valid", "wordsFactor": 0.5})).unwrap(),
+                    Step::Truncate,
+                ],
+            }),
+        )
+        .await;
+        let short = words_of(&batch_answer(&state, Provider::OpenAi, prompt).await);
+        assert_eq!(
+            short.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+            vec![15, 20, 60]
+        );
+        // Cut at a character boundary however the text is written.
+        let cut = batch_answer(&state, Provider::Anthropic, prompt).await;
+        assert!(cut.truncated);
+        assert!(cut
+            .text
+            .as_deref()
+            .is_some_and(|t| serde_json::from_str::<Value>(t).is_err()));
+        let calls = state.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 4);
+        assert!(calls.iter().all(|c| c.kind == "content"));
+        assert_eq!(calls[2].step, "valid");
+        assert_eq!(calls[3].step, "truncate");
     }
 
     #[test]
