@@ -52,6 +52,8 @@
 #   scaffold  scripts/new-worker.sh creates a worker in a temporary directory
 #           (sharing this target dir and node_modules), then its own ./test.sh
 #           must pass: setup, unit, build, schema, deploy, e2e (tests/scaffold.sh)
+#   generator the Content Generator's own suite (workers/content-generator/test.sh:
+#           setup, lint, unit, build, schema, deploy, e2e on its own stack)
 #   chain   the granulator and the Content Generator (workers/content-generator)
 #           under two wrangler dev processes, the generator's GRANULATOR and
 #           KAM bindings reaching the first through wrangler's dev registry
@@ -74,14 +76,14 @@ if [ "${1:-}" = "--smoke" ]; then
   exec bash tests/smoke.sh "$BASE_URL"
 fi
 
-LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger dr browser scaffold chain)
+LAYERS=(setup lint unit build schema deploy e2e corpus smoke soak openapi config ledger dr browser scaffold generator chain)
 WORK=$(mktemp -d)
 cleanup() { stop_started; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Formatting, clippy and rustdoc warnings fail the suite (kit_lint).
-lint() { kit_lint -p content-granulator -p bitware-kit -p floor -p kit-contract; }
+lint() { kit_lint -p content-granulator -p bitware-kit -p floor -p kit-contract -p content_generator; }
 
 # The kit's pure core alone first: without the `worker` feature it must build
 # and pass natively.
@@ -198,6 +200,12 @@ scaffold() {
   bash tests/scaffold.sh "$WORK/scaffold"
 }
 
+# The second worker's own suite, as its README runs it (its stack is its own).
+generator() {
+  stop_started
+  (cd "$GENERATOR_DIR" && ./test.sh)
+}
+
 # The chain on a stack of its own (start_chain_stack), its tests one at a
 # time: each stage's figures are the mock's totals, reset between stages.
 chain() {
@@ -233,6 +241,7 @@ layer setup scripts/setup.sh
 [ "${RESULT[build]:-}" = passed ] && layer dr dr
 [ "${RESULT[build]:-}" = passed ] && layer browser browser
 [ "${RESULT[build]:-}" = passed ] && layer scaffold scaffold
+[ "${RESULT[build]:-}" = passed ] && layer generator generator
 [ "${RESULT[build]:-}" = passed ] && layer chain chain
 
 summarize_layers "${LAYERS[@]}"
