@@ -70,6 +70,8 @@ pub mod kam_answer;
 pub mod limits;
 pub mod log;
 pub mod openapi;
+#[cfg(feature = "worker")]
+pub mod peer;
 pub mod pricing;
 pub mod provider;
 pub mod provider_setup;

@@ -14,11 +14,20 @@
 
 use crate::types::env::{App, GRANULATOR, SERVICE_NAME};
 use bitware_kit::error::{AppError, AppResult, Kind};
-use bitware_kit::timing::with_timeout;
+use bitware_kit::peer::{Peer, PeerFault};
 use serde_json::{json, Value};
 
-/// The host is ignored by a service binding; the name says where it goes.
-const BASE: &str = "https://granulator";
+/// The granulator as this worker asks it (the kit's `Peer`).
+fn granulator(app: &App, timeout_ms: u64) -> Peer<'_> {
+    Peer {
+        env: &app.env,
+        binding: GRANULATOR,
+        name: "granulator",
+        worker_id: SERVICE_NAME,
+        shared_secret: app.config.shared_secret.as_ref().map(|s| s.expose()),
+        timeout_ms,
+    }
+}
 
 /// The outline of granulator job `granulator_job_id`, asked for as this
 /// worker (acting for `client_id` when the job runs for a client, so the
@@ -28,52 +37,19 @@ pub async fn fetch_structure(
     granulator_job_id: i64,
     client_id: Option<&str>,
 ) -> AppResult<Value> {
-    let Some(secret) = app
-        .config
-        .shared_secret
-        .as_ref()
-        .map(|s| s.expose())
-        .filter(|s| !s.is_empty())
-    else {
-        return Err(AppError::unavailable(
-            "granulator_unavailable",
-            "SHARED_SECRET is not configured, so the granulator cannot be asked for the stored outline",
-        ));
-    };
-    let Ok(granulator) = app.env.service(GRANULATOR) else {
-        return Err(unavailable("the GRANULATOR service binding is missing"));
-    };
-    let request = (|| -> worker::Result<worker::Request> {
-        let headers = worker::Headers::new();
-        headers.set("Authorization", &format!("Bearer {secret}"))?;
-        headers.set("X-Worker-ID", SERVICE_NAME)?;
-        headers.set("X-Request-ID", &app.request_id)?;
-        if let Some(client) = client_id {
-            headers.set("X-Client-ID", client)?;
-        }
-        let mut init = worker::RequestInit::new();
-        init.with_method(worker::Method::Get).with_headers(headers);
-        worker::Request::new_with_init(
-            &format!("{BASE}/api/jobs/{granulator_job_id}/structure"),
-            &init,
-        )
-    })()
-    .map_err(|_| unavailable("the request to the granulator could not be built"))?;
     let timeout_ms = app.config.granulator_timeout_ms;
-    let call = async {
-        let mut response = granulator.fetch_request(request).await?;
-        let status = response.status_code();
-        let text = response.text().await.unwrap_or_default();
-        Ok::<_, worker::Error>((status, text))
-    };
-    match with_timeout(timeout_ms, call).await {
-        None => Err(AppError::new(
+    let path = format!("/api/jobs/{granulator_job_id}/structure");
+    match granulator(app, timeout_ms)
+        .get(&path, &app.request_id, client_id)
+        .await
+    {
+        Ok(reply) => read_structure(granulator_job_id, reply.status, &reply.body),
+        Err(PeerFault::Timeout) => Err(AppError::new(
             Kind::GatewayTimeout,
             "granulator_timeout",
             format!("the granulator did not answer within {timeout_ms} ms for the outline of its job {granulator_job_id}"),
         )),
-        Some(Err(_)) => Err(unavailable("the granulator could not be reached")),
-        Some(Ok((status, text))) => read_structure(granulator_job_id, status, &text),
+        Err(fault) => Err(unavailable(&fault.describe("the granulator", timeout_ms))),
     }
 }
 
@@ -142,21 +118,7 @@ fn not_ready(job_id: i64, details: Value) -> AppError {
 /// `/health`: any granulator answer below 500 to `GET /` within
 /// `timeout_ms` counts.
 pub async fn reachable(app: &App, timeout_ms: u64) -> Result<(), String> {
-    let granulator = app
-        .env
-        .service(GRANULATOR)
-        .map_err(|_| "binding missing".to_string())?;
-    match with_timeout(timeout_ms, async {
-        let request = bitware_kit::http::outbound_request(&format!("{BASE}/"), None)?;
-        granulator.fetch_request(request).await
-    })
-    .await
-    {
-        None => Err(format!("no answer within {timeout_ms} ms")),
-        Some(Err(_)) => Err("unreachable".into()),
-        Some(Ok(r)) if r.status_code() >= 500 => Err(format!("HTTP {}", r.status_code())),
-        Some(Ok(_)) => Ok(()),
-    }
+    granulator(app, timeout_ms).reachable().await
 }
 
 #[cfg(test)]
