@@ -200,6 +200,8 @@ fn quality_falls_when_content_is_short_or_missing() {
     let lost_count = plan.batches[lost.0].paths.len() as f64;
     let coverage = (plan.elements.len() as f64 - lost_count) / plan.elements.len() as f64;
     assert!((q["coverage"].as_f64().unwrap() - coverage).abs() < 1e-4);
+    let score = COVERAGE_WEIGHT * coverage + LENGTH_WEIGHT;
+    assert!((q["score"].as_f64().unwrap() - score).abs() < 1e-4, "{q}");
     assert!(q["problems"][0]
         .as_str()
         .unwrap()
@@ -248,4 +250,69 @@ fn count_words_counts_runs_with_a_letter_or_digit() {
     assert_eq!(count_words("## Heading\n- item one\n- item 2 — done."), 6);
     assert_eq!(count_words("  "), 0);
     assert_eq!(count_words("naïve café"), 2);
+}
+
+#[test]
+fn the_summary_counts_targets_and_words_by_section_and_priority() {
+    let (job, structure) = job("quiz-g2");
+    let plan = plan_of(&job, &structure);
+    // Every question written in full, every category introduction at half.
+    let mut answers = answers(&plan, 1.0);
+    for (_, answer) in &mut answers {
+        for item in answer["elements"].as_array_mut().unwrap() {
+            let e = plan.element(item["path"].as_str().unwrap()).unwrap();
+            if e.element_type == "category" {
+                let half = (e.target_words / 2) as usize;
+                item["content"] = json!(vec!["w"; half].join(" "));
+            }
+        }
+    }
+    let done = assemble(&job, &structure, &plan, &answers);
+    let count = |section: &str| {
+        plan.elements
+            .iter()
+            .filter(|e| e.section == section)
+            .count() as u64
+    };
+    let target = |section: &str| -> u64 {
+        plan.elements
+            .iter()
+            .filter(|e| e.section == section)
+            .map(|e| u64::from(e.target_words))
+            .sum()
+    };
+    let intro = &done.summary["bySection"]["categoryIntroductions"];
+    assert_eq!(
+        intro["elements"].as_u64(),
+        Some(count("categoryIntroductions"))
+    );
+    assert_eq!(
+        intro["elementsWritten"].as_u64(),
+        Some(count("categoryIntroductions"))
+    );
+    assert_eq!(
+        intro["target"].as_u64(),
+        Some(target("categoryIntroductions"))
+    );
+    assert_eq!(
+        intro["written"].as_u64(),
+        Some(target("categoryIntroductions") / 2)
+    );
+    let questions = &done.summary["bySection"]["assessments"];
+    assert_eq!(questions["written"].as_u64(), Some(target("assessments")));
+    // Category introductions are the quiz's optional section.
+    let optional = &done.summary["byPriority"]["optional"];
+    assert_eq!(
+        (optional["target"].clone(), optional["written"].clone()),
+        (intro["target"].clone(), intro["written"].clone())
+    );
+    let required = &done.summary["byPriority"]["required"];
+    assert_eq!(
+        required["target"].as_u64(),
+        Some(target("assessments") + target("quizInstructions"))
+    );
+    assert_eq!(
+        done.summary["wordsWritten"].as_u64(),
+        Some(required["written"].as_u64().unwrap() + optional["written"].as_u64().unwrap())
+    );
 }

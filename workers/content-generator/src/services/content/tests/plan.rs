@@ -34,23 +34,28 @@ fn targets_sum_to_the_estimates_of_the_written_sections() {
 }
 
 #[test]
-fn a_section_the_estimates_lack_takes_the_levels_default() {
-    let mut i = input("course-g2");
-    i["wordCountEstimates"]["bySection"]
-        .as_object_mut()
-        .unwrap()
-        .remove("lessonContent");
-    let (job, structure) = job_with(i, json!({}));
-    let plan = plan(&job, &structure, ROOMY).unwrap();
-    let lesson = plan
-        .elements
-        .iter()
-        .find(|e| e.element_type == "lesson")
-        .unwrap();
-    assert_eq!(
-        lesson.target_words,
-        StructureType::Course.spec().levels[1].default_words
-    );
+fn a_section_the_estimates_lack_or_give_no_words_takes_the_levels_default() {
+    for words in [None, Some(json!(0))] {
+        let mut i = input("course-g2");
+        let by_section = i["wordCountEstimates"]["bySection"]
+            .as_object_mut()
+            .unwrap();
+        match words {
+            None => by_section.remove("lessonContent"),
+            Some(w) => by_section.insert("lessonContent".into(), w),
+        };
+        let (job, structure) = job_with(i, json!({}));
+        let plan = plan(&job, &structure, ROOMY).unwrap();
+        let lesson = plan
+            .elements
+            .iter()
+            .find(|e| e.element_type == "lesson")
+            .unwrap();
+        assert_eq!(
+            lesson.target_words,
+            StructureType::Course.spec().levels[1].default_words
+        );
+    }
 }
 
 #[test]
@@ -84,33 +89,112 @@ fn one_batch_for_the_root_then_one_per_level_one_node() {
 fn a_batch_over_the_limit_splits_into_consecutive_parts_of_whole_subtrees() {
     let (job, structure) = job("course-g3");
     let whole = plan(&job, &structure, ROOMY).unwrap();
-    // A lesson with its activities is ~2,400 tokens: two of them do not fit.
-    let limit = 3_500;
-    let split = plan(&job, &structure, limit).unwrap();
-    assert!(split.batches.len() > whole.batches.len());
-    assert_eq!(split.expected_output_tokens, whole.expected_output_tokens);
-    for b in &split.batches {
-        assert!(b.expected_tokens <= limit || b.paths.len() == 1, "{b:?}");
-    }
-    for original in whole.batches.iter().skip(1) {
-        let parts: Vec<_> = split
-            .batches
-            .iter()
-            .filter(|b| b.branch == original.branch)
-            .collect();
-        assert!(parts.len() > 1, "{original:?}");
-        // Consecutive: the parts, in order, are the branch's elements in order.
-        let joined: Vec<String> = parts.iter().flat_map(|b| b.paths.clone()).collect();
-        assert_eq!(joined, original.paths);
-        assert!(parts.windows(2).all(|w| w[1].index == w[0].index + 1));
-        // The level-1 node opens the first part; every later part starts a lesson's subtree.
-        assert_eq!(parts[0].paths[0], original.paths[0]);
-        for part in &parts[1..] {
-            assert_eq!(split.element(&part.paths[0]).unwrap().level, 2, "{part:?}");
+    // A lesson with its activities is ~2,400 tokens, a module ~450: at 3,500
+    // a part holds one lesson's subtree, at 5,000 the module and one, or two.
+    for limit in [3_500, 5_000] {
+        let split = plan(&job, &structure, limit).unwrap();
+        assert!(split.batches.len() > whole.batches.len());
+        assert_eq!(split.expected_output_tokens, whole.expected_output_tokens);
+        for b in &split.batches {
+            assert!(b.expected_tokens <= limit && !b.paths.is_empty(), "{b:?}");
+        }
+        for original in whole.batches.iter().skip(1) {
+            let parts: Vec<_> = split
+                .batches
+                .iter()
+                .filter(|b| b.branch == original.branch)
+                .collect();
+            assert!(parts.len() > 1, "{original:?}");
+            // Consecutive: the parts, in order, are the branch's elements in order.
+            let joined: Vec<String> = parts.iter().flat_map(|b| b.paths.clone()).collect();
+            assert_eq!(joined, original.paths);
+            assert!(parts.windows(2).all(|w| w[1].index == w[0].index + 1));
+            // The level-1 node opens the first part; every later part starts a lesson's subtree.
+            assert_eq!(parts[0].paths[0], original.paths[0]);
+            for part in &parts[1..] {
+                assert_eq!(
+                    split.element(&part.paths[0]).unwrap().level,
+                    2,
+                    "{limit}: {part:?}"
+                );
+            }
         }
     }
 }
 
+#[test]
+fn a_subtree_too_large_for_any_part_is_split_between_its_elements_up_to_the_limit() {
+    let (job, structure) = job("course-g3");
+    let whole = plan(&job, &structure, ROOMY).unwrap();
+    let tokens = |p: &str| whole.element(p).unwrap().expected_tokens();
+    // Exactly the module and its first lesson: the lesson's activities go on.
+    let limit = tokens("modules.0") + tokens("modules.0.lessons.0");
+    let split = plan(&job, &structure, limit).unwrap();
+    let first = split.batches.iter().find(|b| b.branch == Some(0)).unwrap();
+    assert_eq!(first.paths, ["modules.0", "modules.0.lessons.0"]);
+    assert_eq!(first.expected_tokens, limit);
+    let next = &split.batches[first.index + 1];
+    assert_eq!(next.paths[0], "modules.0.lessons.0.activities.0");
+    // Below every element's size, each goes alone and no part is empty.
+    let alone = plan(&job, &structure, 10).unwrap();
+    assert_eq!(alone.batches.len(), alone.elements.len());
+    assert!(alone.batches.iter().all(|b| b.paths.len() == 1));
+}
+
+#[test]
+fn a_section_listed_as_both_or_neither_is_required() {
+    let mut i = input("quiz-g2");
+    i["contentMetadata"]["contentSpecs"] = json!({
+        "requiredSections": ["categoryIntroductions"],
+        "optionalSections": ["categoryIntroductions", "assessments"]
+    });
+    let (job, structure) = job_with(i.clone(), json!({}));
+    let p = plan(&job, &structure, ROOMY).unwrap();
+    let priority = |p: &Plan, section: &str| {
+        p.elements
+            .iter()
+            .find(|e| e.section == section)
+            .unwrap()
+            .priority
+    };
+    assert_eq!(priority(&p, "categoryIntroductions"), Priority::Required);
+    assert_eq!(priority(&p, "assessments"), Priority::Optional);
+    assert_eq!(priority(&p, "quizInstructions"), Priority::Required);
+    i["contentMetadata"]["contentSpecs"] = json!({"optionalSections": ["assessments"]});
+    let (job, structure) = job_with(i, json!({}));
+    let p = plan(&job, &structure, ROOMY).unwrap();
+    assert_eq!(priority(&p, "categoryIntroductions"), Priority::Required);
+}
+
+#[test]
+fn an_element_is_named_by_its_levels_title_field() {
+    let (job, structure) = job("course-g3");
+    let p = plan(&job, &structure, ROOMY).unwrap();
+    let title = |path: &str| p.element(path).unwrap().title.clone();
+    assert_eq!(title(ROOT_PATH), structure["title"].as_str().unwrap());
+    assert_eq!(
+        title("modules.1"),
+        structure["modules"][1]["title"].as_str().unwrap()
+    );
+    assert_eq!(
+        title("modules.1.lessons.0.activities.1"),
+        structure["modules"][1]["lessons"][0]["activities"][1]["description"]
+            .as_str()
+            .unwrap()
+    );
+    let (job, structure) = self::job("quiz-g2");
+    let p = plan(&job, &structure, ROOMY).unwrap();
+    assert_eq!(
+        p.element("categories.0.questions.2").unwrap().title,
+        structure["categories"][0]["questions"][2]["question"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(
+        p.element("categories.1").unwrap().title,
+        structure["categories"][1]["name"].as_str().unwrap()
+    );
+}
 #[test]
 fn an_element_larger_than_the_limit_goes_alone() {
     let (job, structure) = job("novel-g3");
