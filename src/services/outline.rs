@@ -276,7 +276,9 @@ pub fn content_metadata(
             "parallelizable": true,
             "dependencies": dependencies,
             "batchSize": leaves.clamp(1, 10),
-            "maxConcurrent": 5,
+            // The Workers limit on simultaneous outgoing connections per
+            // invocation: what the next worker can run at once.
+            "maxConcurrent": 6,
         },
         "contentSpecs": {
             "contentTypes": content_types,
