@@ -280,3 +280,31 @@ fn the_granulators_concurrency_is_kept_within_the_platforms_limit() {
     input["contentMetadata"]["generationStrategy"] = json!(null);
     assert_eq!(of(&input), DEFAULT_MAX_CONCURRENT);
 }
+
+#[test]
+fn the_audience_alone_falls_back_to_the_inputs_top_level_target_audience() {
+    let mut input = course();
+    let standard = input["contentMetadata"]["standardParameters"]
+        .as_object_mut()
+        .unwrap();
+    standard.remove("targetAudience");
+    standard.remove("tone");
+    input["targetAudience"] = json!("retirees");
+    input["tone"] = json!("not read from here");
+    let p = ExecuteRequest::parse(&body(input)).unwrap().job.parameters;
+    assert_eq!(p.audience, "retirees");
+    assert_eq!(p.tone, StructureType::Course.spec().tone);
+}
+
+#[test]
+fn a_zero_budget_and_non_text_section_lists_are_refused() {
+    let mut b = body(course());
+    b["maxCostUsd"] = json!(0);
+    assert_eq!(field_of(&b), "maxCostUsd");
+    let mut input = course();
+    input["contentMetadata"]["contentSpecs"]["requiredSections"] = json!(["lessonContent", 3]);
+    assert_eq!(
+        field_of(&body(input)),
+        "input.contentMetadata.contentSpecs.requiredSections"
+    );
+}

@@ -340,6 +340,7 @@ mod tests {
         for t in StructureType::ALL {
             assert_eq!(StructureType::parse(t.as_str()), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+            assert_eq!(t.to_string(), t.as_str());
         }
         assert_eq!(StructureType::parse("Course"), None);
         assert_eq!(StructureType::names().len(), 6);

@@ -71,7 +71,6 @@ fn field_text(v: &Value) -> Option<String> {
     let text = match v {
         Value::Null => return None,
         Value::String(s) => s.clone(),
-        Value::Array(items) if items.is_empty() => return None,
         Value::Array(items) => items
             .iter()
             .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))

@@ -143,3 +143,37 @@ fn each_element_type_is_told_what_to_write_with_its_outline_fields() {
     let root = request_for(&job, &structure, &p, &p.batches[0]).user;
     assert!(root.contains("Write: the story bible") && root.contains("  premise: "));
 }
+
+#[test]
+fn a_later_part_of_a_branch_is_told_which_level_one_node_it_belongs_to() {
+    let (job, structure) = job("course-g3");
+    let p = plan(&job, &structure, 3_500).unwrap();
+    let later = p
+        .batches
+        .iter()
+        .find(|b| b.branch == Some(1) && !b.paths.contains(&"modules.1".to_string()))
+        .unwrap();
+    let user = request_for(&job, &structure, &p, later).user;
+    let module = p.element("modules.1").unwrap();
+    let context = format!(
+        "These elements belong to module modules.1: {}\n",
+        module.title
+    );
+    assert!(user.contains(&context), "{user}");
+    assert!(!user.contains("belong to module modules.0"));
+    let root = request_for(&job, &structure, &p, &p.batches[0]).user;
+    assert!(!root.contains("These elements belong to"), "{root}");
+}
+
+#[test]
+fn a_novel_is_written_warmer_than_the_other_types() {
+    for (name, temperature) in [("novel-g2", 0.8), ("course-g2", 0.5), ("quiz-g2", 0.5)] {
+        let (job, structure) = job(name);
+        let p = plan_of(&job, &structure);
+        assert_eq!(
+            request_for(&job, &structure, &p, &p.batches[0]).temperature,
+            temperature,
+            "{name}"
+        );
+    }
+}
