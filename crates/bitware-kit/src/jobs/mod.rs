@@ -2,7 +2,7 @@
 //! own types, with their D1 implementations, in-memory twins and one
 //! contract suite that holds both to the same rules.
 //!
-//! Moved here so far (issue 23, step by step from the granulator):
+//! Moved here from the granulator (issue 23), then driven whole (issue 26):
 //! - [`spend`]: the daily spend ledger — reservations against a tenant's
 //!   cap and a job's budget, settlement, the sweep of expired reservations —
 //!   with the 429 `spend_cap_exceeded` / 422 `budget_exceeded` answers;
@@ -22,12 +22,9 @@
 //!   reservation back); [`queue`]: the queue's consumer, dead letters and
 //!   the producer.
 //!
-//! - [`run`]: a run's watcher (progress, heartbeat, cancel and takeover
-//!   seen) and its `RunCancel`, the provider chain's `Stop` for it;
-//! - [`wait`]: where a job runs, waiting for it, and its waiters' answers;
-//! - [`submit`]: reserve, then claim (a join or a replay gives its
-//!   reservation back); [`queue`]: the queue's consumer, dead letters and
-//!   the producer.
+//! - `work` (`worker`): the whole round over a worker's one `Work` trait —
+//!   submit, place, run beside the watcher, end, answer — and `routes`
+//!   (`worker`): the job routes every worker answers the same way.
 //!
 //! The tables are the kit's (`crates/bitware-kit/migrations/`); a worker
 //! copies those migrations into its own, first. [`JobSchema`] names the
@@ -40,6 +37,8 @@ pub mod cancel;
 pub mod end;
 pub mod events;
 pub mod queue;
+#[cfg(feature = "worker")]
+pub mod routes;
 pub mod run;
 pub mod spend;
 pub mod store;

@@ -8,66 +8,44 @@ use super::{Call, Reply};
 use crate::services::database::Database;
 use crate::types::env::{DB, RESULTS};
 use bitware_kit::error::{AppError, AppResult};
-use bitware_kit::jobs::view::JobView;
-use bitware_kit::jobs::{cancel, events, JobSchema, JobStatus};
+use bitware_kit::jobs::routes::{read_result, JobRoutes};
+use bitware_kit::jobs::{JobSchema, JobStatus};
 use bitware_kit::storage::{self, Tier};
-use bitware_kit::timing::{now_ms, WallClock};
 use serde_json::json;
 
-/// The job and, once completed, the result its request answered.
+fn routes<'a>(call: &'a Call<'_>) -> JobRoutes<'a> {
+    JobRoutes {
+        env: &call.app.env,
+        db: DB,
+        schema: JobSchema::KIT,
+        request_id: &call.app.request_id,
+    }
+}
+
 pub async fn get(call: &Call<'_>) -> AppResult<Reply> {
-    let id = call.job_id()?;
-    let scope = call.scope()?;
-    let db = Database::new(call.app)?;
-    let row = db.job(id, scope.as_deref()).await?;
-    let result = db.result(id, scope.as_deref()).await?;
-    Ok(Reply::ok(
-        serde_json::json!({"job": JobView::of(&row, now_ms()), "result": result}),
-    ))
+    routes(call)
+        .get(call.job_id()?, call.scope()?.as_deref())
+        .await
 }
 
 pub async fn status(call: &Call<'_>) -> AppResult<Reply> {
-    let id = call.job_id()?;
-    let row = Database::new(call.app)?
-        .job(id, call.scope()?.as_deref())
-        .await?;
-    Reply::json(&JobView::of(&row, now_ms()))
+    routes(call)
+        .status(call.job_id()?, call.scope()?.as_deref())
+        .await
 }
 
 pub async fn events(call: &Call<'_>) -> AppResult<worker::Response> {
-    let id = call.job_id()?;
-    let app = call.app;
-    let stream = events::events(
-        app.env.clone(),
-        DB,
-        JobSchema::KIT,
-        id,
-        call.scope()?,
-        app.config.jobs.events_max_ms,
-    )
-    .await?;
-    let bytes = futures_util::StreamExt::map(stream, |e| {
-        Ok::<Vec<u8>, worker::Error>(e.to_sse().into_bytes())
-    });
-    bitware_kit::http::event_stream_response(bytes, &app.request_id)
-        .map_err(|e| AppError::internal(format!("opening the events stream: {e}")))
+    let max_ms = call.app.config.jobs.events_max_ms;
+    routes(call)
+        .events(call.job_id()?, call.scope()?, max_ms)
+        .await
 }
 
 pub async fn cancel(call: &Call<'_>) -> AppResult<Reply> {
-    let id = call.job_id()?;
-    let principal = call.principal()?;
-    let scope = principal.scope();
-    let db = Database::new(call.app)?;
-    let row = cancel::cancel(
-        &db,
-        &WallClock,
-        id,
-        &cancel::cancelled_by(principal),
-        call.app.config.jobs.stall_ms,
-        async || db.job(id, scope.as_deref()).await,
-    )
-    .await?;
-    Reply::json(&JobView::of(&row, now_ms()))
+    let stall_ms = call.app.config.jobs.stall_ms;
+    routes(call)
+        .cancel(call.job_id()?, call.principal()?, stall_ms)
+        .await
 }
 
 /// The content tree a completed generation wrote: from KV or R2 when it was
@@ -98,8 +76,7 @@ pub async fn content(call: &Call<'_>) -> AppResult<Reply> {
     };
     let content = match stored {
         Some(content) => content,
-        None => db
-            .result(id, scope.as_deref())
+        None => read_result(db.d1(), JobSchema::KIT, id, scope.as_deref())
             .await?
             .map(|r| r["output"]["content"].clone())
             .filter(|c| !c.is_null())

@@ -7,9 +7,8 @@ use bitware_kit::d1::bind::{i, n, ot, t};
 use bitware_kit::d1::D1;
 use bitware_kit::error::{AppError, AppResult};
 use bitware_kit::jobs::view::{read_job, JobRow};
-use bitware_kit::jobs::{Completion, D1Jobs, D1Ledger, JobSchema};
+use bitware_kit::jobs::{Completion, D1Jobs, JobSchema};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// This worker's own migrations, after the kit's (`/health` checks both).
 pub const MIGRATIONS: &[&str] = &["0002_generations.sql"];
@@ -52,30 +51,14 @@ impl Database {
         D1Jobs::new(&self.db, JobSchema::KIT)
     }
 
-    pub fn ledger(&self) -> D1Ledger<'_> {
-        D1Ledger::new(&self.db, JobSchema::KIT)
-    }
-
     /// Job `id` in the caller's scope (another tenant's is a 404).
     pub async fn job(&self, id: i64, scope: Option<&str>) -> AppResult<JobRow> {
         read_job(&self.db, JobSchema::KIT, id, scope).await
     }
 
-    /// The stored result of job `id` (`None` until it completed), in the
-    /// caller's scope.
-    pub async fn result(&self, id: i64, scope: Option<&str>) -> AppResult<Option<Value>> {
-        #[derive(Deserialize)]
-        struct Stored {
-            result_json: Option<String>,
-        }
-        let stmt = self.db.stmt(
-            "SELECT result_json FROM jobs WHERE id = ?1 AND (?2 IS NULL OR client_id = ?2)",
-            &[i(id), ot(scope)],
-        )?;
-        let row: Option<Stored> = self.db.first("reading a job's result", stmt).await?;
-        Ok(row
-            .and_then(|r| r.result_json)
-            .and_then(|json| serde_json::from_str(&json).ok()))
+    /// The D1 handle (the kit's readers of its own tables take it).
+    pub fn d1(&self) -> &D1 {
+        &self.db
     }
 
     /// A finished run, with its generation row, in one atomic step.
@@ -141,6 +124,3 @@ impl Database {
         }
     }
 }
-
-bitware_kit::delegate_job_store!(Database, |db| db.jobs());
-bitware_kit::delegate_spend_ledger!(Database, |db| db.ledger());

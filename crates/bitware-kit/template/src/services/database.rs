@@ -3,13 +3,11 @@
 //! `JobSchema::KIT`); this worker's own table is `executions`.
 
 use crate::types::env::{App, DB};
-use bitware_kit::d1::bind::{i, ot, t};
+use bitware_kit::d1::bind::{i, t};
 use bitware_kit::d1::D1;
 use bitware_kit::error::{AppError, AppResult};
-use bitware_kit::jobs::view::{read_job, JobRow};
-use bitware_kit::jobs::{Completion, D1Jobs, D1Ledger, JobSchema};
+use bitware_kit::jobs::{Completion, D1Jobs, JobSchema};
 use serde::Deserialize;
-use serde_json::Value;
 
 /// This worker's own migrations, after the kit's (`/health` checks both).
 pub const MIGRATIONS: &[&str] = &["0002_initial_schema.sql"];
@@ -34,32 +32,6 @@ impl Database {
     /// The kit's job store on the kit's tables.
     pub fn jobs(&self) -> D1Jobs<'_> {
         D1Jobs::new(&self.db, JobSchema::KIT)
-    }
-
-    pub fn ledger(&self) -> D1Ledger<'_> {
-        D1Ledger::new(&self.db, JobSchema::KIT)
-    }
-
-    /// Job `id` in the caller's scope (another tenant's is a 404).
-    pub async fn job(&self, id: i64, scope: Option<&str>) -> AppResult<JobRow> {
-        read_job(&self.db, JobSchema::KIT, id, scope).await
-    }
-
-    /// The stored result of job `id` (`None` until it completed), in the
-    /// caller's scope.
-    pub async fn result(&self, id: i64, scope: Option<&str>) -> AppResult<Option<Value>> {
-        #[derive(Deserialize)]
-        struct Stored {
-            result_json: Option<String>,
-        }
-        let stmt = self.db.stmt(
-            "SELECT result_json FROM jobs WHERE id = ?1 AND (?2 IS NULL OR client_id = ?2)",
-            &[i(id), ot(scope)],
-        )?;
-        let row: Option<Stored> = self.db.first("reading a job's result", stmt).await?;
-        Ok(row
-            .and_then(|r| r.result_json)
-            .and_then(|json| serde_json::from_str(&json).ok()))
     }
 
     /// A finished run, with its execution row, in one atomic step.
@@ -102,6 +74,3 @@ impl Database {
         }
     }
 }
-
-bitware_kit::delegate_job_store!(Database, |db| db.jobs());
-bitware_kit::delegate_spend_ledger!(Database, |db| db.ledger());
