@@ -182,3 +182,78 @@ pub fn assert_error(reply: &Reply, status: u16, code: &str) {
 pub fn approx(a: &Value, b: f64) -> bool {
     a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)
 }
+
+/// Poll job `job_id`'s status as `who` until it leaves `processing` (at
+/// most `secs`); its last status.
+pub async fn until_ended(job_id: i64, who: &Who, secs: u64) -> Value {
+    for _ in 0..secs * 4 {
+        let s = get(&format!("/api/jobs/{job_id}/status"), who).await;
+        assert_eq!(s.status, 200, "{}", s.body);
+        if s.body["status"] != "processing" {
+            return s.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("job {job_id} still processing after {secs} s");
+}
+
+/// The whole events stream of job `job_id` as `who` sees it, as text (it
+/// ends with the job); the answer must be a `text/event-stream`.
+pub async fn events_text(job_id: i64, who: &Who) -> String {
+    let r = who
+        .apply(http().get(format!("{}/api/jobs/{job_id}/events", base())))
+        .send()
+        .await
+        .expect("the worker answers");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream")));
+    r.text().await.expect("the stream ends")
+}
+
+/// The repository's mock AI provider (`dev/mock-ai`), at `MOCK_URL` (the
+/// worker's test stack starts it): scripted answers per prompt marker and
+/// the log of the calls it saw.
+pub mod mock {
+    use super::http;
+    use serde_json::{json, Value};
+
+    pub fn url() -> String {
+        std::env::var("MOCK_URL").expect("MOCK_URL (the test stack starts the mock AI provider)")
+    }
+
+    /// Queue `steps` for the requests whose prompt holds `key` (a test's
+    /// unique marker: parallel tests never share a script).
+    pub async fn script(key: &str, steps: Value) {
+        let r = http()
+            .post(format!("{}/__mock/script", url()))
+            .json(&json!({"key": key, "steps": steps}))
+            .send()
+            .await
+            .expect("the mock answers");
+        assert!(r.status().is_success());
+    }
+
+    /// The model calls the mock saw for prompts holding `key`.
+    pub async fn calls(key: &str) -> Vec<Value> {
+        let r: Value = http()
+            .get(format!("{}/__mock/calls", url()))
+            .query(&[("key", key)])
+            .send()
+            .await
+            .expect("the mock answers")
+            .json()
+            .await
+            .expect("json");
+        r["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A valid answer streamed at `tps` tokens a second (0: at once), billed
+    /// 120 input and `output` output tokens.
+    pub fn streamed(tps: u32, output: u32) -> Value {
+        json!({"kind": "valid", "tokensPerSecond": tps, "usage": {"input": 120, "output": output}})
+    }
+}

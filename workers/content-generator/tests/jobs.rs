@@ -7,45 +7,12 @@
 //! writes a real granulator outline (a granularity-2 quiz: the root and its
 //! three categories, four calls at once).
 
-use bitware_kit::testing::{assert_error, get, http, send, unique, Reply, Who};
+use bitware_kit::testing::mock::{calls, script, streamed};
+use bitware_kit::testing::{assert_error, events_text, get, send, unique, until_ended, Reply, Who};
 use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn mock() -> String {
-    std::env::var("MOCK_URL").expect("MOCK_URL (./test.sh starts the mock AI provider)")
-}
-
-/// Queue answers for prompts holding `key` (the test's marker in the text).
-async fn script(key: &str, steps: Value) {
-    let r = http()
-        .post(format!("{}/__mock/script", mock()))
-        .json(&json!({"key": key, "steps": steps}))
-        .send()
-        .await
-        .expect("the mock answers");
-    assert!(r.status().is_success());
-}
-
-/// The model calls the mock saw for prompts holding `key`.
-async fn calls(key: &str) -> Vec<Value> {
-    let r: Value = http()
-        .get(format!("{}/__mock/calls", mock()))
-        .query(&[("key", key)])
-        .send()
-        .await
-        .expect("the mock answers")
-        .json()
-        .await
-        .expect("json");
-    r["calls"].as_array().cloned().unwrap_or_default()
-}
-
-/// An answer streamed at `tps` tokens a second: `output` tokens take output/tps s.
-fn streamed(tps: u32, output: u32) -> Value {
-    json!({"kind": "valid", "tokensPerSecond": tps, "usage": {"input": 120, "output": output}})
-}
 
 /// The granulator's output for a granularity-2 quiz (tests/fixtures), its
 /// topic marked so that the mock's scripts and call log are this test's.
@@ -75,39 +42,6 @@ async fn execute(who: &Who, body: &Value, id: &str, extra: &[(&str, &str)]) -> R
     let mut headers = vec![("X-Request-ID", id)];
     headers.extend_from_slice(extra);
     send(Method::POST, "/api/execute", who, Some(body), &headers).await
-}
-
-/// Poll a job's status until it leaves `processing` (at most `secs`).
-async fn until_ended(job_id: i64, who: &Who, secs: u64) -> Value {
-    for _ in 0..secs * 4 {
-        let s = get(&format!("/api/jobs/{job_id}/status"), who).await;
-        assert_eq!(s.status, 200, "{}", s.body);
-        if s.body["status"] != "processing" {
-            return s.body;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("job {job_id} still processing after {secs} s");
-}
-
-/// The whole events stream of a job, as text (it ends with the job).
-async fn events_text(job_id: i64) -> String {
-    let r = http()
-        .get(format!(
-            "{}/api/jobs/{job_id}/events",
-            bitware_kit::testing::base()
-        ))
-        .header("X-API-Key", "dev-client-key")
-        .send()
-        .await
-        .expect("the worker answers");
-    assert_eq!(r.status().as_u16(), 200);
-    assert!(r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream")));
-    r.text().await.expect("the stream ends")
 }
 
 #[tokio::test]
@@ -143,7 +77,7 @@ async fn async_execute_answers_202_with_location_and_status_and_events_follow_it
     // Another tenant does not see it.
     assert_error(&get(&location, &Who::OtherClient).await, 404, "not_found");
 
-    let text = events_text(job_id).await;
+    let text = events_text(job_id, &Who::Client).await;
     assert!(text.contains("event: progress\n"), "{text}");
     assert!(
         text.trim_end().contains("event: completed\ndata: {"),
@@ -297,7 +231,7 @@ async fn cancel_stops_the_run_and_no_model_call_starts_after_it() {
         (again.status, &again.body["status"]),
         (200, &json!("cancelled"))
     );
-    let text = events_text(job_id).await;
+    let text = events_text(job_id, &Who::Client).await;
     assert!(text.contains("event: cancelled\ndata: {"), "{text}");
     // Past the stall period, when the chain would have retried: no new call.
     tokio::time::sleep(Duration::from_millis(4_500)).await;
