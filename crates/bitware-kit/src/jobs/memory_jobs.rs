@@ -343,6 +343,7 @@ impl JobStore for MemoryJobs {
             execution_id: j.execution_id.clone(),
             cost_usd: Some(j.cost_usd),
             request_params: j.request_params.clone(),
+            deadline_at: j.deadline_at,
         }))
     }
 

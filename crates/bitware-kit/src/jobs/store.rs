@@ -246,6 +246,8 @@ pub struct StoredJob {
     pub cost_usd: Option<f64>,
     /// The request as submitted.
     pub request_params: String,
+    /// When the sweep takes the job for abandoned (ms).
+    pub deadline_at: u64,
 }
 
 /// What a run that made a result writes, in one atomic step with the

@@ -286,10 +286,11 @@ impl JobStore for D1Jobs<'_> {
             execution_id: String,
             cost_usd: Option<f64>,
             request_params: String,
+            deadline_at: u64,
         }
         let stmt = self.db.stmt(
             &format!(
-                "SELECT client_id, execution_id, cost_usd, request_params FROM {} WHERE id = ?1",
+                "SELECT client_id, execution_id, cost_usd, request_params, deadline_at FROM {} WHERE id = ?1",
                 self.schema.jobs
             ),
             &[i(job_id)],
@@ -300,6 +301,7 @@ impl JobStore for D1Jobs<'_> {
             execution_id: r.execution_id,
             cost_usd: r.cost_usd,
             request_params: r.request_params,
+            deadline_at: r.deadline_at,
         }))
     }
 

@@ -30,10 +30,10 @@ use super::{
     PlannedCall, RunMode, SpendLedger,
 };
 use crate::ai::runtime::WorkerRuntime;
-use crate::ai::shares::{budget_shares, CallCost};
+use crate::ai::shares::{budget_shares, shares_fit, CallCost};
 use crate::ai::{
-    chain_error, totals, Attempt, Budget, Chain, CompletionRequest, Progress, Runtime as _,
-    RuntimeClock,
+    chain_error, totals, Attempt, Budget, Chain, ChainError, CompletionRequest, Confirm, Progress,
+    Runtime as _, RuntimeClock, Stop,
 };
 use crate::d1::D1;
 use crate::error::{AppError, AppResult};
@@ -47,7 +47,7 @@ use futures_util::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -251,6 +251,45 @@ pub async fn execute<W: Work>(
     }
 }
 
+/// What an earlier request under `execution_id` answers, before this one
+/// plans anything: a completed job's stored result (`Idempotent-Replay`),
+/// a key used for another request's 422, a cancelled job's 409 — with no
+/// reservation, no claim and nothing the plan needs (a worker that must
+/// fetch part of its job from elsewhere asks this first, so a retry of a
+/// finished job never depends on that fetch). `None`: nothing final under
+/// the key (the request goes on to [`execute`], which joins a running job).
+pub async fn replay<W: Work>(
+    work: &W,
+    payer: &Payer,
+    job: &W::Job,
+    execution_id: &str,
+) -> AppResult<Option<Reply>> {
+    let setup = work.setup();
+    let store = Lifecycle::open(&setup)?;
+    let hash = wait::request_hash(&work.canonical(job));
+    let probe = NewJob {
+        client_id: &payer.tenant,
+        execution_id,
+        request_params: "",
+        deadline_at: 0,
+        request_hash: &hash,
+        run_mode: RunMode::Inline,
+        expected_tokens: 0,
+        expected_elements: 0,
+        planned: None,
+        columns: &[],
+    };
+    let claim = store
+        .existing_claim(&probe, now_ms(), setup.jobs.stall_ms)
+        .await?;
+    match claim.map(Submitted::of).transpose()? {
+        Some((Submitted::Replay(envelope), _)) => Ok(Some(
+            Reply::ok(envelope).header("Idempotent-Replay", "true"),
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// `202 Accepted`: where to follow the job.
 pub fn accepted(job_id: i64) -> Reply {
     let mut body = wait::job_links(job_id);
@@ -284,6 +323,30 @@ async fn wait_on(
             job_id,
             now_ms().saturating_sub(started),
         )),
+    }
+}
+
+/// The stop of one call of [`RunCtx::all_calls`]: the job's own (a cancel,
+/// a takeover), or another call of the same fan-out failed for good.
+struct FanStop<'a> {
+    job: Option<&'a dyn Stop>,
+    siblings_failed: &'a Cell<bool>,
+}
+
+impl Stop for FanStop<'_> {
+    fn requested(&self) -> bool {
+        self.siblings_failed.get() || self.job.is_some_and(|s| s.requested())
+    }
+    fn confirm(&self) -> Confirm<'_> {
+        Box::pin(async move {
+            if self.siblings_failed.get() {
+                return true;
+            }
+            match self.job {
+                Some(job) => job.confirm().await,
+                None => false,
+            }
+        })
     }
 }
 
@@ -324,18 +387,44 @@ impl RunCtx<'_> {
     /// more than [`MAX_CONCURRENT_CALLS`]): what is left of the job's budget
     /// is split between them in proportion to each one's worst case, so all
     /// of them together never pass it. Answers come back in the requests'
-    /// order; one call's failure does not stop the others.
+    /// order; one call's failure does not stop the others (a worker that
+    /// keeps what succeeded, e.g. a fan-out isolating a failed branch).
     pub async fn calls(
         &self,
         requests: Vec<CompletionRequest>,
         check: &CheckNth<'_>,
         concurrency: usize,
     ) -> Vec<AppResult<crate::ai::Completion>> {
-        let price = self
-            .chain
-            .providers
-            .first()
-            .and_then(|p| self.chain.pricing.price(&p.model));
+        self.fan_out(requests, check, concurrency, false).await
+    }
+
+    /// As [`RunCtx::calls`], for work that needs every answer: refused
+    /// before any call when the budget's shares cannot pay every call's
+    /// expected output (422 `budget_exceeded`), and once one call fails for
+    /// good no other starts and those streaming are dropped, so nothing is
+    /// spent on answers that would be thrown away. The first failure is
+    /// the error.
+    pub async fn all_calls(
+        &self,
+        requests: Vec<CompletionRequest>,
+        check: &CheckNth<'_>,
+        concurrency: usize,
+    ) -> AppResult<Vec<crate::ai::Completion>> {
+        self.fan_out(requests, check, concurrency, true)
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn fan_out(
+        &self,
+        requests: Vec<CompletionRequest>,
+        check: &CheckNth<'_>,
+        concurrency: usize,
+        fail_fast: bool,
+    ) -> Vec<AppResult<crate::ai::Completion>> {
+        let first = self.chain.providers.first();
+        let price = first.and_then(|p| self.chain.pricing.price(&p.model));
         let costs: Vec<CallCost> = requests
             .iter()
             .map(|r| CallCost {
@@ -344,18 +433,60 @@ impl RunCtx<'_> {
                 expected_tokens: r.expected_output_tokens,
             })
             .collect();
-        let shares = budget_shares(self.budget.borrow().left_usd(), price, &costs);
+        let left = self.budget.borrow().left_usd();
+        let shares = budget_shares(left, price, &costs);
+        let model = first.map_or("", |p| p.model.as_str());
+        if fail_fast && left.is_some() && !shares_fit(price, model, &shares, &costs) {
+            let refused = chain_error(ChainError::BudgetExceeded(format!(
+                "${:.6} left cannot pay the expected output of {} calls at once",
+                left.unwrap_or(0.0),
+                requests.len()
+            )));
+            return requests.iter().map(|_| Err(refused.clone())).collect();
+        }
         let total = requests.len() as u64;
-        let done = std::cell::Cell::new(0u64);
+        let done = Cell::new(0u64);
+        let failed: RefCell<Option<AppError>> = RefCell::new(None);
+        let siblings_failed = Cell::new(false);
+        let stop = FanStop {
+            job: self.chain.stop,
+            siblings_failed: &siblings_failed,
+        };
+        let chain = Chain {
+            runtime: self.chain.runtime,
+            providers: self.chain.providers,
+            settings: self.chain.settings,
+            pricing: self.chain.pricing,
+            stop: Some(&stop),
+        };
         self.progress.set_branches(0, total);
         let mut answers: Vec<(usize, AppResult<crate::ai::Completion>)> =
             futures_util::stream::iter(requests.into_iter().zip(shares).enumerate())
                 .map(|(i, (request, share))| {
-                    let done = &done;
+                    let (done, failed, siblings_failed, chain) =
+                        (&done, &failed, &siblings_failed, &chain);
                     async move {
+                        if siblings_failed.get() {
+                            return (
+                                i,
+                                Err(AppError::internal("not started: another call failed")),
+                            );
+                        }
                         let answer = self
-                            .call_within(request, &|v| check(i, v), share, self.progress.child())
+                            .call_with(
+                                chain,
+                                request,
+                                &|v| check(i, v),
+                                share,
+                                self.progress.child(),
+                            )
                             .await;
+                        if let (true, Err(e)) = (fail_fast, &answer) {
+                            if !siblings_failed.get() {
+                                siblings_failed.set(true);
+                                *failed.borrow_mut() = Some(e.clone());
+                            }
+                        }
                         done.set(done.get() + 1);
                         self.progress.set_branches(done.get(), total);
                         (i, answer)
@@ -365,11 +496,31 @@ impl RunCtx<'_> {
                 .collect()
                 .await;
         answers.sort_by_key(|(i, _)| *i);
-        answers.into_iter().map(|(_, a)| a).collect()
+        let first_failure = failed.take();
+        answers
+            .into_iter()
+            .map(|(_, a)| match (a, &first_failure) {
+                // The calls dropped or never started for it answer with it.
+                (Err(_), Some(first)) => Err(first.clone()),
+                (a, _) => a,
+            })
+            .collect()
     }
 
     async fn call_within(
         &self,
+        request: CompletionRequest,
+        check: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
+        limit_usd: Option<f64>,
+        progress: Rc<Progress>,
+    ) -> AppResult<crate::ai::Completion> {
+        self.call_with(&self.chain, request, check, limit_usd, progress)
+            .await
+    }
+
+    async fn call_with(
+        &self,
+        chain: &Chain<'_, WorkerRuntime<'_>>,
         mut request: CompletionRequest,
         check: &dyn Fn(&Value) -> Result<Value, Vec<String>>,
         limit_usd: Option<f64>,
@@ -382,8 +533,7 @@ impl RunCtx<'_> {
             spent_usd: 0.0,
         };
         let mut attempts = Vec::new();
-        let answer = self
-            .chain
+        let answer = chain
             .complete(
                 &request,
                 check,
@@ -457,7 +607,10 @@ pub async fn run_job<W: Work>(work: W, job_id: i64, run: u32) -> AppResult<Value
         job_id,
         run,
         start_ms: start,
-        deadline_ms: start + setup.jobs.job_timeout_ms,
+        // The job's own deadline, not only this run's: a queued run that
+        // started late must end before the sweep takes it for abandoned.
+        deadline_ms: (start + setup.jobs.job_timeout_ms)
+            .min(stored.deadline_at.saturating_sub(ABANDON_GRACE_MS)),
         chain: Chain {
             runtime: &runtime,
             providers: &providers,
@@ -501,11 +654,19 @@ pub async fn run_job<W: Work>(work: W, job_id: i64, run: u32) -> AppResult<Value
         Ok(made) => {
             let (usage, cost) = totals(&attempts);
             let now = clock.now_ms();
-            let mut metadata = json!({"jobId": job_id, "executionId": stored.execution_id,
-                "worker": setup.service, "provider": made.provider, "model": made.model});
-            if let (Some(all), Some(extra)) = (metadata.as_object_mut(), made.metadata.as_object())
-            {
-                all.extend(extra.clone());
+            // The worker's fields first: the kit's (the job's identity) win.
+            let mut metadata = made.metadata.clone();
+            if !metadata.is_object() {
+                metadata = json!({});
+            }
+            for (k, v) in [
+                ("jobId", json!(job_id)),
+                ("executionId", json!(stored.execution_id)),
+                ("worker", json!(setup.service)),
+                ("provider", json!(made.provider)),
+                ("model", json!(made.model)),
+            ] {
+                metadata[k] = v;
             }
             let envelope = json!({
                 "success": true,

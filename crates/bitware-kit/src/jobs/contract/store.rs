@@ -180,7 +180,8 @@ async fn a_new_key_claims_run_one_and_stores_the_request(
     expect(
         stored.client_id == client
             && stored.execution_id == "k1"
-            && stored.request_params == new.request_params,
+            && stored.request_params == new.request_params
+            && stored.deadline_at == new.deadline_at,
         || format!("stored {stored:?}"),
     )
 }
