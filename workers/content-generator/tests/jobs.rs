@@ -274,6 +274,35 @@ async fn a_completed_job_cannot_be_cancelled() {
 }
 
 #[tokio::test]
+async fn a_batch_that_fails_for_good_fails_the_job_and_no_other_batch_starts() {
+    let marker = unique("failfast");
+    // One call at a time, the root's first: every provider fails it.
+    let mut b = body(&marker);
+    b["input"]["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(1);
+    script(
+        &format!("{marker} && - root | "),
+        json!(vec![json!({"kind": "status", "code": 500}); 12]),
+    )
+    .await;
+    let failed = execute(&Who::Client, &b, &marker, &[]).await;
+    assert_error(&failed, 502, "provider_error");
+    let seen = calls(&marker).await;
+    assert!(!seen.is_empty());
+    // No call for any category: content with a hole is not paid for.
+    for call in &seen {
+        let user = call["user"].as_str().unwrap_or("");
+        assert!(
+            user.contains("- root | ") && !user.contains("- categories."),
+            "a call after the root failed: {user}"
+        );
+    }
+    let job_id = failed.body["details"]["jobId"].as_i64().expect("jobId");
+    let status = get(&format!("/api/jobs/{job_id}/status"), &Who::Client).await;
+    assert_eq!(status.body["status"], "failed", "{}", status.body);
+    assert_eq!(status.body["failure"]["code"], "provider_error");
+}
+
+#[tokio::test]
 async fn a_budget_below_the_calls_worst_case_is_422_and_no_call_is_made() {
     let marker = unique("budget");
     script(&marker, each_call(streamed(0, 50), 1)).await;

@@ -23,28 +23,25 @@ pub async fn execute(
 ) -> AppResult<Reply> {
     let mut request = ExecuteRequest::parse(call.body()?)?;
     let app = call.app;
+    // The idempotency key: the caller's X-Request-ID, else this request's own id.
+    let execution_id = request_id_header.unwrap_or(&app.request_id);
+    let work = Generate(app.clone());
     if request.job.structure.is_none() {
+        // A retry of a completed job is answered without the granulator.
+        if let Some(reply) = work::replay(&work, payer, &request.job, execution_id).await? {
+            return Ok(reply);
+        }
         // By reference: the granulator's own copy, never its storage.
         let scope = call.scope()?;
         let structure =
             granulator::fetch_structure(app, request.job.granulator_job_id, scope.as_deref())
                 .await?;
-        request.job.structure = Some(structure);
+        request.job.fetched_structure = Some(structure);
     }
-    // The idempotency key: the caller's X-Request-ID, else this request's own id.
-    let execution_id = request_id_header.unwrap_or(&app.request_id);
     let submission = Submission {
         job: request.job,
         timeout_ms: request.timeout_ms,
         asynchronous: request.asynchronous,
     };
-    work::execute(
-        &Generate(app.clone()),
-        call.ctx,
-        payer,
-        &submission,
-        execution_id,
-        prefer,
-    )
-    .await
+    work::execute(&work, call.ctx, payer, &submission, execution_id, prefer).await
 }

@@ -38,9 +38,12 @@ impl Generate {
     /// The outline a job writes: inline, or fetched by its reference when
     /// the request was submitted (`handlers::execute`).
     fn structure(job: &GenerateJob) -> AppResult<&Value> {
-        job.structure.as_ref().ok_or_else(|| {
-            AppError::internal("the job has no outline (its reference was not resolved)")
-        })
+        job.structure
+            .as_ref()
+            .or(job.fetched_structure.as_ref())
+            .ok_or_else(|| {
+                AppError::internal("the job has no outline (its reference was not resolved)")
+            })
     }
 
     /// The job's plan, its batches balanced over the calls that run at
@@ -96,19 +99,19 @@ impl Work for Generate {
             .iter()
             .map(|batch| content::request_for(job, structure, &plan, batch))
             .collect();
+        // Every answer is needed: content with holes is not handed on, so
+        // the first call that fails for good stops the others (nothing more
+        // is spent on answers that would be thrown away).
         let answers = run
-            .calls(
+            .all_calls(
                 requests,
                 &|i, answer| content::check_batch(&plan.batches[i], answer),
                 job.max_concurrent(),
             )
-            .await;
+            .await?;
         let mut written = Vec::with_capacity(answers.len());
         let mut model = None;
-        for (i, answer) in answers.into_iter().enumerate() {
-            // A batch that failed after the chain's retries and fallbacks
-            // fails the job: content with holes is not handed on.
-            let done = answer?;
+        for (i, done) in answers.into_iter().enumerate() {
             model.get_or_insert((done.provider, done.model));
             written.push((i, done.value));
         }

@@ -69,6 +69,11 @@ pub struct GenerateJob {
     pub structure: Option<Value>,
     /// `{type: "kv"|"r2", location, ...}`: the outline kept by the granulator.
     pub structure_reference: Option<Value>,
+    /// The outline the granulator answered for `structure_reference` when
+    /// none came inline (fetched at submit, stored with the job for its
+    /// run; not part of what the idempotency key binds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_structure: Option<Value>,
     pub word_count_estimates: Value,
     pub content_metadata: Value,
     pub parameters: Parameters,
@@ -278,6 +283,7 @@ fn parse_job(
         structure_type,
         structure,
         structure_reference,
+        fetched_structure: None,
         word_count_estimates,
         content_metadata,
         parameters,
@@ -419,7 +425,9 @@ fn parameters(
 
 impl GenerateJob {
     /// What the idempotency key is bound to: everything that shapes the
-    /// result (not how the caller waits).
+    /// result (not how the caller waits). An outline sent by reference is
+    /// bound by its reference, not by what the granulator answered for it
+    /// (`fetched_structure`): a retry is the same request whatever the fetch.
     pub fn canonical(&self) -> Value {
         json!({
             "granulatorJobId": self.granulator_job_id,
