@@ -48,12 +48,26 @@ impl Generate {
 
     /// The job's plan, its batches balanced over the calls that run at
     /// once (`batch_ceiling`).
+    ///
+    /// Batches hold whole elements, so packing under the even ceiling can
+    /// make more of them than the waves hold (measured: 16 batches of
+    /// 2,800–3,360 tokens under a 3,817 ceiling, a third wave of six); the
+    /// ceiling is raised a tenth at a time until they fit the waves again.
     fn content_plan(job: &GenerateJob) -> AppResult<content::Plan> {
         let structure = Self::structure(job)?;
         let first = content::plan(job, structure, MAX_BATCH_TOKENS)?;
-        match batch_ceiling(first.expected_output_tokens, job.max_concurrent()) {
-            MAX_BATCH_TOKENS => Ok(first),
-            ceiling => content::plan(job, structure, ceiling),
+        let concurrency = job.max_concurrent();
+        let mut ceiling = batch_ceiling(first.expected_output_tokens, concurrency);
+        if ceiling == MAX_BATCH_TOKENS {
+            return Ok(first);
+        }
+        let fits = waves(first.expected_output_tokens, concurrency) as usize * concurrency.max(1);
+        loop {
+            let plan = content::plan(job, structure, ceiling)?;
+            if plan.batches.len() <= fits || ceiling >= MAX_BATCH_TOKENS {
+                return Ok(plan);
+            }
+            ceiling = (ceiling + ceiling / 10).min(MAX_BATCH_TOKENS);
         }
     }
 }
@@ -205,10 +219,17 @@ impl Generate {
 /// others ended (measured on a granularity-3 course at 100 tokens/s:
 /// 11 batches up to 6,200 tokens took 128.6 s; see the note of issue 26).
 pub fn batch_ceiling(expected_tokens: u32, concurrency: usize) -> u32 {
+    let calls = waves(expected_tokens, concurrency).saturating_mul(concurrency.max(1) as u32);
+    expected_tokens
+        .div_ceil(calls)
+        .clamp(MIN_BATCH_TOKENS, MAX_BATCH_TOKENS)
+}
+
+/// Waves of `concurrency` full calls ([`MAX_BATCH_TOKENS`]) the job's
+/// expected output needs, at least one.
+pub fn waves(expected_tokens: u32, concurrency: usize) -> u32 {
     let slots = (concurrency.max(1) as u32).saturating_mul(MAX_BATCH_TOKENS);
-    let waves = expected_tokens.div_ceil(slots).max(1);
-    let per_call = expected_tokens.div_ceil(waves.saturating_mul(concurrency.max(1) as u32));
-    per_call.clamp(MIN_BATCH_TOKENS, MAX_BATCH_TOKENS)
+    expected_tokens.div_ceil(slots).max(1)
 }
 
 /// `contentMetadata.workerChain` of this worker's output.
@@ -240,6 +261,43 @@ mod tests {
         assert_eq!(batch_ceiling(0, 6), MIN_BATCH_TOKENS);
         assert_eq!(batch_ceiling(13_000, 1), 4_334);
         assert_eq!(batch_ceiling(13_000, 0), 4_334);
+        assert_eq!(
+            (
+                waves(45_800, 6),
+                waves(36_000, 6),
+                waves(36_001, 6),
+                waves(0, 6)
+            ),
+            (2, 1, 2, 1)
+        );
+    }
+
+    #[test]
+    fn a_granularity_3_course_is_planned_into_two_full_waves_of_six_calls() {
+        let mut input: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/course-g3.json")).unwrap();
+        input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(6);
+        let request = crate::types::request::ExecuteRequest::parse(
+            &json!({"action": "generate", "input": input}),
+        )
+        .unwrap();
+        let plan = Generate::content_plan(&request.job).unwrap();
+        let expected = plan.expected_output_tokens;
+        assert_eq!(waves(expected, 6), 2, "{expected} tokens");
+        // Packed under the even ceiling alone it made 16 batches (three waves).
+        assert!(plan.batches.len() <= 12, "{} batches", plan.batches.len());
+        let largest = plan
+            .batches
+            .iter()
+            .map(|b| b.expected_tokens)
+            .max()
+            .unwrap();
+        assert!(largest <= MAX_BATCH_TOKENS, "{largest}");
+        // Every element is still in exactly one batch.
+        let mut paths: Vec<&String> = plan.batches.iter().flat_map(|b| &b.paths).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), plan.elements.len());
     }
 
     #[test]
