@@ -18,6 +18,15 @@
 #                       time to the first visible branch, how much the branches' titles and
 #                       content repeat each other: scripts/bench_overlap.py),
 #                       then `auto` at granularity 1-2; FANOUT_CASES=course:5,novel:5 runs only those
+#   ./bench.sh chain    the chain's wall clock (scripts/bench_chain.py): granulator then Content
+#                       Generator, driven as the Resource Manager drives them, the mock billing
+#                       what it writes, at each rate of CHAIN_TPS (default "100 50" tokens/s; a
+#                       chain stack of its own per rate); CHAIN_CASES=course:3,novel:3 (default
+#                       course:3); CHAIN_BASELINE=DIR also runs every rate against DIR, a git
+#                       worktree of another commit with its bundles and mock already built
+#                       (before/after in one run; lines say "build": "baseline" or "this")
+# Each mode starts only what it uses: the chain its two workers, the others the
+# granulator's stack (start_stack).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
@@ -27,6 +36,36 @@ WORK=$(mktemp -d)
 trap 'stop_started; rm -rf "$WORK"' EXIT
 
 scripts/setup.sh
+
+if [ "${1:-}" = "chain" ]; then
+  sh scripts/build.sh >/dev/null
+  build_generator >/dev/null
+  cargo build -q -p mock-ai --release
+  rc=0
+  : > "$WORK/chain.out"
+  for tps in ${CHAIN_TPS:-100 50}; do
+    for build in ${CHAIN_BASELINE:+baseline} this; do
+      dir=$PWD
+      [ "$build" = baseline ] && dir=$CHAIN_BASELINE
+      # The stack runs from the tree it benchmarks (its bundles, migrations, mock);
+      # the script is this tree's, so both builds are measured alike.
+      here=$PWD
+      cd "$dir"
+      if ! start_chain_stack "$WORK/chain-$build-$tps" "$tps" > "$WORK/chain-start.log"; then
+        cat "$WORK/chain-start.log"; cd "$here"; stop_started; rc=1; continue
+      fi
+      cd "$here"
+      CHAIN_TPS=$tps CHAIN_BUILD=$build python3 scripts/bench_chain.py | tee -a "$WORK/chain.out" || rc=1
+      stop_started
+    done
+  done
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  jq -s --arg when "$stamp" --arg machine "$(nproc) cores, $(uname -m)" \
+    '{when: $when, machine: $machine, section: "chain", results: .}' "$WORK/chain.out" > "bench/results/chain-$stamp.json" || rc=1
+  echo "== written to bench/results/chain-$stamp.json"
+  exit $rc
+fi
+
 sh scripts/build.sh >/dev/null
 sh scripts/build.sh --floor >/dev/null
 cargo build -q -p mock-ai -p loadgen --release

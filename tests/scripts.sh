@@ -47,6 +47,8 @@ check "dev_vars: every configuration variable of docs/operations.md is passed on
 
 # The fan-out benchmark's overlap measures (issue 24 item 6) on a known outline.
 check "bench_overlap: its self-test passes" "$(python3 scripts/bench_overlap.py --self-test 2>&1)" "bench_overlap: self-test passed"
+# The chain benchmark's critical path (the calls a generation waited on) on a known timeline.
+check "bench_chain: its self-test passes" "$(python3 scripts/bench_chain.py --self-test 2>&1)" "bench_chain: self-test passed"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
