@@ -373,6 +373,9 @@ pub struct RunCtx<'a> {
 impl RunCtx<'_> {
     /// One model call: its answer once `check` accepts it (the chain re-asks
     /// with the problems `check` returns, and falls back to the next provider).
+    /// It may spend all that is left of the job's budget: calls that run at
+    /// once go through [`RunCtx::calls`] or [`RunCtx::all_calls`], which
+    /// split it.
     pub async fn call(
         &self,
         request: CompletionRequest,
