@@ -46,30 +46,60 @@ impl Generate {
             })
     }
 
-    /// The job's plan, its batches balanced over the calls that run at
-    /// once (`batch_ceiling`).
-    ///
-    /// Batches hold whole elements, so packing under the even ceiling can
-    /// make more of them than the waves hold (measured: 16 batches of
-    /// 2,800–3,360 tokens under a 3,817 ceiling, a third wave of six); the
-    /// ceiling is raised a tenth at a time until they fit the waves again.
+    /// The job's plan whose calls end soonest: of the ceilings from
+    /// [`MIN_BATCH_TOKENS`] to [`MAX_BATCH_TOKENS`] (a tenth apart), the one
+    /// whose batches, run in order on the calls at once, stream the fewest
+    /// tokens on the busiest call (`makespan`), the fewer calls on a tie.
+    /// Batches hold whole elements, so an even split is not always there
+    /// (measured on a g3 course: 6,000 → 11 batches, two of ~6,100 tokens in
+    /// a row on one call; an even 3,817 → 16 batches, a third wave).
     fn content_plan(job: &GenerateJob) -> AppResult<content::Plan> {
         let structure = Self::structure(job)?;
-        let first = content::plan(job, structure, MAX_BATCH_TOKENS)?;
-        let concurrency = job.max_concurrent();
-        let mut ceiling = batch_ceiling(first.expected_output_tokens, concurrency);
-        if ceiling == MAX_BATCH_TOKENS {
-            return Ok(first);
-        }
-        let fits = waves(first.expected_output_tokens, concurrency) as usize * concurrency.max(1);
-        loop {
+        let slots = job.max_concurrent();
+        let mut best: Option<(u64, content::Plan)> = None;
+        for ceiling in ceilings() {
             let plan = content::plan(job, structure, ceiling)?;
-            if plan.batches.len() <= fits || ceiling >= MAX_BATCH_TOKENS {
-                return Ok(plan);
+            let tokens: Vec<u32> = plan.batches.iter().map(|b| b.expected_tokens).collect();
+            let span = makespan(&tokens, slots);
+            let better = match &best {
+                None => true,
+                Some((s, p)) => span < *s || span == *s && plan.batches.len() < p.batches.len(),
+            };
+            if better {
+                best = Some((span, plan));
             }
-            ceiling = (ceiling + ceiling / 10).min(MAX_BATCH_TOKENS);
+        }
+        match best {
+            Some((_, plan)) => Ok(plan),
+            None => content::plan(job, structure, MAX_BATCH_TOKENS),
         }
     }
+}
+
+/// The batch ceilings a plan is tried at: from [`MIN_BATCH_TOKENS`] up by a
+/// tenth, and [`MAX_BATCH_TOKENS`].
+pub fn ceilings() -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut c = MIN_BATCH_TOKENS;
+    while c < MAX_BATCH_TOKENS {
+        all.push(c);
+        c += c / 10;
+    }
+    all.push(MAX_BATCH_TOKENS);
+    all
+}
+
+/// The tokens the busiest call streams when `batches` (their expected
+/// tokens) run in order on `slots` calls at once, each starting as a call
+/// ends: at a constant token rate, the job's wall clock.
+pub fn makespan(batches: &[u32], slots: usize) -> u64 {
+    let mut ends = vec![0u64; slots.max(1)];
+    for &tokens in batches {
+        if let Some(free) = ends.iter_mut().min() {
+            *free += u64::from(tokens);
+        }
+    }
+    ends.into_iter().max().unwrap_or(0)
 }
 
 impl Work for Generate {
@@ -211,27 +241,6 @@ impl Generate {
     }
 }
 
-/// The output tokens one call is planned to write: the job's expected
-/// output spread evenly over whole waves of `concurrency` calls, within
-/// [`MIN_BATCH_TOKENS`, `MAX_BATCH_TOKENS`]. The calls of a wave then end
-/// together, and the job's wall clock approaches its output streamed
-/// `concurrency` ways at once, instead of its largest batch's after the
-/// others ended (measured on a granularity-3 course at 100 tokens/s:
-/// 11 batches up to 6,200 tokens took 128.6 s; see the note of issue 26).
-pub fn batch_ceiling(expected_tokens: u32, concurrency: usize) -> u32 {
-    let calls = waves(expected_tokens, concurrency).saturating_mul(concurrency.max(1) as u32);
-    expected_tokens
-        .div_ceil(calls)
-        .clamp(MIN_BATCH_TOKENS, MAX_BATCH_TOKENS)
-}
-
-/// Waves of `concurrency` full calls ([`MAX_BATCH_TOKENS`]) the job's
-/// expected output needs, at least one.
-pub fn waves(expected_tokens: u32, concurrency: usize) -> u32 {
-    let slots = (concurrency.max(1) as u32).saturating_mul(MAX_BATCH_TOKENS);
-    expected_tokens.div_ceil(slots).max(1)
-}
-
 /// `contentMetadata.workerChain` of this worker's output.
 pub fn worker_chain() -> Value {
     json!({
@@ -248,32 +257,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batches_are_balanced_over_whole_waves_of_the_calls_at_once() {
-        // 45,800 tokens over 6 calls at once: two waves of 3,817 each.
-        assert_eq!(batch_ceiling(45_800, 6), 3_817);
-        // Under one wave of full calls: spread over the six.
-        assert_eq!(batch_ceiling(30_000, 6), 5_000);
-        // Exactly full waves keep the ceiling.
-        assert_eq!(batch_ceiling(36_000, 6), MAX_BATCH_TOKENS);
-        assert_eq!(batch_ceiling(72_000, 6), MAX_BATCH_TOKENS);
-        // Small jobs are not cut into small calls; one slot is one wave.
-        assert_eq!(batch_ceiling(3_000, 6), MIN_BATCH_TOKENS);
-        assert_eq!(batch_ceiling(0, 6), MIN_BATCH_TOKENS);
-        assert_eq!(batch_ceiling(13_000, 1), 4_334);
-        assert_eq!(batch_ceiling(13_000, 0), 4_334);
+    fn the_makespan_is_the_busiest_call_when_batches_start_as_calls_end() {
+        assert_eq!(makespan(&[], 6), 0);
+        assert_eq!(makespan(&[5, 5, 5], 6), 5);
+        // Two slots: 4 | 3 then 2 on the one free first → max(4, 5).
+        assert_eq!(makespan(&[4, 3, 2], 2), 5);
+        assert_eq!(makespan(&[4, 3, 2], 0), 9);
+        // Eleven batches of ~6,100 and ~2,900 (the measured 6,000 plan)
+        // against sixteen of ~2,900 on six calls.
+        assert_eq!(makespan(&[6_100; 5], 6), 6_100);
         assert_eq!(
-            (
-                waves(45_800, 6),
-                waves(36_000, 6),
-                waves(36_001, 6),
-                waves(0, 6)
-            ),
-            (2, 1, 2, 1)
+            makespan(&[6_100, 6_100, 6_100, 6_100, 6_100, 6_100, 6_100], 6),
+            12_200
         );
+        let all = ceilings();
+        assert_eq!(
+            (all[0], *all.last().unwrap()),
+            (MIN_BATCH_TOKENS, MAX_BATCH_TOKENS)
+        );
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
-    fn a_granularity_3_course_is_planned_into_two_full_waves_of_six_calls() {
+    fn a_granularity_3_course_is_planned_for_the_calls_that_end_soonest() {
         let mut input: Value =
             serde_json::from_str(include_str!("../../tests/fixtures/course-g3.json")).unwrap();
         input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(6);
@@ -282,10 +288,28 @@ mod tests {
         )
         .unwrap();
         let plan = Generate::content_plan(&request.job).unwrap();
-        let expected = plan.expected_output_tokens;
-        assert_eq!(waves(expected, 6), 2, "{expected} tokens");
-        // Packed under the even ceiling alone it made 16 batches (three waves).
-        assert!(plan.batches.len() <= 12, "{} batches", plan.batches.len());
+        let span = |p: &content::Plan| {
+            makespan(
+                &p.batches
+                    .iter()
+                    .map(|b| b.expected_tokens)
+                    .collect::<Vec<_>>(),
+                6,
+            )
+        };
+        let structure = request.job.structure.as_ref().unwrap();
+        // No single ceiling does better, the plain 6,000 one among them.
+        for ceiling in ceilings() {
+            let other = content::plan(&request.job, structure, ceiling).unwrap();
+            assert!(span(&plan) <= span(&other), "{ceiling}");
+        }
+        let plain = content::plan(&request.job, structure, MAX_BATCH_TOKENS).unwrap();
+        assert!(
+            span(&plan) < span(&plain),
+            "{} vs {}",
+            span(&plan),
+            span(&plain)
+        );
         let largest = plan
             .batches
             .iter()
