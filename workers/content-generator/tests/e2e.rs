@@ -219,9 +219,9 @@ async fn errors_are_json_with_status_code_and_allow_on_405() {
 
 #[tokio::test]
 async fn generate_writes_every_element_of_a_quiz_keeps_its_answers_records_it_and_admins_see_it() {
-    let before = get("/api/admin/stats", &Who::Worker).await.body["generations"]
-        .as_i64()
-        .unwrap_or(0);
+    let stats_before = get("/api/admin/stats", &Who::Worker).await.body;
+    let before = stats_before["generations"].as_i64().unwrap_or(0);
+    let words_before = stats_before["words"].as_i64().unwrap_or(0);
     let request = generate("quiz-g2");
     let reply = post("/api/execute", &Who::Client, request.clone()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -285,6 +285,15 @@ async fn generate_writes_every_element_of_a_quiz_keeps_its_answers_records_it_an
     assert!(
         stats.body["generations"].as_i64().unwrap_or(0) > before,
         "{}",
+        stats.body
+    );
+    // The words this generation wrote are recorded (other tests may add more).
+    let written = output["summary"]["wordsWritten"].as_i64().unwrap_or(0);
+    assert!(written > 0, "{}", output["summary"]);
+    assert!(
+        stats.body["words"].as_i64().unwrap_or(0) >= words_before + written,
+        "{} words written, stats {}",
+        written,
         stats.body
     );
     assert!(stats.body["tenants"].as_array().is_some_and(|t| t

@@ -128,12 +128,14 @@ pub trait Work: Clone + 'static {
 
     /// Store a finished run. The default writes the kit's completion alone;
     /// a worker with rows of its own adds them to the same guarded batch
-    /// (`D1Jobs::complete_with`).
+    /// (`D1Jobs::complete_with`), from the job and the `output` its run made
+    /// (the envelope's, as stored).
     async fn complete(
         &self,
         jobs: &D1Jobs<'_>,
         c: &Completion<'_>,
         _job: &Self::Job,
+        _output: &Value,
     ) -> AppResult<bool> {
         jobs.complete_job(c).await
     }
@@ -697,7 +699,10 @@ pub async fn run_job<W: Work>(work: W, job_id: i64, run: u32) -> AppResult<Value
                 columns: &[],
             };
             let jobs = store.jobs();
-            match work.complete(&jobs, &completion, &job).await {
+            match work
+                .complete(&jobs, &completion, &job, &envelope["output"])
+                .await
+            {
                 Ok(true) => Ok(envelope),
                 // Cancelled while it finished: the cancel stands (final is final).
                 _ if cancel.cancelled_now(&store).await => Err(ending.cancelled(&store).await),

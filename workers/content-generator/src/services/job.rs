@@ -178,19 +178,17 @@ impl Work for Generate {
         _: &D1Jobs<'_>,
         c: &Completion<'_>,
         job: &GenerateJob,
+        output: &Value,
     ) -> AppResult<bool> {
-        let output = serde_json::from_str::<Value>(c.result_json)
-            .map(|v| v["output"].clone())
-            .unwrap_or(Value::Null);
         let summary = &output["summary"];
         let row = GenerationRow {
             tenant: c.client_id,
             job_id: c.job_id,
             granulator_job_id: job.granulator_job_id,
             structure_type: job.structure_type.as_str(),
-            elements: summary["elements"].as_i64().unwrap_or(0),
-            words: summary["words"].as_i64().unwrap_or(0),
-            target_words: summary["targetWords"].as_i64().unwrap_or(0),
+            elements: summary["elementsWritten"].as_i64().unwrap_or(0),
+            words: summary["wordsWritten"].as_i64().unwrap_or(0),
+            target_words: summary["wordsTargeted"].as_i64().unwrap_or(0),
             quality_score: output["qualityScore"].as_f64().unwrap_or(0.0),
             storage_tier: output["storageTier"].as_str().unwrap_or("inline"),
         };

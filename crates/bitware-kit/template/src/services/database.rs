@@ -35,15 +35,10 @@ impl Database {
     }
 
     /// A finished run, with its execution row, in one atomic step.
-    pub async fn complete(
-        &self,
-        c: &Completion<'_>,
-        tenant: &str,
-        input_chars: usize,
-    ) -> AppResult<bool> {
+    pub async fn complete(&self, c: &Completion<'_>, input_chars: usize) -> AppResult<bool> {
         let row = self.db.stmt(
             "INSERT INTO executions (tenant, action, input_chars, job_id) VALUES (?1, 'example', ?2, ?3)",
-            &[t(tenant), i(input_chars as i64), i(c.job_id)],
+            &[t(c.client_id), i(input_chars as i64), i(c.job_id)],
         )?;
         self.jobs().complete_with(c, vec![row]).await
     }

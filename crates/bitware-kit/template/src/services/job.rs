@@ -72,9 +72,10 @@ impl Work for Summarise {
         _: &D1Jobs<'_>,
         c: &Completion<'_>,
         job: &JobRequest,
+        _: &Value,
     ) -> AppResult<bool> {
         Database::new(&self.0)?
-            .complete(c, c.client_id, job.text.chars().count())
+            .complete(c, job.text.chars().count())
             .await
     }
 }
