@@ -91,10 +91,13 @@ async fn provider_500s_fire_the_provider_and_5xx_signals_then_a_later_window_cle
     }
     let s = signal(&report, "server_error_rate", None);
     assert_eq!(s["state"], "firing", "{s}");
-    assert!(
-        s["value"].as_f64() >= Some(0.5),
-        "3 of at most 6 requests: {s}"
-    );
+    // The three 502s are among the window's samples. The samples also hold
+    // this test's own polls above and whatever earlier tests' requests ended
+    // in the window (an events stream is counted when it closes): under load
+    // that was 24 samples (ratio 0.125, still firing), so the count of 5xx is
+    // what is asserted, not a ratio that assumed nothing else was counted.
+    let errors = s["value"].as_f64().unwrap_or(0.0) * s["samples"].as_f64().unwrap_or(0.0);
+    assert!(errors.round() >= 3.0, "three 502s counted: {s}");
     assert_eq!(report["state"], "firing");
     let firing: Vec<&str> = report["firing"]
         .as_array()
