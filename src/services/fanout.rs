@@ -8,8 +8,9 @@
 //!
 //! The skeleton is on every fanned-out outline's critical path, so it holds
 //! only what the branches need; the root call runs beside the branches,
-//! queued last: with more than `MAX_IN_FLIGHT` branches it fills a slot of
-//! the second wave and costs no time.
+//! started last. Every call of a fan-out streams at once, up to the
+//! provider chain's `max_calls_at_once` (the platform only limits the
+//! connections waiting for their headers to six: `ai::gate`, ADR 0015).
 //!
 //! An outline's wall-clock time is its output divided by the model's token
 //! rate; once its top level is fixed its branches can be written at once
@@ -36,9 +37,6 @@ use crate::types::structure::{StructureType, TypeSpec};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
-/// Model calls in flight at once: the Workers limit on simultaneous
-/// outgoing connections per invocation.
-pub const MAX_IN_FLIGHT: usize = 6;
 /// `auto` fans out an outline expected to need at least this many output
 /// tokens: about a minute at 100 tokens/s, where a third of the time is
 /// worth the extra prompt tokens of one call per branch. Every type's default
@@ -82,9 +80,9 @@ pub fn fans_out(
 
 /// Output tokens of the skeleton call (with its child titles when the
 /// branches are written in parts).
-pub fn skeleton_expected_tokens(counts: &[u32]) -> u32 {
+pub fn skeleton_expected_tokens(counts: &[u32], parts: usize) -> u32 {
     let n = counts.first().copied().unwrap_or(0);
-    let children = match parts_per_node(counts) > 1 {
+    let children = match parts > 1 {
         true => n * counts[1] * CHILD_TITLE_TOKENS,
         false => 0,
     };

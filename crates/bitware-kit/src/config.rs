@@ -46,7 +46,7 @@ pub fn providers(env: &Env, production: bool, ai_binding: &str) -> ProviderSetup
 
 /// The provider chain's retry policy (`AI_ATTEMPT_TIMEOUT_MS`,
 /// `AI_MAX_ATTEMPTS`, `AI_BACKOFF_BASE_MS`, `AI_RETRY_AFTER_CAP_MS`,
-/// `AI_STREAM_STALL_MS`).
+/// `AI_STREAM_STALL_MS`, `AI_MAX_CALLS_AT_ONCE`).
 pub fn chain_settings(env: &Env) -> Settings {
     let d = Settings::default();
     Settings {
@@ -67,6 +67,13 @@ pub fn chain_settings(env: &Env) -> Settings {
             60_000,
         ),
         stream_stall_ms: number(env, "AI_STREAM_STALL_MS", d.stream_stall_ms, 200, 300_000),
+        max_calls_at_once: number(
+            env,
+            "AI_MAX_CALLS_AT_ONCE",
+            d.max_calls_at_once as u64,
+            1,
+            64,
+        ) as usize,
         ..d
     }
 }

@@ -92,6 +92,11 @@ pub struct Settings {
     pub min_attempt_ms: u64,
     /// A stream with no bytes for this long is abandoned and retried like a timeout.
     pub stream_stall_ms: u64,
+    /// Model calls of one job streaming at once (a fan-out's, a batch's): the
+    /// provider's limits per key set it, not the platform's (six connections
+    /// waiting for headers, `ai::gate`). Over a provider's limit its 429s are
+    /// waited out.
+    pub max_calls_at_once: usize,
 }
 
 impl Default for Settings {
@@ -104,6 +109,7 @@ impl Default for Settings {
             retry_after_cap_ms: 20_000,
             min_attempt_ms: 1_000,
             stream_stall_ms: 30_000,
+            max_calls_at_once: 24,
         }
     }
 }

@@ -279,7 +279,7 @@ mod tests {
         let rules = StructureRules::contract(st);
         let sk = fanout::skeleton_of(
             st,
-            &fanout::check_skeleton(st, &[6, 4, 2], &skeleton(st, 6, None, "Rust")).unwrap(),
+            &fanout::check_skeleton(st, &[6, 4, 2], 1, &skeleton(st, 6, None, "Rust")).unwrap(),
         );
         let prompt = fanout::branch_prompt(st, "Rust", "devs", &sk, 2, &[6, 4, 2], &rules, "none");
         let (i, n, title) = branch_of(&prompt).unwrap();
@@ -289,7 +289,12 @@ mod tests {
             branch_type(&fanout::branch_schema(st, &[3, 4, 2], &rules)),
             Some(st)
         );
-        assert!(is_skeleton(&fanout::skeleton_prompt(st, "p", &[6, 4, 2])));
+        assert!(is_skeleton(&fanout::skeleton_prompt(
+            st,
+            "p",
+            &[6, 4, 2],
+            1
+        )));
         assert!(is_root(&fanout::root_prompt(st, "Rust", "devs", &sk, 3)));
         assert!(fanout::check_root(st, &root(st, "Rust")).is_ok());
         let node = branch(st, i, n, &title, &[4, 2], None, "Rust");
@@ -303,8 +308,8 @@ mod tests {
         let rules = StructureRules::contract(st);
         let counts = [3, 7, 4];
         let raw = skeleton(st, 3, Some(7), "Saga");
-        let sk = fanout::skeleton_of(st, &fanout::check_skeleton(st, &counts, &raw).unwrap());
-        let pieces = fanout::pieces(&counts);
+        let sk = fanout::skeleton_of(st, &fanout::check_skeleton(st, &counts, 2, &raw).unwrap());
+        let pieces = fanout::pieces(&counts, 2);
         for piece in &pieces {
             let prompt =
                 fanout::piece_prompt(st, "Saga", "readers", &sk, piece, &counts, &rules, "none");

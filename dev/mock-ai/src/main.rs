@@ -109,6 +109,10 @@ enum Step {
         /// Bill the prompt and answer actually sent, at 4 characters a token.
         #[serde(default)]
         measured: bool,
+        /// Send the response's headers with the first token, after `ttftMs`
+        /// (else the global setting; else at once).
+        #[serde(default, rename = "headersAtFirstToken")]
+        headers_at_first_token: Option<bool>,
         /// Model the provider's prompt cache for this answer (`cache.rs`).
         #[serde(default, rename = "promptCaching")]
         prompt_caching: bool,
@@ -175,6 +179,9 @@ enum Step {
     },
 }
 
+/// Switches a test or benchmark sets as JSON (`POST /__mock/config`): one
+/// flag per provider behaviour, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct GlobalConfig {
@@ -210,6 +217,11 @@ struct GlobalConfig {
     /// off by default, so fixed usage stays exactly what a test scripted.
     #[serde(default)]
     prompt_caching: bool,
+    /// Hold a stream's headers until its first token (`ttft_ms`), as a
+    /// provider that answers once the model starts writing: the worker's
+    /// connection then waits for headers that long (its six slots, `ai::gate`).
+    #[serde(default)]
+    headers_at_first_token: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -250,6 +262,9 @@ struct CallRecord {
     /// mock's events: which calls overlapped, without timing anything.
     start_seq: u64,
     end_seq: Option<u64>,
+    /// When the answer's headers were sent, on the same counter: a call
+    /// waits for its headers from `startSeq` to here.
+    headers_seq: Option<u64>,
     /// The same in ms since the mock started: a benchmark's timeline of
     /// calls (`startMs`, `endMs`), never a test's assertion.
     start_ms: u64,
@@ -283,6 +298,14 @@ impl Mock {
     fn ms(&self) -> u64 {
         let start = self.started.get_or_init(std::time::Instant::now);
         start.elapsed().as_millis() as u64
+    }
+
+    /// Call `index`'s headers are sent.
+    fn headers_sent(&self, index: usize) {
+        let seq = self.event();
+        if let Some(c) = self.calls.lock().unwrap().get_mut(index) {
+            c.headers_seq = Some(seq);
+        }
     }
 
     /// Call `index`'s answer was all sent.
@@ -608,6 +631,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
                     measured: config.measure_usage,
                     prompt_caching: config.prompt_caching,
                     words_factor: None,
+                    headers_at_first_token: None,
                 }
             }
         }
@@ -637,6 +661,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
             prompt_cache_key: None,
             start_seq: state.event(),
             end_seq: None,
+            headers_seq: None,
             start_ms: state.ms(),
             end_ms: None,
         });
@@ -647,7 +672,14 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
         .and_then(|v| v["kind"].as_str().map(str::to_string))
         .unwrap_or_default();
     let stream = body["stream"] == true;
-    let pace = match &step {
+    let hold_headers = match &step {
+        Step::Valid {
+            headers_at_first_token: Some(hold),
+            ..
+        } => *hold,
+        _ => config.headers_at_first_token,
+    };
+    let mut pace = match &step {
         Step::Valid {
             tokens_per_second,
             ttft_ms,
@@ -909,8 +941,7 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
         }
     };
     let start_seq = state.event();
-    let mut calls = state.calls.lock().unwrap();
-    calls.push(CallRecord {
+    let record = CallRecord {
         key,
         provider: if provider == Provider::OpenAi {
             "openai"
@@ -939,15 +970,25 @@ async fn complete(state: Shared, provider: Provider, body: Value, api_key: &str)
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
         start_seq,
         end_seq: None,
+        headers_seq: None,
         start_ms: state.ms(),
         end_ms: None,
-    });
-    let index = calls.len() - 1;
-    drop(calls);
+    };
+    // Not held across the wait for headers below: the handler stays `Send`.
+    let index = {
+        let mut calls = state.calls.lock().unwrap();
+        calls.push(record);
+        calls.len() - 1
+    };
     let limit_headers = admission
         .standing
         .map(|s| limits::headers(provider == Provider::Anthropic, &s, SystemTime::now()))
         .unwrap_or_default();
+    if stream && status == 200 && hold_headers && pace.1 > 0 {
+        tokio::time::sleep(Duration::from_millis(pace.1)).await;
+        pace.1 = 0;
+    }
+    state.headers_sent(index);
     let mut response = if stream && status == 200 {
         stream_response(state, provider, reply, pace, stream_end, admission, index)
     } else {
@@ -1013,6 +1054,7 @@ fn rate_limited(
         prompt_cache_key: body["prompt_cache_key"].as_str().map(str::to_string),
         start_seq: seq,
         end_seq: Some(seq),
+        headers_seq: Some(seq),
         start_ms: ms,
         end_ms: Some(ms),
     });

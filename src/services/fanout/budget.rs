@@ -11,8 +11,13 @@ pub use bitware_kit::ai::shares::{budget_shares, shares_fit, CallCost};
 
 /// Bytes of a branch prompt before its skeleton is known: the skeleton's
 /// expected size stands in for it.
-pub fn branch_input_bytes(st: StructureType, counts: &[u32], rules: &StructureRules) -> usize {
+pub fn branch_input_bytes(
+    st: StructureType,
+    counts: &[u32],
+    parts: usize,
+    rules: &StructureRules,
+) -> usize {
     let system = prompts::system_prompt(st).len();
     let schema = branch_schema(st, counts, rules).to_string().len();
-    system + schema + 1_200 + skeleton_expected_tokens(counts) as usize * 4
+    system + schema + 1_200 + skeleton_expected_tokens(counts, parts) as usize * 4
 }

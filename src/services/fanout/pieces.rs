@@ -1,13 +1,15 @@
-//! Branches written in parts. With fewer level-1 nodes than calls allowed in
-//! flight (a three-act novel), one call per node leaves slots idle and the
-//! slowest node sets the pace; each node's level-2 children are then split
-//! into parts of about equal size, one call each: the first part writes the
-//! node's own fields with its children, the others only their children. The
-//! skeleton lists every level-2 title, so parts know their siblings.
+//! Branches written in parts (issue 24, item 4: hierarchical fan-out where
+//! it pays). A level-1 node whose subtree is large is written by several
+//! calls at once: its level-2 children are split into parts of about equal
+//! size, the first part writing the node's own fields with its children, the
+//! others only their children. The skeleton then lists every level-2 title,
+//! so parts know their siblings and keep apart. Whether a node is split, and
+//! in how many parts, is decided from the expected tokens (`parts_per_node`).
 
 use super::{
-    allowed_ranges, branch_label, branch_prompt, branch_schema, check_branch, check_groups,
-    first_node, own_children, shared_context, Skeleton, MAX_IN_FLIGHT,
+    allowed_ranges, branch_expected_tokens, branch_label, branch_prompt, branch_schema,
+    check_branch, check_groups, first_node, own_children, shared_context, skeleton_expected_tokens,
+    Skeleton,
 };
 use crate::services::normalize::normalize;
 use crate::types::outline::Node;
@@ -15,14 +17,64 @@ use crate::types::rules::StructureRules;
 use crate::types::structure::StructureType;
 use serde_json::{json, Value};
 
-/// Parts each level-1 node's branch is written in: as many as keep the
-/// calls in flight busy (6 / nodes), at most one per level-2 child; 1 (the
-/// whole node) with 3 or more nodes, or nothing below level 2's parent.
-pub fn parts_per_node(counts: &[u32]) -> usize {
-    match counts {
-        [n, children, ..] if *n > 0 => (MAX_IN_FLIGHT / *n as usize).clamp(1, *children as usize),
-        _ => 1,
+/// A call's fixed time, in output tokens: a hosted model's first token
+/// (~0.5 s) at its ~100 tokens/s.
+const CALL_OVERHEAD_TOKENS: u32 = 50;
+/// The least a part that is not its node's first writes. Each call sends the
+/// job's shared context again (~550 prompt tokens, the price of ~140 output
+/// tokens at a quarter of the output price): below this, a part's prompt is
+/// more than half of what its writing costs.
+pub const MIN_PART_TOKENS: u32 = 250;
+/// A split must shorten the fan-out's critical path by at least this share.
+pub const MIN_SAVING: f64 = 0.15;
+/// And every call it adds must take at least this many tokens off that
+/// path: a call's prompt costs about what ~140 output tokens do, so a part
+/// that saves less time than that is not worth its price.
+pub const TOKENS_SAVED_PER_CALL: u32 = 100;
+
+/// The fan-out's critical path in output tokens, its level-1 nodes written
+/// in `parts` parts: the skeleton (the last node's summary, and child titles
+/// when split, come at its end), a call's first token, then the largest
+/// part (the first: the node's own fields and its share of the children).
+pub fn critical_path_tokens(st: StructureType, counts: &[u32], parts: usize) -> u32 {
+    let spec = st.spec();
+    let own = spec.levels[0].output_tokens;
+    let children = counts.get(1).copied().unwrap_or(0).max(1);
+    let below = branch_expected_tokens(spec, counts).saturating_sub(own);
+    let first = below * children.div_ceil(parts.max(1) as u32) / children;
+    skeleton_expected_tokens(counts, parts) + CALL_OVERHEAD_TOKENS + own + first
+}
+
+/// Parts each level-1 node is written in: 1 (one call per node) unless
+/// splitting pays — the skeleton grows by every child title, each part is
+/// shorter — shortening the critical path by [`MIN_SAVING`] and by
+/// [`TOKENS_SAVED_PER_CALL`] for every call added over the next fewer
+/// parts, with every part writing at least [`MIN_PART_TOKENS`], at most one
+/// part per level-2 child, and every piece, the skeleton and the root call
+/// streaming at once within `max_calls`.
+pub fn parts_per_node(st: StructureType, counts: &[u32], max_calls: usize) -> usize {
+    let (nodes, children) = match counts {
+        [n, c, ..] if *n > 0 && *c > 1 => (*n as usize, *c),
+        _ => return 1,
+    };
+    let spec = st.spec();
+    let below = branch_expected_tokens(spec, counts).saturating_sub(spec.levels[0].output_tokens);
+    let room = max_calls.saturating_sub(2) / nodes;
+    let path = |k: usize| critical_path_tokens(st, counts, k);
+    let mut best = 1;
+    for k in 2..=(children as usize).min(room) {
+        if below * (children / k as u32) / children < MIN_PART_TOKENS {
+            break;
+        }
+        let added = (nodes * (k - best)) as u32;
+        if path(k) + added * TOKENS_SAVED_PER_CALL <= path(best) {
+            best = k;
+        }
     }
+    if best > 1 && f64::from(path(best)) > f64::from(path(1)) * (1.0 - MIN_SAVING) {
+        return 1;
+    }
+    best
 }
 
 /// One call's share of the branches: level-1 node `node` (of `nodes`) and
@@ -55,11 +107,12 @@ impl Piece {
     }
 }
 
-/// Every call of the branches, node by node, parts in order.
-pub fn pieces(counts: &[u32]) -> Vec<Piece> {
+/// Every call of the branches, node by node, each in `parts` parts (1: the
+/// whole node; never more parts than it has children), in order.
+pub fn pieces(counts: &[u32], parts: usize) -> Vec<Piece> {
     let nodes = counts.first().copied().unwrap_or(0) as usize;
     let of = counts.get(1).copied().unwrap_or(0);
-    let parts = parts_per_node(counts);
+    let parts = parts.clamp(1, (of as usize).max(1));
     let mut out = Vec::new();
     for node in 0..nodes {
         for part in 0..parts {

@@ -2,7 +2,7 @@
 //! summaries) and the root call (every other root field), from the
 //! skeleton.
 
-use super::{parts_per_node, SUMMARIES, SUMMARY, TITLE};
+use super::{SUMMARIES, SUMMARY, TITLE};
 use crate::helpers::prompts::{clean_user_text, json_schema};
 use crate::services::normalize::normalize;
 use crate::types::api::{MAX_AUDIENCE_CHARS, MAX_TOPIC_CHARS};
@@ -19,7 +19,7 @@ use std::collections::HashSet;
 /// soon as its own summary arrives (issue 24, ADR 0013). The properties are
 /// also in that order alphabetically, the order a provider's serialised
 /// schema has (level keys sort before `summaries`, `summaries` before `title`).
-pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
+pub fn skeleton_schema(st: StructureType, counts: &[u32], parts: usize) -> Value {
     let spec = st.spec();
     let level = &spec.levels[0];
     let n = counts.first().copied().unwrap_or(level.min);
@@ -29,7 +29,7 @@ pub fn skeleton_schema(st: StructureType, counts: &[u32]) -> Value {
         "required": [SUMMARY],
         "additionalProperties": false
     });
-    if parts_per_node(counts) > 1 {
+    if parts > 1 {
         let child = &spec.levels[1];
         details["properties"][child.key] = json!({
             "type": "array", "minItems": counts[1], "maxItems": counts[1],
@@ -77,11 +77,16 @@ pub fn root_schema(st: StructureType, rules: &StructureRules) -> Value {
 }
 
 /// The job's own prompt, told to write the skeleton only, titles first.
-pub fn skeleton_prompt(st: StructureType, job_prompt: &str, counts: &[u32]) -> String {
+pub fn skeleton_prompt(
+    st: StructureType,
+    job_prompt: &str,
+    counts: &[u32],
+    parts: usize,
+) -> String {
     let spec = st.spec();
     let level = &spec.levels[0];
     let below: Vec<&str> = spec.levels[1..counts.len()].iter().map(|l| l.key).collect();
-    let children = match parts_per_node(counts) > 1 {
+    let children = match parts > 1 {
         true => format!(
             " and the {} of its exactly {} {} (titles only, distinct across the whole outline)",
             spec.levels[1].title_field, counts[1], spec.levels[1].key
@@ -118,6 +123,7 @@ pub struct Skeleton {
 pub fn check_skeleton(
     st: StructureType,
     counts: &[u32],
+    parts: usize,
     raw: &Value,
 ) -> Result<Value, Vec<String>> {
     let spec = st.spec();
@@ -157,7 +163,7 @@ pub fn check_skeleton(
             titles.len()
         ));
     }
-    let split = parts_per_node(counts) > 1;
+    let split = parts > 1;
     let child = spec.levels.get(1);
     let children: Vec<Vec<String>> = match (split, child) {
         (true, Some(_)) => normalized

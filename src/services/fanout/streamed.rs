@@ -9,7 +9,7 @@
 //! authority: a branch started from a stream whose answer then fails is
 //! dropped by the run.
 
-use super::{parts_per_node, Skeleton, SUMMARIES, SUMMARY, TITLE};
+use super::{Skeleton, SUMMARIES, SUMMARY, TITLE};
 use crate::services::normalize::normalize;
 use crate::services::partial::LevelOneScanner;
 use crate::types::structure::StructureType;
@@ -19,6 +19,8 @@ use std::collections::HashSet;
 pub struct StreamedSkeleton {
     structure_type: StructureType,
     counts: Vec<u32>,
+    /// Parts each node is written in: above 1, the skeleton lists child titles.
+    parts: usize,
     /// The level-1 titles' array, and `summaries`.
     titles: LevelOneScanner,
     details: LevelOneScanner,
@@ -27,11 +29,12 @@ pub struct StreamedSkeleton {
 }
 
 impl StreamedSkeleton {
-    pub fn new(structure_type: StructureType, counts: &[u32]) -> StreamedSkeleton {
+    pub fn new(structure_type: StructureType, counts: &[u32], parts: usize) -> StreamedSkeleton {
         let level = &structure_type.spec().levels[0];
         StreamedSkeleton {
             structure_type,
             counts: counts.to_vec(),
+            parts,
             titles: LevelOneScanner::new(&[level.key, level.element_type]),
             details: LevelOneScanner::new(&[SUMMARIES]),
             items: Vec::new(),
@@ -95,7 +98,7 @@ impl StreamedSkeleton {
         {
             return None;
         }
-        let split = parts_per_node(&self.counts) > 1;
+        let split = self.parts > 1;
         let child = spec.levels.get(1).filter(|_| split);
         let mut ready = 0;
         let mut children = Vec::new();
@@ -162,7 +165,9 @@ mod tests {
     }
 
     fn fed(st: StructureType, counts: &[u32], text: &str) -> StreamedSkeleton {
-        let mut s = StreamedSkeleton::new(st, counts);
+        // Written in parts only where a node has children to split.
+        let parts = counts.get(1).copied().unwrap_or(1) as usize;
+        let mut s = StreamedSkeleton::new(st, counts, parts);
         s.feed(text);
         s
     }
@@ -184,7 +189,7 @@ mod tests {
         let titles: Vec<&str> = skeleton.nodes.iter().map(|n| n.0.as_str()).collect();
         assert_eq!(titles, ["A", "B", "C"]);
         // Fed in small pieces: the first summary makes the first node ready.
-        let mut s = StreamedSkeleton::new(st, &counts);
+        let mut s = StreamedSkeleton::new(st, &counts, 1);
         let cut = at("\"b\"");
         for chunk in text.as_bytes()[..cut].chunks(3) {
             s.feed(std::str::from_utf8(chunk).unwrap());
@@ -203,7 +208,7 @@ mod tests {
         let text = course(&[" A ", "B", "C"], &["  a", "b", "c"]);
         let (streamed, ready) = fed(st, &[3, 1], &text).known().unwrap();
         let raw: Value = serde_json::from_str(&text).unwrap();
-        let checked = skeleton_of(st, &check_skeleton(st, &[3, 1], &raw).unwrap());
+        let checked = skeleton_of(st, &check_skeleton(st, &[3, 1], 1, &raw).unwrap());
         assert_eq!(ready, 3);
         assert_eq!(streamed.nodes, checked.nodes);
         assert_eq!(streamed.children, checked.children);
@@ -236,7 +241,7 @@ mod tests {
         assert!(skeleton.children[1].is_empty());
         // The checked answer fails for the same reason: the job asks again.
         let raw: Value = serde_json::from_str(&text).unwrap();
-        assert!(check_skeleton(st, &counts, &raw).is_err());
+        assert!(check_skeleton(st, &counts, 2, &raw).is_err());
     }
 
     #[test]
@@ -251,7 +256,7 @@ mod tests {
     fn summaries_not_one_per_title_fail_the_checked_skeleton() {
         let st = StructureType::Course;
         let raw: Value = serde_json::from_str(&course(&["A", "B"], &["a"])).unwrap();
-        let problems = check_skeleton(st, &[2, 1], &raw).unwrap_err();
+        let problems = check_skeleton(st, &[2, 1], 1, &raw).unwrap_err();
         assert!(
             problems[0].contains("`summaries` must have exactly 2"),
             "{problems:?}"

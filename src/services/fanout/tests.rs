@@ -162,7 +162,7 @@ fn explicit_strategies_win_except_where_nothing_can_run_in_parallel() {
 #[test]
 fn the_skeleton_asks_for_the_title_and_exactly_the_level_1_titles_with_summaries() {
     let st = StructureType::Course;
-    let schema = skeleton_schema(st, &[8, 4, 3]);
+    let schema = skeleton_schema(st, &[8, 4, 3], 1);
     let modules = &schema["properties"]["modules"];
     assert_eq!(
         (modules["minItems"].as_u64(), modules["maxItems"].as_u64()),
@@ -174,7 +174,7 @@ fn the_skeleton_asks_for_the_title_and_exactly_the_level_1_titles_with_summaries
     assert_eq!(summaries["maxItems"], 8);
     assert_eq!(summaries["items"]["required"], json!(["summary"]));
     assert_eq!(schema["required"], json!(["modules", "summaries", "title"]));
-    let prompt = skeleton_prompt(st, "JOB PROMPT", &[8, 4, 3]);
+    let prompt = skeleton_prompt(st, "JOB PROMPT", &[8, 4, 3], 1);
     assert!(prompt.starts_with("JOB PROMPT"));
     assert!(prompt.contains("exactly 8 modules") && prompt.contains("lessons and activities"));
     assert!(prompt.ends_with("Part: skeleton."));
@@ -216,16 +216,16 @@ fn a_skeleton_with_the_wrong_count_or_repeated_titles_goes_back_to_the_model() {
     let ok = json!({"title": "Rust", "description": "d", "duration": "8 weeks", "prerequisites": [], "learningOutcomes": ["x"],
         "modules": [{"title": "A", "summary": "a"}, {"title": "B", "summary": "b"}, {"title": "C", "summary": "c"}]});
     // One lesson each: nothing to write in parts, so no lesson titles in the skeleton.
-    let checked = check_skeleton(st, &[3, 1], &ok).unwrap();
+    let checked = check_skeleton(st, &[3, 1], 1, &ok).unwrap();
     let skeleton = skeleton_of(st, &checked);
     assert_eq!(skeleton.nodes[1], ("B".to_string(), "b".to_string()));
     assert_eq!(skeleton.root["title"], "Rust");
     assert!(!skeleton.root.contains_key("modules"));
-    let short = check_skeleton(st, &[4, 1], &ok).unwrap_err();
+    let short = check_skeleton(st, &[4, 1], 1, &ok).unwrap_err();
     assert!(short[0].contains("exactly 4"), "{short:?}");
     let mut twice = ok.clone();
     twice["modules"][2]["title"] = json!("a");
-    assert!(check_skeleton(st, &[3, 1], &twice).unwrap_err()[0].contains("distinct"));
+    assert!(check_skeleton(st, &[3, 1], 1, &twice).unwrap_err()[0].contains("distinct"));
 }
 
 #[test]
@@ -348,13 +348,8 @@ fn titles_repeated_across_branches_are_made_distinct_and_counts_kept() {
 }
 
 #[test]
-fn fewer_than_3_level_1_nodes_are_written_in_parts_that_keep_6_calls_busy() {
-    assert_eq!(parts_per_node(&[3, 7, 4]), 2);
-    assert_eq!(parts_per_node(&[2, 5]), 3);
-    assert_eq!(parts_per_node(&[3, 1]), 1);
-    assert_eq!(parts_per_node(&[4, 7, 4]), 1);
-    assert_eq!(parts_per_node(&[8, 4, 3]), 1);
-    let p = pieces(&[3, 7, 4]);
+fn a_three_act_novel_s_acts_are_written_in_parts_with_their_chapter_titles_in_the_skeleton() {
+    let p = pieces(&[3, 7, 4], 2);
     assert_eq!(p.len(), 6);
     let ranges: Vec<(usize, u32, u32)> = p.iter().map(|p| (p.node, p.from, p.to)).collect();
     assert_eq!(
@@ -369,16 +364,16 @@ fn fewer_than_3_level_1_nodes_are_written_in_parts_that_keep_6_calls_busy() {
         ]
     );
     assert_eq!(p[3].label(), "branch 2/3 part 2/2");
-    assert_eq!(pieces(&[5, 3, 2])[4].label(), "branch 5/5");
+    assert_eq!(pieces(&[5, 3, 2], 1)[4].label(), "branch 5/5");
     // The skeleton then lists every chapter title, distinct across the outline.
     let st = StructureType::Novel;
-    let schema = skeleton_schema(st, &[3, 7, 4]);
+    let schema = skeleton_schema(st, &[3, 7, 4], 2);
     let chapters = &schema["properties"]["summaries"]["items"]["properties"]["chapters"];
     assert_eq!(
         (chapters["minItems"].as_u64(), chapters["maxItems"].as_u64()),
         (Some(7), Some(7))
     );
-    assert!(skeleton_prompt(st, "p", &[3, 7, 4]).contains("exactly 7 chapters"));
+    assert!(skeleton_prompt(st, "p", &[3, 7, 4], 2).contains("exactly 7 chapters"));
 }
 
 /// A three-act novel's skeleton with its chapter titles, and its whole outline.
@@ -390,7 +385,7 @@ fn novel() -> (Vec<u32>, Skeleton, Value) {
         "title": a["title"], "summary": "s",
         "chapters": a["chapters"].as_array().unwrap().iter().map(|c| json!({"title": c["title"]})).collect::<Vec<_>>()
     })).collect::<Vec<_>>()});
-    let skeleton = skeleton_of(st, &check_skeleton(st, &counts, &raw).unwrap());
+    let skeleton = skeleton_of(st, &check_skeleton(st, &counts, 2, &raw).unwrap());
     (counts, skeleton, whole)
 }
 
@@ -400,7 +395,7 @@ fn parts_of_a_node_are_checked_titled_from_the_skeleton_and_assembled_into_the_o
     let rules = StructureRules::contract(st);
     let (counts, skeleton, whole) = novel();
     assert_eq!(skeleton.children[1].len(), 7);
-    let p = pieces(&counts);
+    let p = pieces(&counts, 2);
     // Each part answers with its slice: the first with the act's fields, the others just chapters.
     let answers: Vec<Value> = p
         .iter()
@@ -540,7 +535,7 @@ fn the_calls_of_one_job_share_a_byte_identical_prefix_with_nothing_call_specific
     // Parts of a three-act novel: the same, their own chapters after it.
     let st = StructureType::Novel;
     let (counts, skeleton, _) = novel();
-    let p = pieces(&counts);
+    let p = pieces(&counts, 2);
     let shared = shared_context(st, "Novel", "readers", &skeleton, p.len());
     for piece in &p {
         let prompt = piece_prompt(
@@ -558,4 +553,62 @@ fn the_calls_of_one_job_share_a_byte_identical_prefix_with_nothing_call_specific
         assert!(prompt[shared.len()..].contains(&skeleton.children[piece.node][0]));
     }
     assert!(root_prompt(st, "Novel", "readers", &skeleton, p.len()).starts_with(&shared));
+}
+
+#[test]
+fn nodes_are_written_in_parts_only_where_it_shortens_the_critical_path_enough_to_pay() {
+    // A granularity-5 novel's acts (~3,200 tokens each) in 4 parts: the
+    // critical path from ~3,400 tokens to ~1,500.
+    let novel = counts(StructureType::Novel, 5);
+    assert_eq!(novel, [4, 7, 4]);
+    assert_eq!(parts_per_node(StructureType::Novel, &novel, 24), 4);
+    assert_eq!(critical_path_tokens(StructureType::Novel, &novel, 1), 3_400);
+    assert_eq!(critical_path_tokens(StructureType::Novel, &novel, 4), 1_486);
+    // The template's three acts: 7 parts fit beside the skeleton and the root call.
+    assert_eq!(parts_per_node(StructureType::Novel, &[3, 7, 4], 24), 4);
+    // A course's modules (~800 tokens): its 32 lesson titles would make the
+    // skeleton longer than splitting makes a module shorter.
+    let course = counts(StructureType::Course, 5);
+    assert_eq!(parts_per_node(StructureType::Course, &course, 24), 1);
+    assert!(
+        critical_path_tokens(StructureType::Course, &course, 2)
+            > critical_path_tokens(StructureType::Course, &course, 1)
+    );
+    // Within the calls that may stream at once (the skeleton and the root call counted).
+    assert_eq!(parts_per_node(StructureType::Novel, &novel, 10), 2);
+    assert_eq!(parts_per_node(StructureType::Novel, &novel, 9), 1);
+    // Nothing to split: one child, or no level below.
+    assert_eq!(parts_per_node(StructureType::Novel, &[4, 1, 4], 24), 1);
+    assert_eq!(parts_per_node(StructureType::Course, &[8], 24), 1);
+    assert_eq!(parts_per_node(StructureType::Course, &[], 24), 1);
+    // Every type at every granularity: a split always pays, each part big enough.
+    for st in StructureType::ALL {
+        for g in 1..=5u8 {
+            let c = counts(st, g);
+            let k = parts_per_node(st, &c, 24);
+            if k == 1 {
+                continue;
+            }
+            let spec = st.spec();
+            let below = branch_expected_tokens(spec, &c) - spec.levels[0].output_tokens;
+            assert!(
+                below * (c[1] / k as u32) / c[1] >= MIN_PART_TOKENS,
+                "{st:?} g{g}"
+            );
+            let (one, split) = (
+                critical_path_tokens(st, &c, 1),
+                critical_path_tokens(st, &c, k),
+            );
+            assert!(f64::from(split) <= f64::from(one) * 0.85, "{st:?} g{g}");
+            assert!(c[0] as usize * k + 2 <= 24, "{st:?} g{g}");
+        }
+    }
+}
+
+#[test]
+fn pieces_never_split_a_node_in_more_parts_than_it_has_children() {
+    let p = pieces(&[2, 3, 2], 5);
+    assert_eq!(p.len(), 6);
+    assert!(p.iter().all(|piece| piece.size() == 1 && piece.parts == 3));
+    assert_eq!(pieces(&[2], 3).len(), 2);
 }

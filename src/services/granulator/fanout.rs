@@ -1,7 +1,7 @@
 //! A fanned-out outline (issue 13): the skeleton call, one call per
-//! level-1 branch (each started as soon as the skeleton's stream has
-//! delivered its node: `pipeline.rs`) and one for the other root fields, at
-//! most `MAX_IN_FLIGHT` at once, each through the provider chain (its
+//! level-1 branch or part of one (each started as soon as the skeleton's
+//! stream has delivered its node: `pipeline.rs`) and one for the other root
+//! fields, at most the chain's `max_calls_at_once` streaming at once, each through the provider chain (its
 //! retries, re-asks and fallback are its own) with its own share of the
 //! budget, then the merge. The rules live in `services::fanout`; this is
 //! their run.
@@ -53,8 +53,11 @@ pub(super) struct Costs {
 /// What the calls of one fan-out are made from: the system prompt, the
 /// skeleton's request and the counter its text streams into, every call's
 /// worst case and budget share (the skeleton's first, the root call's last),
-/// and the pieces of the branches.
+/// the pieces of the branches (each node in `parts` parts) and how many
+/// calls may stream at once.
 pub(super) struct Calls<'c> {
+    pub parts: usize,
+    pub max_calls: usize,
     pub system: &'c str,
     pub skeleton: &'c CompletionRequest,
     pub watch: &'c Rc<Progress>,
@@ -73,14 +76,16 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
     ) -> Result<Option<Draft>, ChainError> {
         let st = self.plan.structure_type;
         let counts = self.plan.counts.clone();
-        let pieces = fanout::pieces(&counts);
+        let max_calls = self.ports.config.settings.max_calls_at_once;
+        let parts = fanout::parts_per_node(st, &counts, max_calls);
+        let pieces = fanout::pieces(&counts, parts);
         let Some(first) = self.plan.chain.first() else {
             return Ok(None);
         };
         let price = self.ports.config.pricing.price(&first.model);
         let system = prompts::system_prompt(st);
-        let skeleton_request = self.skeleton_request(&system, &counts);
-        let costs = self.costs(&system, &skeleton_request, &pieces);
+        let skeleton_request = self.skeleton_request(&system, &counts, parts);
+        let costs = self.costs(&system, &skeleton_request, &pieces, parts);
         // Reserve before fanning out: every call's worst case must fit its share.
         let mut calls = vec![costs.skeleton];
         calls.extend(costs.pieces.iter().copied());
@@ -98,6 +103,8 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
             ..skeleton_request
         };
         let calls = Calls {
+            parts,
+            max_calls,
             system: &system,
             skeleton: &skeleton_request,
             watch: &watch,
@@ -136,16 +143,16 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
         }))
     }
 
-    fn skeleton_request(&self, system: &str, counts: &[u32]) -> CompletionRequest {
+    fn skeleton_request(&self, system: &str, counts: &[u32], parts: usize) -> CompletionRequest {
         let p = &self.plan;
         let st = p.structure_type;
-        let expected = fanout::skeleton_expected_tokens(counts);
+        let expected = fanout::skeleton_expected_tokens(counts, parts);
         CompletionRequest {
             purpose: purpose::GRANULATE,
             system: system.to_string(),
-            user: fanout::skeleton_prompt(st, &p.prompt, counts),
+            user: fanout::skeleton_prompt(st, &p.prompt, counts, parts),
             schema_name: format!("{}_skeleton", prompts::schema_name(st)),
-            schema: fanout::skeleton_schema(st, counts),
+            schema: fanout::skeleton_schema(st, counts, parts),
             max_tokens: max_tokens_for(expected),
             temperature: p.temperature,
             expected_output_tokens: expected,
@@ -158,12 +165,18 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
     }
 
     /// Each call's worst case: its prompt's bytes and its `max_tokens`.
-    fn costs(&self, system: &str, skeleton: &CompletionRequest, pieces: &[Piece]) -> Costs {
+    fn costs(
+        &self,
+        system: &str,
+        skeleton: &CompletionRequest,
+        pieces: &[Piece],
+        parts: usize,
+    ) -> Costs {
         let p = &self.plan;
         let (st, rules) = (p.structure_type, &p.template.structure_rules);
         let skeleton_expected = skeleton.expected_output_tokens;
         let branch_expected = fanout::branch_expected_tokens(st.spec(), &p.counts);
-        let branch_bytes = fanout::branch_input_bytes(st, &p.counts, rules);
+        let branch_bytes = fanout::branch_input_bytes(st, &p.counts, parts, rules);
         Costs {
             skeleton: CallCost {
                 input_bytes: system.len() + skeleton.user.len() + skeleton.schema.to_string().len(),

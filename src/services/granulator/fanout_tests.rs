@@ -450,7 +450,9 @@ fn branch_calls_start_as_the_skeleton_streams_their_node_not_when_it_ends() {
     assert!(early >= n - 1, "{:?}", model.log.borrow());
     assert!(model.position("start branch 1") < model.position("start branch 2"));
     assert!(model.position("start root") > skeleton_end);
-    assert!(model.most_in_flight() <= 6, "{:?}", model.log.borrow());
+    // Nothing holds a branch back for a slot: the platform's six count only
+    // the connections waiting for headers (`ai::gate`), not streams.
+    assert!(model.most_in_flight() >= n, "{:?}", model.log.borrow());
     // The ledger and partial results as before: one attempt per call,
     // each branch shown once, as the outline has it.
     let mut want = vec!["skeleton".to_string()];
@@ -462,6 +464,19 @@ fn branch_calls_start_as_the_skeleton_streams_their_node_not_when_it_ends() {
     for (_, _, b) in &shown {
         assert_eq!(b.node, valid()["modules"][b.position as usize - 1]);
     }
+}
+
+#[test]
+fn no_more_calls_stream_at_once_than_the_chain_settings_allow_and_the_rest_start_as_they_end() {
+    let n = valid()["modules"].as_array().unwrap().len();
+    let model = Paced::new(vec![titles_first(n)]);
+    let mut w = World::new(vec![]);
+    w.config.settings.max_calls_at_once = 3;
+    let job = run_on(&w, &model);
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.failure_reason);
+    assert_eq!(w.result(job.id)["output"]["structure"], valid());
+    assert_eq!(model.most_in_flight(), 3, "{:?}", model.log.borrow());
+    assert_eq!(labels(&job).len(), n + 2);
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! while the skeleton call streams, its text is read every `WATCH_MS`, and
 //! each branch call starts as soon as the skeleton has delivered every
 //! level-1 title and that branch's own summary (`fanout::StreamedSkeleton`),
-//! not when the skeleton call ends. At most `MAX_IN_FLIGHT` calls are in
-//! flight, the skeleton's stream counted; the root call is queued last, once
-//! the skeleton has passed its checks.
+//! not when the skeleton call ends. At most `max_calls_at_once` calls (the
+//! chain's settings) stream at once, the skeleton's counted; the root call
+//! is started last, once the skeleton has passed its checks.
 //!
 //! The skeleton's checked answer stays the authority. A branch started from
 //! a skeleton answer that is not kept — the chain asked again (a new call of
@@ -21,7 +21,7 @@ use super::ports::{OutlineStore, StructureStore, TemplateSource};
 use crate::services::ai_provider::{
     Attempt, Budget, ChainError, Completion, Confirm, Runtime, Stop,
 };
-use crate::services::fanout::{self, Skeleton, StreamedSkeleton, TitlesSeen, MAX_IN_FLIGHT};
+use crate::services::fanout::{self, Skeleton, StreamedSkeleton, TitlesSeen};
 use crate::types::outline::Node;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
@@ -187,7 +187,7 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
                     ports,
                     chain,
                     calls.skeleton,
-                    &|v| fanout::check_skeleton(st, counts, v),
+                    &|v| fanout::check_skeleton(st, counts, calls.parts, v),
                     &mut budget,
                     deadline_ms,
                     &mut tried,
@@ -198,7 +198,7 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
         let mut watch = Watch {
             call: 0,
             read: 0,
-            streamed: StreamedSkeleton::new(st, counts),
+            streamed: StreamedSkeleton::new(st, counts, calls.parts),
         };
         let mut board = Board::new(n + 1);
         let mut running: Running<'_> = FuturesUnordered::new();
@@ -226,7 +226,7 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
                 if let Some((skeleton, ready)) = known {
                     for i in 0..=n {
                         let in_flight = running.len() + usize::from(skeleton_run.is_some());
-                        if in_flight >= MAX_IN_FLIGHT {
+                        if in_flight >= calls.max_calls {
                             break;
                         }
                         if board.started[i].is_some() || board.dropped_running[i] > 0 {
@@ -376,7 +376,11 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
             *watch = Watch {
                 call,
                 read: 0,
-                streamed: StreamedSkeleton::new(self.plan.structure_type, &self.plan.counts),
+                streamed: StreamedSkeleton::new(
+                    self.plan.structure_type,
+                    &self.plan.counts,
+                    calls.parts,
+                ),
             };
         }
         let (_, text) = calls.watch.text_since(watch.read);

@@ -203,7 +203,7 @@ pub async fn revalidate(
             &app.config.limits,
         )
         .await;
-        let runtime = WorkerRuntime { env: &app.env };
+        let runtime = WorkerRuntime::new(&app.env);
         let now = runtime.now_ms();
         let deadline = now + 60_000;
         let reservation = spend::reserve_for_job(

@@ -23,6 +23,7 @@
 //! `runtime` implements it on Workers (`worker` feature).
 
 mod chain;
+pub mod gate;
 pub mod json5;
 pub mod json_extract;
 pub mod progress;

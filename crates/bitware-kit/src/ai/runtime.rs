@@ -1,6 +1,7 @@
 //! The chain's `Runtime` on Workers: `fetch` with an abort on timeout, the
 //! Workers AI binding, `Delay` for backoff, `Date.now()` and `Math.random()`.
 
+use super::gate::HeaderGate;
 use super::wire::HttpCall;
 use super::{HttpReply, Runtime, Transport, MAX_ANSWER_BYTES, MAX_ERROR_BODY_BYTES};
 use crate::timing::{now_ms, random, sleep, with_timeout};
@@ -76,8 +77,20 @@ fn provider_request(call: &HttpCall) -> Result<Request, Transport> {
         .map_err(|_| Transport::Failed("invalid provider URL".into()))
 }
 
+/// The chain's I/O on Workers for one run: every call it makes shares the
+/// run's six slots for connections waiting for headers (`gate`).
 pub struct WorkerRuntime<'a> {
     pub env: &'a Env,
+    gate: HeaderGate,
+}
+
+impl<'a> WorkerRuntime<'a> {
+    pub fn new(env: &'a Env) -> WorkerRuntime<'a> {
+        WorkerRuntime {
+            env,
+            gate: HeaderGate::new(),
+        }
+    }
 }
 
 impl Runtime for WorkerRuntime<'_> {
@@ -85,8 +98,11 @@ impl Runtime for WorkerRuntime<'_> {
         let request = provider_request(call)?;
         let controller = AbortController::default();
         let signal = controller.signal();
+        let slot = self.gate.slot().await;
         let exchange = async {
-            let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
+            let sent = Fetch::Request(request).send_with_signal(&signal).await;
+            drop(slot);
+            let mut response = sent?;
             let status = response.status_code();
             let retry_after = response.headers().get("retry-after").ok().flatten();
             let limit = if (200..300).contains(&status) {
@@ -144,11 +160,14 @@ impl Runtime for WorkerRuntime<'_> {
         let request = provider_request(call)?;
         let controller = AbortController::default();
         let signal = controller.signal();
+        // Waiting for headers holds one of the run's six slots; streaming does not.
+        let slot = self.gate.slot().await;
         let opened = with_timeout(
             timeout_ms,
             Fetch::Request(request).send_with_signal(&signal),
         )
         .await;
+        drop(slot);
         let mut response = match opened {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Err(failed("request failed", e)),

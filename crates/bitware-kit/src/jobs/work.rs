@@ -55,9 +55,6 @@ use worker::{Context, Env};
 pub const ABANDON_GRACE_MS: u64 = 30_000;
 /// Jobs the cron sweep ends at most per run.
 pub const SWEEP_LIMIT: u32 = 200;
-/// Model calls of one run in flight at once: the Workers limit on
-/// simultaneous outgoing connections per invocation.
-pub const MAX_CONCURRENT_CALLS: usize = 6;
 
 /// What the kit needs of a worker to drive its jobs: its bindings and the
 /// parts of its configuration the lifecycle reads.
@@ -389,7 +386,8 @@ impl RunCtx<'_> {
     }
 
     /// Model calls that run at once, at most `concurrency` in flight (never
-    /// more than [`MAX_CONCURRENT_CALLS`]): what is left of the job's budget
+    /// more than the chain's `max_calls_at_once`; the platform's six
+    /// connections waiting for headers are the runtime's, `ai::gate`): what is left of the job's budget
     /// is split between them in proportion to each one's worst case, so all
     /// of them together never pass it. Answers come back in the requests'
     /// order; one call's failure does not stop the others (a worker that
@@ -497,7 +495,9 @@ impl RunCtx<'_> {
                         (i, answer)
                     }
                 })
-                .buffer_unordered(concurrency.clamp(1, MAX_CONCURRENT_CALLS))
+                .buffer_unordered(
+                    concurrency.clamp(1, self.chain.settings.max_calls_at_once.max(1)),
+                )
                 .collect()
                 .await;
         answers.sort_by_key(|(i, _)| *i);
@@ -596,7 +596,7 @@ pub async fn run_job<W: Work>(work: W, job_id: i64, run: u32) -> AppResult<Value
             return Err(error);
         }
     };
-    let runtime = WorkerRuntime { env: setup.env };
+    let runtime = WorkerRuntime::new(setup.env);
     let clock = RuntimeClock(&runtime);
     let start = clock.now_ms();
     let cancel = RunCancel::default();
