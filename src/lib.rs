@@ -21,6 +21,7 @@ pub mod routes;
 pub mod services;
 pub mod types;
 
+use bitware_kit::ai::gate::HeaderGate;
 use bitware_kit::error::AppResult;
 use bitware_kit::front::{self, Admitted, Answer};
 use bitware_kit::jobs::{JobStore as _, SpendLedger as _};
@@ -62,6 +63,7 @@ async fn serve(
         config: Config::of_isolate(&env),
         env,
         request_id,
+        gate: HeaderGate::new(),
     };
     if req.path() == PANIC_PATH {
         test_panic(&app);
@@ -114,6 +116,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         config: Config::of_isolate(&env),
         env,
         request_id: "scheduled".into(),
+        gate: HeaderGate::new(),
     };
     match services::database::Database::new(&app) {
         Ok(db) => {
@@ -170,6 +173,7 @@ async fn queue(
         config: Config::of_isolate(&env),
         env,
         request_id: "queue".into(),
+        gate: HeaderGate::new(),
     };
     // The kit's batch: job messages run concurrently, dead letters end
     // their runs, each acked or retried as the kit's consumer says.

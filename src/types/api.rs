@@ -104,7 +104,8 @@ pub struct ExecConfig {
 }
 
 /// `config.strategy`: `single` (one model call), `fanout` (a skeleton call,
-/// then each level-1 branch in its own call, at most 6 in flight) or `auto`
+/// then each level-1 branch, or part of one, in its own call, all streaming
+/// at once up to `AI_MAX_CALLS_AT_ONCE`) or `auto`
 /// (fan out only an outline large enough to gain; see `services::fanout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

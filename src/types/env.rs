@@ -7,6 +7,7 @@ use crate::types::limits::Limits;
 use crate::types::pricing::Pricing;
 use crate::types::provider::{Secret, Settings};
 use crate::types::provider_setup::ProviderSetup;
+use bitware_kit::ai::gate::HeaderGate;
 use bitware_kit::kam::Kam;
 use bitware_kit::storage::Shelf;
 use std::rc::Rc;
@@ -118,6 +119,9 @@ pub struct App {
     pub env: Env,
     pub config: Rc<Config>,
     pub request_id: String,
+    /// The invocation's six slots for connections waiting for headers, one
+    /// for every run it holds (a queue batch runs its jobs at once).
+    pub gate: HeaderGate,
 }
 
 impl App {

@@ -50,8 +50,9 @@ pub fn critical_path_tokens(st: StructureType, counts: &[u32], parts: usize) -> 
 /// shorter — shortening the critical path by [`MIN_SAVING`] and by
 /// [`TOKENS_SAVED_PER_CALL`] for every call added over the next fewer
 /// parts, with every part writing at least [`MIN_PART_TOKENS`], at most one
-/// part per level-2 child, and every piece, the skeleton and the root call
-/// streaming at once within `max_calls`.
+/// part per level-2 child, and every piece streaming at once with the
+/// skeleton within `max_calls` (the root call starts once the skeleton has
+/// ended).
 pub fn parts_per_node(st: StructureType, counts: &[u32], max_calls: usize) -> usize {
     let (nodes, children) = match counts {
         [n, c, ..] if *n > 0 && *c > 1 => (*n as usize, *c),
@@ -59,7 +60,7 @@ pub fn parts_per_node(st: StructureType, counts: &[u32], max_calls: usize) -> us
     };
     let spec = st.spec();
     let below = branch_expected_tokens(spec, counts).saturating_sub(spec.levels[0].output_tokens);
-    let room = max_calls.saturating_sub(2) / nodes;
+    let room = max_calls.saturating_sub(1) / nodes;
     let path = |k: usize| critical_path_tokens(st, counts, k);
     let mut best = 1;
     for k in 2..=(children as usize).min(room) {

@@ -76,24 +76,34 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
     ) -> Result<Option<Draft>, ChainError> {
         let st = self.plan.structure_type;
         let counts = self.plan.counts.clone();
-        let max_calls = self.ports.config.settings.max_calls_at_once;
-        let parts = fanout::parts_per_node(st, &counts, max_calls);
-        let pieces = fanout::pieces(&counts, parts);
+        let max_calls = self.ports.config.settings.max_calls_at_once.max(1);
         let Some(first) = self.plan.chain.first() else {
             return Ok(None);
         };
         let price = self.ports.config.pricing.price(&first.model);
         let system = prompts::system_prompt(st);
-        let skeleton_request = self.skeleton_request(&system, &counts, parts);
-        let costs = self.costs(&system, &skeleton_request, &pieces, parts);
-        // Reserve before fanning out: every call's worst case must fit its share.
-        let mut calls = vec![costs.skeleton];
-        calls.extend(costs.pieces.iter().copied());
-        calls.push(costs.root);
-        let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &calls);
-        if !fanout::shares_fit(price, &first.model, &shares, &calls) {
-            return Ok(None);
+        // Reserve before fanning out: every call's worst case must fit its
+        // share. Parts cost more in all (a prompt each, a longer skeleton):
+        // a budget they do not fit may still fit one call per node.
+        let split = fanout::parts_per_node(st, &counts, max_calls);
+        let mut chosen = None;
+        let tries = if split > 1 { vec![split, 1] } else { vec![1] };
+        for parts in tries {
+            let pieces = fanout::pieces(&counts, parts);
+            let skeleton_request = self.skeleton_request(&system, &counts, parts);
+            let costs = self.costs(&system, &skeleton_request, &pieces, parts);
+            let mut calls = vec![costs.skeleton];
+            calls.extend(costs.pieces.iter().copied());
+            calls.push(costs.root);
+            let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &calls);
+            if fanout::shares_fit(price, &first.model, &shares, &calls) {
+                chosen = Some((parts, pieces, skeleton_request, costs, shares));
+                break;
+            }
         }
+        let Some((parts, pieces, skeleton_request, costs, shares)) = chosen else {
+            return Ok(None);
+        };
         self.progress.set_branches(0, pieces.len() as u64);
         // The skeleton's text is kept as it streams: branches start from it.
         let watch = self.progress.child();

@@ -86,7 +86,7 @@ pub async fn submit(
     execution_id: Option<String>,
     async_requested: bool,
 ) -> AppResult<(Submitted, Placement, Option<Prepared>)> {
-    let runtime = WorkerRuntime::new(&app.env);
+    let runtime = WorkerRuntime::with_gate(&app.env, app.gate.clone());
     let ports = worker_ports(app, db, &runtime);
     submit::submit(&ports, payer, request, execution_id, async_requested).await
 }
@@ -119,7 +119,7 @@ async fn run_with(
     run: u32,
     prepared: Option<Prepared>,
 ) -> AppResult<Value> {
-    let runtime = WorkerRuntime::new(&app.env);
+    let runtime = WorkerRuntime::with_gate(&app.env, app.gate.clone());
     let ports = worker_ports(app, db, &runtime);
     let start = ports.now_ms();
     let prepared = match prepared {

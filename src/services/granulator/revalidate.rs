@@ -203,7 +203,7 @@ pub async fn revalidate(
             &app.config.limits,
         )
         .await;
-        let runtime = WorkerRuntime::new(&app.env);
+        let runtime = WorkerRuntime::with_gate(&app.env, app.gate.clone());
         let now = runtime.now_ms();
         let deadline = now + 60_000;
         let reservation = spend::reserve_for_job(

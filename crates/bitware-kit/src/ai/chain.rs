@@ -501,7 +501,13 @@ impl<R: Runtime> Chain<'_, R> {
                 .await
         };
         if dropped {
-            return Err(dropped_call(provider, request, wire_request, &decoder));
+            return Err(dropped_call(
+                provider,
+                request,
+                wire_request,
+                &decoder,
+                true,
+            ));
         }
         match sent {
             Ok(()) if decoder.over_limit() => Err(oversized(provider, request, wire_request)),
@@ -551,7 +557,15 @@ impl<R: Runtime> Chain<'_, R> {
                 .await
         };
         if dropped {
-            return Err(dropped_call(provider, request, wire_request, &decoder));
+            // A call dropped before it was sent cost nothing.
+            let sent_prompt = !matches!(sent, Err(Transport::NotSent));
+            return Err(dropped_call(
+                provider,
+                request,
+                wire_request,
+                &decoder,
+                sent_prompt,
+            ));
         }
         let http = sent.map_err(|e| transport_outcome(e, timeout_ms))?;
         if decoder.over_limit() {
@@ -718,14 +732,19 @@ fn oversized(
 /// A call dropped by a cancel: what it used so far, the prompt estimated at
 /// ~4 characters a token (no usage chunk came) and the output tokens the
 /// decoder counted (the provider's own count if it had sent one).
+/// A call the job dropped: its prompt counted if it was sent (4 characters
+/// a token), and what it streamed.
 fn dropped_call(
     provider: &ProviderConfig,
     request: &CompletionRequest,
     wire_request: &WireRequest<'_>,
     decoder: &StreamDecoder,
+    sent_prompt: bool,
 ) -> Outcome {
-    let input_chars =
-        request.system.len() + wire_request.user.len() + request.schema.to_string().len();
+    let input_chars = match sent_prompt {
+        true => request.system.len() + wire_request.user.len() + request.schema.to_string().len(),
+        false => 0,
+    };
     Outcome::Dropped(Reply {
         usage: TokenUsage {
             input: (input_chars as u64).div_ceil(4),
@@ -765,6 +784,14 @@ fn transport_outcome(e: Transport, timeout_ms: u64) -> Outcome {
             http_status: None,
             retry_after_ms: None,
             error,
+        },
+        // Only answered when the sink said the job dropped the call, which
+        // the caller handles first; a runtime that says it otherwise is retried.
+        Transport::NotSent => Outcome::Retry {
+            status: AttemptStatus::NetworkError,
+            http_status: None,
+            retry_after_ms: None,
+            error: "not sent".into(),
         },
     }
 }

@@ -193,7 +193,11 @@ pub fn answer_byte_cap(max_tokens: u32) -> usize {
 }
 pub const ANSWER_BYTES_PER_TOKEN: usize = 1024;
 pub const ANSWER_BYTES_MARGIN: usize = 64 * 1024;
-/// 8 MiB: six calls at once stay well inside an isolate's 128 MB.
+/// 8 MiB, for a single call's whole outline. A fan-out's calls are capped by
+/// their own `max_tokens` (1–4 k tokens: 1–4 MiB each), so the bytes a
+/// provider flooding every stream at once could make an invocation hold grow
+/// with `Settings::max_calls_at_once`; the decoder keeps the answer's text,
+/// not the wire's envelopes, which is most of those bytes.
 pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 /// The most bytes read of an error body (only a summary of it is kept).
 pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
@@ -344,6 +348,9 @@ pub enum Transport {
     /// A stream sent no bytes for this many ms.
     Stalled(u64),
     Failed(String),
+    /// Not sent: asked before sending (`sink` given no bytes), the job no
+    /// longer wanted it. Nothing reached the provider.
+    NotSent,
 }
 
 /// The I/O the chain needs; the worker implements it with `fetch`, the AI
@@ -363,7 +370,10 @@ pub trait Runtime {
     /// body cut at [`MAX_ERROR_BODY_BYTES`]. `timeout_ms`
     /// bounds the wait for the answer to start; once it streams, only a stall
     /// of `stall_ms` or `total_ms` in all end it (a long answer that keeps
-    /// coming is not a timeout). The default reads the body in one piece.
+    /// coming is not a timeout). `sink` given no bytes asks whether the call
+    /// is still wanted (a runtime that waited before sending asks so; `false`:
+    /// the job stopped, and the runtime answers [`Transport::NotSent`]). The
+    /// default reads the body in one piece.
     async fn http_stream(
         &self,
         call: &HttpCall,

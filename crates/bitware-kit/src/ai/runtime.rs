@@ -77,19 +77,24 @@ fn provider_request(call: &HttpCall) -> Result<Request, Transport> {
         .map_err(|_| Transport::Failed("invalid provider URL".into()))
 }
 
-/// The chain's I/O on Workers for one run: every call it makes shares the
-/// run's six slots for connections waiting for headers (`gate`).
+/// The chain's I/O on Workers: every call it makes holds one of the
+/// invocation's six slots for connections waiting for headers (`gate`).
 pub struct WorkerRuntime<'a> {
     pub env: &'a Env,
     gate: HeaderGate,
 }
 
 impl<'a> WorkerRuntime<'a> {
+    /// A runtime with a gate of its own: right when it is the invocation's
+    /// only one (a request's run).
     pub fn new(env: &'a Env) -> WorkerRuntime<'a> {
-        WorkerRuntime {
-            env,
-            gate: HeaderGate::new(),
-        }
+        WorkerRuntime::with_gate(env, HeaderGate::new())
+    }
+
+    /// A runtime sharing `gate` with the invocation's other runs (a queue
+    /// batch's jobs run at once in one invocation, under one limit).
+    pub fn with_gate(env: &'a Env, gate: HeaderGate) -> WorkerRuntime<'a> {
+        WorkerRuntime { env, gate }
     }
 }
 
@@ -160,10 +165,20 @@ impl Runtime for WorkerRuntime<'_> {
         let request = provider_request(call)?;
         let controller = AbortController::default();
         let signal = controller.signal();
-        // Waiting for headers holds one of the run's six slots; streaming does not.
+        // Waiting for headers holds one of the invocation's six slots;
+        // streaming does not.
         let slot = self.gate.slot().await;
+        // The wait for a slot can outlast the call: asked again (a cancel, a
+        // drop) and timed again before the request is sent.
+        if !sink(&[]) {
+            return Err(Transport::NotSent);
+        }
+        let left = deadline.saturating_sub(now_ms());
+        if left == 0 {
+            return Err(Transport::Timeout);
+        }
         let opened = with_timeout(
-            timeout_ms,
+            timeout_ms.min(left),
             Fetch::Request(request).send_with_signal(&signal),
         )
         .await;

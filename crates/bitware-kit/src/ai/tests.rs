@@ -13,6 +13,9 @@ struct Script {
     calls: RefCell<Vec<HttpCall>>,
     clock: Cell<u64>,
     slept: RefCell<Vec<u64>>,
+    /// Asks its sink before sending, as the Workers runtime does after
+    /// waiting for a header slot.
+    asks_before_sending: Cell<bool>,
 }
 
 impl Script {
@@ -22,6 +25,7 @@ impl Script {
             calls: RefCell::default(),
             clock: Cell::new(0),
             slept: RefCell::default(),
+            asks_before_sending: Cell::new(false),
         }
     }
 }
@@ -41,6 +45,27 @@ impl Runtime for Script {
         };
         self.clock.set(self.clock.get() + spent);
         reply
+    }
+    async fn http_stream(
+        &self,
+        call: &HttpCall,
+        timeout_ms: u64,
+        _total_ms: u64,
+        _stall_ms: u64,
+        sink: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<HttpReply, Transport> {
+        if self.asks_before_sending.get() && !sink(&[]) {
+            return Err(Transport::NotSent);
+        }
+        let reply = self.http(call, timeout_ms).await?;
+        if (200..300).contains(&reply.status) {
+            sink(reply.body.as_bytes());
+            return Ok(HttpReply {
+                body: String::new(),
+                ..reply
+            });
+        }
+        Ok(reply)
     }
     async fn workers_ai(&self, _: &str, _: &Value, _: u64) -> Result<Value, Transport> {
         Err(Transport::Failed("not scripted".into()))

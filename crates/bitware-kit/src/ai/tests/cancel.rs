@@ -90,3 +90,32 @@ async fn without_a_cancel_the_chain_answers_as_before() {
     assert!(r.result.is_ok());
     assert_eq!(statuses(&r.attempts), vec![("openai", "success")]);
 }
+
+#[tokio::test]
+async fn a_call_the_job_stopped_while_it_waited_to_be_sent_is_not_sent_and_costs_nothing() {
+    // The Workers runtime asks before sending once it has a header slot:
+    // a cancel seen while the call waited for one stops it there.
+    let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
+    script.asks_before_sending.set(true);
+    let stop = Cancelled {
+        seen: true,
+        recorded: false,
+    };
+    let r = run_stopped(&script, &stop).await;
+    assert!(matches!(r.result, Err(ChainError::Cancelled(_))));
+    assert!(script.calls.borrow().is_empty());
+    assert_eq!(statuses(&r.attempts), vec![("openai", "cancelled")]);
+    let a = &r.attempts[0];
+    assert_eq!((a.usage.input, a.usage.output), (0, 0));
+    assert_eq!(r.budget.spent_usd, 0.0);
+    // Not stopped: asked, it is sent as any other.
+    let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
+    script.asks_before_sending.set(true);
+    let stop = Cancelled {
+        seen: false,
+        recorded: false,
+    };
+    let r = run_stopped(&script, &stop).await;
+    assert!(r.result.is_ok(), "{:?}", r.result.err());
+    assert_eq!(script.calls.borrow().len(), 1);
+}
