@@ -32,16 +32,31 @@ line per case:
   contentOverlap    the mean Jaccard of the branches' other text as word 3-shingles, single
                     and fanout
   overlap           both in full: per level, mean, max, pairs, near duplicates
+  callsAtOnce       the most fan-out calls streaming at once, as the mock saw them
+  headersWaitingMax the most of them waiting for their response headers at once (the
+                    platform's limit is six: the worker's gate, ADR 0015)
+  timeline          the fan-out's calls as the mock saw them: [startS, endS, outputTokens,
+                    label] from the first call's arrival (`endS` the stream's last byte)
+  criticalPath      labels into `timeline`, last first: the call that ended last, then the
+                    call that ended last before it started, and so on
 FANOUT_CASES=course:5,novel:5 runs only those cases (and not the `auto` rows).
+FANOUT_RM=1 then runs each case once more as the Resource Manager drives it (a
+30-s race, 3 tries 1 s apart, the same X-Request-ID; `auto`, as the RM sends
+it): {"rm": true, "rmTries", "rmFirstTry", "rmMs", "jobs" (jobs made for the
+request: 1), "modelCalls" (the mock's calls for it), "attempts" (the job's
+ledger: the same number, so nothing ran twice)}.
+MOCK_HEADERS_AT_FIRST_TOKEN=0 sends a stream's headers at once instead of with
+its first token (the default: the header wait a provider makes).
 Then granularity 1 and 2 with `auto` (the default): one model call, the
 strategy reported `single`, and its time beside an explicit `single`.
 The default pace, 400 tokens/s after 125 ms, is 100 tokens/s after 500 ms
 (a hosted model) run four times faster: the ratios are the same, the run
 takes minutes instead of a quarter of an hour. MOCK_PROMPT_CACHING=0 turns the
 mock's prompt cache off."""
-import json, os, sys, threading, time, uuid
+import json, os, sys, threading, time, urllib.parse, uuid
 import bench_http
 import bench_overlap
+from bench_rm import critical_path, rm_stage
 
 BASE = os.environ["GRANULATOR_URL"]
 MOCK = os.environ["MOCK_URL"]
@@ -49,6 +64,8 @@ TPS = float(os.environ.get("MOCK_TPS", "400"))
 TTFT = int(os.environ.get("MOCK_TTFT_MS", "125"))
 CATALOG_LENGTH = os.environ.get("MOCK_CATALOG_LENGTH", "1") != "0"
 PROMPT_CACHING = os.environ.get("MOCK_PROMPT_CACHING", "1") != "0"
+HOLD_HEADERS = os.environ.get("MOCK_HEADERS_AT_FIRST_TOKEN", "1") != "0"
+RM = os.environ.get("FANOUT_RM", "0") == "1"
 CASES = [(c.split(":")[0], int(c.split(":")[1])) for c in os.environ.get("FANOUT_CASES", "").split(",") if c]
 WORKER = {"Authorization": "Bearer dev-shared-secret", "X-Worker-ID": "bench-fanout",
           "X-Client-ID": f"bench-fanout-{uuid.uuid4().hex[:8]}"}
@@ -74,6 +91,47 @@ def first_visible(topic, started, done, seen):
                 seen["partial"] = not s.get("complete")
                 return
         time.sleep(0.05)
+
+
+def most_at_once(calls, until):
+    events = sorted([(c["startSeq"], 1) for c in calls] + [(c[until], -1) for c in calls if c.get(until) is not None])
+    now = most = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def timeline(topic):
+    """The topic's calls as the mock saw them, and the critical path through them."""
+    _, reply = call("GET", f"{MOCK}/__mock/calls?key={urllib.parse.quote(topic)}")
+    calls = sorted(reply.get("calls", []), key=lambda c: c["startMs"])
+    if not calls:
+        return {}
+    t0 = calls[0]["startMs"]
+    line = [[round((c["startMs"] - t0) / 1000, 2), round(((c.get("endMs") or c["startMs"]) - t0) / 1000, 2),
+             ((c.get("usage") or {}).get("output") or 0), c.get("part") or c.get("kind")] for c in calls]
+    return {"callsAtOnce": most_at_once(calls, "endSeq"), "headersWaitingMax": most_at_once(calls, "headersSeq"),
+            "timeline": line, "criticalPath": [line[i][3] for i in critical_path(line)]}
+
+
+def rm_run(structure_type, granularity):
+    """The request as the Resource Manager sends it, raced and retried as it does."""
+    topic = f"Fanout bench rm {structure_type} {uuid.uuid4().hex[:8]}"
+    body = {"action": "granulate", "input": {"topic": topic, "structureType": structure_type,
+                                             "granularityLevel": granularity}}
+    kept, tries, ms = rm_stage(BASE, body, WORKER["X-Client-ID"], f"rm-{uuid.uuid4().hex}")
+    _, page = call("GET", f"{BASE}/api/jobs?limit=20", None, WORKER)
+    jobs = [j for j in (page or {}).get("jobs", []) if j["topic"] == topic]
+    attempts = None
+    if len(jobs) == 1:
+        _, detail = call("GET", f"{BASE}/api/jobs/{jobs[0]['id']}", None, WORKER)
+        attempts = len(detail.get("attempts", []))
+    _, mocked = call("GET", f"{MOCK}/__mock/calls?key={urllib.parse.quote(topic)}")
+    return {"rm": True, "type": structure_type, "granularity": granularity, "tokensPerSecond": TPS,
+            "ttftMs": TTFT, "rmTries": tries, "rmFirstTry": tries[:1] == ["200"], "rmMs": ms,
+            "strategy": (kept or {}).get("metadata", {}).get("strategy"),
+            "jobs": len(jobs), "modelCalls": len(mocked.get("calls", [])), "attempts": attempts}
 
 
 def run(structure_type, granularity, strategy, watch=False):
@@ -118,11 +176,13 @@ def run(structure_type, granularity, strategy, watch=False):
             "elements": reply["output"]["summary"]["totalElements"],
             "overlap": bench_overlap.overlap(structure, structure_type, topic),
             # Seen only as the whole outline: as late as the job itself.
-            "firstS": seen.get("s", ms / 1000) if seen.get("partial") else ms / 1000}
+            "firstS": seen.get("s", ms / 1000) if seen.get("partial") else ms / 1000,
+            "calls_seen": timeline(topic) if strategy == "fanout" else {}}
 
 
 call("POST", f"{MOCK}/__mock/config", {"tokensPerSecond": TPS, "ttftMs": TTFT, "measureUsage": True,
-                                      "catalogLength": CATALOG_LENGTH, "promptCaching": PROMPT_CACHING})
+                                      "catalogLength": CATALOG_LENGTH, "promptCaching": PROMPT_CACHING,
+                                      "headersAtFirstToken": HOLD_HEADERS})
 PRICES = call("GET", f"{BASE}/api/economy/pricing", None, WORKER)[1]["models"]
 rows, ok = [], True
 try:
@@ -154,11 +214,17 @@ try:
                "nearDuplicateTitles": {"single": s["overlap"]["titles"]["nearDuplicates"],
                                        "fanout": f["overlap"]["titles"]["nearDuplicates"]},
                "contentOverlap": {"single": s["overlap"]["content"]["mean"], "fanout": f["overlap"]["content"]["mean"]},
-               "overlap": {"single": s["overlap"], "fanout": f["overlap"]}}
+               "overlap": {"single": s["overlap"], "fanout": f["overlap"]},
+               "headersAtFirstToken": HOLD_HEADERS}
+        row.update(f["calls_seen"])
         rows.append(row)
         print(json.dumps(row), flush=True)
         if g == 5:
             ok &= row["speedup"] >= 3 and row["qualityFanout"] >= row["qualitySingle"]
+    for structure_type, g in cases if RM else ():
+        row = rm_run(structure_type, g)
+        print(json.dumps(row), flush=True)
+        ok &= row["jobs"] == 1 and row["modelCalls"] == row["attempts"]
     for structure_type in ("course", "novel", "workflow") if not CASES else ():
         for g in (1, 2):
             a = run(structure_type, g, None)
