@@ -26,7 +26,7 @@ CONFIG_VARS = [
     "ENVIRONMENT",
     # issue 12: jobs outliving their request, streaming
     "JOB_TIMEOUT_MS", "JOB_STALL_MS", "WAIT_UNTIL_GRACE_MS", "MODEL_TOKENS_PER_SECOND",
-    "AI_STREAM_STALL_MS", "QUEUE_FAULT_MARKER",
+    "AI_STREAM_STALL_MS", "AI_MAX_CALLS_AT_ONCE", "QUEUE_FAULT_MARKER",
     # issue 21: bounded streams, the KAM cache window; issue 27: alerts
     "EVENT_STREAMS_PER_TENANT", "EVENTS_MAX_MS", "KAM_CACHE_SECONDS",
     "ALERT_THRESHOLDS", "ALERT_WINDOW_SECONDS",
