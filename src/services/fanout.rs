@@ -42,7 +42,7 @@ use std::collections::HashSet;
 /// worth the extra prompt tokens of one call per branch. Every type's default
 /// at granularity 1-2 (at most ~1,700 tokens) and 3 (at most ~5,700, the
 /// three-act novel) stays one call.
-pub const AUTO_MIN_OUTPUT_TOKENS: u32 = 6_000;
+pub const AUTO_MIN_OUTPUT_TOKENS: u32 = 4_000;
 /// The root fields of an outline, in tokens (as `TypeSpec::expected_output_tokens`).
 const ROOT_TOKENS: u32 = 120;
 /// The outline's title in the skeleton.
