@@ -276,9 +276,11 @@ pub fn content_metadata(
             "parallelizable": true,
             "dependencies": dependencies,
             "batchSize": leaves.clamp(1, 10),
-            // The Workers limit on simultaneous outgoing connections per
-            // invocation: what the next worker can run at once.
-            "maxConcurrent": 6,
+            // What the next worker may run at once: the calls streaming at
+            // once the kit allows by default (the platform limits only six
+            // connections waiting for headers: ADR 0015); the next worker's
+            // own `AI_MAX_CALLS_AT_ONCE` caps it.
+            "maxConcurrent": bitware_kit::provider::Settings::default().max_calls_at_once,
         },
         "contentSpecs": {
             "contentTypes": content_types,

@@ -35,6 +35,14 @@ pub const MIN_BATCH_TOKENS: u32 = 2_000;
 pub struct Generate(pub App);
 
 impl Generate {
+    /// Calls at once: what the granulator planned, within this worker's
+    /// `AI_MAX_CALLS_AT_ONCE` (its provider's limits per key).
+    fn slots(&self, job: &GenerateJob) -> usize {
+        job.max_concurrent()
+            .min(self.0.config.settings.max_calls_at_once)
+            .max(1)
+    }
+
     /// The outline a job writes: inline, or fetched by its reference when
     /// the request was submitted (`handlers::execute`).
     fn structure(job: &GenerateJob) -> AppResult<&Value> {
@@ -53,9 +61,8 @@ impl Generate {
     /// Batches hold whole elements, so an even split is not always there
     /// (measured on a g3 course: 6,000 → 11 batches, two of ~6,100 tokens in
     /// a row on one call; an even 3,817 → 16 batches, a third wave).
-    fn content_plan(job: &GenerateJob) -> AppResult<content::Plan> {
+    fn content_plan(job: &GenerateJob, slots: usize) -> AppResult<content::Plan> {
         let structure = Self::structure(job)?;
-        let slots = job.max_concurrent();
         let mut best: Option<(u64, content::Plan)> = None;
         for ceiling in ceilings() {
             let plan = content::plan(job, structure, ceiling)?;
@@ -122,7 +129,7 @@ impl Work for Generate {
     }
 
     fn plan(&self, job: &GenerateJob) -> AppResult<Plan> {
-        let plan = Self::content_plan(job)?;
+        let plan = Self::content_plan(job, self.slots(job))?;
         Ok(Plan {
             expected_tokens: plan.expected_output_tokens,
             expected_elements: plan.elements.len() as u32,
@@ -136,7 +143,8 @@ impl Work for Generate {
 
     async fn run(&self, job: &GenerateJob, run: &RunCtx<'_>) -> AppResult<Made> {
         let structure = Self::structure(job)?;
-        let plan = Self::content_plan(job)?;
+        let slots = self.slots(job);
+        let plan = Self::content_plan(job, slots)?;
         run.stage("writing").await?;
         let requests = plan
             .batches
@@ -150,7 +158,7 @@ impl Work for Generate {
             .all_calls(
                 requests,
                 &|i, answer| content::check_batch(&plan.batches[i], answer),
-                job.max_concurrent(),
+                slots,
             )
             .await?;
         let mut written = Vec::with_capacity(answers.len());
@@ -278,14 +286,14 @@ mod tests {
 
     #[test]
     fn a_granularity_3_course_is_planned_for_the_calls_that_end_soonest() {
-        let mut input: Value =
+        let input: Value =
             serde_json::from_str(include_str!("../../tests/fixtures/course-g3.json")).unwrap();
-        input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(6);
         let request = crate::types::request::ExecuteRequest::parse(
             &json!({"action": "generate", "input": input}),
         )
         .unwrap();
-        let plan = Generate::content_plan(&request.job).unwrap();
+        // Six calls at once: the plan of its measurement.
+        let plan = Generate::content_plan(&request.job, 6).unwrap();
         let span = |p: &content::Plan| {
             makespan(
                 &p.batches

@@ -27,10 +27,12 @@ pub const WORD_TOLERANCE: (f64, f64) = (0.05, 1.0);
 pub const MAX_SECTION_WORDS: u64 = 2_000_000;
 pub const DEFAULT_AUDIENCE: &str = "general audience";
 pub const DEFAULT_LANGUAGE: &str = "en";
-/// Model calls in flight at once: the granulator's plan, within the
-/// platform's six simultaneous outbound connections per invocation.
+/// Model calls streaming at once: the granulator's plan (5 when it says
+/// none), at most 64; this worker's own `AI_MAX_CALLS_AT_ONCE` caps it (the
+/// platform only limits six connections waiting for headers: the root's
+/// ADR 0015).
 pub const DEFAULT_MAX_CONCURRENT: usize = 5;
-pub const MAX_CONCURRENT: usize = 6;
+pub const MAX_CONCURRENT: usize = 64;
 
 /// The actions this worker performs. `process` (the Resource Manager's
 /// default action) is an alias of `generate`.
@@ -451,7 +453,8 @@ impl GenerateJob {
             .unwrap_or(0.7)
     }
 
-    /// `contentMetadata.generationStrategy.maxConcurrent`, kept within 1..=6.
+    /// `contentMetadata.generationStrategy.maxConcurrent`, kept within
+    /// 1..=[`MAX_CONCURRENT`].
     pub fn max_concurrent(&self) -> usize {
         self.content_metadata["generationStrategy"]["maxConcurrent"]
             .as_u64()

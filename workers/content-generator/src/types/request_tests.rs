@@ -273,7 +273,7 @@ fn the_granulators_concurrency_is_kept_within_the_platforms_limit() {
             .max_concurrent()
     };
     assert_eq!(of(&input), 5);
-    input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(40);
+    input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(400);
     assert_eq!(of(&input), MAX_CONCURRENT);
     input["contentMetadata"]["generationStrategy"]["maxConcurrent"] = json!(0);
     assert_eq!(of(&input), 1);
