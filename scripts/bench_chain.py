@@ -40,9 +40,9 @@ One JSON line per case (CHAIN_CASES=course:3,novel:3; course:3 by default):
                     (the slot it waited for), and so on
   generatorSpanS    the first call's start to the last call's end
 Then, per case, the ideal: {"ideal": true, ..., "idealGenerateMs"} = the
-generator's output tokens / (6 x tps), the wall clock if six calls (the
-platform's simultaneous connections per invocation) streamed all the time,
-beside the measured generateMs and their ratio.
+generator's output tokens / (CALLS_AT_ONCE x tps), the wall clock if that many
+calls (AI_MAX_CALLS_AT_ONCE's default, 24) streamed all the time, beside the
+measured generateMs and their ratio.
 Exits 1 when a stage's envelope does not bill what the mock served, or a
 stage never answered 2xx. `--self-test` checks the critical path's rule."""
 import json, os, sys, time, uuid
@@ -57,9 +57,9 @@ TTFT = int(os.environ.get("CHAIN_TTFT_MS", "0"))
 BUILD = os.environ.get("CHAIN_BUILD", "")
 CASES = [(c.split(":")[0], int(c.split(":")[1]))
          for c in os.environ.get("CHAIN_CASES", "course:3").split(",") if c]
-# Simultaneous outgoing connections of one Workers invocation, before
-# 2026-04-09 (the ideal's reference: ADR 0015).
-PLATFORM_CALLS = 6
+# Calls of one job streaming at once (AI_MAX_CALLS_AT_ONCE's default; the
+# platform limits only connections waiting for headers: ADR 0015).
+CALLS_AT_ONCE = 24
 
 
 def mock(method, path, body=None):
@@ -124,7 +124,7 @@ def case(structure_type, granularity):
            "generatorSpanS": max((t[1] for t in timeline), default=0),
            "timeline": timeline, "criticalPath": critical_path(timeline)}
     tokens = c["usage"]["tokens"]["output"]
-    ideal = round(tokens / (PLATFORM_CALLS * TPS) * 1000)
+    ideal = round(tokens / (CALLS_AT_ONCE * TPS) * 1000)
     return row, {"ideal": True, "structureType": structure_type, "granularity": granularity,
                  "tokensPerSecond": TPS, "build": BUILD, "generatorOutputTokens": tokens,
                  "idealGenerateMs": ideal, "generationMs": gen_ms,
