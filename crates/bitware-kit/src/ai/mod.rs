@@ -353,6 +353,19 @@ pub enum Transport {
     NotSent,
 }
 
+/// A whole reply as a stream of one chunk: a 2xx body goes to `sink` (and
+/// is left out of the reply), any other comes back as it is.
+pub fn fed_whole(reply: HttpReply, sink: &mut dyn FnMut(&[u8]) -> bool) -> HttpReply {
+    if (200..300).contains(&reply.status) {
+        sink(reply.body.as_bytes());
+        return HttpReply {
+            body: String::new(),
+            ..reply
+        };
+    }
+    reply
+}
+
 /// The I/O the chain needs; the worker implements it with `fetch`, the AI
 /// binding and timers, tests with a script.
 #[allow(async_fn_in_trait)]
@@ -382,15 +395,7 @@ pub trait Runtime {
         _stall_ms: u64,
         sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<HttpReply, Transport> {
-        let reply = self.http(call, timeout_ms).await?;
-        if (200..300).contains(&reply.status) {
-            sink(reply.body.as_bytes());
-            return Ok(HttpReply {
-                body: String::new(),
-                ..reply
-            });
-        }
-        Ok(reply)
+        Ok(fed_whole(self.http(call, timeout_ms).await?, sink))
     }
     /// Workers AI with `stream: true` (`sink` as for `http_stream`); the
     /// default feeds the whole answer.

@@ -57,15 +57,7 @@ impl Runtime for Script {
         if self.asks_before_sending.get() && !sink(&[]) {
             return Err(Transport::NotSent);
         }
-        let reply = self.http(call, timeout_ms).await?;
-        if (200..300).contains(&reply.status) {
-            sink(reply.body.as_bytes());
-            return Ok(HttpReply {
-                body: String::new(),
-                ..reply
-            });
-        }
-        Ok(reply)
+        Ok(fed_whole(self.http(call, timeout_ms).await?, sink))
     }
     async fn workers_ai(&self, _: &str, _: &Value, _: u64) -> Result<Value, Transport> {
         Err(Transport::Failed("not scripted".into()))
