@@ -33,8 +33,9 @@ enum Outcome {
     },
     /// The job was cancelled while the answer streamed: the call was dropped,
     /// `reply` carries the usage so far (the prompt at ~4 characters a token,
-    /// the output tokens received).
-    Dropped(Reply),
+    /// the output tokens received); `false`: it was dropped before it was
+    /// sent, and used nothing.
+    Dropped(Reply, bool),
 }
 
 pub struct Chain<'a, R: Runtime> {
@@ -237,15 +238,18 @@ impl<R: Runtime> Chain<'_, R> {
                 return Turn::Halted;
             }
             match outcome {
-                Outcome::Dropped(reply) => {
-                    let error = format!(
-                        "cancelled: the stream was dropped after {} output tokens (usage counted as streamed so far)",
-                        reply.usage.output
-                    );
+                Outcome::Dropped(reply, sent) => {
+                    let (http_status, error) = match sent {
+                        true => (Some(200), format!(
+                            "cancelled: the stream was dropped after {} output tokens (usage counted as streamed so far)",
+                            reply.usage.output
+                        )),
+                        false => (None, "cancelled: not sent, the job stopped while the call waited for a connection".to_string()),
+                    };
                     run.note(
                         attempt(
                             AttemptStatus::Cancelled,
-                            Some(200),
+                            http_status,
                             Some(&reply),
                             Some(error),
                         ),
@@ -729,11 +733,10 @@ fn oversized(
     )
 }
 
-/// A call dropped by a cancel: what it used so far, the prompt estimated at
-/// ~4 characters a token (no usage chunk came) and the output tokens the
-/// decoder counted (the provider's own count if it had sent one).
-/// A call the job dropped: its prompt counted if it was sent (4 characters
-/// a token), and what it streamed.
+/// A call dropped by a cancel: what it used so far — the prompt estimated at
+/// ~4 characters a token if it was sent (no usage chunk came), nothing if it
+/// was not — and the output tokens the decoder counted (the provider's own
+/// count if it had sent one).
 fn dropped_call(
     provider: &ProviderConfig,
     request: &CompletionRequest,
@@ -745,15 +748,18 @@ fn dropped_call(
         true => request.system.len() + wire_request.user.len() + request.schema.to_string().len(),
         false => 0,
     };
-    Outcome::Dropped(Reply {
-        usage: TokenUsage {
-            input: (input_chars as u64).div_ceil(4),
-            output: decoder.tokens(),
-            ..TokenUsage::default()
+    Outcome::Dropped(
+        Reply {
+            usage: TokenUsage {
+                input: (input_chars as u64).div_ceil(4),
+                output: decoder.tokens(),
+                ..TokenUsage::default()
+            },
+            model: Some(provider.model.clone()),
+            ..Reply::default()
         },
-        model: Some(provider.model.clone()),
-        ..Reply::default()
-    })
+        sent_prompt,
+    )
 }
 
 fn truncated(mut problems: Vec<String>, reply: Reply) -> Outcome {

@@ -77,6 +77,9 @@ fn provider_request(call: &HttpCall) -> Result<Request, Transport> {
         .map_err(|_| Transport::Failed("invalid provider URL".into()))
 }
 
+/// A request is not sent with less time than this before its deadline.
+const MIN_SEND_MS: u64 = 1_000;
+
 /// The chain's I/O on Workers: every call it makes holds one of the
 /// invocation's six slots for connections waiting for headers (`gate`).
 pub struct WorkerRuntime<'a> {
@@ -166,15 +169,19 @@ impl Runtime for WorkerRuntime<'_> {
         let controller = AbortController::default();
         let signal = controller.signal();
         // Waiting for headers holds one of the invocation's six slots;
-        // streaming does not.
-        let slot = self.gate.slot().await;
-        // The wait for a slot can outlast the call: asked again (a cancel, a
-        // drop) and timed again before the request is sent.
+        // streaming does not. The wait for a slot is bounded by the call's
+        // time, and the call is asked again (a cancel, a drop) and timed
+        // again before it is sent: never sent with less than
+        // `MIN_SEND_MS` left, which a provider would start and bill for nothing.
+        let Some(slot) = with_timeout(deadline.saturating_sub(now_ms()), self.gate.slot()).await
+        else {
+            return Err(Transport::Timeout);
+        };
         if !sink(&[]) {
             return Err(Transport::NotSent);
         }
         let left = deadline.saturating_sub(now_ms());
-        if left == 0 {
+        if left < MIN_SEND_MS {
             return Err(Transport::Timeout);
         }
         let opened = with_timeout(

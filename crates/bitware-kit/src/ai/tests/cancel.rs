@@ -107,6 +107,11 @@ async fn a_call_the_job_stopped_while_it_waited_to_be_sent_is_not_sent_and_costs
     assert_eq!(statuses(&r.attempts), vec![("openai", "cancelled")]);
     let a = &r.attempts[0];
     assert_eq!((a.usage.input, a.usage.output), (0, 0));
+    assert_eq!(a.http_status, None);
+    assert!(
+        a.error.as_deref().unwrap_or("").contains("not sent"),
+        "{a:?}"
+    );
     assert_eq!(r.budget.spent_usd, 0.0);
     // Not stopped: asked, it is sent as any other.
     let script = Script::new(vec![ok_openai(r#"{"title": "x"}"#, "stop")]);
