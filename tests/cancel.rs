@@ -327,7 +327,7 @@ async fn a_fan_out_cancelled_during_its_branches_drops_them_and_starts_no_new_ca
         s["branches"]["total"].as_u64().unwrap_or(0) > 0 && streaming(s)
     })
     .await;
-    // Every part is in flight (5 branches and the root call fit the 6 slots).
+    // Every part is in flight (5 branches and the root call).
     let started = Instant::now();
     while mock_calls(&key).await.len() < 7 {
         assert!(started.elapsed() < Duration::from_secs(30));

@@ -38,10 +38,10 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 /// `auto` fans out an outline expected to need at least this many output
-/// tokens: about a minute at 100 tokens/s, where a third of the time is
-/// worth the extra prompt tokens of one call per branch. Every type's default
-/// at granularity 1-2 (at most ~1,700 tokens) and 3 (at most ~5,700, the
-/// three-act novel) stays one call.
+/// tokens: 80 s at 50 tokens/s, where one call would come close to
+/// outlasting the Resource Manager's 92 s of tries (ADR 0015). Every type at
+/// granularity 1-2 (at most ~1,700 tokens) and every type but the novel at
+/// 3 stays one call.
 pub const AUTO_MIN_OUTPUT_TOKENS: u32 = 4_000;
 /// The root fields of an outline, in tokens (as `TypeSpec::expected_output_tokens`).
 const ROOT_TOKENS: u32 = 120;

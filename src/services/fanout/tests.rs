@@ -565,7 +565,7 @@ fn nodes_are_written_in_parts_only_where_it_shortens_the_critical_path_enough_to
     assert_eq!(parts_per_node(StructureType::Novel, &novel, 24), 4);
     assert_eq!(critical_path_tokens(StructureType::Novel, &novel, 1), 3_400);
     assert_eq!(critical_path_tokens(StructureType::Novel, &novel, 4), 1_486);
-    // The template's three acts: 7 parts fit beside the skeleton and the root call.
+    // The template's three acts: up to 7 parts would fit beside the skeleton; 4 pay.
     assert_eq!(parts_per_node(StructureType::Novel, &[3, 7, 4], 24), 4);
     // A course's modules (~800 tokens): its 32 lesson titles would make the
     // skeleton longer than splitting makes a module shorter.

@@ -264,7 +264,7 @@ fn a_job_survives_being_stored_and_read_back() {
 }
 
 #[test]
-fn the_granulators_concurrency_is_kept_within_the_platforms_limit() {
+fn the_granulators_concurrency_is_kept_within_bounds() {
     let mut input = course();
     let of = |input: &Value| {
         ExecuteRequest::parse(&body(input.clone()))
