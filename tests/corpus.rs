@@ -45,9 +45,11 @@ async fn run_case(structure_type: StructureType, wire: &'static str, case: mess:
         .map(|_| json!({"kind": "raw", "text": case.text, "truncated": case.truncated}))
         .collect();
     script(&key, json!(steps)).await;
+    // One call: the corpus is a whole outline's answer (a novel at this
+    // granularity would fan out under `auto`, its skeleton given the mess).
     let body = json!({"action": "granulate",
         "input": {"topic": key, "structureType": structure_type.as_str(), "granularityLevel": mess::GRANULARITY},
-        "config": {"aiProvider": wire}});
+        "config": {"aiProvider": wire, "strategy": "single"}});
     let r = execute(&corpus_client(), body, None).await;
     let job_id = r.body["output"]["jobId"]
         .as_i64()
