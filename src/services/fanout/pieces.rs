@@ -78,6 +78,20 @@ pub fn parts_per_node(st: StructureType, counts: &[u32], max_calls: usize) -> us
     best
 }
 
+/// The parts a fan-out is written in, given what its budget pays (`priced`:
+/// `Some` when every call's worst case fits its share): the split, else one
+/// call per node (fewer calls in all, a shorter skeleton), else none — the
+/// outline is then made in one call.
+pub fn within_budget<T>(
+    split: usize,
+    mut priced: impl FnMut(usize) -> Option<T>,
+) -> Option<(usize, T)> {
+    let tries: &[usize] = if split > 1 { &[split, 1] } else { &[1] };
+    tries
+        .iter()
+        .find_map(|&parts| priced(parts).map(|t| (parts, t)))
+}
+
 /// One call's share of the branches: level-1 node `node` (of `nodes`) and
 /// its level-2 children `from..to` (of `of`), part `part` of `parts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -614,3 +614,32 @@ fn pieces_never_split_a_node_in_more_parts_than_it_has_children() {
     assert!(p.iter().all(|piece| piece.size() == 1 && piece.parts == 3));
     assert_eq!(pieces(&[2], 3).len(), 2);
 }
+
+#[test]
+fn a_budget_that_cannot_pay_the_parts_tries_one_call_per_node_and_nothing_else() {
+    let mut asked = Vec::new();
+    let fits_whole = within_budget(4, |parts| {
+        asked.push(parts);
+        (parts == 1).then_some("whole nodes")
+    });
+    assert_eq!(fits_whole, Some((1, "whole nodes")));
+    assert_eq!(asked, [4, 1]);
+    let mut asked = Vec::new();
+    assert_eq!(
+        within_budget(4, |parts| {
+            asked.push(parts);
+            Some(parts)
+        }),
+        Some((4, 4))
+    );
+    assert_eq!(asked, [4], "the split is kept when it fits");
+    let mut asked = Vec::new();
+    assert_eq!(
+        within_budget(1, |parts| {
+            asked.push(parts);
+            None::<()>
+        }),
+        None
+    );
+    assert_eq!(asked, [1], "no split: one try");
+}

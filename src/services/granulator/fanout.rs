@@ -86,9 +86,7 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
         // share. Parts cost more in all (a prompt each, a longer skeleton):
         // a budget they do not fit may still fit one call per node.
         let split = fanout::parts_per_node(st, &counts, max_calls);
-        let mut chosen = None;
-        let tries = if split > 1 { vec![split, 1] } else { vec![1] };
-        for parts in tries {
+        let chosen = fanout::within_budget(split, |parts| {
             let pieces = fanout::pieces(&counts, parts);
             let skeleton_request = self.skeleton_request(&system, &counts, parts);
             let costs = self.costs(&system, &skeleton_request, &pieces, parts);
@@ -96,12 +94,14 @@ impl<R: Runtime, J: OutlineStore, S: StructureStore, T: TemplateSource> Job<'_, 
             calls.extend(costs.pieces.iter().copied());
             calls.push(costs.root);
             let shares = fanout::budget_shares(self.plan.budget.left_usd(), price, &calls);
-            if fanout::shares_fit(price, &first.model, &shares, &calls) {
-                chosen = Some((parts, pieces, skeleton_request, costs, shares));
-                break;
-            }
-        }
-        let Some((parts, pieces, skeleton_request, costs, shares)) = chosen else {
+            fanout::shares_fit(price, &first.model, &shares, &calls).then_some((
+                pieces,
+                skeleton_request,
+                costs,
+                shares,
+            ))
+        });
+        let Some((parts, (pieces, skeleton_request, costs, shares))) = chosen else {
             return Ok(None);
         };
         self.progress.set_branches(0, pieces.len() as u64);
