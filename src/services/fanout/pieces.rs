@@ -25,10 +25,8 @@ const CALL_OVERHEAD_TOKENS: u32 = 50;
 /// tokens at a quarter of the output price): below this, a part's prompt is
 /// more than half of what its writing costs.
 pub const MIN_PART_TOKENS: u32 = 250;
-/// A split must shorten the fan-out's critical path by at least this share.
-pub const MIN_SAVING: f64 = 0.15;
-/// And every call it adds must take at least this many tokens off that
-/// path: a call's prompt costs about what ~140 output tokens do, so a part
+/// Every call a split adds must take at least this many tokens off the
+/// fan-out's critical path: a call's prompt costs about what ~140 output tokens do, so a part
 /// that saves less time than that is not worth its price.
 pub const TOKENS_SAVED_PER_CALL: u32 = 100;
 
@@ -47,15 +45,14 @@ pub fn critical_path_tokens(st: StructureType, counts: &[u32], parts: usize) -> 
 
 /// Parts each level-1 node is written in: 1 (one call per node) unless
 /// splitting pays — the skeleton grows by every child title, each part is
-/// shorter — shortening the critical path by [`MIN_SAVING`] and by
-/// [`TOKENS_SAVED_PER_CALL`] for every call added over the next fewer
-/// parts, with every part writing at least [`MIN_PART_TOKENS`], at most one
-/// part per level-2 child, and every piece streaming at once with the
-/// skeleton within `max_calls` (the root call starts once the skeleton has
-/// ended).
+/// shorter — taking [`TOKENS_SAVED_PER_CALL`] off the critical path for
+/// every call added over the next fewer parts, with every part writing at
+/// least [`MIN_PART_TOKENS`], at most one part per level-2 child, and every
+/// piece streaming at once with the skeleton within `max_calls` (the root
+/// call starts once the skeleton has ended).
 pub fn parts_per_node(st: StructureType, counts: &[u32], max_calls: usize) -> usize {
     let (nodes, children) = match counts {
-        [n, c, ..] if *n > 0 && *c > 1 => (*n as usize, *c),
+        [n, c, ..] if *n > 0 => (*n as usize, *c),
         _ => return 1,
     };
     let spec = st.spec();
@@ -71,9 +68,6 @@ pub fn parts_per_node(st: StructureType, counts: &[u32], max_calls: usize) -> us
         if path(k) + added * TOKENS_SAVED_PER_CALL <= path(best) {
             best = k;
         }
-    }
-    if best > 1 && f64::from(path(best)) > f64::from(path(1)) * (1.0 - MIN_SAVING) {
-        return 1;
     }
     best
 }

@@ -579,8 +579,19 @@ fn nodes_are_written_in_parts_only_where_it_shortens_the_critical_path_enough_to
     // root call starts once it has ended).
     assert_eq!(parts_per_node(StructureType::Novel, &novel, 9), 2);
     assert_eq!(parts_per_node(StructureType::Novel, &novel, 8), 1);
-    // Nothing to split: one child, or no level below.
+    // Nothing to split: one child, no node, or no level below.
     assert_eq!(parts_per_node(StructureType::Novel, &[4, 1, 4], 24), 1);
+    assert_eq!(parts_per_node(StructureType::Novel, &[0, 7, 4], 24), 1);
+    // Every part writes at least MIN_PART_TOKENS: two one-scene chapters
+    // would each be under it, though a split would shorten the path.
+    assert_eq!(parts_per_node(StructureType::Novel, &[1, 2, 1], 24), 1);
+    assert!(
+        critical_path_tokens(StructureType::Novel, &[1, 2, 1], 2) + TOKENS_SAVED_PER_CALL
+            <= critical_path_tokens(StructureType::Novel, &[1, 2, 1], 1)
+    );
+    // Each call added is charged TOKENS_SAVED_PER_CALL, per node and per
+    // part: one act of four two-scene chapters goes in four parts.
+    assert_eq!(parts_per_node(StructureType::Novel, &[1, 4, 2], 24), 4);
     assert_eq!(parts_per_node(StructureType::Course, &[8], 24), 1);
     assert_eq!(parts_per_node(StructureType::Course, &[], 24), 1);
     // Every type at every granularity: a split always pays, each part big enough.
